@@ -1,0 +1,551 @@
+/*
+ * The embedded PostgreSQL cluster (see embed.h). Layout under data_dir:
+ *   pg/data         the cluster (initdb on first boot)
+ *   pg/run          unix socket directory (no TCP listener)
+ *   pg/initdb.log   output of the last initdb
+ *   pg/postgres.log server log (stdout/stderr of the postmaster)
+ * When shark runs as root, pg/ belongs to the `postgres` user and children
+ * drop to it before exec, since PostgreSQL refuses to run as root.
+ */
+#include "embed.h"
+
+#include "shark_config.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <glob.h>
+#include <grp.h>
+#include <libpq-fe.h>
+#include <limits.h>
+#include <pwd.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/prctl.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#define PG_PORT "5432"
+#define START_TIMEOUT_MS 30000
+#define STOP_TIMEOUT_MS 15000
+#define STALE_TIMEOUT_MS 10000
+#define MAX_GROUPS 64
+
+struct store_embed {
+    pid_t pid;
+};
+
+/* Who the children run as: ourselves, or `postgres` when we are root. */
+struct runas {
+    bool drop;
+    uid_t uid;
+    gid_t gid;
+    gid_t groups[MAX_GROUPS];
+    int ngroups;
+};
+
+static void errf(char *err, size_t errlen, const char *fmt, ...)
+{
+    va_list ap;
+
+    va_start(ap, fmt);
+    vsnprintf(err, errlen, fmt, ap);
+    va_end(ap);
+}
+
+static void sleep_ms(long ms)
+{
+    struct timespec ts = {ms / 1000, (ms % 1000) * 1000000L};
+    while (nanosleep(&ts, &ts) != 0 && errno == EINTR)
+        ;
+}
+
+static bool executable(const char *dir, const char *name)
+{
+    char path[PATH_MAX];
+    snprintf(path, sizeof(path), "%s/%s", dir, name);
+    return access(path, X_OK) == 0;
+}
+
+static bool has_server(const char *dir)
+{
+    return executable(dir, "initdb") && executable(dir, "postgres");
+}
+
+/* pg_config --bindir first; Debian keeps the server binaries outside PATH in
+ * /usr/lib/postgresql/<major>/bin, so fall back to the highest major there. */
+static int find_bindir(char *out, size_t len)
+{
+    FILE *f = popen("pg_config --bindir 2>/dev/null", "r");
+    glob_t g = {0};
+    long best = -1;
+    int rc = -1;
+
+    if (f) {
+        if (fgets(out, (int)len, f))
+            out[strcspn(out, "\r\n")] = '\0';
+        else
+            out[0] = '\0';
+        pclose(f);
+        if (out[0] && has_server(out))
+            return 0;
+    }
+    if (glob("/usr/lib/postgresql/*/bin", GLOB_ONLYDIR, NULL, &g) != 0)
+        goto fail;
+    for (size_t i = 0; i < g.gl_pathc; i++) {
+        long major = strtol(g.gl_pathv[i] + strlen("/usr/lib/postgresql/"), NULL, 10);
+        if (major > best && has_server(g.gl_pathv[i])) {
+            best = major;
+            snprintf(out, len, "%s", g.gl_pathv[i]);
+            rc = 0;
+        }
+    }
+fail:
+    globfree(&g);
+    return rc;
+}
+
+/* The last few lines of a log, flattened onto one line for an error. */
+static void log_tail(const char *path, char *out, size_t len)
+{
+    char buf[1024];
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    off_t size;
+    ssize_t n = 0;
+    char *start;
+
+    out[0] = '\0';
+    if (fd < 0)
+        return;
+    size = lseek(fd, 0, SEEK_END);
+    if (size > 0 && lseek(fd, size > (off_t)sizeof(buf) - 1 ? size - (off_t)sizeof(buf) + 1 : 0,
+                          SEEK_SET) >= 0)
+        n = read(fd, buf, sizeof(buf) - 1);
+    close(fd);
+    if (n <= 0)
+        return;
+    buf[n] = '\0';
+    while (n > 0 && (buf[n - 1] == '\n' || buf[n - 1] == ' '))
+        buf[--n] = '\0';
+    /* Keep at most the last 5 lines. */
+    start = buf;
+    for (int lines = 0; n > 0; n--) {
+        if (buf[n - 1] == '\n' && ++lines == 5) {
+            start = &buf[n];
+            break;
+        }
+    }
+    for (char *p = start; *p; p++)
+        if (*p == '\n')
+            *p = '|';
+    snprintf(out, len, "%s", start);
+}
+
+static int lookup_runas(struct runas *ra, char *err, size_t errlen)
+{
+    struct passwd *pw;
+
+    memset(ra, 0, sizeof(*ra));
+    if (geteuid() != 0)
+        return 0;
+    pw = getpwnam("postgres");
+    if (!pw) {
+        errf(err, errlen,
+             "running as root, but there is no `postgres` user to run the embedded "
+             "PostgreSQL as (install %s or create the user)",
+             SHARK_PG_PACKAGE);
+        return -1;
+    }
+    ra->drop = true;
+    ra->uid = pw->pw_uid;
+    ra->gid = pw->pw_gid;
+    ra->ngroups = MAX_GROUPS;
+    if (getgrouplist(pw->pw_name, pw->pw_gid, ra->groups, &ra->ngroups) < 0) {
+        ra->groups[0] = pw->pw_gid;
+        ra->ngroups = 1;
+    }
+    return 0;
+}
+
+/* mkdir if missing, then give it to the child user. */
+static int make_dir(const char *path, mode_t mode, const struct runas *ra, char *err,
+                    size_t errlen)
+{
+    if (mkdir(path, mode) != 0 && errno != EEXIST)
+        goto fail;
+    if (ra->drop && chown(path, ra->uid, ra->gid) != 0)
+        goto fail;
+    if (chmod(path, mode) != 0)
+        goto fail;
+    return 0;
+fail:
+    errf(err, errlen, "%s: %s", path, strerror(errno));
+    return -1;
+}
+
+/* postgres must be able to walk down to <data_dir>/pg. */
+static int check_traversable(const char *dir, const struct runas *ra, char *err, size_t errlen)
+{
+    char path[PATH_MAX];
+    struct stat st;
+    size_t len;
+
+    if (!ra->drop)
+        return 0;
+    snprintf(path, sizeof(path), "%s", dir);
+    for (len = strlen(path); len > 0; len = strrchr(path, '/') - path) {
+        path[len] = '\0';
+        if (stat(path, &st) != 0)
+            continue;
+        if ((st.st_mode & S_IXOTH) || (st.st_uid == ra->uid && (st.st_mode & S_IXUSR)) ||
+            (st.st_gid == ra->gid && (st.st_mode & S_IXGRP)))
+            continue;
+        errf(err, errlen,
+             "the postgres user cannot enter %s (mode %03o); allow traversal, e.g. "
+             "chmod o+x %s",
+             path, (unsigned)(st.st_mode & 0777), path);
+        return -1;
+    }
+    return 0;
+}
+
+/* Forks and execs argv with output appended to log_path. With `tie`, the
+ * child gets SIGINT when we die, so the cluster never outlives shark. Only
+ * async-signal-safe calls run in the child. */
+static pid_t spawn(char *const argv[], const char *log_path, const char *cwd,
+                   const struct runas *ra, bool tie, char *err, size_t errlen)
+{
+    static const char fail_msg[] = "shark: could not start the PostgreSQL child\n";
+    pid_t parent = getpid(), pid;
+    int out = open(log_path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0600);
+    int in = open("/dev/null", O_RDONLY | O_CLOEXEC);
+
+    if (out < 0 || in < 0) {
+        errf(err, errlen, "%s: %s", out < 0 ? log_path : "/dev/null", strerror(errno));
+        pid = -1;
+        goto done;
+    }
+    pid = fork();
+    if (pid < 0) {
+        errf(err, errlen, "fork: %s", strerror(errno));
+        goto done;
+    }
+    if (pid == 0) {
+        /* Own session: a terminal's ^C goes to shark, which stops the
+         * cluster in order, not straight to the postmaster. */
+        setsid();
+        if (dup2(in, 0) < 0 || dup2(out, 1) < 0 || dup2(out, 2) < 0)
+            _exit(127);
+        if (ra->drop && (setgroups((size_t)ra->ngroups, ra->groups) != 0 ||
+                         setgid(ra->gid) != 0 || setuid(ra->uid) != 0))
+            goto child_fail;
+        /* After setuid: credential changes clear the death signal. */
+        if (tie && (prctl(PR_SET_PDEATHSIG, SIGINT) != 0 || getppid() != parent))
+            goto child_fail;
+        if (chdir(cwd) != 0)
+            goto child_fail;
+        execv(argv[0], argv);
+    child_fail:
+        if (write(2, fail_msg, sizeof(fail_msg) - 1) < 0)
+            _exit(127);
+        _exit(127);
+    }
+done:
+    if (out >= 0)
+        close(out);
+    if (in >= 0)
+        close(in);
+    return pid;
+}
+
+static bool wait_exit(pid_t pid, long timeout_ms, int *status)
+{
+    for (long waited = 0;; waited += 20) {
+        pid_t r = waitpid(pid, status, WNOHANG);
+        if (r == pid || (r < 0 && errno != EINTR))
+            return true;
+        if (waited >= timeout_ms)
+            return false;
+        sleep_ms(20);
+    }
+}
+
+static void stop_pid(pid_t pid)
+{
+    int status;
+
+    if (pid <= 0)
+        return;
+    kill(pid, SIGINT);
+    if (wait_exit(pid, STOP_TIMEOUT_MS, &status))
+        return;
+    kill(pid, SIGQUIT);
+    if (wait_exit(pid, 5000, &status))
+        return;
+    kill(pid, SIGKILL);
+    waitpid(pid, &status, 0);
+}
+
+static bool is_postgres(pid_t pid)
+{
+    char path[64], cmd[4096];
+    ssize_t n;
+    int fd;
+
+    snprintf(path, sizeof(path), "/proc/%d/cmdline", (int)pid);
+    fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0)
+        return false;
+    n = read(fd, cmd, sizeof(cmd) - 1);
+    close(fd);
+    if (n <= 0)
+        return false;
+    for (ssize_t i = 0; i < n; i++)
+        if (cmd[i] == '\0')
+            cmd[i] = ' ';
+    cmd[n] = '\0';
+    return strstr(cmd, "postgres") != NULL;
+}
+
+/* A postmaster.pid left behind: stop its server if it still runs (a previous
+ * shark died without stopping it), else remove the file. */
+static void clear_stale(const char *data)
+{
+    char path[PATH_MAX], line[32];
+    FILE *f;
+    long pid = 0;
+
+    snprintf(path, sizeof(path), "%s/postmaster.pid", data);
+    f = fopen(path, "r");
+    if (!f)
+        return;
+    if (fgets(line, sizeof(line), f))
+        pid = strtol(line, NULL, 10);
+    fclose(f);
+    if (pid > 1 && pid != getpid() && kill((pid_t)pid, 0) == 0 && is_postgres((pid_t)pid)) {
+        kill((pid_t)pid, SIGINT);
+        for (long waited = 0; kill((pid_t)pid, 0) == 0; waited += 50) {
+            if (waited == STALE_TIMEOUT_MS)
+                kill((pid_t)pid, SIGQUIT);
+            if (waited >= STALE_TIMEOUT_MS + 5000)
+                break;
+            sleep_ms(50);
+        }
+    }
+    if (pid <= 1 || kill((pid_t)pid, 0) != 0 || !is_postgres((pid_t)pid))
+        unlink(path);
+}
+
+/* Appends key='value' to a conninfo, quoting as libpq expects. */
+static void conninfo_add(char *out, size_t len, const char *key, const char *value)
+{
+    size_t n = strlen(out);
+
+    n += (size_t)snprintf(out + n, n < len ? len - n : 0, "%s%s='", n ? " " : "", key);
+    for (const char *p = value; *p && n + 3 < len; p++) {
+        if (*p == '\'' || *p == '\\')
+            out[n++] = '\\';
+        out[n++] = *p;
+    }
+    if (n + 1 < len) {
+        out[n++] = '\'';
+        out[n] = '\0';
+    }
+}
+
+static int run_initdb(const char *bindir, const char *pg, const char *data,
+                      const struct runas *ra, char *err, size_t errlen)
+{
+    char initdb[PATH_MAX], log[PATH_MAX], datadir[PATH_MAX], tail[512];
+    char *argv[] = {initdb, "-D", datadir, "-U", "shark", "--auth=trust", "-E", "UTF8",
+                    "--no-locale", NULL};
+    int status;
+    pid_t pid;
+
+    snprintf(initdb, sizeof(initdb), "%s/initdb", bindir);
+    snprintf(log, sizeof(log), "%s/initdb.log", pg);
+    snprintf(datadir, sizeof(datadir), "%s", data);
+    pid = spawn(argv, log, pg, ra, true, err, errlen);
+    if (pid < 0)
+        return -1;
+    while (waitpid(pid, &status, 0) < 0 && errno == EINTR)
+        ;
+    if (WIFEXITED(status) && WEXITSTATUS(status) == 0)
+        return 0;
+    log_tail(log, tail, sizeof(tail));
+    errf(err, errlen, "initdb failed (see %s): %s", log, tail);
+    return -1;
+}
+
+static pid_t start_postgres(const char *bindir, const char *pg, const char *data,
+                            const char *run, const struct runas *ra, char *err, size_t errlen)
+{
+    char postgres[PATH_MAX], log[PATH_MAX], datadir[PATH_MAX], sockdir[PATH_MAX];
+    char *argv[] = {postgres,
+                    "-D", datadir,
+                    "-c", "listen_addresses=",
+                    "-c", "port=" PG_PORT,
+                    "-c", sockdir,
+                    "-c", "unix_socket_permissions=0700",
+                    "-c", "max_connections=200",
+                    "-c", "shared_buffers=64MB",
+                    "-c", "logging_collector=off",
+                    NULL};
+
+    snprintf(postgres, sizeof(postgres), "%s/postgres", bindir);
+    snprintf(log, sizeof(log), "%s/postgres.log", pg);
+    snprintf(datadir, sizeof(datadir), "%s", data);
+    snprintf(sockdir, sizeof(sockdir), "unix_socket_directories=%s", run);
+    return spawn(argv, log, pg, ra, true, err, errlen);
+}
+
+/* Polls until the server answers or the postmaster exits. */
+static int wait_ready(pid_t pid, const char *run, const char *pg, char *err, size_t errlen)
+{
+    char ci[PATH_MAX + 128] = "", log[PATH_MAX], tail[512];
+    int status;
+
+    conninfo_add(ci, sizeof(ci), "host", run);
+    conninfo_add(ci, sizeof(ci), "port", PG_PORT);
+    conninfo_add(ci, sizeof(ci), "dbname", "postgres");
+    conninfo_add(ci, sizeof(ci), "user", "shark");
+    snprintf(log, sizeof(log), "%s/postgres.log", pg);
+    for (long waited = 0; waited < START_TIMEOUT_MS; waited += 50) {
+        if (waitpid(pid, &status, WNOHANG) == pid) {
+            log_tail(log, tail, sizeof(tail));
+            errf(err, errlen, "postgres exited during start-up (see %s): %s", log, tail);
+            return -2;
+        }
+        if (PQping(ci) == PQPING_OK)
+            return 0;
+        sleep_ms(50);
+    }
+    log_tail(log, tail, sizeof(tail));
+    errf(err, errlen, "postgres did not accept connections within %d s (see %s): %s",
+         START_TIMEOUT_MS / 1000, log, tail);
+    return -1;
+}
+
+static int ensure_database(const char *run, char *err, size_t errlen)
+{
+    char ci[PATH_MAX + 128] = "";
+    PGconn *conn;
+    PGresult *res = NULL;
+    int rc = -1;
+
+    conninfo_add(ci, sizeof(ci), "host", run);
+    conninfo_add(ci, sizeof(ci), "port", PG_PORT);
+    conninfo_add(ci, sizeof(ci), "dbname", "postgres");
+    conninfo_add(ci, sizeof(ci), "user", "shark");
+    conn = PQconnectdb(ci);
+    if (PQstatus(conn) != CONNECTION_OK)
+        goto fail;
+    res = PQexec(conn, "SELECT 1 FROM pg_database WHERE datname = 'shark'");
+    if (PQresultStatus(res) != PGRES_TUPLES_OK)
+        goto fail;
+    if (PQntuples(res) == 0) {
+        PQclear(res);
+        res = PQexec(conn, "CREATE DATABASE shark");
+        if (PQresultStatus(res) != PGRES_COMMAND_OK)
+            goto fail;
+    }
+    rc = 0;
+fail:
+    if (rc != 0)
+        errf(err, errlen, "creating the shark database: %s", PQerrorMessage(conn));
+    PQclear(res);
+    PQfinish(conn);
+    return rc;
+}
+
+store_embed *store_embed_start(const char *data_dir, char *conninfo, size_t len, char *err,
+                               size_t errlen)
+{
+    char bindir[PATH_MAX], base[PATH_MAX], pg[PATH_MAX + 4], data[PATH_MAX + 16],
+        run[PATH_MAX + 16], version[PATH_MAX + 32];
+    struct runas ra;
+    store_embed *e = NULL;
+    pid_t pid = -1;
+    int rc;
+
+    if (find_bindir(bindir, sizeof(bindir)) != 0) {
+        errf(err, errlen,
+             "PostgreSQL server binaries (initdb, postgres) not found via pg_config or in "
+             "/usr/lib/postgresql/*/bin; install the %s package",
+             SHARK_PG_PACKAGE);
+        goto fail;
+    }
+    if (lookup_runas(&ra, err, errlen) != 0)
+        goto fail;
+    /* A fresh data dir must still let postgres through when we are root. */
+    if (mkdir(data_dir, ra.drop ? 0711 : 0700) == 0 && chmod(data_dir, ra.drop ? 0711 : 0700))
+        goto fail_errno;
+    if (!realpath(data_dir, base))
+        goto fail_errno;
+    snprintf(pg, sizeof(pg), "%s/pg", base);
+    snprintf(data, sizeof(data), "%s/data", pg);
+    snprintf(run, sizeof(run), "%s/run", pg);
+    /* The socket path is run/.s.PGSQL.5432 and must fit in sun_path. */
+    if (strlen(run) + sizeof("/.s.PGSQL." PG_PORT) > sizeof(((struct sockaddr_un *)0)->sun_path)) {
+        errf(err, errlen, "data directory path %s is too long for a unix socket", base);
+        goto fail;
+    }
+    if (check_traversable(base, &ra, err, errlen) != 0 ||
+        make_dir(pg, 0700, &ra, err, errlen) != 0 || make_dir(data, 0700, &ra, err, errlen) != 0 ||
+        make_dir(run, 0700, &ra, err, errlen) != 0)
+        goto fail;
+    snprintf(version, sizeof(version), "%s/PG_VERSION", data);
+    if (access(version, F_OK) != 0 && run_initdb(bindir, pg, data, &ra, err, errlen) != 0)
+        goto fail;
+    clear_stale(data);
+    pid = start_postgres(bindir, pg, data, run, &ra, err, errlen);
+    if (pid < 0)
+        goto fail;
+    rc = wait_ready(pid, run, pg, err, errlen);
+    if (rc == -2)
+        pid = -1; /* already reaped */
+    if (rc != 0 || ensure_database(run, err, errlen) != 0)
+        goto fail;
+    e = calloc(1, sizeof(*e));
+    if (!e) {
+        errf(err, errlen, "out of memory");
+        goto fail;
+    }
+    e->pid = pid;
+    conninfo[0] = '\0';
+    conninfo_add(conninfo, len, "host", run);
+    conninfo_add(conninfo, len, "port", PG_PORT);
+    conninfo_add(conninfo, len, "dbname", "shark");
+    conninfo_add(conninfo, len, "user", "shark");
+    if (strlen(conninfo) + 1 >= len) {
+        errf(err, errlen, "conninfo buffer too small");
+        free(e);
+        e = NULL;
+        goto fail;
+    }
+    return e;
+fail_errno:
+    errf(err, errlen, "%s: %s", data_dir, strerror(errno));
+fail:
+    stop_pid(pid);
+    return NULL;
+}
+
+void store_embed_stop(store_embed *e)
+{
+    if (!e)
+        return;
+    stop_pid(e->pid);
+    free(e);
+}
+
+pid_t store_embed_pid(const store_embed *e)
+{
+    return e->pid;
+}

@@ -1,0 +1,139 @@
+#include "audit.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "../crypto/encoding.h"
+#include "../store/audit.h"
+#include "admin.h"
+
+struct audit_q {
+    store_audit_filter f;
+};
+
+static int parse_limit(const char *s, int *out)
+{
+    char *end;
+    long v = strtol(s, &end, 10);
+    if (*s == '\0' || *end != '\0' || v < 1 || v > 1000)
+        return -1;
+    *out = (int)v;
+    return 0;
+}
+
+/* Cursor = base64url("<created_at µs>:<id>"): opaque to clients, exact for
+ * the keyset condition. */
+static int parse_cursor(http_req *req, const char *s, store_audit_filter *f)
+{
+    uint8_t raw[160];
+    long n = enc_b64url_decode(s, strlen(s), raw, sizeof(raw) - 1);
+    if (n <= 0)
+        return -1;
+    raw[n] = '\0';
+    char *colon = strchr((char *)raw, ':');
+    if (colon == NULL || colon == (char *)raw || colon[1] == '\0')
+        return -1;
+    *colon = '\0';
+    for (char *p = (char *)raw; *p; p++)
+        if ((*p < '0' || *p > '9') && !(p == (char *)raw && *p == '-'))
+            return -1;
+    f->cursor_ts = arena_strdup(http_req_arena(req), (char *)raw);
+    f->cursor_id = arena_strdup(http_req_arena(req), colon + 1);
+    return 0;
+}
+
+static void on_list(void *ud, PGresult *res, int err, const char *msg)
+{
+    http_req *req = ud;
+    struct audit_q *q = http_req_ctx(req);
+    (void)msg;
+    if (err == STORE_EINVALID) {
+        http_error(req, 400, "invalid_request", "since/until must be ISO-8601 timestamps");
+        return;
+    }
+    if (admin_db_error(req, err))
+        return;
+    int rows = PQntuples(res), shown = rows > q->f.limit ? q->f.limit : rows;
+    size_t cap = 64;
+    for (int i = 0; i < shown; i++)
+        cap += (size_t)PQgetlength(res, i, 0) + 1;
+    char cursor[256] = "";
+    if (rows > q->f.limit) {
+        char raw[160];
+        int k = snprintf(raw, sizeof(raw), "%s:%s", PQgetvalue(res, shown - 1, 1),
+                         PQgetvalue(res, shown - 1, 2));
+        if (k > 0 && (size_t)k < sizeof(raw))
+            enc_b64url((uint8_t *)raw, (size_t)k, cursor, sizeof(cursor));
+        cap += strlen(cursor);
+    }
+    char *body = arena_alloc(http_req_arena(req), cap);
+    size_t n = 0;
+    memcpy(body, "{\"data\":[", 9);
+    n = 9;
+    for (int i = 0; i < shown; i++) {
+        if (i > 0)
+            body[n++] = ',';
+        size_t l = (size_t)PQgetlength(res, i, 0);
+        memcpy(body + n, PQgetvalue(res, i, 0), l);
+        n += l;
+    }
+    if (cursor[0] != '\0')
+        n += (size_t)snprintf(body + n, cap - n, "],\"next_cursor\":\"%s\"}", cursor);
+    else
+        n += (size_t)snprintf(body + n, cap - n, "],\"next_cursor\":null}");
+    http_respond(req, 200, "application/json", body, n);
+}
+
+static const char *nonempty(http_req *req, const char *name)
+{
+    const char *v = http_req_query_get(req, name);
+    return v != NULL && *v != '\0' ? v : NULL;
+}
+
+static void audit_list(http_req *req)
+{
+    struct audit_q *q = arena_calloc(http_req_arena(req), sizeof(*q));
+    store_audit_filter *f = &q->f;
+    http_req_set_ctx(req, q);
+    f->limit = 100;
+    f->actor_id = nonempty(req, "actor_id");
+    f->target_id = nonempty(req, "target_id");
+    f->since = nonempty(req, "since");
+    f->until = nonempty(req, "until");
+    const char *ev = nonempty(req, "event");
+    if (ev != NULL) {
+        size_t l = strlen(ev);
+        if (strcmp(ev, "*") == 0)
+            ev = NULL;
+        else if (l >= 2 && strcmp(ev + l - 2, ".*") == 0)
+            f->event_prefix = arena_strndup(http_req_arena(req), ev, l - 1);
+        else if (strchr(ev, '*') != NULL) {
+            http_error(req, 400, "invalid_request",
+                       "event takes an exact name, a prefix like oauth.*, or *");
+            return;
+        } else
+            f->event = ev;
+    }
+    const char *limit = http_req_query_get(req, "limit");
+    if (limit != NULL && parse_limit(limit, &f->limit) != 0) {
+        http_error(req, 400, "invalid_request", "limit must be a whole number from 1 to 1000");
+        return;
+    }
+    const char *cursor = nonempty(req, "cursor");
+    if (cursor != NULL && parse_cursor(req, cursor, f) != 0) {
+        http_error(req, 400, "invalid_request", "cursor is not one this server issued");
+        return;
+    }
+    if (store_audit_list(http_req_pool(req), f, on_list, req) != 0)
+        admin_db_error(req, STORE_EUNAVAIL);
+}
+
+static const admin_route routes[] = {
+    {"GET", "/api/v1/audit-logs", audit_list},
+};
+
+int admin_audit_register(router *r)
+{
+    return admin_routes_add(r, routes, sizeof(routes) / sizeof(routes[0]));
+}

@@ -1,0 +1,121 @@
+/* Operational endpoints and system routes: liveness, readiness, metrics,
+ * system health, and the first-boot key reveal. */
+#include <stdlib.h>
+#include <string.h>
+
+#include "../core/server.h"
+#include "../store/system.h"
+#include "admin.h"
+#include "audit.h"
+#include "shark_config.h"
+
+static void healthz(http_req *req)
+{
+    http_respond(req, 200, "application/json", "{\"status\":\"ok\"}", 15);
+}
+
+static void on_ready_version(void *ud, PGresult *res, int err, const char *msg)
+{
+    http_req *req = ud;
+    (void)msg;
+    int latest = store_schema_latest();
+    if (err != STORE_OK) {
+        http_respond_json(req, 503, json_pack("{s:s,s:s}", "status", "unavailable", "database",
+                                              "unreachable"));
+        return;
+    }
+    int v = PQgetisnull(res, 0, 0) ? -1 : atoi(PQgetvalue(res, 0, 0));
+    if (v != latest) {
+        http_respond_json(req, 503, json_pack("{s:s,s:s,s:i,s:i}", "status", "unavailable",
+                                              "database", "not migrated", "schema_version", v,
+                                              "expected_version", latest));
+        return;
+    }
+    http_respond_json(req, 200, json_pack("{s:s,s:i}", "status", "ready", "schema_version", v));
+}
+
+static void readyz(http_req *req)
+{
+    if (store_system_schema_version(http_req_pool(req), on_ready_version, req) != 0)
+        on_ready_version(req, NULL, STORE_EUNAVAIL, NULL);
+}
+
+static void free_cb(void *p) { free(p); }
+
+static void metrics_route(http_req *req)
+{
+    app *a = http_req_app(req);
+    double up = (double)(server_now_ms() - a->start_ms) / 1000.0;
+    char *text = metrics_render(a->metrics, a->router, SHARK_VERSION, up);
+    arena_cleanup(http_req_arena(req), free_cb, text);
+    http_header(req, "Cache-Control", "no-cache");
+    http_respond(req, 200, "text/plain; version=0.0.4", text, strlen(text));
+}
+
+static void on_health_version(void *ud, PGresult *res, int err, const char *msg)
+{
+    http_req *req = ud;
+    (void)msg;
+    app *a = http_req_app(req);
+    json_t *db;
+    if (err != STORE_OK)
+        db = json_pack("{s:s}", "status", "unavailable");
+    else
+        db = json_pack("{s:s,s:i,s:i}", "status", "ok", "schema_version",
+                       PQgetisnull(res, 0, 0) ? -1 : atoi(PQgetvalue(res, 0, 0)),
+                       "expected_version", store_schema_latest());
+    http_respond_json(req, 200, json_pack("{s:s,s:s,s:I,s:o}", "status",
+                                          err == STORE_OK ? "ok" : "degraded", "version",
+                                          SHARK_VERSION, "uptime_seconds",
+                                          (json_int_t)((server_now_ms() - a->start_ms) / 1000),
+                                          "database", db));
+}
+
+static void system_health(http_req *req)
+{
+    if (store_system_schema_version(http_req_pool(req), on_health_version, req) != 0)
+        on_health_version(req, NULL, STORE_EUNAVAIL, NULL);
+}
+
+static void on_bootstrapped(void *ud, PGresult *res, int err, const char *msg)
+{
+    http_req *req = ud;
+    (void)msg;
+    if (admin_db_error(req, err))
+        return;
+    app *a = http_req_app(req);
+    if (strcmp(PQgetvalue(res, 0, 0), "t") == 0 || a->firstboot_key[0] == '\0') {
+        http_error(req, 404, "not_found", "the first-boot key is no longer available");
+        return;
+    }
+    http_respond_json(req, 200, json_pack("{s:s}", "admin_key", a->firstboot_key));
+}
+
+/* Only until the key is first used, and only to a client on this machine
+ * (the connection's own address: a forwarded header cannot unlock it). */
+static void firstboot_key(http_req *req)
+{
+    if (!http_req_peer_is_loopback(req) || http_req_header(req, "X-Forwarded-For") != NULL) {
+        http_error(req, 404, "not_found", "no such endpoint");
+        return;
+    }
+    if (store_system_bootstrapped(http_req_pool(req), on_bootstrapped, req) != 0)
+        admin_db_error(req, STORE_EUNAVAIL);
+}
+
+static const admin_route system_admin_routes[] = {
+    {"GET", "/api/v1/system/health", system_health},
+};
+
+int admin_register(router *r)
+{
+    if (router_add(r, "GET", "/healthz", healthz, NULL) != 0 ||
+        router_add(r, "GET", "/readyz", readyz, NULL) != 0 ||
+        router_add(r, "GET", "/metrics", metrics_route, NULL) != 0 ||
+        router_add(r, "GET", "/api/v1/admin/firstboot/key", firstboot_key, NULL) != 0)
+        return -1;
+    if (admin_routes_add(r, system_admin_routes,
+                         sizeof(system_admin_routes) / sizeof(system_admin_routes[0])) != 0)
+        return -1;
+    return admin_audit_register(r);
+}

@@ -1,0 +1,256 @@
+#include "config.h"
+
+#include <errno.h>
+#include <limits.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "log.h"
+
+enum opt_kind { OPT_STR, OPT_INT, OPT_LISTEN, OPT_LEVEL, OPT_RATE, OPT_CIDRS, OPT_SECONDS };
+
+struct opt {
+    const char *flag, *env;
+    enum opt_kind kind;
+    size_t off;  /* field offset in config */
+    size_t size; /* buffer size for OPT_STR */
+    long min, max;
+    const char *help;
+};
+
+#define STR(field) OPT_STR, offsetof(config, field), sizeof(((config *)0)->field)
+#define NUM(kind, field) kind, offsetof(config, field), 0
+
+static const struct opt opts[] = {
+    {"listen", "SHARK_LISTEN", OPT_LISTEN, 0, 0, 0, 0,
+     "HOST:PORT to listen on (default 127.0.0.1:8080)"},
+    {"data-dir", "SHARK_DATA_DIR", STR(data_dir), 0, 0,
+     "directory for keys and the embedded database (default ./data)"},
+    {"db", "SHARK_DB", STR(db), 0, 0,
+     "postgres:// URL of an external PostgreSQL (default: embedded)"},
+    {"threads", "SHARK_THREADS", NUM(OPT_INT, threads), 1, 256,
+     "event-loop threads (default: number of cores)"},
+    {"issuer", "SHARK_ISSUER", STR(issuer), 0, 0,
+     "public base URL used as issuer (default http://LISTEN)"},
+    {"base-url", "SHARK_BASE_URL", STR(issuer), 0, 0, "same as --issuer"},
+    {"log-level", "SHARK_LOG_LEVEL", NUM(OPT_LEVEL, log_level), 0, 0,
+     "debug, info, warn, error or off (default info)"},
+    {"tls-cert", "SHARK_TLS_CERT", STR(tls_cert), 0, 0, "PEM certificate chain; enables TLS"},
+    {"tls-key", "SHARK_TLS_KEY", STR(tls_key), 0, 0, "PEM private key for --tls-cert"},
+    {"rate-limit", "SHARK_RATE_LIMIT", OPT_RATE, 0, 0, 0, 0,
+     "per-client requests/s[:burst] (default 100:100; 0 disables)"},
+    {"trusted-proxy", "SHARK_TRUSTED_PROXY", OPT_CIDRS, 0, 0, 0, 0,
+     "comma list of CIDRs whose X-Forwarded-For is honoured"},
+    {"request-timeout", "SHARK_REQUEST_TIMEOUT", NUM(OPT_SECONDS, request_timeout_ms), 1, 3600,
+     "seconds a started request may take to arrive (default 10)"},
+    {"idle-timeout", "SHARK_IDLE_TIMEOUT", NUM(OPT_SECONDS, idle_timeout_ms), 1, 86400,
+     "seconds an idle keep-alive connection is kept (default 60)"},
+    {"shutdown-timeout", "SHARK_SHUTDOWN_TIMEOUT", NUM(OPT_SECONDS, shutdown_timeout_ms), 1, 3600,
+     "seconds to finish requests in flight on SIGTERM (default 10)"},
+    {"db-pool", "SHARK_DB_POOL", NUM(OPT_INT, db_pool_size), 1, 64,
+     "database connections per thread (default 4)"},
+};
+
+void config_defaults(config *c, int ncpu)
+{
+    memset(c, 0, sizeof(*c));
+    snprintf(c->listen_host, sizeof(c->listen_host), "127.0.0.1");
+    c->listen_port = 8080;
+    snprintf(c->data_dir, sizeof(c->data_dir), "./data");
+    c->threads = ncpu > 0 ? ncpu : 1;
+    c->log_level = LOG_INFO;
+    c->rate_rps = 100;
+    c->rate_burst = 100;
+    c->request_timeout_ms = 10000;
+    c->idle_timeout_ms = 60000;
+    c->shutdown_timeout_ms = 10000;
+    c->db_pool_size = 4;
+    c->max_body = 1024 * 1024;
+    c->max_header = 16 * 1024;
+}
+
+static int fail(char *err, size_t errlen, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(err, errlen, fmt, ap);
+    va_end(ap);
+    return -1;
+}
+
+static int parse_long(const char *v, long min, long max, long *out)
+{
+    char *end;
+    errno = 0;
+    long n = strtol(v, &end, 10);
+    if (errno != 0 || end == v || *end != '\0' || n < min || n > max)
+        return -1;
+    *out = n;
+    return 0;
+}
+
+static int parse_double(const char *v, double *out)
+{
+    char *end;
+    errno = 0;
+    double d = strtod(v, &end);
+    if (errno != 0 || end == v || *end != '\0' || !(d >= 0) || d > 1e9)
+        return -1;
+    *out = d;
+    return 0;
+}
+
+static int parse_listen(config *c, const char *v)
+{
+    const char *colon = strrchr(v, ':');
+    long port;
+    if (colon == NULL || parse_long(colon + 1, 0, 65535, &port) != 0)
+        return -1;
+    const char *h = v;
+    size_t hl = (size_t)(colon - v);
+    if (hl >= 2 && h[0] == '[' && h[hl - 1] == ']') {
+        h++;
+        hl -= 2;
+    }
+    if (hl == 0 || hl >= sizeof(c->listen_host))
+        return -1;
+    uint8_t tmp[16];
+    char host[64];
+    memcpy(host, h, hl);
+    host[hl] = '\0';
+    if (strcmp(host, "localhost") == 0)
+        snprintf(host, sizeof(host), "127.0.0.1");
+    if (cidr_addr_parse(host, tmp) != 0)
+        return -1;
+    memcpy(c->listen_host, host, strlen(host) + 1);
+    c->listen_port = (int)port;
+    return 0;
+}
+
+static int parse_rate(config *c, const char *v)
+{
+    char buf[64];
+    double rps, burst;
+    if (strlen(v) >= sizeof(buf))
+        return -1;
+    snprintf(buf, sizeof(buf), "%s", v);
+    char *colon = strchr(buf, ':');
+    if (colon != NULL)
+        *colon = '\0';
+    if (parse_double(buf, &rps) != 0)
+        return -1;
+    burst = rps;
+    if (colon != NULL && (parse_double(colon + 1, &burst) != 0 || (rps > 0 && burst < 1)))
+        return -1;
+    c->rate_rps = rps;
+    c->rate_burst = burst;
+    return 0;
+}
+
+static int apply(config *c, const struct opt *o, const char *v, char *err, size_t errlen,
+                 const char *src)
+{
+    char *base = (char *)c;
+    long n;
+    switch (o->kind) {
+    case OPT_STR:
+        if (strlen(v) >= o->size)
+            return fail(err, errlen, "%s: value too long", src);
+        memcpy(base + o->off, v, strlen(v) + 1);
+        return 0;
+    case OPT_INT:
+        if (parse_long(v, o->min, o->max, &n) != 0)
+            return fail(err, errlen, "%s: expected a whole number from %ld to %ld, got '%s'", src,
+                        o->min, o->max, v);
+        *(int *)(base + o->off) = (int)n;
+        return 0;
+    case OPT_SECONDS:
+        if (parse_long(v, o->min, o->max, &n) != 0)
+            return fail(err, errlen, "%s: expected seconds from %ld to %ld, got '%s'", src, o->min,
+                        o->max, v);
+        *(int *)(base + o->off) = (int)(n * 1000);
+        return 0;
+    case OPT_LEVEL:
+        if ((n = log_level_parse(v)) < 0)
+            return fail(err, errlen, "%s: expected debug, info, warn, error or off, got '%s'", src,
+                        v);
+        c->log_level = (int)n;
+        return 0;
+    case OPT_LISTEN:
+        if (parse_listen(c, v) != 0)
+            return fail(err, errlen, "%s: expected IP:PORT (e.g. 127.0.0.1:8080), got '%s'", src,
+                        v);
+        return 0;
+    case OPT_RATE:
+        if (parse_rate(c, v) != 0)
+            return fail(err, errlen, "%s: expected RATE or RATE:BURST (0 disables), got '%s'", src,
+                        v);
+        return 0;
+    case OPT_CIDRS:
+        if ((n = cidr_parse_list(v, c->trusted_proxies, CONFIG_MAX_PROXIES)) < 0)
+            return fail(err, errlen, "%s: expected a comma list of CIDRs, got '%s'", src, v);
+        c->n_trusted_proxies = (int)n;
+        return 0;
+    }
+    return fail(err, errlen, "%s: unsupported option", src);
+}
+
+#define NOPTS (sizeof(opts) / sizeof(opts[0]))
+
+int config_parse(config *c, int argc, char **argv, const char *(*env)(const char *), char *err,
+                 size_t errlen)
+{
+    for (size_t i = 0; i < NOPTS; i++) {
+        const char *v = env(opts[i].env);
+        if (v != NULL && *v != '\0' && apply(c, &opts[i], v, err, errlen, opts[i].env) != 0)
+            return -1;
+    }
+    for (int i = 0; i < argc; i++) {
+        const char *a = argv[i];
+        if (strcmp(a, "--help") == 0 || strcmp(a, "-h") == 0)
+            return 1;
+        if (strncmp(a, "--", 2) != 0)
+            return fail(err, errlen, "unexpected argument '%s'", a);
+        const char *name = a + 2, *eq = strchr(name, '=');
+        size_t nl = eq ? (size_t)(eq - name) : strlen(name);
+        const struct opt *o = NULL;
+        for (size_t k = 0; k < NOPTS; k++)
+            if (strlen(opts[k].flag) == nl && strncmp(opts[k].flag, name, nl) == 0)
+                o = &opts[k];
+        if (o == NULL)
+            return fail(err, errlen, "unknown flag '%.*s' (see shark serve --help)", (int)nl + 2,
+                        a);
+        const char *v = eq ? eq + 1 : (i + 1 < argc ? argv[++i] : NULL);
+        if (v == NULL)
+            return fail(err, errlen, "--%s needs a value", o->flag);
+        char src[64];
+        snprintf(src, sizeof(src), "--%s", o->flag);
+        if (apply(c, o, v, err, errlen, src) != 0)
+            return -1;
+    }
+    if ((c->tls_cert[0] != '\0') != (c->tls_key[0] != '\0'))
+        return fail(err, errlen, "--tls-cert and --tls-key go together");
+    if (c->issuer[0] == '\0') {
+        const char *fmt = strchr(c->listen_host, ':') ? "%s://[%s]:%d" : "%s://%s:%d";
+        snprintf(c->issuer, sizeof(c->issuer), fmt, c->tls_cert[0] ? "https" : "http",
+                 c->listen_host, c->listen_port);
+    }
+    size_t il = strlen(c->issuer);
+    while (il > 0 && c->issuer[il - 1] == '/')
+        c->issuer[--il] = '\0';
+    if (strncmp(c->issuer, "http://", 7) != 0 && strncmp(c->issuer, "https://", 8) != 0)
+        return fail(err, errlen, "--issuer must be an http(s) URL, got '%s'", c->issuer);
+    return 0;
+}
+
+void config_usage(FILE *out)
+{
+    fputs("usage: shark serve [flags]\n\n"
+          "Runs the SharkAuth server. Every flag can also be set through the environment\n"
+          "variable shown; flags win.\n\n",
+          out);
+    for (size_t i = 0; i < NOPTS; i++)
+        fprintf(out, "  --%-18s %-24s %s\n", opts[i].flag, opts[i].env, opts[i].help);
+}

@@ -1,0 +1,50 @@
+/*
+ * config: `shark serve` settings from SHARK_* environment variables, then
+ * command-line flags (flags win). Parsing is pure apart from reading the
+ * environment through the getenv-like callback it is given, so it is unit
+ * tested without touching the real environment.
+ */
+#ifndef SHARK_CORE_CONFIG_H
+#define SHARK_CORE_CONFIG_H
+
+#include <stddef.h>
+#include <stdio.h>
+
+#include "cidr.h"
+
+#define CONFIG_MAX_PROXIES 32
+
+typedef struct config {
+    char listen_host[64];
+    int listen_port;
+    char data_dir[512];
+    char db[1024];          /* postgres:// URL or conninfo; empty = embedded */
+    int threads;
+    char issuer[512];       /* public base URL; derived from --listen if empty */
+    int log_level;
+    char tls_cert[512], tls_key[512];
+    double rate_rps;        /* 0 disables rate limiting */
+    double rate_burst;
+    cidr trusted_proxies[CONFIG_MAX_PROXIES];
+    int n_trusted_proxies;
+    int request_timeout_ms; /* a started request must arrive whole within this */
+    int idle_timeout_ms;    /* keep-alive connections idle this long are closed */
+    int shutdown_timeout_ms;
+    int db_pool_size;       /* connections per loop thread */
+    size_t max_body;
+    size_t max_header;
+} config;
+
+/* Fills defaults (threads from ncpu). */
+void config_defaults(config *c, int ncpu);
+
+/* Applies environment then argv (argv[0] is the first flag, not the program).
+ * Returns 0, 1 when --help was asked (usage written to out), or -1 with a
+ * message in err. `env` looks up a variable (getenv in production). */
+int config_parse(config *c, int argc, char **argv, const char *(*env)(const char *),
+                 char *err, size_t errlen);
+
+/* Writes the usage text of `shark serve --help`. */
+void config_usage(FILE *out);
+
+#endif

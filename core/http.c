@@ -1,0 +1,968 @@
+#include "http.h"
+
+#include <llhttp.h>
+#include <openssl/err.h>
+#include <openssl/ssl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#include "cidr.h"
+#include "fatal.h"
+#include "log.h"
+#include "server.h"
+
+#define READ_CHUNK 65536
+#define MAX_HEADERS 100
+#define LINGER_MS 2000
+
+struct hdr {
+    char *name, *value;
+};
+
+struct http_req {
+    http_conn *c;
+    arena *a;
+    char method[16];
+    char *url;
+    size_t url_len;
+    char *path, *query;
+    struct hdr *hdrs;
+    int nhdrs;
+    char *cur_name, *cur_value; /* header being parsed (spans may split) */
+    size_t cur_nlen, cur_vlen;
+    char *body;
+    size_t body_len, body_cap;
+    route_match m;
+    const route *route;
+    char id[80];
+    char client_ip[48];
+    uint8_t client_addr[16];
+    struct hdr *rhdrs;
+    int nrhdrs, rhcap;
+    bool has_cache_control;
+    void *ctx;
+    uint64_t start_ns;
+    int status;
+    size_t bytes_out;
+    bool keep_alive, responded, dispatched;
+};
+
+enum conn_state { C_IDLE, C_READING, C_HANDLING, C_WRITING, C_LINGER };
+
+struct http_conn {
+    uv_tcp_t tcp;
+    uv_timer_t timer;
+    worker *w;
+    http_conn *prev, *next; /* worker's list */
+    llhttp_t parser;
+    char *in;
+    size_t in_len, in_cap;
+    http_req req; /* one request at a time; pipelined ones wait in `in` */
+    enum conn_state state;
+    int refs;             /* open handles + an unanswered request */
+    bool closing;         /* uv_close issued */
+    bool close_after;     /* close once the current response is out */
+    int pending_error;    /* status for a request that cannot be parsed/accepted */
+    size_t header_bytes;
+    uint8_t peer_addr[16];
+    char peer_ip[48];
+    bool peer_loopback;
+    SSL *ssl;
+    BIO *rbio, *wbio;
+};
+
+struct wreq {
+    uv_write_t w;
+    http_conn *c;
+    char *owned;
+    bool finishes_request;
+};
+
+static void conn_close(http_conn *c);
+static void conn_parse(http_conn *c);
+static void on_alloc(uv_handle_t *h, size_t suggested, uv_buf_t *buf);
+static void on_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf);
+static void finish_request(http_conn *c);
+
+static _Thread_local uint64_t rid_state;
+
+/* ------------------------------------------------------------------ */
+/* request accessors                                                   */
+
+const char *http_req_method(const http_req *r) { return r->method; }
+const char *http_req_path(const http_req *r) { return r->path; }
+const char *http_req_query(const http_req *r) { return r->query; }
+const char *http_req_id(const http_req *r) { return r->id; }
+const char *http_req_client_ip(const http_req *r) { return r->client_ip; }
+bool http_req_peer_is_loopback(const http_req *r) { return r->c->peer_loopback; }
+bool http_req_is_tls(const http_req *r) { return r->c->ssl != NULL; }
+arena *http_req_arena(http_req *r) { return r->a; }
+struct app *http_req_app(const http_req *r) { return r->c->w->app; }
+struct store_pool *http_req_pool(const http_req *r) { return r->c->w->pool; }
+const void *http_req_route_data(const http_req *r) { return r->route ? r->route->data : NULL; }
+void http_req_set_ctx(http_req *r, void *ctx) { r->ctx = ctx; }
+void *http_req_ctx(const http_req *r) { return r->ctx; }
+
+bool http_req_is_loopback(const http_req *r)
+{
+    static const cidr lo4 = {{0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff, 127, 0, 0, 0}, 104};
+    static const cidr lo6 = {{0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1}, 128};
+    return cidr_match(&lo4, r->client_addr) || cidr_match(&lo6, r->client_addr);
+}
+
+const char *http_req_header(const http_req *r, const char *name)
+{
+    for (int i = 0; i < r->nhdrs; i++)
+        if (strcasecmp(r->hdrs[i].name, name) == 0)
+            return r->hdrs[i].value;
+    return NULL;
+}
+
+int http_req_header_count(const http_req *r, const char *name)
+{
+    int n = 0;
+    for (int i = 0; i < r->nhdrs; i++)
+        n += strcasecmp(r->hdrs[i].name, name) == 0;
+    return n;
+}
+
+const char *http_req_body(const http_req *r, size_t *len)
+{
+    if (len != NULL)
+        *len = r->body_len;
+    return r->body ? r->body : "";
+}
+
+static int hexval(int ch)
+{
+    if (ch >= '0' && ch <= '9')
+        return ch - '0';
+    if (ch >= 'a' && ch <= 'f')
+        return ch - 'a' + 10;
+    if (ch >= 'A' && ch <= 'F')
+        return ch - 'A' + 10;
+    return -1;
+}
+
+int http_pct_decode(char *s, bool form)
+{
+    char *o = s;
+    for (char *p = s; *p != '\0'; p++) {
+        if (*p == '%') {
+            int hi = hexval((unsigned char)p[1]), lo = hi < 0 ? -1 : hexval((unsigned char)p[2]);
+            if (hi < 0 || lo < 0)
+                return -1;
+            int v = hi * 16 + lo;
+            if (v == 0)
+                return -1; /* an embedded NUL would truncate silently */
+            *o++ = (char)v;
+            p += 2;
+        } else if (form && *p == '+') {
+            *o++ = ' ';
+        } else {
+            *o++ = *p;
+        }
+    }
+    *o = '\0';
+    return 0;
+}
+
+const char *http_req_param(http_req *r, const char *name)
+{
+    for (int i = 0; i < r->m.nparams; i++) {
+        size_t nl = strlen(name);
+        const char *pn = r->m.params[i].name;
+        if (strncmp(pn, name, nl) != 0 || pn[nl] != '}')
+            continue;
+        char *v = arena_strndup(r->a, r->m.params[i].value, r->m.params[i].len);
+        return http_pct_decode(v, false) == 0 ? v : NULL;
+    }
+    return NULL;
+}
+
+const char *http_req_query_get(http_req *r, const char *name)
+{
+    size_t nl = strlen(name);
+    const char *p = r->query;
+    while (*p != '\0') {
+        const char *amp = strchr(p, '&');
+        size_t len = amp ? (size_t)(amp - p) : strlen(p);
+        const char *eq = memchr(p, '=', len);
+        size_t kl = eq ? (size_t)(eq - p) : len;
+        if (kl == nl && memcmp(p, name, nl) == 0) {
+            char *v = eq ? arena_strndup(r->a, eq + 1, len - kl - 1) : arena_strdup(r->a, "");
+            return http_pct_decode(v, true) == 0 ? v : NULL;
+        }
+        p += len + (amp != NULL);
+    }
+    return NULL;
+}
+
+/* ------------------------------------------------------------------ */
+/* responses                                                           */
+
+const char *http_status_text(int status)
+{
+    switch (status) {
+    case 100: return "Continue";
+    case 200: return "OK";
+    case 201: return "Created";
+    case 204: return "No Content";
+    case 302: return "Found";
+    case 303: return "See Other";
+    case 304: return "Not Modified";
+    case 400: return "Bad Request";
+    case 401: return "Unauthorized";
+    case 403: return "Forbidden";
+    case 404: return "Not Found";
+    case 405: return "Method Not Allowed";
+    case 408: return "Request Timeout";
+    case 409: return "Conflict";
+    case 413: return "Content Too Large";
+    case 415: return "Unsupported Media Type";
+    case 422: return "Unprocessable Content";
+    case 429: return "Too Many Requests";
+    case 431: return "Request Header Fields Too Large";
+    case 500: return "Internal Server Error";
+    case 502: return "Bad Gateway";
+    case 503: return "Service Unavailable";
+    default: return status < 400 ? "OK" : status < 500 ? "Bad Request" : "Internal Server Error";
+    }
+}
+
+void http_header(http_req *r, const char *name, const char *value)
+{
+    if (r->nrhdrs == r->rhcap) {
+        int cap = r->rhcap ? r->rhcap * 2 : 8;
+        struct hdr *v = arena_alloc(r->a, (size_t)cap * sizeof(*v));
+        if (r->nrhdrs)
+            memcpy(v, r->rhdrs, (size_t)r->nrhdrs * sizeof(*v));
+        r->rhdrs = v;
+        r->rhcap = cap;
+    }
+    if (strcasecmp(name, "Cache-Control") == 0)
+        r->has_cache_control = true;
+    r->rhdrs[r->nrhdrs].name = arena_strdup(r->a, name);
+    r->rhdrs[r->nrhdrs].value = arena_strdup(r->a, value);
+    r->nrhdrs++;
+}
+
+static void on_write(uv_write_t *w, int status)
+{
+    struct wreq *wr = (struct wreq *)w;
+    http_conn *c = wr->c;
+    free(wr->owned);
+    bool fin = wr->finishes_request;
+    free(wr);
+    if (status < 0 && !c->closing)
+        c->close_after = true;
+    if (fin)
+        finish_request(c);
+}
+
+/* Sends bytes (through TLS when on); `fin` marks the response's last write. */
+static void conn_send(http_conn *c, uv_buf_t *bufs, unsigned nbufs, bool fin)
+{
+    struct wreq *wr = calloc(1, sizeof(*wr));
+    if (wr == NULL)
+        shark_fatal("out of memory");
+    wr->c = c;
+    wr->finishes_request = fin;
+    if (c->closing) {
+        free(wr);
+        if (fin)
+            finish_request(c);
+        return;
+    }
+    if (c->ssl != NULL) {
+        for (unsigned i = 0; i < nbufs; i++)
+            if (bufs[i].len > 0 && SSL_write(c->ssl, bufs[i].base, (int)bufs[i].len) <= 0)
+                c->close_after = true;
+        size_t pend = BIO_ctrl_pending(c->wbio);
+        wr->owned = malloc(pend ? pend : 1);
+        if (wr->owned == NULL)
+            shark_fatal("out of memory");
+        int got = pend ? BIO_read(c->wbio, wr->owned, (int)pend) : 0;
+        uv_buf_t b = uv_buf_init(wr->owned, got > 0 ? (unsigned)got : 0);
+        if (uv_write(&wr->w, (uv_stream_t *)&c->tcp, &b, 1, on_write) != 0) {
+            c->close_after = true;
+            on_write(&wr->w, UV_EPIPE);
+        }
+        return;
+    }
+    if (uv_write(&wr->w, (uv_stream_t *)&c->tcp, bufs, nbufs, on_write) != 0) {
+        c->close_after = true;
+        on_write(&wr->w, UV_EPIPE);
+    }
+}
+
+void http_respond(http_req *r, int status, const char *content_type, const char *body, size_t len)
+{
+    http_conn *c = r->c;
+    if (r->responded)
+        shark_fatal("request answered twice");
+    r->responded = true;
+    r->status = status;
+    if (c->close_after || c->w->draining)
+        r->keep_alive = false;
+    c->state = C_WRITING;
+    if (c->closing) {
+        finish_request(c);
+        return;
+    }
+    size_t cap = 256 + strlen(r->id);
+    for (int i = 0; i < r->nrhdrs; i++)
+        cap += strlen(r->rhdrs[i].name) + strlen(r->rhdrs[i].value) + 4;
+    if (content_type != NULL)
+        cap += strlen(content_type) + 16;
+    char *head = arena_alloc(r->a, cap);
+    int n = snprintf(head, cap, "HTTP/1.1 %d %s\r\nContent-Length: %zu\r\nX-Request-Id: %s\r\n%s%s%s%s",
+                     status, http_status_text(status), len, r->id,
+                     r->keep_alive ? "" : "Connection: close\r\n",
+                     content_type ? "Content-Type: " : "", content_type ? content_type : "",
+                     content_type ? "\r\n" : "");
+    size_t hl = (size_t)n;
+    if (!r->has_cache_control) {
+        memcpy(head + hl, "Cache-Control: no-store\r\n", 25);
+        hl += 25;
+    }
+    for (int i = 0; i < r->nrhdrs; i++)
+        hl += (size_t)snprintf(head + hl, cap - hl, "%s: %s\r\n", r->rhdrs[i].name,
+                               r->rhdrs[i].value);
+    memcpy(head + hl, "\r\n", 2);
+    hl += 2;
+    r->bytes_out = hl + len;
+    uv_buf_t bufs[2] = {uv_buf_init(head, (unsigned)hl), uv_buf_init((char *)body, (unsigned)len)};
+    conn_send(c, bufs, len ? 2 : 1, true);
+}
+
+static void json_free_cb(void *p) { free(p); }
+
+void http_respond_json(http_req *r, int status, json_t *body)
+{
+    char *s = json_dumps(body, JSON_COMPACT);
+    json_decref(body);
+    if (s == NULL) {
+        http_respond(r, 500, "application/json",
+                     "{\"error\":{\"code\":\"internal_error\",\"message\":\"serialisation failed\"}}",
+                     70);
+        return;
+    }
+    arena_cleanup(r->a, json_free_cb, s);
+    http_respond(r, status, "application/json", s, strlen(s));
+}
+
+void http_error_oauth(http_req *r, int status, const char *error, const char *description)
+{
+    json_t *j = json_pack("{s:s}", "error", error);
+    if (description != NULL)
+        json_object_set_new(j, "error_description", json_string(description));
+    http_respond_json(r, status, j);
+}
+
+void http_error(http_req *r, int status, const char *code, const char *message)
+{
+    if (strncmp(r->path ? r->path : "", "/oauth/", 7) == 0) {
+        http_error_oauth(r, status, code, message);
+        return;
+    }
+    json_t *j;
+    if (status == 429)
+        j = json_pack("{s:s,s:s,s:s}", "error", code, "message", message, "request_id", r->id);
+    else
+        j = json_pack("{s:{s:s,s:s,s:s}}", "error", "code", code, "message", message,
+                      "request_id", r->id);
+    http_respond_json(r, status, j);
+}
+
+/* ------------------------------------------------------------------ */
+/* request lifecycle                                                   */
+
+static void req_reset(http_conn *c)
+{
+    arena *a = c->req.a;
+    arena_reset(a);
+    memset(&c->req, 0, sizeof(c->req));
+    c->req.a = a;
+    c->req.c = c;
+    c->req.path = "";
+    c->req.query = "";
+    c->header_bytes = 0;
+    c->pending_error = 0;
+}
+
+static void conn_unref(http_conn *c)
+{
+    if (--c->refs > 0)
+        return;
+    worker *w = c->w;
+    if (c->prev)
+        c->prev->next = c->next;
+    else
+        w->conns = c->next;
+    if (c->next)
+        c->next->prev = c->prev;
+    w->nconns--;
+    arena_free(c->req.a);
+    if (c->ssl != NULL)
+        SSL_free(c->ssl); /* frees the BIOs too */
+    free(c->in);
+    free(c);
+}
+
+static void on_handle_closed(uv_handle_t *h)
+{
+    conn_unref((http_conn *)h->data);
+}
+
+static void conn_close(http_conn *c)
+{
+    if (c->closing)
+        return;
+    c->closing = true;
+    uv_timer_stop(&c->timer);
+    uv_close((uv_handle_t *)&c->tcp, on_handle_closed);
+    uv_close((uv_handle_t *)&c->timer, on_handle_closed);
+}
+
+static void on_timer(uv_timer_t *t);
+
+static void arm(http_conn *c, int ms)
+{
+    if (!c->closing)
+        uv_timer_start(&c->timer, on_timer, (uint64_t)ms, 0);
+}
+
+static void on_shutdown(uv_shutdown_t *s, int status)
+{
+    free(s);
+    (void)status;
+}
+
+/* After an error response the client may still be sending: half-close,
+ * read and drop what comes for a moment, so the response is not lost to a
+ * reset, then close. */
+static void conn_linger(http_conn *c)
+{
+    if (c->closing)
+        return;
+    c->state = C_LINGER;
+    uv_shutdown_t *s = malloc(sizeof(*s));
+    if (s == NULL || uv_shutdown(s, (uv_stream_t *)&c->tcp, on_shutdown) != 0) {
+        free(s);
+        conn_close(c);
+        return;
+    }
+    uv_read_start((uv_stream_t *)&c->tcp, on_alloc, on_read);
+    arm(c, LINGER_MS);
+}
+
+static void finish_request(http_conn *c)
+{
+    http_req *r = &c->req;
+    worker *w = c->w;
+    double secs = (double)(uv_hrtime() - r->start_ns) / 1e9;
+    metrics_request(w->app->metrics, r->route ? r->route->index : -1, r->status, secs);
+    log_access(&(log_access_rec){r->id, r->method, r->route ? r->route->pattern : "-",
+                                 r->path, r->client_ip, r->status, secs * 1000, r->bytes_out});
+    bool keep = r->keep_alive && !c->close_after && !w->draining;
+    req_reset(c);
+    if (c->closing) {
+        conn_unref(c); /* the request's reference */
+        return;
+    }
+    c->refs--;
+    if (!keep) {
+        conn_linger(c);
+        return;
+    }
+    c->state = C_IDLE;
+    llhttp_resume(&c->parser);
+    arm(c, w->app->cfg.idle_timeout_ms);
+    if (c->in_len > 0)
+        conn_parse(c);
+    if (!c->closing && (c->state == C_IDLE || c->state == C_READING))
+        uv_read_start((uv_stream_t *)&c->tcp, on_alloc, on_read);
+}
+
+/* Answers a request we refuse before routing, then closes when asked. */
+static void early_error(http_conn *c, int status, const char *code, const char *msg, bool close)
+{
+    http_req *r = &c->req;
+    if (close) {
+        r->keep_alive = false;
+        c->close_after = true;
+    }
+    http_error(r, status, code, msg);
+}
+
+static void set_request_id(http_req *r)
+{
+    const char *given = http_req_header(r, "X-Request-Id");
+    if (given != NULL) {
+        size_t n = strlen(given);
+        bool sane = n > 0 && n <= 64;
+        for (size_t i = 0; sane && i < n; i++) {
+            char ch = given[i];
+            sane = (ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z') ||
+                   (ch >= '0' && ch <= '9') || ch == '-' || ch == '_' || ch == '.' || ch == ':';
+        }
+        if (sane) {
+            memcpy(r->id, given, n + 1);
+            return;
+        }
+    }
+    if (rid_state == 0) {
+        uint64_t seed = uv_hrtime() ^ (uint64_t)(uintptr_t)r;
+        rid_state = seed | 1;
+    }
+    /* xorshift64*: request ids need to be unique, not secret. */
+    rid_state ^= rid_state >> 12;
+    rid_state ^= rid_state << 25;
+    rid_state ^= rid_state >> 27;
+    snprintf(r->id, sizeof(r->id), "req_%016llx",
+             (unsigned long long)(rid_state * 2685821657736338717ull));
+}
+
+/* The client's address: the peer, or, when the peer is a trusted proxy, the
+ * right-most X-Forwarded-For entry that is not itself a trusted proxy. */
+static void set_client_addr(http_req *r)
+{
+    http_conn *c = r->c;
+    const config *cfg = &c->w->app->cfg;
+    memcpy(r->client_addr, c->peer_addr, 16);
+    snprintf(r->client_ip, sizeof(r->client_ip), "%s", c->peer_ip);
+    if (cfg->n_trusted_proxies == 0 ||
+        !cidr_match_any(cfg->trusted_proxies, cfg->n_trusted_proxies, c->peer_addr))
+        return;
+    const char *xff = http_req_header(r, "X-Forwarded-For");
+    if (xff == NULL)
+        return;
+    char *list = arena_strdup(r->a, xff);
+    for (;;) {
+        char *comma = strrchr(list, ',');
+        char *item = comma ? comma + 1 : list;
+        while (*item == ' ')
+            item++;
+        char *end = item + strlen(item);
+        while (end > item && end[-1] == ' ')
+            *--end = '\0';
+        uint8_t a[16];
+        if (cidr_addr_parse(item, a) != 0)
+            return;
+        memcpy(r->client_addr, a, 16);
+        snprintf(r->client_ip, sizeof(r->client_ip), "%s", item);
+        if (!cidr_match_any(cfg->trusted_proxies, cfg->n_trusted_proxies, a) || comma == NULL)
+            return;
+        *comma = '\0';
+    }
+}
+
+static void dispatch(http_conn *c)
+{
+    http_req *r = &c->req;
+    app *a = c->w->app;
+    c->state = C_HANDLING;
+    c->refs++; /* held until the response is out */
+    uv_timer_stop(&c->timer);
+    uv_read_stop((uv_stream_t *)&c->tcp);
+    r->keep_alive = llhttp_should_keep_alive(&c->parser) && !c->close_after;
+
+    char *q = memchr(r->url ? r->url : "", '?', r->url_len);
+    r->path = r->url ? arena_strndup(r->a, r->url, q ? (size_t)(q - r->url) : r->url_len) : "/";
+    r->query = q ? arena_strndup(r->a, q + 1, r->url_len - (size_t)(q - r->url) - 1) : "";
+    set_request_id(r);
+    set_client_addr(r);
+
+    int retry;
+    if (!rl_take(a->rl, r->client_addr, server_now_ms(), &retry)) {
+        char ra[16];
+        snprintf(ra, sizeof(ra), "%d", retry);
+        http_header(r, "Retry-After", ra);
+        http_error(r, 429, "rate_limited", "too many requests; retry later");
+        return;
+    }
+    int m = router_match(a->router, r->method, r->path, strlen(r->path), &r->m);
+    if (m == ROUTER_NOT_FOUND) {
+        http_error(r, 404, "not_found", "no such endpoint");
+        return;
+    }
+    if (m == ROUTER_BAD_METHOD) {
+        http_header(r, "Allow", r->m.allow);
+        http_error(r, 405, strncmp(r->path, "/oauth/", 7) == 0 ? "invalid_request"
+                                                              : "method_not_allowed",
+                   "method not allowed on this endpoint");
+        return;
+    }
+    r->route = r->m.route;
+    r->dispatched = true;
+    r->route->handler(r);
+}
+
+/* ------------------------------------------------------------------ */
+/* llhttp callbacks                                                    */
+
+static char *grow(arena *a, char *old, size_t oldlen, const char *at, size_t n)
+{
+    char *s = arena_alloc(a, oldlen + n + 1);
+    if (oldlen)
+        memcpy(s, old, oldlen);
+    memcpy(s + oldlen, at, n);
+    s[oldlen + n] = '\0';
+    return s;
+}
+
+static int count_header(http_conn *c, size_t n)
+{
+    c->header_bytes += n;
+    if (c->header_bytes > c->w->app->cfg.max_header) {
+        c->pending_error = 431;
+        return -1;
+    }
+    return 0;
+}
+
+static int cb_message_begin(llhttp_t *p)
+{
+    http_conn *c = p->data;
+    c->state = C_READING;
+    c->req.start_ns = uv_hrtime();
+    arm(c, c->w->app->cfg.request_timeout_ms);
+    return 0;
+}
+
+static int cb_url(llhttp_t *p, const char *at, size_t n)
+{
+    http_conn *c = p->data;
+    if (count_header(c, n) != 0)
+        return -1;
+    c->req.url = grow(c->req.a, c->req.url, c->req.url_len, at, n);
+    c->req.url_len += n;
+    return 0;
+}
+
+static int cb_header_field(llhttp_t *p, const char *at, size_t n)
+{
+    http_conn *c = p->data;
+    if (count_header(c, n) != 0)
+        return -1;
+    c->req.cur_name = grow(c->req.a, c->req.cur_name, c->req.cur_nlen, at, n);
+    c->req.cur_nlen += n;
+    return 0;
+}
+
+static int cb_header_value(llhttp_t *p, const char *at, size_t n)
+{
+    http_conn *c = p->data;
+    if (count_header(c, n) != 0)
+        return -1;
+    c->req.cur_value = grow(c->req.a, c->req.cur_value, c->req.cur_vlen, at, n);
+    c->req.cur_vlen += n;
+    return 0;
+}
+
+static int cb_header_value_complete(llhttp_t *p)
+{
+    http_conn *c = p->data;
+    http_req *r = &c->req;
+    if (r->nhdrs == MAX_HEADERS) {
+        c->pending_error = 431;
+        return -1;
+    }
+    if (r->hdrs == NULL)
+        r->hdrs = arena_alloc(r->a, MAX_HEADERS * sizeof(*r->hdrs));
+    r->hdrs[r->nhdrs].name = r->cur_name ? r->cur_name : "";
+    r->hdrs[r->nhdrs].value = r->cur_value ? r->cur_value : arena_strdup(r->a, "");
+    r->nhdrs++;
+    r->cur_name = r->cur_value = NULL;
+    r->cur_nlen = r->cur_vlen = 0;
+    return 0;
+}
+
+static int cb_headers_complete(llhttp_t *p)
+{
+    http_conn *c = p->data;
+    http_req *r = &c->req;
+    snprintf(r->method, sizeof(r->method), "%s", llhttp_method_name(llhttp_get_method(p)));
+    if ((p->flags & F_CONTENT_LENGTH) && p->content_length > c->w->app->cfg.max_body) {
+        c->pending_error = 413;
+        return -1;
+    }
+    const char *expect = http_req_header(r, "Expect");
+    if (expect != NULL && strcasecmp(expect, "100-continue") == 0) {
+        static const char cont[] = "HTTP/1.1 100 Continue\r\n\r\n";
+        uv_buf_t b = uv_buf_init((char *)cont, sizeof(cont) - 1);
+        if (c->ssl != NULL)
+            conn_send(c, &b, 1, false);
+        else
+            uv_try_write((uv_stream_t *)&c->tcp, &b, 1);
+    }
+    return 0;
+}
+
+static int cb_body(llhttp_t *p, const char *at, size_t n)
+{
+    http_conn *c = p->data;
+    http_req *r = &c->req;
+    size_t max = c->w->app->cfg.max_body;
+    if (r->body_len + n > max) {
+        c->pending_error = 413;
+        return -1;
+    }
+    if (r->body_len + n + 1 > r->body_cap) {
+        size_t cap = r->body_cap ? r->body_cap * 2 : 1024;
+        while (cap < r->body_len + n + 1)
+            cap *= 2;
+        if (cap > max + 1)
+            cap = max + 1;
+        char *b = arena_alloc(r->a, cap);
+        if (r->body_len)
+            memcpy(b, r->body, r->body_len);
+        r->body = b;
+        r->body_cap = cap;
+    }
+    memcpy(r->body + r->body_len, at, n);
+    r->body_len += n;
+    r->body[r->body_len] = '\0';
+    return 0;
+}
+
+static int cb_message_complete(llhttp_t *p)
+{
+    (void)p;
+    return HPE_PAUSED; /* one request at a time; the rest waits in `in` */
+}
+
+static const llhttp_settings_t parser_settings = {
+    .on_message_begin = cb_message_begin,
+    .on_url = cb_url,
+    .on_header_field = cb_header_field,
+    .on_header_value = cb_header_value,
+    .on_header_value_complete = cb_header_value_complete,
+    .on_headers_complete = cb_headers_complete,
+    .on_body = cb_body,
+    .on_message_complete = cb_message_complete,
+};
+
+/* Feeds buffered bytes to llhttp until a request is complete (dispatch) or
+ * the buffer is used up. */
+static void conn_parse(http_conn *c)
+{
+    if (c->state == C_LINGER) {
+        c->in_len = 0;
+        return;
+    }
+    llhttp_errno_t e = llhttp_execute(&c->parser, c->in, c->in_len);
+    size_t used = c->in_len;
+    if (e != HPE_OK) {
+        const char *pos = llhttp_get_error_pos(&c->parser);
+        if (pos != NULL && pos >= c->in && pos <= c->in + c->in_len)
+            used = (size_t)(pos - c->in);
+    }
+    memmove(c->in, c->in + used, c->in_len - used);
+    c->in_len -= used;
+    if (e == HPE_PAUSED) {
+        dispatch(c);
+        return;
+    }
+    if (e == HPE_OK)
+        return;
+    c->in_len = 0;
+    c->req.path = c->req.url ? arena_strndup(c->req.a, c->req.url, c->req.url_len) : "";
+    char *q = strchr(c->req.path, '?');
+    if (q != NULL)
+        *q = '\0';
+    c->state = C_HANDLING;
+    c->refs++;
+    uv_timer_stop(&c->timer);
+    uv_read_stop((uv_stream_t *)&c->tcp);
+    set_request_id(&c->req);
+    set_client_addr(&c->req);
+    if (c->req.method[0] == '\0')
+        snprintf(c->req.method, sizeof(c->req.method), "-");
+    if (c->pending_error == 413)
+        early_error(c, 413, "payload_too_large", "request body larger than the 1 MB limit", true);
+    else if (c->pending_error == 431)
+        early_error(c, 431, "headers_too_large", "request headers too large", true);
+    else
+        early_error(c, 400, "invalid_request", llhttp_errno_name(e), true);
+}
+
+/* ------------------------------------------------------------------ */
+/* socket events                                                       */
+
+static void on_timer(uv_timer_t *t)
+{
+    http_conn *c = t->data;
+    if (c->state == C_READING) {
+        /* A started request that did not arrive whole in time. */
+        c->state = C_HANDLING;
+        c->refs++;
+        uv_read_stop((uv_stream_t *)&c->tcp);
+        c->req.path = "";
+        set_request_id(&c->req);
+        set_client_addr(&c->req);
+        snprintf(c->req.method, sizeof(c->req.method), "-");
+        early_error(c, 408, "request_timeout", "request not received in time", true);
+        return;
+    }
+    if (c->state == C_IDLE || c->state == C_LINGER)
+        conn_close(c);
+}
+
+static void on_alloc(uv_handle_t *h, size_t suggested, uv_buf_t *buf)
+{
+    http_conn *c = h->data;
+    (void)suggested;
+    if (c->ssl != NULL) {
+        static _Thread_local char tlsbuf[READ_CHUNK];
+        *buf = uv_buf_init(tlsbuf, sizeof(tlsbuf));
+        return;
+    }
+    if (c->in_cap - c->in_len < READ_CHUNK) {
+        size_t cap = c->in_len + READ_CHUNK;
+        char *n = realloc(c->in, cap);
+        if (n == NULL) {
+            *buf = uv_buf_init(NULL, 0);
+            return;
+        }
+        c->in = n;
+        c->in_cap = cap;
+    }
+    *buf = uv_buf_init(c->in + c->in_len, (unsigned)(c->in_cap - c->in_len));
+}
+
+/* Moves decrypted bytes into `in`; flushes handshake output. Returns -1 if
+ * the TLS session failed. */
+static int tls_input(http_conn *c, const char *data, size_t n)
+{
+    if (BIO_write(c->rbio, data, (int)n) != (int)n)
+        return -1;
+    for (;;) {
+        if (c->in_cap - c->in_len < 16384) {
+            size_t cap = c->in_cap + READ_CHUNK;
+            char *nb = realloc(c->in, cap);
+            if (nb == NULL)
+                return -1;
+            c->in = nb;
+            c->in_cap = cap;
+        }
+        int got = SSL_read(c->ssl, c->in + c->in_len, (int)(c->in_cap - c->in_len));
+        if (got > 0) {
+            c->in_len += (size_t)got;
+            continue;
+        }
+        int err = SSL_get_error(c->ssl, got);
+        if (BIO_ctrl_pending(c->wbio) > 0) {
+            uv_buf_t none = uv_buf_init(NULL, 0);
+            conn_send(c, &none, 0, false);
+        }
+        if (err == SSL_ERROR_WANT_READ || err == SSL_ERROR_WANT_WRITE)
+            return 0;
+        ERR_clear_error();
+        return -1;
+    }
+}
+
+static void on_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf)
+{
+    http_conn *c = s->data;
+    if (nread == 0)
+        return;
+    if (nread < 0) {
+        if (c->state == C_HANDLING || c->state == C_WRITING)
+            c->close_after = true;
+        else
+            conn_close(c);
+        return;
+    }
+    if (c->state == C_LINGER)
+        return;
+    if (c->ssl != NULL) {
+        if (tls_input(c, buf->base, (size_t)nread) != 0) {
+            conn_close(c);
+            return;
+        }
+    } else {
+        c->in_len += (size_t)nread;
+    }
+    if (c->state == C_IDLE || c->state == C_READING)
+        conn_parse(c);
+}
+
+void http_accept(worker *w, void *listener)
+{
+    http_conn *c = calloc(1, sizeof(*c));
+    if (c == NULL)
+        return;
+    c->w = w;
+    uv_tcp_init(&w->loop, &c->tcp);
+    uv_timer_init(&w->loop, &c->timer);
+    c->tcp.data = c->timer.data = c;
+    c->refs = 2;
+    c->next = w->conns;
+    if (c->next)
+        c->next->prev = c;
+    w->conns = c;
+    w->nconns++;
+    c->req.a = arena_new(8192);
+    req_reset(c);
+    if (uv_accept(listener, (uv_stream_t *)&c->tcp) != 0) {
+        conn_close(c);
+        return;
+    }
+    uv_tcp_nodelay(&c->tcp, 1);
+    struct sockaddr_storage ss;
+    int len = sizeof(ss);
+    if (uv_tcp_getpeername(&c->tcp, (struct sockaddr *)&ss, &len) == 0) {
+        if (ss.ss_family == AF_INET)
+            uv_ip4_name((struct sockaddr_in *)&ss, c->peer_ip, sizeof(c->peer_ip));
+        else
+            uv_ip6_name((struct sockaddr_in6 *)&ss, c->peer_ip, sizeof(c->peer_ip));
+        const char *ip = c->peer_ip;
+        if (strncmp(ip, "::ffff:", 7) == 0 && strchr(ip, '.') != NULL)
+            memmove(c->peer_ip, ip + 7, strlen(ip + 7) + 1);
+        cidr_addr_parse(c->peer_ip, c->peer_addr);
+        c->peer_loopback = strncmp(c->peer_ip, "127.", 4) == 0 || strcmp(c->peer_ip, "::1") == 0;
+    }
+    llhttp_init(&c->parser, HTTP_REQUEST, &parser_settings);
+    c->parser.data = c;
+    if (w->app->tls != NULL) {
+        c->ssl = SSL_new(w->app->tls);
+        c->rbio = BIO_new(BIO_s_mem());
+        c->wbio = BIO_new(BIO_s_mem());
+        if (c->ssl == NULL || c->rbio == NULL || c->wbio == NULL) {
+            BIO_free(c->rbio);
+            BIO_free(c->wbio);
+            conn_close(c);
+            return;
+        }
+        SSL_set_bio(c->ssl, c->rbio, c->wbio);
+        SSL_set_accept_state(c->ssl);
+    }
+    c->state = C_IDLE;
+    arm(c, w->app->cfg.idle_timeout_ms);
+    uv_read_start((uv_stream_t *)&c->tcp, on_alloc, on_read);
+}
+
+int http_close_idle(worker *w)
+{
+    int busy = 0;
+    for (http_conn *c = w->conns; c != NULL; c = c->next) {
+        if (c->closing)
+            continue;
+        if (c->state == C_IDLE || c->state == C_LINGER)
+            conn_close(c);
+        else
+            busy++;
+    }
+    return busy;
+}
+
+void http_close_all(worker *w)
+{
+    for (http_conn *c = w->conns; c != NULL; c = c->next)
+        conn_close(c);
+}

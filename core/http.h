@@ -1,0 +1,86 @@
+/*
+ * http: HTTP/1.1 connections on a loop thread (llhttp parsing, keep-alive,
+ * pipelining, chunked bodies, size and time limits, optional TLS), the request
+ * object handlers see, and the response writers.
+ *
+ * A handler receives an http_req and must, now or later from a callback on
+ * the same loop, finish it with exactly one http_respond* / http_error call.
+ * Pipelined requests are handled one at a time in order. If the client goes
+ * away first, the request stays valid until the handler responds (the
+ * response is then dropped). Request memory lives in the request's arena.
+ */
+#ifndef SHARK_CORE_HTTP_H
+#define SHARK_CORE_HTTP_H
+
+#include <jansson.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "arena.h"
+
+typedef struct http_req http_req;
+struct app;
+struct store_pool;
+
+/* ---- request ---- */
+const char *http_req_method(const http_req *r);
+const char *http_req_path(const http_req *r);  /* without the query string */
+const char *http_req_query(const http_req *r); /* raw, "" if none */
+/* First header with that name (case-insensitive), or NULL. */
+const char *http_req_header(const http_req *r, const char *name);
+/* Number of headers with that name (duplicate detection). */
+int http_req_header_count(const http_req *r, const char *name);
+const char *http_req_body(const http_req *r, size_t *len);
+/* Route parameter {name}, percent-decoded; NULL if absent or undecodable. */
+const char *http_req_param(http_req *r, const char *name);
+/* Percent-decoded query parameter; NULL if absent. */
+const char *http_req_query_get(http_req *r, const char *name);
+const char *http_req_id(const http_req *r);
+/* Client address after trusted-proxy resolution, as text and 16-byte form. */
+const char *http_req_client_ip(const http_req *r);
+bool http_req_is_loopback(const http_req *r);
+/* True when the connection itself comes from loopback (proxies ignored). */
+bool http_req_peer_is_loopback(const http_req *r);
+bool http_req_is_tls(const http_req *r);
+arena *http_req_arena(http_req *r);
+struct app *http_req_app(const http_req *r);
+struct store_pool *http_req_pool(const http_req *r);
+/* Data the route was registered with. */
+const void *http_req_route_data(const http_req *r);
+/* A pointer the handler may keep with the request. */
+void http_req_set_ctx(http_req *r, void *ctx);
+void *http_req_ctx(const http_req *r);
+
+/* ---- response ---- */
+/* Adds a response header (copied). */
+void http_header(http_req *r, const char *name, const char *value);
+/* `body` must live until the request ends: arena memory, a literal, or
+ * memory released by an arena cleanup. */
+void http_respond(http_req *r, int status, const char *content_type, const char *body,
+                  size_t len);
+/* Serialises and takes the reference to `body`. */
+void http_respond_json(http_req *r, int status, json_t *body);
+/* The error envelope of the path's surface: RFC 6749 §5.2 under /oauth/,
+ * {"error":{"code","message","request_id"}} elsewhere. */
+void http_error(http_req *r, int status, const char *code, const char *message);
+/* Always the RFC 6749 envelope (error, error_description). */
+void http_error_oauth(http_req *r, int status, const char *error, const char *description);
+
+/* Reason phrase for a status code. */
+const char *http_status_text(int status);
+/* Decodes %XX (and '+' as space when form is true) in place; -1 if malformed. */
+int http_pct_decode(char *s, bool form);
+
+/* ---- server side (core/server.c) ---- */
+typedef struct http_conn http_conn;
+struct worker;
+/* Accepts one connection from a listening stream; called by the server. */
+void http_accept(struct worker *w, void *listener);
+/* Asks idle connections of the worker to close (shutdown); busy ones close
+ * after their current response. Returns the number still busy. */
+int http_close_idle(struct worker *w);
+/* Closes every connection; answers still owed are dropped when they come. */
+void http_close_all(struct worker *w);
+
+#endif

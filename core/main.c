@@ -1,0 +1,143 @@
+/* shark: the command line. `shark serve` runs the server. */
+#include <errno.h>
+#include <fcntl.h>
+#include <sodium.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/file.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "../admin/admin.h"
+#include "../admin/firstboot.h"
+#include "../store/embed.h"
+#include "../store/store.h"
+#include "config.h"
+#include "log.h"
+#include "server.h"
+#include "shark_config.h"
+#include "tls.h"
+
+static const char usage[] =
+    "usage: shark <command> [flags]\n\n"
+    "SharkAuth: an OAuth 2.1 authorization server for AI agents.\n\n"
+    "commands:\n"
+    "  serve      run the server (shark serve --help for its flags)\n"
+    "  version    print the version\n"
+    "  help       show this text\n";
+
+static const char *env_get(const char *name)
+{
+    return getenv(name);
+}
+
+/* Refuses a second `shark serve` on the same data directory: two servers
+ * would fight over the embedded cluster. The lock dies with the process. */
+static int lock_data_dir(const char *dir, char *err, size_t errlen)
+{
+    char path[1100];
+    snprintf(path, sizeof(path), "%s/shark.lock", dir);
+    int fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+    if (fd < 0 || flock(fd, LOCK_EX | LOCK_NB) != 0) {
+        snprintf(err, errlen, "data directory %s is in use by another shark process", dir);
+        if (fd >= 0)
+            close(fd);
+        return -1;
+    }
+    return fd;
+}
+
+static int serve(int argc, char **argv)
+{
+    static app a; /* lives for the whole process; loops hold pointers into it */
+    char err[1024];
+    int rc = 1, lockfd = -1;
+    store_embed *embed = NULL;
+
+    config_defaults(&a.cfg, (int)sysconf(_SC_NPROCESSORS_ONLN));
+    int pr = config_parse(&a.cfg, argc, argv, env_get, err, sizeof(err));
+    if (pr == 1) {
+        config_usage(stdout);
+        return 0;
+    }
+    if (pr != 0) {
+        fprintf(stderr, "shark serve: %s\n", err);
+        return 2;
+    }
+    log_set_level(a.cfg.log_level);
+    if (sodium_init() < 0) {
+        fprintf(stderr, "shark: libsodium failed to initialise\n");
+        return 1;
+    }
+    a.start_ms = server_now_ms();
+    /* As root the embedded cluster runs as `postgres`, which must be able to
+     * pass through (never list) the data directory. */
+    if (mkdir(a.cfg.data_dir, geteuid() == 0 ? 0711 : 0700) != 0 && errno != EEXIST) {
+        fprintf(stderr, "shark: cannot create %s: %s\n", a.cfg.data_dir, strerror(errno));
+        return 1;
+    }
+    if ((lockfd = lock_data_dir(a.cfg.data_dir, err, sizeof(err))) < 0)
+        goto fail;
+    if (firstboot_master_key(&a, getenv("SHARK_MASTER_KEY"), err, sizeof(err)) != 0)
+        goto fail;
+    if (a.cfg.db[0] != '\0') {
+        snprintf(a.conninfo, sizeof(a.conninfo), "%s", a.cfg.db);
+    } else {
+        embed = store_embed_start(a.cfg.data_dir, a.conninfo, sizeof(a.conninfo), err,
+                                  sizeof(err));
+        if (embed == NULL)
+            goto fail;
+    }
+    if (store_migrate(a.conninfo, err, sizeof(err)) != 0)
+        goto fail;
+    if (firstboot_run(&a, err, sizeof(err)) != 0)
+        goto fail;
+    if (a.cfg.tls_cert[0] != '\0' &&
+        (a.tls = tls_ctx_new(a.cfg.tls_cert, a.cfg.tls_key, err, sizeof(err))) == NULL)
+        goto fail;
+    a.router = router_new();
+    if (admin_register(a.router) != 0) {
+        snprintf(err, sizeof(err), "route table is inconsistent");
+        goto fail;
+    }
+    a.rl = rl_new(a.cfg.rate_rps, a.cfg.rate_burst);
+    a.metrics = metrics_new(router_count(a.router), a.cfg.threads);
+    if (server_run(&a) != 0)
+        goto cleanup;
+    rc = 0;
+    goto cleanup;
+fail:
+    log_msg(LOG_ERROR, "start-up failed", "error", err, NULL);
+    fprintf(stderr, "shark: %s\n", err);
+cleanup:
+    if (embed != NULL)
+        store_embed_stop(embed);
+    tls_ctx_free(a.tls);
+    router_free(a.router);
+    rl_free(a.rl);
+    metrics_free(a.metrics);
+    sodium_memzero(a.master_key, sizeof(a.master_key));
+    if (lockfd >= 0)
+        close(lockfd);
+    if (rc == 0)
+        log_msg(LOG_INFO, "stopped", NULL);
+    return rc;
+}
+
+int main(int argc, char **argv)
+{
+    if (argc < 2 || strcmp(argv[1], "help") == 0 || strcmp(argv[1], "--help") == 0 ||
+        strcmp(argv[1], "-h") == 0) {
+        fputs(usage, argc < 2 ? stderr : stdout);
+        return argc < 2 ? 2 : 0;
+    }
+    if (strcmp(argv[1], "version") == 0 || strcmp(argv[1], "--version") == 0) {
+        printf("shark %s\n", SHARK_VERSION);
+        return 0;
+    }
+    if (strcmp(argv[1], "serve") == 0)
+        return serve(argc - 2, argv + 2);
+    fprintf(stderr, "shark: unknown command '%s'\n\n%s", argv[1], usage);
+    return 2;
+}

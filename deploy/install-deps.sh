@@ -1,0 +1,15 @@
+#!/usr/bin/env bash
+# Installs every Debian package that building, running and testing shark needs.
+# Idempotent: safe to run again; apt-get skips what is already there.
+set -euo pipefail
+SUDO=""
+[ "$(id -u)" -eq 0 ] || SUDO="sudo"
+export DEBIAN_FRONTEND=noninteractive
+$SUDO apt-get update -qq
+$SUDO apt-get install -y -qq --no-install-recommends \
+  build-essential pkg-config meson ninja-build \
+  libuv1-dev node-llhttp libssl-dev libsodium-dev libpq-dev libjansson-dev \
+  libcurl4-openssl-dev libcmocka-dev \
+  postgresql-15 postgresql-client-15 \
+  python3 python3-pytest python3-requests \
+  curl ca-certificates >/dev/null

@@ -1,0 +1,37 @@
+/*
+ * store/audit: the audit log every mutating path appends to, in the same
+ * transaction (or the same statement) as the change it records, and the
+ * newest-first keyset-paginated query behind GET /api/v1/audit-logs.
+ */
+#ifndef SHARK_STORE_AUDIT_H
+#define SHARK_STORE_AUDIT_H
+
+#include "store.h"
+
+typedef struct store_audit_event {
+    const char *event;      /* canonical name, e.g. "agent.created" */
+    const char *actor_id;   /* may be NULL */
+    const char *actor_type; /* "admin", "agent", "user", "system" */
+    const char *target_id;  /* may be NULL */
+    const char *metadata;   /* JSON object text; NULL = {} */
+    const char *request_id, *client_ip;
+} store_audit_event;
+
+/* Appends inside txn; the result row carries the new `id`. */
+int store_audit_append(store_txn *txn, const store_audit_event *ev, store_cb cb, void *ud);
+
+typedef struct store_audit_filter {
+    const char *actor_id, *target_id;
+    const char *event;        /* exact name, or NULL */
+    const char *event_prefix; /* "oauth." for "oauth.*", or NULL */
+    const char *since, *until; /* timestamptz text, or NULL */
+    const char *cursor_ts;     /* keyset position: created_at in microseconds since epoch */
+    const char *cursor_id;
+    int limit;                 /* rows wanted; one more is fetched to detect a next page */
+} store_audit_filter;
+
+/* Rows: `item` (the event as JSON text), `ts_us`, `id`; newest first, at most
+ * limit+1 rows. Bad timestamps fail with STORE_EINVALID. */
+int store_audit_list(store_pool *p, const store_audit_filter *f, store_cb cb, void *ud);
+
+#endif

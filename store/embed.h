@@ -1,0 +1,31 @@
+/*
+ * embed: the private PostgreSQL cluster `shark serve` runs when no --db is
+ * given. It lives in <data-dir>/pg (initdb on first boot), listens only on a
+ * unix socket inside <data-dir>/pg/run (never TCP), and is stopped by
+ * store_embed_stop. When shark runs as root, initdb and postgres run as the
+ * `postgres` system user (PostgreSQL refuses root). Binaries come from
+ * `pg_config --bindir`; when they are missing the error names the package.
+ * A stale postmaster.pid left by a crash is handled. Blocking; main thread.
+ */
+#ifndef SHARK_STORE_EMBED_H
+#define SHARK_STORE_EMBED_H
+
+#include <stddef.h>
+#include <sys/types.h>
+
+typedef struct store_embed store_embed;
+
+/* Starts (initialising on first use) the cluster under data_dir and waits
+ * until it accepts connections. On success returns the handle and writes a
+ * libpq conninfo for it into conninfo (size len). On failure returns NULL
+ * with a human-readable reason in err (size errlen). */
+store_embed *store_embed_start(const char *data_dir, char *conninfo, size_t len,
+                               char *err, size_t errlen);
+
+/* Fast shutdown (SIGINT), waits for the postmaster to exit, frees. */
+void store_embed_stop(store_embed *e);
+
+/* Postmaster pid, for tests and logs. */
+pid_t store_embed_pid(const store_embed *e);
+
+#endif

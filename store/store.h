@@ -1,0 +1,97 @@
+/*
+ * store: the only place with SQL. A per-loop pool of asynchronous libpq
+ * connections driven by uv_poll on PQsocket, prepared statements, a
+ * transaction helper, and start-up work (migrations) that runs before any
+ * loop serves requests.
+ *
+ * Threading: a store_pool belongs to one uv_loop and must only be used from
+ * that loop's thread. Connections are opened without blocking
+ * (PQconnectStart/PQconnectPoll); a dropped connection is reopened with
+ * backoff, and any query in flight on it, or waiting longer than the queue
+ * timeout, completes with an error instead of hanging.
+ */
+#ifndef SHARK_STORE_H
+#define SHARK_STORE_H
+
+#include <libpq-fe.h>
+#include <stddef.h>
+#include <uv.h>
+
+/* A statement prepared lazily on each connection the first time it is used.
+ * Define these as file-level statics next to the code that runs them; the
+ * pool assigns `id` on first use (leave it 0). */
+typedef struct store_stmt {
+    const char *name; /* unique, e.g. "audit_list" */
+    const char *sql;  /* $1..$n parameters, text format */
+    int nparams;
+    int id; /* set by the pool; never touch */
+} store_stmt;
+
+typedef struct store_pool store_pool;
+typedef struct store_txn store_txn;
+
+/* Outcome of a query. `res` is a PGRES_TUPLES_OK or PGRES_COMMAND_OK result,
+ * valid only during the callback (the pool clears it afterwards); on failure
+ * res is NULL and `err` says why:
+ *   STORE_EUNAVAIL  no connection could be had or it dropped (callers answer 503)
+ *   STORE_ECONFLICT unique/exclusion violation (SQLSTATE 23505 / 23P01)
+ *   STORE_EINVALID  other data errors (22xxx, 23xxx: bad input that reached SQL)
+ *   STORE_EINTERNAL anything else
+ * `msg` is PostgreSQL's message for logs (never for clients). */
+enum {
+    STORE_OK = 0,
+    STORE_EUNAVAIL = -1,
+    STORE_ECONFLICT = -2,
+    STORE_EINVALID = -3,
+    STORE_EINTERNAL = -4,
+};
+typedef void (*store_cb)(void *ud, PGresult *res, int err, const char *msg);
+
+/* Creates a pool of `size` connections for `conninfo` on `loop`. Connections
+ * open in the background; the pool is usable at once (queries wait in a
+ * bounded queue for up to `queue_timeout_ms`). NULL on allocation failure. */
+store_pool *store_pool_new(uv_loop_t *loop, const char *conninfo, int size,
+                           int queue_timeout_ms);
+
+/* Starts closing: queued and in-flight queries fail with STORE_EUNAVAIL, then
+ * every handle is closed and `done` runs once on the loop. The pool is freed
+ * after `done` returns. */
+void store_pool_close(store_pool *p, void (*done)(void *ud), void *ud);
+
+/* Runs a prepared statement with text parameters (NULL entries are SQL NULL).
+ * `cb` is always called exactly once, never synchronously from inside this
+ * call. Returns 0, or STORE_EUNAVAIL if the wait queue is full (cb then is
+ * not called). */
+int store_exec(store_pool *p, const store_stmt *stmt, const char *const *params,
+               store_cb cb, void *ud);
+
+/* Transactions hold one connection from BEGIN to COMMIT/ROLLBACK. Any failed
+ * step leaves the transaction aborted: call store_txn_rollback. */
+typedef void (*store_txn_cb)(void *ud, store_txn *txn, int err);
+int store_txn_begin(store_pool *p, store_txn_cb cb, void *ud);
+int store_txn_exec(store_txn *txn, const store_stmt *stmt, const char *const *params,
+                   store_cb cb, void *ud);
+/* Commit; `cb` gets STORE_OK or an error (the txn is gone either way). */
+void store_txn_commit(store_txn *txn, void (*cb)(void *ud, int err), void *ud);
+/* Roll back and release the connection; never fails from the caller's view. */
+void store_txn_rollback(store_txn *txn);
+
+/* Pool gauges for /metrics and /readyz (loop thread only). */
+typedef struct store_pool_stats {
+    int size, connected, in_use, idle, queued;
+} store_pool_stats;
+void store_pool_stats_get(const store_pool *p, store_pool_stats *out);
+
+/* ---- start-up (blocking; main thread, before the loops start) ---- */
+
+/* Applies every embedded migration not yet applied, under a PostgreSQL
+ * advisory lock so concurrent `shark` processes serialise. Returns 0, or -1
+ * with a message in `err` (size errlen). */
+int store_migrate(const char *conninfo, char *err, size_t errlen);
+
+/* Highest migration version applied, or -1 if unreachable / unmigrated. */
+int store_schema_version(PGconn *conn);
+/* Highest migration version embedded in this binary. */
+int store_schema_latest(void);
+
+#endif

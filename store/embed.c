@@ -41,6 +41,13 @@ struct store_embed {
     pid_t pid;
 };
 
+/* Every path we use, built once with length checks. */
+struct paths {
+    char base[PATH_MAX], pg[PATH_MAX], data[PATH_MAX], run[PATH_MAX];
+    char initdb[PATH_MAX], postgres[PATH_MAX], initdb_log[PATH_MAX], pg_log[PATH_MAX];
+    char pidfile[PATH_MAX], version[PATH_MAX], sockdir_opt[PATH_MAX + 32];
+};
+
 /* Who the children run as: ourselves, or `postgres` when we are root. */
 struct runas {
     bool drop;
@@ -59,6 +66,11 @@ static void errf(char *err, size_t errlen, const char *fmt, ...)
     va_end(ap);
 }
 
+static int join(char *out, const char *dir, const char *name)
+{
+    return snprintf(out, PATH_MAX, "%s/%s", dir, name) < PATH_MAX ? 0 : -1;
+}
+
 static void sleep_ms(long ms)
 {
     struct timespec ts = {ms / 1000, (ms % 1000) * 1000000L};
@@ -69,8 +81,7 @@ static void sleep_ms(long ms)
 static bool executable(const char *dir, const char *name)
 {
     char path[PATH_MAX];
-    snprintf(path, sizeof(path), "%s/%s", dir, name);
-    return access(path, X_OK) == 0;
+    return join(path, dir, name) == 0 && access(path, X_OK) == 0;
 }
 
 static bool has_server(const char *dir)
@@ -144,7 +155,10 @@ static void log_tail(const char *path, char *out, size_t len)
     for (char *p = start; *p; p++)
         if (*p == '\n')
             *p = '|';
-    snprintf(out, len, "%s", start);
+    /* Too long for `out`: keep the end, where the reason usually is. */
+    if (strlen(start) >= len)
+        start += strlen(start) - len + 1;
+    memcpy(out, start, strlen(start) + 1);
 }
 
 static int lookup_runas(struct runas *ra, char *err, size_t errlen)
@@ -315,13 +329,12 @@ static bool is_postgres(pid_t pid)
 
 /* A postmaster.pid left behind: stop its server if it still runs (a previous
  * shark died without stopping it), else remove the file. */
-static void clear_stale(const char *data)
+static void clear_stale(const char *path)
 {
-    char path[PATH_MAX], line[32];
+    char line[32];
     FILE *f;
     long pid = 0;
 
-    snprintf(path, sizeof(path), "%s/postmaster.pid", data);
     f = fopen(path, "r");
     if (!f)
         return;
@@ -359,63 +372,53 @@ static void conninfo_add(char *out, size_t len, const char *key, const char *val
     }
 }
 
-static int run_initdb(const char *bindir, const char *pg, const char *data,
-                      const struct runas *ra, char *err, size_t errlen)
+static int run_initdb(struct paths *p, const struct runas *ra, char *err, size_t errlen)
 {
-    char initdb[PATH_MAX], log[PATH_MAX], datadir[PATH_MAX], tail[512];
-    char *argv[] = {initdb, "-D", datadir, "-U", "shark", "--auth=trust", "-E", "UTF8",
+    char *argv[] = {p->initdb, "-D", p->data, "-U", "shark", "--auth=trust", "-E", "UTF8",
                     "--no-locale", NULL};
+    char tail[512];
     int status;
     pid_t pid;
 
-    snprintf(initdb, sizeof(initdb), "%s/initdb", bindir);
-    snprintf(log, sizeof(log), "%s/initdb.log", pg);
-    snprintf(datadir, sizeof(datadir), "%s", data);
-    pid = spawn(argv, log, pg, ra, true, err, errlen);
+    pid = spawn(argv, p->initdb_log, p->pg, ra, true, err, errlen);
     if (pid < 0)
         return -1;
     while (waitpid(pid, &status, 0) < 0 && errno == EINTR)
         ;
     if (WIFEXITED(status) && WEXITSTATUS(status) == 0)
         return 0;
-    log_tail(log, tail, sizeof(tail));
-    errf(err, errlen, "initdb failed (see %s): %s", log, tail);
+    log_tail(p->initdb_log, tail, sizeof(tail));
+    errf(err, errlen, "initdb failed (see %s): %s", p->initdb_log, tail);
     return -1;
 }
 
-static pid_t start_postgres(const char *bindir, const char *pg, const char *data,
-                            const char *run, const struct runas *ra, char *err, size_t errlen)
+static pid_t start_postgres(struct paths *p, const struct runas *ra, char *err, size_t errlen)
 {
-    char postgres[PATH_MAX], log[PATH_MAX], datadir[PATH_MAX], sockdir[PATH_MAX];
-    char *argv[] = {postgres,
-                    "-D", datadir,
+    char *argv[] = {p->postgres,
+                    "-D", p->data,
                     "-c", "listen_addresses=",
                     "-c", "port=" PG_PORT,
-                    "-c", sockdir,
+                    "-c", p->sockdir_opt,
                     "-c", "unix_socket_permissions=0700",
                     "-c", "max_connections=200",
                     "-c", "shared_buffers=64MB",
                     "-c", "logging_collector=off",
                     NULL};
 
-    snprintf(postgres, sizeof(postgres), "%s/postgres", bindir);
-    snprintf(log, sizeof(log), "%s/postgres.log", pg);
-    snprintf(datadir, sizeof(datadir), "%s", data);
-    snprintf(sockdir, sizeof(sockdir), "unix_socket_directories=%s", run);
-    return spawn(argv, log, pg, ra, true, err, errlen);
+    return spawn(argv, p->pg_log, p->pg, ra, true, err, errlen);
 }
 
 /* Polls until the server answers or the postmaster exits. */
-static int wait_ready(pid_t pid, const char *run, const char *pg, char *err, size_t errlen)
+static int wait_ready(pid_t pid, const struct paths *p, char *err, size_t errlen)
 {
-    char ci[PATH_MAX + 128] = "", log[PATH_MAX], tail[512];
+    char ci[PATH_MAX + 128] = "", tail[512];
+    const char *log = p->pg_log;
     int status;
 
-    conninfo_add(ci, sizeof(ci), "host", run);
+    conninfo_add(ci, sizeof(ci), "host", p->run);
     conninfo_add(ci, sizeof(ci), "port", PG_PORT);
     conninfo_add(ci, sizeof(ci), "dbname", "postgres");
     conninfo_add(ci, sizeof(ci), "user", "shark");
-    snprintf(log, sizeof(log), "%s/postgres.log", pg);
     for (long waited = 0; waited < START_TIMEOUT_MS; waited += 50) {
         if (waitpid(pid, &status, WNOHANG) == pid) {
             log_tail(log, tail, sizeof(tail));
@@ -464,16 +467,35 @@ fail:
     return rc;
 }
 
+static int make_paths(struct paths *p, const char *bindir)
+{
+    if (join(p->pg, p->base, "pg") || join(p->data, p->pg, "data") ||
+        join(p->run, p->pg, "run") || join(p->initdb, bindir, "initdb") ||
+        join(p->postgres, bindir, "postgres") || join(p->initdb_log, p->pg, "initdb.log") ||
+        join(p->pg_log, p->pg, "postgres.log") || join(p->pidfile, p->data, "postmaster.pid") ||
+        join(p->version, p->data, "PG_VERSION"))
+        return -1;
+    snprintf(p->sockdir_opt, sizeof(p->sockdir_opt), "unix_socket_directories=%s", p->run);
+    /* The socket is run/.s.PGSQL.<port> and must fit in sun_path. */
+    if (strlen(p->run) + sizeof("/.s.PGSQL." PG_PORT) > sizeof(((struct sockaddr_un *)0)->sun_path))
+        return -1;
+    return 0;
+}
+
 store_embed *store_embed_start(const char *data_dir, char *conninfo, size_t len, char *err,
                                size_t errlen)
 {
-    char bindir[PATH_MAX], base[PATH_MAX], pg[PATH_MAX + 4], data[PATH_MAX + 16],
-        run[PATH_MAX + 16], version[PATH_MAX + 32];
+    char bindir[PATH_MAX];
+    struct paths *p = calloc(1, sizeof(*p));
     struct runas ra;
     store_embed *e = NULL;
     pid_t pid = -1;
     int rc;
 
+    if (!p) {
+        errf(err, errlen, "out of memory");
+        goto fail;
+    }
     if (find_bindir(bindir, sizeof(bindir)) != 0) {
         errf(err, errlen,
              "PostgreSQL server binaries (initdb, postgres) not found via pg_config or in "
@@ -486,54 +508,50 @@ store_embed *store_embed_start(const char *data_dir, char *conninfo, size_t len,
     /* A fresh data dir must still let postgres through when we are root. */
     if (mkdir(data_dir, ra.drop ? 0711 : 0700) == 0 && chmod(data_dir, ra.drop ? 0711 : 0700))
         goto fail_errno;
-    if (!realpath(data_dir, base))
+    if (!realpath(data_dir, p->base))
         goto fail_errno;
-    snprintf(pg, sizeof(pg), "%s/pg", base);
-    snprintf(data, sizeof(data), "%s/data", pg);
-    snprintf(run, sizeof(run), "%s/run", pg);
-    /* The socket path is run/.s.PGSQL.5432 and must fit in sun_path. */
-    if (strlen(run) + sizeof("/.s.PGSQL." PG_PORT) > sizeof(((struct sockaddr_un *)0)->sun_path)) {
-        errf(err, errlen, "data directory path %s is too long for a unix socket", base);
+    if (make_paths(p, bindir) != 0) {
+        errf(err, errlen, "data directory path %s is too long for a unix socket", p->base);
         goto fail;
     }
-    if (check_traversable(base, &ra, err, errlen) != 0 ||
-        make_dir(pg, 0700, &ra, err, errlen) != 0 || make_dir(data, 0700, &ra, err, errlen) != 0 ||
-        make_dir(run, 0700, &ra, err, errlen) != 0)
+    if (check_traversable(p->base, &ra, err, errlen) != 0 ||
+        make_dir(p->pg, 0700, &ra, err, errlen) != 0 ||
+        make_dir(p->data, 0700, &ra, err, errlen) != 0 ||
+        make_dir(p->run, 0700, &ra, err, errlen) != 0)
         goto fail;
-    snprintf(version, sizeof(version), "%s/PG_VERSION", data);
-    if (access(version, F_OK) != 0 && run_initdb(bindir, pg, data, &ra, err, errlen) != 0)
+    if (access(p->version, F_OK) != 0 && run_initdb(p, &ra, err, errlen) != 0)
         goto fail;
-    clear_stale(data);
-    pid = start_postgres(bindir, pg, data, run, &ra, err, errlen);
+    clear_stale(p->pidfile);
+    pid = start_postgres(p, &ra, err, errlen);
     if (pid < 0)
         goto fail;
-    rc = wait_ready(pid, run, pg, err, errlen);
+    rc = wait_ready(pid, p, err, errlen);
     if (rc == -2)
         pid = -1; /* already reaped */
-    if (rc != 0 || ensure_database(run, err, errlen) != 0)
+    if (rc != 0 || ensure_database(p->run, err, errlen) != 0)
         goto fail;
+    conninfo[0] = '\0';
+    conninfo_add(conninfo, len, "host", p->run);
+    conninfo_add(conninfo, len, "port", PG_PORT);
+    conninfo_add(conninfo, len, "dbname", "shark");
+    conninfo_add(conninfo, len, "user", "shark");
+    if (strlen(conninfo) + 1 >= len) {
+        errf(err, errlen, "conninfo buffer too small");
+        goto fail;
+    }
     e = calloc(1, sizeof(*e));
     if (!e) {
         errf(err, errlen, "out of memory");
         goto fail;
     }
     e->pid = pid;
-    conninfo[0] = '\0';
-    conninfo_add(conninfo, len, "host", run);
-    conninfo_add(conninfo, len, "port", PG_PORT);
-    conninfo_add(conninfo, len, "dbname", "shark");
-    conninfo_add(conninfo, len, "user", "shark");
-    if (strlen(conninfo) + 1 >= len) {
-        errf(err, errlen, "conninfo buffer too small");
-        free(e);
-        e = NULL;
-        goto fail;
-    }
+    free(p);
     return e;
 fail_errno:
     errf(err, errlen, "%s: %s", data_dir, strerror(errno));
 fail:
     stop_pid(pid);
+    free(p);
     return NULL;
 }
 

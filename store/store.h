@@ -66,7 +66,9 @@ int store_exec(store_pool *p, const store_stmt *stmt, const char *const *params,
                store_cb cb, void *ud);
 
 /* Transactions hold one connection from BEGIN to COMMIT/ROLLBACK. Any failed
- * step leaves the transaction aborted: call store_txn_rollback. */
+ * step leaves the transaction aborted: call store_txn_rollback. The begin
+ * callback gets txn == NULL when err != 0 (nothing to release); begin returns
+ * STORE_EUNAVAIL, without calling cb, if the wait queue is full. */
 typedef void (*store_txn_cb)(void *ud, store_txn *txn, int err);
 int store_txn_begin(store_pool *p, store_txn_cb cb, void *ud);
 int store_txn_exec(store_txn *txn, const store_stmt *stmt, const char *const *params,

@@ -631,6 +631,44 @@ static void test_close_inflight(void **state)
     }
 }
 
+/* Closing from inside a query callback, with requests still queued. */
+struct reentrant {
+    store_pool *p;
+    struct outcome first, queued[3];
+    bool closed;
+};
+
+static void on_first_then_close(void *ud, PGresult *res, int err, const char *msg)
+{
+    struct reentrant *r = ud;
+    const char *n1[] = {"1"};
+
+    on_result(&r->first, res, err, msg);
+    store_pool_close(r->p, on_pool_closed, &r->closed);
+    /* Submitting after close is refused without a callback. */
+    assert_int_equal(store_exec(r->p, &st_echo, n1, on_result, &r->first), STORE_EUNAVAIL);
+}
+
+static void test_close_in_callback(void **state)
+{
+    struct reentrant r;
+    const char *n1[] = {"1"};
+
+    memset(&r, 0, sizeof(r));
+    r.p = store_pool_new(&loop, pool_conninfo, 1, 5000);
+    assert_non_null(r.p);
+    assert_int_equal(store_exec(r.p, &st_echo, n1, on_first_then_close, &r), 0);
+    for (int i = 0; i < 3; i++)
+        assert_int_equal(store_exec(r.p, &st_echo, n1, on_result, &r.queued[i]), 0);
+    run_until(&r.closed, 5000);
+    assert_int_equal(r.first.calls, 1);
+    assert_int_equal(r.first.err, STORE_OK);
+    for (int i = 0; i < 3; i++) {
+        assert_int_equal(r.queued[i].calls, 1);
+        assert_int_equal(r.queued[i].err, STORE_EUNAVAIL);
+    }
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -642,6 +680,7 @@ int main(void)
         cmocka_unit_test(test_drop),
         cmocka_unit_test(test_unreachable),
         cmocka_unit_test(test_close_inflight),
+        cmocka_unit_test(test_close_in_callback),
     };
 
     signal(SIGPIPE, SIG_IGN);

@@ -27,7 +27,7 @@ static void put(struct buf *b, const char *s, size_t n)
 	b->p[b->len] = '\0';
 }
 
-static void putc_(struct buf *b, char c)
+static void put_char(struct buf *b, char c)
 {
 	put(b, &c, 1);
 }
@@ -90,7 +90,7 @@ static int pct_normalize(const char *s, size_t n, bool fold, bool (*ok)(char), s
 			c = (char)(h << 4 | l);
 			i += 2;
 			if (is_unreserved(c)) {
-				putc_(b, fold ? lower(c) : c);
+				put_char(b, fold ? lower(c) : c);
 			} else {
 				char enc[3] = {'%', hex[h], hex[l]};
 				put(b, enc, 3);
@@ -99,7 +99,7 @@ static int pct_normalize(const char *s, size_t n, bool fold, bool (*ok)(char), s
 		}
 		if (!ok(c))
 			return -1;
-		putc_(b, fold ? lower(c) : c);
+		put_char(b, fold ? lower(c) : c);
 	}
 	return 0;
 }
@@ -133,7 +133,7 @@ static void remove_dot_segments(const char *path, size_t n, struct buf *b)
 		last = e == n;
 		if (e - s == 1 && path[s] == '.') {
 			if (last)
-				putc_(b, '/');
+				put_char(b, '/');
 		} else if (e - s == 2 && path[s] == '.' && path[s + 1] == '.') {
 			/* Drop the previous segment, never going above the root. */
 			while (b->len > start && b->p[b->len - 1] != '/')
@@ -142,15 +142,15 @@ static void remove_dot_segments(const char *path, size_t n, struct buf *b)
 				b->len--;
 			b->p[b->len] = '\0';
 			if (last)
-				putc_(b, '/');
+				put_char(b, '/');
 		} else {
-			putc_(b, '/');
+			put_char(b, '/');
 			put(b, path + s, e - s);
 		}
 		i = e;
 	}
 	if (b->len == start)
-		putc_(b, '/');
+		put_char(b, '/');
 }
 
 long dpop_htu_normalize(const char *in, char *out, size_t outsz)
@@ -173,7 +173,7 @@ long dpop_htu_normalize(const char *in, char *out, size_t outsz)
 	if (strncmp(p, "://", 3) != 0)
 		return -1;
 	for (const char *c = in; c < p; c++)
-		putc_(&b, lower(*c));
+		put_char(&b, lower(*c));
 	https = strcmp(out, "https") == 0;
 	http = strcmp(out, "http") == 0;
 	put(&b, "://", 3);
@@ -191,7 +191,7 @@ long dpop_htu_normalize(const char *in, char *out, size_t outsz)
 			if (!ipv6_char(*c))
 				return -1;
 		for (const char *c = auth; c <= host_end; c++)
-			putc_(&b, lower(*c));
+			put_char(&b, lower(*c));
 		host_end++;
 	} else {
 		host_end = auth;
@@ -223,16 +223,16 @@ long dpop_htu_normalize(const char *in, char *out, size_t outsz)
 			num[k++] = (char)('0' + v % 10);
 			v /= 10;
 		} while (v > 0);
-		putc_(&b, ':');
+		put_char(&b, ':');
 		while (k > 0)
-			putc_(&b, num[--k]);
+			put_char(&b, num[--k]);
 	}
 
 	/* path; query and fragment are not part of htu */
 	p = end;
 	end = p + strcspn(p, "?#");
 	if (p == end) {
-		putc_(&b, '/');
+		put_char(&b, '/');
 	} else {
 		if (pct_normalize(p, (size_t)(end - p), false, path_char, &path) != 0 ||
 		    path.overflow)

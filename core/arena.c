@@ -79,6 +79,8 @@ void arena_free(arena *a)
 
 void *arena_alloc(arena *a, size_t n)
 {
+    if (n > SIZE_MAX / 2)
+        shark_fatal("arena allocation too large"); /* rounding up would wrap */
     size_t need = (n + 15) & ~(size_t)15;
     struct block *b = a->head;
     if (b->cap - b->used < need) {

@@ -28,8 +28,8 @@ int cidr_parse(const char *s, cidr *out)
     if (slash != NULL) {
         char *end;
         *slash = '\0';
-        if (slash[1] == '\0')
-            return -1;
+        if (slash[1] < '0' || slash[1] > '9')
+            return -1; /* strtol would take " 8" or "+8" */
         prefix = strtol(slash + 1, &end, 10);
         if (*end != '\0' || prefix < 0)
             return -1;

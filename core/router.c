@@ -66,8 +66,30 @@ static int split(const char *p, size_t len, struct seg *segs, bool pattern)
             s->s++;
             s->len -= 2;
         }
+        /* A pattern has no empty segments, and braces only around a whole,
+         * non-empty parameter name. */
+        if (pattern && (s->len == 0 || memchr(s->s, '{', s->len) || memchr(s->s, '}', s->len)))
+            return -1;
     }
     return n;
+}
+
+static bool seg_eq(const struct seg *a, const struct seg *b)
+{
+    return a->len == b->len && memcmp(a->s, b->s, a->len) == 0;
+}
+
+static bool same_shape(const struct entry *a, const struct entry *b)
+{
+    if (a->nsegs != b->nsegs)
+        return false;
+    for (int i = 0; i < a->nsegs; i++) {
+        if (a->segs[i].param != b->segs[i].param)
+            return false;
+        if (!a->segs[i].param && !seg_eq(&a->segs[i], &b->segs[i]))
+            return false;
+    }
+    return true;
 }
 
 int router_add(router *r, const char *method, const char *pattern, route_handler handler,
@@ -78,12 +100,18 @@ int router_add(router *r, const char *method, const char *pattern, route_handler
     if (e.nsegs < 0)
         return -1;
     int params = 0;
-    for (int i = 0; i < e.nsegs; i++)
+    for (int i = 0; i < e.nsegs; i++) {
         params += e.segs[i].param;
+        for (int k = 0; k < i && e.segs[i].param; k++)
+            if (e.segs[k].param && seg_eq(&e.segs[k], &e.segs[i]))
+                return -1; /* the same parameter name twice */
+    }
     if (params > ROUTER_MAX_PARAMS)
         return -1;
+    /* A duplicate is the same method with the same shape: "/a/{id}" and
+     * "/a/{x}" would match the same paths, and only the first could win. */
     for (int i = 0; i < r->n; i++)
-        if (strcmp(r->v[i].r.method, method) == 0 && strcmp(r->v[i].r.pattern, pattern) == 0)
+        if (strcmp(r->v[i].r.method, method) == 0 && same_shape(&r->v[i], &e))
             return -1;
     if (r->n == r->cap) {
         int cap = r->cap ? r->cap * 2 : 32;

@@ -3,6 +3,7 @@
 #include <errno.h>
 #include <limits.h>
 #include <stdarg.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -51,6 +52,20 @@ static const struct opt opts[] = {
      "seconds to finish requests in flight on SIGTERM (default 10)"},
     {"db-pool", "SHARK_DB_POOL", NUM(OPT_INT, db_pool_size), 1, 64,
      "database connections per thread (default 4)"},
+    {"token-ttl", "SHARK_TOKEN_TTL", NUM(OPT_INT, token_ttl_s), 30, 86400,
+     "access token lifetime in seconds (default 900)"},
+    {"dpop-iat-window", "SHARK_DPOP_IAT_WINDOW", NUM(OPT_INT, dpop_window_s), 1, 3600,
+     "seconds a DPoP proof's iat may differ from now (default 60)"},
+    {"dpop-nonce", "SHARK_DPOP_NONCE", STR(dpop_nonce), 0, 0,
+     "on: require server-issued DPoP nonces (default off)"},
+    {"signing-alg", "SHARK_SIGNING_ALG", STR(signing_alg), 0, 0,
+     "ES256, EdDSA or RS256 for new signing keys (default ES256)"},
+    {"dcr", "SHARK_DCR", STR(dcr), 0, 0,
+     "dynamic client registration: open, token or off (default open)"},
+    {"dcr-token", "SHARK_DCR_TOKEN", STR(dcr_token), 0, 0,
+     "initial access token required by --dcr token"},
+    {"max-delegation-depth", "SHARK_MAX_DELEGATION_DEPTH", NUM(OPT_INT, max_delegation_depth), 1,
+     32, "act hops a token may carry (default 5)"},
 };
 
 void config_defaults(config *c, int ncpu)
@@ -69,6 +84,20 @@ void config_defaults(config *c, int ncpu)
     c->db_pool_size = 4;
     c->max_body = 1024 * 1024;
     c->max_header = 16 * 1024;
+    c->token_ttl_s = 900;
+    c->dpop_window_s = 60;
+    snprintf(c->dpop_nonce, sizeof(c->dpop_nonce), "off");
+    snprintf(c->signing_alg, sizeof(c->signing_alg), "ES256");
+    snprintf(c->dcr, sizeof(c->dcr), "open");
+    c->max_delegation_depth = 5;
+}
+
+static bool one_of(const char *v, const char *const *set)
+{
+    for (; *set != NULL; set++)
+        if (strcmp(v, *set) == 0)
+            return true;
+    return false;
 }
 
 static int fail(char *err, size_t errlen, const char *fmt, ...)
@@ -230,6 +259,18 @@ int config_parse(config *c, int argc, char **argv, const char *(*env)(const char
         if (apply(c, o, v, err, errlen, src) != 0)
             return -1;
     }
+    static const char *const onoff[] = {"on", "off", NULL};
+    static const char *const algs[] = {"ES256", "EdDSA", "RS256", NULL};
+    static const char *const dcr[] = {"open", "token", "off", NULL};
+    if (!one_of(c->dpop_nonce, onoff))
+        return fail(err, errlen, "--dpop-nonce: expected on or off, got '%s'", c->dpop_nonce);
+    if (!one_of(c->signing_alg, algs))
+        return fail(err, errlen, "--signing-alg: expected ES256, EdDSA or RS256, got '%s'",
+                    c->signing_alg);
+    if (!one_of(c->dcr, dcr))
+        return fail(err, errlen, "--dcr: expected open, token or off, got '%s'", c->dcr);
+    if (strcmp(c->dcr, "token") == 0 && strlen(c->dcr_token) < 16)
+        return fail(err, errlen, "--dcr token needs --dcr-token of at least 16 characters");
     if ((c->tls_cert[0] != '\0') != (c->tls_key[0] != '\0'))
         return fail(err, errlen, "--tls-cert and --tls-key go together");
     if (c->issuer[0] == '\0') {

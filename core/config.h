@@ -33,6 +33,14 @@ typedef struct config {
     int db_pool_size;       /* connections per loop thread */
     size_t max_body;
     size_t max_header;
+    /* OAuth */
+    int token_ttl_s;          /* access token lifetime */
+    int dpop_window_s;        /* accepted |now - iat| of DPoP proofs */
+    char dpop_nonce[8];       /* "on" | "off": demand server nonces */
+    char signing_alg[8];      /* ES256 | EdDSA | RS256: alg of new signing keys */
+    char dcr[8];              /* open | token | off: dynamic client registration */
+    char dcr_token[256];      /* initial access token when dcr = token */
+    int max_delegation_depth; /* act hops a token may carry */
 } config;
 
 /* Fills defaults (threads from ncpu). */

@@ -11,6 +11,8 @@
 
 #include "../admin/admin.h"
 #include "../admin/firstboot.h"
+#include "../protocol/keys.h"
+#include "../protocol/oauth.h"
 #include "../store/embed.h"
 #include "../store/store.h"
 #include "config.h"
@@ -91,13 +93,14 @@ static int serve(int argc, char **argv)
     }
     if (store_migrate(a.conninfo, err, sizeof(err)) != 0)
         goto fail;
-    if (firstboot_run(&a, err, sizeof(err)) != 0)
+    if (firstboot_run(&a, err, sizeof(err)) != 0 || oauth_startup(&a, err, sizeof(err)) != 0)
         goto fail;
+    a.loop_init = oauth_loop_init;
     if (a.cfg.tls_cert[0] != '\0' &&
         (a.tls = tls_ctx_new(a.cfg.tls_cert, a.cfg.tls_key, err, sizeof(err))) == NULL)
         goto fail;
     a.router = router_new();
-    if (admin_register(a.router) != 0) {
+    if (admin_register(a.router) != 0 || oauth_routes(a.router) != 0) {
         snprintf(err, sizeof(err), "route table is inconsistent");
         goto fail;
     }
@@ -115,6 +118,7 @@ cleanup:
         store_embed_stop(embed);
     tls_ctx_free(a.tls);
     router_free(a.router);
+    keyring_free(a.keys);
     rl_free(a.rl);
     metrics_free(a.metrics);
     sodium_memzero(a.master_key, sizeof(a.master_key));

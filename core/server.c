@@ -141,6 +141,8 @@ static int worker_init(worker *w, app *a, int index, char *err, size_t errlen)
         snprintf(err, errlen, "cannot create database pool");
         return -1;
     }
+    if (a->loop_init != NULL)
+        a->loop_init(w);
     return 0;
 }
 

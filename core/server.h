@@ -16,6 +16,8 @@
 
 struct store_pool;
 struct ssl_ctx_st;
+struct keyring;
+struct worker;
 
 /* Process-wide state; read-only once the loops run (except atomics inside
  * metrics and ratelimit). */
@@ -28,6 +30,8 @@ typedef struct app {
     char conninfo[1200];
     uint8_t master_key[32];
     char firstboot_key[96]; /* from <data-dir>/admin.key.firstboot, if present */
+    struct keyring *keys;   /* signing keys (protocol/keys.h) */
+    void (*loop_init)(struct worker *w); /* modules' per-loop set-up, before it runs */
     uint64_t start_ms;
 } app;
 

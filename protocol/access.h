@@ -1,0 +1,31 @@
+/*
+ * access: checks our own access tokens (JWTs signed by the keyring): format,
+ * typ at+jwt, signature under a published kid, issuer, expiry. Revocation
+ * is a separate, asynchronous store check (store_token_active). Also the
+ * DPoP server nonce, which every node derives from the shared master key.
+ */
+#ifndef SHARK_PROTOCOL_ACCESS_H
+#define SHARK_PROTOCOL_ACCESS_H
+
+#include <jansson.h>
+#include <stdint.h>
+
+#include "../core/arena.h"
+#include "../core/server.h"
+
+typedef struct oauth_access {
+    json_t *claims; /* released with the arena */
+    const char *jti, *sub, *client_id, *scope, *jkt;
+    json_t *act;    /* borrowed from claims; NULL for direct tokens */
+    int64_t iat, exp;
+} oauth_access;
+
+/* 0 when token is one of ours and unexpired; -1 otherwise. */
+int oauth_access_verify(app *a, arena *ar, const char *token, oauth_access *out);
+/* Hops in an act chain. */
+int oauth_act_depth(const json_t *act);
+
+/* The current DPoP nonce (window = 5 min); out holds 44 bytes. */
+void oauth_dpop_nonce(const app *a, int64_t now, int back, char out[44]);
+
+#endif

@@ -1,0 +1,318 @@
+#include "client.h"
+
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <time.h>
+
+#include "../core/server.h"
+#include "../crypto/encoding.h"
+#include "../crypto/hash.h"
+#include "../crypto/jws.h"
+#include "../store/oauth.h"
+#include "oauth.h"
+
+#define ASSERTION_TYPE "urn:ietf:params:oauth:client-assertion-type:jwt-bearer"
+
+struct auth {
+    http_req *req;
+    oauth_client_cb cb;
+    void *ud;
+    const char *client_id, *secret, *assertion, *method;
+    oauth_client client;
+    int64_t assertion_exp;
+    const char *assertion_jti;
+};
+
+static void fail_client(struct auth *a, const char *desc)
+{
+    if (strcmp(a->method, "client_secret_basic") == 0)
+        http_header(a->req, "WWW-Authenticate", "Basic realm=\"shark\"");
+    http_error_oauth(a->req, 401, "invalid_client", desc);
+}
+
+static void json_release(void *p) { json_decref(p); }
+
+static const char *col(arena *ar, PGresult *r, int c)
+{
+    return PQgetisnull(r, 0, c) ? NULL : arena_strdup(ar, PQgetvalue(r, 0, c));
+}
+
+static json_t *col_json(arena *ar, PGresult *r, int c)
+{
+    json_t *j = PQgetisnull(r, 0, c) ? NULL : json_loads(PQgetvalue(r, 0, c), 0, NULL);
+    if (j != NULL)
+        arena_cleanup(ar, json_release, j);
+    return j;
+}
+
+static bool secret_ok(PGresult *r, const char *secret)
+{
+    char h[65];
+    hash_sha256_hex(secret, strlen(secret), h);
+    bool ok = !PQgetisnull(r, 0, 3) && hash_ct_eq(h, 64, PQgetvalue(r, 0, 3), (size_t)PQgetlength(r, 0, 3));
+    /* A rotated-out secret keeps working through its grace period. */
+    if (!PQgetisnull(r, 0, 4) && PQgetvalue(r, 0, 5)[0] == 't')
+        ok |= hash_ct_eq(h, 64, PQgetvalue(r, 0, 4), (size_t)PQgetlength(r, 0, 4));
+    return ok;
+}
+
+static void on_replay(void *ud, PGresult *res, int err, const char *msg)
+{
+    struct auth *a = ud;
+    (void)msg;
+    if (err != STORE_OK) {
+        http_error_oauth(a->req, 503, "temporarily_unavailable", "database unavailable");
+        return;
+    }
+    if (strcmp(PQgetvalue(res, 0, 0), "1") != 0) {
+        fail_client(a, "client assertion replayed");
+        return;
+    }
+    a->cb(a->req, a->ud, &a->client);
+}
+
+/* RFC 7523 §3: signature by a registered key, iss = sub = client_id, our
+ * token endpoint or issuer in aud, unexpired, with a jti. */
+static int check_assertion(struct auth *a, PGresult *r)
+{
+    app *ap = http_req_app(a->req);
+    jws_token *t = NULL;
+    jwk_key *key = NULL;
+    int rc = -1;
+    json_t *jwks = PQgetisnull(r, 0, 10) ? NULL : json_loads(PQgetvalue(r, 0, 10), 0, NULL);
+    if (jwks == NULL || jws_parse(a->assertion, strlen(a->assertion), &t) != 0)
+        goto done;
+    const char *kid = json_string_value(json_object_get(jws_header(t), "kid"));
+    size_t i;
+    json_t *k;
+    json_array_foreach(json_object_get(jwks, "keys"), i, k) {
+        const char *kk = json_string_value(json_object_get(k, "kid"));
+        if (kid != NULL && (kk == NULL || strcmp(kk, kid) != 0))
+            continue;
+        if (jwk_from_json(k, &key) == 0 && jws_verify(t, key) == 0)
+            break;
+        jwk_free(key);
+        key = NULL;
+    }
+    if (key == NULL)
+        goto done;
+    const json_t *c = jws_claims(t);
+    const char *iss = json_string_value(json_object_get(c, "iss"));
+    const char *sub = json_string_value(json_object_get(c, "sub"));
+    const char *jti = json_string_value(json_object_get(c, "jti"));
+    json_t *exp = json_object_get(c, "exp"), *aud = json_object_get(c, "aud");
+    int64_t now = (int64_t)time(NULL);
+    if (iss == NULL || sub == NULL || jti == NULL || strlen(jti) > 200 || !json_is_integer(exp) ||
+        strcmp(iss, a->client.client_id) != 0 || strcmp(sub, a->client.client_id) != 0 ||
+        json_integer_value(exp) <= now || json_integer_value(exp) > now + 3600)
+        goto done;
+    char token_url[600];
+    oauth_url(ap, "/oauth/token", token_url, sizeof(token_url));
+    bool aud_ok = false;
+    json_t *one;
+    if (json_is_string(aud))
+        aud_ok = strcmp(json_string_value(aud), token_url) == 0 ||
+                 strcmp(json_string_value(aud), ap->cfg.issuer) == 0;
+    json_array_foreach(aud, i, one) aud_ok |= json_is_string(one) &&
+                                              (strcmp(json_string_value(one), token_url) == 0 ||
+                                               strcmp(json_string_value(one), ap->cfg.issuer) == 0);
+    if (!aud_ok)
+        goto done;
+    a->assertion_jti = arena_printf(http_req_arena(a->req), "assert:%s:%s", a->client.client_id, jti);
+    a->assertion_exp = json_integer_value(exp);
+    rc = 0;
+done:
+    jwk_free(key);
+    jws_free(t);
+    json_decref(jwks);
+    return rc;
+}
+
+static void on_client(void *ud, PGresult *res, int err, const char *msg)
+{
+    struct auth *a = ud;
+    arena *ar = http_req_arena(a->req);
+    (void)msg;
+    if (err != STORE_OK) {
+        http_error_oauth(a->req, 503, "temporarily_unavailable", "database unavailable");
+        return;
+    }
+    if (PQntuples(res) != 1 || strcmp(PQgetvalue(res, 0, 12), "active") != 0) {
+        fail_client(a, "unknown or disabled client");
+        return;
+    }
+    oauth_client *c = &a->client;
+    c->client_id = col(ar, res, 0);
+    c->kind = col(ar, res, 1);
+    c->name = col(ar, res, 2);
+    c->auth_method = col(ar, res, 6);
+    c->grant_types = col_json(ar, res, 7);
+    c->redirect_uris = col_json(ar, res, 8);
+    c->scopes = col(ar, res, 9);
+    c->dpop_jkt = col(ar, res, 11);
+    c->created_by = col(ar, res, 13);
+    c->used_method = a->method;
+    bool secret_client = strcmp(c->auth_method, "client_secret_basic") == 0 ||
+                         strcmp(c->auth_method, "client_secret_post") == 0;
+    if (strcmp(a->method, "none") == 0) {
+        if (strcmp(c->auth_method, "none") != 0) {
+            fail_client(a, "client authentication required");
+            return;
+        }
+    } else if (strcmp(a->method, "private_key_jwt") == 0) {
+        if (strcmp(c->auth_method, "private_key_jwt") != 0 || check_assertion(a, res) != 0) {
+            fail_client(a, "client assertion invalid");
+            return;
+        }
+        int ttl = (int)(a->assertion_exp - (int64_t)time(NULL)) + 60;
+        if (store_replay_record(http_req_pool(a->req), a->assertion_jti, ttl, on_replay, a) != 0)
+            http_error_oauth(a->req, 503, "temporarily_unavailable", "database unavailable");
+        return;
+    } else if (!secret_client || !secret_ok(res, a->secret)) {
+        fail_client(a, "client authentication failed");
+        return;
+    }
+    a->cb(a->req, a->ud, c);
+}
+
+/* Basic credentials are form-encoded before base64 (RFC 6749 §2.3.1). */
+static int parse_basic(struct auth *a, const char *hdr)
+{
+    arena *ar = http_req_arena(a->req);
+    const char *b64 = hdr + 6;
+    while (*b64 == ' ')
+        b64++;
+    size_t n = strlen(b64);
+    uint8_t *raw = arena_alloc(ar, n + 1);
+    long len = enc_b64_decode(b64, n, raw, n + 1);
+    if (len <= 0)
+        return -1;
+    raw[len] = '\0';
+    if (memchr(raw, '\0', (size_t)len) != NULL)
+        return -1;
+    char *colon = strchr((char *)raw, ':');
+    if (colon == NULL)
+        return -1;
+    *colon = '\0';
+    char *id = (char *)raw, *secret = colon + 1;
+    if (http_pct_decode(id, true) != 0 || http_pct_decode(secret, true) != 0 || *id == '\0')
+        return -1;
+    a->client_id = id;
+    a->secret = secret;
+    return 0;
+}
+
+void oauth_client_authenticate(http_req *req, const form *f, oauth_client_cb cb, void *ud)
+{
+    struct auth *a = arena_calloc(http_req_arena(req), sizeof(*a));
+    a->req = req;
+    a->cb = cb;
+    a->ud = ud;
+    const char *hdr = http_req_header(req, "Authorization");
+    const char *form_id = form_get(f, "client_id"), *form_secret = form_get(f, "client_secret");
+    const char *atype = form_get(f, "client_assertion_type");
+    a->assertion = form_get(f, "client_assertion");
+    int methods = (hdr != NULL && strncasecmp(hdr, "Basic ", 6) == 0) + (form_secret != NULL) +
+                  (a->assertion != NULL);
+    if (methods > 1 || http_req_header_count(req, "Authorization") > 1) {
+        http_error_oauth(req, 400, "invalid_request", "use exactly one client authentication method");
+        return;
+    }
+    if (hdr != NULL && strncasecmp(hdr, "Basic ", 6) == 0) {
+        a->method = "client_secret_basic";
+        if (parse_basic(a, hdr) != 0) {
+            fail_client(a, "malformed Basic credentials");
+            return;
+        }
+        if (form_id != NULL && strcmp(form_id, a->client_id) != 0) {
+            http_error_oauth(req, 400, "invalid_request", "client_id differs from the credentials");
+            return;
+        }
+    } else if (form_secret != NULL) {
+        a->method = "client_secret_post";
+        a->client_id = form_id;
+        a->secret = form_secret;
+    } else if (a->assertion != NULL) {
+        a->method = "private_key_jwt";
+        if (atype == NULL || strcmp(atype, ASSERTION_TYPE) != 0) {
+            http_error_oauth(req, 400, "invalid_request", "unsupported client_assertion_type");
+            return;
+        }
+        a->client_id = form_id;
+        if (a->client_id == NULL) {
+            /* RFC 7523: the client is the assertion's sub; checked after
+             * verification against the client's own keys. */
+            jws_token *t = NULL;
+            if (jws_parse(a->assertion, strlen(a->assertion), &t) == 0) {
+                const char *sub = json_string_value(json_object_get(jws_claims(t), "sub"));
+                a->client_id = sub ? arena_strdup(http_req_arena(req), sub) : NULL;
+            }
+            jws_free(t);
+        }
+    } else {
+        a->method = "none";
+        a->client_id = form_id;
+    }
+    if (a->client_id == NULL || strlen(a->client_id) > 200) {
+        fail_client(a, "client authentication required");
+        return;
+    }
+    if (store_client_get(http_req_pool(req), a->client_id, on_client, a) != 0)
+        http_error_oauth(req, 503, "temporarily_unavailable", "database unavailable");
+}
+
+bool oauth_client_has_grant(const oauth_client *c, const char *grant)
+{
+    size_t i;
+    json_t *g;
+    json_array_foreach(c->grant_types, i, g) if (json_is_string(g) &&
+                                                 strcmp(json_string_value(g), grant) == 0) return true;
+    return false;
+}
+
+static bool scope_in(const char *s, size_t n, const char *have)
+{
+    const char *p = have;
+    while (p != NULL && *p != '\0') {
+        const char *sp = strchr(p, ' ');
+        size_t l = sp ? (size_t)(sp - p) : strlen(p);
+        if (l == n && memcmp(p, s, n) == 0)
+            return true;
+        p = sp ? sp + 1 : NULL;
+    }
+    return false;
+}
+
+bool oauth_scope_subset(const char *want, const char *have)
+{
+    const char *p = want;
+    while (p != NULL && *p != '\0') {
+        const char *sp = strchr(p, ' ');
+        size_t l = sp ? (size_t)(sp - p) : strlen(p);
+        if (l > 0 && !scope_in(p, l, have ? have : ""))
+            return false;
+        p = sp ? sp + 1 : NULL;
+    }
+    return true;
+}
+
+bool oauth_scope_valid(const char *s)
+{
+    if (s == NULL || *s == '\0' || strlen(s) > 2000)
+        return false;
+    bool prev_space = true;
+    for (const char *p = s; *p; p++) {
+        unsigned char ch = (unsigned char)*p;
+        if (ch == ' ') {
+            if (prev_space)
+                return false;
+            prev_space = true;
+        } else if (ch < 0x21 || ch > 0x7e || ch == '"' || ch == '\\') {
+            return false;
+        } else {
+            prev_space = false;
+        }
+    }
+    return !prev_space;
+}

@@ -1,0 +1,34 @@
+/*
+ * client: who is calling the token, introspection and revocation endpoints.
+ * Authenticates a client by client_secret_basic, client_secret_post,
+ * private_key_jwt (RFC 7523, assertion jti recorded against replay) or none
+ * (public clients), loading its record from the store.
+ */
+#ifndef SHARK_PROTOCOL_CLIENT_H
+#define SHARK_PROTOCOL_CLIENT_H
+
+#include <jansson.h>
+#include <stdbool.h>
+
+#include "../core/http.h"
+#include "form.h"
+
+typedef struct oauth_client {
+    const char *client_id, *kind, *name, *auth_method, *scopes, *dpop_jkt, *created_by;
+    json_t *grant_types, *redirect_uris; /* owned by the request arena */
+    const char *used_method; /* how it authenticated this time */
+} oauth_client;
+
+/* Runs with the authenticated client. On failure the request has been
+ * answered (401 invalid_client, 400 invalid_request, 503) and cb is not
+ * called. */
+typedef void (*oauth_client_cb)(http_req *req, void *ud, const oauth_client *c);
+void oauth_client_authenticate(http_req *req, const form *f, oauth_client_cb cb, void *ud);
+
+bool oauth_client_has_grant(const oauth_client *c, const char *grant);
+/* True when every space-separated scope of want is in have. */
+bool oauth_scope_subset(const char *want, const char *have);
+/* Scope text is 1*( %x21 / %x23-5B / %x5D-7E ) separated by single spaces. */
+bool oauth_scope_valid(const char *s);
+
+#endif

@@ -1,0 +1,30 @@
+/*
+ * form: application/x-www-form-urlencoded bodies (RFC 6749 requests). A
+ * parameter given twice is an error (RFC 6749 §3.1), as is a malformed
+ * escape; empty values count as absent.
+ */
+#ifndef SHARK_PROTOCOL_FORM_H
+#define SHARK_PROTOCOL_FORM_H
+
+#include <stddef.h>
+
+#include "../core/arena.h"
+
+#define FORM_MAX_FIELDS 64
+
+typedef struct form {
+    int n;
+    struct {
+        const char *name, *value;
+    } f[FORM_MAX_FIELDS];
+} form;
+
+enum { FORM_OK = 0, FORM_EMALFORMED = -1, FORM_EDUPLICATE = -2, FORM_ETOOMANY = -3 };
+
+/* Parses body into f (strings in a). On FORM_EDUPLICATE, *bad names the
+ * parameter. */
+int form_parse(arena *a, const char *body, size_t len, form *f, const char **bad);
+/* Value of name, or NULL when absent or empty. */
+const char *form_get(const form *f, const char *name);
+
+#endif

@@ -1,0 +1,167 @@
+/* RFC 7662 introspection and RFC 7009 revocation. Callers authenticate as a
+ * client or with the admin key. Both look at the token's own signature first
+ * and ask the store whether it is still active (revocation is never cached
+ * here, so it takes effect at once). */
+#include <string.h>
+#include <strings.h>
+
+#include "../crypto/hash.h"
+#include "../store/oauth.h"
+#include "../store/system.h"
+#include "access.h"
+#include "client.h"
+#include "form.h"
+#include "oauth.h"
+#include "token.h"
+
+typedef void (*caller_cb)(http_req *req, void *ud, const oauth_client *c /* NULL = admin */);
+
+struct call {
+    http_req *req;
+    form f;
+    caller_cb next;
+    oauth_access tok;
+    const oauth_client *client;
+};
+
+static void on_admin(void *ud, PGresult *res, int err, const char *msg)
+{
+    struct call *c = ud;
+    (void)msg;
+    if (err != STORE_OK) {
+        http_error_oauth(c->req, 503, "temporarily_unavailable", "database unavailable");
+        return;
+    }
+    if (PQntuples(res) != 1) {
+        http_header(c->req, "WWW-Authenticate", "Bearer");
+        http_error_oauth(c->req, 401, "invalid_client", "invalid admin key");
+        return;
+    }
+    c->next(c->req, c, NULL);
+}
+
+static void on_client(http_req *req, void *ud, const oauth_client *cl)
+{
+    struct call *c = ud;
+    c->client = cl;
+    c->next(req, c, cl);
+}
+
+/* The admin key (Bearer sk_live_…) or any client authentication. */
+static void authenticate(struct call *c)
+{
+    const char *auth = http_req_header(c->req, "Authorization");
+    if (auth != NULL && strncasecmp(auth, "Bearer sk_live_", 15) == 0) {
+        char hash[65];
+        hash_sha256_hex(auth + 7, strlen(auth + 7), hash);
+        if (store_admin_key_check(http_req_pool(c->req), hash, on_admin, c) != 0)
+            http_error_oauth(c->req, 503, "temporarily_unavailable", "database unavailable");
+        return;
+    }
+    oauth_client_authenticate(c->req, &c->f, on_client, c);
+}
+
+static void inactive(http_req *req)
+{
+    http_respond(req, 200, "application/json", "{\"active\":false}", 16);
+}
+
+static void on_active(void *ud, PGresult *res, int err, const char *msg)
+{
+    struct call *c = ud;
+    (void)msg;
+    if (err != STORE_OK) {
+        http_error_oauth(c->req, 503, "temporarily_unavailable", "database unavailable");
+        return;
+    }
+    if (PQgetvalue(res, 0, 0)[0] != 't') {
+        inactive(c->req);
+        return;
+    }
+    json_t *out = json_deep_copy(c->tok.claims);
+    json_object_set_new(out, "active", json_true());
+    json_object_set_new(out, "token_type", json_string(c->tok.jkt ? "DPoP" : "Bearer"));
+    http_respond_json(c->req, 200, out);
+}
+
+static void introspect_next(http_req *req, void *ud, const oauth_client *cl)
+{
+    struct call *c = ud;
+    (void)cl;
+    const char *token = form_get(&c->f, "token");
+    if (token == NULL) {
+        http_error_oauth(req, 400, "invalid_request", "token is required");
+        return;
+    }
+    const char *hint = form_get(&c->f, "token_type_hint");
+    if (hint != NULL && strcmp(hint, "access_token") != 0 && strcmp(hint, "refresh_token") != 0) {
+        http_error_oauth(req, 400, "unsupported_token_type", "unknown token_type_hint");
+        return;
+    }
+    if (oauth_access_verify(http_req_app(req), http_req_arena(req), token, &c->tok) != 0) {
+        inactive(req);
+        return;
+    }
+    if (store_token_active(http_req_pool(req), c->tok.jti, on_active, c) != 0)
+        http_error_oauth(req, 503, "temporarily_unavailable", "database unavailable");
+}
+
+static void introspect_endpoint(http_req *req)
+{
+    struct call *c = arena_calloc(http_req_arena(req), sizeof(*c));
+    c->req = req;
+    c->next = introspect_next;
+    if (oauth_read_form(req, &c->f) == 0)
+        authenticate(c);
+}
+
+static void on_revoked(void *ud, PGresult *res, int err, const char *msg)
+{
+    struct call *c = ud;
+    (void)res;
+    (void)msg;
+    if (err != STORE_OK) {
+        http_error_oauth(c->req, 503, "temporarily_unavailable", "database unavailable");
+        return;
+    }
+    http_respond(c->req, 200, "application/json", "{}", 2);
+}
+
+static void revoke_next(http_req *req, void *ud, const oauth_client *cl)
+{
+    struct call *c = ud;
+    const char *token = form_get(&c->f, "token");
+    if (token == NULL) {
+        http_error_oauth(req, 400, "invalid_request", "token is required");
+        return;
+    }
+    /* RFC 7009 §2.2: unknown, invalid or expired tokens need no action. */
+    if (oauth_access_verify(http_req_app(req), http_req_arena(req), token, &c->tok) != 0) {
+        http_respond(req, 200, "application/json", "{}", 2);
+        return;
+    }
+    if (cl != NULL && strcmp(cl->client_id, c->tok.client_id) != 0) {
+        http_error_oauth(req, 400, "unauthorized_client", "the token was issued to another client");
+        return;
+    }
+    if (store_token_revoke(http_req_pool(req), c->tok.jti, cl ? cl->client_id : NULL,
+                           http_req_id(req), http_req_client_ip(req), on_revoked, c) != 0)
+        http_error_oauth(req, 503, "temporarily_unavailable", "database unavailable");
+}
+
+static void revoke_endpoint(http_req *req)
+{
+    struct call *c = arena_calloc(http_req_arena(req), sizeof(*c));
+    c->req = req;
+    c->next = revoke_next;
+    if (oauth_read_form(req, &c->f) == 0)
+        authenticate(c);
+}
+
+int oauth_introspect_routes(router *r)
+{
+    if (router_add(r, "POST", "/oauth/introspect", introspect_endpoint, NULL) != 0 ||
+        router_add(r, "POST", "/oauth/revoke", revoke_endpoint, NULL) != 0)
+        return -1;
+    return 0;
+}

@@ -1,0 +1,272 @@
+/* Protocol start-up, per-loop upkeep, discovery, JWKS and key rotation. */
+#include "oauth.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "../admin/admin.h"
+#include "../core/log.h"
+#include "../store/oauth.h"
+#include "keys.h"
+#include "register.h"
+#include "token.h"
+
+#define TICK_MS 1000
+#define KEY_REFRESH_EVERY 10 /* ticks */
+#define MAINTAIN_EVERY 3600  /* ticks: an hour */
+
+void oauth_url(const app *a, const char *path, char *out, size_t len)
+{
+    snprintf(out, len, "%s%s", a->cfg.issuer, path);
+}
+
+int oauth_startup(app *a, char *err, size_t errlen)
+{
+    store_key_row *rows = NULL;
+    if (store_oauth_maintain_sync(a->conninfo, err, errlen) != 0)
+        return -1;
+    int n = store_keys_load(a->conninfo, &rows, err, errlen);
+    if (n < 0)
+        return -1;
+    bool active = false;
+    for (int i = 0; i < n; i++)
+        active |= !rows[i].retired;
+    if (!active) {
+        char id[64];
+        uint8_t *sealed = NULL;
+        size_t sealed_len = 0;
+        char *pub = NULL;
+        store_key_rows_free(rows, n);
+        rows = NULL;
+        int rc = keyring_generate(a->master_key, a->cfg.signing_alg, id, &sealed, &sealed_len,
+                                  &pub);
+        if (rc == 0)
+            rc = store_key_insert(a->conninfo, id, a->cfg.signing_alg, sealed, sealed_len, pub,
+                                  err, errlen);
+        else
+            snprintf(err, errlen, "cannot generate a signing key");
+        free(sealed);
+        free(pub);
+        if (rc != 0 || (n = store_keys_load(a->conninfo, &rows, err, errlen)) < 0)
+            return -1;
+        log_msg(LOG_INFO, "created signing key", "kid", id, "alg", a->cfg.signing_alg, NULL);
+    }
+    a->keys = keyring_new(a->master_key);
+    int rc = keyring_load(a->keys, rows, n, err, errlen);
+    store_key_rows_free(rows, n);
+    return rc;
+}
+
+/* ---- per-loop upkeep (loop 0 only) ---- */
+
+struct upkeep {
+    uv_timer_t timer;
+    worker *w;
+    int ticks;
+    bool busy;
+};
+
+static void on_keys(void *ud, PGresult *res, int err, const char *msg)
+{
+    struct upkeep *u = ud;
+    (void)msg;
+    u->busy = false;
+    if (err != STORE_OK)
+        return;
+    store_key_row *rows = NULL;
+    int n = store_key_rows_parse(res, &rows);
+    if (n < 0)
+        return;
+    char e[256];
+    /* Another node rotated: publish its keys here too. */
+    if (!keyring_same(u->w->app->keys, rows, n) && keyring_load(u->w->app->keys, rows, n, e, sizeof(e)) != 0)
+        log_msg(LOG_WARN, "keyring refresh failed", "error", e, NULL);
+    store_key_rows_free(rows, n);
+}
+
+static void on_maintained(void *ud, PGresult *res, int err, const char *msg)
+{
+    (void)ud;
+    (void)res;
+    if (err != STORE_OK)
+        log_msg(LOG_WARN, "token table upkeep failed", "error", msg ? msg : "unavailable", NULL);
+}
+
+static void free_upkeep(uv_handle_t *h)
+{
+    free(h->data);
+}
+
+static void on_upkeep(uv_timer_t *t)
+{
+    struct upkeep *u = t->data;
+    /* Stop with the loop; a query still out finishes against a closing pool
+     * before the pool's own close completes, so u must outlive it. */
+    if (u->w->draining) {
+        if (!u->busy)
+            uv_close((uv_handle_t *)t, free_upkeep);
+        return;
+    }
+    int tick = u->ticks++;
+    if (tick % MAINTAIN_EVERY == 0)
+        store_oauth_maintain(u->w->pool, on_maintained, u);
+    if (tick % KEY_REFRESH_EVERY == 0 && !u->busy && store_keys_list(u->w->pool, on_keys, u) == 0)
+        u->busy = true;
+}
+
+void oauth_loop_init(worker *w)
+{
+    if (w->index != 0)
+        return;
+    struct upkeep *u = calloc(1, sizeof(*u));
+    if (u == NULL)
+        return;
+    u->w = w;
+    uv_timer_init(&w->loop, &u->timer);
+    u->timer.data = u;
+    uv_timer_start(&u->timer, on_upkeep, TICK_MS, TICK_MS);
+}
+
+/* ---- discovery and JWKS ---- */
+
+static void jwks(http_req *req)
+{
+    const keyring_snap *s = keyring_current(http_req_app(req)->keys);
+    http_header(req, "Cache-Control", "public, max-age=300");
+    http_respond(req, 200, "application/jwk-set+json", s->jwks, s->jwks_len);
+}
+
+static void metadata(http_req *req)
+{
+    app *a = http_req_app(req);
+    char u[6][600];
+    oauth_url(a, "/oauth/token", u[0], sizeof(u[0]));
+    oauth_url(a, "/.well-known/jwks.json", u[1], sizeof(u[1]));
+    oauth_url(a, "/oauth/register", u[2], sizeof(u[2]));
+    oauth_url(a, "/oauth/introspect", u[3], sizeof(u[3]));
+    oauth_url(a, "/oauth/revoke", u[4], sizeof(u[4]));
+    oauth_url(a, "/oauth/authorize", u[5], sizeof(u[5]));
+    json_t *auth_methods = json_pack("[s,s,s,s]", "client_secret_basic", "client_secret_post",
+                                     "private_key_jwt", "none");
+    json_t *algs = json_pack("[s,s,s,s]", "ES256", "EdDSA", "RS256", "PS256");
+    json_t *m = json_pack(
+        "{s:s,s:s,s:s,s:s,s:s,s:s,s:[s,s],s:[s],s:[s],s:O,s:O,s:O,s:O,s:O,s:O,s:[s,s,s,s],"
+        "s:b,s:b,s:b}",
+        "issuer", a->cfg.issuer, "token_endpoint", u[0], "jwks_uri", u[1],
+        "registration_endpoint", u[2], "introspection_endpoint", u[3], "revocation_endpoint",
+        u[4], "grant_types_supported", "client_credentials",
+        "urn:ietf:params:oauth:grant-type:token-exchange", "response_types_supported", "code",
+        "code_challenge_methods_supported", "S256", "token_endpoint_auth_methods_supported",
+        auth_methods, "introspection_endpoint_auth_methods_supported", auth_methods,
+        "revocation_endpoint_auth_methods_supported", auth_methods,
+        "token_endpoint_auth_signing_alg_values_supported", algs,
+        "dpop_signing_alg_values_supported", algs, "introspection_signing_alg_values_supported",
+        algs, "scopes_supported", "openid", "profile", "email", "vault:read",
+        "authorization_response_iss_parameter_supported", 1,
+        "tls_client_certificate_bound_access_tokens", 0, "dpop_nonce_required",
+        strcmp(a->cfg.dpop_nonce, "on") == 0);
+    json_decref(auth_methods);
+    json_decref(algs);
+    json_object_set_new(m, "token_types_supported",
+                        json_pack("[s,s]", "urn:ietf:params:oauth:token-type:access_token",
+                                  "urn:ietf:params:oauth:token-type:jwt"));
+    json_object_set_new(m, "access_token_signing_alg_values_supported",
+                        json_pack("[s]", a->cfg.signing_alg));
+    http_header(req, "Cache-Control", "public, max-age=300");
+    http_respond_json(req, 200, m);
+}
+
+/* ---- POST /api/v1/admin/keys/rotate ---- */
+
+struct rotation {
+    http_req *req;
+    char id[64];
+    const char *alg;
+};
+
+static void on_rotated_keys(void *ud, PGresult *res, int err, const char *msg)
+{
+    struct rotation *r = ud;
+    (void)msg;
+    if (admin_db_error(r->req, err))
+        return;
+    store_key_row *rows = NULL;
+    int n = store_key_rows_parse(res, &rows);
+    char e[256];
+    app *a = http_req_app(r->req);
+    if (n < 0 || keyring_load(a->keys, rows, n, e, sizeof(e)) != 0) {
+        if (n >= 0)
+            store_key_rows_free(rows, n);
+        http_error(r->req, 500, "internal_error", "the new key could not be loaded");
+        return;
+    }
+    store_key_rows_free(rows, n);
+    http_respond_json(r->req, 201, json_pack("{s:s,s:s,s:s}", "kid", r->id, "alg", r->alg,
+                                             "status", "active"));
+}
+
+static void on_rotated(void *ud, PGresult *res, int err, const char *msg)
+{
+    struct rotation *r = ud;
+    (void)res;
+    (void)msg;
+    if (admin_db_error(r->req, err))
+        return;
+    if (store_keys_list(http_req_pool(r->req), on_rotated_keys, r) != 0)
+        admin_db_error(r->req, STORE_EUNAVAIL);
+}
+
+static void rotate_keys(http_req *req)
+{
+    app *a = http_req_app(req);
+    struct rotation *r = arena_calloc(http_req_arena(req), sizeof(*r));
+    r->req = req;
+    r->alg = a->cfg.signing_alg;
+    size_t len;
+    const char *body = http_req_body(req, &len);
+    if (len > 0) {
+        json_t *j = json_loadb(body, len, 0, NULL);
+        const char *alg = json_string_value(json_object_get(j, "alg"));
+        if (j == NULL || (json_object_get(j, "alg") != NULL &&
+                          (alg == NULL || (strcmp(alg, "ES256") != 0 && strcmp(alg, "EdDSA") != 0 &&
+                                           strcmp(alg, "RS256") != 0)))) {
+            json_decref(j);
+            http_error(req, 400, "invalid_request", "alg must be ES256, EdDSA or RS256");
+            return;
+        }
+        if (alg != NULL)
+            r->alg = arena_strdup(http_req_arena(req), alg);
+        json_decref(j);
+    }
+    uint8_t *sealed = NULL;
+    size_t sealed_len = 0;
+    char *pub = NULL;
+    if (keyring_generate(a->master_key, r->alg, r->id, &sealed, &sealed_len, &pub) != 0) {
+        http_error(req, 500, "internal_error", "key generation failed");
+        return;
+    }
+    /* Old keys stay published until every token they signed has expired. */
+    store_key_rotation k = {r->id, r->alg, pub, sealed, sealed_len, a->cfg.token_ttl_s + 60,
+                            http_req_id(req), http_req_client_ip(req)};
+    int rc = store_key_rotate(http_req_pool(req), &k, on_rotated, r);
+    free(sealed);
+    free(pub);
+    if (rc != 0)
+        admin_db_error(req, STORE_EUNAVAIL);
+}
+
+static const admin_route admin_routes[] = {
+    {"POST", "/api/v1/admin/keys/rotate", rotate_keys},
+};
+
+int oauth_routes(router *r)
+{
+    if (router_add(r, "GET", "/.well-known/oauth-authorization-server", metadata, NULL) != 0 ||
+        router_add(r, "GET", "/.well-known/openid-configuration", metadata, NULL) != 0 ||
+        router_add(r, "GET", "/.well-known/jwks.json", jwks, NULL) != 0 ||
+        router_add(r, "POST", "/oauth/token", oauth_token_endpoint, NULL) != 0 ||
+        oauth_introspect_routes(r) != 0 || oauth_register_routes(r) != 0)
+        return -1;
+    return admin_routes_add(r, admin_routes, sizeof(admin_routes) / sizeof(admin_routes[0]));
+}

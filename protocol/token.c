@@ -1,0 +1,439 @@
+/* POST /oauth/token: client_credentials and token exchange (RFC 8693), with
+ * DPoP binding (RFC 9449). One database round trip issues a token: the DPoP
+ * replay record, the token record and its audit event go in one statement. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <time.h>
+
+#include "../crypto/dpop.h"
+#include "../crypto/encoding.h"
+#include "../crypto/hash.h"
+#include "../crypto/jws.h"
+#include "../store/oauth.h"
+#include "access.h"
+#include "client.h"
+#include "form.h"
+#include "keys.h"
+#include "oauth.h"
+#include "token.h"
+
+#define GRANT_CC "client_credentials"
+#define GRANT_EXCHANGE "urn:ietf:params:oauth:grant-type:token-exchange"
+#define TT_ACCESS "urn:ietf:params:oauth:token-type:access_token"
+#define TT_JWT "urn:ietf:params:oauth:token-type:jwt"
+
+struct treq {
+    http_req *req;
+    app *app;
+    form f;
+    const char *grant;
+    bool dpop;
+    dpop_result proof;
+    const oauth_client *client;
+    /* what will be issued */
+    const char *sub, *user_id, *scope, *aud;
+    json_t *act;
+    const char *event;
+    oauth_access subject, actor;
+    bool has_actor;
+    char jti[40];
+    int64_t iat, exp;
+};
+
+static void release(void *p) { json_decref(p); }
+
+static void dpop_error(struct treq *t, const char *desc)
+{
+    http_header(t->req, "WWW-Authenticate",
+                arena_printf(http_req_arena(t->req), "DPoP error=\"invalid_dpop_proof\", "
+                                                     "algs=\"ES256 EdDSA RS256 PS256\""));
+    http_error_oauth(t->req, 400, "invalid_dpop_proof", desc);
+}
+
+static void unavailable(http_req *req)
+{
+    http_error_oauth(req, 503, "temporarily_unavailable", "database unavailable; retry");
+}
+
+static void on_issued(void *ud, PGresult *res, int err, const char *msg)
+{
+    struct treq *t = ud;
+    (void)msg;
+    if (err != STORE_OK) {
+        unavailable(t->req);
+        return;
+    }
+    if (strcmp(PQgetvalue(res, 0, 0), "1") != 0) {
+        dpop_error(t, "DPoP proof already used");
+        return;
+    }
+    const keyring_snap *ks = keyring_current(t->app->keys);
+    json_t *claims = json_pack("{s:s,s:s,s:I,s:I,s:s,s:s}", "iss", t->app->cfg.issuer, "sub",
+                               t->sub, "iat", (json_int_t)t->iat, "exp", (json_int_t)t->exp, "jti",
+                               t->jti, "client_id", t->client->client_id);
+    json_object_set_new(claims, "aud", json_string(t->aud ? t->aud : t->app->cfg.issuer));
+    if (t->scope != NULL)
+        json_object_set_new(claims, "scope", json_string(t->scope));
+    if (t->dpop)
+        json_object_set_new(claims, "cnf", json_pack("{s:s}", "jkt", t->proof.jkt));
+    if (t->act != NULL)
+        json_object_set(claims, "act", t->act);
+    char *jwt = jws_sign_json(ks->active->key, ks->active->kid, "at+jwt", claims);
+    json_decref(claims);
+    if (jwt == NULL) {
+        http_error_oauth(t->req, 500, "server_error", "token signing failed");
+        return;
+    }
+    arena_cleanup(http_req_arena(t->req), free, jwt);
+    json_t *body = json_pack("{s:s,s:s,s:I}", "access_token", jwt, "token_type",
+                             t->dpop ? "DPoP" : "Bearer", "expires_in",
+                             (json_int_t)(t->exp - t->iat));
+    if (t->scope != NULL)
+        json_object_set_new(body, "scope", json_string(t->scope));
+    if (strcmp(t->grant, GRANT_EXCHANGE) == 0)
+        json_object_set_new(body, "issued_token_type", json_string(TT_ACCESS));
+    http_header(t->req, "Pragma", "no-cache");
+    http_respond_json(t->req, 200, body);
+}
+
+static void issue(struct treq *t)
+{
+    arena *ar = http_req_arena(t->req);
+    uint8_t raw[16];
+    hash_random(raw, sizeof(raw));
+    memcpy(t->jti, "tok_", 4);
+    enc_base62(raw, sizeof(raw), t->jti + 4, sizeof(t->jti) - 4);
+    t->iat = (int64_t)time(NULL);
+    t->exp = t->iat + t->app->cfg.token_ttl_s;
+    char *act_text = NULL;
+    if (t->act != NULL) {
+        act_text = json_dumps(t->act, JSON_COMPACT);
+        arena_cleanup(ar, free, act_text);
+    }
+    json_t *meta = json_pack("{s:s,s:s}", "client_id", t->client->client_id, "grant_type",
+                             t->grant);
+    if (t->scope)
+        json_object_set_new(meta, "scope", json_string(t->scope));
+    if (t->dpop)
+        json_object_set_new(meta, "jkt", json_string(t->proof.jkt));
+    if (t->aud)
+        json_object_set_new(meta, "audience", json_string(t->aud));
+    if (t->act != NULL) {
+        json_object_set_new(meta, "actor_id", json_string(t->client->client_id));
+        json_object_set_new(meta, "subject_id", json_string(t->sub));
+        json_object_set_new(meta, "chain_depth", json_integer(oauth_act_depth(t->act)));
+    }
+    char *meta_text = json_dumps(meta, JSON_COMPACT);
+    json_decref(meta);
+    arena_cleanup(ar, free, meta_text);
+    store_token tok = {
+        .jti = t->jti,
+        .client_id = t->client->client_id,
+        .subject = t->sub,
+        .user_id = t->user_id,
+        .scope = t->scope ? t->scope : "",
+        .jkt = t->dpop ? t->proof.jkt : NULL,
+        .audience = t->aud,
+        .act = act_text,
+        .expires_at = t->exp,
+        .replay_key = t->dpop ? arena_printf(ar, "dpop:%s:%s", t->proof.jkt, t->proof.jti) : NULL,
+        .replay_ttl_s = 2 * t->app->cfg.dpop_window_s + 5,
+        .event = t->event,
+        .actor_id = t->client->client_id,
+        .actor_type = strcmp(t->client->kind, "agent") == 0 ? "agent" : "client",
+        .metadata = meta_text,
+        .request_id = http_req_id(t->req),
+        .client_ip = http_req_client_ip(t->req),
+    };
+    if (store_token_issue(http_req_pool(t->req), &tok, on_issued, t) != 0)
+        unavailable(t->req);
+}
+
+/* resource (RFC 8707) and audience (RFC 8693) both name the audience; one
+ * value, an absolute URI for resource. */
+static int read_audience(struct treq *t)
+{
+    const char *res = form_get(&t->f, "resource"), *aud = form_get(&t->f, "audience");
+    if (res != NULL && (strncmp(res, "https://", 8) != 0 && strncmp(res, "http://", 7) != 0)) {
+        http_error_oauth(t->req, 400, "invalid_target", "resource must be an absolute URI");
+        return -1;
+    }
+    if (res != NULL && aud != NULL && strcmp(res, aud) != 0) {
+        http_error_oauth(t->req, 400, "invalid_target", "resource and audience differ");
+        return -1;
+    }
+    t->aud = res ? res : aud;
+    if (t->aud != NULL && (strlen(t->aud) > 1000 || strchr(t->aud, '#') != NULL)) {
+        http_error_oauth(t->req, 400, "invalid_target", "unusable audience");
+        return -1;
+    }
+    return 0;
+}
+
+static int read_scope(struct treq *t, const char *allowed)
+{
+    const char *want = form_get(&t->f, "scope");
+    if (want == NULL) {
+        t->scope = allowed != NULL && *allowed != '\0' ? allowed : NULL;
+        return 0;
+    }
+    if (!oauth_scope_valid(want)) {
+        http_error_oauth(t->req, 400, "invalid_scope", "malformed scope");
+        return -1;
+    }
+    if (!oauth_scope_subset(want, allowed)) {
+        http_error_oauth(t->req, 400, "invalid_scope", "scope exceeds what is allowed");
+        return -1;
+    }
+    t->scope = want;
+    return 0;
+}
+
+static void client_credentials(struct treq *t)
+{
+    const oauth_client *c = t->client;
+    if (strcmp(c->auth_method, "none") == 0) {
+        http_error_oauth(t->req, 400, "unauthorized_client", "public clients cannot use this grant");
+        return;
+    }
+    if (read_scope(t, c->scopes) != 0 || read_audience(t) != 0)
+        return;
+    t->sub = c->client_id;
+    /* An agent acts for the user who created it, if any. */
+    t->user_id = c->created_by;
+    t->event = "oauth.token_issued";
+    issue(t);
+}
+
+/* ---- token exchange ---- */
+
+static void exchange_issue(struct treq *t)
+{
+    oauth_access *s = &t->subject;
+    arena *ar = http_req_arena(t->req);
+    const char *actor = t->client->client_id;
+    if (t->has_actor && strcmp(t->actor.sub, actor) != 0) {
+        http_error_oauth(t->req, 400, "invalid_request", "actor_token is not the client's");
+        return;
+    }
+    /* may_act (RFC 8693 §4.4) names who may act for the subject. */
+    json_t *may_act = json_object_get(s->claims, "may_act");
+    if (may_act != NULL) {
+        const char *who = json_string_value(json_object_get(may_act, "sub"));
+        if (who == NULL || strcmp(who, actor) != 0) {
+            http_error_oauth(t->req, 400, "invalid_grant", "the subject token's may_act excludes this client");
+            return;
+        }
+    }
+    if (oauth_act_depth(s->act) + 1 > t->app->cfg.max_delegation_depth) {
+        http_error_oauth(t->req, 400, "invalid_grant", "delegation chain too deep");
+        return;
+    }
+    /* Exchange only narrows: scope within the subject's and the client's. */
+    if (read_scope(t, s->scope) != 0 || read_audience(t) != 0)
+        return;
+    if (t->scope != NULL && !oauth_scope_subset(t->scope, t->client->scopes) &&
+        form_get(&t->f, "scope") != NULL) {
+        http_error_oauth(t->req, 400, "invalid_scope", "scope exceeds the client's");
+        return;
+    }
+    json_t *hop = json_pack("{s:s,s:I}", "sub", actor, "iat", (json_int_t)time(NULL));
+    if (t->scope != NULL)
+        json_object_set_new(hop, "scope", json_string(t->scope));
+    if (t->dpop)
+        json_object_set_new(hop, "jkt", json_string(t->proof.jkt));
+    if (s->act != NULL)
+        json_object_set(hop, "act", s->act);
+    t->act = hop;
+    arena_cleanup(ar, release, hop);
+    t->sub = s->sub;
+    const char *uid = json_string_value(json_object_get(s->claims, "sub"));
+    t->user_id = uid != NULL && strncmp(uid, "usr_", 4) == 0 ? uid : NULL;
+    t->event = "oauth.token_exchanged";
+    issue(t);
+}
+
+static void on_actor_active(void *ud, PGresult *res, int err, const char *msg)
+{
+    struct treq *t = ud;
+    (void)msg;
+    if (err != STORE_OK) {
+        unavailable(t->req);
+        return;
+    }
+    if (PQgetvalue(res, 0, 0)[0] != 't') {
+        http_error_oauth(t->req, 400, "invalid_grant", "actor_token is revoked");
+        return;
+    }
+    exchange_issue(t);
+}
+
+static void on_subject_active(void *ud, PGresult *res, int err, const char *msg)
+{
+    struct treq *t = ud;
+    (void)msg;
+    if (err != STORE_OK) {
+        unavailable(t->req);
+        return;
+    }
+    if (PQgetvalue(res, 0, 0)[0] != 't') {
+        http_error_oauth(t->req, 400, "invalid_grant", "subject_token is revoked");
+        return;
+    }
+    if (!t->has_actor) {
+        exchange_issue(t);
+        return;
+    }
+    if (store_token_active(http_req_pool(t->req), t->actor.jti, on_actor_active, t) != 0)
+        unavailable(t->req);
+}
+
+static bool token_type_ok(const char *tt)
+{
+    return tt != NULL && (strcmp(tt, TT_ACCESS) == 0 || strcmp(tt, TT_JWT) == 0);
+}
+
+static void token_exchange(struct treq *t)
+{
+    arena *ar = http_req_arena(t->req);
+    const char *st = form_get(&t->f, "subject_token");
+    const char *stt = form_get(&t->f, "subject_token_type");
+    const char *at = form_get(&t->f, "actor_token");
+    const char *att = form_get(&t->f, "actor_token_type");
+    const char *rtt = form_get(&t->f, "requested_token_type");
+    if (st == NULL || stt == NULL) {
+        http_error_oauth(t->req, 400, "invalid_request", "subject_token and subject_token_type are required");
+        return;
+    }
+    if (!token_type_ok(stt) || (at != NULL && !token_type_ok(att)) || (at == NULL && att != NULL)) {
+        http_error_oauth(t->req, 400, "invalid_request", "unsupported token type");
+        return;
+    }
+    if (rtt != NULL && !token_type_ok(rtt)) {
+        http_error_oauth(t->req, 400, "invalid_request", "requested_token_type not supported");
+        return;
+    }
+    if (oauth_access_verify(t->app, ar, st, &t->subject) != 0) {
+        http_error_oauth(t->req, 400, "invalid_grant", "subject_token is invalid or expired");
+        return;
+    }
+    if (at != NULL) {
+        if (oauth_access_verify(t->app, ar, at, &t->actor) != 0) {
+            http_error_oauth(t->req, 400, "invalid_grant", "actor_token is invalid or expired");
+            return;
+        }
+        t->has_actor = true;
+    }
+    if (store_token_active(http_req_pool(t->req), t->subject.jti, on_subject_active, t) != 0)
+        unavailable(t->req);
+}
+
+/* ---- dispatch ---- */
+
+static void on_client(http_req *req, void *ud, const oauth_client *c)
+{
+    struct treq *t = ud;
+    t->client = c;
+    if (!oauth_client_has_grant(c, t->grant)) {
+        http_error_oauth(req, 400, "unauthorized_client", "this client may not use this grant");
+        return;
+    }
+    /* A client bound to a DPoP key gets tokens only for proofs by that key. */
+    if (c->dpop_jkt != NULL && (!t->dpop || strcmp(c->dpop_jkt, t->proof.jkt) != 0)) {
+        dpop_error(t, t->dpop ? "proof key is not the client's registered DPoP key"
+                              : "this client must present a DPoP proof");
+        return;
+    }
+    if (strcmp(t->grant, GRANT_CC) == 0)
+        client_credentials(t);
+    else
+        token_exchange(t);
+}
+
+/* Checks the DPoP header, if any. Returns 0 to go on; otherwise answered. */
+static int check_dpop(struct treq *t)
+{
+    int n = http_req_header_count(t->req, "DPoP");
+    if (n == 0)
+        return 0;
+    if (n > 1) {
+        dpop_error(t, "exactly one DPoP header is allowed");
+        return -1;
+    }
+    app *a = t->app;
+    char htu[600];
+    oauth_url(a, "/oauth/token", htu, sizeof(htu));
+    int64_t now = (int64_t)time(NULL);
+    bool nonces = strcmp(a->cfg.dpop_nonce, "on") == 0;
+    char nonce[44], prev[44];
+    if (nonces) {
+        oauth_dpop_nonce(a, now, 0, nonce);
+        oauth_dpop_nonce(a, now, 1, prev);
+        http_header(t->req, "DPoP-Nonce", nonce);
+    }
+    const char *proof = http_req_header(t->req, "DPoP");
+    int rc = dpop_verify(proof, "POST", htu, now, a->cfg.dpop_window_s, NULL, NULL,
+                         nonces ? nonce : NULL, &t->proof);
+    if (rc == DPOP_ERR_NONCE)
+        rc = dpop_verify(proof, "POST", htu, now, a->cfg.dpop_window_s, NULL, NULL, prev,
+                         &t->proof);
+    if (rc == DPOP_ERR_NONCE) {
+        http_header(t->req, "WWW-Authenticate", "DPoP error=\"use_dpop_nonce\"");
+        http_error_oauth(t->req, 400, "use_dpop_nonce", "resend the proof with the DPoP-Nonce");
+        return -1;
+    }
+    if (rc != 0) {
+        dpop_error(t, t->proof.reason && *t->proof.reason ? t->proof.reason : "invalid DPoP proof");
+        return -1;
+    }
+    t->dpop = true;
+    return 0;
+}
+
+/* Shared by every form-posting endpoint: content type, parse, duplicates. */
+int oauth_read_form(http_req *req, form *f)
+{
+    const char *ct = http_req_header(req, "Content-Type");
+    size_t len;
+    const char *body = http_req_body(req, &len);
+    const char *dup = NULL;
+    if (ct == NULL || strncasecmp(ct, "application/x-www-form-urlencoded", 33) != 0) {
+        http_error_oauth(req, 400, "invalid_request",
+                         "Content-Type must be application/x-www-form-urlencoded");
+        return -1;
+    }
+    int rc = form_parse(http_req_arena(req), body, len, f, &dup);
+    if (rc == FORM_EDUPLICATE) {
+        http_error_oauth(req, 400, "invalid_request",
+                         arena_printf(http_req_arena(req), "parameter %s given more than once", dup));
+        return -1;
+    }
+    if (rc != FORM_OK) {
+        http_error_oauth(req, 400, "invalid_request", "malformed form body");
+        return -1;
+    }
+    return 0;
+}
+
+void oauth_token_endpoint(http_req *req)
+{
+    struct treq *t = arena_calloc(http_req_arena(req), sizeof(*t));
+    t->req = req;
+    t->app = http_req_app(req);
+    if (oauth_read_form(req, &t->f) != 0)
+        return;
+    t->grant = form_get(&t->f, "grant_type");
+    if (t->grant == NULL) {
+        http_error_oauth(req, 400, "invalid_request", "grant_type is required");
+        return;
+    }
+    if (strcmp(t->grant, GRANT_CC) != 0 && strcmp(t->grant, GRANT_EXCHANGE) != 0) {
+        http_error_oauth(req, 400, "unsupported_grant_type", "grant_type not supported");
+        return;
+    }
+    if (check_dpop(t) != 0)
+        return;
+    oauth_client_authenticate(req, &t->f, on_client, t);
+}

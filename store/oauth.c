@@ -1,0 +1,256 @@
+#include "oauth.h"
+
+#include <libpq-fe.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+/* ---- signing keys ---- */
+
+#define KEYS_SQL                                                                              \
+    "SELECT id, alg, private_sealed, (retired_at IS NOT NULL)::text, "                        \
+    "extract(epoch FROM created_at)::bigint::text FROM signing_keys "                         \
+    "WHERE publish_until IS NULL OR publish_until > now() ORDER BY created_at DESC, id DESC"
+
+void store_key_rows_free(store_key_row *rows, int n)
+{
+    for (int i = 0; i < n; i++)
+        free(rows[i].sealed);
+    free(rows);
+}
+
+int store_key_rows_parse(const PGresult *r, store_key_row **out)
+{
+    int n = PQntuples(r);
+    store_key_row *rows = calloc((size_t)(n ? n : 1), sizeof(*rows));
+    if (rows == NULL)
+        return -1;
+    for (int i = 0; i < n; i++) {
+        snprintf(rows[i].id, sizeof(rows[i].id), "%s", PQgetvalue(r, i, 0));
+        snprintf(rows[i].alg, sizeof(rows[i].alg), "%s", PQgetvalue(r, i, 1));
+        size_t len = 0;
+        unsigned char *raw = PQunescapeBytea((const unsigned char *)PQgetvalue(r, i, 2), &len);
+        rows[i].sealed = raw ? malloc(len ? len : 1) : NULL;
+        if (rows[i].sealed == NULL) {
+            PQfreemem(raw);
+            store_key_rows_free(rows, i);
+            return -1;
+        }
+        memcpy(rows[i].sealed, raw, len);
+        PQfreemem(raw);
+        rows[i].sealed_len = len;
+        rows[i].retired = PQgetvalue(r, i, 3)[0] == 't';
+        rows[i].created_at = strtoll(PQgetvalue(r, i, 4), NULL, 10);
+    }
+    *out = rows;
+    return n;
+}
+
+int store_keys_load(const char *conninfo, store_key_row **out, char *err, size_t errlen)
+{
+    int rc = -1;
+    PGresult *r = NULL;
+    PGconn *c = PQconnectdb(conninfo);
+    if (PQstatus(c) != CONNECTION_OK)
+        goto done;
+    r = PQexec(c, KEYS_SQL);
+    if (PQresultStatus(r) != PGRES_TUPLES_OK)
+        goto done;
+    rc = store_key_rows_parse(r, out);
+done:
+    if (rc < 0)
+        snprintf(err, errlen, "database: %s", PQerrorMessage(c));
+    PQclear(r);
+    PQfinish(c);
+    return rc;
+}
+
+static char *bytea_literal(PGconn *c, const uint8_t *b, size_t n)
+{
+    size_t len;
+    return (char *)PQescapeByteaConn(c, b, n, &len);
+}
+
+int store_key_insert(const char *conninfo, const char *id, const char *alg, const uint8_t *sealed,
+                     size_t n, const char *public_jwk, char *err, size_t errlen)
+{
+    int rc = -1;
+    PGresult *r = NULL;
+    char *hex = NULL;
+    PGconn *c = PQconnectdb(conninfo);
+    if (PQstatus(c) != CONNECTION_OK || (hex = bytea_literal(c, sealed, n)) == NULL)
+        goto done;
+    const char *params[] = {id, alg, hex, public_jwk};
+    r = PQexecParams(c,
+                     "INSERT INTO signing_keys (id, alg, private_sealed, public_jwk) "
+                     "VALUES ($1, $2, $3::bytea, $4::jsonb)",
+                     4, NULL, params, NULL, NULL, 0);
+    if (PQresultStatus(r) == PGRES_COMMAND_OK)
+        rc = 0;
+done:
+    if (rc < 0)
+        snprintf(err, errlen, "database: %s", PQerrorMessage(c));
+    PQfreemem(hex);
+    PQclear(r);
+    PQfinish(c);
+    return rc;
+}
+
+static store_stmt keys_list = {"oauth_keys_list", KEYS_SQL, 0, 0};
+
+int store_keys_list(store_pool *p, store_cb cb, void *ud)
+{
+    return store_exec(p, &keys_list, NULL, cb, ud);
+}
+
+/* The sealed key travels as hex text ('\x…') so the statement stays in text
+ * format like every other. */
+static store_stmt key_rotate = {
+    "oauth_key_rotate",
+    "WITH old AS (UPDATE signing_keys SET retired_at = now(), "
+    "  publish_until = now() + $5::int * interval '1 second' "
+    "  WHERE retired_at IS NULL RETURNING id), "
+    "k AS (INSERT INTO signing_keys (id, alg, private_sealed, public_jwk) "
+    "  VALUES ($1, $2, decode($3, 'hex'), $4::jsonb) RETURNING id), "
+    "ev AS (INSERT INTO audit_events (id, event, actor_type, target_id, metadata, request_id, "
+    "  client_ip) SELECT shark_id('audit_'), 'admin.signing_key_rotated', 'admin', k.id, "
+    "  jsonb_build_object('alg', $2::text, 'retired', (SELECT coalesce(jsonb_agg(id), "
+    "  '[]'::jsonb) FROM old)), $6, $7 FROM k) "
+    "SELECT id FROM k",
+    7, 0};
+
+int store_key_rotate(store_pool *p, const store_key_rotation *k, store_cb cb, void *ud)
+{
+    static const char digits[] = "0123456789abcdef";
+    char *hex = malloc(k->sealed_len * 2 + 1);
+    if (hex == NULL)
+        return STORE_EINTERNAL;
+    for (size_t i = 0; i < k->sealed_len; i++) {
+        hex[2 * i] = digits[k->sealed[i] >> 4];
+        hex[2 * i + 1] = digits[k->sealed[i] & 15];
+    }
+    hex[k->sealed_len * 2] = '\0';
+    char publish[16];
+    snprintf(publish, sizeof(publish), "%d", k->publish_s);
+    const char *params[] = {k->id, k->alg, hex, k->public_jwk, publish, k->request_id,
+                            k->client_ip};
+    int rc = store_exec(p, &key_rotate, params, cb, ud);
+    free(hex);
+    return rc;
+}
+
+/* ---- clients ---- */
+
+static store_stmt client_get = {
+    "oauth_client_get",
+    "SELECT client_id, kind, name, secret_hash, prev_secret_hash, "
+    "  (prev_secret_expires IS NOT NULL AND prev_secret_expires > now())::text, auth_method, "
+    "  array_to_json(grant_types)::text, array_to_json(redirect_uris)::text, "
+    "  array_to_string(scopes, ' '), jwks::text, dpop_jkt, status, "
+    "  metadata->>'created_by' "
+    "FROM oauth_clients WHERE client_id = $1",
+    1, 0};
+
+int store_client_get(store_pool *p, const char *client_id, store_cb cb, void *ud)
+{
+    const char *params[] = {client_id};
+    return store_exec(p, &client_get, params, cb, ud);
+}
+
+/* ---- tokens ---- */
+
+static store_stmt token_issue = {
+    "oauth_token_issue",
+    "WITH r AS (INSERT INTO oauth_replay (key, expires_at) "
+    "  SELECT $9, now() + $10::int * interval '1 second' WHERE $9::text IS NOT NULL "
+    "  ON CONFLICT DO NOTHING RETURNING 1), "
+    "t AS (INSERT INTO oauth_tokens (jti, client_id, subject, user_id, scope, jkt, audience, "
+    "  act, expires_at) SELECT $1, $2, $3, $4, $5, $6, $7, $8::jsonb, to_timestamp($11) "
+    "  WHERE $9::text IS NULL OR EXISTS (SELECT 1 FROM r) RETURNING jti), "
+    "ev AS (INSERT INTO audit_events (id, event, actor_id, actor_type, target_id, metadata, "
+    "  request_id, client_ip) SELECT shark_id('audit_'), $12, $13, $14, t.jti, "
+    "  coalesce($15::jsonb, '{}'::jsonb), $16, $17 FROM t) "
+    "SELECT count(*) AS issued FROM t",
+    17, 0};
+
+int store_token_issue(store_pool *p, const store_token *t, store_cb cb, void *ud)
+{
+    char ttl[16], exp[24];
+    snprintf(ttl, sizeof(ttl), "%d", t->replay_ttl_s);
+    snprintf(exp, sizeof(exp), "%lld", (long long)t->expires_at);
+    const char *params[] = {t->jti,        t->client_id,  t->subject,  t->user_id,
+                            t->scope,      t->jkt,        t->audience, t->act,
+                            t->replay_key, ttl,           exp,         t->event,
+                            t->actor_id,   t->actor_type, t->metadata, t->request_id,
+                            t->client_ip};
+    return store_exec(p, &token_issue, params, cb, ud);
+}
+
+static store_stmt token_active = {
+    "oauth_token_active",
+    "SELECT (EXISTS (SELECT 1 FROM oauth_tokens t JOIN oauth_clients c "
+    "  ON c.client_id = t.client_id AND c.status = 'active' "
+    "  WHERE t.jti = $1 AND t.revoked_at IS NULL AND t.expires_at > now() "
+    "  AND NOT EXISTS (SELECT 1 FROM revocation_watermarks w WHERE w.revoked_before >= "
+    "    t.issued_at AND ((w.kind = 'client' AND w.subject_id = t.client_id) "
+    "    OR (w.kind = 'user' AND w.subject_id = t.user_id)))))::text AS active",
+    1, 0};
+
+int store_token_active(store_pool *p, const char *jti, store_cb cb, void *ud)
+{
+    const char *params[] = {jti};
+    return store_exec(p, &token_active, params, cb, ud);
+}
+
+static store_stmt token_revoke = {
+    "oauth_token_revoke",
+    "WITH t AS (UPDATE oauth_tokens SET revoked_at = now() WHERE jti = $1 "
+    "  AND ($2::text IS NULL OR client_id = $2) AND revoked_at IS NULL "
+    "  RETURNING jti, client_id), "
+    "ev AS (INSERT INTO audit_events (id, event, actor_id, actor_type, target_id, metadata, "
+    "  request_id, client_ip) SELECT shark_id('audit_'), 'oauth.token_revoked', "
+    "  coalesce($2, 'admin'), CASE WHEN $2::text IS NULL THEN 'admin' ELSE 'client' END, "
+    "  t.jti, jsonb_build_object('client_id', t.client_id, 'layer', 1), $3, $4 FROM t) "
+    "SELECT count(*) AS revoked FROM t",
+    4, 0};
+
+int store_token_revoke(store_pool *p, const char *jti, const char *client_id,
+                       const char *request_id, const char *client_ip, store_cb cb, void *ud)
+{
+    const char *params[] = {jti, client_id, request_id, client_ip};
+    return store_exec(p, &token_revoke, params, cb, ud);
+}
+
+static store_stmt replay_record = {
+    "oauth_replay_record",
+    "WITH r AS (INSERT INTO oauth_replay (key, expires_at) VALUES ($1, now() + $2::int * "
+    "  interval '1 second') ON CONFLICT DO NOTHING RETURNING 1) "
+    "SELECT count(*) AS fresh FROM r",
+    2, 0};
+
+int store_replay_record(store_pool *p, const char *key, int ttl_s, store_cb cb, void *ud)
+{
+    char ttl[16];
+    snprintf(ttl, sizeof(ttl), "%d", ttl_s);
+    const char *params[] = {key, ttl};
+    return store_exec(p, &replay_record, params, cb, ud);
+}
+
+static store_stmt maintain = {"oauth_maintain", "SELECT shark_maintain_tokens()", 0, 0};
+
+int store_oauth_maintain(store_pool *p, store_cb cb, void *ud)
+{
+    return store_exec(p, &maintain, NULL, cb, ud);
+}
+
+int store_oauth_maintain_sync(const char *conninfo, char *err, size_t errlen)
+{
+    PGconn *c = PQconnectdb(conninfo);
+    PGresult *r = PQstatus(c) == CONNECTION_OK ? PQexec(c, "SELECT shark_maintain_tokens()") : NULL;
+    int rc = PQresultStatus(r) == PGRES_TUPLES_OK ? 0 : -1;
+    if (rc != 0)
+        snprintf(err, errlen, "database: %s", PQerrorMessage(c));
+    PQclear(r);
+    PQfinish(c);
+    return rc;
+}

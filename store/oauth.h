@@ -1,0 +1,90 @@
+/*
+ * store/oauth: signing keys, client lookup, token records, DPoP replay and
+ * revocation checks. Every function runs one statement (one round trip);
+ * a token's record, its replay entry and its audit event go in together.
+ */
+#ifndef SHARK_STORE_OAUTH_H
+#define SHARK_STORE_OAUTH_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "store.h"
+
+/* ---- signing keys ---- */
+
+typedef struct store_key_row {
+    char id[64], alg[16];
+    uint8_t *sealed; /* malloc'd; caller frees */
+    size_t sealed_len;
+    bool retired;
+    int64_t created_at; /* unix seconds */
+} store_key_row;
+
+/* Blocking (start-up): keys still published, newest first. Returns the count
+ * (rows malloc'd into *out, free with store_key_rows_free) or -1. */
+int store_keys_load(const char *conninfo, store_key_row **out, char *err, size_t errlen);
+void store_key_rows_free(store_key_row *rows, int n);
+/* Blocking (start-up): stores the first key. */
+int store_key_insert(const char *conninfo, const char *id, const char *alg, const uint8_t *sealed,
+                     size_t n, const char *public_jwk, char *err, size_t errlen);
+/* Adds a new signing key and retires the others; they stay published for
+ * `publish_s` more seconds. Audit event admin.signing_key_rotated. Row: `id`. */
+typedef struct store_key_rotation {
+    const char *id, *alg, *public_jwk;
+    const uint8_t *sealed;
+    size_t sealed_len;
+    int publish_s;
+    const char *request_id, *client_ip;
+} store_key_rotation;
+int store_key_rotate(store_pool *p, const store_key_rotation *k, store_cb cb, void *ud);
+/* Keys still published, newest first, for nodes refreshing their keyring;
+ * turn the result into rows with store_key_rows_parse. */
+int store_keys_list(store_pool *p, store_cb cb, void *ud);
+/* Rows of a keys result (malloc'd; store_key_rows_free); count or -1. */
+int store_key_rows_parse(const PGresult *r, store_key_row **out);
+
+/* ---- clients ---- */
+
+/* Row (none if unknown): client_id, kind, name, secret_hash, prev_secret_hash,
+ * prev_secret_valid ('t'/'f'), auth_method, grant_types (JSON array text),
+ * redirect_uris (JSON), scopes (space-separated), jwks (JSON or NULL),
+ * dpop_jkt, status, created_by. */
+int store_client_get(store_pool *p, const char *client_id, store_cb cb, void *ud);
+
+/* ---- tokens ---- */
+
+typedef struct store_token {
+    const char *jti, *client_id, *subject, *user_id, *scope, *jkt, *audience;
+    const char *act;        /* JSON or NULL */
+    int64_t expires_at;     /* unix seconds */
+    const char *replay_key; /* DPoP jti record, or NULL */
+    int replay_ttl_s;
+    /* the audit event that records the issue */
+    const char *event;      /* oauth.token_issued / oauth.token_exchanged */
+    const char *actor_id, *actor_type, *metadata, *request_id, *client_ip;
+} store_token;
+/* Row: `issued` — 1, or 0 when the replay key was already used (nothing was
+ * written then). */
+int store_token_issue(store_pool *p, const store_token *t, store_cb cb, void *ud);
+
+/* Row: `active` ('t'/'f') — the record exists, is not revoked, no watermark
+ * of its client or user covers it, and its client is active. */
+int store_token_active(store_pool *p, const char *jti, store_cb cb, void *ud);
+
+/* Revokes one token of client_id (NULL: any client, for the admin key).
+ * Row: `revoked` count; audit oauth.token_revoked when one was. */
+int store_token_revoke(store_pool *p, const char *jti, const char *client_id,
+                       const char *request_id, const char *client_ip, store_cb cb, void *ud);
+
+/* Records a client-assertion jti (private_key_jwt) until ttl. Row: `fresh`
+ * (1, or 0 if seen before). */
+int store_replay_record(store_pool *p, const char *key, int ttl_s, store_cb cb, void *ud);
+
+/* Blocking (start-up): partition upkeep, so tokens always have a partition. */
+int store_oauth_maintain_sync(const char *conninfo, char *err, size_t errlen);
+/* Partition upkeep and replay purge (shark_maintain_tokens). */
+int store_oauth_maintain(store_pool *p, store_cb cb, void *ud);
+
+#endif

@@ -298,10 +298,11 @@ class PgCluster:
         self.port = free_port()
         self.bindir = pg_bindir()
         self.proc = None
-        os.mkdir(self.sockdir)
         pw = pwd.getpwnam("postgres")
-        os.chown(self.sockdir, pw.pw_uid, pw.pw_gid)
-        os.chmod(self.sockdir, 0o755)
+        for d, mode in ((self.sockdir, 0o755), (self.pgdata, 0o700)):
+            os.mkdir(d)
+            os.chown(d, pw.pw_uid, pw.pw_gid)
+            os.chmod(d, mode)
         self.logfile = os.path.join(self.root, "pg.log")
         _live_clusters.append(self)
         r = subprocess.run(["runuser", "-u", "postgres", "--",

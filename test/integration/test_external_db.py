@@ -1,0 +1,168 @@
+"""--db against an external PostgreSQL: concurrent first start, outage and recovery."""
+import os
+import threading
+import time
+
+import pytest
+import requests
+
+from conftest import Shark, assert_api_error
+
+
+def test_two_processes_start_at_once_on_one_database(pg_cluster, shark_factory):
+    pg_cluster.psql("CREATE DATABASE concur")
+    ci = pg_cluster.conninfo("concur")
+    # Nodes sharing a database share the key-encryption key.
+    mk = {"SHARK_MASTER_KEY": os.urandom(32).hex()}
+    a = shark_factory(db=ci, env=mk)
+    b = shark_factory(db=ci, env=mk)
+    a.spawn()
+    b.spawn()
+    a.wait_healthy(60)
+    b.wait_healthy(60)
+    a.wait_ready(30)
+    b.wait_ready(30)
+    rows = pg_cluster.psql("SELECT version, count(*) FROM schema_migrations GROUP BY version "
+                           "ORDER BY version", "concur").split()
+    assert rows, "no migrations recorded"
+    for row in rows:
+        version, n = row.split("|")
+        assert n == "1", rows
+    versions = [int(r.split("|")[0]) for r in rows]
+    assert versions == list(range(1, len(versions) + 1))
+    assert a.get("/readyz").json()["schema_version"] == versions[-1]
+    assert b.get("/readyz").json()["schema_version"] == versions[-1]
+    assert pg_cluster.psql("SELECT count(*) FROM admin_keys", "concur").strip() == "1"
+    events = pg_cluster.psql("SELECT event FROM audit_events", "concur").split()
+    assert events.count("system.first_boot") == 1
+    assert events.count("system.started") == 2
+    # Exactly one of them printed the banner and wrote the key file; it works on both.
+    files = [s for s in (a, b) if os.path.exists(s.key_file)]
+    assert len(files) == 1, [s.stdout() for s in (a, b)]
+    key = files[0].admin_key
+    banners = [s for s in (a, b) if "sk_live_" in s.stdout()]
+    assert len(banners) == 1
+    for s in (a, b):
+        r = s.get("/api/v1/system/health", headers={"Authorization": "Bearer " + key})
+        assert r.status_code == 200, r.text
+
+
+def test_no_embedded_postgres_with_db(pg_cluster, shark_factory):
+    pg_cluster.psql("CREATE DATABASE noembed")
+    s = shark_factory(db=pg_cluster.conninfo("noembed"))
+    s.start()
+    assert not os.path.exists(os.path.join(s.data_dir, "pg", "data"))
+
+
+def test_bad_db_fails_cleanly(shark_factory, tmp_path):
+    s = shark_factory(db="host=/nonexistent-socket-dir port=1 user=postgres dbname=x")
+    s.spawn()
+    # Either it exits non-zero with a message, or it serves /readyz 503 while retrying.
+    deadline = time.time() + 30
+    while time.time() < deadline and s.proc.poll() is None:
+        try:
+            r = requests.get(s.url("/readyz"), timeout=5)
+            if r.status_code == 503:
+                break
+            assert r.status_code != 200
+        except requests.ConnectionError:
+            pass
+        time.sleep(0.2)
+    if s.proc.poll() is not None:
+        assert s.proc.returncode != 0
+        assert s.stderr().strip()
+    else:
+        assert requests.get(s.url("/readyz"), timeout=5).status_code == 503
+
+
+def timed_get(s, path, admin=False):
+    t0 = time.time()
+    r = s.get(path, admin=admin, timeout=10)
+    return r, time.time() - t0
+
+
+def test_postgres_killed_then_recovers(shark_factory):
+    from conftest import PgCluster
+    cluster = PgCluster()
+    try:
+        cluster.start()
+        cluster.psql("CREATE DATABASE outage")
+        s = shark_factory(db=cluster.conninfo("outage"))
+        s.start()
+        s.wait_ready(30)
+        assert s.get("/api/v1/audit-logs", admin=True).status_code == 200
+
+        cluster.kill()
+
+        for _ in range(1):
+            r, el = timed_get(s, "/readyz")
+            assert r.status_code == 503, r.text
+            assert r.json()["status"] == "unavailable"
+            r, el = timed_get(s, "/api/v1/audit-logs", admin=True)
+            assert r.status_code == 503, r.text
+            assert_api_error(r.json(), "internal_error")
+            r, el = timed_get(s, "/api/v1/system/health", admin=True)
+            assert r.status_code == 503, r.text
+        # Liveness and metrics do not depend on the database.
+        assert s.get("/healthz").status_code == 200
+        assert s.get("/metrics").status_code == 200
+        assert s.proc.poll() is None
+
+        cluster.start()
+        deadline = time.time() + 15
+        ok_ready = ok_admin = False
+        while time.time() < deadline and not (ok_ready and ok_admin):
+            try:
+                ok_ready = s.get("/readyz", timeout=5).status_code == 200
+                ok_admin = s.get("/api/v1/audit-logs", admin=True,
+                                 timeout=5).status_code == 200
+            except requests.RequestException:
+                pass
+            time.sleep(0.3)
+        assert ok_ready and ok_admin, "did not recover within 15 s of PostgreSQL returning"
+        # Every pooled connection must be healthy again, not just one: hit it a lot.
+        codes = [s.get("/api/v1/audit-logs", admin=True).status_code for _ in range(30)]
+        assert set(codes) == {200}, codes
+        assert s.get("/api/v1/system/health", admin=True).json()["database"]["status"] == "ok"
+    finally:
+        cluster.cleanup()
+
+
+def test_concurrent_requests_during_outage_do_not_hang(shark_factory):
+    from conftest import PgCluster
+    cluster = PgCluster()
+    try:
+        cluster.start()
+        cluster.psql("CREATE DATABASE outage2")
+        s = shark_factory(db=cluster.conninfo("outage2"), extra=["--db-pool", "2"])
+        s.start()
+        s.wait_ready(30)
+        key = s.admin_key
+        results = []
+
+        def worker():
+            for _ in range(2):
+                try:
+                    r = requests.get(s.url("/api/v1/audit-logs"), timeout=10,
+                                     headers={"Authorization": "Bearer " + key})
+                    results.append(r.status_code)
+                except requests.RequestException as e:
+                    results.append(repr(e))
+
+        cluster.kill()
+        ts = [threading.Thread(target=worker) for _ in range(8)]
+        for t in ts:
+            t.start()
+        for t in ts:
+            t.join(60)
+        assert set(results) == {503}, results
+        assert s.proc.poll() is None
+        cluster.start()
+        deadline = time.time() + 15
+        while time.time() < deadline:
+            if s.get("/readyz", timeout=5).status_code == 200:
+                break
+            time.sleep(0.3)
+        assert s.get("/readyz").status_code == 200
+    finally:
+        cluster.cleanup()

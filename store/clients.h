@@ -1,0 +1,60 @@
+/*
+ * store/clients: dynamically registered clients (RFC 7591/7592). Each
+ * function runs one statement; a change and the audit event recording it
+ * (oauth.client_registered / _updated / _deleted) are written together.
+ *
+ * Register, load and update return one client row (none when nothing
+ * matched) with the columns below, indexed by STORE_CLIENT_*.
+ */
+#ifndef SHARK_STORE_CLIENTS_H
+#define SHARK_STORE_CLIENTS_H
+
+#include "store.h"
+
+enum {
+    STORE_CLIENT_ID,
+    STORE_CLIENT_KIND,        /* dcr | agent */
+    STORE_CLIENT_STATUS,      /* active | disabled */
+    STORE_CLIENT_TOKEN_HASH,  /* registration access token, hex SHA-256; may be NULL */
+    STORE_CLIENT_SECRET_HASH, /* hex SHA-256; NULL for none / private_key_jwt */
+    STORE_CLIENT_AUTH_METHOD,
+    STORE_CLIENT_NAME,
+    STORE_CLIENT_GRANT_TYPES,    /* JSON array text */
+    STORE_CLIENT_RESPONSE_TYPES, /* JSON array text */
+    STORE_CLIENT_REDIRECT_URIS,  /* JSON array text */
+    STORE_CLIENT_SCOPE,          /* space-separated */
+    STORE_CLIENT_JWKS,           /* JSON object text or NULL */
+    STORE_CLIENT_METADATA,       /* JSON object text: the other registered members */
+    STORE_CLIENT_ISSUED_AT,      /* unix seconds */
+};
+
+/* A client's registered metadata, as validated by the caller. */
+typedef struct store_client_reg {
+    const char *client_id;
+    const char *token_hash;  /* registration access token, hex SHA-256 */
+    const char *secret_hash; /* NULL when the method uses no secret */
+    const char *name, *auth_method;
+    const char *grant_types, *response_types, *redirect_uris; /* JSON arrays of strings */
+    const char *scope;                  /* space-separated, "" for none */
+    const char *jwks;                   /* JSON object or NULL */
+    const char *metadata;               /* JSON object: the other members */
+    const char *request_id, *client_ip; /* for the audit event */
+} store_client_reg;
+
+/* Inserts a kind 'dcr' client. STORE_ECONFLICT if the client_id exists. */
+int store_client_register(store_pool *p, const store_client_reg *c, store_cb cb, void *ud);
+
+/* The client row of any kind or status; the caller checks both and the
+ * token hash. */
+int store_client_registration(store_pool *p, const char *client_id, store_cb cb, void *ud);
+
+/* Replaces the metadata (and secret hash) of an active 'dcr' client whose
+ * registration token hash is c->token_hash; no row if there is none. */
+int store_client_update(store_pool *p, const store_client_reg *c, store_cb cb, void *ud);
+
+/* Disables an active 'dcr' client whose registration token hash is
+ * token_hash. Row: `deleted` (1, or 0 when nothing matched). */
+int store_client_disable(store_pool *p, const char *client_id, const char *token_hash,
+                         const char *request_id, const char *client_ip, store_cb cb, void *ud);
+
+#endif

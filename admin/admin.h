@@ -21,6 +21,23 @@ int admin_routes_add(router *r, const admin_route *routes, size_t n);
 /* Registers everything this module serves. */
 int admin_register(router *r);
 
+/* The request body as a JSON object, released with the request; on a
+ * missing, malformed or non-object body answers 400 and returns NULL. */
+json_t *admin_body(http_req *req);
+/* limit (1..1000, default 100) and offset (>= 0) from the query string;
+ * answers 400 and returns -1 on a bad value. */
+int admin_page(http_req *req, int *limit, int *offset);
+/* Validates v as an array of at most max strings (each accepted by ok when
+ * given) and returns it as compact JSON text in the request arena; NULL for
+ * an absent member; on error answers 400 naming field and sets *bad. */
+const char *admin_string_array(http_req *req, json_t *v, const char *field, int max,
+                               bool (*ok)(const char *), bool *bad);
+/* An optional string member of at most max bytes: NULL when absent; answers
+ * 400 and sets *bad on a wrong type or length. */
+const char *admin_string(http_req *req, json_t *obj, const char *field, size_t max, bool *bad);
+/* Writes {"data":<data>,"total":N,"limit":L,"offset":O} from JSON text. */
+void admin_respond_page(http_req *req, const char *data, const char *total, int limit, int offset);
+
 /* Answers 503 in the surface's envelope for a database failure, or 400 for
  * input the database refused; returns true when it answered. */
 bool admin_db_error(http_req *req, int err);

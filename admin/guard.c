@@ -1,4 +1,7 @@
-/* The admin API key check in front of every admin route. */
+/* The admin API key check in front of every admin route, and the request
+ * helpers every admin handler shares. */
+#include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <strings.h>
 
@@ -62,4 +65,96 @@ int admin_routes_add(router *r, const admin_route *routes, size_t n)
         if (router_add(r, routes[i].method, routes[i].pattern, guard, &routes[i]) != 0)
             return -1;
     return 0;
+}
+
+static void release(void *p) { json_decref(p); }
+
+json_t *admin_body(http_req *req)
+{
+    size_t len;
+    const char *body = http_req_body(req, &len);
+    json_error_t e;
+    json_t *j = len ? json_loadb(body, len, JSON_REJECT_DUPLICATES, &e) : NULL;
+    if (!json_is_object(j)) {
+        json_decref(j);
+        http_error(req, 400, "invalid_request",
+                   len ? "the body must be a JSON object" : "a JSON body is required");
+        return NULL;
+    }
+    arena_cleanup(http_req_arena(req), release, j);
+    return j;
+}
+
+static int query_int(http_req *req, const char *name, int def, int min, int max, int *out)
+{
+    const char *v = http_req_query_get(req, name);
+    if (v == NULL) {
+        *out = def;
+        return 0;
+    }
+    char *end;
+    long n = strtol(v, &end, 10);
+    if (*v == '\0' || *end != '\0' || n < min || n > max) {
+        http_error(req, 400, "invalid_request",
+                   arena_printf(http_req_arena(req), "%s must be a whole number from %d to %d",
+                                name, min, max));
+        return -1;
+    }
+    *out = (int)n;
+    return 0;
+}
+
+int admin_page(http_req *req, int *limit, int *offset)
+{
+    if (query_int(req, "limit", 100, 1, 1000, limit) != 0 ||
+        query_int(req, "offset", 0, 0, 1000000000, offset) != 0)
+        return -1;
+    return 0;
+}
+
+const char *admin_string_array(http_req *req, json_t *v, const char *field, int max,
+                               bool (*ok)(const char *), bool *bad)
+{
+    if (v == NULL)
+        return NULL;
+    size_t i;
+    json_t *e;
+    bool good = json_is_array(v) && json_array_size(v) <= (size_t)max;
+    json_array_foreach(v, i, e) good = good && json_is_string(e) &&
+                                       (ok == NULL || ok(json_string_value(e)));
+    if (!good) {
+        *bad = true;
+        http_error(req, 400, "invalid_request",
+                   arena_printf(http_req_arena(req), "%s must be an array of at most %d valid strings",
+                                field, max));
+        return NULL;
+    }
+    char *text = json_dumps(v, JSON_COMPACT);
+    char *copy = arena_strdup(http_req_arena(req), text ? text : "[]");
+    free(text);
+    return copy;
+}
+
+const char *admin_string(http_req *req, json_t *obj, const char *field, size_t max, bool *bad)
+{
+    json_t *v = json_object_get(obj, field);
+    if (v == NULL || json_is_null(v))
+        return NULL;
+    if (!json_is_string(v) || json_string_length(v) > max ||
+        strlen(json_string_value(v)) != json_string_length(v)) {
+        *bad = true;
+        http_error(req, 400, "invalid_request",
+                   arena_printf(http_req_arena(req), "%s must be a string of at most %zu bytes",
+                                field, max));
+        return NULL;
+    }
+    return json_string_value(v);
+}
+
+void admin_respond_page(http_req *req, const char *data, const char *total, int limit, int offset)
+{
+    char *body = arena_printf(http_req_arena(req),
+                              "{\"data\":%s,\"total\":%s,\"limit\":%d,\"offset\":%d}", data,
+                              total, limit, offset);
+    http_respond(req, 200, "application/json", body, strlen(body));
 }

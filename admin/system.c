@@ -6,6 +6,7 @@
 #include "../core/server.h"
 #include "../store/system.h"
 #include "admin.h"
+#include "agents.h"
 #include "audit.h"
 #include "shark_config.h"
 
@@ -116,6 +117,8 @@ int admin_register(router *r)
         return -1;
     if (admin_routes_add(r, system_admin_routes,
                          sizeof(system_admin_routes) / sizeof(system_admin_routes[0])) != 0)
+        return -1;
+    if (admin_agents_register(r) != 0)
         return -1;
     return admin_audit_register(r);
 }

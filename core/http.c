@@ -318,8 +318,12 @@ void http_respond(http_req *r, int status, const char *content_type, const char 
     if (content_type != NULL)
         cap += strlen(content_type) + 16;
     char *head = arena_alloc(r->a, cap);
-    int n = snprintf(head, cap, "HTTP/1.1 %d %s\r\nContent-Length: %zu\r\nX-Request-Id: %s\r\n%s%s%s%s",
-                     status, http_status_text(status), len, r->id,
+    /* RFC 9110 §8.6: no Content-Length on 204 and 304. */
+    char clen[40] = "";
+    if (status != 204 && status != 304)
+        snprintf(clen, sizeof(clen), "Content-Length: %zu\r\n", len);
+    int n = snprintf(head, cap, "HTTP/1.1 %d %s\r\n%sX-Request-Id: %s\r\n%s%s%s%s",
+                     status, http_status_text(status), clen, r->id,
                      r->keep_alive ? "" : "Connection: close\r\n",
                      content_type ? "Content-Type: " : "", content_type ? content_type : "",
                      content_type ? "\r\n" : "");

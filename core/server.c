@@ -1,6 +1,7 @@
 #include "server.h"
 
 #include <errno.h>
+#include <stdbool.h>
 #include <stdatomic.h>
 #include <netinet/in.h>
 #include <stdio.h>
@@ -78,7 +79,7 @@ static void worker_main(void *arg)
 
 /* A listening socket of our own so SO_REUSEPORT is set before bind: every
  * loop gets its own accept queue and the kernel spreads connections. */
-static int listen_fd(const config *c, char *err, size_t errlen)
+static int listen_fd(const config *c, bool probe, char *err, size_t errlen)
 {
     struct sockaddr_storage ss;
     memset(&ss, 0, sizeof(ss));
@@ -94,6 +95,22 @@ static int listen_fd(const config *c, char *err, size_t errlen)
         uv_ip4_addr(c->listen_host, c->listen_port, s4);
         fam = AF_INET;
         sl = sizeof(*s4);
+    }
+    /* SO_REUSEPORT would let a second server share the port silently; a
+     * plain bind first finds a listener that is already there. */
+    if (probe) {
+        int p = socket(fam, SOCK_STREAM | SOCK_CLOEXEC, 0);
+        int on = 1;
+        setsockopt(p, SOL_SOCKET, SO_REUSEADDR, &on, sizeof(on));
+        int rc = p >= 0 ? bind(p, (struct sockaddr *)&ss, sl) : -1;
+        int e = errno;
+        if (p >= 0)
+            close(p);
+        if (rc != 0) {
+            snprintf(err, errlen, "cannot listen on %s:%d: %s", c->listen_host, c->listen_port,
+                     strerror(e));
+            return -1;
+        }
     }
     int fd = socket(fam, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
     int one = 1;
@@ -118,7 +135,7 @@ static int worker_init(worker *w, app *a, int index, char *err, size_t errlen)
         snprintf(err, errlen, "cannot create event loop");
         return -1;
     }
-    int fd = listen_fd(&a->cfg, err, errlen);
+    int fd = listen_fd(&a->cfg, index == 0, err, errlen);
     if (fd < 0)
         return -1;
     uv_tcp_init(&w->loop, &w->listener);

@@ -1,0 +1,561 @@
+/* /api/v1/apps and /api/v1/agents: applications, the agents they own, and
+ * the agent-level controls (token listing, Layer 2 revoke-all, secret and
+ * DPoP key rotation). */
+#include "agents.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+#include "../crypto/encoding.h"
+#include "../crypto/hash.h"
+#include "../crypto/jwk.h"
+#include "../protocol/client.h"
+#include "../store/agents.h"
+#include "admin.h"
+
+#define MAX_SCOPES 100
+
+static store_actor actor(http_req *req)
+{
+    return (store_actor){http_req_id(req), http_req_client_ip(req)};
+}
+
+static char *new_id(http_req *req, const char *prefix, int bytes)
+{
+    uint8_t raw[32];
+    char text[64];
+    hash_random(raw, (size_t)bytes);
+    enc_base62(raw, (size_t)bytes, text, sizeof(text));
+    return arena_printf(http_req_arena(req), "%s%s", prefix, text);
+}
+
+static bool scope_ok(const char *s)
+{
+    return oauth_scope_valid(s) && strchr(s, ' ') == NULL;
+}
+
+static bool uri_ok(const char *s)
+{
+    return (strncmp(s, "https://", 8) == 0 || strncmp(s, "http://", 7) == 0) && strlen(s) <= 2000 &&
+           strchr(s, '#') == NULL;
+}
+
+/* Sends a single JSON text column as the body, or 404 when there is no row. */
+static void respond_row(http_req *req, PGresult *res, int err, int status, const char *what)
+{
+    if (admin_db_error(req, err))
+        return;
+    if (PQntuples(res) == 0 || PQgetisnull(res, 0, 0)) {
+        http_error(req, 404, "not_found", arena_printf(http_req_arena(req), "no such %s", what));
+        return;
+    }
+    char *body = arena_strdup(http_req_arena(req), PQgetvalue(res, 0, 0));
+    http_respond(req, status, "application/json", body, strlen(body));
+}
+
+/* ---------------------------------------------------------------- apps */
+
+static void on_app(void *ud, PGresult *res, int err, const char *msg)
+{
+    (void)msg;
+    respond_row(ud, res, err, 200, "app");
+}
+
+static void on_app_created(void *ud, PGresult *res, int err, const char *msg)
+{
+    (void)msg;
+    respond_row(ud, res, err, 201, "app");
+}
+
+static int read_app(http_req *req, json_t *b, store_app_in *in, bool create)
+{
+    bool bad = false;
+    in->name = admin_string(req, b, "name", 200, &bad);
+    if (!bad)
+        in->description = admin_string(req, b, "description", 2000, &bad);
+    if (!bad)
+        in->scopes = admin_string_array(req, json_object_get(b, "scopes"), "scopes", MAX_SCOPES,
+                                        scope_ok, &bad);
+    if (!bad)
+        in->redirect_uris = admin_string_array(req, json_object_get(b, "redirect_uris"),
+                                               "redirect_uris", 50, uri_ok, &bad);
+    if (bad)
+        return -1;
+    if ((create && in->name == NULL) || (in->name != NULL && in->name[0] == '\0')) {
+        http_error(req, 400, "invalid_request", "name is required");
+        return -1;
+    }
+    return 0;
+}
+
+static void app_create(http_req *req)
+{
+    json_t *b = admin_body(req);
+    store_app_in in = {0};
+    if (b == NULL || read_app(req, b, &in, true) != 0)
+        return;
+    in.id = new_id(req, "app_", 16);
+    store_actor who = actor(req);
+    if (store_app_create(http_req_pool(req), &in, &who, on_app_created, req) != 0)
+        admin_db_error(req, STORE_EUNAVAIL);
+}
+
+struct page {
+    http_req *req;
+    int limit, offset;
+};
+
+static void on_page(void *ud, PGresult *res, int err, const char *msg)
+{
+    struct page *p = ud;
+    (void)msg;
+    if (admin_db_error(p->req, err))
+        return;
+    admin_respond_page(p->req, PQgetvalue(res, 0, 0), PQgetvalue(res, 0, 1), p->limit, p->offset);
+}
+
+static void app_list(http_req *req)
+{
+    struct page *p = arena_calloc(http_req_arena(req), sizeof(*p));
+    p->req = req;
+    if (admin_page(req, &p->limit, &p->offset) != 0)
+        return;
+    if (store_app_list(http_req_pool(req), p->limit, p->offset, on_page, p) != 0)
+        admin_db_error(req, STORE_EUNAVAIL);
+}
+
+static void app_get(http_req *req)
+{
+    if (store_app_get(http_req_pool(req), http_req_param(req, "id"), on_app, req) != 0)
+        admin_db_error(req, STORE_EUNAVAIL);
+}
+
+static void app_update(http_req *req)
+{
+    json_t *b = admin_body(req);
+    store_app_in in = {0};
+    if (b == NULL || read_app(req, b, &in, false) != 0)
+        return;
+    in.id = http_req_param(req, "id");
+    store_actor who = actor(req);
+    if (store_app_update(http_req_pool(req), &in, &who, on_app, req) != 0)
+        admin_db_error(req, STORE_EUNAVAIL);
+}
+
+static void on_app_deleted(void *ud, PGresult *res, int err, const char *msg)
+{
+    http_req *req = ud;
+    (void)msg;
+    if (admin_db_error(req, err))
+        return;
+    if (PQgetvalue(res, 0, 0)[0] != 't') {
+        http_error(req, 404, "not_found", "no such app");
+        return;
+    }
+    if (PQgetvalue(res, 0, 2)[0] != 't') {
+        http_error(req, 409, "conflict",
+                   arena_printf(http_req_arena(req),
+                                "the app has %s agents; delete with ?cascade=true to disable and "
+                                "revoke them",
+                                PQgetvalue(res, 0, 1)));
+        return;
+    }
+    http_respond(req, 204, NULL, NULL, 0);
+}
+
+static void app_delete(http_req *req)
+{
+    const char *cascade = http_req_query_get(req, "cascade");
+    if (cascade != NULL && strcmp(cascade, "true") != 0 && strcmp(cascade, "false") != 0) {
+        http_error(req, 400, "invalid_request", "cascade must be true or false");
+        return;
+    }
+    store_actor who = actor(req);
+    if (store_app_delete(http_req_pool(req), http_req_param(req, "id"),
+                         cascade != NULL && strcmp(cascade, "true") == 0, &who, on_app_deleted,
+                         req) != 0)
+        admin_db_error(req, STORE_EUNAVAIL);
+}
+
+/* -------------------------------------------------------------- agents */
+
+struct agent_req {
+    http_req *req;
+    const char *secret;
+    const char *new_jkt;
+};
+
+static bool id_char_ok(const char *s)
+{
+    for (; *s; s++)
+        if (!((*s >= 'a' && *s <= 'z') || (*s >= 'A' && *s <= 'Z') || (*s >= '0' && *s <= '9') ||
+              *s == '.' || *s == '_' || *s == '-'))
+            return false;
+    return true;
+}
+
+static bool grant_ok(const char *g)
+{
+    return strcmp(g, "client_credentials") == 0 ||
+           strcmp(g, "urn:ietf:params:oauth:grant-type:token-exchange") == 0;
+}
+
+static bool jkt_ok(const char *s)
+{
+    uint8_t raw[32];
+    return strlen(s) == 43 && enc_b64url_decode(s, 43, raw, sizeof(raw)) == 32;
+}
+
+/* The secret is shown once, here: merged into the stored agent's JSON. */
+static void on_agent_created(void *ud, PGresult *res, int err, const char *msg)
+{
+    struct agent_req *a = ud;
+    http_req *req = a->req;
+    (void)msg;
+    if (err == STORE_ECONFLICT) {
+        http_error(req, 409, "conflict", "an agent with this id exists");
+        return;
+    }
+    if (admin_db_error(req, err))
+        return;
+    if (PQgetvalue(res, 0, 0)[0] != 't') {
+        http_error(req, 404, "not_found", "no such app");
+        return;
+    }
+    if (PQgetvalue(res, 0, 1)[0] != 't') {
+        http_error(req, 400, "invalid_request", "created_by names no user");
+        return;
+    }
+    if (PQgetvalue(res, 0, 2)[0] != 't' || PQgetisnull(res, 0, 3)) {
+        http_error(req, 400, "invalid_request", "scopes must be among the app's scopes");
+        return;
+    }
+    json_t *agent = json_loads(PQgetvalue(res, 0, 3), 0, NULL);
+    json_object_set_new(agent, "client_secret", json_string(a->secret));
+    http_respond_json(req, 201, agent);
+}
+
+static void agent_create(http_req *req)
+{
+    json_t *b = admin_body(req);
+    if (b == NULL)
+        return;
+    struct agent_req *a = arena_calloc(http_req_arena(req), sizeof(*a));
+    a->req = req;
+    store_agent_in in = {0};
+    bool bad = false;
+    in.app_id = admin_string(req, b, "app_id", 100, &bad);
+    if (!bad)
+        in.name = admin_string(req, b, "name", 200, &bad);
+    if (!bad)
+        in.description = admin_string(req, b, "description", 2000, &bad);
+    if (!bad)
+        in.created_by = admin_string(req, b, "created_by", 100, &bad);
+    if (!bad)
+        in.dpop_jkt = admin_string(req, b, "dpop_jkt", 43, &bad);
+    if (!bad)
+        in.id = admin_string(req, b, "client_id", 100, &bad);
+    if (!bad)
+        in.scopes = admin_string_array(req, json_object_get(b, "scopes"), "scopes", MAX_SCOPES,
+                                       scope_ok, &bad);
+    if (!bad)
+        in.grant_types = admin_string_array(req, json_object_get(b, "grant_types"),
+                                            "grant_types", 2, grant_ok, &bad);
+    if (bad)
+        return;
+    if (in.app_id == NULL || in.name == NULL || in.name[0] == '\0') {
+        http_error(req, 400, "invalid_request", "app_id and name are required");
+        return;
+    }
+    if (in.dpop_jkt != NULL && !jkt_ok(in.dpop_jkt)) {
+        http_error(req, 400, "invalid_request", "dpop_jkt must be an RFC 7638 SHA-256 thumbprint");
+        return;
+    }
+    /* A caller-chosen id lets fleets share a prefix (revoke-by-pattern). */
+    if (in.id != NULL && (strncmp(in.id, "shark_agent_", 12) != 0 || strlen(in.id) < 13 ||
+                          !id_char_ok(in.id))) {
+        http_error(req, 400, "invalid_request",
+                   "client_id must start with shark_agent_ and use letters, digits, . _ -");
+        return;
+    }
+    if (in.id == NULL)
+        in.id = new_id(req, "shark_agent_", 16);
+    if (in.scopes == NULL)
+        in.scopes = "[]";
+    if (in.grant_types == NULL)
+        in.grant_types = "[\"client_credentials\",\"urn:ietf:params:oauth:grant-type:token-exchange\"]";
+    a->secret = new_id(req, "", 32);
+    char hash[65];
+    hash_sha256_hex(a->secret, strlen(a->secret), hash);
+    in.secret_hash = hash;
+    store_actor who = actor(req);
+    if (store_agent_create(http_req_pool(req), &in, &who, on_agent_created, a) != 0)
+        admin_db_error(req, STORE_EUNAVAIL);
+}
+
+static void agent_list(http_req *req)
+{
+    struct page *p = arena_calloc(http_req_arena(req), sizeof(*p));
+    p->req = req;
+    if (admin_page(req, &p->limit, &p->offset) != 0)
+        return;
+    const char *status = http_req_query_get(req, "status");
+    if (status != NULL && strcmp(status, "active") != 0 && strcmp(status, "disabled") != 0) {
+        http_error(req, 400, "invalid_request", "status must be active or disabled");
+        return;
+    }
+    if (store_agent_list(http_req_pool(req), http_req_query_get(req, "app_id"),
+                         http_req_query_get(req, "created_by"), status, p->limit, p->offset,
+                         on_page, p) != 0)
+        admin_db_error(req, STORE_EUNAVAIL);
+}
+
+static void on_agent(void *ud, PGresult *res, int err, const char *msg)
+{
+    (void)msg;
+    respond_row(ud, res, err, 200, "agent");
+}
+
+static void agent_get(http_req *req)
+{
+    if (store_agent_get(http_req_pool(req), http_req_param(req, "id"), on_agent, req) != 0)
+        admin_db_error(req, STORE_EUNAVAIL);
+}
+
+static void on_agent_updated(void *ud, PGresult *res, int err, const char *msg)
+{
+    http_req *req = ud;
+    (void)msg;
+    if (admin_db_error(req, err))
+        return;
+    if (PQntuples(res) == 0) {
+        http_error(req, 404, "not_found", "no such agent");
+        return;
+    }
+    if (PQgetvalue(res, 0, 0)[0] != 't') {
+        http_error(req, 400, "invalid_request", "scopes must be among the app's scopes");
+        return;
+    }
+    char *body = arena_strdup(http_req_arena(req), PQgetvalue(res, 0, 1));
+    http_respond(req, 200, "application/json", body, strlen(body));
+}
+
+static void agent_update(http_req *req)
+{
+    json_t *b = admin_body(req);
+    if (b == NULL)
+        return;
+    store_agent_in in = {0};
+    bool bad = false;
+    in.name = admin_string(req, b, "name", 200, &bad);
+    if (!bad)
+        in.description = admin_string(req, b, "description", 2000, &bad);
+    if (!bad)
+        in.status = admin_string(req, b, "status", 16, &bad);
+    if (!bad)
+        in.scopes = admin_string_array(req, json_object_get(b, "scopes"), "scopes", MAX_SCOPES,
+                                       scope_ok, &bad);
+    if (bad)
+        return;
+    if ((in.name != NULL && in.name[0] == '\0') ||
+        (in.status != NULL && strcmp(in.status, "active") != 0 &&
+         strcmp(in.status, "disabled") != 0)) {
+        http_error(req, 400, "invalid_request", "name must not be empty; status is active or disabled");
+        return;
+    }
+    in.id = http_req_param(req, "id");
+    store_actor who = actor(req);
+    if (store_agent_update(http_req_pool(req), &in, &who, on_agent_updated, req) != 0)
+        admin_db_error(req, STORE_EUNAVAIL);
+}
+
+static void on_agent_deleted(void *ud, PGresult *res, int err, const char *msg)
+{
+    http_req *req = ud;
+    (void)msg;
+    if (admin_db_error(req, err))
+        return;
+    if (PQntuples(res) == 0) {
+        http_error(req, 404, "not_found", "no such agent");
+        return;
+    }
+    http_respond(req, 204, NULL, NULL, 0);
+}
+
+static void agent_delete(http_req *req)
+{
+    store_actor who = actor(req);
+    if (store_agent_delete(http_req_pool(req), http_req_param(req, "id"), &who, on_agent_deleted,
+                           req) != 0)
+        admin_db_error(req, STORE_EUNAVAIL);
+}
+
+static void on_tokens(void *ud, PGresult *res, int err, const char *msg)
+{
+    http_req *req = ud;
+    (void)msg;
+    if (admin_db_error(req, err))
+        return;
+    if (PQntuples(res) == 0) {
+        http_error(req, 404, "not_found", "no such agent");
+        return;
+    }
+    char *body = arena_printf(http_req_arena(req), "{\"data\":%s,\"total\":%s}",
+                              PQgetvalue(res, 0, 0), PQgetvalue(res, 0, 1));
+    http_respond(req, 200, "application/json", body, strlen(body));
+}
+
+static void agent_tokens(http_req *req)
+{
+    if (store_agent_tokens(http_req_pool(req), http_req_param(req, "id"), on_tokens, req) != 0)
+        admin_db_error(req, STORE_EUNAVAIL);
+}
+
+static void on_revoked_all(void *ud, PGresult *res, int err, const char *msg)
+{
+    http_req *req = ud;
+    (void)msg;
+    if (admin_db_error(req, err))
+        return;
+    if (PQntuples(res) == 0) {
+        http_error(req, 404, "not_found", "no such agent");
+        return;
+    }
+    http_respond_json(req, 200, json_pack("{s:I,s:s}", "revoked_count",
+                                          (json_int_t)atoll(PQgetvalue(res, 0, 0)), "agent_id",
+                                          http_req_param(req, "id")));
+}
+
+static void agent_revoke_all(http_req *req)
+{
+    store_actor who = actor(req);
+    if (store_agent_revoke_all(http_req_pool(req), http_req_param(req, "id"), &who,
+                               on_revoked_all, req) != 0)
+        admin_db_error(req, STORE_EUNAVAIL);
+}
+
+static void on_secret_rotated(void *ud, PGresult *res, int err, const char *msg)
+{
+    struct agent_req *a = ud;
+    (void)msg;
+    if (admin_db_error(a->req, err))
+        return;
+    if (PQntuples(res) == 0) {
+        http_error(a->req, 404, "not_found", "no such agent");
+        return;
+    }
+    const char *id = http_req_param(a->req, "id");
+    http_respond_json(a->req, 200, json_pack("{s:s,s:s,s:s,s:s}", "agent_id", id, "client_id", id,
+                                             "client_secret", a->secret, "rotated_at",
+                                             PQgetvalue(res, 0, 0)));
+}
+
+static void agent_rotate_secret(http_req *req)
+{
+    size_t len;
+    http_req_body(req, &len);
+    json_int_t grace = 0;
+    if (len > 0) {
+        json_t *b = admin_body(req);
+        if (b == NULL)
+            return;
+        json_t *g = json_object_get(b, "grace_period_seconds");
+        if (g != NULL && (!json_is_integer(g) || json_integer_value(g) < 0 ||
+                          json_integer_value(g) > 7 * 86400)) {
+            http_error(req, 400, "invalid_request",
+                       "grace_period_seconds must be a whole number from 0 to 604800");
+            return;
+        }
+        grace = g ? json_integer_value(g) : 0;
+    }
+    struct agent_req *a = arena_calloc(http_req_arena(req), sizeof(*a));
+    a->req = req;
+    a->secret = new_id(req, "", 32);
+    char hash[65];
+    hash_sha256_hex(a->secret, strlen(a->secret), hash);
+    store_actor who = actor(req);
+    if (store_agent_rotate_secret(http_req_pool(req), http_req_param(req, "id"), hash, (int)grace,
+                                  &who, on_secret_rotated, a) != 0)
+        admin_db_error(req, STORE_EUNAVAIL);
+}
+
+static void on_dpop_rotated(void *ud, PGresult *res, int err, const char *msg)
+{
+    struct agent_req *a = ud;
+    (void)msg;
+    if (admin_db_error(a->req, err))
+        return;
+    if (PQntuples(res) == 0) {
+        http_error(a->req, 404, "not_found", "no such agent");
+        return;
+    }
+    http_respond_json(a->req, 200,
+                      json_pack("{s:s,s:s,s:I,s:s}", "old_jkt", PQgetvalue(res, 0, 0), "new_jkt",
+                                a->new_jkt, "revoked_token_count",
+                                (json_int_t)atoll(PQgetvalue(res, 0, 1)), "audit_event_id",
+                                PQgetvalue(res, 0, 2)));
+}
+
+static void agent_rotate_dpop(http_req *req)
+{
+    json_t *b = admin_body(req);
+    if (b == NULL)
+        return;
+    bool bad = false;
+    const char *reason = admin_string(req, b, "reason", 1000, &bad);
+    if (bad)
+        return;
+    json_t *jwk = json_object_get(b, "new_public_key_jwk");
+    if (!json_is_object(jwk)) {
+        http_error(req, 400, "invalid_request", "new_public_key_jwk must be a JWK object");
+        return;
+    }
+    jwk_key *key = NULL;
+    int rc = jwk_from_json(jwk, &key);
+    if (rc == JWK_ERR_PRIVATE || rc == JWK_ERR_SYMMETRIC) {
+        http_error(req, 400, "invalid_request",
+                   "new_public_key_jwk must be a public key: private or symmetric key material is refused");
+        return;
+    }
+    if (rc != 0) {
+        http_error(req, 400, "invalid_request",
+                   "new_public_key_jwk is not a supported key (EC P-256, Ed25519 or RSA >= 2048)");
+        return;
+    }
+    struct agent_req *a = arena_calloc(http_req_arena(req), sizeof(*a));
+    a->req = req;
+    char jkt[JWK_THUMBPRINT_LEN + 1];
+    rc = jwk_thumbprint_json(jwk, jkt);
+    jwk_free(key);
+    if (rc != 0) {
+        http_error(req, 400, "invalid_request", "cannot compute the key's thumbprint");
+        return;
+    }
+    a->new_jkt = arena_strdup(http_req_arena(req), jkt);
+    store_actor who = actor(req);
+    if (store_agent_rotate_dpop(http_req_pool(req), http_req_param(req, "id"), a->new_jkt, reason,
+                                &who, on_dpop_rotated, a) != 0)
+        admin_db_error(req, STORE_EUNAVAIL);
+}
+
+static const admin_route routes[] = {
+    {"POST", "/api/v1/apps", app_create},
+    {"GET", "/api/v1/apps", app_list},
+    {"GET", "/api/v1/apps/{id}", app_get},
+    {"PATCH", "/api/v1/apps/{id}", app_update},
+    {"DELETE", "/api/v1/apps/{id}", app_delete},
+    {"POST", "/api/v1/agents", agent_create},
+    {"GET", "/api/v1/agents", agent_list},
+    {"GET", "/api/v1/agents/{id}", agent_get},
+    {"PATCH", "/api/v1/agents/{id}", agent_update},
+    {"DELETE", "/api/v1/agents/{id}", agent_delete},
+    {"GET", "/api/v1/agents/{id}/tokens", agent_tokens},
+    {"POST", "/api/v1/agents/{id}/tokens/revoke-all", agent_revoke_all},
+    {"POST", "/api/v1/agents/{id}/rotate-secret", agent_rotate_secret},
+    {"POST", "/api/v1/agents/{id}/rotate-dpop-key", agent_rotate_dpop},
+};
+
+int admin_agents_register(router *r)
+{
+    return admin_routes_add(r, routes, sizeof(routes) / sizeof(routes[0]));
+}

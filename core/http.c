@@ -337,9 +337,11 @@ void http_respond(http_req *r, int status, const char *content_type, const char 
                                r->rhdrs[i].value);
     memcpy(head + hl, "\r\n", 2);
     hl += 2;
-    r->bytes_out = hl + len;
+    /* RFC 9110 §9.3.2: a HEAD response has the GET headers but no content. */
+    bool head_only = strcmp(r->method, "HEAD") == 0;
+    r->bytes_out = hl + (head_only ? 0 : len);
     uv_buf_t bufs[2] = {uv_buf_init(head, (unsigned)hl), uv_buf_init((char *)body, (unsigned)len)};
-    conn_send(c, bufs, len ? 2 : 1, true);
+    conn_send(c, bufs, len && !head_only ? 2 : 1, true);
 }
 
 static void json_free_cb(void *p) { free(p); }

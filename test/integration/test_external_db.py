@@ -29,7 +29,7 @@ def test_two_processes_start_at_once_on_one_database(pg_cluster, shark_factory):
         version, n = row.split("|")
         assert n == "1", rows
     versions = [int(r.split("|")[0]) for r in rows]
-    assert versions == list(range(1, len(versions) + 1))
+    assert versions == sorted(set(versions))
     assert a.get("/readyz").json()["schema_version"] == versions[-1]
     assert b.get("/readyz").json()["schema_version"] == versions[-1]
     assert pg_cluster.psql("SELECT count(*) FROM admin_keys", "concur").strip() == "1"

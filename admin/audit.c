@@ -85,6 +85,20 @@ static void on_list(void *ud, PGresult *res, int err, const char *msg)
     http_respond(req, 200, "application/json", body, n);
 }
 
+/* ISO-8601 shape only (YYYY-MM-DD, then time/zone characters); PostgreSQL
+ * would also take 'yesterday', 'epoch', 'infinity'. Range errors are left to
+ * the database, which answers STORE_EINVALID. */
+static bool iso8601_like(const char *s)
+{
+    for (int i = 0; i < 10; i++)
+        if ((i == 4 || i == 7) ? s[i] != '-' : (s[i] < '0' || s[i] > '9'))
+            return false;
+    for (const char *p = s + 10; *p; p++)
+        if (strchr("0123456789Tt:.+-Zz ", *p) == NULL)
+            return false;
+    return true;
+}
+
 static const char *nonempty(http_req *req, const char *name)
 {
     const char *v = http_req_query_get(req, name);
@@ -101,6 +115,11 @@ static void audit_list(http_req *req)
     f->target_id = nonempty(req, "target_id");
     f->since = nonempty(req, "since");
     f->until = nonempty(req, "until");
+    if ((f->since != NULL && !iso8601_like(f->since)) ||
+        (f->until != NULL && !iso8601_like(f->until))) {
+        http_error(req, 400, "invalid_request", "since/until must be ISO-8601 timestamps");
+        return;
+    }
     const char *ev = nonempty(req, "event");
     if (ev != NULL) {
         size_t l = strlen(ev);

@@ -3,6 +3,7 @@
 // by oauth4webapi and checked with jose against the real server.
 import { describe, it, before } from 'node:test'
 import assert from 'node:assert/strict'
+import crypto from 'node:crypto'
 import * as oauth from 'oauth4webapi'
 import * as jose from 'jose'
 import {
@@ -184,6 +185,38 @@ describe('private_key_jwt', () => {
     const { payload } = await verifyAccessToken(tr.access_token, shark.issuer)
     assert.equal(payload.client_id, client.client_id)
     assert.equal(payload.scope, 'mcp:write')
+  })
+
+  it('an Ed25519 client authenticates with oauth4webapi PrivateKeyJwt (alg "Ed25519", RFC 9864)', {
+    todo: 'server bug: client assertion alg "Ed25519" refused (401 "client assertion invalid")',
+  }, async () => {
+    const kp = await oauth.generateKeyPair('EdDSA', { extractable: true })
+    const jwk = await jose.exportJWK(kp.publicKey)
+    const ed = await register(as, {
+      client_name: 'pkjwt-ed25519', token_endpoint_auth_method: 'private_key_jwt', jwks: { keys: [{ ...jwk, kid: 'ed' }] },
+    })
+    const tr = await ccToken(ed, oauth.PrivateKeyJwt({ key: kp.privateKey, kid: 'ed' }))
+    const { payload } = await verifyAccessToken(tr.access_token, shark.issuer)
+    assert.equal(payload.client_id, ed.client_id)
+  })
+
+  it('an Ed25519 client assertion with alg "EdDSA" (built with jose) authenticates', async () => {
+    const kp = await jose.generateKeyPair('EdDSA', { crv: 'Ed25519', extractable: true })
+    const jwk = await jose.exportJWK(kp.publicKey)
+    const ed = await register(as, {
+      client_name: 'pkjwt-eddsa', token_endpoint_auth_method: 'private_key_jwt', jwks: { keys: [{ ...jwk, kid: 'ed' }] },
+    })
+    const assertion = await new jose.SignJWT({})
+      .setProtectedHeader({ alg: 'EdDSA', kid: 'ed' })
+      .setIssuer(ed.client_id).setSubject(ed.client_id).setAudience(shark.issuer)
+      .setIssuedAt().setExpirationTime('1m').setJti(crypto.randomUUID())
+      .sign(kp.privateKey)
+    const res = await postForm(as.token_endpoint, {
+      grant_type: 'client_credentials', client_id: ed.client_id,
+      client_assertion_type: 'urn:ietf:params:oauth:client-assertion-type:jwt-bearer', client_assertion: assertion,
+    })
+    assert.equal(res.status, 200, res.text)
+    assert.equal(res.json.token_type, 'Bearer')
   })
 
   it('a replayed client assertion is refused with 401 invalid_client', async () => {

@@ -11,6 +11,7 @@
 
 #include "../admin/admin.h"
 #include "../admin/firstboot.h"
+#include "../cli/cli.h"
 #include "../protocol/keys.h"
 #include "../protocol/oauth.h"
 #include "../store/embed.h"
@@ -25,9 +26,15 @@ static const char usage[] =
     "usage: shark <command> [flags]\n\n"
     "SharkAuth: an OAuth 2.1 authorization server for AI agents.\n\n"
     "commands:\n"
-    "  serve      run the server (shark serve --help for its flags)\n"
-    "  version    print the version\n"
-    "  help       show this text\n";
+    "  serve           run the server (shark serve --help for its flags)\n"
+    "  app             create and list applications\n"
+    "  agent           create, list and revoke agents, rotate their secrets\n"
+    "  user            revoke the agents a user created\n"
+    "  revoke-pattern  revoke the tokens of clients matching a client_id pattern\n"
+    "  audit           show or follow the audit log\n"
+    "  version         print the version\n"
+    "  help            show this text\n\n"
+    "The admin commands talk to a running server: shark <command> --help.\n";
 
 static const char *env_get(const char *name)
 {
@@ -142,6 +149,8 @@ int main(int argc, char **argv)
     }
     if (strcmp(argv[1], "serve") == 0)
         return serve(argc - 2, argv + 2);
+    if (cli_handles(argv[1]))
+        return cli_main(argv[1], argc - 2, argv + 2);
     fprintf(stderr, "shark: unknown command '%s'\n\n%s", argv[1], usage);
     return 2;
 }

@@ -1,0 +1,155 @@
+"""Prints bench/run's table from BENCH_TABLE_INPUT (key<TAB>value lines)."""
+import os
+
+R = {}
+for line in os.environ["BENCH_TABLE_INPUT"].splitlines():
+    k, _, v = line.partition("\t")
+    R[k] = v
+rows = [r for r in R.pop("rows", "").split("|") if r]
+M = {k[5:]: v for k, v in R.items() if k.startswith("meta.")}
+
+NAMES = {
+    "a": "(a) client_credentials, basic",
+    "b": "(b) (a) + DPoP proof",
+    "c": "(c) token exchange + DPoP, 1 act hop",
+    "d": "(d) introspection, valid tokens",
+    "e": "(e) GET JWKS",
+    "f": "(f) GET /api/v1/agents?limit=50",
+    "a@50%": "(a) paced at 50% of its max",
+    "b@50%": "(b) paced at 50% of its max",
+    "a+idle": f"(a) with {M.get('idle')} idle conns open",
+}
+
+
+def g(row, key, default=None):
+    return R.get(f"{row}.{key}", default)
+
+
+def num(row, key):
+    v = g(row, key)
+    return float(v) if v not in (None, "") else None
+
+
+def ms(us):
+    return "-" if us is None else f"{us / 1000:.2f}"
+
+
+def mb(kb):
+    return "-" if not kb else f"{kb / 1024:.0f}"
+
+
+hdr = ["workload", "side", "req/s", "p50 ms", "p99 ms", "p99.9 ms", "errors",
+       "RSS MB", "pg MB", "cpu s/1k", "pg cpu s/1k", "vs peer"]
+out = []
+for row in rows:
+    wl, side = row.rsplit(" ", 1)
+    name = NAMES.get(wl, wl)
+    if g(row, "na"):
+        out.append([name, side, "n/a", "", "", "", "", "", "", "", "", g(row, "na")])
+        continue
+    n = num(row, "requests") or 0
+    rps = num(row, "rps") or 0
+    failed = g(row, "failed")
+    rps_s = "FAILED" if failed else f"{rps:,.0f}" + ("*" if g(row, "exhausted") == "1" else "")
+    rss = num(row, "srv_hwm_kb")
+    pg = num(row, "db_pss_kb")
+    cpu = num(row, "srv_cpu_s")
+    dbcpu = num(row, "db_cpu_s")
+    vs = ""
+    if side == "shark" and f"{wl} peer.rps" in R and not failed and not g(f"{wl} peer", "failed"):
+        prps = float(R[f"{wl} peer.rps"])
+        pp99 = float(R[f"{wl} peer.p99_us"])
+        if prps > 0:
+            vs = f"{rps / prps:.2f}x rps, p99 {num(row, 'p99_us') / 1000:.1f} vs {pp99 / 1000:.1f} ms"
+    if wl == "b" and side == "shark" and not failed:
+        vs = (vs + "; " if vs else "") + f"{100 * rps / float(M['bound']):.0f}% of crypto bound"
+    if wl == "a+idle" and num(row, "idle_rss_kb"):
+        vs = f"shark RSS with idle conns: {num(row, 'idle_rss_kb') / 1024:.1f} MB"
+    if wl.endswith("@50%") and num(row, "rate_backlog"):
+        vs = f"all conns busy {int(num(row, 'rate_backlog'))} times"
+    out.append([
+        name, side, rps_s, ms(num(row, "p50_us")), ms(num(row, "p99_us")),
+        ms(num(row, "p999_us")), g(row, "errors", "?"), mb(rss),
+        mb(pg) if side == "shark" else "-",
+        f"{cpu / n * 1000:.3f}" if n and cpu is not None else "-",
+        f"{dbcpu / n * 1000:.3f}" if n and side == "shark" and dbcpu is not None else "-",
+        vs,
+    ])
+
+w = [max(len(str(r[i])) for r in out + [hdr]) for i in range(len(hdr))]
+right = {2, 3, 4, 5, 6, 7, 8, 9, 10}
+
+
+def fmt(r):
+    return "  ".join(str(c).rjust(w[i]) if i in right else str(c).ljust(w[i])
+                     for i, c in enumerate(r)).rstrip()
+
+
+print()
+print(f"SharkAuth bench: {M['cores']} cores; shark --threads {M['shark_threads']}; "
+      f"generator: {M['gen_threads']} thread(s), {M['conns']} keep-alive connections, "
+      f"{M['warmup']} s warm-up + {M['seconds']} s per workload, 127.0.0.1")
+print(f"shark built from {M.get('src')} (release)")
+print("Storage: shark = PostgreSQL (embedded cluster, every token and DPoP jti written); "
+      "peer = node-oidc-provider in-memory adapter (favours the peer)")
+print()
+print(fmt(hdr))
+print(fmt(["-" * x for x in w]))
+for r in out:
+    print(fmt(r))
+print()
+print("req/s: responses in the timed window / window; * = window cut short when the pre-signed "
+      "DPoP proofs ran out.")
+print("RSS MB: server VmHWM (peak, cumulative over the run) after the row; pg MB: PSS of the "
+      "embedded PostgreSQL cluster (postmaster + children).")
+print("cpu s/1k: server utime+stime per 1,000 requests in the window; pg cpu: the cluster's "
+      "processes (incl. reaped backends).")
+sign, verify, bound = float(M["sign"]), float(M["verify"]), float(M["bound"])
+print(f"Crypto ceiling: ES256 sign {sign:,.0f}/s, verify {verify:,.0f}/s per core (OpenSSL EVP); "
+      f"bound for (b) on {M['shark_threads']} cores = cores / (1/sign + 1/verify) = {bound:,.0f}/s")
+
+# ----------------------------------------------------------------- targets
+def rps(row):
+    return None if g(row, "failed") or g(row, "na") or g(row, "rps") is None else float(g(row, "rps"))
+
+
+def p99(row):
+    v = num(row, "p99_us")
+    return None if v is None else v / 1000
+
+
+checks = []
+
+
+def check(label, ok, detail):
+    checks.append(("MET " if ok else "MISS" if ok is not None else "n/a ", label, detail))
+
+
+for wl, need in (("a", 5), ("b", 10), ("c", 5), ("e", 3)):
+    s, p = rps(f"{wl} shark"), rps(f"{wl} peer")
+    if s is None or p is None:
+        check(f"({wl}) >= {need}x peer", None, "no comparable peer row" if s is not None else "no shark row")
+        continue
+    ok = s >= need * p
+    det = f"{s / p:.2f}x ({s:,.0f} vs {p:,.0f} req/s)"
+    if wl == "b":
+        ok = ok and p99(f"{wl} shark") < p99(f"{wl} peer")
+        det += f", p99 {p99('b shark'):.1f} vs {p99('b peer'):.1f} ms"
+    check(f"({wl}) >= {need}x peer" + (" with lower p99" if wl == "b" else ""), ok, det)
+d = rps("d shark")
+check("(d) > 21,000 req/s", None if d is None else d > 21000, "-" if d is None else f"{d:,.0f} req/s")
+b = rps("b shark")
+check("(b) >= 50% of the crypto bound", None if b is None else b >= 0.5 * bound,
+      "-" if b is None else f"{100 * b / bound:.0f}% ({b:,.0f} of {bound:,.0f}/s)")
+for row in ("a@50% shark", "b@50% shark"):
+    v = p99(row)
+    check(f"p99 < 5 ms at half max throughput {row.split()[0]}", None if v is None or g(row, "failed") else v < 5,
+          "-" if v is None else f"p99 {v:.2f} ms at {rps(row) or 0:,.0f} req/s")
+idle = num("a+idle shark", "idle_rss_kb")
+check(f"< 64 MB RSS with {M['idle']} idle connections", None if not idle else idle / 1024 < 64,
+      "-" if not idle else f"{idle / 1024:.1f} MB VmRSS (peak so far {num('a+idle shark', 'idle_hwm_kb') / 1024:.1f} MB); "
+      f"(a) p99 with them open {p99('a+idle shark') or 0:.2f} ms")
+print()
+print("Targets:")
+for st, label, det in checks:
+    print(f"  {st}  {label:<44} {det}")

@@ -8,6 +8,8 @@
 #include "admin.h"
 #include "agents.h"
 #include "audit.h"
+#include "revoke.h"
+#include "users.h"
 #include "shark_config.h"
 
 static void healthz(http_req *req)
@@ -119,6 +121,8 @@ int admin_register(router *r)
                          sizeof(system_admin_routes) / sizeof(system_admin_routes[0])) != 0)
         return -1;
     if (admin_agents_register(r) != 0)
+        return -1;
+    if (admin_users_register(r) != 0 || admin_revoke_register(r) != 0)
         return -1;
     return admin_audit_register(r);
 }

@@ -1,0 +1,29 @@
+/*
+ * store/revoke: Layer 4 (revoke every live token of a set of clients, with
+ * its audit event, in one statement) and the revocation feed resource
+ * servers poll.
+ */
+#ifndef SHARK_STORE_REVOKE_H
+#define SHARK_STORE_REVOKE_H
+
+#include "agents.h"
+#include "store.h"
+
+/* Rows: `client_id` of every client whose id starts with `prefix`. */
+int store_revoke_candidates(store_pool *p, const char *prefix, store_cb cb, void *ud);
+
+/* Revokes the live tokens of the clients in `client_ids` (JSON array of
+ * strings) and appends oauth.tokens_revoked_by_pattern. Row:
+ * `revoked_count`, `audit_event_id`. */
+int store_revoke_clients(store_pool *p, const char *client_ids, const char *pattern,
+                         const char *reason, const store_actor *who, store_cb cb, void *ud);
+
+/* Row: `body` — {data: [{jti, client_id, revoked_at, expires_at}],
+ * next_since, next_after_jti}: revoked, unexpired tokens in (revoked_at,
+ * jti) order after `since` (default: a day ago), or after (since,
+ * after_jti) when after_jti is given. Bad timestamps fail with
+ * STORE_EINVALID. */
+int store_revocations(store_pool *p, const char *since, const char *after_jti, int limit,
+                      store_cb cb, void *ud);
+
+#endif

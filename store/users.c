@@ -1,0 +1,209 @@
+#include "users.h"
+
+#include <stdio.h>
+
+/* ISO-8601 UTC with microseconds, the format every admin response uses. */
+#define TS(x) "to_char(" x " AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.US\"Z\"')"
+
+#define USER_JSON(u)                                                                        \
+    "json_build_object('id', " u ".id, 'email', " u ".email, 'name', " u ".name, "          \
+    "'email_verified', " u ".email_verified, 'created_at', " TS(u ".created_at") ", "       \
+    "'updated_at', " TS(u ".updated_at") ")"
+
+#define AUDIT_COLS "audit_events (id, event, actor_id, actor_type, target_id, metadata, " \
+                   "request_id, client_ip)"
+
+static store_stmt user_create = {
+    "users_create",
+    "WITH u AS (INSERT INTO users (id, email, name, email_verified) VALUES (shark_id('usr_'), "
+    "  $1, coalesce($2, ''), coalesce($3::boolean, false)) RETURNING *), "
+    "ev AS (INSERT INTO " AUDIT_COLS " SELECT shark_id('audit_'), 'user.created', NULL, "
+    "  'admin', u.id, jsonb_build_object('email', u.email), $4, $5 FROM u) "
+    "SELECT " USER_JSON("u") "::text AS item FROM u",
+    5, 0};
+
+int store_user_create(store_pool *p, const store_user_fields *f, const store_actor *o,
+                      store_cb cb, void *ud)
+{
+    const char *params[] = {f->email, f->name, f->email_verified, o->request_id, o->client_ip};
+    return store_exec(p, &user_create, params, cb, ud);
+}
+
+/* strpos, not LIKE: the filter is a plain substring, so % and _ in it are
+ * ordinary characters. */
+static store_stmt user_list = {
+    "users_list",
+    "WITH m AS (SELECT * FROM users WHERE $1::text IS NULL "
+    "  OR strpos(lower(email), lower($1)) > 0) "
+    "SELECT coalesce((SELECT json_agg(" USER_JSON("s") " ORDER BY s.created_at DESC, s.id DESC) "
+    "  FROM (SELECT * FROM m ORDER BY created_at DESC, id DESC LIMIT $2::int OFFSET $3::int) s), "
+    "  '[]'::json)::text AS data, (SELECT count(*) FROM m) AS total",
+    3, 0};
+
+int store_user_list(store_pool *p, const char *email, int limit, int offset, store_cb cb,
+                    void *ud)
+{
+    char l[16], o[16];
+    snprintf(l, sizeof(l), "%d", limit);
+    snprintf(o, sizeof(o), "%d", offset);
+    const char *params[] = {email, l, o};
+    return store_exec(p, &user_list, params, cb, ud);
+}
+
+static store_stmt user_get = {
+    "users_get", "SELECT " USER_JSON("u") "::text AS item FROM users u WHERE u.id = $1", 1, 0};
+
+int store_user_get(store_pool *p, const char *id, store_cb cb, void *ud)
+{
+    const char *params[] = {id};
+    return store_exec(p, &user_get, params, cb, ud);
+}
+
+/* A new address is unverified unless the request says otherwise. */
+static store_stmt user_update = {
+    "users_update",
+    "WITH u AS (UPDATE users SET email = coalesce($2, email), name = coalesce($3, name), "
+    "  email_verified = CASE WHEN $4::boolean IS NOT NULL THEN $4::boolean "
+    "    WHEN $2::text IS NOT NULL AND lower($2) <> lower(email) THEN false "
+    "    ELSE email_verified END, updated_at = now() WHERE id = $1 RETURNING *), "
+    "ev AS (INSERT INTO " AUDIT_COLS " SELECT shark_id('audit_'), 'user.updated', NULL, "
+    "  'admin', u.id, jsonb_strip_nulls(jsonb_build_object('email', $2::text, 'name', $3::text, "
+    "  'email_verified', $4::boolean)), $5, $6 FROM u) "
+    "SELECT " USER_JSON("u") "::text AS item FROM u",
+    6, 0};
+
+int store_user_update(store_pool *p, const char *id, const store_user_fields *f,
+                      const store_actor *o, store_cb cb, void *ud)
+{
+    const char *params[] = {id, f->email, f->name, f->email_verified, o->request_id,
+                            o->client_ip};
+    return store_exec(p, &user_update, params, cb, ud);
+}
+
+/* Tokens issued on the user's behalf die with the user; agents the user
+ * created live on (created_by is cleared by the foreign key). */
+static store_stmt user_delete = {
+    "users_delete",
+    "WITH d AS (DELETE FROM users WHERE id = $1 RETURNING id, email), "
+    "t AS (UPDATE oauth_tokens SET revoked_at = now() WHERE revoked_at IS NULL "
+    "  AND expires_at > now() AND user_id IN (SELECT id FROM d) RETURNING jti), "
+    "ev AS (INSERT INTO " AUDIT_COLS " SELECT shark_id('audit_'), 'user.deleted', NULL, "
+    "  'admin', d.id, jsonb_build_object('email', d.email, 'revoked_token_count', "
+    "  (SELECT count(*) FROM t)), $2, $3 FROM d) "
+    "SELECT count(*) AS deleted FROM d",
+    3, 0};
+
+int store_user_delete(store_pool *p, const char *id, const store_actor *o, store_cb cb,
+                      void *ud)
+{
+    const char *params[] = {id, o->request_id, o->client_ip};
+    return store_exec(p, &user_delete, params, cb, ud);
+}
+
+static store_stmt user_agents = {
+    "users_agents",
+    "WITH a AS (SELECT c AS cl, c.client_id, c.created_at FROM oauth_clients c "
+    "  WHERE c.kind = 'agent' AND (($2 <> 'authorized' AND c.created_by = $1) "
+    "  OR ($2 <> 'created' AND EXISTS (SELECT 1 FROM consents k WHERE k.user_id = $1 "
+    "    AND k.client_id = c.client_id AND k.revoked_at IS NULL)))) "
+    "SELECT EXISTS (SELECT 1 FROM users WHERE id = $1)::text AS found, "
+    "  json_build_object('data', coalesce((SELECT json_agg(shark_agent_json(s.cl) "
+    "  ORDER BY s.created_at DESC, s.client_id DESC) FROM (SELECT * FROM a "
+    "  ORDER BY created_at DESC, client_id DESC LIMIT $3::int OFFSET $4::int) s), '[]'::json), "
+    "  'total', (SELECT count(*) FROM a), 'filter', $2::text, 'limit', $3::int, "
+    "  'offset', $4::int)::text AS body",
+    4, 0};
+
+int store_user_agents(store_pool *p, const char *id, const char *filter, int limit, int offset,
+                      store_cb cb, void *ud)
+{
+    char l[16], o[16];
+    snprintf(l, sizeof(l), "%d", limit);
+    snprintf(o, sizeof(o), "%d", offset);
+    const char *params[] = {id, filter, l, o};
+    return store_exec(p, &user_agents, params, cb, ud);
+}
+
+static store_stmt user_consents = {
+    "users_consents",
+    "WITH k AS (SELECT * FROM consents WHERE user_id = $1 AND revoked_at IS NULL) "
+    "SELECT EXISTS (SELECT 1 FROM users WHERE id = $1)::text AS found, "
+    "  json_build_object('data', coalesce((SELECT json_agg(json_build_object('id', id, "
+    "  'user_id', user_id, 'client_id', client_id, 'scopes', to_json(scopes), "
+    "  'created_at', " TS("created_at") ") ORDER BY created_at DESC, id DESC) FROM k), "
+    "  '[]'::json), 'total', (SELECT count(*) FROM k))::text AS body",
+    1, 0};
+
+int store_user_consents(store_pool *p, const char *id, store_cb cb, void *ud)
+{
+    const char *params[] = {id};
+    return store_exec(p, &user_consents, params, cb, ud);
+}
+
+static store_stmt consent_revoke = {
+    "users_consent_revoke",
+    "WITH k AS (UPDATE consents SET revoked_at = now() WHERE id = $2 AND user_id = $1 "
+    "  AND revoked_at IS NULL RETURNING id, client_id), "
+    "t AS (UPDATE oauth_tokens SET revoked_at = now() WHERE revoked_at IS NULL "
+    "  AND expires_at > now() AND user_id = $1 AND client_id IN (SELECT client_id FROM k) "
+    "  RETURNING jti), "
+    "ev AS (INSERT INTO " AUDIT_COLS " SELECT shark_id('audit_'), 'user.consent_revoked', "
+    "  NULL, 'admin', k.id, jsonb_build_object('user_id', $1::text, 'client_id', k.client_id, "
+    "  'revoked_token_count', (SELECT count(*) FROM t)), $3, $4 FROM k) "
+    "SELECT count(*) AS revoked FROM k",
+    4, 0};
+
+int store_consent_revoke(store_pool *p, const char *user_id, const char *consent_id,
+                         const store_actor *o, store_cb cb, void *ud)
+{
+    const char *params[] = {user_id, consent_id, o->request_id, o->client_ip};
+    return store_exec(p, &consent_revoke, params, cb, ud);
+}
+
+/* Layer 3 in one statement, so the checks, the changes and the audit event
+ * see one snapshot and land together. Agents the user created are disabled
+ * (no new tokens) and lose every live token; agents the user only consented
+ * to lose that consent and the tokens they hold for this user, and stay
+ * active for everyone else. Every write is gated on `go`: an unknown user
+ * or a refused id changes nothing. */
+static store_stmt revoke_agents = {
+    "users_revoke_agents",
+    "WITH u AS (SELECT id FROM users WHERE id = $1), "
+    "req AS (SELECT DISTINCT jsonb_array_elements_text($2::jsonb) AS id), "
+    "own AS (SELECT client_id FROM oauth_clients WHERE kind = 'agent' AND created_by = $1), "
+    "cns AS (SELECT id, client_id FROM consents WHERE user_id = $1 AND revoked_at IS NULL), "
+    "refused AS (SELECT id FROM req WHERE id NOT IN (SELECT client_id FROM own) "
+    "  AND id NOT IN (SELECT client_id FROM cns)), "
+    "go AS (SELECT 1 WHERE EXISTS (SELECT 1 FROM u) AND NOT EXISTS (SELECT 1 FROM refused)), "
+    "dis AS (SELECT client_id FROM own WHERE EXISTS (SELECT 1 FROM go) "
+    "  AND ($2::jsonb IS NULL OR client_id IN (SELECT id FROM req))), "
+    "kc AS (SELECT id, client_id FROM cns WHERE EXISTS (SELECT 1 FROM go) "
+    "  AND ($2::jsonb IS NULL OR client_id IN (SELECT id FROM req))), "
+    "d AS (UPDATE oauth_clients SET status = 'disabled', updated_at = now() "
+    "  WHERE client_id IN (SELECT client_id FROM dis) RETURNING client_id), "
+    "k AS (UPDATE consents SET revoked_at = now() WHERE id IN (SELECT id FROM kc) "
+    "  RETURNING id), "
+    "t AS (UPDATE oauth_tokens SET revoked_at = now() WHERE revoked_at IS NULL "
+    "  AND expires_at > now() AND (client_id IN (SELECT client_id FROM dis) "
+    "  OR (user_id = $1 AND client_id IN (SELECT client_id FROM kc))) RETURNING jti), "
+    "ids AS (SELECT coalesce(jsonb_agg(client_id ORDER BY client_id), '[]'::jsonb) AS j "
+    "  FROM (SELECT client_id FROM dis UNION SELECT client_id FROM kc) x), "
+    "ev AS (INSERT INTO " AUDIT_COLS " SELECT shark_id('audit_'), 'user.agents_revoked', $1, "
+    "  'user', $1, jsonb_build_object('revoked_count', jsonb_array_length(ids.j), "
+    "  'revoked_agent_ids', ids.j, 'revoked_consent_count', (SELECT count(*) FROM k), "
+    "  'revoked_token_count', (SELECT count(*) FROM t), 'disabled_count', "
+    "  (SELECT count(*) FROM d), 'reason', $3::text, 'initiated_by', 'admin'), $4, $5 "
+    "  FROM ids WHERE EXISTS (SELECT 1 FROM go) RETURNING id) "
+    "SELECT EXISTS (SELECT 1 FROM u)::text AS found, "
+    "  (SELECT coalesce(jsonb_agg(id ORDER BY id), '[]'::jsonb) FROM refused)::text AS refused, "
+    "  jsonb_build_object('revoked_agent_ids', ids.j, 'revoked_consent_count', "
+    "  (SELECT count(*) FROM k), 'audit_event_id', (SELECT id FROM ev))::text AS body "
+    "FROM ids",
+    5, 0};
+
+int store_user_revoke_agents(store_pool *p, const char *user_id, const char *agent_ids,
+                             const char *reason, const store_actor *o, store_cb cb, void *ud)
+{
+    const char *params[] = {user_id, agent_ids, reason, o->request_id, o->client_ip};
+    return store_exec(p, &revoke_agents, params, cb, ud);
+}

@@ -443,3 +443,63 @@ def test_client_abort_mid_request_does_not_hurt_server(shark):
         s.sendall(b"POST /healthz HTTP/1.1\r\nHost: x\r\nContent-Length: 100\r\n\r\nabc")
         s.close()
     assert shark.get("/healthz").status_code == 200
+
+
+def _expect_400_close(shark, raw):
+    c = RawConn(shark.port)
+    try:
+        c.send(raw)
+        c.settimeout(5)
+        r = c.read_response()
+        assert r.status == 400, r
+        assert_api_error(r.json(), "invalid_request")
+        assert c.is_closed(5)
+    finally:
+        c.close()
+
+
+def test_content_length_and_chunked_together_rejected(shark):
+    _expect_400_close(shark, b"POST /healthz HTTP/1.1\r\nHost: x\r\nContent-Length: 5\r\n"
+                             b"Transfer-Encoding: chunked\r\n\r\n0\r\n\r\n")
+
+
+def test_conflicting_content_lengths_rejected(shark):
+    _expect_400_close(shark, b"POST /healthz HTTP/1.1\r\nHost: x\r\nContent-Length: 5\r\n"
+                             b"Content-Length: 6\r\n\r\nhello!")
+
+
+def test_bad_content_length_rejected(shark):
+    _expect_400_close(shark, b"POST /healthz HTTP/1.1\r\nHost: x\r\nContent-Length: -5\r\n\r\n")
+
+
+def test_bad_chunk_size_rejected(shark):
+    _expect_400_close(shark, b"POST /healthz HTTP/1.1\r\nHost: x\r\n"
+                             b"Transfer-Encoding: chunked\r\n\r\nzz\r\nhello\r\n0\r\n\r\n")
+
+
+def test_two_authorization_headers_rejected(shark):
+    key = shark.admin_key
+    c = RawConn(shark.port)
+    try:
+        c.send(http_req("GET", "/api/v1/system/health") [:-2] +
+               ("Authorization: Bearer %s\r\nAuthorization: Bearer %s\r\n\r\n" % (key, key))
+               .encode())
+        r = c.read_response()
+        assert r.status in (400, 401), r
+    finally:
+        c.close()
+
+
+def test_bearer_scheme_case_insensitive(shark):
+    r = shark.get("/api/v1/system/health",
+                  headers={"Authorization": "bearer " + shark.admin_key})
+    assert r.status_code == 200
+
+
+def test_percent_encoded_path_routes(shark):
+    # /healthz with an encoded letter is the same resource or a 404, never a crash.
+    r = shark.get("/health%7A")
+    assert r.status_code in (200, 404)
+    r = shark.get("/api/v1/%00")
+    assert r.status_code in (400, 404, 401)
+    assert shark.get("/healthz").status_code == 200

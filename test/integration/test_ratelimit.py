@@ -126,3 +126,13 @@ def test_access_log_client_ip_untrusted_xff(limited):
 def test_rate_limit_zero_disables(shark):
     codes = {shark.get("/healthz").status_code for _ in range(150)}
     assert codes == {200}
+
+
+def test_garbage_xff_from_trusted_proxy_falls_back_to_peer(proxied):
+    settle()
+    for bad in ["not-an-ip", "", "999.1.1.1", "1.2.3.4, , ,", "::::::"]:
+        r = requests.get(proxied.url("/healthz"), timeout=10,
+                         headers={"X-Forwarded-For": bad, "X-Request-Id": "gx"})
+        assert r.status_code in (200, 429), (bad, r.status_code)
+    time.sleep(1.2)
+    assert requests.get(proxied.url("/healthz"), timeout=10).status_code == 200

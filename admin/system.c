@@ -5,6 +5,7 @@
 
 #include "../core/server.h"
 #include "../store/system.h"
+#include "account.h"
 #include "admin.h"
 #include "agents.h"
 #include "audit.h"
@@ -120,7 +121,7 @@ int admin_register(router *r)
     if (admin_routes_add(r, system_admin_routes,
                          sizeof(system_admin_routes) / sizeof(system_admin_routes[0])) != 0)
         return -1;
-    if (admin_agents_register(r) != 0)
+    if (admin_agents_register(r) != 0 || admin_account_register(r) != 0)
         return -1;
     if (admin_users_register(r) != 0 || admin_revoke_register(r) != 0)
         return -1;

@@ -46,6 +46,8 @@ bool http_req_is_tls(const http_req *r);
 arena *http_req_arena(http_req *r);
 struct app *http_req_app(const http_req *r);
 struct store_pool *http_req_pool(const http_req *r);
+/* The loop the request runs on (for uv_queue_work). */
+struct uv_loop_s *http_req_loop(const http_req *r);
 /* Data the route was registered with. */
 const void *http_req_route_data(const http_req *r);
 /* A pointer the handler may keep with the request. */

@@ -8,6 +8,7 @@
 #include "../admin/admin.h"
 #include "../core/log.h"
 #include "../store/oauth.h"
+#include "authorize.h"
 #include "keys.h"
 #include "register.h"
 #include "token.h"
@@ -140,19 +141,22 @@ static void jwks(http_req *req)
 static void metadata(http_req *req)
 {
     app *a = http_req_app(req);
-    char u[6][600];
+    char u[9][600];
     oauth_url(a, "/oauth/token", u[0], sizeof(u[0]));
     oauth_url(a, "/.well-known/jwks.json", u[1], sizeof(u[1]));
     oauth_url(a, "/oauth/register", u[2], sizeof(u[2]));
     oauth_url(a, "/oauth/introspect", u[3], sizeof(u[3]));
     oauth_url(a, "/oauth/revoke", u[4], sizeof(u[4]));
     oauth_url(a, "/oauth/authorize", u[5], sizeof(u[5]));
+    oauth_url(a, "/oauth/userinfo", u[6], sizeof(u[6]));
+    oauth_url(a, "/oauth/par", u[7], sizeof(u[7]));
+    oauth_url(a, "/oauth/device_authorization", u[8], sizeof(u[8]));
     json_t *auth_methods = json_pack("[s,s,s,s]", "client_secret_basic", "client_secret_post",
                                      "private_key_jwt", "none");
     json_t *algs = json_pack("[s,s,s,s]", "ES256", "EdDSA", "RS256", "PS256");
     json_t *m = json_pack(
         "{s:s,s:s,s:s,s:s,s:s,s:s,s:[s,s],s:[s],s:[s],s:O,s:O,s:O,s:O,s:O,s:O,s:[s,s,s,s],"
-        "s:b,s:b,s:b}",
+        "s:b,s:b,s:b,s:s,s:s,s:s,s:[s],s:[s],s:[s,s,s],s:b}",
         "issuer", a->cfg.issuer, "token_endpoint", u[0], "jwks_uri", u[1],
         "registration_endpoint", u[2], "introspection_endpoint", u[3], "revocation_endpoint",
         u[4], "grant_types_supported", "client_credentials",
@@ -165,7 +169,14 @@ static void metadata(http_req *req)
         algs, "scopes_supported", "openid", "profile", "email", "vault:read",
         "authorization_response_iss_parameter_supported", 1,
         "tls_client_certificate_bound_access_tokens", 0, "dpop_nonce_required",
-        strcmp(a->cfg.dpop_nonce, "on") == 0);
+        strcmp(a->cfg.dpop_nonce, "on") == 0, "authorization_endpoint", u[5], "userinfo_endpoint",
+        u[6], "pushed_authorization_request_endpoint", u[7], "subject_types_supported", "public",
+        "id_token_signing_alg_values_supported", a->cfg.signing_alg, "claims_supported", "sub",
+        "email", "name", "require_pushed_authorization_requests", 0);
+    json_t *grants = json_object_get(m, "grant_types_supported");
+    json_array_append_new(grants, json_string("authorization_code"));
+    json_array_append_new(grants, json_string("refresh_token"));
+    json_object_set_new(m, "response_modes_supported", json_pack("[s]", "query"));
     json_decref(auth_methods);
     json_decref(algs);
     json_object_set_new(m, "token_types_supported",
@@ -266,7 +277,8 @@ int oauth_routes(router *r)
         router_add(r, "GET", "/.well-known/openid-configuration", metadata, NULL) != 0 ||
         router_add(r, "GET", "/.well-known/jwks.json", jwks, NULL) != 0 ||
         router_add(r, "POST", "/oauth/token", oauth_token_endpoint, NULL) != 0 ||
-        oauth_introspect_routes(r) != 0 || oauth_register_routes(r) != 0)
+        oauth_introspect_routes(r) != 0 || oauth_register_routes(r) != 0 ||
+        oauth_authorize_routes(r) != 0 || oauth_userinfo_routes(r) != 0)
         return -1;
     return admin_routes_add(r, admin_routes, sizeof(admin_routes) / sizeof(admin_routes[0]));
 }

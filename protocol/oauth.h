@@ -19,6 +19,8 @@ void oauth_loop_init(worker *w);
 int oauth_routes(router *r);
 /* Introspection and revocation routes (introspect.c). */
 int oauth_introspect_routes(router *r);
+/* OpenID Connect UserInfo (userinfo.c). */
+int oauth_userinfo_routes(router *r);
 
 /* URL of an endpoint under the issuer, e.g. oauth_url(a, "/oauth/token"),
  * written into out. */

@@ -11,6 +11,7 @@
 #include "../crypto/encoding.h"
 #include "../crypto/hash.h"
 #include "../crypto/jws.h"
+#include "../store/auth.h"
 #include "../store/oauth.h"
 #include "access.h"
 #include "client.h"
@@ -20,6 +21,9 @@
 #include "token.h"
 
 #define GRANT_CC "client_credentials"
+#define GRANT_CODE "authorization_code"
+#define GRANT_REFRESH "refresh_token"
+#define REFRESH_TTL_S (30 * 86400)
 #define GRANT_EXCHANGE "urn:ietf:params:oauth:grant-type:token-exchange"
 #define TT_ACCESS "urn:ietf:params:oauth:token-type:access_token"
 #define TT_JWT "urn:ietf:params:oauth:token-type:jwt"
@@ -40,6 +44,10 @@ struct treq {
     bool has_actor;
     char jti[40];
     int64_t iat, exp;
+    /* authorization code and refresh grants */
+    const char *code_hash, *family, *nonce, *refresh;
+    int64_t auth_time;
+    bool want_refresh, want_id_token;
 };
 
 static void release(void *p) { json_decref(p); }
@@ -57,6 +65,100 @@ static void unavailable(http_req *req)
     http_error_oauth(req, 503, "temporarily_unavailable", "database unavailable; retry");
 }
 
+/* OpenID Connect at_hash: the left half of SHA-256 of the access token. */
+static void at_hash(const char *token, char out[44])
+{
+    uint8_t h[HASH_SHA256_LEN];
+    hash_sha256(token, strlen(token), h);
+    enc_b64url(h, HASH_SHA256_LEN / 2, out, 44);
+}
+
+static char *id_token(struct treq *t, const keyring_snap *ks, const char *access_token)
+{
+    char ah[44];
+    at_hash(access_token, ah);
+    json_t *c = json_pack("{s:s,s:s,s:s,s:I,s:I,s:I,s:s}", "iss", t->app->cfg.issuer, "sub",
+                          t->sub, "aud", t->client->client_id, "iat", (json_int_t)t->iat, "exp",
+                          (json_int_t)t->exp, "auth_time", (json_int_t)t->auth_time, "at_hash", ah);
+    if (t->nonce != NULL)
+        json_object_set_new(c, "nonce", json_string(t->nonce));
+    char *jwt = jws_sign_json(ks->active->key, ks->active->kid, "JWT", c);
+    json_decref(c);
+    return jwt;
+}
+
+static void respond(struct treq *t)
+{
+    const keyring_snap *ks = keyring_current(t->app->keys);
+    arena *ar = http_req_arena(t->req);
+    json_t *claims = json_pack("{s:s,s:s,s:I,s:I,s:s,s:s}", "iss", t->app->cfg.issuer, "sub",
+                               t->sub, "iat", (json_int_t)t->iat, "exp", (json_int_t)t->exp, "jti",
+                               t->jti, "client_id", t->client->client_id);
+    json_object_set_new(claims, "aud", json_string(t->aud ? t->aud : t->app->cfg.issuer));
+    if (t->scope != NULL)
+        json_object_set_new(claims, "scope", json_string(t->scope));
+    if (t->dpop)
+        json_object_set_new(claims, "cnf", json_pack("{s:s}", "jkt", t->proof.jkt));
+    if (t->act != NULL)
+        json_object_set(claims, "act", t->act);
+    if (t->auth_time > 0)
+        json_object_set_new(claims, "auth_time", json_integer(t->auth_time));
+    char *jwt = jws_sign_json(ks->active->key, ks->active->kid, "at+jwt", claims);
+    json_decref(claims);
+    char *idt = jwt != NULL && t->want_id_token ? id_token(t, ks, jwt) : NULL;
+    if (jwt == NULL || (t->want_id_token && idt == NULL)) {
+        free(jwt);
+        http_error_oauth(t->req, 500, "server_error", "token signing failed");
+        return;
+    }
+    arena_cleanup(ar, free, jwt);
+    if (idt != NULL)
+        arena_cleanup(ar, free, idt);
+    json_t *body = json_pack("{s:s,s:s,s:I}", "access_token", jwt, "token_type",
+                             t->dpop ? "DPoP" : "Bearer", "expires_in",
+                             (json_int_t)(t->exp - t->iat));
+    if (t->scope != NULL)
+        json_object_set_new(body, "scope", json_string(t->scope));
+    if (strcmp(t->grant, GRANT_EXCHANGE) == 0)
+        json_object_set_new(body, "issued_token_type", json_string(TT_ACCESS));
+    if (t->refresh != NULL)
+        json_object_set_new(body, "refresh_token", json_string(t->refresh));
+    if (idt != NULL)
+        json_object_set_new(body, "id_token", json_string(idt));
+    http_header(t->req, "Pragma", "no-cache");
+    http_respond_json(t->req, 200, body);
+}
+
+static void on_linked(void *ud, PGresult *res, int err, const char *msg)
+{
+    struct treq *t = ud;
+    (void)res;
+    (void)msg;
+    if (err != STORE_OK) {
+        unavailable(t->req);
+        return;
+    }
+    respond(t);
+}
+
+static void on_refresh_stored(void *ud, PGresult *res, int err, const char *msg)
+{
+    struct treq *t = ud;
+    (void)res;
+    (void)msg;
+    if (err != STORE_OK) {
+        unavailable(t->req);
+        return;
+    }
+    /* A code remembers what it produced so a replay can revoke it. */
+    if (t->code_hash != NULL) {
+        if (store_code_link(http_req_pool(t->req), t->code_hash, t->jti, t->family, on_linked, t) != 0)
+            unavailable(t->req);
+        return;
+    }
+    respond(t);
+}
+
 static void on_issued(void *ud, PGresult *res, int err, const char *msg)
 {
     struct treq *t = ud;
@@ -69,33 +171,37 @@ static void on_issued(void *ud, PGresult *res, int err, const char *msg)
         dpop_error(t, "DPoP proof already used");
         return;
     }
-    const keyring_snap *ks = keyring_current(t->app->keys);
-    json_t *claims = json_pack("{s:s,s:s,s:I,s:I,s:s,s:s}", "iss", t->app->cfg.issuer, "sub",
-                               t->sub, "iat", (json_int_t)t->iat, "exp", (json_int_t)t->exp, "jti",
-                               t->jti, "client_id", t->client->client_id);
-    json_object_set_new(claims, "aud", json_string(t->aud ? t->aud : t->app->cfg.issuer));
-    if (t->scope != NULL)
-        json_object_set_new(claims, "scope", json_string(t->scope));
-    if (t->dpop)
-        json_object_set_new(claims, "cnf", json_pack("{s:s}", "jkt", t->proof.jkt));
-    if (t->act != NULL)
-        json_object_set(claims, "act", t->act);
-    char *jwt = jws_sign_json(ks->active->key, ks->active->kid, "at+jwt", claims);
-    json_decref(claims);
-    if (jwt == NULL) {
-        http_error_oauth(t->req, 500, "server_error", "token signing failed");
+    if (!t->want_refresh) {
+        if (t->code_hash != NULL)
+            on_refresh_stored(t, NULL, STORE_OK, NULL);
+        else
+            respond(t);
         return;
     }
-    arena_cleanup(http_req_arena(t->req), free, jwt);
-    json_t *body = json_pack("{s:s,s:s,s:I}", "access_token", jwt, "token_type",
-                             t->dpop ? "DPoP" : "Bearer", "expires_in",
-                             (json_int_t)(t->exp - t->iat));
-    if (t->scope != NULL)
-        json_object_set_new(body, "scope", json_string(t->scope));
-    if (strcmp(t->grant, GRANT_EXCHANGE) == 0)
-        json_object_set_new(body, "issued_token_type", json_string(TT_ACCESS));
-    http_header(t->req, "Pragma", "no-cache");
-    http_respond_json(t->req, 200, body);
+    arena *ar = http_req_arena(t->req);
+    uint8_t raw[32];
+    char text[64], hash[65];
+    hash_random(raw, sizeof(raw));
+    enc_base62(raw, sizeof(raw), text, sizeof(text));
+    t->refresh = arena_printf(ar, "rt_%s", text);
+    hash_sha256_hex(t->refresh, strlen(t->refresh), hash);
+    if (t->family == NULL) {
+        hash_random(raw, 16);
+        enc_base62(raw, 16, text, sizeof(text));
+        t->family = arena_printf(ar, "fam_%s", text);
+    }
+    store_refresh r = {hash,
+                       t->family,
+                       t->client->client_id,
+                       t->user_id,
+                       t->sub,
+                       t->scope ? t->scope : "",
+                       t->dpop ? t->proof.jkt : NULL,
+                       t->aud,
+                       t->auth_time,
+                       REFRESH_TTL_S};
+    if (store_refresh_create(http_req_pool(t->req), &r, on_refresh_stored, t) != 0)
+        unavailable(t->req);
 }
 
 static void issue(struct treq *t)
@@ -330,6 +436,140 @@ static void token_exchange(struct treq *t)
         unavailable(t->req);
 }
 
+/* ---- authorization code (RFC 6749 §4.1 with PKCE, RFC 7636) ---- */
+
+static bool pkce_ok(const char *verifier, const char *challenge)
+{
+    size_t n = verifier ? strlen(verifier) : 0;
+    if (n < 43 || n > 128)
+        return false;
+    for (const char *p = verifier; *p; p++)
+        if (!((*p >= 'a' && *p <= 'z') || (*p >= 'A' && *p <= 'Z') || (*p >= '0' && *p <= '9') ||
+              *p == '-' || *p == '.' || *p == '_' || *p == '~'))
+            return false;
+    uint8_t h[HASH_SHA256_LEN];
+    char b64[48];
+    hash_sha256(verifier, n, h);
+    enc_b64url(h, sizeof(h), b64, sizeof(b64));
+    return hash_ct_eq(b64, strlen(b64), challenge, strlen(challenge));
+}
+
+static const char *row(struct treq *t, PGresult *res, int c)
+{
+    return PQgetisnull(res, 0, c) ? NULL : arena_strdup(http_req_arena(t->req), PQgetvalue(res, 0, c));
+}
+
+static void on_code(void *ud, PGresult *res, int err, const char *msg)
+{
+    struct treq *t = ud;
+    (void)msg;
+    if (err != STORE_OK) {
+        unavailable(t->req);
+        return;
+    }
+    if (PQntuples(res) != 1) {
+        http_error_oauth(t->req, 400, "invalid_grant", "unknown authorization code");
+        return;
+    }
+    if (PQgetvalue(res, 0, 0)[0] == 't') {
+        http_error_oauth(t->req, 400, "invalid_grant",
+                         "authorization code already used; the tokens it produced are revoked");
+        return;
+    }
+    const char *redirect_uri = form_get(&t->f, "redirect_uri");
+    if (PQgetvalue(res, 0, 1)[0] == 't' || strcmp(PQgetvalue(res, 0, 2), t->client->client_id) != 0 ||
+        (redirect_uri != NULL && strcmp(redirect_uri, PQgetvalue(res, 0, 4)) != 0)) {
+        http_error_oauth(t->req, 400, "invalid_grant",
+                         "authorization code expired, or issued to another client or redirect URI");
+        return;
+    }
+    if (!pkce_ok(form_get(&t->f, "code_verifier"), PQgetvalue(res, 0, 6))) {
+        http_error_oauth(t->req, 400, "invalid_grant", "code_verifier does not match the code_challenge");
+        return;
+    }
+    t->user_id = t->sub = row(t, res, 3);
+    t->scope = row(t, res, 5);
+    if (t->scope != NULL && *t->scope == '\0')
+        t->scope = NULL;
+    t->nonce = row(t, res, 7);
+    t->aud = row(t, res, 8);
+    t->auth_time = strtoll(PQgetvalue(res, 0, 9), NULL, 10);
+    t->want_refresh = oauth_client_has_grant(t->client, GRANT_REFRESH);
+    t->want_id_token = t->scope != NULL && oauth_scope_subset("openid", t->scope);
+    t->event = "oauth.token_issued";
+    issue(t);
+}
+
+static void authorization_code(struct treq *t)
+{
+    const char *code = form_get(&t->f, "code");
+    if (code == NULL || strlen(code) > 200) {
+        http_error_oauth(t->req, 400, "invalid_request", "code is required");
+        return;
+    }
+    char *hash = arena_alloc(http_req_arena(t->req), 65);
+    hash_sha256_hex(code, strlen(code), hash);
+    t->code_hash = hash;
+    if (store_code_redeem(http_req_pool(t->req), hash, on_code, t) != 0)
+        unavailable(t->req);
+}
+
+/* ---- refresh (rotation with reuse detection) ---- */
+
+static void on_refresh(void *ud, PGresult *res, int err, const char *msg)
+{
+    struct treq *t = ud;
+    (void)msg;
+    if (err != STORE_OK) {
+        unavailable(t->req);
+        return;
+    }
+    if (PQntuples(res) != 1) {
+        http_error_oauth(t->req, 400, "invalid_grant", "unknown refresh token");
+        return;
+    }
+    if (PQgetvalue(res, 0, 0)[0] == 't') {
+        http_error_oauth(t->req, 400, "invalid_grant",
+                         "refresh token already used; its whole family is revoked");
+        return;
+    }
+    if (PQgetvalue(res, 0, 1)[0] == 't' || strcmp(PQgetvalue(res, 0, 3), t->client->client_id) != 0) {
+        http_error_oauth(t->req, 400, "invalid_grant", "refresh token expired or not this client's");
+        return;
+    }
+    /* A DPoP-bound refresh token needs a proof by the same key. */
+    const char *jkt = row(t, res, 7);
+    if (jkt != NULL && (!t->dpop || strcmp(jkt, t->proof.jkt) != 0)) {
+        dpop_error(t, "this refresh token is bound to another DPoP key");
+        return;
+    }
+    t->family = row(t, res, 2);
+    t->user_id = row(t, res, 4);
+    t->sub = row(t, res, 5);
+    const char *granted = row(t, res, 6);
+    if (read_scope(t, granted) != 0)
+        return;
+    t->aud = row(t, res, 8);
+    t->auth_time = strtoll(PQgetvalue(res, 0, 9), NULL, 10);
+    t->want_refresh = true;
+    t->want_id_token = t->scope != NULL && oauth_scope_subset("openid", t->scope);
+    t->event = "oauth.token_refreshed";
+    issue(t);
+}
+
+static void refresh_grant(struct treq *t)
+{
+    const char *rt = form_get(&t->f, "refresh_token");
+    if (rt == NULL || strlen(rt) > 200) {
+        http_error_oauth(t->req, 400, "invalid_request", "refresh_token is required");
+        return;
+    }
+    char hash[65];
+    hash_sha256_hex(rt, strlen(rt), hash);
+    if (store_refresh_use(http_req_pool(t->req), hash, on_refresh, t) != 0)
+        unavailable(t->req);
+}
+
 /* ---- dispatch ---- */
 
 static void on_client(http_req *req, void *ud, const oauth_client *c)
@@ -348,6 +588,10 @@ static void on_client(http_req *req, void *ud, const oauth_client *c)
     }
     if (strcmp(t->grant, GRANT_CC) == 0)
         client_credentials(t);
+    else if (strcmp(t->grant, GRANT_CODE) == 0)
+        authorization_code(t);
+    else if (strcmp(t->grant, GRANT_REFRESH) == 0)
+        refresh_grant(t);
     else
         token_exchange(t);
 }
@@ -429,7 +673,8 @@ void oauth_token_endpoint(http_req *req)
         http_error_oauth(req, 400, "invalid_request", "grant_type is required");
         return;
     }
-    if (strcmp(t->grant, GRANT_CC) != 0 && strcmp(t->grant, GRANT_EXCHANGE) != 0) {
+    if (strcmp(t->grant, GRANT_CC) != 0 && strcmp(t->grant, GRANT_EXCHANGE) != 0 &&
+        strcmp(t->grant, GRANT_CODE) != 0 && strcmp(t->grant, GRANT_REFRESH) != 0) {
         http_error_oauth(req, 400, "unsupported_grant_type", "grant_type not supported");
         return;
     }

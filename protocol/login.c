@@ -1,0 +1,140 @@
+#include "login.h"
+
+#include <string.h>
+#include <uv.h>
+
+#include "../crypto/password.h"
+#include "../store/auth.h"
+
+struct login {
+    uv_work_t work;
+    http_req *req;
+    login_cb cb;
+    hash_cb hcb;
+    void *ud;
+    const char *email, *password, *user_id, *stored;
+    bool locked, ok;
+    char hash[PASSWORD_HASH_MAX];
+};
+
+static store_actor actor(http_req *req)
+{
+    return (store_actor){http_req_id(req), http_req_client_ip(req)};
+}
+
+static void on_session(http_req *req, void *ud, const session *s, bool expired)
+{
+    struct login *l = ud;
+    (void)expired;
+    l->cb(req, l->ud, s, s ? NULL : "unavailable");
+}
+
+static void on_recorded(void *ud, PGresult *res, int err, const char *msg)
+{
+    struct login *l = ud;
+    (void)msg;
+    if (err != STORE_OK) {
+        l->cb(l->req, l->ud, NULL, "unavailable");
+        return;
+    }
+    if (!l->ok) {
+        l->cb(l->req, l->ud, NULL,
+              PQgetvalue(res, 0, 0)[0] == 't' ? "account_locked" : "invalid_credentials");
+        return;
+    }
+    session_start(l->req, l->user_id, on_session, l);
+}
+
+/* Thread pool: the only place passwords are hashed or checked. */
+static void verify_work(uv_work_t *w)
+{
+    struct login *l = w->data;
+    if (l->stored != NULL)
+        l->ok = password_verify(l->password, l->stored);
+    else
+        password_hash(l->password, l->hash); /* same cost for unknown accounts */
+}
+
+static void verify_done(uv_work_t *w, int status)
+{
+    struct login *l = w->data;
+    if (status != 0) {
+        l->cb(l->req, l->ud, NULL, "unavailable");
+        return;
+    }
+    if (l->user_id == NULL) {
+        l->cb(l->req, l->ud, NULL, "invalid_credentials");
+        return;
+    }
+    /* A locked account answers the same whatever the password. */
+    if (l->locked) {
+        l->cb(l->req, l->ud, NULL, "account_locked");
+        return;
+    }
+    store_actor who = actor(l->req);
+    if (store_auth_login_result(http_req_pool(l->req), l->user_id, l->ok, LOGIN_MAX_FAILURES,
+                                LOGIN_LOCK_S, &who, on_recorded, l) != 0)
+        l->cb(l->req, l->ud, NULL, "unavailable");
+}
+
+static void on_lookup(void *ud, PGresult *res, int err, const char *msg)
+{
+    struct login *l = ud;
+    (void)msg;
+    if (err != STORE_OK) {
+        l->cb(l->req, l->ud, NULL, "unavailable");
+        return;
+    }
+    if (PQntuples(res) == 1) {
+        arena *a = http_req_arena(l->req);
+        l->user_id = arena_strdup(a, PQgetvalue(res, 0, 0));
+        l->stored = PQgetisnull(res, 0, 1) ? NULL : arena_strdup(a, PQgetvalue(res, 0, 1));
+        l->locked = PQgetvalue(res, 0, 2)[0] == 't';
+        if (l->stored == NULL)
+            l->user_id = NULL; /* no password set: cannot sign in this way */
+    }
+    l->work.data = l;
+    if (uv_queue_work(http_req_loop(l->req), &l->work, verify_work, verify_done) != 0)
+        l->cb(l->req, l->ud, NULL, "unavailable");
+}
+
+void login_password(http_req *req, const char *email, const char *password, login_cb cb,
+                    void *ud)
+{
+    struct login *l = arena_calloc(http_req_arena(req), sizeof(*l));
+    l->req = req;
+    l->cb = cb;
+    l->ud = ud;
+    l->email = email;
+    l->password = password;
+    if (strlen(password) > 1024 || strlen(email) > 254) {
+        cb(req, ud, NULL, "invalid_credentials");
+        return;
+    }
+    if (store_auth_lookup(http_req_pool(req), email, on_lookup, l) != 0)
+        cb(req, ud, NULL, "unavailable");
+}
+
+static void hash_work(uv_work_t *w)
+{
+    struct login *l = w->data;
+    l->ok = password_hash(l->password, l->hash) == 0;
+}
+
+static void hash_done(uv_work_t *w, int status)
+{
+    struct login *l = w->data;
+    l->hcb(l->req, l->ud, status == 0 && l->ok ? l->hash : NULL);
+}
+
+void login_hash_password(http_req *req, const char *password, hash_cb cb, void *ud)
+{
+    struct login *l = arena_calloc(http_req_arena(req), sizeof(*l));
+    l->req = req;
+    l->hcb = cb;
+    l->ud = ud;
+    l->password = password;
+    l->work.data = l;
+    if (uv_queue_work(http_req_loop(req), &l->work, hash_work, hash_done) != 0)
+        cb(req, ud, NULL);
+}

@@ -1,0 +1,114 @@
+#include "resource.h"
+
+#include <string.h>
+#include <strings.h>
+#include <time.h>
+
+#include "../crypto/dpop.h"
+#include "../store/oauth.h"
+#include "oauth.h"
+
+struct rauth {
+    http_req *req;
+    resource_cb cb;
+    void *ud;
+    oauth_access tok;
+    bool dpop;
+    dpop_result proof;
+};
+
+static void deny(http_req *req, bool dpop, const char *error, const char *desc)
+{
+    arena *a = http_req_arena(req);
+    http_header(req, "WWW-Authenticate",
+                arena_printf(a, "%s error=\"%s\", error_description=\"%s\"%s",
+                             dpop ? "DPoP" : "Bearer", error, desc,
+                             dpop ? ", algs=\"ES256 EdDSA RS256 PS256\"" : ""));
+    http_error(req, 401, "invalid_token", desc);
+}
+
+static void on_active(void *ud, PGresult *res, int err, const char *msg)
+{
+    struct rauth *r = ud;
+    (void)msg;
+    if (err != STORE_OK) {
+        http_error(r->req, 503, "internal_error", "database unavailable; retry shortly");
+        return;
+    }
+    if (PQgetvalue(res, 0, 0)[0] != 't') {
+        deny(r->req, r->dpop, "invalid_token", "the access token is revoked");
+        return;
+    }
+    r->cb(r->req, r->ud, &r->tok);
+}
+
+static void on_replay(void *ud, PGresult *res, int err, const char *msg)
+{
+    struct rauth *r = ud;
+    (void)msg;
+    if (err != STORE_OK) {
+        http_error(r->req, 503, "internal_error", "database unavailable; retry shortly");
+        return;
+    }
+    if (strcmp(PQgetvalue(res, 0, 0), "1") != 0) {
+        deny(r->req, true, "invalid_dpop_proof", "DPoP proof already used");
+        return;
+    }
+    if (store_token_active(http_req_pool(r->req), r->tok.jti, on_active, r) != 0)
+        http_error(r->req, 503, "internal_error", "database unavailable; retry shortly");
+}
+
+void oauth_resource_auth(http_req *req, resource_cb cb, void *ud)
+{
+    struct rauth *r = arena_calloc(http_req_arena(req), sizeof(*r));
+    r->req = req;
+    r->cb = cb;
+    r->ud = ud;
+    app *a = http_req_app(req);
+    const char *h = http_req_header(req, "Authorization");
+    if (h == NULL || http_req_header_count(req, "Authorization") != 1) {
+        deny(req, false, "invalid_request", "an access token is required");
+        return;
+    }
+    const char *token;
+    if (strncasecmp(h, "Bearer ", 7) == 0) {
+        token = h + 7;
+    } else if (strncasecmp(h, "DPoP ", 5) == 0) {
+        token = h + 5;
+        r->dpop = true;
+    } else {
+        deny(req, false, "invalid_request", "use the Bearer or DPoP scheme");
+        return;
+    }
+    if (oauth_access_verify(a, http_req_arena(req), token, &r->tok) != 0) {
+        deny(req, r->dpop, "invalid_token", "the access token is invalid or expired");
+        return;
+    }
+    /* RFC 9449 §7.1: a bound token is only accepted with its proof. */
+    if (r->tok.jkt != NULL && !r->dpop) {
+        deny(req, true, "invalid_token", "this token is DPoP-bound: use the DPoP scheme");
+        return;
+    }
+    if (!r->dpop) {
+        if (store_token_active(http_req_pool(req), r->tok.jti, on_active, r) != 0)
+            http_error(req, 503, "internal_error", "database unavailable; retry shortly");
+        return;
+    }
+    if (r->tok.jkt == NULL || http_req_header_count(req, "DPoP") != 1) {
+        deny(req, true, "invalid_dpop_proof", "a DPoP proof for a DPoP-bound token is required");
+        return;
+    }
+    char htu[2200];
+    oauth_url(a, http_req_path(req), htu, sizeof(htu));
+    int rc = dpop_verify(http_req_header(req, "DPoP"), http_req_method(req), htu,
+                         (int64_t)time(NULL), a->cfg.dpop_window_s, token, r->tok.jkt, NULL,
+                         &r->proof);
+    if (rc != 0) {
+        deny(req, true, "invalid_dpop_proof",
+             r->proof.reason && *r->proof.reason ? r->proof.reason : "invalid DPoP proof");
+        return;
+    }
+    const char *key = arena_printf(http_req_arena(req), "dpop:%s:%s", r->proof.jkt, r->proof.jti);
+    if (store_replay_record(http_req_pool(req), key, 2 * a->cfg.dpop_window_s + 5, on_replay, r) != 0)
+        http_error(req, 503, "internal_error", "database unavailable; retry shortly");
+}

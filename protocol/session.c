@@ -1,0 +1,141 @@
+#include "session.h"
+
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "../crypto/encoding.h"
+#include "../crypto/hash.h"
+#include "../store/auth.h"
+
+#define COOKIE "shark_session"
+
+struct sload {
+    http_req *req;
+    session_cb cb;
+    void *ud;
+    session s;
+};
+
+static const char *cookie_value(http_req *req)
+{
+    const char *h = http_req_header(req, "Cookie");
+    size_t cl = strlen(COOKIE);
+    for (const char *p = h; p != NULL && *p != '\0';) {
+        while (*p == ' ' || *p == ';')
+            p++;
+        const char *end = strchr(p, ';');
+        size_t len = end ? (size_t)(end - p) : strlen(p);
+        if (len > cl + 1 && strncmp(p, COOKIE, cl) == 0 && p[cl] == '=')
+            return arena_strndup(http_req_arena(req), p + cl + 1, len - cl - 1);
+        p = end;
+    }
+    return NULL;
+}
+
+const char *session_cookie_hash(http_req *req)
+{
+    const char *v = cookie_value(req);
+    if (v == NULL || strlen(v) > 100)
+        return NULL;
+    char *h = arena_alloc(http_req_arena(req), 65);
+    hash_sha256_hex(v, strlen(v), h);
+    return h;
+}
+
+static const char *col(http_req *req, PGresult *r, int c)
+{
+    return arena_strdup(http_req_arena(req), PQgetvalue(r, 0, c));
+}
+
+static void on_session(void *ud, PGresult *res, int err, const char *msg)
+{
+    struct sload *l = ud;
+    (void)msg;
+    if (err != STORE_OK || PQntuples(res) == 0) {
+        l->cb(l->req, l->ud, NULL, false);
+        return;
+    }
+    if (PQgetvalue(res, 0, 0)[0] != 't') {
+        l->cb(l->req, l->ud, NULL, true);
+        return;
+    }
+    session *s = &l->s;
+    s->user_id = col(l->req, res, 1);
+    s->public_id = col(l->req, res, 2);
+    s->csrf = col(l->req, res, 3);
+    s->auth_time = strtoll(PQgetvalue(res, 0, 4), NULL, 10);
+    s->email = col(l->req, res, 5);
+    s->name = col(l->req, res, 6);
+    s->email_verified = PQgetvalue(res, 0, 7)[0] == 't';
+    l->cb(l->req, l->ud, s, false);
+}
+
+void session_load(http_req *req, session_cb cb, void *ud)
+{
+    const char *hash = session_cookie_hash(req);
+    if (hash == NULL) {
+        cb(req, ud, NULL, false);
+        return;
+    }
+    struct sload *l = arena_calloc(http_req_arena(req), sizeof(*l));
+    l->req = req;
+    l->cb = cb;
+    l->ud = ud;
+    if (store_session_get(http_req_pool(req), hash, SESSION_IDLE_S, on_session, l) != 0)
+        cb(req, ud, NULL, false);
+}
+
+static char *random_text(http_req *req, size_t bytes)
+{
+    uint8_t raw[32];
+    char *out = arena_alloc(http_req_arena(req), 64);
+    hash_random(raw, bytes);
+    enc_base62(raw, bytes, out, 64);
+    return out;
+}
+
+static void on_created(void *ud, PGresult *res, int err, const char *msg)
+{
+    struct sload *l = ud;
+    (void)res;
+    (void)msg;
+    l->cb(l->req, l->ud, err == STORE_OK ? &l->s : NULL, false);
+}
+
+void session_start(http_req *req, const char *user_id, session_cb cb, void *ud)
+{
+    struct sload *l = arena_calloc(http_req_arena(req), sizeof(*l));
+    l->req = req;
+    l->cb = cb;
+    l->ud = ud;
+    const char *value = random_text(req, 32);
+    char *hash = arena_alloc(http_req_arena(req), 65);
+    hash_sha256_hex(value, strlen(value), hash);
+    l->s.user_id = user_id;
+    l->s.public_id = arena_printf(http_req_arena(req), "ses_%s", random_text(req, 12));
+    l->s.csrf = random_text(req, 24);
+    l->s.auth_time = (int64_t)time(NULL);
+    http_header(req, "Set-Cookie",
+                arena_printf(http_req_arena(req),
+                             COOKIE "=%s; Path=/; HttpOnly; SameSite=Lax; Max-Age=%d%s", value,
+                             SESSION_ABSOLUTE_S, http_req_is_tls(req) ? "; Secure" : ""));
+    const char *ua = http_req_header(req, "User-Agent");
+    if (store_session_create(http_req_pool(req), hash, l->s.public_id, user_id, l->s.csrf,
+                             SESSION_IDLE_S, SESSION_ABSOLUTE_S, http_req_client_ip(req),
+                             ua ? arena_strndup(http_req_arena(req), ua, 200) : NULL, on_created,
+                             l) != 0)
+        cb(req, ud, NULL, false);
+}
+
+void session_clear_cookie(http_req *req)
+{
+    http_header(req, "Set-Cookie",
+                COOKIE "=; Path=/; HttpOnly; SameSite=Lax; Max-Age=0");
+}
+
+bool session_csrf_ok(const session *s, const char *token)
+{
+    return token != NULL && s != NULL &&
+           hash_ct_eq(s->csrf, strlen(s->csrf), token, strlen(token));
+}

@@ -1,0 +1,321 @@
+#include "auth.h"
+
+#include <stdio.h>
+
+#define AUDIT_INSERT                                                                       \
+    "INSERT INTO audit_events (id, event, actor_id, actor_type, target_id, metadata, "     \
+    "request_id, client_ip) "
+
+static void itoa16(char out[24], int64_t v)
+{
+    snprintf(out, 24, "%lld", (long long)v);
+}
+
+/* ---- accounts ---- */
+
+static store_stmt signup = {
+    "auth_signup",
+    "WITH u AS (INSERT INTO users (id, email, name, password_hash) VALUES ($1, $2, "
+    "  coalesce($3, ''), $4) RETURNING *), "
+    "ev AS (" AUDIT_INSERT "SELECT shark_id('audit_'), 'user.signed_up', u.id, 'user', u.id, "
+    "  '{}'::jsonb, $5, $6 FROM u) "
+    "SELECT jsonb_build_object('id', id, 'email', email, 'name', name, 'email_verified', "
+    "  email_verified, 'created_at', created_at)::text AS user FROM u",
+    6, 0};
+
+int store_auth_signup(store_pool *p, const char *id, const char *email, const char *name,
+                      const char *password_hash, const store_actor *who, store_cb cb, void *ud)
+{
+    const char *params[] = {id, email, name, password_hash, who->request_id, who->client_ip};
+    return store_exec(p, &signup, params, cb, ud);
+}
+
+static store_stmt lookup = {
+    "auth_lookup",
+    "SELECT id, password_hash, (locked_until IS NOT NULL AND locked_until > now())::text "
+    "FROM users WHERE lower(email) = lower($1)",
+    1, 0};
+
+int store_auth_lookup(store_pool *p, const char *email, store_cb cb, void *ud)
+{
+    const char *params[] = {email};
+    return store_exec(p, &lookup, params, cb, ud);
+}
+
+static store_stmt login_result = {
+    "auth_login_result",
+    "WITH u AS (UPDATE users SET failed_logins = CASE WHEN $2 THEN 0 ELSE failed_logins + 1 "
+    "  END, locked_until = CASE WHEN $2 THEN NULL WHEN failed_logins + 1 >= $3::int "
+    "  THEN now() + $4::int * interval '1 second' ELSE locked_until END "
+    "  WHERE id = $1 RETURNING id, failed_logins, locked_until), "
+    "ev AS (" AUDIT_INSERT "SELECT shark_id('audit_'), CASE WHEN $2 THEN 'user.login' "
+    "  WHEN u.locked_until > now() THEN 'user.locked' ELSE 'user.login_failed' END, u.id, "
+    "  'user', u.id, jsonb_build_object('failed_logins', u.failed_logins), $5, $6 FROM u) "
+    "SELECT (locked_until IS NOT NULL AND locked_until > now())::text AS locked FROM u",
+    6, 0};
+
+int store_auth_login_result(store_pool *p, const char *user_id, int ok, int max_failures,
+                            int lock_s, const store_actor *who, store_cb cb, void *ud)
+{
+    char mf[24], ls[24];
+    itoa16(mf, max_failures);
+    itoa16(ls, lock_s);
+    const char *params[] = {user_id, ok ? "true" : "false", mf, ls, who->request_id,
+                            who->client_ip};
+    return store_exec(p, &login_result, params, cb, ud);
+}
+
+/* ---- sessions ---- */
+
+static store_stmt session_create = {
+    "session_create",
+    "INSERT INTO sessions (id_hash, public_id, user_id, csrf_token, idle_expires_at, "
+    "  absolute_expires_at, client_ip, user_agent) VALUES ($1, $2, $3, $4, "
+    "  now() + $5::int * interval '1 second', now() + $6::int * interval '1 second', $7, $8)",
+    8, 0};
+
+int store_session_create(store_pool *p, const char *id_hash, const char *public_id,
+                         const char *user_id, const char *csrf, int idle_s, int absolute_s,
+                         const char *client_ip, const char *user_agent, store_cb cb, void *ud)
+{
+    char i[24], a[24];
+    itoa16(i, idle_s);
+    itoa16(a, absolute_s);
+    const char *params[] = {id_hash, public_id, user_id, csrf, i, a, client_ip, user_agent};
+    return store_exec(p, &session_create, params, cb, ud);
+}
+
+static store_stmt session_get = {
+    "session_get",
+    "WITH s AS (SELECT *, (idle_expires_at > now() AND absolute_expires_at > now()) AS valid "
+    "  FROM sessions WHERE id_hash = $1 AND ended_at IS NULL), "
+    "t AS (UPDATE sessions SET last_seen_at = now(), idle_expires_at = least("
+    "  absolute_expires_at, now() + $2::int * interval '1 second') "
+    "  WHERE id_hash = $1 AND EXISTS (SELECT 1 FROM s WHERE valid)) "
+    "SELECT s.valid::text, s.user_id, s.public_id, s.csrf_token, "
+    "  extract(epoch FROM s.auth_time)::bigint::text, u.email, u.name, u.email_verified::text "
+    "FROM s JOIN users u ON u.id = s.user_id",
+    2, 0};
+
+int store_session_get(store_pool *p, const char *id_hash, int idle_s, store_cb cb, void *ud)
+{
+    char i[24];
+    itoa16(i, idle_s);
+    const char *params[] = {id_hash, i};
+    return store_exec(p, &session_get, params, cb, ud);
+}
+
+static store_stmt session_end = {
+    "session_end",
+    "WITH e AS (UPDATE sessions SET ended_at = now() WHERE id_hash = $1 AND ended_at IS NULL "
+    "  RETURNING 1) SELECT count(*) FROM e",
+    1, 0};
+
+int store_session_end(store_pool *p, const char *id_hash, store_cb cb, void *ud)
+{
+    const char *params[] = {id_hash};
+    return store_exec(p, &session_end, params, cb, ud);
+}
+
+static store_stmt session_end_public = {
+    "session_end_public",
+    "WITH e AS (UPDATE sessions SET ended_at = now() WHERE user_id = $1 AND public_id = $2 "
+    "  AND ended_at IS NULL RETURNING 1) SELECT count(*) FROM e",
+    2, 0};
+
+int store_session_end_public(store_pool *p, const char *user_id, const char *public_id,
+                             store_cb cb, void *ud)
+{
+    const char *params[] = {user_id, public_id};
+    return store_exec(p, &session_end_public, params, cb, ud);
+}
+
+static store_stmt session_list = {
+    "session_list",
+    "SELECT coalesce(json_agg(json_build_object('id', public_id, 'created_at', auth_time, "
+    "  'last_seen_at', last_seen_at, 'client_ip', client_ip, 'user_agent', user_agent, "
+    "  'expires_at', least(idle_expires_at, absolute_expires_at)) ORDER BY auth_time DESC), "
+    "  '[]')::text FROM sessions WHERE user_id = $1 AND ended_at IS NULL "
+    "  AND idle_expires_at > now() AND absolute_expires_at > now()",
+    1, 0};
+
+int store_session_list(store_pool *p, const char *user_id, store_cb cb, void *ud)
+{
+    const char *params[] = {user_id};
+    return store_exec(p, &session_list, params, cb, ud);
+}
+
+/* ---- authorization requests, consents, codes ---- */
+
+static store_stmt authreq_create = {
+    "authreq_create",
+    "INSERT INTO auth_requests (id, client_id, params, pushed, expires_at) VALUES ($1, $2, "
+    "  $3::jsonb, $4, now() + $5::int * interval '1 second')",
+    5, 0};
+
+int store_authreq_create(store_pool *p, const char *id, const char *client_id,
+                         const char *params_json, int pushed, int ttl_s, store_cb cb, void *ud)
+{
+    char t[24];
+    itoa16(t, ttl_s);
+    const char *params[] = {id, client_id, params_json, pushed ? "true" : "false", t};
+    return store_exec(p, &authreq_create, params, cb, ud);
+}
+
+static store_stmt authreq_get = {
+    "authreq_get",
+    "SELECT client_id, params::text, pushed::text FROM auth_requests WHERE id = $1 "
+    "  AND used_at IS NULL AND expires_at > now()",
+    1, 0};
+
+int store_authreq_get(store_pool *p, const char *id, store_cb cb, void *ud)
+{
+    const char *params[] = {id};
+    return store_exec(p, &authreq_get, params, cb, ud);
+}
+
+static store_stmt authreq_consume = {
+    "authreq_consume",
+    "WITH u AS (UPDATE auth_requests SET used_at = now() WHERE id = $1 AND used_at IS NULL "
+    "  AND expires_at > now() RETURNING 1) SELECT count(*) FROM u",
+    1, 0};
+
+int store_authreq_consume(store_pool *p, const char *id, store_cb cb, void *ud)
+{
+    const char *params[] = {id};
+    return store_exec(p, &authreq_consume, params, cb, ud);
+}
+
+static store_stmt consent_get = {
+    "consent_get",
+    "SELECT (SELECT array_to_string(scopes, ' ') FROM consents WHERE user_id = $1 "
+    "  AND client_id = $2 AND revoked_at IS NULL)",
+    2, 0};
+
+int store_consent_get(store_pool *p, const char *user_id, const char *client_id, store_cb cb,
+                      void *ud)
+{
+    const char *params[] = {user_id, client_id};
+    return store_exec(p, &consent_get, params, cb, ud);
+}
+
+static store_stmt consent_grant = {
+    "consent_grant",
+    "WITH s AS (SELECT coalesce(array_agg(x), '{}') AS scopes FROM "
+    "  regexp_split_to_table($3, ' ') x WHERE x <> ''), "
+    "up AS (UPDATE consents c SET scopes = ARRAY(SELECT DISTINCT unnest(c.scopes || s.scopes)) "
+    "  FROM s WHERE c.user_id = $1 AND c.client_id = $2 AND c.revoked_at IS NULL RETURNING c.id), "
+    "ins AS (INSERT INTO consents (id, user_id, client_id, scopes) SELECT shark_id('cns_'), $1, "
+    "  $2, s.scopes FROM s WHERE NOT EXISTS (SELECT 1 FROM up) RETURNING id), "
+    "ev AS (" AUDIT_INSERT "SELECT shark_id('audit_'), 'user.consent_granted', $1, 'user', $2, "
+    "  jsonb_build_object('scope', $3::text), $4, $5) "
+    "SELECT coalesce((SELECT id FROM up), (SELECT id FROM ins)) AS id",
+    5, 0};
+
+int store_consent_grant(store_pool *p, const char *user_id, const char *client_id,
+                        const char *scope, const store_actor *who, store_cb cb, void *ud)
+{
+    const char *params[] = {user_id, client_id, scope, who->request_id, who->client_ip};
+    return store_exec(p, &consent_grant, params, cb, ud);
+}
+
+static store_stmt code_create = {
+    "code_create",
+    "INSERT INTO auth_codes (code_hash, client_id, user_id, redirect_uri, scope, "
+    "  code_challenge, nonce, resource, auth_time, expires_at) VALUES ($1, $2, $3, $4, $5, $6, "
+    "  $7, $8, to_timestamp($9::bigint), now() + $10::int * interval '1 second')",
+    10, 0};
+
+int store_code_create(store_pool *p, const store_code *c, store_cb cb, void *ud)
+{
+    char at[24], ttl[24];
+    itoa16(at, c->auth_time);
+    itoa16(ttl, c->ttl_s);
+    const char *params[] = {c->code_hash, c->client_id, c->user_id, c->redirect_uri, c->scope,
+                            c->challenge, c->nonce,     c->resource, at,           ttl};
+    return store_exec(p, &code_create, params, cb, ud);
+}
+
+/* A second redemption is an attack or a bug: what the first produced is
+ * revoked (RFC 9700 §4.5). The CTEs all see the row as it was before. */
+static store_stmt code_redeem = {
+    "code_redeem",
+    "WITH c AS (SELECT * FROM auth_codes WHERE code_hash = $1 FOR UPDATE), "
+    "f AS (UPDATE auth_codes SET used_at = now() WHERE code_hash = $1 AND used_at IS NULL "
+    "  RETURNING 1), "
+    "r1 AS (UPDATE oauth_tokens SET revoked_at = now() WHERE jti = (SELECT issued_jti FROM c "
+    "  WHERE used_at IS NOT NULL) AND revoked_at IS NULL RETURNING 1), "
+    "r2 AS (UPDATE refresh_tokens SET revoked_at = now() WHERE family_id = (SELECT family_id "
+    "  FROM c WHERE used_at IS NOT NULL) AND revoked_at IS NULL RETURNING 1) "
+    "SELECT (used_at IS NOT NULL)::text, (expires_at <= now())::text, client_id, user_id, "
+    "  redirect_uri, scope, code_challenge, nonce, resource, "
+    "  extract(epoch FROM auth_time)::bigint::text, (SELECT count(*) FROM r1) + "
+    "  (SELECT count(*) FROM r2) FROM c",
+    1, 0};
+
+int store_code_redeem(store_pool *p, const char *code_hash, store_cb cb, void *ud)
+{
+    const char *params[] = {code_hash};
+    return store_exec(p, &code_redeem, params, cb, ud);
+}
+
+static store_stmt code_link = {
+    "code_link", "UPDATE auth_codes SET issued_jti = $2, family_id = $3 WHERE code_hash = $1",
+    3, 0};
+
+int store_code_link(store_pool *p, const char *code_hash, const char *jti, const char *family,
+                    store_cb cb, void *ud)
+{
+    const char *params[] = {code_hash, jti, family};
+    return store_exec(p, &code_link, params, cb, ud);
+}
+
+/* ---- refresh tokens ---- */
+
+static store_stmt refresh_create = {
+    "refresh_create",
+    "INSERT INTO refresh_tokens (token_hash, family_id, client_id, user_id, subject, scope, "
+    "  jkt, audience, auth_time, expires_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, "
+    "  to_timestamp($9::bigint), now() + $10::int * interval '1 second')",
+    10, 0};
+
+int store_refresh_create(store_pool *p, const store_refresh *r, store_cb cb, void *ud)
+{
+    char at[24], ttl[24];
+    itoa16(at, r->auth_time);
+    itoa16(ttl, r->ttl_s);
+    const char *params[] = {r->token_hash, r->family_id, r->client_id, r->user_id,  r->subject,
+                            r->scope,      r->jkt,       r->audience,  at,          ttl};
+    return store_exec(p, &refresh_create, params, cb, ud);
+}
+
+static store_stmt refresh_use = {
+    "refresh_use",
+    "WITH t AS (SELECT * FROM refresh_tokens WHERE token_hash = $1 FOR UPDATE), "
+    "u AS (UPDATE refresh_tokens SET used_at = now() WHERE token_hash = $1 AND used_at IS NULL "
+    "  AND revoked_at IS NULL RETURNING 1), "
+    "fam AS (UPDATE refresh_tokens SET revoked_at = now() WHERE family_id = (SELECT family_id "
+    "  FROM t WHERE used_at IS NOT NULL OR revoked_at IS NOT NULL) AND revoked_at IS NULL "
+    "  RETURNING 1) "
+    "SELECT (used_at IS NOT NULL OR revoked_at IS NOT NULL)::text, (expires_at <= now())::text, "
+    "  family_id, client_id, user_id, subject, scope, jkt, audience, "
+    "  coalesce(extract(epoch FROM auth_time)::bigint, 0)::text FROM t",
+    1, 0};
+
+int store_refresh_use(store_pool *p, const char *token_hash, store_cb cb, void *ud)
+{
+    const char *params[] = {token_hash};
+    return store_exec(p, &refresh_use, params, cb, ud);
+}
+
+static store_stmt user_claims = {
+    "user_claims",
+    "SELECT jsonb_build_object('sub', id, 'email', email, 'email_verified', email_verified, "
+    "  'name', name)::text FROM users WHERE id = $1",
+    1, 0};
+
+int store_user_claims(store_pool *p, const char *user_id, store_cb cb, void *ud)
+{
+    const char *params[] = {user_id};
+    return store_exec(p, &user_claims, params, cb, ud);
+}

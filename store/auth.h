@@ -1,0 +1,96 @@
+/*
+ * store/auth: accounts and sessions for people, and the state of the
+ * interactive OAuth flows — pending authorization requests (consent, PAR),
+ * consents, authorization codes and refresh tokens. Secrets (session cookies,
+ * codes, refresh tokens) arrive already hashed; only hashes are stored.
+ */
+#ifndef SHARK_STORE_AUTH_H
+#define SHARK_STORE_AUTH_H
+
+#include <stdint.h>
+
+#include "agents.h"
+#include "store.h"
+
+/* ---- accounts ---- */
+
+/* Row: user (JSON: id, email, name, email_verified, created_at).
+ * STORE_ECONFLICT when the email is taken. Audit user.signed_up. */
+int store_auth_signup(store_pool *p, const char *id, const char *email, const char *name,
+                      const char *password_hash, const store_actor *who, store_cb cb, void *ud);
+/* Row (none if unknown): id, password_hash, locked ('t' while locked_until
+ * is ahead). */
+int store_auth_lookup(store_pool *p, const char *email, store_cb cb, void *ud);
+/* Records a login outcome: success clears the failure count; the
+ * max_failures-th failure in a row locks the account for lock_s seconds.
+ * Audit user.login / user.login_failed / user.locked. Row: locked. */
+int store_auth_login_result(store_pool *p, const char *user_id, int ok, int max_failures,
+                            int lock_s, const store_actor *who, store_cb cb, void *ud);
+
+/* ---- sessions ---- */
+
+int store_session_create(store_pool *p, const char *id_hash, const char *public_id,
+                         const char *user_id, const char *csrf, int idle_s, int absolute_s,
+                         const char *client_ip, const char *user_agent, store_cb cb, void *ud);
+/* Row (none if unknown or ended): valid ('t' unless idle/absolute expiry
+ * passed), user_id, public_id, csrf, auth_time (unix s), email, name,
+ * email_verified. A valid session's idle expiry is extended. */
+int store_session_get(store_pool *p, const char *id_hash, int idle_s, store_cb cb, void *ud);
+/* Ends the session named by hash (logout). Row: ended count. */
+int store_session_end(store_pool *p, const char *id_hash, store_cb cb, void *ud);
+/* Ends the user's session with that public id. Row: ended count. */
+int store_session_end_public(store_pool *p, const char *user_id, const char *public_id,
+                             store_cb cb, void *ud);
+/* Row: data (JSON array of live sessions: id, created_at, last_seen_at,
+ * client_ip, user_agent, expires_at). */
+int store_session_list(store_pool *p, const char *user_id, store_cb cb, void *ud);
+
+/* ---- authorization requests, consents, codes ---- */
+
+int store_authreq_create(store_pool *p, const char *id, const char *client_id,
+                         const char *params_json, int pushed, int ttl_s, store_cb cb, void *ud);
+/* Row (none unless live): client_id, params, pushed. */
+int store_authreq_get(store_pool *p, const char *id, store_cb cb, void *ud);
+/* Marks it used; Row: used count (0 if already used or expired). */
+int store_authreq_consume(store_pool *p, const char *id, store_cb cb, void *ud);
+
+/* Row: scopes (space-separated) of the user's live consent; NULL if none. */
+int store_consent_get(store_pool *p, const char *user_id, const char *client_id, store_cb cb,
+                      void *ud);
+/* Grants (adding to a live consent's scopes). Audit user.consent_granted. */
+int store_consent_grant(store_pool *p, const char *user_id, const char *client_id,
+                        const char *scope, const store_actor *who, store_cb cb, void *ud);
+
+typedef struct store_code {
+    const char *code_hash, *client_id, *user_id, *redirect_uri, *scope, *challenge, *nonce,
+        *resource;
+    int64_t auth_time;
+    int ttl_s;
+} store_code;
+int store_code_create(store_pool *p, const store_code *c, store_cb cb, void *ud);
+/* Redeems a code once. Row (none if unknown): reused ('t' when already
+ * redeemed — the tokens it produced are then revoked), expired, client_id,
+ * user_id, redirect_uri, scope, code_challenge, nonce, resource, auth_time. */
+int store_code_redeem(store_pool *p, const char *code_hash, store_cb cb, void *ud);
+/* Remembers what a code produced, so a replay can revoke it. */
+int store_code_link(store_pool *p, const char *code_hash, const char *jti, const char *family,
+                    store_cb cb, void *ud);
+
+/* ---- refresh tokens ---- */
+
+typedef struct store_refresh {
+    const char *token_hash, *family_id, *client_id, *user_id, *subject, *scope, *jkt, *audience;
+    int64_t auth_time;
+    int ttl_s;
+} store_refresh;
+int store_refresh_create(store_pool *p, const store_refresh *r, store_cb cb, void *ud);
+/* Uses a refresh token once (rotation). Row (none if unknown): reused ('t'
+ * when it was already used or revoked — its whole family is revoked then),
+ * expired, family_id, client_id, user_id, subject, scope, jkt, audience,
+ * auth_time. */
+int store_refresh_use(store_pool *p, const char *token_hash, store_cb cb, void *ud);
+
+/* Row: user (JSON: sub, email, email_verified, name) for userinfo. */
+int store_user_claims(store_pool *p, const char *user_id, store_cb cb, void *ud);
+
+#endif

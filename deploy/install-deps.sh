@@ -11,5 +11,5 @@ $SUDO apt-get install -y -qq --no-install-recommends \
   libuv1-dev node-llhttp libssl-dev libsodium-dev libpq-dev libjansson-dev \
   libcurl4-openssl-dev libcmocka-dev \
   postgresql-15 postgresql-client-15 \
-  python3 python3-pytest python3-requests \
+  python3 python3-pytest python3-requests python3-cryptography \
   curl ca-certificates >/dev/null

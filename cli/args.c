@@ -93,6 +93,14 @@ int cli_args_parse(cli_args *a, int argc, char **argv, char *err, size_t errlen)
     return 0;
 }
 
+const char *cli_args_value(const cli_args *a, unsigned bit)
+{
+    for (size_t i = 0; i < NFLAGS; i++)
+        if (flags[i].bit == bit && !flags[i].boolean)
+            return *(const char *const *)((const char *)a + flags[i].off);
+    return NULL;
+}
+
 const char *cli_flag_name(unsigned bits)
 {
     for (size_t i = 0; i < NFLAGS; i++)

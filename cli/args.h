@@ -49,6 +49,9 @@ typedef struct cli_args {
  * or -1 with a message in err. */
 int cli_args_parse(cli_args *a, int argc, char **argv, char *err, size_t errlen);
 
+/* The value of the string flag with bit `bit` (NULL if not given or boolean). */
+const char *cli_args_value(const cli_args *a, unsigned bit);
+
 /* The name (without "--") of the first flag whose bit is set in bits. */
 const char *cli_flag_name(unsigned bits);
 

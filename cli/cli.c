@@ -55,7 +55,8 @@ static const struct command {
      CLI_F_REASON, CLI_F_REASON, 1, cli_revoke_pattern},
     {"audit", NULL, "[--actor ID] [--event E] [--since ISO] [--limit N] [--follow]",
      "Show the audit log, newest first. --event takes a name, a prefix like oauth.* or *;\n"
-     "--follow keeps polling every 2 s and prints new events oldest first until interrupted.",
+     "--follow keeps polling every 2 s and prints new events oldest first until interrupted\n"
+     "(with --json, one event per line).",
      CLI_F_ACTOR | CLI_F_EVENT | CLI_F_SINCE | CLI_F_LIMIT | CLI_F_FOLLOW, 0, 0, cli_audit},
 };
 
@@ -133,17 +134,15 @@ static int check(const struct command *c, const cli_args *a, char *err, size_t e
         snprintf(err, errlen, "--%s is not a flag of this command", cli_flag_name(extra));
         return -1;
     }
-    unsigned missing = c->required & ~a->seen;
-    if (missing != 0) {
-        snprintf(err, errlen, "missing --%s", cli_flag_name(missing));
-        return -1;
-    }
-    if ((c->required & CLI_F_NAME && a->name[0] == '\0') ||
-        (c->required & CLI_F_APP && a->app[0] == '\0') ||
-        (c->required & CLI_F_SCOPES && a->scopes[0] == '\0') ||
-        (c->required & CLI_F_REASON && a->reason[0] == '\0')) {
-        snprintf(err, errlen, "required flags must not be empty");
-        return -1;
+    for (unsigned bit = 1; bit != 0 && bit <= c->required; bit <<= 1) {
+        if (!(c->required & bit))
+            continue;
+        const char *v = cli_args_value(a, bit);
+        if (v == NULL || *v == '\0') {
+            snprintf(err, errlen, v == NULL ? "missing --%s" : "--%s must not be empty",
+                     cli_flag_name(bit));
+            return -1;
+        }
     }
     if (a->npos < c->npos || (a->npos > 0 && a->pos[0][0] == '\0')) {
         snprintf(err, errlen, "missing %.*s", (int)strcspn(c->synopsis, " "), c->synopsis);
@@ -198,7 +197,10 @@ int cli_main(const char *cmd, int argc, char **argv)
     if (check(c, &a, err, sizeof(err)) != 0)
         return usage_error(cmd, c, err);
 
-    curl_global_init(CURL_GLOBAL_DEFAULT);
+    if (curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK) {
+        fprintf(stderr, "shark: libcurl failed to initialise\n");
+        return 1;
+    }
     int rc = 2;
     cli_conn *conn = cli_conn_open(&a, err, sizeof(err));
     if (conn == NULL) {

@@ -222,7 +222,6 @@ static int perform(cli_conn *c, const char *url, const char *payload, cli_resp *
     memset(r, 0, sizeof(*r));
 
     CURL *cu = c->curl;
-    curl_easy_reset(cu);
     curl_easy_setopt(cu, CURLOPT_URL, url);
     curl_easy_setopt(cu, CURLOPT_PROTOCOLS_STR, "http,https");
     curl_easy_setopt(cu, CURLOPT_NOSIGNAL, 1L);
@@ -268,7 +267,8 @@ static int perform(cli_conn *c, const char *url, const char *payload, cli_resp *
     s.data = NULL;
     rc = 0;
 done:
-    curl_easy_setopt(cu, CURLOPT_HTTPHEADER, NULL);
+    /* Drops the pointers to this frame; the connection stays open for the next call. */
+    curl_easy_reset(cu);
     wipe_headers(h);
     free(s.data);
     return rc;

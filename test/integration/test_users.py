@@ -1,0 +1,325 @@
+"""/api/v1/users: CRUD, validation, pagination, a user's agents and consents."""
+import uuid
+
+import pytest
+import requests
+
+from conftest import assert_api_error
+
+
+def api(s, method, path, **kw):
+    return s.request(method, path, admin=True, **kw)
+
+
+def new_user(s, email=None, name=None):
+    body = {"email": email or "u-%s@example.com" % uuid.uuid4().hex[:10]}
+    if name is not None:
+        body["name"] = name
+    r = api(s, "POST", "/api/v1/users", json=body)
+    assert r.status_code == 201, r.text
+    return r.json()
+
+
+@pytest.fixture(scope="module")
+def app_id(shark):
+    r = api(shark, "POST", "/api/v1/apps", json={"name": "users-test", "scopes": ["mcp:read"]})
+    assert r.status_code == 201, r.text
+    return r.json()["id"]
+
+
+def new_agent(s, app_id, created_by=None, name="agent"):
+    body = {"app_id": app_id, "name": name, "scopes": ["mcp:read"]}
+    if created_by:
+        body["created_by"] = created_by
+    r = api(s, "POST", "/api/v1/agents", json=body)
+    assert r.status_code == 201, r.text
+    return r.json()
+
+
+def add_consent(s, user_id, client_id):
+    cid = "cns_" + uuid.uuid4().hex
+    s.psql("INSERT INTO consents (id, user_id, client_id, scopes) VALUES ('%s', '%s', '%s', "
+           "'{mcp:read}')" % (cid, user_id, client_id))
+    return cid
+
+
+# -- auth ----------------------------------------------------------------------
+
+@pytest.mark.parametrize("method,path", [
+    ("POST", "/api/v1/users"), ("GET", "/api/v1/users"), ("GET", "/api/v1/users/usr_x"),
+    ("PATCH", "/api/v1/users/usr_x"), ("DELETE", "/api/v1/users/usr_x"),
+    ("GET", "/api/v1/users/usr_x/agents"), ("GET", "/api/v1/users/usr_x/consents"),
+    ("DELETE", "/api/v1/users/usr_x/consents/cns_x"),
+    ("POST", "/api/v1/users/usr_x/revoke-agents"),
+])
+def test_requires_admin_key(shark, method, path):
+    r = shark.request(method, path, json={"email": "a@b.c"})
+    assert r.status_code == 401
+    assert_api_error(r.json(), "unauthorized")
+    r = shark.request(method, path, json={"email": "a@b.c"},
+                      headers={"Authorization": "Bearer sk_live_" + "A" * 43})
+    assert r.status_code == 401
+
+
+# -- create ----------------------------------------------------------------------
+
+def test_create_shape_and_audit(shark):
+    u = new_user(shark, email="Shape-%s@Example.com" % uuid.uuid4().hex[:6], name="Shape")
+    assert u["id"].startswith("usr_")
+    assert set(u) == {"id", "email", "name", "email_verified", "created_at", "updated_at"}
+    assert u["name"] == "Shape" and u["email_verified"] is False
+    assert u["email"].startswith("Shape-")
+    r = api(shark, "GET", "/api/v1/audit-logs", params={"target_id": u["id"]})
+    events = [e["event"] for e in r.json()["data"]]
+    assert events == ["user.created"]
+
+
+def test_create_defaults_name(shark):
+    assert new_user(shark)["name"] == ""
+
+
+def test_duplicate_email_case_insensitive(shark):
+    e = "dup-%s@example.com" % uuid.uuid4().hex[:6]
+    new_user(shark, email=e)
+    r = api(shark, "POST", "/api/v1/users", json={"email": e.upper()})
+    assert r.status_code == 409
+    assert_api_error(r.json(), "conflict")
+    r = api(shark, "GET", "/api/v1/users", params={"email": e})
+    assert r.json()["total"] == 1
+
+
+@pytest.mark.parametrize("body", [
+    {}, {"name": "x"}, {"email": ""}, {"email": "no-at-sign"}, {"email": 42},
+    {"email": ["a@b.c"]}, {"email": None}, {"email": "a" * 250 + "@b.co"},
+    {"email": "a@b.c", "name": 7}, {"email": "a@b.c", "name": "n" * 201},
+    {"email": "a@b.c", "email_verified": "yes"}, {"email": "a@b.c", "emial": "x"},
+    {"email": "tab\t@b.c"},
+])
+def test_create_rejects(shark, body):
+    before = api(shark, "GET", "/api/v1/users").json()["total"]
+    r = api(shark, "POST", "/api/v1/users", json=body)
+    assert r.status_code == 400, r.text
+    assert_api_error(r.json(), "invalid_request")
+    assert api(shark, "GET", "/api/v1/users").json()["total"] == before
+
+
+@pytest.mark.parametrize("raw", [b"", b"{", b"[]", b'"a@b.c"', b"null", b'{"email":"a@b.c",}',
+                                 b'{"email":"a@b.c","email":"c@d.e"}'])
+def test_create_rejects_malformed_json(shark, raw):
+    r = api(shark, "POST", "/api/v1/users", data=raw,
+            headers={"Content-Type": "application/json"})
+    assert r.status_code == 400
+    assert_api_error(r.json(), "invalid_request")
+
+
+def test_email_at_limit(shark):
+    e = "x" * (254 - len("@example.com")) + "@example.com"
+    assert len(e) == 254
+    assert new_user(shark, email=e)["email"] == e
+
+
+def test_sql_metacharacters_stored_verbatim(shark):
+    tricky = "o'brien%_\\\"; DROP TABLE users; --@example.com"
+    name = "Robert'); DELETE FROM users;-- %_\\"
+    u = new_user(shark, email=tricky, name=name)
+    assert u["email"] == tricky and u["name"] == name
+    got = api(shark, "GET", "/api/v1/users/" + u["id"]).json()
+    assert got["email"] == tricky and got["name"] == name
+    # The filter is a plain substring: % and _ match only themselves.
+    r = api(shark, "GET", "/api/v1/users", params={"email": "%_\\"}).json()
+    assert [x["id"] for x in r["data"]] == [u["id"]]
+    assert api(shark, "GET", "/api/v1/users", params={"email": "%"}).json()["total"] == 1
+    assert shark.psql("SELECT count(*) FROM users WHERE id = '%s'" % u["id"]).strip() == "1"
+
+
+def test_unicode_round_trip(shark):
+    u = new_user(shark, email="zoë-%s@exämple.com" % uuid.uuid4().hex[:4], name="Zoë 🦈")
+    assert api(shark, "GET", "/api/v1/users/" + u["id"]).json()["name"] == "Zoë 🦈"
+
+
+# -- list ----------------------------------------------------------------------
+
+def test_list_filter_and_pagination(shark):
+    tag = uuid.uuid4().hex[:8]
+    made = [new_user(shark, email="page-%s-%02d@example.com" % (tag, i)) for i in range(7)]
+    r = api(shark, "GET", "/api/v1/users", params={"email": "PAGE-" + tag.upper()}).json()
+    assert r["total"] == 7 and r["limit"] == 100 and r["offset"] == 0
+    # newest first
+    assert [u["id"] for u in r["data"]] == [u["id"] for u in reversed(made)]
+    seen = []
+    for off in range(0, 7, 3):
+        p = api(shark, "GET", "/api/v1/users",
+                params={"email": "page-" + tag, "limit": 3, "offset": off}).json()
+        assert p["total"] == 7 and p["limit"] == 3 and p["offset"] == off
+        seen += [u["id"] for u in p["data"]]
+    assert seen == [u["id"] for u in reversed(made)]
+    exact = api(shark, "GET", "/api/v1/users",
+                params={"email": "page-%s-03@example.com" % tag}).json()
+    assert [u["id"] for u in exact["data"]] == [made[3]["id"]]
+    none = api(shark, "GET", "/api/v1/users", params={"email": "nobody-" + tag}).json()
+    assert none == {"data": [], "total": 0, "limit": 100, "offset": 0}
+
+
+@pytest.mark.parametrize("params", [{"limit": 0}, {"limit": 1001}, {"limit": "x"},
+                                    {"offset": -1}, {"offset": "1.5"}, {"limit": ""}])
+def test_list_bad_paging(shark, params):
+    r = api(shark, "GET", "/api/v1/users", params=params)
+    assert r.status_code == 400
+    assert_api_error(r.json(), "invalid_request")
+
+
+# -- get / patch / delete ----------------------------------------------------------
+
+@pytest.mark.parametrize("method", ["GET", "PATCH", "DELETE"])
+@pytest.mark.parametrize("uid", ["usr_doesnotexist", "usr_%27%3B--", "x"])
+def test_unknown_user_404(shark, method, uid):
+    r = api(shark, method, "/api/v1/users/" + uid, json={"name": "n"})
+    assert r.status_code == 404
+    assert_api_error(r.json(), "not_found")
+
+
+def test_patch(shark):
+    u = new_user(shark, name="before")
+    r = api(shark, "PATCH", "/api/v1/users/" + u["id"], json={"name": "after"})
+    assert r.status_code == 200, r.text
+    p = r.json()
+    assert p["name"] == "after" and p["email"] == u["email"]
+    assert p["updated_at"] >= u["updated_at"] and p["created_at"] == u["created_at"]
+    r = api(shark, "PATCH", "/api/v1/users/" + u["id"], json={"email_verified": True})
+    assert r.json()["email_verified"] is True
+    # a new address is unverified again
+    e = "moved-%s@example.com" % uuid.uuid4().hex[:6]
+    p = api(shark, "PATCH", "/api/v1/users/" + u["id"], json={"email": e}).json()
+    assert p["email"] == e and p["email_verified"] is False and p["name"] == "after"
+    events = [x["event"] for x in api(shark, "GET", "/api/v1/audit-logs",
+                                      params={"target_id": u["id"]}).json()["data"]]
+    assert events.count("user.updated") == 3
+
+
+def test_patch_conflict_and_bad_input(shark):
+    a, b = new_user(shark), new_user(shark)
+    r = api(shark, "PATCH", "/api/v1/users/" + b["id"], json={"email": a["email"].upper()})
+    assert r.status_code == 409
+    assert_api_error(r.json(), "conflict")
+    for body in ({}, {"email": "nope"}, {"name": 1}, {"name": None}, {"other": 1},
+                 {"email_verified": 1}):
+        r = api(shark, "PATCH", "/api/v1/users/" + b["id"], json=body)
+        assert r.status_code == 400, (body, r.text)
+        assert_api_error(r.json(), "invalid_request")
+    r = api(shark, "PATCH", "/api/v1/users/" + b["id"], data=b"[1]")
+    assert r.status_code == 400
+    assert api(shark, "GET", "/api/v1/users/" + b["id"]).json() == b
+
+
+def test_delete_keeps_agents(shark, app_id):
+    u = new_user(shark)
+    ag = new_agent(shark, app_id, created_by=u["id"])
+    add_consent(shark, u["id"], ag["client_id"])
+    r = api(shark, "DELETE", "/api/v1/users/" + u["id"])
+    assert r.status_code == 204 and r.content == b""
+    assert api(shark, "GET", "/api/v1/users/" + u["id"]).status_code == 404
+    assert api(shark, "DELETE", "/api/v1/users/" + u["id"]).status_code == 404
+    got = api(shark, "GET", "/api/v1/agents/" + ag["id"]).json()
+    assert got["created_by"] is None and got["status"] == "active"
+    assert shark.psql("SELECT count(*) FROM consents WHERE user_id = '%s'" % u["id"]).strip() == "0"
+    events = api(shark, "GET", "/api/v1/audit-logs", params={"event": "user.deleted",
+                                                             "target_id": u["id"]}).json()["data"]
+    assert len(events) == 1
+
+
+# -- agents of a user ----------------------------------------------------------
+
+def test_user_agents_filters(shark, app_id):
+    u, other = new_user(shark), new_user(shark)
+    mine = [new_agent(shark, app_id, created_by=u["id"], name="mine%d" % i) for i in range(3)]
+    theirs = new_agent(shark, app_id, created_by=other["id"], name="theirs")
+    both = mine[0]
+    add_consent(shark, u["id"], theirs["client_id"])
+    add_consent(shark, u["id"], both["client_id"])
+    unrelated = new_agent(shark, app_id, created_by=other["id"])
+
+    def ids(flt=None, **params):
+        if flt:
+            params["filter"] = flt
+        r = api(shark, "GET", "/api/v1/users/%s/agents" % u["id"], params=params)
+        assert r.status_code == 200, r.text
+        return r.json()
+
+    created = ids("created")
+    assert created["filter"] == "created" and created["total"] == 3
+    assert sorted(a["id"] for a in created["data"]) == sorted(a["id"] for a in mine)
+    auth = ids("authorized")
+    assert sorted(a["id"] for a in auth["data"]) == sorted([theirs["id"], both["id"]])
+    everything = ids()
+    assert everything["filter"] == "all" and everything["total"] == 4
+    got = [a["id"] for a in everything["data"]]
+    assert len(got) == len(set(got)) == 4 and unrelated["id"] not in got
+    a = [x for x in everything["data"] if x["id"] == theirs["id"]][0]
+    for k in ("id", "client_id", "app_id", "name", "description", "scopes", "status",
+              "created_by", "dpop_jkt", "created_at", "updated_at"):
+        assert k in a, k
+    assert a["client_id"] == a["id"] and a["scopes"] == ["mcp:read"]
+    assert a["created_by"] == other["id"]
+    page = ids("all", limit=2, offset=3)
+    assert page["total"] == 4 and len(page["data"]) == 1
+    # a revoked consent no longer authorizes
+    shark.psql("UPDATE consents SET revoked_at = now() WHERE user_id = '%s' AND client_id = '%s'"
+               % (u["id"], theirs["client_id"]))
+    assert [x["id"] for x in ids("authorized")["data"]] == [both["id"]]
+
+
+def test_user_agents_bad_input(shark):
+    u = new_user(shark)
+    for flt in ("mine", "", "ALL", "created'--"):
+        r = api(shark, "GET", "/api/v1/users/%s/agents" % u["id"], params={"filter": flt})
+        assert r.status_code == 400, flt
+        assert_api_error(r.json(), "invalid_request")
+    r = api(shark, "GET", "/api/v1/users/usr_nope/agents")
+    assert r.status_code == 404
+    r = api(shark, "GET", "/api/v1/users/%s/agents" % u["id"], params={"limit": 0})
+    assert r.status_code == 400
+
+
+# -- consents --------------------------------------------------------------------
+
+def test_consents_list_and_revoke(shark, app_id):
+    u, other = new_user(shark), new_user(shark)
+    ag = new_agent(shark, app_id, created_by=other["id"])
+    ag2 = new_agent(shark, app_id)
+    c1 = add_consent(shark, u["id"], ag["client_id"])
+    c2 = add_consent(shark, u["id"], ag2["client_id"])
+    oc = add_consent(shark, other["id"], ag["client_id"])
+    # a token the agent holds for this user, and one for the other user
+    for jti, uid in (("tok_c1_" + c1, u["id"]), ("tok_oc_" + oc, other["id"])):
+        shark.psql("INSERT INTO oauth_tokens (jti, client_id, subject, user_id, expires_at) "
+                   "VALUES ('%s', '%s', '%s', '%s', now() + interval '10 minutes')"
+                   % (jti, ag["client_id"], uid, uid))
+    r = api(shark, "GET", "/api/v1/users/%s/consents" % u["id"])
+    assert r.status_code == 200
+    body = r.json()
+    assert body["total"] == 2
+    assert sorted(c["id"] for c in body["data"]) == sorted([c1, c2])
+    c = [x for x in body["data"] if x["id"] == c1][0]
+    assert c == {"id": c1, "user_id": u["id"], "client_id": ag["client_id"],
+                 "scopes": ["mcp:read"], "created_at": c["created_at"]}
+
+    # not this user's consent / unknown ids
+    assert api(shark, "DELETE", "/api/v1/users/%s/consents/%s" % (u["id"], oc)).status_code == 404
+    assert api(shark, "DELETE", "/api/v1/users/%s/consents/cns_nope" % u["id"]).status_code == 404
+    assert api(shark, "DELETE", "/api/v1/users/usr_nope/consents/%s" % c1).status_code == 404
+    assert api(shark, "GET", "/api/v1/users/usr_nope/consents").status_code == 404
+
+    r = api(shark, "DELETE", "/api/v1/users/%s/consents/%s" % (u["id"], c1))
+    assert r.status_code == 204
+    assert api(shark, "DELETE", "/api/v1/users/%s/consents/%s" % (u["id"], c1)).status_code == 404
+    left = api(shark, "GET", "/api/v1/users/%s/consents" % u["id"]).json()
+    assert [x["id"] for x in left["data"]] == [c2] and left["total"] == 1
+    assert shark.psql("SELECT revoked_at IS NOT NULL FROM consents WHERE id = '%s'"
+                      % c1).strip() == "t"
+    revoked = shark.psql("SELECT jti FROM oauth_tokens WHERE revoked_at IS NOT NULL AND jti "
+                         "IN ('tok_c1_%s', 'tok_oc_%s')" % (c1, oc)).split()
+    assert revoked == ["tok_c1_" + c1]
+    ev = api(shark, "GET", "/api/v1/audit-logs",
+             params={"event": "user.consent_revoked", "target_id": c1}).json()["data"]
+    assert len(ev) == 1 and ev[0]["metadata"]["revoked_token_count"] == 1
+    assert ev[0]["metadata"]["user_id"] == u["id"]

@@ -434,3 +434,19 @@ def test_audit_follow(shark, as_json):
     else:
         assert first[0].split() == ["CREATED", "EVENT", "ACTOR", "TARGET", "ID"]
         assert [l.split()[3] for l in rest] == made
+
+
+def test_audit_follow_survives_restart(shark_factory):
+    s = shark_factory().start()
+    p = subprocess.Popen([SHARK_BIN, "audit", "--follow", "--json", "--event", "app.created"],
+                         stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=cli_env(s), cwd=CWD)
+    try:
+        time.sleep(1)
+        s.restart()
+        made = make_app(s)["id"]
+        lines = read_lines_until(p, 1, 15)
+        assert [json.loads(l)["target_id"] for l in lines] == [made]
+        assert p.poll() is None
+    finally:
+        p.terminate()
+        p.wait(10)

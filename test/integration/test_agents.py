@@ -1268,3 +1268,42 @@ def test_revoke_all_after_parallel_issuance(shark):
     assert not any(introspect(shark, t)["active"] for t in before)
     listed = api(shark, "GET", "/api/v1/agents/%s/tokens" % agent["id"]).json()
     assert listed["total"] == 0
+
+
+def test_agent_create_racing_app_cascade_delete(shark):
+    """An app deleted with ?cascade=true while agents are being created for it:
+    each create either lands (and is then disabled by the cascade) or finds no
+    app (404); the delete either succeeds or reports a conflict (409). Never a
+    400 for a well-formed request, and never an active agent without its app."""
+    from concurrent.futures import ThreadPoolExecutor
+    bad = []
+    for rnd in range(25):
+        app = make_app(shark)
+
+        def create(i):
+            return api(shark, "POST", "/api/v1/agents",
+                       {"app_id": app["id"], "name": "racer-%d" % i, "scopes": []})
+
+        with ThreadPoolExecutor(max_workers=9) as pool:
+            creates = [pool.submit(create, i) for i in range(4)]
+            delete = pool.submit(lambda: api(shark, "DELETE",
+                                             "/api/v1/apps/%s?cascade=true" % app["id"]))
+            creates += [pool.submit(create, i) for i in range(4, 8)]
+            creates = [f.result() for f in creates]
+            delete = delete.result()
+        for r in creates:
+            if r.status_code not in (201, 404):
+                bad.append(("create", r.status_code, r.text))
+        if delete.status_code not in (204, 409):
+            bad.append(("delete", delete.status_code, delete.text))
+        if delete.status_code != 204:
+            r = api(shark, "DELETE", "/api/v1/apps/%s?cascade=true" % app["id"])
+            assert r.status_code == 204, r.text
+        for r in creates:
+            if r.status_code == 201:
+                got = api(shark, "GET", "/api/v1/agents/" + r.json()["id"]).json()
+                assert got["status"] == "disabled", got
+    active_orphans = shark.psql("SELECT count(*) FROM oauth_clients WHERE kind = 'agent' "
+                                "AND status = 'active' AND app_id IS NULL").strip()
+    assert active_orphans == "0"
+    assert bad == [], bad[:6]

@@ -47,7 +47,7 @@ static void respond_found(http_req *req, PGresult *res, int err)
     http_respond(req, 200, "application/json", body, strlen(body));
 }
 
-static void on_conflict_email(http_req *req)
+static void email_taken(http_req *req)
 {
     http_error(req, 409, "conflict", "a user with that email already exists");
 }
@@ -105,7 +105,7 @@ static void on_created(void *ud, PGresult *res, int err, const char *msg)
 {
     (void)msg;
     if (err == STORE_ECONFLICT)
-        on_conflict_email(ud);
+        email_taken(ud);
     else
         respond_user(ud, res, err, 201);
 }
@@ -179,7 +179,7 @@ static void on_updated(void *ud, PGresult *res, int err, const char *msg)
 {
     (void)msg;
     if (err == STORE_ECONFLICT)
-        on_conflict_email(ud);
+        email_taken(ud);
     else
         respond_user(ud, res, err, 200);
 }

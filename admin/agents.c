@@ -146,6 +146,12 @@ static void on_app_deleted(void *ud, PGresult *res, int err, const char *msg)
 {
     http_req *req = ud;
     (void)msg;
+    /* An agent created for the app while the delete waited for its lock is
+     * not in the statement's snapshot; its foreign key stops the delete. */
+    if (err == STORE_EINVALID) {
+        http_error(req, 409, "conflict", "agents were added to the app during the delete; retry");
+        return;
+    }
     if (admin_db_error(req, err))
         return;
     if (PQgetvalue(res, 0, 0)[0] != 't') {

@@ -109,7 +109,9 @@ int store_app_delete(store_pool *p, const char *id, int cascade, const store_act
 
 static store_stmt agent_create = {
     "agent_create",
-    "WITH a AS (SELECT id, scopes FROM apps WHERE id = $2), "
+    /* The key-share lock waits out a concurrent delete of the app; a deleted
+     * app then reads as absent (404) instead of failing the foreign key. */
+    "WITH a AS (SELECT id, scopes FROM apps WHERE id = $2 FOR KEY SHARE), "
     "u AS (SELECT 1 WHERE $6::text IS NULL OR EXISTS (SELECT 1 FROM users WHERE id = $6)), "
     "s AS (SELECT " JSON_TEXT_ARRAY("$7") " AS scopes), "
     "ok AS (SELECT a.id FROM a, s WHERE EXISTS (SELECT 1 FROM u) "

@@ -66,6 +66,8 @@ static const struct opt opts[] = {
      "initial access token required by --dcr token"},
     {"max-delegation-depth", "SHARK_MAX_DELEGATION_DEPTH", NUM(OPT_INT, max_delegation_depth), 1,
      32, "act hops a token may carry (default 5)"},
+    {"device-code-ttl", "SHARK_DEVICE_CODE_TTL", NUM(OPT_INT, device_code_ttl_s), 1, 3600,
+     "seconds a device code stays valid (default 600)"},
 };
 
 void config_defaults(config *c, int ncpu)
@@ -90,6 +92,7 @@ void config_defaults(config *c, int ncpu)
     snprintf(c->signing_alg, sizeof(c->signing_alg), "ES256");
     snprintf(c->dcr, sizeof(c->dcr), "open");
     c->max_delegation_depth = 5;
+    c->device_code_ttl_s = 600;
 }
 
 static bool one_of(const char *v, const char *const *set)

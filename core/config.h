@@ -41,6 +41,7 @@ typedef struct config {
     char dcr[8];              /* open | token | off: dynamic client registration */
     char dcr_token[256];      /* initial access token when dcr = token */
     int max_delegation_depth; /* act hops a token may carry */
+    int device_code_ttl_s;    /* lifetime of RFC 8628 device codes */
 } config;
 
 /* Fills defaults (threads from ncpu). */

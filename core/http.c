@@ -245,8 +245,13 @@ void http_header(http_req *r, const char *name, const char *value)
     }
     if (strcasecmp(name, "Cache-Control") == 0)
         r->has_cache_control = true;
+    /* No header may smuggle another: control characters become spaces. */
+    char *v = arena_strdup(r->a, value);
+    for (char *p = v; *p; p++)
+        if ((unsigned char)*p < 0x20 || *p == 0x7f)
+            *p = ' ';
     r->rhdrs[r->nrhdrs].name = arena_strdup(r->a, name);
-    r->rhdrs[r->nrhdrs].value = arena_strdup(r->a, value);
+    r->rhdrs[r->nrhdrs].value = v;
     r->nrhdrs++;
 }
 

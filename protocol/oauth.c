@@ -9,6 +9,7 @@
 #include "../core/log.h"
 #include "../store/oauth.h"
 #include "authorize.h"
+#include "device.h"
 #include "keys.h"
 #include "register.h"
 #include "token.h"
@@ -176,6 +177,8 @@ static void metadata(http_req *req)
     json_t *grants = json_object_get(m, "grant_types_supported");
     json_array_append_new(grants, json_string("authorization_code"));
     json_array_append_new(grants, json_string("refresh_token"));
+    json_array_append_new(grants, json_string("urn:ietf:params:oauth:grant-type:device_code"));
+    json_object_set_new(m, "device_authorization_endpoint", json_string(u[8]));
     json_object_set_new(m, "response_modes_supported", json_pack("[s]", "query"));
     json_decref(auth_methods);
     json_decref(algs);
@@ -278,7 +281,8 @@ int oauth_routes(router *r)
         router_add(r, "GET", "/.well-known/jwks.json", jwks, NULL) != 0 ||
         router_add(r, "POST", "/oauth/token", oauth_token_endpoint, NULL) != 0 ||
         oauth_introspect_routes(r) != 0 || oauth_register_routes(r) != 0 ||
-        oauth_authorize_routes(r) != 0 || oauth_userinfo_routes(r) != 0)
+        oauth_authorize_routes(r) != 0 || oauth_userinfo_routes(r) != 0 ||
+        oauth_device_routes(r) != 0)
         return -1;
     return admin_routes_add(r, admin_routes, sizeof(admin_routes) / sizeof(admin_routes[0]));
 }

@@ -12,6 +12,7 @@
 #include "../crypto/hash.h"
 #include "../crypto/jws.h"
 #include "../store/auth.h"
+#include "../store/device.h"
 #include "../store/oauth.h"
 #include "access.h"
 #include "client.h"
@@ -23,6 +24,7 @@
 #define GRANT_CC "client_credentials"
 #define GRANT_CODE "authorization_code"
 #define GRANT_REFRESH "refresh_token"
+#define GRANT_DEVICE "urn:ietf:params:oauth:grant-type:device_code"
 #define REFRESH_TTL_S (30 * 86400)
 #define GRANT_EXCHANGE "urn:ietf:params:oauth:grant-type:token-exchange"
 #define TT_ACCESS "urn:ietf:params:oauth:token-type:access_token"
@@ -570,6 +572,64 @@ static void refresh_grant(struct treq *t)
         unavailable(t->req);
 }
 
+/* ---- device code polling (RFC 8628 §3.4, §3.5) ---- */
+
+static void on_device(void *ud, PGresult *res, int err, const char *msg)
+{
+    struct treq *t = ud;
+    (void)msg;
+    if (err != STORE_OK) {
+        unavailable(t->req);
+        return;
+    }
+    if (PQntuples(res) != 1 || strcmp(PQgetvalue(res, 0, 3), t->client->client_id) != 0) {
+        http_error_oauth(t->req, 400, "invalid_grant", "unknown device_code");
+        return;
+    }
+    const char *status = PQgetvalue(res, 0, 0);
+    if (PQgetvalue(res, 0, 1)[0] == 't') {
+        http_error_oauth(t->req, 400, "expired_token", "the device code has expired");
+        return;
+    }
+    if (strcmp(status, "denied") == 0) {
+        http_error_oauth(t->req, 400, "access_denied", "the user denied the request");
+        return;
+    }
+    if (strcmp(status, "used") == 0) {
+        http_error_oauth(t->req, 400, "invalid_grant", "the device code was already used");
+        return;
+    }
+    if (strcmp(status, "pending") == 0) {
+        bool fast = PQgetvalue(res, 0, 2)[0] == 't';
+        http_error_oauth(t->req, 400, fast ? "slow_down" : "authorization_pending",
+                         fast ? "polling too often: wait 5 s longer between requests"
+                              : "the user has not decided yet");
+        return;
+    }
+    t->user_id = t->sub = row(t, res, 4);
+    t->scope = row(t, res, 5);
+    if (t->scope != NULL && *t->scope == '\0')
+        t->scope = NULL;
+    t->auth_time = strtoll(PQgetvalue(res, 0, 6), NULL, 10);
+    t->want_refresh = oauth_client_has_grant(t->client, GRANT_REFRESH);
+    t->want_id_token = t->scope != NULL && oauth_scope_subset("openid", t->scope);
+    t->event = "oauth.token_issued";
+    issue(t);
+}
+
+static void device_grant(struct treq *t)
+{
+    const char *dc = form_get(&t->f, "device_code");
+    if (dc == NULL || strlen(dc) > 200) {
+        http_error_oauth(t->req, 400, "invalid_request", "device_code is required");
+        return;
+    }
+    char hash[65];
+    hash_sha256_hex(dc, strlen(dc), hash);
+    if (store_device_poll(http_req_pool(t->req), hash, on_device, t) != 0)
+        unavailable(t->req);
+}
+
 /* ---- dispatch ---- */
 
 static void on_client(http_req *req, void *ud, const oauth_client *c)
@@ -592,6 +652,8 @@ static void on_client(http_req *req, void *ud, const oauth_client *c)
         authorization_code(t);
     else if (strcmp(t->grant, GRANT_REFRESH) == 0)
         refresh_grant(t);
+    else if (strcmp(t->grant, GRANT_DEVICE) == 0)
+        device_grant(t);
     else
         token_exchange(t);
 }
@@ -674,7 +736,8 @@ void oauth_token_endpoint(http_req *req)
         return;
     }
     if (strcmp(t->grant, GRANT_CC) != 0 && strcmp(t->grant, GRANT_EXCHANGE) != 0 &&
-        strcmp(t->grant, GRANT_CODE) != 0 && strcmp(t->grant, GRANT_REFRESH) != 0) {
+        strcmp(t->grant, GRANT_CODE) != 0 && strcmp(t->grant, GRANT_REFRESH) != 0 &&
+        strcmp(t->grant, GRANT_DEVICE) != 0) {
         http_error_oauth(req, 400, "unsupported_grant_type", "grant_type not supported");
         return;
     }

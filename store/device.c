@@ -1,0 +1,81 @@
+#include "device.h"
+
+#include <stdio.h>
+
+static store_stmt device_create = {
+    "device_create",
+    "INSERT INTO device_codes (device_code_hash, user_code, client_id, scope, interval_s, "
+    "  expires_at) VALUES ($1, $2, $3, $4, $5::int, now() + $6::int * interval '1 second')",
+    6, 0};
+
+int store_device_create(store_pool *p, const char *device_code_hash, const char *user_code,
+                        const char *client_id, const char *scope, int interval_s, int ttl_s,
+                        store_cb cb, void *ud)
+{
+    char iv[16], ttl[16];
+    snprintf(iv, sizeof(iv), "%d", interval_s);
+    snprintf(ttl, sizeof(ttl), "%d", ttl_s);
+    const char *params[] = {device_code_hash, user_code, client_id, scope, iv, ttl};
+    return store_exec(p, &device_create, params, cb, ud);
+}
+
+static store_stmt device_lookup = {
+    "device_lookup",
+    "WITH d AS (SELECT d.client_id, c.name, d.scope FROM device_codes d JOIN oauth_clients c "
+    "  ON c.client_id = d.client_id WHERE d.user_code = $1 AND d.status = 'pending' "
+    "  AND d.expires_at > now()), "
+    "a AS (SELECT count(*) AS n FROM device_attempts WHERE user_id = $2 "
+    "  AND at > now() - interval '15 minutes'), "
+    "miss AS (INSERT INTO device_attempts (user_id) SELECT $2 WHERE NOT EXISTS "
+    "  (SELECT 1 FROM d) RETURNING 1) "
+    "SELECT ((SELECT n FROM a) >= 10)::text, EXISTS (SELECT 1 FROM d)::text, "
+    "  (SELECT client_id FROM d), (SELECT name FROM d), (SELECT scope FROM d)",
+    2, 0};
+
+int store_device_lookup(store_pool *p, const char *user_code, const char *user_id, store_cb cb,
+                        void *ud)
+{
+    const char *params[] = {user_code, user_id};
+    return store_exec(p, &device_lookup, params, cb, ud);
+}
+
+static store_stmt device_decide = {
+    "device_decide",
+    "WITH d AS (UPDATE device_codes SET status = CASE WHEN $3 THEN 'approved' ELSE 'denied' "
+    "  END, user_id = $2, auth_time = to_timestamp($4::bigint) WHERE user_code = $1 "
+    "  AND status = 'pending' AND expires_at > now() RETURNING client_id), "
+    "ev AS (INSERT INTO audit_events (id, event, actor_id, actor_type, target_id, metadata, "
+    "  request_id, client_ip) SELECT shark_id('audit_'), CASE WHEN $3 THEN "
+    "  'oauth.device_approved' ELSE 'oauth.device_denied' END, $2, 'user', d.client_id, "
+    "  '{}'::jsonb, $5, $6 FROM d) "
+    "SELECT count(*) FROM d",
+    6, 0};
+
+int store_device_decide(store_pool *p, const char *user_code, const char *user_id, int approve,
+                        int64_t auth_time, const store_actor *who, store_cb cb, void *ud)
+{
+    char at[24];
+    snprintf(at, sizeof(at), "%lld", (long long)auth_time);
+    const char *params[] = {user_code, user_id, approve ? "true" : "false", at, who->request_id,
+                            who->client_ip};
+    return store_exec(p, &device_decide, params, cb, ud);
+}
+
+static store_stmt device_poll = {
+    "device_poll",
+    "WITH d AS (SELECT * FROM device_codes WHERE device_code_hash = $1 FOR UPDATE), "
+    "u AS (UPDATE device_codes SET last_poll_at = now(), "
+    "  interval_s = CASE WHEN last_poll_at > now() - interval_s * interval '1 second' "
+    "    THEN interval_s + 5 ELSE interval_s END, "
+    "  status = CASE WHEN status = 'approved' AND expires_at > now() THEN 'used' ELSE status END "
+    "  WHERE device_code_hash = $1 RETURNING 1) "
+    "SELECT status, (expires_at <= now())::text, "
+    "  (last_poll_at IS NOT NULL AND last_poll_at > now() - interval_s * interval '1 second')::text, "
+    "  client_id, user_id, scope, coalesce(extract(epoch FROM auth_time)::bigint, 0)::text FROM d",
+    1, 0};
+
+int store_device_poll(store_pool *p, const char *device_code_hash, store_cb cb, void *ud)
+{
+    const char *params[] = {device_code_hash};
+    return store_exec(p, &device_poll, params, cb, ud);
+}

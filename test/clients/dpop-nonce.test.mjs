@@ -11,10 +11,8 @@ import { useShark, discover, register, insecure, postForm, basic, TOKEN_EXCHANGE
 const now = () => Math.floor(Date.now() / 1000)
 
 describe('dpop nonce', () => {
-  const shark = useShark(['--dpop-nonce', 'on'])
   let as, jwks, client
-
-  before(async () => {
+  const shark = useShark(['--dpop-nonce', 'on'], async () => {
     as = await discover(shark)
     jwks = jose.createRemoteJWKSet(new URL(as.jwks_uri))
     client = await register(as, { client_name: 'nonce' })

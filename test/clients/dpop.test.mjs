@@ -22,10 +22,8 @@ async function proof(keyPair, { htm = 'POST', htu, iat = now(), jti = crypto.ran
 }
 
 describe('dpop', () => {
-  const shark = useShark()
   let as, jwks
-
-  before(async () => {
+  const shark = useShark([], async () => {
     as = await discover(shark)
     jwks = jose.createRemoteJWKSet(new URL(as.jwks_uri))
   })
@@ -125,6 +123,32 @@ describe('dpop', () => {
       assert.equal(second.json.access_token, undefined)
     })
 
+    it('the same proof sent 8 times concurrently gets exactly one token', async () => {
+      const keyPair = await jose.generateKeyPair('ES256', { extractable: true })
+      const p = await proof(keyPair, { htu: as.token_endpoint })
+      const headers = { authorization: basic(client.client_id, client.client_secret), dpop: p }
+      const results = await Promise.all(Array.from({ length: 8 },
+        () => postForm(as.token_endpoint, { grant_type: 'client_credentials' }, headers)))
+      const ok = results.filter((r) => r.status === 200)
+      assert.equal(ok.length, 1, results.map((r) => `${r.status} ${r.json?.error}`).join(', '))
+      for (const r of results.filter((r) => r.status !== 200)) {
+        assert.equal(r.status, 400)
+        assert.equal(r.json.error, 'invalid_dpop_proof')
+      }
+    })
+
+    it('the same jti under a different key is a different proof', async () => {
+      const jti = crypto.randomUUID()
+      for (let i = 0; i < 2; i++) {
+        const keyPair = await jose.generateKeyPair('ES256', { extractable: true })
+        const res = await postForm(as.token_endpoint, { grant_type: 'client_credentials' }, {
+          authorization: basic(client.client_id, client.client_secret),
+          dpop: await proof(keyPair, { htu: as.token_endpoint, jti }),
+        })
+        assert.equal(res.status, 200, res.text)
+      }
+    })
+
     describe('invalid proofs: 400 invalid_dpop_proof and no token', () => {
       let keyPair
       before(async () => {
@@ -154,7 +178,9 @@ describe('dpop', () => {
           return proof(keyPair, { htu: as.token_endpoint, header: { jwk: priv } })
         },
         'wrong htm (GET)': () => proof(keyPair, { htm: 'GET', htu: as.token_endpoint }),
+        'htm in lower case (methods are case-sensitive)': () => proof(keyPair, { htm: 'post', htu: as.token_endpoint }),
         'wrong htu (other endpoint)': () => proof(keyPair, { htu: `${shark.issuer}/oauth/introspect` }),
+        'wrong htu (trailing slash)': () => proof(keyPair, { htu: `${as.token_endpoint}/` }),
         'wrong htu (other host)': () => proof(keyPair, { htu: 'https://evil.example.com/oauth/token' }),
         'stale iat (10 minutes old)': () => proof(keyPair, { htu: as.token_endpoint, iat: now() - 600 }),
         'iat 10 minutes in the future': () => proof(keyPair, { htu: as.token_endpoint, iat: now() + 600 }),
@@ -258,6 +284,31 @@ describe('dpop', () => {
       assert.equal(ir.sub, X.client_id)
       assert.equal(ir.act?.sub, B.client_id)
       assert.equal(ir.act?.act?.sub, A.client_id)
+    })
+
+    it('actor_token without actor_token_type is invalid_request (RFC 8693 §2.1)', async () => {
+      const own = await cc(B)
+      await rejectsWithCode(exchange(B, { subject_token: tx.access_token, actor_token: own.access_token }), 'invalid_request')
+    })
+
+    it('an actor_token of the calling client is accepted', async () => {
+      const own = await cc(B)
+      const r = await exchange(B, { subject_token: tx.access_token, actor_token: own.access_token, actor_token_type: AT_TYPE })
+      const { payload } = await verify(r.access_token)
+      assert.equal(payload.sub, X.client_id)
+      assert.equal(payload.act?.sub, B.client_id)
+    })
+
+    it('the delegation depth is limited (default 5 act hops)', async () => {
+      let t = tx.access_token
+      for (let hop = 1; hop <= 5; hop++) {
+        t = (await exchange(hop % 2 ? A : B, { subject_token: t })).access_token
+      }
+      const { payload } = await verify(t)
+      let depth = 0
+      for (let a = payload.act; a; a = a.act) depth++
+      assert.equal(depth, 5)
+      await rejectsWithCode(exchange(A, { subject_token: t }), 'invalid_grant')
     })
 
     it('a garbage subject_token is invalid_grant', async () => {

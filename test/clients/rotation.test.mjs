@@ -7,10 +7,8 @@ import * as jose from 'jose'
 import { useShark, discover, register, insecure } from './shark.mjs'
 
 describe('key rotation', () => {
-  const shark = useShark()
   let as, client, auth
-
-  before(async () => {
+  const shark = useShark([], async () => {
     as = await discover(shark)
     client = await register(as, { client_name: 'rotation' })
     auth = oauth.ClientSecretBasic(client.client_secret)

@@ -7,7 +7,7 @@ import net from 'node:net'
 import os from 'node:os'
 import path from 'node:path'
 import { fileURLToPath } from 'node:url'
-import { before, after } from 'node:test'
+import { before, after, it } from 'node:test'
 import * as oauth from 'oauth4webapi'
 
 const here = path.dirname(fileURLToPath(import.meta.url))
@@ -154,14 +154,27 @@ process.on('exit', () => {
   }
 })
 
-// One server per test file. Call inside the file's outermost describe():
-// registers before()/after() hooks there (node 20 does not order root-level
-// hooks before describe() suites) and returns the Shark, started by the time
-// any test or nested hook runs.
-export function useShark(extra = []) {
+// One server per test file. Call inside the file's outermost describe(), before
+// anything else there: registers before()/after() hooks in that suite (node 20
+// does not order root-level hooks before describe() suites), then runs
+// setup(shark) (e.g. discovery). A failure to start or set up is reported by
+// the test 'shark starts' instead of a failing hook, because node 20 counts a
+// failing hook's tests as cancelled, not failed.
+export function useShark(extra = [], setup = async () => {}) {
   const s = new Shark(extra)
-  before(() => s.start(), { timeout: 90_000 })
+  let startError = null
+  before(async () => {
+    try {
+      await s.start()
+      await setup(s)
+    } catch (e) {
+      startError = e
+    }
+  }, { timeout: 120_000 })
   after(() => s.stop(), { timeout: 60_000 })
+  it('shark starts', () => {
+    if (startError) throw startError
+  })
   return s
 }
 

@@ -1057,6 +1057,38 @@ def test_rotate_dpop_key_to_ed25519_thumbprint(shark):
     assert r.json()["new_jkt"] == thumbprint({"crv": "Ed25519", "kty": "OKP", "x": jwk["x"]})
 
 
+def test_rotate_dpop_key_thumbprint_ignores_optional_members(shark):
+    """RFC 7638 hashes only the required members: kid, alg, use do not count,
+    and a proof whose header JWK carries them still matches the binding."""
+    app = make_app(shark)
+    agent = make_agent(shark, app["id"])
+    k = EcKey()
+    r = api(shark, "POST", "/api/v1/agents/%s/rotate-dpop-key" % agent["id"],
+            {"new_public_key_jwk": dict(k.jwk, kid="k-1", alg="ES256", use="sig"),
+             "reason": "extra members"})
+    assert r.status_code == 200, r.text
+    assert r.json()["new_jkt"] == k.jkt
+    header = {"typ": "dpop+jwt", "alg": "ES256", "jwk": dict(k.jwk, kid="other")}
+    claims = {"jti": str(uuid.uuid4()), "htm": "POST", "htu": token_url(shark),
+              "iat": int(time.time())}
+    si = b64u_json(header) + "." + b64u_json(claims)
+    rr, ss = decode_dss_signature(k.priv.sign(si.encode(), ec.ECDSA(hashes.SHA256())))
+    proof = si + "." + b64u(rr.to_bytes(32, "big") + ss.to_bytes(32, "big"))
+    tok = get_token(shark, agent["id"], agent["client_secret"], proof=proof)
+    assert tok.status_code == 200, tok.text
+    assert introspect(shark, tok.json()["access_token"])["cnf"] == {"jkt": k.jkt}
+
+
+def test_rotate_dpop_key_to_rsa_thumbprint(shark):
+    app = make_app(shark)
+    agent = make_agent(shark, app["id"])
+    jwk = _rsa_jwk(2048)
+    r = api(shark, "POST", "/api/v1/agents/%s/rotate-dpop-key" % agent["id"],
+            {"new_public_key_jwk": jwk, "reason": "rsa"})
+    assert r.status_code == 200, r.text
+    assert r.json()["new_jkt"] == thumbprint({"e": jwk["e"], "kty": "RSA", "n": jwk["n"]})
+
+
 def _rsa_jwk(bits, private=False):
     k = rsa.generate_private_key(public_exponent=65537, key_size=bits)
     n = k.public_key().public_numbers()
@@ -1073,6 +1105,7 @@ def _bad_jwks():
     p384 = ec.generate_private_key(ec.SECP384R1()).public_key().public_numbers()
     return {
         "ec_private": ec_key.private_jwk,
+        "ec_private_null_d": dict(ec_key.jwk, d=None),
         "rsa_private": _rsa_jwk(2048, private=True),
         "oct": {"kty": "oct", "k": b64u(b"0123456789abcdef0123456789abcdef")},
         "rsa_1024": _rsa_jwk(1024),
@@ -1307,3 +1340,25 @@ def test_agent_create_racing_app_cascade_delete(shark):
                                 "AND status = 'active' AND app_id IS NULL").strip()
     assert active_orphans == "0"
     assert bad == [], bad[:6]
+
+
+def test_agent_orphaned_by_cascade_cannot_get_unbounded_scopes(shark):
+    """After DELETE /apps/{id}?cascade=true its agents belong to no app. Their
+    scopes must not then grow past what the app allowed: nothing bounds them."""
+    app = make_app(shark, scopes=["mcp:read", "mcp:write"])
+    agent = make_agent(shark, app["id"], scopes=["mcp:read", "mcp:write"])
+    path = "/api/v1/agents/" + agent["id"]
+    assert api(shark, "DELETE", "/api/v1/apps/%s?cascade=true" % app["id"]).status_code == 204
+    for body in ({"scopes": ["mcp:read", "root:all"]},
+                 {"status": "active", "scopes": ["mcp:read", "root:all"]}):
+        r = api(shark, "PATCH", path, body)
+        assert r.status_code == 400, (body, r.text)
+        assert_api_error(r.json(), "invalid_request")
+        got = api(shark, "GET", path).json()
+        assert got["status"] == "disabled" and got["scopes"] == ["mcp:read", "mcp:write"], got
+    t = get_token(shark, agent["id"], agent["client_secret"], scope="root:all")
+    assert t.status_code in (400, 401), t.text
+    # Narrowing is still allowed.
+    r = api(shark, "PATCH", path, {"scopes": ["mcp:read"]})
+    assert r.status_code == 200, r.text
+    assert r.json()["scopes"] == ["mcp:read"] and r.json()["app_id"] is None

@@ -165,6 +165,21 @@ static int proc_ppid(int pid)
     return ppid;
 }
 
+/* Busy CPU seconds of the whole machine (all cores), from /proc/stat. */
+static double system_busy(void)
+{
+    FILE *f = fopen("/proc/stat", "r");
+    unsigned long long v[8] = {0};
+    if (f == NULL)
+        return 0;
+    if (fscanf(f, "cpu %llu %llu %llu %llu %llu %llu %llu %llu", &v[0], &v[1], &v[2], &v[3],
+               &v[4], &v[5], &v[6], &v[7]) != 8)
+        v[0] = v[1] = v[2] = v[5] = v[6] = v[7] = 0;
+    fclose(f);
+    /* user nice system [idle iowait] irq softirq steal */
+    return (double)(v[0] + v[1] + v[2] + v[5] + v[6] + v[7]) / (double)sysconf(_SC_CLK_TCK);
+}
+
 /* A "Key:   123 kB" line of /proc/PID/FILE, in kB (0 when absent). */
 static long proc_kb(int pid, const char *file, const char *key)
 {
@@ -823,10 +838,10 @@ static void *run_worker(void *arg)
                         break;
                     }
                 }
-                if (c == NULL) {
-                    w->rate_late++;
+                if (c == NULL)
                     break; /* all busy: the backlog keeps its scheduled times */
-                }
+                if (now > next_send + 1000)
+                    w->rate_late++; /* sent over 1 ms after its scheduled time */
                 start_req(w, c, next_send);
                 next_send += interval;
             }
@@ -1040,17 +1055,22 @@ int main(int argc, char **argv)
     t_end = opt.count > 0 ? UINT64_MAX : t_warm_end + (uint64_t)(opt.seconds * 1e6);
     pthread_barrier_wait(&start_barrier);
 
-    double srv_cpu0 = 0, srv_cpu1 = 0, db_cpu0 = 0, db_cpu1 = 0;
+    double srv_cpu0 = 0, srv_cpu1 = 0, db_cpu0 = 0, db_cpu1 = 0, sys0 = 0, sys1 = 0, self0 = 0,
+           self1 = 0;
     uint64_t w0 = t_begin, w1 = 0;
     if (opt.count == 0) {
         sleep_until(t_warm_end);
         w0 = now_us();
         srv_cpu0 = opt.server_pid ? proc_cpu(opt.server_pid, 0) : 0;
         db_cpu0 = tree_cpu(opt.db_pid);
+        sys0 = system_busy();
+        self0 = proc_cpu(getpid(), 0);
         while (now_us() < t_end && !atomic_load(&exhausted))
             sleep_until(now_us() + 20000 < t_end ? now_us() + 20000 : t_end);
         srv_cpu1 = opt.server_pid ? proc_cpu(opt.server_pid, 0) : 0;
         db_cpu1 = tree_cpu(opt.db_pid);
+        sys1 = system_busy();
+        self1 = proc_cpu(getpid(), 0);
         w1 = now_us();
         if (atomic_load(&exhausted))
             t_end = w1; /* the window ends when the proofs run out */
@@ -1082,12 +1102,13 @@ int main(int argc, char **argv)
     printf("RESULT rps=%.0f p50_us=%.0f p99_us=%.0f p999_us=%.0f max_us=%llu requests=%llu "
            "errors=%llu total_ok=%llu window_s=%.2f reconnects=%llu exhausted=%d srv_cpu_s=%.3f "
            "db_cpu_s=%.3f srv_hwm_kb=%ld srv_rss_kb=%ld db_pss_kb=%ld idle_rss_kb=%ld "
-           "idle_hwm_kb=%ld rate_backlog=%llu\n",
+           "idle_hwm_kb=%ld late_sends=%llu gen_cpu_s=%.3f other_cpu_s=%.3f\n",
            secs > 0 ? (double)inwin / secs : 0, h_pct(h, 50), h_pct(h, 99), h_pct(h, 99.9),
            (unsigned long long)h->max, (unsigned long long)inwin, (unsigned long long)errors,
            (unsigned long long)done, secs, (unsigned long long)closed, atomic_load(&exhausted),
            srv_cpu1 - srv_cpu0, db_cpu1 - db_cpu0, hwm, rss, db_pss, idle_rss, idle_hwm,
-           (unsigned long long)late);
+           (unsigned long long)late, self1 - self0,
+           (sys1 - sys0) - (srv_cpu1 - srv_cpu0) - (db_cpu1 - db_cpu0) - (self1 - self0));
     if (errors > 0) {
         fprintf(stderr, "loadgen: FAILED: %llu unexpected responses (see above)\n",
                 (unsigned long long)errors);

@@ -6,6 +6,9 @@ for line in os.environ["BENCH_TABLE_INPUT"].splitlines():
     k, _, v = line.partition("\t")
     R[k] = v
 rows = [r for r in R.pop("rows", "").split("|") if r]
+ORDER = ["a", "b", "c", "d", "e", "f", "a@50%", "b@50%", "a+idle"]
+rows.sort(key=lambda r: (ORDER.index(r.rsplit(" ", 1)[0]) if r.rsplit(" ", 1)[0] in ORDER else 99,
+                         r.endswith(" peer")))
 M = {k[5:]: v for k, v in R.items() if k.startswith("meta.")}
 
 NAMES = {
@@ -39,13 +42,14 @@ def mb(kb):
 
 
 hdr = ["workload", "side", "req/s", "p50 ms", "p99 ms", "p99.9 ms", "errors",
-       "RSS MB", "pg MB", "cpu s/1k", "pg cpu s/1k", "vs peer"]
+       "RSS MB", "pg MB", "cpu s/1k", "pg cpu s/1k", "other%", "vs peer"]
 out = []
 for row in rows:
     wl, side = row.rsplit(" ", 1)
     name = NAMES.get(wl, wl)
     if g(row, "na"):
-        out.append([name, side, "n/a", "", "", "", "", "", "", "", "", g(row, "na")])
+        na = g(row, "na")
+        out.append([name, side, "n/a", "", "", "", "", "", "", "", "", "", na if len(na) < 90 else na[:87] + "..."])
         continue
     n = num(row, "requests") or 0
     rps = num(row, "rps") or 0
@@ -65,19 +69,20 @@ for row in rows:
         vs = (vs + "; " if vs else "") + f"{100 * rps / float(M['bound']):.0f}% of crypto bound"
     if wl == "a+idle" and num(row, "idle_rss_kb"):
         vs = f"shark RSS with idle conns: {num(row, 'idle_rss_kb') / 1024:.1f} MB"
-    if wl.endswith("@50%") and num(row, "rate_backlog"):
-        vs = f"all conns busy {int(num(row, 'rate_backlog'))} times"
+    if wl.endswith("@50%") and num(row, "late_sends"):
+        vs = f"{int(num(row, 'late_sends')):,} sends >1 ms late (all {M['conns']} conns busy)"
     out.append([
         name, side, rps_s, ms(num(row, "p50_us")), ms(num(row, "p99_us")),
         ms(num(row, "p999_us")), g(row, "errors", "?"), mb(rss),
         mb(pg) if side == "shark" else "-",
         f"{cpu / n * 1000:.3f}" if n and cpu is not None else "-",
         f"{dbcpu / n * 1000:.3f}" if n and side == "shark" and dbcpu is not None else "-",
+        f"{100 * (num(row, 'other_cpu_s') or 0) / ((num(row, 'window_s') or 1) * int(M['cores'])):.0f}",
         vs,
     ])
 
 w = [max(len(str(r[i])) for r in out + [hdr]) for i in range(len(hdr))]
-right = {2, 3, 4, 5, 6, 7, 8, 9, 10}
+right = {2, 3, 4, 5, 6, 7, 8, 9, 10, 11}
 
 
 def fmt(r):
@@ -104,6 +109,8 @@ print("RSS MB: server VmHWM (peak, cumulative over the run) after the row; pg MB
       "embedded PostgreSQL cluster (postmaster + children).")
 print("cpu s/1k: server utime+stime per 1,000 requests in the window; pg cpu: the cluster's "
       "processes (incl. reaped backends).")
+print("other%: machine CPU busy during the window not spent by the server, its database or the load "
+      "generator, as % of all cores: other work on the machine; rows with a high value are noise.")
 sign, verify, bound = float(M["sign"]), float(M["verify"]), float(M["bound"])
 print(f"Crypto ceiling: ES256 sign {sign:,.0f}/s, verify {verify:,.0f}/s per core (OpenSSL EVP); "
       f"bound for (b) on {M['shark_threads']} cores = cores / (1/sign + 1/verify) = {bound:,.0f}/s")

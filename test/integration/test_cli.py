@@ -1,8 +1,10 @@
 """The `shark` admin commands (cli/): each runs as a subprocess against a real server."""
+import atexit
 import json
 import os
 import re
 import select
+import shutil
 import subprocess
 import tempfile
 import time
@@ -15,6 +17,7 @@ from conftest import SHARK_BIN, free_port
 
 # Commands run from an empty directory so the ./data default finds nothing by accident.
 CWD = tempfile.mkdtemp(prefix="shark-cli-")
+atexit.register(shutil.rmtree, CWD, True)
 
 
 def cli_env(s=None, key=True, extra=None):
@@ -408,6 +411,8 @@ def test_audit_follow(shark, as_json):
     args = [SHARK_BIN, "audit", "--follow", "--event", "app.created", "--limit", "2"]
     if as_json:
         args.append("--json")
+    make_app(shark)
+    make_app(shark)
     before = ok_json(shark, "audit", "--event", "app.created", "--limit", "2")["data"]
     p = subprocess.Popen(args, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                          env=cli_env(shark), cwd=CWD)

@@ -68,6 +68,14 @@ static const struct opt opts[] = {
      32, "act hops a token may carry (default 5)"},
     {"device-code-ttl", "SHARK_DEVICE_CODE_TTL", NUM(OPT_INT, device_code_ttl_s), 1, 3600,
      "seconds a device code stays valid (default 600)"},
+    {"webhook-allowed-hosts", "SHARK_WEBHOOK_ALLOWED_HOSTS", STR(webhook_allowed_hosts), 0, 0,
+     "comma list of hostnames and CIDRs webhooks may reach although private"},
+    {"webhook-retry-schedule", "SHARK_WEBHOOK_RETRY_SCHEDULE", STR(webhook_retry_schedule), 0, 0,
+     "comma list of seconds between webhook attempts (default 5,30,120,...,43200)"},
+    {"webhook-disable-after", "SHARK_WEBHOOK_DISABLE_AFTER", NUM(OPT_INT, webhook_disable_after_s),
+     1, 365 * 86400, "seconds of continuous failure that disable an endpoint (default 259200)"},
+    {"webhook-timeout", "SHARK_WEBHOOK_TIMEOUT", NUM(OPT_INT, webhook_timeout_s), 1, 300,
+     "seconds a webhook attempt may take (default 10)"},
 };
 
 void config_defaults(config *c, int ncpu)
@@ -93,6 +101,11 @@ void config_defaults(config *c, int ncpu)
     snprintf(c->dcr, sizeof(c->dcr), "open");
     c->max_delegation_depth = 5;
     c->device_code_ttl_s = 600;
+    /* About a day in all: 5 s, 30 s, 2 min, 10 min, 30 min, 1 h, 3 h, 6 h, 12 h. */
+    snprintf(c->webhook_retry_schedule, sizeof(c->webhook_retry_schedule),
+             "5,30,120,600,1800,3600,10800,21600,43200");
+    c->webhook_disable_after_s = 3 * 86400;
+    c->webhook_timeout_s = 10;
 }
 
 static bool one_of(const char *v, const char *const *set)
@@ -158,6 +171,50 @@ static int parse_listen(config *c, const char *v)
         return -1;
     memcpy(c->listen_host, host, strlen(host) + 1);
     c->listen_port = (int)port;
+    return 0;
+}
+
+/* "5,30,120": the delay before each retry, 0..604800 seconds, at most
+ * CONFIG_MAX_RETRIES of them; an empty list means a single attempt. */
+static int parse_schedule(config *c)
+{
+    const char *p = c->webhook_retry_schedule;
+    c->n_webhook_retry = 0;
+    while (*p != '\0') {
+        char *end;
+        errno = 0;
+        long n = strtol(p, &end, 10);
+        if (errno != 0 || end == p || n < 0 || n > 7 * 86400 ||
+            c->n_webhook_retry == CONFIG_MAX_RETRIES || (*end != ',' && *end != '\0'))
+            return -1;
+        c->webhook_retry_s[c->n_webhook_retry++] = (int)n;
+        p = *end == ',' ? end + 1 : end;
+        if (*end == ',' && *p == '\0')
+            return -1;
+    }
+    return 0;
+}
+
+/* Hostnames ([A-Za-z0-9.-]) and CIDRs, comma separated; parsed again where
+ * used (core/outbound.c), checked here so a typo fails at start. */
+static int check_hosts(const char *v)
+{
+    char item[256];
+    while (*v != '\0') {
+        size_t n = strcspn(v, ",");
+        if (n == 0 || n >= sizeof(item))
+            return -1;
+        memcpy(item, v, n);
+        item[n] = '\0';
+        cidr tmp;
+        bool name =
+            strspn(item, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789.-") == n;
+        if (!name && cidr_parse(item, &tmp) != 0)
+            return -1;
+        v += n;
+        if (*v == ',' && *++v == '\0')
+            return -1;
+    }
     return 0;
 }
 
@@ -274,6 +331,15 @@ int config_parse(config *c, int argc, char **argv, const char *(*env)(const char
         return fail(err, errlen, "--dcr: expected open, token or off, got '%s'", c->dcr);
     if (strcmp(c->dcr, "token") == 0 && strlen(c->dcr_token) < 16)
         return fail(err, errlen, "--dcr token needs --dcr-token of at least 16 characters");
+    if (parse_schedule(c) != 0)
+        return fail(err, errlen,
+                    "--webhook-retry-schedule: expected a comma list of at most %d second counts "
+                    "(each up to 604800), got '%s'",
+                    CONFIG_MAX_RETRIES, c->webhook_retry_schedule);
+    if (check_hosts(c->webhook_allowed_hosts) != 0)
+        return fail(err, errlen,
+                    "--webhook-allowed-hosts: expected a comma list of hostnames and CIDRs, got '%s'",
+                    c->webhook_allowed_hosts);
     if ((c->tls_cert[0] != '\0') != (c->tls_key[0] != '\0'))
         return fail(err, errlen, "--tls-cert and --tls-key go together");
     if (c->issuer[0] == '\0') {

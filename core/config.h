@@ -13,6 +13,7 @@
 #include "cidr.h"
 
 #define CONFIG_MAX_PROXIES 32
+#define CONFIG_MAX_RETRIES 32
 
 typedef struct config {
     char listen_host[64];
@@ -42,6 +43,13 @@ typedef struct config {
     char dcr_token[256];      /* initial access token when dcr = token */
     int max_delegation_depth; /* act hops a token may carry */
     int device_code_ttl_s;    /* lifetime of RFC 8628 device codes */
+    /* Webhooks */
+    char webhook_allowed_hosts[1024]; /* hostnames and CIDRs exempt from the private-address refusal */
+    char webhook_retry_schedule[256]; /* as given: comma list of seconds */
+    int webhook_retry_s[CONFIG_MAX_RETRIES]; /* parsed: delay before retry 1, 2, ... */
+    int n_webhook_retry;
+    int webhook_disable_after_s; /* failing continuously this long disables an endpoint */
+    int webhook_timeout_s;       /* per delivery attempt */
 } config;
 
 /* Fills defaults (threads from ncpu). */

@@ -19,6 +19,11 @@ static const double buckets[] = {0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025,
                                  0.05,   0.1,   0.25,   0.5,   1,    2.5};
 #define NBUCKETS (sizeof(buckets) / sizeof(buckets[0]))
 
+/* Webhook attempts are network round trips, up to the attempt timeout. */
+static const double hook_buckets[] = {0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30};
+#define NHOOK_BUCKETS (sizeof(hook_buckets) / sizeof(hook_buckets[0]))
+static const char *const hook_results[] = {"delivered", "failed", "retried"};
+
 struct pool_slot {
     _Atomic int in_use, idle, size;
 };
@@ -30,6 +35,10 @@ struct metrics {
     _Atomic unsigned long hist_count;
     _Atomic unsigned long long hist_sum_us;
     struct pool_slot *pools;
+    _Atomic unsigned long hook_results[3];
+    _Atomic unsigned long hook_hist[NHOOK_BUCKETS + 1];
+    _Atomic unsigned long long hook_sum_us;
+    _Atomic long hook_queued;
 };
 
 metrics *metrics_new(int nroutes, int nloops)
@@ -85,6 +94,22 @@ void metrics_pool(metrics *m, int loop, int in_use, int idle, int size)
     atomic_store_explicit(&m->pools[loop].in_use, in_use, memory_order_relaxed);
     atomic_store_explicit(&m->pools[loop].idle, idle, memory_order_relaxed);
     atomic_store_explicit(&m->pools[loop].size, size, memory_order_relaxed);
+}
+
+void metrics_webhook(metrics *m, enum metrics_hook_result result, double seconds)
+{
+    atomic_fetch_add_explicit(&m->hook_results[result], 1, memory_order_relaxed);
+    size_t b = 0;
+    while (b < NHOOK_BUCKETS && seconds > hook_buckets[b])
+        b++;
+    atomic_fetch_add_explicit(&m->hook_hist[b], 1, memory_order_relaxed);
+    atomic_fetch_add_explicit(&m->hook_sum_us, (unsigned long long)(seconds * 1e6),
+                              memory_order_relaxed);
+}
+
+void metrics_webhook_queued(metrics *m, long queued)
+{
+    atomic_store_explicit(&m->hook_queued, queued, memory_order_relaxed);
 }
 
 struct out {
@@ -171,5 +196,26 @@ char *metrics_render(const metrics *m, const router *r, const char *version, dou
              "shark_db_pool_connections{state=\"idle\"} %d\n"
              "shark_db_pool_connections{state=\"configured\"} %d\n",
          in_use, idle, size);
+    outf(&o, "# HELP shark_webhook_deliveries_total Webhook delivery attempts by outcome.\n"
+             "# TYPE shark_webhook_deliveries_total counter\n");
+    for (size_t i = 0; i < 3; i++)
+        outf(&o, "shark_webhook_deliveries_total{result=\"%s\"} %lu\n", hook_results[i],
+             atomic_load_explicit(&m->hook_results[i], memory_order_relaxed));
+    outf(&o, "# HELP shark_webhook_queued Webhook deliveries waiting or in flight.\n"
+             "# TYPE shark_webhook_queued gauge\nshark_webhook_queued %ld\n",
+         atomic_load_explicit(&m->hook_queued, memory_order_relaxed));
+    outf(&o, "# HELP shark_webhook_delivery_seconds Webhook attempt duration.\n"
+             "# TYPE shark_webhook_delivery_seconds histogram\n");
+    unsigned long hcum = 0;
+    for (size_t b = 0; b <= NHOOK_BUCKETS; b++) {
+        hcum += atomic_load_explicit(&m->hook_hist[b], memory_order_relaxed);
+        if (b < NHOOK_BUCKETS)
+            outf(&o, "shark_webhook_delivery_seconds_bucket{le=\"%g\"} %lu\n", hook_buckets[b],
+                 hcum);
+        else
+            outf(&o, "shark_webhook_delivery_seconds_bucket{le=\"+Inf\"} %lu\n", hcum);
+    }
+    outf(&o, "shark_webhook_delivery_seconds_sum %.6f\nshark_webhook_delivery_seconds_count %lu\n",
+         (double)atomic_load_explicit(&m->hook_sum_us, memory_order_relaxed) / 1e6, hcum);
     return o.s;
 }

@@ -20,6 +20,12 @@ void metrics_free(metrics *m);
 void metrics_request(metrics *m, int route_index, int status, double seconds);
 void metrics_pool(metrics *m, int loop, int in_use, int idle, int size);
 
+/* Webhook delivery attempts (core/outbound.c): the outcome and how long the
+ * attempt took; and the outbox depth last read from the database. */
+enum metrics_hook_result { METRICS_HOOK_DELIVERED, METRICS_HOOK_FAILED, METRICS_HOOK_RETRIED };
+void metrics_webhook(metrics *m, enum metrics_hook_result result, double seconds);
+void metrics_webhook_queued(metrics *m, long queued);
+
 /* Renders the text exposition; returns a malloc'd NUL-terminated string. */
 char *metrics_render(const metrics *m, const router *r, const char *version, double uptime_s);
 

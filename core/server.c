@@ -164,6 +164,7 @@ static int worker_init(worker *w, app *a, int index, char *err, size_t errlen)
 }
 
 struct main_ctx {
+    app *app;
     worker *workers;
     int n, finished, signals;
     uv_signal_t sigterm, sigint;
@@ -181,6 +182,8 @@ static void on_signal(uv_signal_t *s, int signum)
             signum == SIGTERM ? "SIGTERM" : "SIGINT", NULL);
     for (int i = 0; i < m->n; i++)
         uv_async_send(&m->workers[i].wake);
+    if (m->app->stop_background != NULL)
+        m->app->stop_background(m->app);
 }
 
 /* Async sends coalesce: count the loops that really ended. */
@@ -201,6 +204,7 @@ int server_run(app *a)
 {
     char err[256];
     struct main_ctx m = {0};
+    m.app = a;
     m.n = a->cfg.threads;
     m.workers = calloc((size_t)m.n, sizeof(worker));
     if (m.workers == NULL)
@@ -211,6 +215,11 @@ int server_run(app *a)
             fprintf(stderr, "shark: %s\n", err);
             return -1;
         }
+    }
+    if (a->start_background != NULL && a->start_background(a) != 0) {
+        log_msg(LOG_ERROR, "cannot start the background service", NULL);
+        fprintf(stderr, "shark: cannot start the background service\n");
+        return -1;
     }
     uv_loop_t *main_loop = uv_default_loop();
     uv_signal_init(main_loop, &m.sigterm);
@@ -234,6 +243,8 @@ int server_run(app *a)
         uv_thread_join(&m.workers[i].thread);
         uv_loop_close(&m.workers[i].loop);
     }
+    if (a->join_background != NULL)
+        a->join_background(a);
     free(m.workers);
     uv_loop_close(main_loop);
     return 0;

@@ -18,6 +18,7 @@ struct store_pool;
 struct ssl_ctx_st;
 struct keyring;
 struct worker;
+struct outbound;
 
 /* Process-wide state; read-only once the loops run (except atomics inside
  * metrics and ratelimit). */
@@ -32,6 +33,14 @@ typedef struct app {
     char firstboot_key[96]; /* from <data-dir>/admin.key.firstboot, if present */
     struct keyring *keys;   /* signing keys (protocol/keys.h) */
     void (*loop_init)(struct worker *w); /* modules' per-loop set-up, before it runs */
+    /* The process-wide background service outside the request loops
+     * (core/outbound.h, webhook delivery), or NULL: started once the loops
+     * exist (0 or -1), told at the first signal to stop (must not block),
+     * joined after the loops have ended. */
+    int (*start_background)(struct app *a);
+    void (*stop_background)(struct app *a);
+    void (*join_background)(struct app *a);
+    struct outbound *outbound; /* owned by core/outbound.c */
     uint64_t start_ms;
 } app;
 

@@ -18,6 +18,7 @@
 #include "../store/store.h"
 #include "config.h"
 #include "log.h"
+#include "outbound.h"
 #include "server.h"
 #include "shark_config.h"
 #include "tls.h"
@@ -103,6 +104,9 @@ static int serve(int argc, char **argv)
     if (firstboot_run(&a, err, sizeof(err)) != 0 || oauth_startup(&a, err, sizeof(err)) != 0)
         goto fail;
     a.loop_init = oauth_loop_init;
+    a.start_background = outbound_start;
+    a.stop_background = outbound_stop;
+    a.join_background = outbound_join;
     if (a.cfg.tls_cert[0] != '\0' &&
         (a.tls = tls_ctx_new(a.cfg.tls_cert, a.cfg.tls_key, err, sizeof(err))) == NULL)
         goto fail;

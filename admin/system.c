@@ -11,6 +11,7 @@
 #include "audit.h"
 #include "revoke.h"
 #include "users.h"
+#include "webhooks.h"
 #include "shark_config.h"
 
 static void healthz(http_req *req)
@@ -124,6 +125,8 @@ int admin_register(router *r)
     if (admin_agents_register(r) != 0 || admin_account_register(r) != 0)
         return -1;
     if (admin_users_register(r) != 0 || admin_revoke_register(r) != 0)
+        return -1;
+    if (admin_webhooks_register(r) != 0)
         return -1;
     return admin_audit_register(r);
 }

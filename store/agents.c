@@ -172,11 +172,14 @@ int store_agent_get(store_pool *p, const char *id, store_cb cb, void *ud)
 
 static store_stmt agent_update = {
     "agent_update",
-    "WITH cur AS (SELECT c.client_id, c.status, a.scopes AS app_scopes FROM oauth_clients c "
-    "  LEFT JOIN apps a ON a.id = c.app_id WHERE c.client_id = $1 AND c.kind = 'agent' "
-    "  FOR UPDATE OF c), "
+    /* An agent whose app was deleted (app_scopes NULL) may only narrow its
+     * scopes: nothing else bounds them any more. */
+    "WITH cur AS (SELECT c.client_id, c.status, c.scopes AS own_scopes, a.scopes AS app_scopes "
+    "  FROM oauth_clients c LEFT JOIN apps a ON a.id = c.app_id WHERE c.client_id = $1 "
+    "  AND c.kind = 'agent' FOR UPDATE OF c), "
     "s AS (SELECT " JSON_TEXT_ARRAY("$4") " AS scopes), "
-    "ok AS (SELECT cur.client_id FROM cur, s WHERE s.scopes IS NULL OR cur.app_scopes IS NULL "
+    "ok AS (SELECT cur.client_id FROM cur, s WHERE s.scopes IS NULL "
+    "  OR (cur.app_scopes IS NULL AND s.scopes <@ cur.own_scopes) "
     "  OR cardinality(cur.app_scopes) = 0 OR s.scopes <@ cur.app_scopes), "
     "up AS (UPDATE oauth_clients c SET name = coalesce($2, c.name), "
     "  description = coalesce($3, c.description), scopes = coalesce(s.scopes, c.scopes), "

@@ -70,6 +70,12 @@ int jwk_alg_parse(const char *name, jwk_alg *out)
 			return 0;
 		}
 	}
+	/* RFC 9864's fully-specified name for EdDSA over Ed25519, which
+	 * current clients (oauth4webapi 3) put in their headers. */
+	if (name != NULL && strcmp(name, "Ed25519") == 0) {
+		*out = JWK_EDDSA;
+		return 0;
+	}
 	return -1;
 }
 

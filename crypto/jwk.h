@@ -46,7 +46,8 @@ enum {
 
 /* "ES256", "EdDSA", ... */
 const char *jwk_alg_name(jwk_alg alg);
-/* Maps a JOSE alg name to jwk_alg; -1 for none, HS*, and anything unknown. */
+/* Maps a JOSE alg name to jwk_alg ("Ed25519", RFC 9864, is EdDSA); -1 for
+ * none, HS*, and anything unknown. */
 int jwk_alg_parse(const char *name, jwk_alg *out);
 
 /* New private key: P-256 for ES256, Ed25519 for EdDSA, RSA 2048 for RS256 and

@@ -154,7 +154,7 @@ static void metadata(http_req *req)
     oauth_url(a, "/oauth/device_authorization", u[8], sizeof(u[8]));
     json_t *auth_methods = json_pack("[s,s,s,s]", "client_secret_basic", "client_secret_post",
                                      "private_key_jwt", "none");
-    json_t *algs = json_pack("[s,s,s,s]", "ES256", "EdDSA", "RS256", "PS256");
+    json_t *algs = json_pack("[s,s,s,s,s]", "ES256", "EdDSA", "Ed25519", "RS256", "PS256");
     json_t *m = json_pack(
         "{s:s,s:s,s:s,s:s,s:s,s:s,s:[s,s],s:[s],s:[s],s:O,s:O,s:O,s:O,s:O,s:O,s:[s,s,s,s],"
         "s:b,s:b,s:b,s:s,s:s,s:s,s:[s],s:[s],s:[s,s,s],s:b}",

@@ -23,7 +23,7 @@ static void deny(http_req *req, bool dpop, const char *error, const char *desc)
     http_header(req, "WWW-Authenticate",
                 arena_printf(a, "%s error=\"%s\", error_description=\"%s\"%s",
                              dpop ? "DPoP" : "Bearer", error, desc,
-                             dpop ? ", algs=\"ES256 EdDSA RS256 PS256\"" : ""));
+                             dpop ? ", algs=\"ES256 EdDSA Ed25519 RS256 PS256\"" : ""));
     http_error(req, 401, "invalid_token", desc);
 }
 

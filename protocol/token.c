@@ -58,7 +58,7 @@ static void dpop_error(struct treq *t, const char *desc)
 {
     http_header(t->req, "WWW-Authenticate",
                 arena_printf(http_req_arena(t->req), "DPoP error=\"invalid_dpop_proof\", "
-                                                     "algs=\"ES256 EdDSA RS256 PS256\""));
+                                                     "algs=\"ES256 EdDSA Ed25519 RS256 PS256\""));
     http_error_oauth(t->req, 400, "invalid_dpop_proof", desc);
 }
 

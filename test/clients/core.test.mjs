@@ -185,9 +185,7 @@ describe('core', () => {
       assert.equal(payload.scope, 'mcp:write')
     })
 
-    it('an Ed25519 client authenticates with oauth4webapi PrivateKeyJwt (alg "Ed25519", RFC 9864)', {
-      todo: 'server bug: client assertion alg "Ed25519" refused (401 "client assertion invalid")',
-    }, async () => {
+    it('an Ed25519 client authenticates with oauth4webapi PrivateKeyJwt (alg "Ed25519", RFC 9864)', async () => {
       const kp = await oauth.generateKeyPair('EdDSA', { extractable: true })
       const jwk = await jose.exportJWK(kp.publicKey)
       const ed = await register(as, {

@@ -66,11 +66,10 @@ describe('dpop', () => {
     })
 
     // oauth4webapi 3.x signs Ed25519 proofs with the fully-specified alg
-    // "Ed25519" (RFC 9864), which the server does not accept yet.
-    const ED25519_TODO = 'server bug: DPoP proof alg "Ed25519" (RFC 9864) refused as "unsupported alg"'
+    // "Ed25519" (RFC 9864).
     for (const alg of ['ES256', 'EdDSA', 'RS256', 'PS256']) {
       it(`oauth4webapi DPoP handle (${alg}): token_type DPoP and cnf.jkt is the key thumbprint`,
-        { todo: alg === 'EdDSA' ? ED25519_TODO : undefined }, async () => {
+        async () => {
         const keyPair = await oauth.generateKeyPair(alg, { extractable: true })
         const DPoP = oauth.DPoP({ client_id: client.client_id }, keyPair)
         const tr = await cc(client, { scope: 'mcp:read' }, { DPoP })

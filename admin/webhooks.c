@@ -312,8 +312,20 @@ static void hook_delete(http_req *req)
 
 static void on_test(void *ud, PGresult *res, int err, const char *msg)
 {
+    http_req *req = ud;
     (void)msg;
-    respond_row(ud, res, err, 202, "webhook");
+    if (admin_db_error(req, err))
+        return;
+    if (PQntuples(res) == 0) {
+        http_error(req, 404, "not_found", "no such webhook");
+        return;
+    }
+    if (PQgetvalue(res, 0, 0)[0] != 't') {
+        http_error(req, 409, "conflict", "the webhook is disabled; enable it first");
+        return;
+    }
+    char *body = arena_strdup(http_req_arena(req), PQgetvalue(res, 0, 1));
+    http_respond(req, 202, "application/json", body, strlen(body));
 }
 
 static void hook_test(http_req *req)

@@ -123,7 +123,7 @@ int store_hook_rotate(store_pool *p, const char *id, const char *secret_sealed,
  * referenced by the final SELECT so PostgreSQL runs it. */
 static store_stmt hook_test = {
     "hook_test",
-    "WITH w AS (SELECT id FROM webhooks WHERE id = $1), "
+    "WITH w AS (SELECT id, enabled FROM webhooks WHERE id = $1), "
     "n AS (SELECT shark_id('whd_') AS id, now() AS at), "
     "d AS (INSERT INTO webhook_deliveries (id, webhook_id, event, payload) "
     "  SELECT n.id, w.id, 'webhook.test', jsonb_build_object('type', 'webhook.test', "
@@ -131,9 +131,10 @@ static store_stmt hook_test = {
     "    'event', 'webhook.test', 'actor_id', 'admin', 'actor_type', 'admin', "
     "    'target_id', w.id, 'metadata', jsonb_build_object('message', "
     "    'test delivery from SharkAuth'), 'created_at', shark_utc(n.at))) "
-    "  FROM w, n RETURNING *), "
+    "  FROM w, n WHERE w.enabled RETURNING *), "
     "wake AS (SELECT pg_notify('shark_webhooks', '') FROM d) "
-    "SELECT shark_delivery_json(d)::text AS delivery, (SELECT count(*) FROM wake) FROM d",
+    "SELECT w.enabled::text AS enabled, (SELECT shark_delivery_json(d)::text FROM d) AS "
+    "  delivery, (SELECT count(*) FROM wake) FROM w",
     1, 0};
 
 int store_hook_test(store_pool *p, const char *id, store_cb cb, void *ud)

@@ -35,8 +35,8 @@ int store_hook_delete(store_pool *p, const char *id, const store_actor *who, sto
 /* Row (none if unknown): rotated_at. */
 int store_hook_rotate(store_pool *p, const char *id, const char *secret_sealed,
                       const store_actor *who, store_cb cb, void *ud);
-/* Queues a webhook.test delivery to this endpoint only. Row (none if
- * unknown): delivery (JSON). */
+/* Queues a webhook.test delivery to this endpoint only, if enabled. Row
+ * (none if unknown): enabled ('t'/'f'), delivery (JSON, NULL if disabled). */
 int store_hook_test(store_pool *p, const char *id, store_cb cb, void *ud);
 /* Row (none if unknown webhook): data (JSON array, newest first), total.
  * status may be NULL. */

@@ -1,5 +1,6 @@
 """Process lifecycle: CLI, signals, graceful shutdown, data-dir lock."""
 import os
+import shutil
 import signal
 import subprocess
 import time
@@ -14,8 +15,12 @@ def run(*args, timeout=15, env=None):
     e = {k: v for k, v in os.environ.items() if not k.startswith("SHARK_")}
     if env:
         e.update(env)
-    return subprocess.run([SHARK_BIN] + list(args), capture_output=True, text=True,
-                          timeout=timeout, env=e, cwd=make_tmp_root())
+    cwd = make_tmp_root()
+    try:
+        return subprocess.run([SHARK_BIN] + list(args), capture_output=True, text=True,
+                              timeout=timeout, env=e, cwd=cwd)
+    finally:
+        shutil.rmtree(cwd, ignore_errors=True)
 
 
 def test_help_exit_0():

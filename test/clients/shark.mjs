@@ -219,3 +219,65 @@ export function basic(clientId, secret) {
 
 export const TOKEN_EXCHANGE = 'urn:ietf:params:oauth:grant-type:token-exchange'
 export const AT_TYPE = 'urn:ietf:params:oauth:token-type:access_token'
+
+// A tiny browser for the login, consent and device pages: a cookie jar
+// (Set-Cookie in, Cookie out), no automatic redirects, relative Locations
+// resolved against the server.
+export class Browser {
+  constructor(base) {
+    this.base = base
+    this.jar = new Map()
+  }
+
+  cookieHeader() {
+    return [...this.jar].map(([k, v]) => `${k}=${v}`).join('; ')
+  }
+
+  async request(url, { method = 'GET', form, json, headers = {} } = {}) {
+    const h = { ...headers }
+    if (this.jar.size) h.cookie = this.cookieHeader()
+    let body
+    if (form !== undefined) {
+      h['content-type'] = 'application/x-www-form-urlencoded'
+      body = new URLSearchParams(form).toString()
+    } else if (json !== undefined) {
+      h['content-type'] = 'application/json'
+      body = JSON.stringify(json)
+    }
+    const res = await fetch(new URL(url, this.base), { method, headers: h, body, redirect: 'manual' })
+    for (const c of res.headers.getSetCookie()) {
+      const [pair, ...attrs] = c.split(';')
+      const eq = pair.indexOf('=')
+      const name = pair.slice(0, eq).trim()
+      const value = pair.slice(eq + 1).trim()
+      const gone = value === '' || attrs.some((a) => /^\s*max-age\s*=\s*0\s*$/i.test(a))
+      if (gone) this.jar.delete(name)
+      else this.jar.set(name, value)
+    }
+    const text = await res.text()
+    let data = null
+    try { data = JSON.parse(text) } catch { /* HTML or empty */ }
+    const loc = res.headers.get('location')
+    return {
+      status: res.status,
+      headers: res.headers,
+      text,
+      json: data,
+      location: loc === null ? null : new URL(loc, this.base).href,
+    }
+  }
+
+  get(url, opts) { return this.request(url, opts) }
+  post(url, form, opts = {}) { return this.request(url, { ...opts, method: 'POST', form }) }
+}
+
+// The value of <input name=NAME value="..."> in a page (HTML entities undone).
+export function inputValue(html, name) {
+  const re = new RegExp(`<input[^>]*\\bname=["']?${name}["']?[^>]*>`, 'i')
+  const tag = html.match(re)?.[0]
+  if (!tag) return null
+  const v = tag.match(/\bvalue=(?:"([^"]*)"|'([^']*)'|([^\s>]+))/i)
+  if (!v) return null
+  return (v[1] ?? v[2] ?? v[3]).replace(/&quot;/g, '"').replace(/&#39;/g, "'").replace(/&lt;/g, '<')
+    .replace(/&gt;/g, '>').replace(/&amp;/g, '&')
+}

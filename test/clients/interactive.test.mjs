@@ -652,6 +652,73 @@ describe('interactive', () => {
     })
   })
 
+  describe('6. revocation (RFC 7009), resource indicators (RFC 8707), redirect URIs with a query', () => {
+    let user, client
+    before(async () => {
+      user = await signup('revoke')
+      client = await codeClient('revoke', { redirect_uris: [REDIRECT, `${REDIRECT}?tenant=a%20b`] })
+    })
+
+    async function revoke(token, hint) {
+      const c = { client_id: client.client_id }
+      const res = await oauth.revocationRequest(as, c, authFor(client), token,
+        { ...insecure, ...(hint ? { additionalParameters: { token_type_hint: hint } } : {}) })
+      return oauth.processRevocationResponse(res)
+    }
+
+    it('revoking the access token: userinfo 401, introspection inactive, token exchange refused', async () => {
+      const t = await exchangeCode(client, await authorize(client, user))
+      await revoke(t.access_token)
+      assert.deepEqual(await introspectAdmin(t.access_token), { active: false })
+      const r = await fetch(as.userinfo_endpoint, { headers: { authorization: `Bearer ${t.access_token}` } })
+      assert.equal(r.status, 401)
+    })
+
+    for (const hint of [undefined, 'refresh_token']) {
+      it(`revoking the refresh token${hint ? ' (token_type_hint refresh_token)' : ''}: it can no longer be used`, async () => {
+        // RFC 7009 §2: "Implementations MUST support the revocation of refresh tokens".
+        const t = await exchangeCode(client, await authorize(client, user))
+        await revoke(t.refresh_token, hint)
+        const after = await refresh(client, t.refresh_token).then(() => 'refreshed', (e) => e?.error ?? String(e))
+        assert.equal(after, 'invalid_grant', 'a revoked refresh token still refreshes')
+      })
+    }
+
+    it('resource in the authorization request sets aud of the access token, kept across refresh', async () => {
+      const resource = 'https://docs.example.com/api'
+      const a = await authorize(client, user, { request: { resource } })
+      const t = await exchangeCode(client, a)
+      const { payload } = await verifyAT(t.access_token, resource)
+      assert.equal(payload.aud, resource)
+      const next = await refresh(client, t.refresh_token)
+      assert.equal((await verifyAT(next.access_token, resource)).payload.aud, resource)
+      // and a resource that is not an absolute URI is refused at authorize
+      const bad = await authRequest(client, { resource: 'docs' })
+      assertErrorRedirect(await user.browser.get(bad.url), bad.state, 'invalid_target')
+    })
+
+    it('a registered redirect URI with a query keeps it and appends code, state, iss', async () => {
+      const uri = `${REDIRECT}?tenant=a%20b`
+      const req = await authRequest(client, { redirect_uri: uri })
+      const res = await user.browser.get(req.url)
+      assert.equal(res.status, 303, res.text)
+      const cb = new URL(res.location)
+      assert.equal(cb.searchParams.get('tenant'), 'a b')
+      assert.equal(cb.searchParams.get('state'), req.state)
+      const params = oauth.validateAuthResponse(as, { client_id: client.client_id }, cb, req.state)
+      const c = { client_id: client.client_id }
+      const tr = await oauth.processAuthorizationCodeResponse(as, c,
+        await oauth.authorizationCodeGrantRequest(as, c, authFor(client), params, uri, req.verifier, insecure),
+        { expectedNonce: req.nonce })
+      assert.equal((await verifyAT(tr.access_token)).payload.sub, user.id)
+      // a prefix of it, or other query, is not registered
+      for (const u of [`${REDIRECT}?tenant=other`, `${REDIRECT}?tenant=a%20b&x=1`]) {
+        const r = await user.browser.get((await authRequest(client, { redirect_uri: u })).url)
+        assertErrorPage(r, 400)
+      }
+    })
+  })
+
   describe('5. negatives', () => {
     let user, client, other
     before(async () => {

@@ -476,7 +476,7 @@ static void finish_request(http_conn *c)
     http_req *r = &c->req;
     worker *w = c->w;
     double secs = (double)(uv_hrtime() - r->start_ns) / 1e9;
-    metrics_request(w->app->metrics, r->route ? r->route->index : -1, r->status, secs);
+    metrics_request(w->app->metrics, r->route ? r->route->index : -1, r->method, r->status, secs);
     log_access(&(log_access_rec){r->id, r->method, r->route ? r->route->pattern : "-",
                                  r->path, r->client_ip, r->status, secs * 1000, r->bytes_out});
     bool keep = r->keep_alive && !c->close_after && !w->draining;

@@ -24,13 +24,18 @@ static const double hook_buckets[] = {0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5,
 #define NHOOK_BUCKETS (sizeof(hook_buckets) / sizeof(hook_buckets[0]))
 static const char *const hook_results[] = {"delivered", "failed", "retried"};
 
+/* Requests no route took are counted by their method. */
+static const char *const methods[] = {"GET", "POST", "PUT", "PATCH", "DELETE", "HEAD", "OPTIONS",
+                                      "other"};
+#define NMETHODS (sizeof(methods) / sizeof(methods[0]))
+
 struct pool_slot {
     _Atomic int in_use, idle, size;
 };
 
 struct metrics {
     int nroutes, nloops;
-    _Atomic unsigned long *counts; /* (nroutes + 1) x NSLOTS; row 0 = unmatched */
+    _Atomic unsigned long *counts; /* (NMETHODS + nroutes) x NSLOTS; unmatched rows first */
     _Atomic unsigned long hist[NBUCKETS + 1];
     _Atomic unsigned long hist_count;
     _Atomic unsigned long long hist_sum_us;
@@ -48,7 +53,7 @@ metrics *metrics_new(int nroutes, int nloops)
         shark_fatal("out of memory");
     m->nroutes = nroutes;
     m->nloops = nloops;
-    m->counts = calloc((size_t)(nroutes + 1) * NSLOTS, sizeof(*m->counts));
+    m->counts = calloc((NMETHODS + (size_t)nroutes) * NSLOTS, sizeof(*m->counts));
     m->pools = calloc((size_t)nloops, sizeof(*m->pools));
     if (m->counts == NULL || m->pools == NULL)
         shark_fatal("out of memory");
@@ -73,9 +78,18 @@ static size_t status_slot(int status)
     return NSTATUS + (size_t)(cls >= 1 && cls <= 5 ? cls - 1 : 4);
 }
 
-void metrics_request(metrics *m, int route_index, int status, double seconds)
+static size_t method_row(const char *method)
 {
-    size_t row = route_index >= 0 && route_index < m->nroutes ? (size_t)route_index + 1 : 0;
+    for (size_t i = 0; i + 1 < NMETHODS; i++)
+        if (strcmp(methods[i], method) == 0)
+            return i;
+    return NMETHODS - 1;
+}
+
+void metrics_request(metrics *m, int route_index, const char *method, int status, double seconds)
+{
+    size_t row = route_index >= 0 && route_index < m->nroutes ? NMETHODS + (size_t)route_index
+                                                              : method_row(method);
     atomic_fetch_add_explicit(&m->counts[row * NSLOTS + status_slot(status)], 1,
                               memory_order_relaxed);
     size_t b = 0;
@@ -156,17 +170,17 @@ char *metrics_render(const metrics *m, const router *r, const char *version, dou
          uptime_s);
     outf(&o, "# HELP shark_http_requests_total HTTP requests by route, method and status.\n"
              "# TYPE shark_http_requests_total counter\n");
-    for (int row = 0; row <= m->nroutes; row++) {
-        const route *rt = row > 0 ? router_get(r, row - 1) : NULL;
+    for (size_t row = 0; row < NMETHODS + (size_t)m->nroutes; row++) {
+        const route *rt = row >= NMETHODS ? router_get(r, (int)(row - NMETHODS)) : NULL;
         for (size_t s = 0; s < NSLOTS; s++) {
-            unsigned long c = atomic_load_explicit(&m->counts[(size_t)row * NSLOTS + s],
+            unsigned long c = atomic_load_explicit(&m->counts[row * NSLOTS + s],
                                                    memory_order_relaxed);
             if (c == 0)
                 continue;
             char st[8];
             status_label(s, st);
             outf(&o, "shark_http_requests_total{route=\"%s\",method=\"%s\",status=\"%s\"} %lu\n",
-                 rt ? rt->pattern : "unmatched", rt ? rt->method : "", st, c);
+                 rt ? rt->pattern : "unmatched", rt ? rt->method : methods[row], st, c);
         }
     }
     outf(&o, "# HELP shark_http_request_duration_seconds Request latency.\n"

@@ -16,8 +16,9 @@ typedef struct metrics metrics;
 metrics *metrics_new(int nroutes, int nloops);
 void metrics_free(metrics *m);
 
-/* route_index -1 means unmatched (404/405 and errors before routing). */
-void metrics_request(metrics *m, int route_index, int status, double seconds);
+/* route_index -1 means unmatched (404/405 and errors before routing); those
+ * are counted under their method. */
+void metrics_request(metrics *m, int route_index, const char *method, int status, double seconds);
 void metrics_pool(metrics *m, int loop, int in_use, int idle, int size);
 
 /* Webhook delivery attempts (core/outbound.c): the outcome and how long the

@@ -15,6 +15,7 @@
 #define MIGRATE_LOCK_KEY "6001136986843858770"
 
 static int max_applied(PGconn *conn);
+static int is_applied(PGconn *conn, int version);
 
 static void errf(char *err, size_t errlen, const char *fmt, ...)
 {
@@ -107,9 +108,15 @@ int store_migrate(const char *conninfo, char *err, size_t errlen)
              applied, latest);
         goto fail;
     }
+    /* Every embedded version not yet recorded, not only those above the
+     * highest: a migration merged with a lower number still gets applied. */
     for (int i = 0; i < store_migrations_count; i++) {
-        if (store_migrations[i].version > applied &&
-            apply(conn, &store_migrations[i], err, errlen) != 0)
+        int have = is_applied(conn, store_migrations[i].version);
+        if (have < 0) {
+            errf(err, errlen, "reading schema_migrations: %s", PQerrorMessage(conn));
+            goto fail;
+        }
+        if (!have && apply(conn, &store_migrations[i], err, errlen) != 0)
             goto fail;
     }
     rc = 0;
@@ -118,6 +125,19 @@ fail:
     if (PQstatus(conn) == CONNECTION_OK)
         PQclear(PQexec(conn, "SELECT pg_advisory_unlock(" MIGRATE_LOCK_KEY ")"));
     PQfinish(conn);
+    return rc;
+}
+
+/* 1 when version is recorded, 0 when not, -1 on error. */
+static int is_applied(PGconn *conn, int version)
+{
+    char v[16];
+    snprintf(v, sizeof(v), "%d", version);
+    const char *params[] = {v};
+    PGresult *res = PQexecParams(conn, "SELECT 1 FROM schema_migrations WHERE version = $1::int",
+                                 1, NULL, params, NULL, NULL, 0);
+    int rc = PQresultStatus(res) == PGRES_TUPLES_OK ? PQntuples(res) == 1 : -1;
+    PQclear(res);
     return rc;
 }
 

@@ -1,0 +1,81 @@
+"""Two shark processes behind one issuer, sharing one PostgreSQL: what must hold
+across nodes is decided in the database (DPoP replay, revocation)."""
+import os
+import threading
+
+import requests
+
+from test_agents import EcKey
+
+ISSUER = "http://shark.cluster.test"
+
+
+def two_nodes(pg_cluster, shark_factory, dbname):
+    pg_cluster.psql("CREATE DATABASE %s" % dbname)
+    ci = pg_cluster.conninfo(dbname)
+    env = {"SHARK_MASTER_KEY": os.urandom(32).hex()}
+    a = shark_factory(db=ci, env=env, extra=["--issuer", ISSUER])
+    b = shark_factory(db=ci, env=env, extra=["--issuer", ISSUER])
+    a.spawn()
+    b.spawn()
+    for s in (a, b):
+        s.wait_healthy(60)
+        s.wait_ready(30)
+    return a, b
+
+
+def register(node):
+    r = requests.post(node.url("/oauth/register"), timeout=10, json={
+        "client_name": "cluster", "grant_types": ["client_credentials"],
+        "token_endpoint_auth_method": "client_secret_basic", "scope": "mcp:read"})
+    assert r.status_code == 201, r.text
+    j = r.json()
+    return j["client_id"], j["client_secret"]
+
+
+def token(node, cid, secret, proof=None):
+    h = {"DPoP": proof} if proof else {}
+    return requests.post(node.url("/oauth/token"), auth=(cid, secret), headers=h, timeout=10,
+                         data={"grant_type": "client_credentials"})
+
+
+def test_a_dpop_proof_is_accepted_once_across_nodes(pg_cluster, shark_factory):
+    a, b = two_nodes(pg_cluster, shark_factory, "replay")
+    cid, secret = register(a)
+    key = EcKey()
+    for _ in range(5):
+        proof = key.proof(ISSUER + "/oauth/token")
+        results = [None, None]
+
+        def send(i, node):
+            results[i] = token(node, cid, secret, proof)
+
+        threads = [threading.Thread(target=send, args=(i, n)) for i, n in enumerate((a, b))]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+        codes = sorted(r.status_code for r in results)
+        assert codes == [200, 400], [r.text for r in results]
+        refused = [r for r in results if r.status_code == 400][0]
+        assert refused.json()["error"] == "invalid_dpop_proof"
+        ok = [r for r in results if r.status_code == 200][0].json()
+        assert ok["token_type"] == "DPoP"
+
+
+def test_a_revocation_on_one_node_is_seen_by_the_other_at_once(pg_cluster, shark_factory):
+    a, b = two_nodes(pg_cluster, shark_factory, "revoke")
+    cid, secret = register(a)
+    tok = token(a, cid, secret).json()["access_token"]
+
+    def active(node):
+        r = requests.post(node.url("/oauth/introspect"), auth=(cid, secret), timeout=10,
+                          data={"token": tok})
+        assert r.status_code == 200, r.text
+        return r.json()["active"]
+
+    assert active(a) and active(b)
+    r = requests.post(a.url("/oauth/revoke"), auth=(cid, secret), data={"token": tok}, timeout=10)
+    assert r.status_code == 200
+    assert active(b) is False
+    assert active(a) is False

@@ -416,6 +416,21 @@ describe('interactive', () => {
       assert.ok(r2.location.startsWith(`${REDIRECT}?`), r2.location)
     })
 
+    it('state with reserved characters comes back intact; client name and scopes are escaped on the consent page', async () => {
+      const evil = await codeClient('x', { client_name: '<img src=x onerror=alert(1)>"\'' })
+      const person = await signup('escape')
+      const state = 'a b&c=d/é?#%25+'
+      const req = await authRequest(evil, { state })
+      const consent = await person.browser.get(req.url)
+      assert.equal(consent.status, 200, consent.text)
+      assert.ok(!consent.text.includes('<img'), 'client_name is escaped')
+      assert.ok(consent.text.includes('&lt;img'), 'client_name is shown')
+      const back = await decide(person.browser, consent)
+      const cb = new URL(back.location)
+      assert.equal(cb.searchParams.get('state'), state)
+      oauth.validateAuthResponse(as, { client_id: evil.client_id }, cb, state)
+    })
+
     it('a scope beyond the remembered consent asks again', async () => {
       const other = await signup('consent-grow')
       const small = await authorize(client, other, { request: { scope: 'openid' } })
@@ -556,6 +571,22 @@ describe('interactive', () => {
       // a request_uri is single use
       const again = await user.browser.get(url.href)
       assertErrorPage(again, 400)
+    })
+
+    it('PAR with a signed-out browser: /login?request=… → sign in → consent → code', async () => {
+      const { params, verifier } = await pushParams({ scope: 'openid' })
+      const par = await push(other, params)
+      const url = new URL(as.authorization_endpoint)
+      url.searchParams.set('client_id', other.client_id)
+      url.searchParams.set('request_uri', par.request_uri)
+      const fresh = new Browser(shark.issuer)
+      const out = await browse(fresh, user, url.href)
+      assert.ok(out.signedIn, 'went through /login')
+      assert.ok(out.consent, 'consent page')
+      const cbParams = oauth.validateAuthResponse(as, { client_id: other.client_id }, out.callback, params.state)
+      const tokens = await exchangeCode(other, { params: cbParams, verifier, nonce: params.nonce, scope: 'openid' })
+      assert.equal(oauth.getValidatedIdTokenClaims(tokens).sub, user.id)
+      assert.equal(tokens.scope, 'openid')
     })
 
     it('a request_uri only works with the client that pushed it', async () => {
@@ -935,6 +966,13 @@ describe('interactive', () => {
       const del = await b1.request(path, { method: 'DELETE', headers: { 'x-csrf-token': l1.json.csrf_token } })
       assert.equal(del.status, 204, del.text)
       assert.equal((await b2.get('/api/v1/auth/me')).status, 401)
+      assert.equal((await b1.get('/api/v1/auth/me')).status, 200)
+      // someone else's session id is not found for me
+      const stranger = await signup('stranger')
+      const mine = (await b1.get('/api/v1/auth/sessions')).json.data[0].id
+      const foreign = await stranger.browser.request(`/api/v1/auth/sessions/${mine}`,
+        { method: 'DELETE', headers: { 'x-csrf-token': stranger.csrf } })
+      assert.equal(foreign.status, 404, foreign.text)
       assert.equal((await b1.get('/api/v1/auth/me')).status, 200)
       // the ended session cannot approve a consent either
       const req = await authRequest(other)

@@ -68,6 +68,8 @@ static const struct opt opts[] = {
      32, "act hops a token may carry (default 5)"},
     {"device-code-ttl", "SHARK_DEVICE_CODE_TTL", NUM(OPT_INT, device_code_ttl_s), 1, 3600,
      "seconds a device code stays valid (default 600)"},
+    {"outbound-ca-file", "SHARK_OUTBOUND_CA_FILE", STR(outbound_ca_file), 0, 0,
+     "PEM CA bundle trusted for outbound TLS (default: the system's)"},
     {"webhook-allowed-hosts", "SHARK_WEBHOOK_ALLOWED_HOSTS", STR(webhook_allowed_hosts), 0, 0,
      "comma list of hostnames and CIDRs webhooks may reach although private"},
     {"webhook-retry-schedule", "SHARK_WEBHOOK_RETRY_SCHEDULE", STR(webhook_retry_schedule), 0, 0,

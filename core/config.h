@@ -43,6 +43,7 @@ typedef struct config {
     char dcr_token[256];      /* initial access token when dcr = token */
     int max_delegation_depth; /* act hops a token may carry */
     int device_code_ttl_s;    /* lifetime of RFC 8628 device codes */
+    char outbound_ca_file[512]; /* extra CA bundle for outbound TLS (metadata documents) */
     /* Webhooks */
     char webhook_allowed_hosts[1024]; /* hostnames and CIDRs exempt from the private-address refusal */
     char webhook_retry_schedule[256]; /* as given: comma list of seconds */

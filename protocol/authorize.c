@@ -12,6 +12,7 @@
 #include "../store/auth.h"
 #include "../store/oauth.h"
 #include "authorize.h"
+#include "cimd.h"
 #include "client.h"
 #include "login.h"
 #include "oauth.h"
@@ -391,6 +392,18 @@ static void on_client_row(void *ud, PGresult *res, int err, const char *msg)
     validated_client(c->req, c, cl);
 }
 
+static void on_resolved(http_req *req, void *ud, const char *error)
+{
+    struct check *c = ud;
+    if (error != NULL) {
+        page_error(req, 400, arena_printf(http_req_arena(req), "The client's metadata document "
+                                                               "cannot be used: %s.", error));
+        return;
+    }
+    if (store_client_get(http_req_pool(req), in_str(c, "client_id"), on_client_row, c) != 0)
+        page_error(req, 503, "The service is busy. Please try again.");
+}
+
 /* ---- a pushed request comes back through the browser ---- */
 
 static void on_pushed(void *ud, PGresult *res, int err, const char *msg)
@@ -445,8 +458,7 @@ static void authorize(http_req *req)
         page_error(req, 400, "The request names no client (client_id is missing).");
         return;
     }
-    if (store_client_get(http_req_pool(req), cid, on_client_row, c) != 0)
-        page_error(req, 503, "The service is busy. Please try again.");
+    cimd_resolve(req, cid, on_resolved, c);
 }
 
 /* POST /oauth/par: the same checks, answered in JSON; client authenticated. */

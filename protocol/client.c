@@ -10,6 +10,7 @@
 #include "../crypto/hash.h"
 #include "../crypto/jws.h"
 #include "../store/oauth.h"
+#include "cimd.h"
 #include "oauth.h"
 
 #define ASSERTION_TYPE "urn:ietf:params:oauth:client-assertion-type:jwt-bearer"
@@ -176,6 +177,17 @@ static void on_client(void *ud, PGresult *res, int err, const char *msg)
     a->cb(a->req, a->ud, c);
 }
 
+static void on_resolved(http_req *req, void *ud, const char *error)
+{
+    struct auth *a = ud;
+    if (error != NULL) {
+        fail_client(a, arena_printf(http_req_arena(req), "client metadata document: %s", error));
+        return;
+    }
+    if (store_client_get(http_req_pool(req), a->client_id, on_client, a) != 0)
+        http_error_oauth(req, 503, "temporarily_unavailable", "database unavailable");
+}
+
 /* Basic credentials are form-encoded before base64 (RFC 6749 §2.3.1). */
 static int parse_basic(struct auth *a, const char *hdr)
 {
@@ -254,12 +266,11 @@ void oauth_client_authenticate(http_req *req, const form *f, oauth_client_cb cb,
         a->method = "none";
         a->client_id = form_id;
     }
-    if (a->client_id == NULL || strlen(a->client_id) > 200) {
+    if (a->client_id == NULL || strlen(a->client_id) > 1000) {
         fail_client(a, "client authentication required");
         return;
     }
-    if (store_client_get(http_req_pool(req), a->client_id, on_client, a) != 0)
-        http_error_oauth(req, 503, "temporarily_unavailable", "database unavailable");
+    cimd_resolve(req, a->client_id, on_resolved, a);
 }
 
 bool oauth_client_has_grant(const oauth_client *c, const char *grant)

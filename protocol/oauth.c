@@ -180,6 +180,7 @@ static void metadata(http_req *req)
     json_array_append_new(grants, json_string("urn:ietf:params:oauth:grant-type:device_code"));
     json_object_set_new(m, "device_authorization_endpoint", json_string(u[8]));
     json_object_set_new(m, "response_modes_supported", json_pack("[s]", "query"));
+    json_object_set_new(m, "client_id_metadata_document_supported", json_true());
     json_decref(auth_methods);
     json_decref(algs);
     json_object_set_new(m, "token_types_supported",

@@ -490,12 +490,34 @@ static void par(http_req *req)
 
 /* ---- login page ---- */
 
-static void login_page(http_req *req, int status, const char *request, const char *next,
-                       const char *error)
+#define LOGIN_CSRF_COOKIE "shark_login_csrf"
+
+/* Login CSRF (a form on another site signing someone into the attacker's
+ * account): a double-submit token in a cookie only our login form sees. */
+static const char *login_csrf_cookie(http_req *req)
 {
+    const char *h = http_req_header(req, "Cookie");
+    const char *p = h ? strstr(h, LOGIN_CSRF_COOKIE "=") : NULL;
+    if (p == NULL)
+        return NULL;
+    p += strlen(LOGIN_CSRF_COOKIE "=");
+    return arena_strndup(http_req_arena(req), p, strcspn(p, "; "));
+}
+
+static void login_page(http_req *req, int status, const char *request, const char *next,
+                       const char *error, const char *csrf)
+{
+    if (csrf == NULL) {
+        csrf = random_text(req, "", 24);
+        http_header(req, "Set-Cookie",
+                    arena_printf(http_req_arena(req),
+                                 LOGIN_CSRF_COOKIE "=%s; Path=/login; HttpOnly; SameSite=Strict%s",
+                                 csrf, http_req_is_tls(req) ? "; Secure" : ""));
+    }
     page_send(req, status, "Sign in",
               arena_printf(http_req_arena(req),
                            "<h1>Sign in</h1>%s<form method=post action=/login>"
+                           "<input type=hidden name=login_csrf value=\"%s\">"
                            "<input type=hidden name=request value=\"%s\">"
                            "<input type=hidden name=next value=\"%s\">"
                            "<label for=email>Email</label><input id=email type=email name=email "
@@ -506,7 +528,8 @@ static void login_page(http_req *req, int status, const char *request, const cha
                            error ? arena_printf(http_req_arena(req), "<p class=err>%s</p>",
                                                 page_escape(req, error))
                                  : "",
-                           page_escape(req, request), page_escape(req, next)));
+                           page_escape(req, csrf), page_escape(req, request),
+                           page_escape(req, next)));
 }
 
 static const char *safe_next(const char *next)
@@ -520,7 +543,7 @@ static const char *safe_next(const char *next)
 static void login_get(http_req *req)
 {
     login_page(req, 200, http_req_query_get(req, "request"), safe_next(http_req_query_get(req, "next")),
-               NULL);
+               NULL, NULL);
 }
 
 static void on_login(http_req *req, void *ud, const session *s, const char *error)
@@ -533,7 +556,8 @@ static void on_login(http_req *req, void *ud, const session *s, const char *erro
                           : strcmp(error, "unavailable") == 0
                               ? "The service is busy. Please try again."
                               : "Wrong email or password.";
-        login_page(req, strcmp(error, "unavailable") == 0 ? 503 : 401, request, next, msg);
+        login_page(req, strcmp(error, "unavailable") == 0 ? 503 : 401, request, next, msg,
+                   form_get(f, "login_csrf"));
         return;
     }
     if (request != NULL)
@@ -549,9 +573,15 @@ static void login_post(http_req *req)
     if (oauth_read_form(req, f) != 0)
         return;
     const char *email = form_get(f, "email"), *password = form_get(f, "password");
+    const char *sent = form_get(f, "login_csrf"), *cookie = login_csrf_cookie(req);
+    if (sent == NULL || cookie == NULL || !hash_ct_eq(sent, strlen(sent), cookie, strlen(cookie))) {
+        login_page(req, 403, form_get(f, "request"), safe_next(form_get(f, "next")),
+                   "This sign-in form expired. Please try again.", NULL);
+        return;
+    }
     if (email == NULL || password == NULL) {
         login_page(req, 400, form_get(f, "request"), safe_next(form_get(f, "next")),
-                   "Enter your email and password.");
+                   "Enter your email and password.", sent);
         return;
     }
     login_password(req, email, password, on_login, f);

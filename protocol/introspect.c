@@ -6,6 +6,7 @@
 #include <strings.h>
 
 #include "../crypto/hash.h"
+#include "../store/auth.h"
 #include "../store/oauth.h"
 #include "../store/system.h"
 #include "access.h"
@@ -133,6 +134,15 @@ static void revoke_next(http_req *req, void *ud, const oauth_client *cl)
     const char *token = form_get(&c->f, "token");
     if (token == NULL) {
         http_error_oauth(req, 400, "invalid_request", "token is required");
+        return;
+    }
+    /* Refresh tokens are opaque: revoking one ends its whole grant family. */
+    if (strncmp(token, "rt_", 3) == 0) {
+        char hash[65];
+        hash_sha256_hex(token, strlen(token), hash);
+        if (store_refresh_revoke(http_req_pool(req), hash, cl ? cl->client_id : NULL,
+                                 http_req_id(req), http_req_client_ip(req), on_revoked, c) != 0)
+            http_error_oauth(req, 503, "temporarily_unavailable", "database unavailable");
         return;
     }
     /* RFC 7009 §2.2: unknown, invalid or expired tokens need no action. */

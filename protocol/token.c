@@ -48,6 +48,8 @@ struct treq {
     int64_t iat, exp;
     /* authorization code and refresh grants */
     const char *code_hash, *family, *nonce, *refresh;
+    const char *refresh_scope; /* the grant's scope: a narrowed refresh keeps it */
+    const char *refresh_hash;
     int64_t auth_time;
     bool want_refresh, want_id_token;
 };
@@ -131,13 +133,18 @@ static void respond(struct treq *t)
     http_respond_json(t->req, 200, body);
 }
 
-static void on_linked(void *ud, PGresult *res, int err, const char *msg)
+static void on_confirmed(void *ud, PGresult *res, int err, const char *msg)
 {
     struct treq *t = ud;
-    (void)res;
     (void)msg;
     if (err != STORE_OK) {
         unavailable(t->req);
+        return;
+    }
+    /* A replay of the code arrived while these were issued: they are revoked. */
+    if (PQgetvalue(res, 0, 0)[0] == 't') {
+        http_error_oauth(t->req, 400, "invalid_grant",
+                         "authorization code already used; the tokens it produced are revoked");
         return;
     }
     respond(t);
@@ -152,9 +159,8 @@ static void on_refresh_stored(void *ud, PGresult *res, int err, const char *msg)
         unavailable(t->req);
         return;
     }
-    /* A code remembers what it produced so a replay can revoke it. */
     if (t->code_hash != NULL) {
-        if (store_code_link(http_req_pool(t->req), t->code_hash, t->jti, t->family, on_linked, t) != 0)
+        if (store_code_confirm(http_req_pool(t->req), t->code_hash, on_confirmed, t) != 0)
             unavailable(t->req);
         return;
     }
@@ -197,7 +203,7 @@ static void on_issued(void *ud, PGresult *res, int err, const char *msg)
                        t->client->client_id,
                        t->user_id,
                        t->sub,
-                       t->scope ? t->scope : "",
+                       t->refresh_scope ? t->refresh_scope : t->scope ? t->scope : "",
                        t->dpop ? t->proof.jkt : NULL,
                        t->aud,
                        t->auth_time,
@@ -206,13 +212,19 @@ static void on_issued(void *ud, PGresult *res, int err, const char *msg)
         unavailable(t->req);
 }
 
-static void issue(struct treq *t)
+static void new_jti(struct treq *t)
 {
-    arena *ar = http_req_arena(t->req);
     uint8_t raw[16];
     hash_random(raw, sizeof(raw));
     memcpy(t->jti, "tok_", 4);
     enc_base62(raw, sizeof(raw), t->jti + 4, sizeof(t->jti) - 4);
+}
+
+static void issue(struct treq *t)
+{
+    arena *ar = http_req_arena(t->req);
+    if (t->jti[0] == '\0')
+        new_jti(t);
     t->iat = (int64_t)time(NULL);
     t->exp = t->iat + t->app->cfg.token_ttl_s;
     char *act_text = NULL;
@@ -512,12 +524,37 @@ static void authorization_code(struct treq *t)
     char *hash = arena_alloc(http_req_arena(t->req), 65);
     hash_sha256_hex(code, strlen(code), hash);
     t->code_hash = hash;
-    if (store_code_redeem(http_req_pool(t->req), hash, on_code, t) != 0)
+    /* Named before they exist, so a replay of the code can revoke them. */
+    new_jti(t);
+    uint8_t raw[16];
+    char text[32];
+    hash_random(raw, sizeof(raw));
+    enc_base62(raw, sizeof(raw), text, sizeof(text));
+    t->family = arena_printf(http_req_arena(t->req), "fam_%s", text);
+    if (store_code_redeem(http_req_pool(t->req), hash, t->jti, t->family, on_code, t) != 0)
         unavailable(t->req);
 }
 
 /* ---- refresh (rotation with reuse detection) ---- */
 
+static void on_refresh_used(void *ud, PGresult *res, int err, const char *msg)
+{
+    struct treq *t = ud;
+    (void)msg;
+    if (err != STORE_OK) {
+        unavailable(t->req);
+        return;
+    }
+    if (strcmp(PQgetvalue(res, 0, 0), "1") != 0) {
+        http_error_oauth(t->req, 400, "invalid_grant",
+                         "refresh token already used; its whole family is revoked");
+        return;
+    }
+    issue(t);
+}
+
+/* Every check runs before the token is spent, so a refused request (wrong
+ * key, wider scope) cannot burn the holder's refresh token. */
 static void on_refresh(void *ud, PGresult *res, int err, const char *msg)
 {
     struct treq *t = ud;
@@ -531,8 +568,9 @@ static void on_refresh(void *ud, PGresult *res, int err, const char *msg)
         return;
     }
     if (PQgetvalue(res, 0, 0)[0] == 't') {
-        http_error_oauth(t->req, 400, "invalid_grant",
-                         "refresh token already used; its whole family is revoked");
+        /* Spent: using it again revokes the family and is refused. */
+        if (store_refresh_use(http_req_pool(t->req), t->refresh_hash, on_refresh_used, t) != 0)
+            unavailable(t->req);
         return;
     }
     if (PQgetvalue(res, 0, 1)[0] == 't' || strcmp(PQgetvalue(res, 0, 3), t->client->client_id) != 0) {
@@ -545,18 +583,21 @@ static void on_refresh(void *ud, PGresult *res, int err, const char *msg)
         dpop_error(t, "this refresh token is bound to another DPoP key");
         return;
     }
-    t->family = row(t, res, 2);
-    t->user_id = row(t, res, 4);
-    t->sub = row(t, res, 5);
     const char *granted = row(t, res, 6);
     if (read_scope(t, granted) != 0)
         return;
+    t->family = row(t, res, 2);
+    t->user_id = row(t, res, 4);
+    t->sub = row(t, res, 5);
+    t->refresh_scope = granted;
     t->aud = row(t, res, 8);
     t->auth_time = strtoll(PQgetvalue(res, 0, 9), NULL, 10);
     t->want_refresh = true;
     t->want_id_token = t->scope != NULL && oauth_scope_subset("openid", t->scope);
     t->event = "oauth.token_refreshed";
-    issue(t);
+    /* A spent token presented again is the reuse signal (RFC 9700 §4.14). */
+    if (store_refresh_use(http_req_pool(t->req), t->refresh_hash, on_refresh_used, t) != 0)
+        unavailable(t->req);
 }
 
 static void refresh_grant(struct treq *t)
@@ -566,9 +607,10 @@ static void refresh_grant(struct treq *t)
         http_error_oauth(t->req, 400, "invalid_request", "refresh_token is required");
         return;
     }
-    char hash[65];
+    char *hash = arena_alloc(http_req_arena(t->req), 65);
     hash_sha256_hex(rt, strlen(rt), hash);
-    if (store_refresh_use(http_req_pool(t->req), hash, on_refresh, t) != 0)
+    t->refresh_hash = hash;
+    if (store_refresh_peek(http_req_pool(t->req), hash, on_refresh, t) != 0)
         unavailable(t->req);
 }
 

@@ -237,12 +237,17 @@ int store_code_create(store_pool *p, const store_code *c, store_cb cb, void *ud)
 }
 
 /* A second redemption is an attack or a bug: what the first produced is
- * revoked (RFC 9700 §4.5). The CTEs all see the row as it was before. */
+ * revoked (RFC 9700 §4.5). The first redemption records the jti and family it
+ * is about to issue, so a replay can name them even before they exist; the
+ * replay also marks the code, which store_code_confirm checks once they do.
+ * The CTEs all see the row as it was before. */
 static store_stmt code_redeem = {
     "code_redeem",
     "WITH c AS (SELECT * FROM auth_codes WHERE code_hash = $1 FOR UPDATE), "
-    "f AS (UPDATE auth_codes SET used_at = now() WHERE code_hash = $1 AND used_at IS NULL "
-    "  RETURNING 1), "
+    "f AS (UPDATE auth_codes SET used_at = now(), issued_jti = $2, family_id = $3 "
+    "  WHERE code_hash = $1 AND used_at IS NULL RETURNING 1), "
+    "m AS (UPDATE auth_codes SET replayed = true WHERE code_hash = $1 AND "
+    "  EXISTS (SELECT 1 FROM c WHERE used_at IS NOT NULL) RETURNING 1), "
     "r1 AS (UPDATE oauth_tokens SET revoked_at = now() WHERE jti = (SELECT issued_jti FROM c "
     "  WHERE used_at IS NOT NULL) AND revoked_at IS NULL RETURNING 1), "
     "r2 AS (UPDATE refresh_tokens SET revoked_at = now() WHERE family_id = (SELECT family_id "
@@ -251,23 +256,29 @@ static store_stmt code_redeem = {
     "  redirect_uri, scope, code_challenge, nonce, resource, "
     "  extract(epoch FROM auth_time)::bigint::text, (SELECT count(*) FROM r1) + "
     "  (SELECT count(*) FROM r2) FROM c",
-    1, 0};
+    3, 0};
 
-int store_code_redeem(store_pool *p, const char *code_hash, store_cb cb, void *ud)
+int store_code_redeem(store_pool *p, const char *code_hash, const char *jti, const char *family,
+                      store_cb cb, void *ud)
 {
-    const char *params[] = {code_hash};
+    const char *params[] = {code_hash, jti, family};
     return store_exec(p, &code_redeem, params, cb, ud);
 }
 
-static store_stmt code_link = {
-    "code_link", "UPDATE auth_codes SET issued_jti = $2, family_id = $3 WHERE code_hash = $1",
-    3, 0};
+static store_stmt code_confirm = {
+    "code_confirm",
+    "WITH c AS (SELECT replayed, issued_jti, family_id FROM auth_codes WHERE code_hash = $1), "
+    "r1 AS (UPDATE oauth_tokens SET revoked_at = now() WHERE jti = (SELECT issued_jti FROM c "
+    "  WHERE replayed) AND revoked_at IS NULL RETURNING 1), "
+    "r2 AS (UPDATE refresh_tokens SET revoked_at = now() WHERE family_id = (SELECT family_id "
+    "  FROM c WHERE replayed) AND revoked_at IS NULL RETURNING 1) "
+    "SELECT coalesce((SELECT replayed FROM c), true)::text AS replayed",
+    1, 0};
 
-int store_code_link(store_pool *p, const char *code_hash, const char *jti, const char *family,
-                    store_cb cb, void *ud)
+int store_code_confirm(store_pool *p, const char *code_hash, store_cb cb, void *ud)
 {
-    const char *params[] = {code_hash, jti, family};
-    return store_exec(p, &code_link, params, cb, ud);
+    const char *params[] = {code_hash};
+    return store_exec(p, &code_confirm, params, cb, ud);
 }
 
 /* ---- refresh tokens ---- */
@@ -289,6 +300,22 @@ int store_refresh_create(store_pool *p, const store_refresh *r, store_cb cb, voi
     return store_exec(p, &refresh_create, params, cb, ud);
 }
 
+static store_stmt refresh_peek = {
+    "refresh_peek",
+    "SELECT (used_at IS NOT NULL OR revoked_at IS NOT NULL)::text, (expires_at <= now())::text, "
+    "  family_id, client_id, user_id, subject, scope, jkt, audience, "
+    "  coalesce(extract(epoch FROM auth_time)::bigint, 0)::text FROM refresh_tokens "
+    "WHERE token_hash = $1",
+    1, 0};
+
+int store_refresh_peek(store_pool *p, const char *token_hash, store_cb cb, void *ud)
+{
+    const char *params[] = {token_hash};
+    return store_exec(p, &refresh_peek, params, cb, ud);
+}
+
+/* The one that marks it used wins; anyone finding it used (a replay, or a
+ * race with the legitimate holder) revokes the whole family. */
 static store_stmt refresh_use = {
     "refresh_use",
     "WITH t AS (SELECT * FROM refresh_tokens WHERE token_hash = $1 FOR UPDATE), "
@@ -297,15 +324,33 @@ static store_stmt refresh_use = {
     "fam AS (UPDATE refresh_tokens SET revoked_at = now() WHERE family_id = (SELECT family_id "
     "  FROM t WHERE used_at IS NOT NULL OR revoked_at IS NOT NULL) AND revoked_at IS NULL "
     "  RETURNING 1) "
-    "SELECT (used_at IS NOT NULL OR revoked_at IS NOT NULL)::text, (expires_at <= now())::text, "
-    "  family_id, client_id, user_id, subject, scope, jkt, audience, "
-    "  coalesce(extract(epoch FROM auth_time)::bigint, 0)::text FROM t",
+    "SELECT (SELECT count(*) FROM u) AS used",
     1, 0};
 
 int store_refresh_use(store_pool *p, const char *token_hash, store_cb cb, void *ud)
 {
     const char *params[] = {token_hash};
     return store_exec(p, &refresh_use, params, cb, ud);
+}
+
+static store_stmt refresh_revoke = {
+    "refresh_revoke",
+    "WITH t AS (SELECT family_id FROM refresh_tokens WHERE token_hash = $1 "
+    "  AND ($2::text IS NULL OR client_id = $2)), "
+    "r AS (UPDATE refresh_tokens SET revoked_at = now() WHERE family_id IN (SELECT family_id "
+    "  FROM t) AND revoked_at IS NULL RETURNING 1), "
+    "ev AS (INSERT INTO audit_events (id, event, actor_id, actor_type, target_id, metadata, "
+    "  request_id, client_ip) SELECT shark_id('audit_'), 'oauth.token_revoked', "
+    "  coalesce($2, 'admin'), CASE WHEN $2::text IS NULL THEN 'admin' ELSE 'client' END, "
+    "  t.family_id, jsonb_build_object('token_type', 'refresh_token', 'layer', 1), $3, $4 FROM t) "
+    "SELECT EXISTS (SELECT 1 FROM t)::text AS found",
+    4, 0};
+
+int store_refresh_revoke(store_pool *p, const char *token_hash, const char *client_id,
+                         const char *request_id, const char *client_ip, store_cb cb, void *ud)
+{
+    const char *params[] = {token_hash, client_id, request_id, client_ip};
+    return store_exec(p, &refresh_revoke, params, cb, ud);
 }
 
 static store_stmt user_claims = {

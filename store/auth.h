@@ -68,13 +68,16 @@ typedef struct store_code {
     int ttl_s;
 } store_code;
 int store_code_create(store_pool *p, const store_code *c, store_cb cb, void *ud);
-/* Redeems a code once. Row (none if unknown): reused ('t' when already
- * redeemed — the tokens it produced are then revoked), expired, client_id,
- * user_id, redirect_uri, scope, code_challenge, nonce, resource, auth_time. */
-int store_code_redeem(store_pool *p, const char *code_hash, store_cb cb, void *ud);
-/* Remembers what a code produced, so a replay can revoke it. */
-int store_code_link(store_pool *p, const char *code_hash, const char *jti, const char *family,
-                    store_cb cb, void *ud);
+/* Redeems a code once, recording the access token jti and refresh family it
+ * will produce. Row (none if unknown): reused ('t' when already redeemed —
+ * what it produced is then revoked and the code marked replayed), expired,
+ * client_id, user_id, redirect_uri, scope, code_challenge, nonce, resource,
+ * auth_time. */
+int store_code_redeem(store_pool *p, const char *code_hash, const char *jti, const char *family,
+                      store_cb cb, void *ud);
+/* After issuing: Row: replayed ('t' when a replay came meanwhile — the new
+ * tokens are then revoked and must not be handed out). */
+int store_code_confirm(store_pool *p, const char *code_hash, store_cb cb, void *ud);
 
 /* ---- refresh tokens ---- */
 
@@ -84,11 +87,17 @@ typedef struct store_refresh {
     int ttl_s;
 } store_refresh;
 int store_refresh_create(store_pool *p, const store_refresh *r, store_cb cb, void *ud);
-/* Uses a refresh token once (rotation). Row (none if unknown): reused ('t'
- * when it was already used or revoked — its whole family is revoked then),
- * expired, family_id, client_id, user_id, subject, scope, jkt, audience,
- * auth_time. */
+/* Reads a refresh token without using it. Row (none if unknown): spent ('t'
+ * when already used or revoked), expired, family_id, client_id, user_id,
+ * subject, scope, jkt, audience, auth_time. */
+int store_refresh_peek(store_pool *p, const char *token_hash, store_cb cb, void *ud);
+/* Uses it once (rotation), after every check passed. Row: used (1, or 0
+ * when someone else used it first — its family is then revoked). */
 int store_refresh_use(store_pool *p, const char *token_hash, store_cb cb, void *ud);
+/* RFC 7009 for refresh tokens: revokes the token's whole family (of
+ * client_id, or any for NULL). Row: found. Audit oauth.token_revoked. */
+int store_refresh_revoke(store_pool *p, const char *token_hash, const char *client_id,
+                         const char *request_id, const char *client_ip, store_cb cb, void *ud);
 
 /* Row: user (JSON: sub, email, email_verified, name) for userinfo. */
 int store_user_claims(store_pool *p, const char *user_id, store_cb cb, void *ud);

@@ -102,7 +102,8 @@ describe('interactive', () => {
     assert.equal(page.status, 200)
     assert.match(page.headers.get('content-type'), /text\/html/)
     assert.equal(inputValue(page.text, 'request'), request)
-    const posted = await b.post('/login', { request, email: user.email, password: user.password })
+    const login_csrf = inputValue(page.text, 'login_csrf')
+    const posted = await b.post('/login', { request, login_csrf, email: user.email, password: user.password })
     assert.equal(posted.status, 303, posted.text)
     const resume = new URL(posted.location)
     assert.equal(resume.pathname, '/oauth/authorize/resume')
@@ -842,13 +843,17 @@ describe('interactive', () => {
         }
         const hdr = { authorization: basic(client.client_id, client.client_secret) }
         const rs = await Promise.all([postForm(as.token_endpoint, body, hdr), postForm(as.token_endpoint, body, hdr)])
+        // The replay is always refused; the first redemption may be refused
+        // too when the replay lands while it is being issued (tokens revoked).
         const ok = rs.filter((r) => r.status === 200)
-        assert.equal(ok.length, 1, rs.map((r) => r.text).join('\n'))
-        const bad = rs.find((r) => r.status !== 200)
-        assert.equal(bad.json.error, 'invalid_grant')
-        const ir = await introspectAdmin(ok[0].json.access_token)
-        assert.equal(ir.active, false, `round ${i}: the access token from a code used twice is still active`)
-        await rejectsWith(refresh(client, ok[0].json.refresh_token), 'invalid_grant')
+        assert.ok(ok.length <= 1, rs.map((r) => r.text).join('\n'))
+        for (const bad of rs.filter((r) => r.status !== 200))
+          assert.equal(bad.json.error, 'invalid_grant')
+        if (ok.length === 1) {
+          const ir = await introspectAdmin(ok[0].json.access_token)
+          assert.equal(ir.active, false, `round ${i}: the access token from a code used twice is still active`)
+          await rejectsWith(refresh(client, ok[0].json.refresh_token), 'invalid_grant')
+        }
       }
     })
 
@@ -897,25 +902,37 @@ describe('interactive', () => {
       const req = await authRequest(client)
       const first = await b.get(req.url)
       const request = new URL(first.location).searchParams.get('request')
-      const wrong = await b.post('/login', { request, email: user.email, password: 'not the password!' })
+      const login_csrf = inputValue((await b.get(first.location)).text, 'login_csrf')
+      const wrong = await b.post('/login', { request, login_csrf, email: user.email, password: 'not the password!' })
       assertErrorPage(wrong, 401, /Wrong email or password/)
       assert.equal(inputValue(wrong.text, 'request'), request, 'form kept with the request')
       assert.equal(b.jar.has('shark_session'), false)
-      const unknown = await b.post('/login', { request, email: newEmail('nobody'), password: 'not the password!' })
+      const unknown = await b.post('/login', { request, login_csrf, email: newEmail('nobody'), password: 'not the password!' })
       assertErrorPage(unknown, 401, /Wrong email or password/)
       const api = await b.request('/api/v1/auth/login', { method: 'POST', json: { email: newEmail('nobody'), password: 'whatever12345' } })
       assert.equal(api.status, 401)
       assert.equal(api.json?.error?.code, 'invalid_credentials')
     })
 
+    it('a sign-in form post without the login CSRF token is refused (403) and signs nobody in', async () => {
+      const b = new Browser(shark.issuer)
+      const r = await b.post('/login', { email: user.email, password: user.password })
+      assertErrorPage(r, 403, /expired/)
+      assert.equal(b.jar.has('shark_session'), false)
+      const forged = await b.post('/login', { login_csrf: 'guessed', email: user.email, password: user.password })
+      assertErrorPage(forged, 403, /expired/)
+      assert.equal(b.jar.has('shark_session'), false)
+    })
+
     it('5 failures in a row lock the account: then even the right password is refused (page 401, API 423)', async () => {
       const victim = await signup('locked')
       const b = new Browser(shark.issuer)
+      const login_csrf = inputValue((await b.get('/login')).text, 'login_csrf')
       for (let i = 0; i < 5; i++) {
-        const r = await b.post('/login', { email: victim.email, password: `wrong password ${i}` })
+        const r = await b.post('/login', { login_csrf, email: victim.email, password: `wrong password ${i}` })
         assert.equal(r.status, 401, r.text)
       }
-      const right = await b.post('/login', { email: victim.email, password: victim.password })
+      const right = await b.post('/login', { login_csrf, email: victim.email, password: victim.password })
       assertErrorPage(right, 401, /locked/i)
       assert.equal(b.jar.has('shark_session'), false)
       const api = await b.request('/api/v1/auth/login', { method: 'POST', json: { email: victim.email, password: victim.password } })

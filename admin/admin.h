@@ -8,6 +8,7 @@
 
 #include "../core/http.h"
 #include "../core/router.h"
+#include "../store/agents.h"
 
 /* An admin route: `handler` runs only after the key checked out. */
 typedef struct admin_route {
@@ -37,6 +38,12 @@ const char *admin_string_array(http_req *req, json_t *v, const char *field, int 
 const char *admin_string(http_req *req, json_t *obj, const char *field, size_t max, bool *bad);
 /* Writes {"data":<data>,"total":N,"limit":L,"offset":O} from JSON text. */
 void admin_respond_page(http_req *req, const char *data, const char *total, int limit, int offset);
+
+/* Answers a database error, or 404 "no such <what>" when res has no row;
+ * true when the caller may go on with row 0. */
+bool admin_found(http_req *req, PGresult *res, int err, const char *what);
+/* Who asks and from where, for audit events. */
+store_actor admin_actor(http_req *req);
 
 /* Answers 503 in the surface's envelope for a database failure, or 400 for
  * input the database refused; returns true when it answered. */

@@ -15,11 +15,6 @@
 
 #define MAX_SCOPES 100
 
-static store_actor actor(http_req *req)
-{
-    return (store_actor){http_req_id(req), http_req_client_ip(req)};
-}
-
 static char *new_id(http_req *req, const char *prefix, int bytes)
 {
     uint8_t raw[32];
@@ -95,7 +90,7 @@ static void app_create(http_req *req)
     if (b == NULL || read_app(req, b, &in, true) != 0)
         return;
     in.id = new_id(req, "app_", 16);
-    store_actor who = actor(req);
+    store_actor who = admin_actor(req);
     if (store_app_create(http_req_pool(req), &in, &who, on_app_created, req) != 0)
         admin_db_error(req, STORE_EUNAVAIL);
 }
@@ -137,7 +132,7 @@ static void app_update(http_req *req)
     if (b == NULL || read_app(req, b, &in, false) != 0)
         return;
     in.id = http_req_param(req, "id");
-    store_actor who = actor(req);
+    store_actor who = admin_actor(req);
     if (store_app_update(http_req_pool(req), &in, &who, on_app, req) != 0)
         admin_db_error(req, STORE_EUNAVAIL);
 }
@@ -176,7 +171,7 @@ static void app_delete(http_req *req)
         http_error(req, 400, "invalid_request", "cascade must be true or false");
         return;
     }
-    store_actor who = actor(req);
+    store_actor who = admin_actor(req);
     if (store_app_delete(http_req_pool(req), http_req_param(req, "id"),
                          cascade != NULL && strcmp(cascade, "true") == 0, &who, on_app_deleted,
                          req) != 0)
@@ -294,7 +289,7 @@ static void agent_create(http_req *req)
     char hash[65];
     hash_sha256_hex(a->secret, strlen(a->secret), hash);
     in.secret_hash = hash;
-    store_actor who = actor(req);
+    store_actor who = admin_actor(req);
     if (store_agent_create(http_req_pool(req), &in, &who, on_agent_created, a) != 0)
         admin_db_error(req, STORE_EUNAVAIL);
 }
@@ -332,12 +327,8 @@ static void on_agent_updated(void *ud, PGresult *res, int err, const char *msg)
 {
     http_req *req = ud;
     (void)msg;
-    if (admin_db_error(req, err))
+    if (!admin_found(req, res, err, "agent"))
         return;
-    if (PQntuples(res) == 0) {
-        http_error(req, 404, "not_found", "no such agent");
-        return;
-    }
     if (PQgetvalue(res, 0, 0)[0] != 't') {
         http_error(req, 400, "invalid_request", "scopes must be among the app's scopes");
         return;
@@ -370,7 +361,7 @@ static void agent_update(http_req *req)
         return;
     }
     in.id = http_req_param(req, "id");
-    store_actor who = actor(req);
+    store_actor who = admin_actor(req);
     if (store_agent_update(http_req_pool(req), &in, &who, on_agent_updated, req) != 0)
         admin_db_error(req, STORE_EUNAVAIL);
 }
@@ -379,18 +370,14 @@ static void on_agent_deleted(void *ud, PGresult *res, int err, const char *msg)
 {
     http_req *req = ud;
     (void)msg;
-    if (admin_db_error(req, err))
+    if (!admin_found(req, res, err, "agent"))
         return;
-    if (PQntuples(res) == 0) {
-        http_error(req, 404, "not_found", "no such agent");
-        return;
-    }
     http_respond(req, 204, NULL, NULL, 0);
 }
 
 static void agent_delete(http_req *req)
 {
-    store_actor who = actor(req);
+    store_actor who = admin_actor(req);
     if (store_agent_delete(http_req_pool(req), http_req_param(req, "id"), &who, on_agent_deleted,
                            req) != 0)
         admin_db_error(req, STORE_EUNAVAIL);
@@ -400,12 +387,8 @@ static void on_tokens(void *ud, PGresult *res, int err, const char *msg)
 {
     http_req *req = ud;
     (void)msg;
-    if (admin_db_error(req, err))
+    if (!admin_found(req, res, err, "agent"))
         return;
-    if (PQntuples(res) == 0) {
-        http_error(req, 404, "not_found", "no such agent");
-        return;
-    }
     char *body = arena_printf(http_req_arena(req), "{\"data\":%s,\"total\":%s}",
                               PQgetvalue(res, 0, 0), PQgetvalue(res, 0, 1));
     http_respond(req, 200, "application/json", body, strlen(body));
@@ -421,12 +404,8 @@ static void on_revoked_all(void *ud, PGresult *res, int err, const char *msg)
 {
     http_req *req = ud;
     (void)msg;
-    if (admin_db_error(req, err))
+    if (!admin_found(req, res, err, "agent"))
         return;
-    if (PQntuples(res) == 0) {
-        http_error(req, 404, "not_found", "no such agent");
-        return;
-    }
     http_respond_json(req, 200, json_pack("{s:I,s:s}", "revoked_count",
                                           (json_int_t)atoll(PQgetvalue(res, 0, 0)), "agent_id",
                                           http_req_param(req, "id")));
@@ -434,7 +413,7 @@ static void on_revoked_all(void *ud, PGresult *res, int err, const char *msg)
 
 static void agent_revoke_all(http_req *req)
 {
-    store_actor who = actor(req);
+    store_actor who = admin_actor(req);
     if (store_agent_revoke_all(http_req_pool(req), http_req_param(req, "id"), &who,
                                on_revoked_all, req) != 0)
         admin_db_error(req, STORE_EUNAVAIL);
@@ -444,12 +423,8 @@ static void on_secret_rotated(void *ud, PGresult *res, int err, const char *msg)
 {
     struct agent_req *a = ud;
     (void)msg;
-    if (admin_db_error(a->req, err))
+    if (!admin_found(a->req, res, err, "agent"))
         return;
-    if (PQntuples(res) == 0) {
-        http_error(a->req, 404, "not_found", "no such agent");
-        return;
-    }
     const char *id = http_req_param(a->req, "id");
     http_respond_json(a->req, 200, json_pack("{s:s,s:s,s:s,s:s}", "agent_id", id, "client_id", id,
                                              "client_secret", a->secret, "rotated_at",
@@ -479,7 +454,7 @@ static void agent_rotate_secret(http_req *req)
     a->secret = new_id(req, "", 32);
     char hash[65];
     hash_sha256_hex(a->secret, strlen(a->secret), hash);
-    store_actor who = actor(req);
+    store_actor who = admin_actor(req);
     if (store_agent_rotate_secret(http_req_pool(req), http_req_param(req, "id"), hash, (int)grace,
                                   &who, on_secret_rotated, a) != 0)
         admin_db_error(req, STORE_EUNAVAIL);
@@ -489,12 +464,8 @@ static void on_dpop_rotated(void *ud, PGresult *res, int err, const char *msg)
 {
     struct agent_req *a = ud;
     (void)msg;
-    if (admin_db_error(a->req, err))
+    if (!admin_found(a->req, res, err, "agent"))
         return;
-    if (PQntuples(res) == 0) {
-        http_error(a->req, 404, "not_found", "no such agent");
-        return;
-    }
     http_respond_json(a->req, 200,
                       json_pack("{s:s,s:s,s:I,s:s}", "old_jkt", PQgetvalue(res, 0, 0), "new_jkt",
                                 a->new_jkt, "revoked_token_count",
@@ -538,7 +509,7 @@ static void agent_rotate_dpop(http_req *req)
         return;
     }
     a->new_jkt = arena_strdup(http_req_arena(req), jkt);
-    store_actor who = actor(req);
+    store_actor who = admin_actor(req);
     if (store_agent_rotate_dpop(http_req_pool(req), http_req_param(req, "id"), a->new_jkt, reason,
                                 &who, on_dpop_rotated, a) != 0)
         admin_db_error(req, STORE_EUNAVAIL);

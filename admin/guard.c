@@ -158,3 +158,19 @@ void admin_respond_page(http_req *req, const char *data, const char *total, int 
                               total, limit, offset);
     http_respond(req, 200, "application/json", body, strlen(body));
 }
+
+bool admin_found(http_req *req, PGresult *res, int err, const char *what)
+{
+    if (admin_db_error(req, err))
+        return false;
+    if (PQntuples(res) == 0) {
+        http_error(req, 404, "not_found", arena_printf(http_req_arena(req), "no such %s", what));
+        return false;
+    }
+    return true;
+}
+
+store_actor admin_actor(http_req *req)
+{
+    return (store_actor){http_req_id(req), http_req_client_ip(req)};
+}

@@ -11,11 +11,6 @@
 #define MAX_REASON 1000
 #define MAX_AGENT_IDS 1000
 
-static store_actor actor(http_req *req)
-{
-    return (store_actor){http_req_id(req), http_req_client_ip(req)};
-}
-
 static void no_user(http_req *req)
 {
     http_error(req, 404, "not_found", "no user with that id");
@@ -120,7 +115,7 @@ static void user_create(http_req *req)
         http_error(req, 400, "invalid_request", "email is required");
         return;
     }
-    store_actor who = actor(req);
+    store_actor who = admin_actor(req);
     if (store_user_create(http_req_pool(req), &f, &who, on_created, req) != 0)
         admin_db_error(req, STORE_EUNAVAIL);
 }
@@ -195,7 +190,7 @@ static void user_update(http_req *req)
         http_error(req, 400, "invalid_request", "give at least one of email, name, email_verified");
         return;
     }
-    store_actor who = actor(req);
+    store_actor who = admin_actor(req);
     if (store_user_update(http_req_pool(req), id, &f, &who, on_updated, req) != 0)
         admin_db_error(req, STORE_EUNAVAIL);
 }
@@ -220,7 +215,7 @@ static void on_deleted(void *ud, PGresult *res, int err, const char *msg)
 static void user_delete(http_req *req)
 {
     const char *id = user_id(req);
-    store_actor who = actor(req);
+    store_actor who = admin_actor(req);
     if (id != NULL && store_user_delete(http_req_pool(req), id, &who, on_deleted, req) != 0)
         admin_db_error(req, STORE_EUNAVAIL);
 }
@@ -279,7 +274,7 @@ static void consent_delete(http_req *req)
         no_consent(req);
         return;
     }
-    store_actor who = actor(req);
+    store_actor who = admin_actor(req);
     if (store_consent_revoke(http_req_pool(req), id, consent, &who, on_consent_revoked, req) != 0)
         admin_db_error(req, STORE_EUNAVAIL);
 }
@@ -338,7 +333,7 @@ static void user_revoke_agents(http_req *req)
                    "agent_ids must name at least one agent; leave it out to revoke them all");
         return;
     }
-    store_actor who = actor(req);
+    store_actor who = admin_actor(req);
     if (store_user_revoke_agents(http_req_pool(req), id, agent_ids, reason, &who,
                                  on_agents_revoked, req) != 0)
         admin_db_error(req, STORE_EUNAVAIL);

@@ -19,11 +19,6 @@
 #define MAX_EVENT_LEN 100
 #define SECRET_BYTES 32
 
-static store_actor actor(http_req *req)
-{
-    return (store_actor){http_req_id(req), http_req_client_ip(req)};
-}
-
 static bool word_char(char c)
 {
     return (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '_';
@@ -212,7 +207,7 @@ static void hook_create(http_req *req)
     char *sealed;
     new_secret(req, in.id, &h->secret, &sealed);
     in.secret_sealed = sealed;
-    store_actor who = actor(req);
+    store_actor who = admin_actor(req);
     if (store_hook_create(http_req_pool(req), &in, &who, on_created, h) != 0)
         admin_db_error(req, STORE_EUNAVAIL);
 }
@@ -226,12 +221,8 @@ static void on_page(void *ud, PGresult *res, int err, const char *msg)
 {
     struct page *p = ud;
     (void)msg;
-    if (admin_db_error(p->req, err))
+    if (!admin_found(p->req, res, err, "webhook"))
         return;
-    if (PQntuples(res) == 0) {
-        http_error(p->req, 404, "not_found", "no such webhook");
-        return;
-    }
     admin_respond_page(p->req, PQgetvalue(res, 0, 0), PQgetvalue(res, 0, 1), p->limit, p->offset);
 }
 
@@ -284,7 +275,7 @@ static void hook_update(http_req *req)
     if (en != NULL)
         in.enabled = json_is_true(en) ? "true" : "false";
     in.id = http_req_param(req, "id");
-    store_actor who = actor(req);
+    store_actor who = admin_actor(req);
     if (store_hook_update(http_req_pool(req), &in, &who, on_hook, req) != 0)
         admin_db_error(req, STORE_EUNAVAIL);
 }
@@ -293,18 +284,14 @@ static void on_deleted(void *ud, PGresult *res, int err, const char *msg)
 {
     http_req *req = ud;
     (void)msg;
-    if (admin_db_error(req, err))
+    if (!admin_found(req, res, err, "webhook"))
         return;
-    if (PQntuples(res) == 0) {
-        http_error(req, 404, "not_found", "no such webhook");
-        return;
-    }
     http_respond(req, 204, NULL, NULL, 0);
 }
 
 static void hook_delete(http_req *req)
 {
-    store_actor who = actor(req);
+    store_actor who = admin_actor(req);
     if (store_hook_delete(http_req_pool(req), http_req_param(req, "id"), &who, on_deleted, req) !=
         0)
         admin_db_error(req, STORE_EUNAVAIL);
@@ -314,12 +301,8 @@ static void on_test(void *ud, PGresult *res, int err, const char *msg)
 {
     http_req *req = ud;
     (void)msg;
-    if (admin_db_error(req, err))
+    if (!admin_found(req, res, err, "webhook"))
         return;
-    if (PQntuples(res) == 0) {
-        http_error(req, 404, "not_found", "no such webhook");
-        return;
-    }
     if (PQgetvalue(res, 0, 0)[0] != 't') {
         http_error(req, 409, "conflict", "the webhook is disabled; enable it first");
         return;
@@ -338,12 +321,8 @@ static void on_rotated(void *ud, PGresult *res, int err, const char *msg)
 {
     struct hook_req *h = ud;
     (void)msg;
-    if (admin_db_error(h->req, err))
+    if (!admin_found(h->req, res, err, "webhook"))
         return;
-    if (PQntuples(res) == 0) {
-        http_error(h->req, 404, "not_found", "no such webhook");
-        return;
-    }
     http_respond_json(h->req, 200, json_pack("{s:s,s:s,s:s}", "id", http_req_param(h->req, "id"),
                                              "secret", h->secret, "rotated_at",
                                              PQgetvalue(res, 0, 0)));
@@ -360,7 +339,7 @@ static void hook_rotate(http_req *req)
         return;
     }
     new_secret(req, id, &h->secret, &sealed);
-    store_actor who = actor(req);
+    store_actor who = admin_actor(req);
     if (store_hook_rotate(http_req_pool(req), id, sealed, &who, on_rotated, h) != 0)
         admin_db_error(req, STORE_EUNAVAIL);
 }
@@ -388,12 +367,8 @@ static void on_redelivered(void *ud, PGresult *res, int err, const char *msg)
 {
     http_req *req = ud;
     (void)msg;
-    if (admin_db_error(req, err))
+    if (!admin_found(req, res, err, "delivery"))
         return;
-    if (PQntuples(res) == 0) {
-        http_error(req, 404, "not_found", "no such delivery");
-        return;
-    }
     if (PQgetvalue(res, 0, 0)[0] == 't') {
         http_error(req, 409, "conflict", "the delivery is being attempted right now");
         return;
@@ -404,7 +379,7 @@ static void on_redelivered(void *ud, PGresult *res, int err, const char *msg)
 
 static void hook_redeliver(http_req *req)
 {
-    store_actor who = actor(req);
+    store_actor who = admin_actor(req);
     if (store_hook_redeliver(http_req_pool(req), http_req_param(req, "delivery_id"), &who,
                              on_redelivered, req) != 0)
         admin_db_error(req, STORE_EUNAVAIL);

@@ -19,6 +19,7 @@ struct ssl_ctx_st;
 struct keyring;
 struct worker;
 struct outbound;
+struct fetch;
 
 /* Process-wide state; read-only once the loops run (except atomics inside
  * metrics and ratelimit). */
@@ -41,6 +42,7 @@ typedef struct app {
     void (*stop_background)(struct app *a);
     void (*join_background)(struct app *a);
     struct outbound *outbound; /* owned by core/outbound.c */
+    struct fetch *fetch;       /* outbound HTTP for handlers, owned by core/fetch.c */
     uint64_t start_ms;
 } app;
 

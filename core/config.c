@@ -78,6 +78,8 @@ static const struct opt opts[] = {
      1, 365 * 86400, "seconds of continuous failure that disable an endpoint (default 259200)"},
     {"webhook-timeout", "SHARK_WEBHOOK_TIMEOUT", NUM(OPT_INT, webhook_timeout_s), 1, 300,
      "seconds a webhook attempt may take (default 10)"},
+    {"vault-refresh-skew", "SHARK_VAULT_REFRESH_SKEW", NUM(OPT_INT, vault_refresh_skew_s), 0, 3600,
+     "refresh a vault access token expiring within this many seconds (default 60)"},
 };
 
 void config_defaults(config *c, int ncpu)
@@ -108,6 +110,7 @@ void config_defaults(config *c, int ncpu)
              "5,30,120,600,1800,3600,10800,21600,43200");
     c->webhook_disable_after_s = 3 * 86400;
     c->webhook_timeout_s = 10;
+    c->vault_refresh_skew_s = 60;
 }
 
 static bool one_of(const char *v, const char *const *set)

@@ -51,6 +51,8 @@ typedef struct config {
     int n_webhook_retry;
     int webhook_disable_after_s; /* failing continuously this long disables an endpoint */
     int webhook_timeout_s;       /* per delivery attempt */
+    /* Vault */
+    int vault_refresh_skew_s; /* refresh provider tokens expiring within this */
 } config;
 
 /* Fills defaults (threads from ncpu). */

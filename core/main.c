@@ -11,12 +11,14 @@
 
 #include "../admin/admin.h"
 #include "../admin/firstboot.h"
+#include "../admin/vault.h"
 #include "../cli/cli.h"
 #include "../protocol/keys.h"
 #include "../protocol/oauth.h"
 #include "../store/embed.h"
 #include "../store/store.h"
 #include "config.h"
+#include "fetch.h"
 #include "log.h"
 #include "outbound.h"
 #include "server.h"
@@ -33,6 +35,7 @@ static const char usage[] =
     "  user            revoke the agents a user created\n"
     "  revoke-pattern  revoke the tokens of clients matching a client_id pattern\n"
     "  audit           show or follow the audit log\n"
+    "  vault rekey     re-seal stored secrets under a new master key (server stopped)\n"
     "  version         print the version\n"
     "  help            show this text\n\n"
     "The admin commands talk to a running server: shark <command> --help.\n";
@@ -56,6 +59,30 @@ static int lock_data_dir(const char *dir, char *err, size_t errlen)
         return -1;
     }
     return fd;
+}
+
+/* The per-loop set-up and the background services of every module. */
+static void loop_init(worker *w)
+{
+    oauth_loop_init(w);
+    fetch_loop_init(w);
+}
+
+static int background_start(app *a)
+{
+    return fetch_start(a) != 0 ? -1 : outbound_start(a);
+}
+
+static void background_stop(app *a)
+{
+    outbound_stop(a);
+    fetch_stop(a);
+}
+
+static void background_join(app *a)
+{
+    outbound_join(a);
+    fetch_join(a);
 }
 
 static int serve(int argc, char **argv)
@@ -103,10 +130,14 @@ static int serve(int argc, char **argv)
         goto fail;
     if (firstboot_run(&a, err, sizeof(err)) != 0 || oauth_startup(&a, err, sizeof(err)) != 0)
         goto fail;
-    a.loop_init = oauth_loop_init;
-    a.start_background = outbound_start;
-    a.stop_background = outbound_stop;
-    a.join_background = outbound_join;
+    if (fetch_init(&a) != 0) {
+        snprintf(err, sizeof(err), "cannot set up outbound HTTP");
+        goto fail;
+    }
+    a.loop_init = loop_init;
+    a.start_background = background_start;
+    a.stop_background = background_stop;
+    a.join_background = background_join;
     if (a.cfg.tls_cert[0] != '\0' &&
         (a.tls = tls_ctx_new(a.cfg.tls_cert, a.cfg.tls_key, err, sizeof(err))) == NULL)
         goto fail;
@@ -153,6 +184,8 @@ int main(int argc, char **argv)
     }
     if (strcmp(argv[1], "serve") == 0)
         return serve(argc - 2, argv + 2);
+    if (strcmp(argv[1], "vault") == 0)
+        return vault_cli_main(argc - 2, argv + 2);
     if (cli_handles(argv[1]))
         return cli_main(argv[1], argc - 2, argv + 2);
     fprintf(stderr, "shark: unknown command '%s'\n\n%s", argv[1], usage);

@@ -159,33 +159,6 @@ int store_client_get(store_pool *p, const char *client_id, store_cb cb, void *ud
 
 /* ---- tokens ---- */
 
-static store_stmt token_issue = {
-    "oauth_token_issue",
-    "WITH r AS (INSERT INTO oauth_replay (key, expires_at) "
-    "  SELECT $9, now() + $10::int * interval '1 second' WHERE $9::text IS NOT NULL "
-    "  ON CONFLICT DO NOTHING RETURNING 1), "
-    "t AS (INSERT INTO oauth_tokens (jti, client_id, subject, user_id, scope, jkt, audience, "
-    "  act, expires_at) SELECT $1, $2, $3, $4, $5, $6, $7, $8::jsonb, to_timestamp($11) "
-    "  WHERE $9::text IS NULL OR EXISTS (SELECT 1 FROM r) RETURNING jti), "
-    "ev AS (INSERT INTO audit_events (id, event, actor_id, actor_type, target_id, metadata, "
-    "  request_id, client_ip) SELECT shark_id('audit_'), $12, $13, $14, t.jti, "
-    "  coalesce($15::jsonb, '{}'::jsonb), $16, $17 FROM t) "
-    "SELECT count(*) AS issued FROM t",
-    17, 0};
-
-int store_token_issue(store_pool *p, const store_token *t, store_cb cb, void *ud)
-{
-    char ttl[16], exp[24];
-    snprintf(ttl, sizeof(ttl), "%d", t->replay_ttl_s);
-    snprintf(exp, sizeof(exp), "%lld", (long long)t->expires_at);
-    const char *params[] = {t->jti,        t->client_id,  t->subject,  t->user_id,
-                            t->scope,      t->jkt,        t->audience, t->act,
-                            t->replay_key, ttl,           exp,         t->event,
-                            t->actor_id,   t->actor_type, t->metadata, t->request_id,
-                            t->client_ip};
-    return store_exec(p, &token_issue, params, cb, ud);
-}
-
 static store_stmt token_active = {
     "oauth_token_active",
     "SELECT (EXISTS (SELECT 1 FROM oauth_tokens t JOIN oauth_clients c "

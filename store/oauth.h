@@ -1,7 +1,8 @@
 /*
  * store/oauth: signing keys, client lookup, token records, DPoP replay and
  * revocation checks. Every function runs one statement (one round trip);
- * a token's record, its replay entry and its audit event go in together.
+ * a token's record, its replay entry and its audit event go in together
+ * (several tokens' in one statement under load, see store/batch.h).
  */
 #ifndef SHARK_STORE_OAUTH_H
 #define SHARK_STORE_OAUTH_H
@@ -66,7 +67,9 @@ typedef struct store_token {
     const char *actor_id, *actor_type, *metadata, *request_id, *client_ip;
 } store_token;
 /* Row: `issued` — 1, or 0 when the replay key was already used (nothing was
- * written then). */
+ * written then). Tokens issued on one loop while its connections are busy
+ * share one statement (store/batch.h): a database error then fails every
+ * token of that batch. Returns 0, or STORE_EUNAVAIL (cb not called). */
 int store_token_issue(store_pool *p, const store_token *t, store_cb cb, void *ud);
 
 /* Row: `active` ('t'/'f') — the record exists, is not revoked, no watermark

@@ -16,6 +16,8 @@
  */
 #include "store.h"
 
+#include "batch.h"
+
 #include <stdatomic.h>
 #include <stdbool.h>
 #include <stdint.h>
@@ -45,6 +47,7 @@ struct store_req {
         void (*commit)(void *ud, int err);
     } cb;
     void *ud;
+    store_build_cb build; /* lazy query: fills params when a connection takes it */
     uint64_t deadline; /* uv_now() after which a queued request fails */
     int err;           /* for requests parked on `failed` */
     const char *msg;
@@ -92,6 +95,7 @@ struct store_pool {
     req_list failed; /* completed with an error from `defer` */
     uv_timer_t queue_timer;
     uv_timer_t defer;
+    token_batcher *batcher; /* store/batch.c, created on first use */
     bool closing;
     int pending_closes;
     void (*done)(void *ud);
@@ -478,6 +482,10 @@ static void conn_start(store_conn *c, store_req *r)
 {
     c->state = CONN_BUSY;
     c->req = r;
+    if (r->build) {
+        r->build(r->ud, (const char **)r->params);
+        r->build = NULL;
+    }
     conn_send(c);
 }
 
@@ -749,6 +757,19 @@ int store_exec(store_pool *p, const store_stmt *stmt, const char *const *params,
     return pool_submit(p, r);
 }
 
+int store_exec_lazy(store_pool *p, const store_stmt *stmt, store_build_cb build, store_cb cb,
+                    void *ud)
+{
+    store_req *r;
+
+    if (p->closing || !(r = req_new(REQ_QUERY, stmt, NULL)))
+        return STORE_EUNAVAIL;
+    r->build = build;
+    r->cb.query = cb;
+    r->ud = ud;
+    return pool_submit(p, r);
+}
+
 int store_txn_begin(store_pool *p, store_txn_cb cb, void *ud)
 {
     store_txn *t = NULL;
@@ -842,6 +863,7 @@ static void pool_finish(store_pool *p)
         PQfinish(p->conns[i].pg);
         free(p->conns[i].prepared);
     }
+    token_batcher_free(p->batcher);
     if (p->done)
         p->done(p->done_ud);
     free(p->conns);
@@ -896,6 +918,11 @@ void store_pool_close(store_pool *p, void (*done)(void *ud), void *ud)
     }
     close_handle(p, (uv_handle_t *)&p->queue_timer, on_pool_handle_closed);
     close_handle(p, (uv_handle_t *)&p->defer, on_pool_handle_closed);
+}
+
+token_batcher **store_pool_batcher(store_pool *p)
+{
+    return &p->batcher;
 }
 
 void store_pool_stats_get(const store_pool *p, store_pool_stats *out)

@@ -65,6 +65,16 @@ void store_pool_close(store_pool *p, void (*done)(void *ud), void *ud);
 int store_exec(store_pool *p, const store_stmt *stmt, const char *const *params,
                store_cb cb, void *ud);
 
+/* Like store_exec, but the parameters are only produced when a connection
+ * takes the query: `build` then fills params[0..nparams) with strings that
+ * `ud` owns and keeps alive until `cb` has run. Work that arrives while the
+ * query waits for a connection can still join it (store/batch.c). If the
+ * query fails before reaching a connection, cb runs without build having
+ * been called. */
+typedef void (*store_build_cb)(void *ud, const char **params);
+int store_exec_lazy(store_pool *p, const store_stmt *stmt, store_build_cb build, store_cb cb,
+                    void *ud);
+
 /* Transactions hold one connection from BEGIN to COMMIT/ROLLBACK. Any failed
  * step leaves the transaction aborted: call store_txn_rollback. The begin
  * callback gets txn == NULL when err != 0 (nothing to release); begin returns

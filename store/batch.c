@@ -1,0 +1,242 @@
+#include "batch.h"
+
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+/* Bounds one statement's size (and one transaction's row locks); records
+ * beyond it start the next batch, which queues behind. */
+#define BATCH_MAX 256
+
+/* The columns of one record, in the statement's parameter order. */
+enum {
+    COL_JTI, COL_CLIENT, COL_SUBJECT, COL_USER, COL_SCOPE, COL_JKT, COL_AUDIENCE, COL_ACT,
+    COL_REPLAY, COL_TTL, COL_EXP, COL_EVENT, COL_ACTOR_ID, COL_ACTOR_TYPE, COL_METADATA,
+    COL_REQUEST_ID, COL_CLIENT_IP, NCOLS
+};
+
+typedef struct record {
+    store_cb cb;
+    void *ud;
+    bool issued;
+    const char *col[NCOLS]; /* NULL = SQL NULL; the strings follow the struct */
+} record;
+
+typedef struct batch {
+    token_batcher *owner;
+    record *rec[BATCH_MAX];
+    int n;
+    char *params[NCOLS]; /* array literals, once built */
+} batch;
+
+struct token_batcher {
+    store_pool *pool;
+    batch *open; /* submitted, not yet taken by a connection: new records join it */
+};
+
+/* ON CONFLICT DO NOTHING skips a key already recorded; DISTINCT ON keeps the
+ * first record of a key repeated inside the batch, and inserting in key order
+ * means two batches sharing keys cannot deadlock. A record is written when it
+ * has no replay key or its own replay row went in; `ok` is read twice, so it
+ * is evaluated once and the token and audit rows cover the same records. The
+ * statement answers with the 1-based positions of the records written. */
+static store_stmt batch_issue = {
+    "oauth_token_issue_batch",
+    "WITH v AS (SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], "
+    "  $5::text[], $6::text[], $7::text[], $8::text[], $9::text[], $10::text[], $11::text[], "
+    "  $12::text[], $13::text[], $14::text[], $15::text[], $16::text[], $17::text[]) "
+    "  WITH ORDINALITY AS v(jti, client_id, subject, user_id, scope, jkt, audience, act, "
+    "  replay_key, ttl, exp, event, actor_id, actor_type, metadata, request_id, client_ip, n)), "
+    "first AS (SELECT DISTINCT ON (replay_key) replay_key, ttl, n FROM v "
+    "  WHERE replay_key IS NOT NULL ORDER BY replay_key, n), "
+    "r AS (INSERT INTO oauth_replay (key, expires_at) "
+    "  SELECT replay_key, now() + ttl::int * interval '1 second' FROM first "
+    "  ORDER BY replay_key ON CONFLICT DO NOTHING RETURNING key), "
+    "ok AS (SELECT * FROM v WHERE replay_key IS NULL "
+    "  OR n IN (SELECT first.n FROM first JOIN r ON r.key = first.replay_key)), "
+    "t AS (INSERT INTO oauth_tokens (jti, client_id, subject, user_id, scope, jkt, audience, "
+    "  act, expires_at) SELECT jti, client_id, subject, user_id, scope, jkt, audience, "
+    "  act::jsonb, to_timestamp(exp::double precision) FROM ok), "
+    "ev AS (INSERT INTO audit_events (id, event, actor_id, actor_type, target_id, metadata, "
+    "  request_id, client_ip) SELECT shark_id('audit_'), event, actor_id, actor_type, jti, "
+    "  coalesce(metadata::jsonb, '{}'::jsonb), request_id, client_ip FROM ok) "
+    "SELECT n FROM ok",
+    NCOLS, 0};
+
+void token_batcher_free(token_batcher *b)
+{
+    free(b);
+}
+
+static record *record_new(const store_token *t, store_cb cb, void *ud)
+{
+    char ttl[16], exp[24];
+    snprintf(ttl, sizeof(ttl), "%d", t->replay_ttl_s);
+    snprintf(exp, sizeof(exp), "%lld", (long long)t->expires_at);
+    const char *v[NCOLS] = {
+        [COL_JTI] = t->jti,           [COL_CLIENT] = t->client_id,
+        [COL_SUBJECT] = t->subject,   [COL_USER] = t->user_id,
+        [COL_SCOPE] = t->scope,       [COL_JKT] = t->jkt,
+        [COL_AUDIENCE] = t->audience, [COL_ACT] = t->act,
+        [COL_REPLAY] = t->replay_key, [COL_TTL] = ttl,
+        [COL_EXP] = exp,              [COL_EVENT] = t->event,
+        [COL_ACTOR_ID] = t->actor_id, [COL_ACTOR_TYPE] = t->actor_type,
+        [COL_METADATA] = t->metadata, [COL_REQUEST_ID] = t->request_id,
+        [COL_CLIENT_IP] = t->client_ip,
+    };
+    size_t bytes = sizeof(record);
+    for (int i = 0; i < NCOLS; i++)
+        bytes += v[i] ? strlen(v[i]) + 1 : 0;
+    record *r = calloc(1, bytes);
+    if (r == NULL)
+        return NULL;
+    r->cb = cb;
+    r->ud = ud;
+    char *s = (char *)(r + 1);
+    for (int i = 0; i < NCOLS; i++) {
+        if (v[i] == NULL)
+            continue;
+        size_t len = strlen(v[i]) + 1;
+        memcpy(s, v[i], len);
+        r->col[i] = s;
+        s += len;
+    }
+    return r;
+}
+
+/* A text[] literal: {"a","b\"c",NULL}. Inside double quotes only `"` and
+ * `\` need a backslash. NULL on allocation failure. */
+static char *array_literal(const batch *b, int col)
+{
+    size_t len = 3;
+    for (int i = 0; i < b->n; i++) {
+        const char *v = b->rec[i]->col[col];
+        len += 1 + (v ? 2 + 2 * strlen(v) : 4);
+    }
+    char *out = malloc(len), *o = out;
+    if (out == NULL)
+        return NULL;
+    *o++ = '{';
+    for (int i = 0; i < b->n; i++) {
+        const char *v = b->rec[i]->col[col];
+        if (i > 0)
+            *o++ = ',';
+        if (v == NULL) {
+            memcpy(o, "NULL", 4);
+            o += 4;
+            continue;
+        }
+        *o++ = '"';
+        for (; *v; v++) {
+            if (*v == '"' || *v == '\\')
+                *o++ = '\\';
+            *o++ = *v;
+        }
+        *o++ = '"';
+    }
+    *o++ = '}';
+    *o = '\0';
+    return out;
+}
+
+/* A connection took the batch: it is closed to new records. A column that
+ * cannot be built stays NULL; unnest of NULL yields no rows, so no record
+ * would be written: the result then fails every record (see on_done). */
+static void on_build(void *ud, const char **params)
+{
+    batch *b = ud;
+    if (b->owner->open == b)
+        b->owner->open = NULL;
+    for (int c = 0; c < NCOLS; c++)
+        params[c] = b->params[c] = array_literal(b, c);
+}
+
+/* The one-row `issued` result each record's callback gets, as a single
+ * token's statement would have answered. */
+static PGresult *issued_result(const char *value)
+{
+    PGresAttDesc att = {.name = "issued", .typid = 25 /* text */, .typlen = -1,
+                        .atttypmod = -1};
+    PGresult *r = PQmakeEmptyPGresult(NULL, PGRES_TUPLES_OK);
+    if (r == NULL || !PQsetResultAttrs(r, 1, &att) || !PQsetvalue(r, 0, 0, (char *)value, 1)) {
+        PQclear(r);
+        return NULL;
+    }
+    return r;
+}
+
+static void on_done(void *ud, PGresult *res, int err, const char *msg)
+{
+    batch *b = ud;
+    PGresult *yes = NULL, *no = NULL;
+    if (b->owner->open == b) /* failed while still waiting for a connection */
+        b->owner->open = NULL;
+    for (int c = 0; c < NCOLS && err == STORE_OK; c++)
+        if (b->params[c] == NULL) {
+            err = STORE_EINTERNAL;
+            msg = "out of memory";
+        }
+    if (err == STORE_OK) {
+        yes = issued_result("1");
+        no = issued_result("0");
+        if (yes == NULL || no == NULL) {
+            err = STORE_EINTERNAL;
+            msg = "out of memory";
+        }
+    }
+    for (int i = 0; err == STORE_OK && i < PQntuples(res); i++) {
+        long n = strtol(PQgetvalue(res, i, 0), NULL, 10);
+        if (n >= 1 && n <= b->n)
+            b->rec[n - 1]->issued = true;
+    }
+    for (int i = 0; i < b->n; i++) {
+        record *r = b->rec[i];
+        if (err != STORE_OK)
+            r->cb(r->ud, NULL, err, msg);
+        else
+            r->cb(r->ud, r->issued ? yes : no, STORE_OK, "");
+        free(r);
+    }
+    PQclear(yes);
+    PQclear(no);
+    for (int c = 0; c < NCOLS; c++)
+        free(b->params[c]);
+    free(b);
+}
+
+int store_token_issue(store_pool *p, const store_token *t, store_cb cb, void *ud)
+{
+    token_batcher **slot = store_pool_batcher(p);
+    if (*slot == NULL) {
+        if ((*slot = calloc(1, sizeof(**slot))) == NULL)
+            return STORE_EUNAVAIL;
+        (*slot)->pool = p;
+    }
+    token_batcher *tb = *slot;
+    record *r = record_new(t, cb, ud);
+    if (r == NULL)
+        return STORE_EUNAVAIL;
+    batch *b = tb->open;
+    if (b != NULL && b->n < BATCH_MAX) {
+        b->rec[b->n++] = r;
+        return 0;
+    }
+    /* A new batch; submitting it may hand it to an idle connection at once,
+     * which builds it (and closes it) before store_exec_lazy returns. */
+    if ((b = calloc(1, sizeof(*b))) == NULL) {
+        free(r);
+        return STORE_EUNAVAIL;
+    }
+    b->owner = tb;
+    b->rec[b->n++] = r;
+    tb->open = b;
+    if (store_exec_lazy(p, &batch_issue, on_build, on_done, b) != 0) {
+        if (tb->open == b)
+            tb->open = NULL;
+        free(r);
+        free(b);
+        return STORE_EUNAVAIL;
+    }
+    return 0;
+}

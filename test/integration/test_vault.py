@@ -12,6 +12,7 @@ import http.server
 import json
 import os
 import secrets
+import signal
 import subprocess
 import threading
 import time
@@ -683,3 +684,21 @@ def test_rekey(shark_factory, provider):
     expire(s, w["conn"]["id"])
     r = vault_fetch(s, w["pid"], token, key)
     assert r.status_code == 200, r.text  # refresh: provider secret and refresh token opened
+
+
+def test_sigterm_during_a_refresh_drains(shark_factory, provider):
+    s = shark_factory(extra=SHARK_ARGS)
+    s.start()
+    w = world(s, provider, expires_in=10)
+    provider.mode, provider.delay = "slow", 1.5
+    try:
+        with ThreadPoolExecutor(1) as ex:
+            fut = ex.submit(vault_fetch, s, w["pid"], w["token"], w["key"])
+            time.sleep(0.5)
+            s.send_signal(signal.SIGTERM)
+            r = fut.result()
+            assert s.proc.wait(20) == 0
+    finally:
+        provider.mode, provider.delay = "ok", 0.5
+    # The refresh in flight finished and was answered before the process ended.
+    assert r.status_code == 200, r.text

@@ -32,11 +32,6 @@
 
 /* ------------------------------------------------------------ helpers */
 
-static store_actor actor(http_req *req)
-{
-    return (store_actor){http_req_id(req), http_req_client_ip(req)};
-}
-
 static char *new_id(http_req *req, const char *prefix)
 {
     uint8_t raw[16];
@@ -435,7 +430,7 @@ static void provider_create(http_req *req)
         http_error(req, 400, "invalid_request", "name, authorize_url and token_url are required");
         return;
     }
-    store_actor who = actor(req);
+    store_actor who = admin_actor(req);
     if (store_vault_provider_create(http_req_pool(req), &in, &who, on_provider_created, req) != 0)
         admin_db_error(req, STORE_EUNAVAIL);
 }
@@ -468,7 +463,7 @@ static void provider_update(http_req *req)
     bool endpoints;
     if (in.id == NULL || read_provider(req, b, &in, &endpoints) != 0)
         return;
-    store_actor who = actor(req);
+    store_actor who = admin_actor(req);
     if (store_vault_provider_update(http_req_pool(req), &in, endpoints, &who, on_provider_updated,
                                     req) != 0)
         admin_db_error(req, STORE_EUNAVAIL);
@@ -495,7 +490,7 @@ static void on_provider_deleted(void *ud, PGresult *res, int err, const char *ms
 
 static void provider_delete(http_req *req)
 {
-    store_actor who = actor(req);
+    store_actor who = admin_actor(req);
     if (store_vault_provider_delete(http_req_pool(req), http_req_param(req, "id"), &who,
                                     on_provider_deleted, req) != 0)
         admin_db_error(req, STORE_EUNAVAIL);
@@ -550,7 +545,7 @@ static void conn_store(conn_new *c, const char *existing)
     const char *ad = conn_ad(req, c->in.id, c->in.provider_id);
     c->in.access_sealed = c->access ? seal_text(req, c->access, ad) : NULL;
     c->in.refresh_sealed = c->refresh ? seal_text(req, c->refresh, ad) : NULL;
-    store_actor who = actor(req);
+    store_actor who = admin_actor(req);
     if (store_vault_conn_upsert(http_req_pool(req), &c->in, &who, on_conn_stored, c) != 0)
         on_conn_stored(c, NULL, STORE_EUNAVAIL, NULL);
 }
@@ -709,12 +704,8 @@ static void on_disconnected(void *ud, PGresult *res, int err, const char *msg)
 {
     http_req *req = ud;
     (void)msg;
-    if (admin_db_error(req, err))
+    if (!admin_found(req, res, err, "connection"))
         return;
-    if (PQntuples(res) == 0) {
-        http_error(req, 404, "not_found", "no such connection");
-        return;
-    }
     bool cascade = http_req_ctx(req) != NULL;
     json_t *ids = json_loads(PQgetvalue(res, 0, 1), 0, NULL);
     json_t *body = json_pack("{s:s,s:o,s:I,s:s?}", "connection_id", PQgetvalue(res, 0, 0),
@@ -734,7 +725,7 @@ static void conn_delete(http_req *req)
     }
     bool cascade = c == NULL || strcmp(c, "true") == 0;
     http_req_set_ctx(req, cascade ? req : NULL);
-    store_actor who = actor(req);
+    store_actor who = admin_actor(req);
     if (store_vault_conn_delete(http_req_pool(req), http_req_param(req, "id"), cascade, &who,
                                 on_disconnected, req) != 0)
         admin_db_error(req, STORE_EUNAVAIL);
@@ -760,12 +751,8 @@ static void on_state_created(void *ud, PGresult *res, int err, const char *msg)
     connect_req *c = ud;
     http_req *req = c->req;
     (void)msg;
-    if (admin_db_error(req, err))
+    if (!admin_found(req, res, err, "provider"))
         return;
-    if (PQntuples(res) == 0) {
-        http_error(req, 404, "not_found", "no such provider");
-        return;
-    }
     if (!col_true(res, 4)) {
         http_error(req, 409, "conflict",
                    "the provider has no client_id yet: set it with PATCH /api/v1/vault/providers/{id}");
@@ -974,7 +961,7 @@ static void fetch_serve(fetch_req *f, const char *access_sealed, const char *exp
         http_error(req, 500, "internal_error", "the stored token cannot be opened");
         return;
     }
-    store_actor who = actor(req);
+    store_actor who = admin_actor(req);
     if (store_vault_record_fetch(http_req_pool(req), f->conn_id, f->agent, f->refreshed, &who,
                                  on_recorded, f) != 0)
         admin_db_error(req, STORE_EUNAVAIL);
@@ -1060,7 +1047,7 @@ static void on_refresh_stored(void *ud, PGresult *res, int err, const char *msg)
     }
     /* The new token is only in request memory: serve it without reopening. */
     f->expires_at = col(req, res, 0);
-    store_actor who = actor(req);
+    store_actor who = admin_actor(req);
     if (store_vault_record_fetch(http_req_pool(req), f->conn_id, f->agent, true, &who, on_recorded,
                                  f) != 0)
         admin_db_error(req, STORE_EUNAVAIL);
@@ -1103,7 +1090,7 @@ static void on_refreshed(void *ud, const fetch_response *res)
     r->reason = g.error ? g.error : "no answer";
     log_msg(LOG_WARN, "vault: token refresh failed", "provider", f->provider, "connection",
             f->conn_id, "error", r->reason, NULL);
-    store_actor who = actor(req);
+    store_actor who = admin_actor(req);
     if (store_vault_refresh_failed(http_req_pool(req), f->conn_id, r->outcome == GRANT_REAUTH,
                                    r->reason, f->agent, &who, on_refresh_failed, r) != 0)
         admin_db_error(req, STORE_EUNAVAIL);

@@ -1,5 +1,7 @@
 #include "client.h"
 
+#include <pthread.h>
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
@@ -15,6 +17,30 @@
 
 #define ASSERTION_TYPE "urn:ietf:params:oauth:client-assertion-type:jwt-bearer"
 
+/* Client records cached per loop thread, so a token request needs no client
+ * round trip in the steady state. Every entry remembers the
+ * store_clients_generation it was loaded at and is refetched once that has
+ * moved: a change on this node moves it before the change's callback runs,
+ * a change on another node when its notification arrives. Only the stored
+ * secret hashes are cached, never a secret; unknown clients are not cached. */
+#define CACHE_SLOTS 4096 /* a power of two; at most this many entries per loop */
+
+typedef struct centry {
+    int refs; /* the cache's and each request's using it (one thread only) */
+    uint64_t gen;
+    oauth_client c; /* strings point into text[]; the JSON arrays are owned */
+    const char *secret_hash, *prev_secret_hash, *jwks, *status;
+    int64_t prev_until; /* prev_secret_hash accepted until (unix s); 0: never */
+    char text[];
+} centry;
+
+typedef struct ccache {
+    centry *slot[CACHE_SLOTS];
+} ccache;
+
+static pthread_key_t cache_key;
+static pthread_once_t cache_once = PTHREAD_ONCE_INIT;
+
 struct auth {
     http_req *req;
     oauth_client_cb cb;
@@ -23,6 +49,7 @@ struct auth {
     oauth_client client;
     int64_t assertion_exp;
     const char *assertion_jti;
+    uint64_t gen; /* generation before the lookup started */
 };
 
 static void fail_client(struct auth *a, const char *desc)
@@ -32,29 +59,120 @@ static void fail_client(struct auth *a, const char *desc)
     http_error_oauth(a->req, 401, "invalid_client", desc);
 }
 
-static void json_release(void *p) { json_decref(p); }
-
-static const char *col(arena *ar, PGresult *r, int c)
+static void entry_unref(void *p)
 {
-    return PQgetisnull(r, 0, c) ? NULL : arena_strdup(ar, PQgetvalue(r, 0, c));
+    centry *e = p;
+    if (--e->refs > 0)
+        return;
+    json_decref(e->c.grant_types);
+    json_decref(e->c.redirect_uris);
+    free(e);
 }
 
-static json_t *col_json(arena *ar, PGresult *r, int c)
+static void cache_free(void *p)
 {
-    json_t *j = PQgetisnull(r, 0, c) ? NULL : json_loads(PQgetvalue(r, 0, c), 0, NULL);
-    if (j != NULL)
-        arena_cleanup(ar, json_release, j);
-    return j;
+    ccache *cc = p;
+    for (int i = 0; i < CACHE_SLOTS; i++)
+        if (cc->slot[i] != NULL)
+            entry_unref(cc->slot[i]);
+    free(cc);
 }
 
-static bool secret_ok(PGresult *r, const char *secret)
+static void cache_key_init(void)
+{
+    pthread_key_create(&cache_key, cache_free);
+}
+
+/* This thread's cache; NULL if it cannot be had (then nothing is cached). */
+static ccache *cache_get(void)
+{
+    pthread_once(&cache_once, cache_key_init);
+    ccache *cc = pthread_getspecific(cache_key);
+    if (cc == NULL && (cc = calloc(1, sizeof(*cc))) != NULL &&
+        pthread_setspecific(cache_key, cc) != 0) {
+        free(cc);
+        cc = NULL;
+    }
+    return cc;
+}
+
+static centry **cache_slot(ccache *cc, const char *client_id)
+{
+    uint32_t h = 2166136261u; /* FNV-1a */
+    for (const unsigned char *p = (const unsigned char *)client_id; *p; p++)
+        h = (h ^ *p) * 16777619u;
+    return &cc->slot[h & (CACHE_SLOTS - 1)];
+}
+
+/* The current entry for client_id, or NULL. */
+static centry *cache_find(const char *client_id)
+{
+    ccache *cc = cache_get();
+    centry *e = cc ? *cache_slot(cc, client_id) : NULL;
+    if (e == NULL || strcmp(e->c.client_id, client_id) != 0 ||
+        e->gen != store_clients_generation())
+        return NULL;
+    return e;
+}
+
+/* Stores e, replacing whatever held its slot (arbitrary eviction). */
+static void cache_put(centry *e)
+{
+    ccache *cc = cache_get();
+    if (cc == NULL)
+        return;
+    centry **slot = cache_slot(cc, e->c.client_id);
+    if (*slot != NULL)
+        entry_unref(*slot);
+    *slot = e;
+    e->refs++;
+}
+
+/* An entry from a store_client_get row (columns in store/oauth.h). */
+static centry *entry_new(PGresult *r, uint64_t gen)
+{
+    enum { ID, KIND, NAME, SECRET, PREV, AUTH = 6, GRANTS, REDIRECTS, SCOPES, JWKS, JKT, STATUS,
+           CREATED_BY, PREV_UNTIL, NCOLS };
+    size_t bytes = sizeof(centry);
+    for (int c = 0; c < NCOLS; c++)
+        bytes += (size_t)PQgetlength(r, 0, c) + 1;
+    centry *e = calloc(1, bytes);
+    if (e == NULL)
+        return NULL;
+    const char *v[NCOLS];
+    char *s = e->text;
+    for (int c = 0; c < NCOLS; c++) {
+        v[c] = NULL;
+        if (PQgetisnull(r, 0, c))
+            continue;
+        size_t len = (size_t)PQgetlength(r, 0, c) + 1;
+        memcpy(s, PQgetvalue(r, 0, c), len);
+        v[c] = s;
+        s += len;
+    }
+    e->refs = 1;
+    e->gen = gen;
+    e->c = (oauth_client){.client_id = v[ID], .kind = v[KIND], .name = v[NAME],
+                          .auth_method = v[AUTH], .scopes = v[SCOPES], .dpop_jkt = v[JKT],
+                          .created_by = v[CREATED_BY]};
+    e->c.grant_types = v[GRANTS] ? json_loads(v[GRANTS], 0, NULL) : NULL;
+    e->c.redirect_uris = v[REDIRECTS] ? json_loads(v[REDIRECTS], 0, NULL) : NULL;
+    e->secret_hash = v[SECRET];
+    e->prev_secret_hash = v[PREV];
+    e->jwks = v[JWKS];
+    e->status = v[STATUS];
+    e->prev_until = v[PREV_UNTIL] ? strtoll(v[PREV_UNTIL], NULL, 10) : 0;
+    return e;
+}
+
+static bool secret_ok(const centry *e, const char *secret)
 {
     char h[65];
     hash_sha256_hex(secret, strlen(secret), h);
-    bool ok = !PQgetisnull(r, 0, 3) && hash_ct_eq(h, 64, PQgetvalue(r, 0, 3), (size_t)PQgetlength(r, 0, 3));
+    bool ok = e->secret_hash != NULL && hash_ct_eq(h, 64, e->secret_hash, strlen(e->secret_hash));
     /* A rotated-out secret keeps working through its grace period. */
-    if (!PQgetisnull(r, 0, 4) && PQgetvalue(r, 0, 5)[0] == 't')
-        ok |= hash_ct_eq(h, 64, PQgetvalue(r, 0, 4), (size_t)PQgetlength(r, 0, 4));
+    if (e->prev_secret_hash != NULL && e->prev_until > (int64_t)time(NULL))
+        ok |= hash_ct_eq(h, 64, e->prev_secret_hash, strlen(e->prev_secret_hash));
     return ok;
 }
 
@@ -75,13 +193,13 @@ static void on_replay(void *ud, PGresult *res, int err, const char *msg)
 
 /* RFC 7523 §3: signature by a registered key, iss = sub = client_id, our
  * token endpoint or issuer in aud, unexpired, with a jti. */
-static int check_assertion(struct auth *a, PGresult *r)
+static int check_assertion(struct auth *a, const centry *e)
 {
     app *ap = http_req_app(a->req);
     jws_token *t = NULL;
     jwk_key *key = NULL;
     int rc = -1;
-    json_t *jwks = PQgetisnull(r, 0, 10) ? NULL : json_loads(PQgetvalue(r, 0, 10), 0, NULL);
+    json_t *jwks = e->jwks ? json_loads(e->jwks, 0, NULL) : NULL;
     if (jwks == NULL || jws_parse(a->assertion, strlen(a->assertion), &t) != 0)
         goto done;
     const char *kid = json_string_value(json_object_get(jws_header(t), "kid"));
@@ -130,29 +248,18 @@ done:
     return rc;
 }
 
-static void on_client(void *ud, PGresult *res, int err, const char *msg)
+/* Authenticates against a client record; the request holds a reference to
+ * it until it ends, so the strings it hands on stay valid. */
+static void authenticate(struct auth *a, centry *e)
 {
-    struct auth *a = ud;
-    arena *ar = http_req_arena(a->req);
-    (void)msg;
-    if (err != STORE_OK) {
-        http_error_oauth(a->req, 503, "temporarily_unavailable", "database unavailable");
-        return;
-    }
-    if (PQntuples(res) != 1 || strcmp(PQgetvalue(res, 0, 12), "active") != 0) {
+    e->refs++;
+    arena_cleanup(http_req_arena(a->req), entry_unref, e);
+    if (strcmp(e->status, "active") != 0) {
         fail_client(a, "unknown or disabled client");
         return;
     }
     oauth_client *c = &a->client;
-    c->client_id = col(ar, res, 0);
-    c->kind = col(ar, res, 1);
-    c->name = col(ar, res, 2);
-    c->auth_method = col(ar, res, 6);
-    c->grant_types = col_json(ar, res, 7);
-    c->redirect_uris = col_json(ar, res, 8);
-    c->scopes = col(ar, res, 9);
-    c->dpop_jkt = col(ar, res, 11);
-    c->created_by = col(ar, res, 13);
+    *c = e->c;
     c->used_method = a->method;
     bool secret_client = strcmp(c->auth_method, "client_secret_basic") == 0 ||
                          strcmp(c->auth_method, "client_secret_post") == 0;
@@ -162,7 +269,7 @@ static void on_client(void *ud, PGresult *res, int err, const char *msg)
             return;
         }
     } else if (strcmp(a->method, "private_key_jwt") == 0) {
-        if (strcmp(c->auth_method, "private_key_jwt") != 0 || check_assertion(a, res) != 0) {
+        if (strcmp(c->auth_method, "private_key_jwt") != 0 || check_assertion(a, e) != 0) {
             fail_client(a, "client assertion invalid");
             return;
         }
@@ -170,11 +277,33 @@ static void on_client(void *ud, PGresult *res, int err, const char *msg)
         if (store_replay_record(http_req_pool(a->req), a->assertion_jti, ttl, on_replay, a) != 0)
             http_error_oauth(a->req, 503, "temporarily_unavailable", "database unavailable");
         return;
-    } else if (!secret_client || !secret_ok(res, a->secret)) {
+    } else if (!secret_client || !secret_ok(e, a->secret)) {
         fail_client(a, "client authentication failed");
         return;
     }
     a->cb(a->req, a->ud, c);
+}
+
+static void on_client(void *ud, PGresult *res, int err, const char *msg)
+{
+    struct auth *a = ud;
+    (void)msg;
+    if (err != STORE_OK) {
+        http_error_oauth(a->req, 503, "temporarily_unavailable", "database unavailable");
+        return;
+    }
+    if (PQntuples(res) != 1) {
+        fail_client(a, "unknown or disabled client");
+        return;
+    }
+    centry *e = entry_new(res, a->gen);
+    if (e == NULL) {
+        http_error_oauth(a->req, 500, "server_error", "out of memory");
+        return;
+    }
+    cache_put(e);
+    authenticate(a, e);
+    entry_unref(e);
 }
 
 static void on_resolved(http_req *req, void *ud, const char *error)
@@ -184,6 +313,14 @@ static void on_resolved(http_req *req, void *ud, const char *error)
         fail_client(a, arena_printf(http_req_arena(req), "client metadata document: %s", error));
         return;
     }
+    centry *e = cache_find(a->client_id);
+    if (e != NULL) {
+        authenticate(a, e);
+        return;
+    }
+    /* Read before the query: a change committed while it runs moves the
+     * generation past this one, so the entry is refetched on its next use. */
+    a->gen = store_clients_generation();
     if (store_client_get(http_req_pool(req), a->client_id, on_client, a) != 0)
         http_error_oauth(req, 503, "temporarily_unavailable", "database unavailable");
 }

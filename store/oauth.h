@@ -51,7 +51,8 @@ int store_key_rows_parse(const PGresult *r, store_key_row **out);
 /* Row (none if unknown): client_id, kind, name, secret_hash, prev_secret_hash,
  * prev_secret_valid ('t'/'f'), auth_method, grant_types (JSON array text),
  * redirect_uris (JSON), scopes (space-separated), jwks (JSON or NULL),
- * dpop_jkt, status, created_by. */
+ * dpop_jkt, status, created_by, prev_secret_expires (unix seconds or NULL;
+ * for caches, which must stop accepting the previous secret on time). */
 int store_client_get(store_pool *p, const char *client_id, store_cb cb, void *ud);
 
 /* ---- tokens ---- */

@@ -29,7 +29,12 @@
 #define BACKOFF_MIN_MS 100
 #define BACKOFF_MAX_MS 5000
 
-enum req_kind { REQ_QUERY, REQ_BEGIN, REQ_COMMIT, REQ_ROLLBACK, REQ_RESET };
+enum req_kind { REQ_QUERY, REQ_BEGIN, REQ_COMMIT, REQ_ROLLBACK, REQ_RESET, REQ_LISTEN };
+
+/* Every connection listens here; a trigger on oauth_clients notifies (see
+ * store_clients_generation). */
+#define CLIENTS_CHANNEL "shark_clients"
+
 enum conn_state { CONN_DOWN, CONN_CONNECTING, CONN_IDLE, CONN_BUSY };
 enum phase { PHASE_PREPARE, PHASE_EXEC };
 
@@ -103,6 +108,17 @@ struct store_pool {
 };
 
 static atomic_int next_stmt_id;
+static _Atomic uint64_t clients_generation;
+
+uint64_t store_clients_generation(void)
+{
+    return atomic_load_explicit(&clients_generation, memory_order_acquire);
+}
+
+static void clients_changed(void)
+{
+    atomic_fetch_add_explicit(&clients_generation, 1, memory_order_acq_rel);
+}
 
 static void conn_connect(store_conn *c);
 static void conn_drop(store_conn *c);
@@ -240,6 +256,7 @@ static void req_fail_now(store_req *r)
         txn_free(r->txn);
         break;
     case REQ_RESET:
+    case REQ_LISTEN:
         break;
     }
     free(r);
@@ -397,6 +414,8 @@ static void conn_connect(store_conn *c)
 
 static void conn_connect_step(store_conn *c)
 {
+    store_req *r;
+
     switch (PQconnectPoll(c->pg)) {
     case PGRES_POLLING_READING:
         if (conn_watch(c, UV_READABLE, true))
@@ -407,11 +426,11 @@ static void conn_connect_step(store_conn *c)
             goto fail;
         return;
     case PGRES_POLLING_OK:
-        if (PQsetnonblocking(c->pg, 1) != 0 || conn_watch(c, UV_READABLE, false))
+        if (PQsetnonblocking(c->pg, 1) != 0 || conn_watch(c, UV_READABLE, false) ||
+            !(r = req_new(REQ_LISTEN, NULL, NULL)))
             goto fail;
         c->backoff_ms = 0;
-        c->state = CONN_IDLE;
-        pool_dispatch(c->pool);
+        conn_start(c, r); /* serves the queue once LISTEN is done */
         return;
     default:
         goto fail;
@@ -453,6 +472,9 @@ static int conn_send(store_conn *c)
     case REQ_ROLLBACK:
     case REQ_RESET:
         sql = "ROLLBACK";
+        break;
+    case REQ_LISTEN:
+        sql = "LISTEN " CLIENTS_CHANNEL;
         break;
     case REQ_QUERY:
         break;
@@ -519,6 +541,20 @@ static int map_result(PGconn *pg, const PGresult *res, const char **msg)
     return STORE_EINTERNAL;
 }
 
+/* Notifications parsed so far. A transaction that changed oauth_clients on
+ * this connection gets its own notification before its ReadyForQuery, so the
+ * generation has moved before the caller's callback runs. */
+static void conn_notifies(store_conn *c)
+{
+    PGnotify *n;
+
+    while ((n = PQnotifies(c->pg))) {
+        if (strcmp(n->relname, CLIENTS_CHANNEL) == 0)
+            clients_changed();
+        PQfreemem(n);
+    }
+}
+
 /* The request's last result has arrived (PQgetResult returned NULL). */
 static void conn_complete(store_conn *c)
 {
@@ -529,7 +565,16 @@ static void conn_complete(store_conn *c)
     const char *msg;
     int err = map_result(c->pg, res, &msg);
 
+    conn_notifies(c);
     c->result = NULL;
+    if (r->kind == REQ_LISTEN && err != STORE_OK) {
+        /* A connection that cannot listen would miss invalidations. */
+        c->req = NULL;
+        PQclear(res);
+        free(r);
+        conn_drop(c);
+        return;
+    }
     if (r->kind == REQ_QUERY && c->phase == PHASE_PREPARE && err == STORE_OK) {
         PQclear(res);
         if (conn_mark_prepared(c, stmt_id(r->stmt)) != 0) {
@@ -574,6 +619,10 @@ static void conn_complete(store_conn *c)
         txn_free(txn);
         break;
     case REQ_RESET:
+        break;
+    case REQ_LISTEN:
+        /* Changes made while this connection was not listening were missed. */
+        clients_changed();
         break;
     }
     c->in_cb = false;
@@ -640,7 +689,6 @@ static void conn_collect(store_conn *c)
 static void on_poll(uv_poll_t *h, int status, int events)
 {
     store_conn *c = h->data;
-    PGnotify *n;
 
     if (c->state == CONN_CONNECTING) {
         conn_connect_step(c);
@@ -653,8 +701,7 @@ static void on_poll(uv_poll_t *h, int status, int events)
     if (events & UV_READABLE) {
         if (!PQconsumeInput(c->pg) && !c->req)
             goto drop;
-        while ((n = PQnotifies(c->pg)))
-            PQfreemem(n);
+        conn_notifies(c);
     }
     if (c->req) {
         conn_collect(c);

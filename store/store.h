@@ -15,6 +15,7 @@
 
 #include <libpq-fe.h>
 #include <stddef.h>
+#include <stdint.h>
 #include <uv.h>
 
 /* A statement prepared lazily on each connection the first time it is used.
@@ -87,6 +88,16 @@ int store_txn_exec(store_txn *txn, const store_stmt *stmt, const char *const *pa
 void store_txn_commit(store_txn *txn, void (*cb)(void *ud, int err), void *ud);
 /* Roll back and release the connection; never fails from the caller's view. */
 void store_txn_rollback(store_txn *txn);
+
+/* A process-wide counter that moves whenever a row of oauth_clients may have
+ * changed: on a notification from the trigger on that table (migration 0013),
+ * which every pool connection listens for, and whenever a connection starts
+ * listening (changes made while it was not may have been missed). A change
+ * made through any pool of this process has moved it before the callback of
+ * the statement (or COMMIT) that made it runs; changes made by other
+ * processes move it when their notification arrives, milliseconds later.
+ * Caches of client records (protocol/client.c) compare it on every use. */
+uint64_t store_clients_generation(void);
 
 /* Pool gauges for /metrics and /readyz (loop thread only). */
 typedef struct store_pool_stats {

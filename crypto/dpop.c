@@ -312,8 +312,17 @@ int dpop_verify(const char *proof, const char *htm, const char *htu, int64_t now
                 int iat_window_s, const char *access_token, const char *expected_jkt,
                 const char *expected_nonce, dpop_result *out)
 {
+	return dpop_verify_keys(NULL, proof, htm, htu, now, iat_window_s, access_token,
+	                        expected_jkt, expected_nonce, out);
+}
+
+int dpop_verify_keys(const dpop_keys *keys, const char *proof, const char *htm, const char *htu,
+                     int64_t now, int iat_window_s, const char *access_token,
+                     const char *expected_jkt, const char *expected_nonce, dpop_result *out)
+{
 	jws_token *t = NULL;
-	jwk_key *key = NULL;
+	jwk_key *owned = NULL; /* imported here when there is no key source */
+	const jwk_key *key = NULL;
 	const json_t *hdr, *jwk;
 	const char *typ;
 	int rc;
@@ -342,7 +351,10 @@ int dpop_verify(const char *proof, const char *htm, const char *htu, int64_t now
 		goto done;
 	}
 	jwk = json_object_get(hdr, "jwk");
-	switch (jwk_from_json(jwk, &key)) {
+	rc = keys ? keys->import(keys->ud, jwk, &key) : jwk_from_json(jwk, &owned);
+	if (keys == NULL)
+		key = owned;
+	switch (rc) {
 	case 0:
 		break;
 	case JWK_ERR_PRIVATE:
@@ -381,7 +393,7 @@ int dpop_verify(const char *proof, const char *htm, const char *htu, int64_t now
 	rc = check_claims(jws_claims(t), htm, htu, now, iat_window_s, access_token, expected_jkt,
 	                  expected_nonce, out);
 done:
-	jwk_free(key);
+	jwk_free(owned);
 	jws_free(t);
 	return rc;
 }

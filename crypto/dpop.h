@@ -51,6 +51,19 @@ int dpop_verify(const char *proof, const char *htm, const char *htu, int64_t now
                 int iat_window_s, const char *access_token, const char *expected_jkt,
                 const char *expected_nonce, dpop_result *out);
 
+/* Where dpop_verify_keys gets the proof's key from its jwk header: import
+ * answers as jwk_from_json would (0, JWK_ERR_PRIVATE, ...), with a key it
+ * keeps valid at least until dpop_verify_keys returns. Lets a caller with
+ * state (a cache outside crypto/) skip rebuilding the same key per proof. */
+typedef struct dpop_keys {
+	int (*import)(void *ud, const json_t *jwk, const jwk_key **key);
+	void *ud;
+} dpop_keys;
+/* dpop_verify with the key from keys (NULL: imported for this call only). */
+int dpop_verify_keys(const dpop_keys *keys, const char *proof, const char *htm, const char *htu,
+                     int64_t now, int iat_window_s, const char *access_token,
+                     const char *expected_jkt, const char *expected_nonce, dpop_result *out);
+
 /* RFC 3986 §6.2.2/§6.2.3 normalization for htu comparison (RFC 9449 §4.3):
  * lower-case scheme and host, default port and empty port dropped, empty
  * path as "/", percent-encoding normalized (unreserved decoded, the rest

@@ -6,6 +6,7 @@
 
 #include "../crypto/dpop.h"
 #include "../store/oauth.h"
+#include "dpopkeys.h"
 #include "oauth.h"
 
 struct rauth {
@@ -100,9 +101,9 @@ void oauth_resource_auth(http_req *req, resource_cb cb, void *ud)
     }
     char htu[2200];
     oauth_url(a, http_req_path(req), htu, sizeof(htu));
-    int rc = dpop_verify(http_req_header(req, "DPoP"), http_req_method(req), htu,
-                         (int64_t)time(NULL), a->cfg.dpop_window_s, token, r->tok.jkt, NULL,
-                         &r->proof);
+    int rc = dpop_verify_keys(oauth_dpop_keys(), http_req_header(req, "DPoP"),
+                              http_req_method(req), htu, (int64_t)time(NULL),
+                              a->cfg.dpop_window_s, token, r->tok.jkt, NULL, &r->proof);
     if (rc != 0) {
         deny(req, true, "invalid_dpop_proof",
              r->proof.reason && *r->proof.reason ? r->proof.reason : "invalid DPoP proof");

@@ -16,6 +16,7 @@
 #include "../store/oauth.h"
 #include "access.h"
 #include "client.h"
+#include "dpopkeys.h"
 #include "form.h"
 #include "keys.h"
 #include "oauth.h"
@@ -722,11 +723,11 @@ static int check_dpop(struct treq *t)
         http_header(t->req, "DPoP-Nonce", nonce);
     }
     const char *proof = http_req_header(t->req, "DPoP");
-    int rc = dpop_verify(proof, "POST", htu, now, a->cfg.dpop_window_s, NULL, NULL,
-                         nonces ? nonce : NULL, &t->proof);
+    int rc = dpop_verify_keys(oauth_dpop_keys(), proof, "POST", htu, now, a->cfg.dpop_window_s,
+                              NULL, NULL, nonces ? nonce : NULL, &t->proof);
     if (rc == DPOP_ERR_NONCE)
-        rc = dpop_verify(proof, "POST", htu, now, a->cfg.dpop_window_s, NULL, NULL, prev,
-                         &t->proof);
+        rc = dpop_verify_keys(oauth_dpop_keys(), proof, "POST", htu, now, a->cfg.dpop_window_s,
+                              NULL, NULL, prev, &t->proof);
     if (rc == DPOP_ERR_NONCE) {
         http_header(t->req, "WWW-Authenticate", "DPoP error=\"use_dpop_nonce\"");
         http_error_oauth(t->req, 400, "use_dpop_nonce", "resend the proof with the DPoP-Nonce");

@@ -104,6 +104,7 @@ void *arena_calloc(arena *a, size_t n)
 
 char *arena_strndup(arena *a, const char *s, size_t n)
 {
+    n = strnlen(s, n); /* like strndup: never read past the string's end */
     char *d = arena_alloc(a, n + 1);
     memcpy(d, s, n);
     d[n] = '\0';

@@ -21,6 +21,7 @@ void arena_free(arena *a);
 void *arena_alloc(arena *a, size_t n);
 void *arena_calloc(arena *a, size_t n);
 char *arena_strdup(arena *a, const char *s);
+/* At most n bytes of s, stopping at its NUL. */
 char *arena_strndup(arena *a, const char *s, size_t n);
 char *arena_printf(arena *a, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 

@@ -28,6 +28,11 @@ struct jwk_key {
 	jwk_alg alg;
 	bool pinned; /* alg fixed by the JWK or the caller; else RSA serves RS256 and PS256 */
 	bool priv;
+	/* Contexts initialised once for alg (NULL: none, or EdDSA, whose one-shot
+	 * contexts are not copied): each operation copies one instead of looking
+	 * up the signature and digest methods again. Never used directly, only
+	 * read, so keys stay shareable between threads. */
+	EVP_MD_CTX *sign_tmpl, *verify_tmpl;
 };
 
 #define RSA_MIN_BITS 2048
@@ -122,6 +127,21 @@ static int pkey_kty(EVP_PKEY *pkey, enum kty *out)
 	return JWK_ERR_INVALID;
 }
 
+static int md_init(EVP_MD_CTX *md, const jwk_key *key, jwk_alg alg, bool sign);
+
+/* A template for key->alg, or NULL (operations then initialise their own). */
+static EVP_MD_CTX *tmpl_new(const jwk_key *key, bool sign)
+{
+	EVP_MD_CTX *md = key->alg == JWK_EDDSA ? NULL : EVP_MD_CTX_new();
+
+	if (md != NULL && md_init(md, key, key->alg, sign) != 0) {
+		EVP_MD_CTX_free(md);
+		md = NULL;
+	}
+	ERR_clear_error();
+	return md;
+}
+
 /* Takes ownership of pkey. */
 static int key_new(EVP_PKEY *pkey, jwk_alg alg, bool pinned, bool priv, jwk_key **out)
 {
@@ -139,6 +159,9 @@ static int key_new(EVP_PKEY *pkey, jwk_alg alg, bool pinned, bool priv, jwk_key 
 	if (key == NULL)
 		goto fail;
 	*key = (jwk_key){.pkey = pkey, .kty = kty, .alg = alg, .pinned = pinned, .priv = priv};
+	key->verify_tmpl = tmpl_new(key, false);
+	if (priv)
+		key->sign_tmpl = tmpl_new(key, true);
 	*out = key;
 	return 0;
 fail:
@@ -175,6 +198,8 @@ void jwk_free(jwk_key *key)
 {
 	if (key == NULL)
 		return;
+	EVP_MD_CTX_free(key->sign_tmpl);
+	EVP_MD_CTX_free(key->verify_tmpl);
 	EVP_PKEY_free(key->pkey);
 	free(key);
 }
@@ -599,6 +624,16 @@ static int md_init(EVP_MD_CTX *md, const jwk_key *key, jwk_alg alg, bool sign)
 	return 0;
 }
 
+/* md_init, from the key's template when alg is the one it was made for. */
+static int md_start(EVP_MD_CTX *md, const jwk_key *key, jwk_alg alg, bool sign)
+{
+	const EVP_MD_CTX *tmpl = alg != key->alg ? NULL : sign ? key->sign_tmpl : key->verify_tmpl;
+
+	if (tmpl != NULL)
+		return EVP_MD_CTX_copy_ex(md, tmpl) == 1 ? 0 : -1;
+	return md_init(md, key, alg, sign);
+}
+
 long jwk_sign(const jwk_key *key, jwk_alg alg, const void *msg, size_t n, uint8_t *sig,
               size_t sigsz)
 {
@@ -617,7 +652,7 @@ long jwk_sign(const jwk_key *key, jwk_alg alg, const void *msg, size_t n, uint8_
 		goto done;
 	rc = JWK_ERR_INTERNAL;
 	md = EVP_MD_CTX_new();
-	if (md == NULL || md_init(md, key, alg, true) != 0)
+	if (md == NULL || md_start(md, key, alg, true) != 0)
 		goto done;
 	if (alg == JWK_ES256) {
 		len = sizeof der;
@@ -655,7 +690,7 @@ int jwk_verify(const jwk_key *key, jwk_alg alg, const void *msg, size_t n, const
 	}
 	rc = JWK_ERR_INTERNAL;
 	md = EVP_MD_CTX_new();
-	if (md == NULL || md_init(md, key, alg, false) != 0)
+	if (md == NULL || md_start(md, key, alg, false) != 0)
 		goto done;
 	rc = EVP_DigestVerify(md, sig, siglen, msg, n) == 1 ? 0 : JWK_ERR_BADSIG;
 done:

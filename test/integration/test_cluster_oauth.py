@@ -1,6 +1,7 @@
 """Two shark processes behind one issuer, sharing one PostgreSQL: what must hold
 across nodes is decided in the database (DPoP replay, revocation)."""
 import os
+import shutil
 import threading
 
 import requests
@@ -21,6 +22,14 @@ def two_nodes(pg_cluster, shark_factory, dbname):
     for s in (a, b):
         s.wait_healthy(60)
         s.wait_ready(30)
+    # Only the node that won the first boot wrote the admin key file; give
+    # both of them the key so either can be driven with it.
+    have = [s for s in (a, b) if os.path.exists(s.key_file)]
+    assert len(have) == 1
+    for s in (a, b):
+        if s is not have[0]:
+            shutil.copyfile(have[0].key_file, s.key_file)
+            os.chmod(s.key_file, 0o600)
     return a, b
 
 

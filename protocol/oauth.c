@@ -52,11 +52,12 @@ int oauth_startup(app *a, char *err, size_t errlen)
         free(pub);
         if (rc != 0 || (n = store_keys_load(a->conninfo, &rows, err, errlen)) < 0)
             return -1;
-        log_msg(LOG_INFO, "created signing key", "kid", id, "alg", a->cfg.signing_alg, NULL);
     }
     a->keys = keyring_new(a->master_key);
     int rc = keyring_load(a->keys, rows, n, err, errlen);
     store_key_rows_free(rows, n);
+    if (rc == 0)
+        log_msg(LOG_INFO, "signing key", "kid", keyring_current(a->keys)->active->kid, NULL);
     return rc;
 }
 

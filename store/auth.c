@@ -265,9 +265,12 @@ int store_code_redeem(store_pool *p, const char *code_hash, const char *jti, con
     return store_exec(p, &code_redeem, params, cb, ud);
 }
 
+/* FOR SHARE waits for a replay still holding the row: a replay whose snapshot
+ * predates our tokens cannot revoke them, so we must see its mark instead. */
 static store_stmt code_confirm = {
     "code_confirm",
-    "WITH c AS (SELECT replayed, issued_jti, family_id FROM auth_codes WHERE code_hash = $1), "
+    "WITH c AS (SELECT replayed, issued_jti, family_id FROM auth_codes WHERE code_hash = $1 "
+    "  FOR SHARE), "
     "r1 AS (UPDATE oauth_tokens SET revoked_at = now() WHERE jti = (SELECT issued_jti FROM c "
     "  WHERE replayed) AND revoked_at IS NULL RETURNING 1), "
     "r2 AS (UPDATE refresh_tokens SET revoked_at = now() WHERE family_id = (SELECT family_id "

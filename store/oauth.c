@@ -81,10 +81,25 @@ int store_key_insert(const char *conninfo, const char *id, const char *alg, cons
     if (PQstatus(c) != CONNECTION_OK || (hex = bytea_literal(c, sealed, n)) == NULL)
         goto done;
     const char *params[] = {id, alg, hex, public_jwk};
+    /* Nodes starting together on a new database must agree on one key: the
+     * lock serialises them and the second finds the first's key. */
+    r = PQexec(c, "BEGIN");
+    if (PQresultStatus(r) != PGRES_COMMAND_OK)
+        goto done;
+    PQclear(r);
+    r = PQexec(c, "SELECT pg_advisory_xact_lock(7302)");
+    if (PQresultStatus(r) != PGRES_TUPLES_OK)
+        goto done;
+    PQclear(r);
     r = PQexecParams(c,
                      "INSERT INTO signing_keys (id, alg, private_sealed, public_jwk) "
-                     "VALUES ($1, $2, $3::bytea, $4::jsonb)",
+                     "SELECT $1, $2, $3::bytea, $4::jsonb WHERE NOT EXISTS "
+                     "(SELECT 1 FROM signing_keys WHERE retired_at IS NULL)",
                      4, NULL, params, NULL, NULL, 0);
+    if (PQresultStatus(r) != PGRES_COMMAND_OK)
+        goto done;
+    PQclear(r);
+    r = PQexec(c, "COMMIT");
     if (PQresultStatus(r) == PGRES_COMMAND_OK)
         rc = 0;
 done:

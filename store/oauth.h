@@ -27,7 +27,8 @@ typedef struct store_key_row {
  * (rows malloc'd into *out, free with store_key_rows_free) or -1. */
 int store_keys_load(const char *conninfo, store_key_row **out, char *err, size_t errlen);
 void store_key_rows_free(store_key_row *rows, int n);
-/* Blocking (start-up): stores the first key. */
+/* Blocking (start-up): stores the first key, unless another node stored one
+ * meanwhile (then the caller's key is dropped; reload to get theirs). */
 int store_key_insert(const char *conninfo, const char *id, const char *alg, const uint8_t *sealed,
                      size_t n, const char *public_jwk, char *err, size_t errlen);
 /* Adds a new signing key and retires the others; they stay published for

@@ -43,7 +43,7 @@ static uint64_t load_gen; /* written by whoever set `loading` */
 static store_stmt load = {
     "revoked_load",
     "SELECT jti, extract(epoch FROM expires_at)::bigint FROM oauth_tokens "
-    "WHERE revoked_at IS NOT NULL AND expires_at > now()",
+    "WHERE revoked_at IS NOT NULL AND expires_at > now()", /* index oauth_tokens_revoked */
     0, 0};
 
 static size_t hash(const char *s, size_t n)

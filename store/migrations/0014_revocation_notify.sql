@@ -43,7 +43,3 @@ $$;
 CREATE TRIGGER oauth_tokens_revoked AFTER UPDATE ON oauth_tokens
     REFERENCING OLD TABLE AS revoked_old NEW TABLE AS revoked_new
     FOR EACH STATEMENT EXECUTE FUNCTION shark_tokens_revoked();
-
--- What a process loads at start and after a gap (store/revoked.c): only the
--- revoked rows, a small part of the table.
-CREATE INDEX oauth_tokens_revoked ON oauth_tokens (expires_at) WHERE revoked_at IS NOT NULL;

@@ -1,7 +1,7 @@
 /*
  * access: checks our own access tokens (JWTs signed by the keyring): format,
  * typ at+jwt, signature under a published kid, issuer, expiry. Revocation
- * is a separate, asynchronous store check (store_token_active). Also the
+ * is a separate check (oauth_token_check, protocol/client.h). Also the
  * DPoP server nonce, which every node derives from the shared master key.
  */
 #ifndef SHARK_PROTOCOL_ACCESS_H

@@ -12,6 +12,7 @@
 #include "../crypto/hash.h"
 #include "../crypto/jws.h"
 #include "../store/oauth.h"
+#include "../store/revoked.h"
 #include "cimd.h"
 #include "oauth.h"
 
@@ -408,6 +409,77 @@ void oauth_client_authenticate(http_req *req, const form *f, oauth_client_cb cb,
         return;
     }
     cimd_resolve(req, a->client_id, on_resolved, a);
+}
+
+struct check {
+    oauth_token_cb cb;
+    void *ud;
+    uint64_t gen; /* generation before the client lookup started */
+};
+
+static void on_db_active(void *ud, PGresult *res, int err, const char *msg)
+{
+    struct check *k = ud;
+    (void)msg;
+    if (err != STORE_OK)
+        k->cb(k->ud, OAUTH_TOKEN_UNAVAILABLE);
+    else
+        k->cb(k->ud, PQgetvalue(res, 0, 0)[0] == 't' ? OAUTH_TOKEN_ACTIVE : OAUTH_TOKEN_INACTIVE);
+}
+
+static enum oauth_token_state client_state(const centry *e)
+{
+    return strcmp(e->status, "active") == 0 ? OAUTH_TOKEN_ACTIVE : OAUTH_TOKEN_INACTIVE;
+}
+
+static void on_check_client(void *ud, PGresult *res, int err, const char *msg)
+{
+    struct check *k = ud;
+    (void)msg;
+    if (err != STORE_OK) {
+        k->cb(k->ud, OAUTH_TOKEN_UNAVAILABLE);
+        return;
+    }
+    /* A deleted client's tokens are dead. */
+    if (PQntuples(res) != 1) {
+        k->cb(k->ud, OAUTH_TOKEN_INACTIVE);
+        return;
+    }
+    centry *e = entry_new(res, k->gen);
+    if (e == NULL) {
+        k->cb(k->ud, OAUTH_TOKEN_UNAVAILABLE);
+        return;
+    }
+    cache_put(e);
+    enum oauth_token_state st = client_state(e);
+    entry_unref(e);
+    k->cb(k->ud, st);
+}
+
+void oauth_token_check(http_req *req, const char *jti, const char *client_id, oauth_token_cb cb,
+                       void *ud)
+{
+    store_pool *p = http_req_pool(req);
+    enum store_revoked rev = store_revoked_check(p, jti);
+    if (rev == STORE_REVOKED_YES) {
+        cb(ud, OAUTH_TOKEN_INACTIVE);
+        return;
+    }
+    centry *e = rev == STORE_REVOKED_NO ? cache_find(client_id) : NULL;
+    if (e != NULL) {
+        cb(ud, client_state(e));
+        return;
+    }
+    struct check *k = arena_calloc(http_req_arena(req), sizeof(*k));
+    k->cb = cb;
+    k->ud = ud;
+    /* As in on_resolved: read before the query, so a change committed while
+     * it runs makes the entry stale. */
+    k->gen = store_clients_generation();
+    int rc = rev == STORE_REVOKED_UNKNOWN ? store_token_active(p, jti, on_db_active, k)
+                                          : store_client_get(p, client_id, on_check_client, k);
+    if (rc != 0)
+        cb(ud, OAUTH_TOKEN_UNAVAILABLE);
 }
 
 bool oauth_client_has_grant(const oauth_client *c, const char *grant)

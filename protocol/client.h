@@ -25,6 +25,18 @@ typedef struct oauth_client {
 typedef void (*oauth_client_cb)(http_req *req, void *ud, const oauth_client *c);
 void oauth_client_authenticate(http_req *req, const form *f, oauth_client_cb cb, void *ud);
 
+/* Whether an access token whose signature and expiry have been verified is
+ * still usable: its jti not revoked and its client active. Both come from
+ * memory in the steady state (the process's revoked set, store/revoked.h, and
+ * this loop's client cache); the database answers while the revoked set may
+ * be missing a revocation, and the client record is fetched once when not
+ * cached. The token's record is not looked up: a token is only signed and
+ * handed out after its record has committed, and records outlive their
+ * tokens' expiry. cb may run before this returns. */
+enum oauth_token_state { OAUTH_TOKEN_UNAVAILABLE = -1, OAUTH_TOKEN_INACTIVE, OAUTH_TOKEN_ACTIVE };
+typedef void (*oauth_token_cb)(void *ud, enum oauth_token_state state);
+void oauth_token_check(http_req *req, const char *jti, const char *client_id, oauth_token_cb cb,
+                       void *ud);
 bool oauth_client_has_grant(const oauth_client *c, const char *grant);
 /* True when every space-separated scope of want is in have. */
 bool oauth_scope_subset(const char *want, const char *have);

@@ -1,7 +1,8 @@
 /* RFC 7662 introspection and RFC 7009 revocation. Callers authenticate as a
- * client or with the admin key. Both look at the token's own signature first
- * and ask the store whether it is still active (revocation is never cached
- * here, so it takes effect at once). */
+ * client or with the admin key. Both look at the token's own signature first;
+ * introspection then asks oauth_token_check whether it is still active (from
+ * memory kept current by the database's notifications, so a revocation
+ * takes effect at once on this node, within milliseconds on others). */
 #include <string.h>
 #include <strings.h>
 
@@ -67,15 +68,14 @@ static void inactive(http_req *req)
     http_respond(req, 200, "application/json", "{\"active\":false}", 16);
 }
 
-static void on_active(void *ud, PGresult *res, int err, const char *msg)
+static void on_active(void *ud, enum oauth_token_state st)
 {
     struct call *c = ud;
-    (void)msg;
-    if (err != STORE_OK) {
+    if (st == OAUTH_TOKEN_UNAVAILABLE) {
         http_error_oauth(c->req, 503, "temporarily_unavailable", "database unavailable");
         return;
     }
-    if (PQgetvalue(res, 0, 0)[0] != 't') {
+    if (st != OAUTH_TOKEN_ACTIVE) {
         inactive(c->req);
         return;
     }
@@ -103,8 +103,7 @@ static void introspect_next(http_req *req, void *ud, const oauth_client *cl)
         inactive(req);
         return;
     }
-    if (store_token_active(http_req_pool(req), c->tok.jti, on_active, c) != 0)
-        http_error_oauth(req, 503, "temporarily_unavailable", "database unavailable");
+    oauth_token_check(req, c->tok.jti, c->tok.client_id, on_active, c);
 }
 
 static void introspect_endpoint(http_req *req)

@@ -6,6 +6,7 @@
 
 #include "../crypto/dpop.h"
 #include "../store/oauth.h"
+#include "client.h"
 #include "dpopkeys.h"
 #include "oauth.h"
 
@@ -28,15 +29,14 @@ static void deny(http_req *req, bool dpop, const char *error, const char *desc)
     http_error(req, 401, "invalid_token", desc);
 }
 
-static void on_active(void *ud, PGresult *res, int err, const char *msg)
+static void on_active(void *ud, enum oauth_token_state st)
 {
     struct rauth *r = ud;
-    (void)msg;
-    if (err != STORE_OK) {
+    if (st == OAUTH_TOKEN_UNAVAILABLE) {
         http_error(r->req, 503, "internal_error", "database unavailable; retry shortly");
         return;
     }
-    if (PQgetvalue(res, 0, 0)[0] != 't') {
+    if (st != OAUTH_TOKEN_ACTIVE) {
         deny(r->req, r->dpop, "invalid_token", "the access token is revoked");
         return;
     }
@@ -55,8 +55,7 @@ static void on_replay(void *ud, PGresult *res, int err, const char *msg)
         deny(r->req, true, "invalid_dpop_proof", "DPoP proof already used");
         return;
     }
-    if (store_token_active(http_req_pool(r->req), r->tok.jti, on_active, r) != 0)
-        http_error(r->req, 503, "internal_error", "database unavailable; retry shortly");
+    oauth_token_check(r->req, r->tok.jti, r->tok.client_id, on_active, r);
 }
 
 void oauth_resource_auth(http_req *req, resource_cb cb, void *ud)
@@ -91,8 +90,7 @@ void oauth_resource_auth(http_req *req, resource_cb cb, void *ud)
         return;
     }
     if (!r->dpop) {
-        if (store_token_active(http_req_pool(req), r->tok.jti, on_active, r) != 0)
-            http_error(req, 503, "internal_error", "database unavailable; retry shortly");
+        oauth_token_check(req, r->tok.jti, r->tok.client_id, on_active, r);
         return;
     }
     if (r->tok.jkt == NULL || http_req_header_count(req, "DPoP") != 1) {

@@ -376,30 +376,28 @@ static void exchange_issue(struct treq *t)
     issue(t);
 }
 
-static void on_actor_active(void *ud, PGresult *res, int err, const char *msg)
+static void on_actor_active(void *ud, enum oauth_token_state st)
 {
     struct treq *t = ud;
-    (void)msg;
-    if (err != STORE_OK) {
+    if (st == OAUTH_TOKEN_UNAVAILABLE) {
         unavailable(t->req);
         return;
     }
-    if (PQgetvalue(res, 0, 0)[0] != 't') {
+    if (st != OAUTH_TOKEN_ACTIVE) {
         http_error_oauth(t->req, 400, "invalid_grant", "actor_token is revoked");
         return;
     }
     exchange_issue(t);
 }
 
-static void on_subject_active(void *ud, PGresult *res, int err, const char *msg)
+static void on_subject_active(void *ud, enum oauth_token_state st)
 {
     struct treq *t = ud;
-    (void)msg;
-    if (err != STORE_OK) {
+    if (st == OAUTH_TOKEN_UNAVAILABLE) {
         unavailable(t->req);
         return;
     }
-    if (PQgetvalue(res, 0, 0)[0] != 't') {
+    if (st != OAUTH_TOKEN_ACTIVE) {
         http_error_oauth(t->req, 400, "invalid_grant", "subject_token is revoked");
         return;
     }
@@ -407,8 +405,7 @@ static void on_subject_active(void *ud, PGresult *res, int err, const char *msg)
         exchange_issue(t);
         return;
     }
-    if (store_token_active(http_req_pool(t->req), t->actor.jti, on_actor_active, t) != 0)
-        unavailable(t->req);
+    oauth_token_check(t->req, t->actor.jti, t->actor.client_id, on_actor_active, t);
 }
 
 static bool token_type_ok(const char *tt)
@@ -447,8 +444,7 @@ static void token_exchange(struct treq *t)
         }
         t->has_actor = true;
     }
-    if (store_token_active(http_req_pool(t->req), t->subject.jti, on_subject_active, t) != 0)
-        unavailable(t->req);
+    oauth_token_check(t->req, t->subject.jti, t->subject.client_id, on_subject_active, t);
 }
 
 /* ---- authorization code (RFC 6749 §4.1 with PKCE, RFC 7636) ---- */

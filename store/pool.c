@@ -17,6 +17,7 @@
 #include "store.h"
 
 #include "batch.h"
+#include "revoked.h"
 
 #include <stdatomic.h>
 #include <stdbool.h>
@@ -32,8 +33,9 @@
 enum req_kind { REQ_QUERY, REQ_BEGIN, REQ_COMMIT, REQ_ROLLBACK, REQ_RESET, REQ_LISTEN };
 
 /* Every connection listens here; a trigger on oauth_clients notifies (see
- * store_clients_generation). */
+ * store_clients_generation), and one on oauth_tokens (store/revoked.h). */
 #define CLIENTS_CHANNEL "shark_clients"
+#define LISTEN_SQL "LISTEN " CLIENTS_CHANNEL "; LISTEN " STORE_REVOKED_CHANNEL
 
 enum conn_state { CONN_DOWN, CONN_CONNECTING, CONN_IDLE, CONN_BUSY };
 enum phase { PHASE_PREPARE, PHASE_EXEC };
@@ -387,6 +389,9 @@ static void conn_drop(store_conn *c)
     c->prepared = NULL;
     c->flushing = false;
     c->state = CONN_DOWN;
+    /* Until the set is reloaded, revocations notified meanwhile may be lost
+     * to this process (every connection may be down). */
+    store_revoked_gap();
     if (p->closing)
         return;
     c->backoff_ms = c->backoff_ms ? c->backoff_ms * 2 : BACKOFF_MIN_MS;
@@ -474,7 +479,7 @@ static int conn_send(store_conn *c)
         sql = "ROLLBACK";
         break;
     case REQ_LISTEN:
-        sql = "LISTEN " CLIENTS_CHANNEL;
+        sql = LISTEN_SQL;
         break;
     case REQ_QUERY:
         break;
@@ -541,9 +546,10 @@ static int map_result(PGconn *pg, const PGresult *res, const char **msg)
     return STORE_EINTERNAL;
 }
 
-/* Notifications parsed so far. A transaction that changed oauth_clients on
- * this connection gets its own notification before its ReadyForQuery, so the
- * generation has moved before the caller's callback runs. */
+/* Notifications parsed so far. A transaction that changed oauth_clients or
+ * revoked tokens on this connection gets its own notifications before its
+ * ReadyForQuery, so the generation has moved, and the revoked set holds the
+ * jtis, before the caller's callback runs. */
 static void conn_notifies(store_conn *c)
 {
     PGnotify *n;
@@ -551,6 +557,8 @@ static void conn_notifies(store_conn *c)
     while ((n = PQnotifies(c->pg))) {
         if (strcmp(n->relname, CLIENTS_CHANNEL) == 0)
             clients_changed();
+        else if (strcmp(n->relname, STORE_REVOKED_CHANNEL) == 0)
+            store_revoked_notified(n->extra);
         PQfreemem(n);
     }
 }
@@ -623,6 +631,7 @@ static void conn_complete(store_conn *c)
     case REQ_LISTEN:
         /* Changes made while this connection was not listening were missed. */
         clients_changed();
+        store_revoked_gap();
         break;
     }
     c->in_cb = false;

@@ -18,6 +18,7 @@
 #include <sys/socket.h>
 
 #include "cidr.h"
+#include "curluv.h"
 #include "fatal.h"
 #include "outbound.h"
 #include "shark_config.h"
@@ -43,8 +44,8 @@ typedef struct fetch {
     uv_thread_t thread;
     uv_loop_t loop;
     uv_async_t wake;   /* request loops / main -> fetch loop */
-    uv_timer_t curl_timer, deadline;
-    CURLM *multi;
+    uv_timer_t deadline;
+    curluv curl;
     uv_mutex_t lock;   /* guards queue and accepting */
     fetch_job *queue, **queue_tail;
     bool accepting;    /* false before start and from the first signal on */
@@ -274,7 +275,7 @@ static void job_done(fetch_job *j)
 {
     fetch *f = j->f;
     if (j->easy != NULL) {
-        curl_multi_remove_handle(f->multi, j->easy);
+        curl_multi_remove_handle(f->curl.multi, j->easy);
         curl_easy_cleanup(j->easy);
         j->easy = NULL;
     }
@@ -393,7 +394,7 @@ static void job_transfer(fetch_job *j)
     curl_easy_setopt(e, CURLOPT_ERRORBUFFER, j->errbuf);
     curl_easy_setopt(e, CURLOPT_PRIVATE, j);
     curl_easy_setopt(e, CURLOPT_NOSIGNAL, 1L);
-    if (curl_multi_add_handle(j->f->multi, e) != CURLM_OK)
+    if (curl_multi_add_handle(j->f->curl.multi, e) != CURLM_OK)
         job_fail(j, false, "%s", "cannot start the transfer");
 }
 
@@ -508,108 +509,30 @@ static void on_wake(uv_async_t *h)
     }
 }
 
-/* ------------------------------------------- libcurl multi-socket on uv */
-
-struct sock_ctx {
-    uv_poll_t poll;
-    curl_socket_t fd;
-    fetch *f;
-};
-
-static void check_done(fetch *f)
+/* A transfer ended: what it answered goes back to its caller. */
+static void on_transfer_done(void *ud, CURL *easy, CURLcode rc)
 {
-    CURLMsg *m;
-    int left;
-    while ((m = curl_multi_info_read(f->multi, &left)) != NULL) {
-        if (m->msg != CURLMSG_DONE)
-            continue;
-        char *p;
-        curl_easy_getinfo(m->easy_handle, CURLINFO_PRIVATE, &p);
-        fetch_job *j = (fetch_job *)p;
-        CURLcode rc = m->data.result;
-        long code = 0;
-        curl_off_t ra = -1;
-        char *ct = NULL;
-        curl_easy_getinfo(j->easy, CURLINFO_RESPONSE_CODE, &code);
-        curl_easy_getinfo(j->easy, CURLINFO_RETRY_AFTER, &ra);
-        curl_easy_getinfo(j->easy, CURLINFO_CONTENT_TYPE, &ct);
-        j->retry_after = ra > 0 ? (long long)ra : -1;
-        snprintf(j->content_type, sizeof(j->content_type), "%s", ct ? ct : "");
-        if (rc == CURLE_OK) {
-            j->status = code;
-        } else if (j->too_big) {
-            snprintf(j->error, sizeof(j->error), "response body over %d bytes", FETCH_BODY_MAX);
-        } else if (j->error[0] == '\0') {
-            snprintf(j->error, sizeof(j->error), "%s%s%s", curl_easy_strerror(rc),
-                     j->errbuf[0] ? ": " : "", j->errbuf);
-        }
-        job_done(j);
+    (void)ud;
+    char *p;
+    curl_easy_getinfo(easy, CURLINFO_PRIVATE, &p);
+    fetch_job *j = (fetch_job *)p;
+    long code = 0;
+    curl_off_t ra = -1;
+    char *ct = NULL;
+    curl_easy_getinfo(j->easy, CURLINFO_RESPONSE_CODE, &code);
+    curl_easy_getinfo(j->easy, CURLINFO_RETRY_AFTER, &ra);
+    curl_easy_getinfo(j->easy, CURLINFO_CONTENT_TYPE, &ct);
+    j->retry_after = ra > 0 ? (long long)ra : -1;
+    snprintf(j->content_type, sizeof(j->content_type), "%s", ct ? ct : "");
+    if (rc == CURLE_OK) {
+        j->status = code;
+    } else if (j->too_big) {
+        snprintf(j->error, sizeof(j->error), "response body over %d bytes", FETCH_BODY_MAX);
+    } else if (j->error[0] == '\0') {
+        snprintf(j->error, sizeof(j->error), "%s%s%s", curl_easy_strerror(rc),
+                 j->errbuf[0] ? ": " : "", j->errbuf);
     }
-}
-
-static void on_socket_event(uv_poll_t *h, int status, int events)
-{
-    struct sock_ctx *s = h->data;
-    fetch *f = s->f;
-    int flags = 0, running;
-    if (status < 0)
-        flags = CURL_CSELECT_ERR;
-    if (events & UV_READABLE)
-        flags |= CURL_CSELECT_IN;
-    if (events & UV_WRITABLE)
-        flags |= CURL_CSELECT_OUT;
-    /* May remove s (CURL_POLL_REMOVE): s is freed only by its close callback. */
-    curl_multi_socket_action(f->multi, s->fd, flags, &running);
-    check_done(f);
-}
-
-static void free_sock(uv_handle_t *h)
-{
-    free(h->data);
-}
-
-static int on_curl_socket(CURL *e, curl_socket_t fd, int what, void *userp, void *socketp)
-{
-    fetch *f = userp;
-    struct sock_ctx *s = socketp;
-    if (what == CURL_POLL_REMOVE) {
-        if (s != NULL) {
-            curl_multi_assign(f->multi, fd, NULL);
-            uv_close((uv_handle_t *)&s->poll, free_sock);
-        }
-        return 0;
-    }
-    if (s == NULL) {
-        s = calloc(1, sizeof(*s));
-        if (s == NULL || uv_poll_init_socket(&f->loop, &s->poll, fd) != 0) {
-            free(s);
-            return -1;
-        }
-        s->fd = fd;
-        s->f = f;
-        s->poll.data = s;
-        curl_multi_assign(f->multi, fd, s);
-    }
-    int ev = (what & CURL_POLL_IN ? UV_READABLE : 0) | (what & CURL_POLL_OUT ? UV_WRITABLE : 0);
-    return uv_poll_start(&s->poll, ev, on_socket_event) == 0 ? 0 : -1;
-}
-
-static void on_curl_timeout(uv_timer_t *t)
-{
-    fetch *f = t->data;
-    int running;
-    curl_multi_socket_action(f->multi, CURL_SOCKET_TIMEOUT, 0, &running);
-    check_done(f);
-}
-
-static int on_curl_timer(CURLM *m, long timeout_ms, void *userp)
-{
-    fetch *f = userp;
-    if (timeout_ms < 0)
-        uv_timer_stop(&f->curl_timer);
-    else
-        uv_timer_start(&f->curl_timer, on_curl_timeout, (uint64_t)timeout_ms, 0);
-    return 0;
+    job_done(j);
 }
 
 /* ------------------------------------------------------------ lifecycle */
@@ -622,10 +545,8 @@ static void maybe_finish(fetch *f)
     f->closing = true;
     /* Closes curl's cached connections (their CURL_POLL_REMOVE closes the
      * poll handles) before the loop's last handles go. */
-    curl_multi_cleanup(f->multi);
-    f->multi = NULL;
+    curluv_close(&f->curl);
     uv_close((uv_handle_t *)&f->wake, NULL);
-    uv_close((uv_handle_t *)&f->curl_timer, NULL);
     uv_close((uv_handle_t *)&f->deadline, NULL);
 }
 
@@ -671,15 +592,10 @@ int fetch_start(app *a)
     if (f == NULL || curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK)
         return -1;
     uv_async_init(&f->loop, &f->wake, on_wake);
-    uv_timer_init(&f->loop, &f->curl_timer);
     uv_timer_init(&f->loop, &f->deadline);
-    f->wake.data = f->curl_timer.data = f->deadline.data = f;
-    if ((f->multi = curl_multi_init()) == NULL)
+    f->wake.data = f->deadline.data = f;
+    if (curluv_init(&f->curl, &f->loop, on_transfer_done, f) != 0)
         shark_fatal("cannot set up outbound HTTP");
-    curl_multi_setopt(f->multi, CURLMOPT_SOCKETFUNCTION, on_curl_socket);
-    curl_multi_setopt(f->multi, CURLMOPT_SOCKETDATA, f);
-    curl_multi_setopt(f->multi, CURLMOPT_TIMERFUNCTION, on_curl_timer);
-    curl_multi_setopt(f->multi, CURLMOPT_TIMERDATA, f);
     f->accepting = true;
     f->running = true;
     if (uv_thread_create(&f->thread, thread_main, f) != 0)

@@ -30,6 +30,7 @@
 #include "../store/store.h"
 #include "../store/webhooks.h"
 #include "cidr.h"
+#include "curluv.h"
 #include "fatal.h"
 #include "log.h"
 #include "shark_config.h"
@@ -53,8 +54,8 @@ struct outbound {
     uv_thread_t thread;
     uv_loop_t loop;
     uv_async_t stop;
-    uv_timer_t tick, curl_timer, deadline;
-    CURLM *multi;
+    uv_timer_t tick, deadline;
+    curluv curl;
     store_pool *pool;
     PGconn *listen;
     uv_poll_t *listen_poll;
@@ -236,7 +237,7 @@ static void printable(char *s, size_t n)
 static void xfer_free(hook_xfer *x)
 {
     if (x->easy != NULL) {
-        curl_multi_remove_handle(x->ob->multi, x->easy);
+        curl_multi_remove_handle(x->ob->curl.multi, x->easy);
         curl_easy_cleanup(x->easy);
     }
     curl_slist_free_all(x->headers);
@@ -434,7 +435,7 @@ static int xfer_setup(hook_xfer *x, const char *url, const uint8_t key[32])
     curl_easy_setopt(e, CURLOPT_ERRORBUFFER, x->errbuf);
     curl_easy_setopt(e, CURLOPT_PRIVATE, x);
     curl_easy_setopt(e, CURLOPT_NOSIGNAL, 1L);
-    return curl_multi_add_handle(x->ob->multi, e) == CURLM_OK ? 0 : -1;
+    return curl_multi_add_handle(x->ob->curl.multi, e) == CURLM_OK ? 0 : -1;
 }
 
 /* Row of the claim: id, webhook_id, url, secret (sealed, base64), attempt,
@@ -615,90 +616,13 @@ static void on_tick(uv_timer_t *t)
         ob->db_pending++;
 }
 
-/* ------------------------------------------- libcurl multi-socket on uv */
-
-struct sock_ctx {
-    uv_poll_t poll;
-    curl_socket_t fd;
-    outbound *ob;
-};
-
-static void check_done(outbound *ob)
+/* A delivery attempt ended. */
+static void on_transfer_done(void *ud, CURL *easy, CURLcode rc)
 {
-    CURLMsg *m;
-    int left;
-    while ((m = curl_multi_info_read(ob->multi, &left)) != NULL) {
-        if (m->msg != CURLMSG_DONE)
-            continue;
-        char *x;
-        curl_easy_getinfo(m->easy_handle, CURLINFO_PRIVATE, &x);
-        xfer_done((hook_xfer *)x, m->data.result);
-    }
-}
-
-static void on_socket_event(uv_poll_t *h, int status, int events)
-{
-    struct sock_ctx *s = h->data;
-    outbound *ob = s->ob;
-    int flags = 0, running;
-    if (status < 0)
-        flags = CURL_CSELECT_ERR;
-    if (events & UV_READABLE)
-        flags |= CURL_CSELECT_IN;
-    if (events & UV_WRITABLE)
-        flags |= CURL_CSELECT_OUT;
-    /* May remove s (CURL_POLL_REMOVE): s is freed only by its close callback. */
-    curl_multi_socket_action(ob->multi, s->fd, flags, &running);
-    check_done(ob);
-}
-
-static void free_sock(uv_handle_t *h)
-{
-    free(h->data);
-}
-
-static int on_curl_socket(CURL *e, curl_socket_t fd, int what, void *userp, void *socketp)
-{
-    outbound *ob = userp;
-    struct sock_ctx *s = socketp;
-    if (what == CURL_POLL_REMOVE) {
-        if (s != NULL) {
-            curl_multi_assign(ob->multi, fd, NULL);
-            uv_close((uv_handle_t *)&s->poll, free_sock);
-        }
-        return 0;
-    }
-    if (s == NULL) {
-        s = calloc(1, sizeof(*s));
-        if (s == NULL || uv_poll_init_socket(&ob->loop, &s->poll, fd) != 0) {
-            free(s);
-            return -1;
-        }
-        s->fd = fd;
-        s->ob = ob;
-        s->poll.data = s;
-        curl_multi_assign(ob->multi, fd, s);
-    }
-    int ev = (what & CURL_POLL_IN ? UV_READABLE : 0) | (what & CURL_POLL_OUT ? UV_WRITABLE : 0);
-    return uv_poll_start(&s->poll, ev, on_socket_event) == 0 ? 0 : -1;
-}
-
-static void on_curl_timeout(uv_timer_t *t)
-{
-    outbound *ob = t->data;
-    int running;
-    curl_multi_socket_action(ob->multi, CURL_SOCKET_TIMEOUT, 0, &running);
-    check_done(ob);
-}
-
-static int on_curl_timer(CURLM *m, long timeout_ms, void *userp)
-{
-    outbound *ob = userp;
-    if (timeout_ms < 0)
-        uv_timer_stop(&ob->curl_timer);
-    else
-        uv_timer_start(&ob->curl_timer, on_curl_timeout, (uint64_t)timeout_ms, 0);
-    return 0;
+    char *x;
+    (void)ud;
+    curl_easy_getinfo(easy, CURLINFO_PRIVATE, &x);
+    xfer_done((hook_xfer *)x, rc);
 }
 
 /* ------------------------------------------------------------ lifecycle */
@@ -709,11 +633,9 @@ static void on_pool_closed(void *ud)
     ob->pool = NULL;
     /* Closes curl's cached connections (their CURL_POLL_REMOVE closes the
      * poll handles) before the loop's last handles go. */
-    curl_multi_cleanup(ob->multi);
-    ob->multi = NULL;
+    curluv_close(&ob->curl);
     uv_close((uv_handle_t *)&ob->stop, NULL);
     uv_close((uv_handle_t *)&ob->tick, NULL);
-    uv_close((uv_handle_t *)&ob->curl_timer, NULL);
     uv_close((uv_handle_t *)&ob->deadline, NULL);
 }
 
@@ -769,17 +691,11 @@ int outbound_start(app *a)
     ob->app = a;
     uv_async_init(&ob->loop, &ob->stop, on_stop);
     uv_timer_init(&ob->loop, &ob->tick);
-    uv_timer_init(&ob->loop, &ob->curl_timer);
     uv_timer_init(&ob->loop, &ob->deadline);
-    ob->stop.data = ob->tick.data = ob->curl_timer.data = ob->deadline.data = ob;
-    ob->multi = curl_multi_init();
+    ob->stop.data = ob->tick.data = ob->deadline.data = ob;
     ob->pool = store_pool_new(&ob->loop, a->conninfo, 2, 5000);
-    if (ob->multi == NULL || ob->pool == NULL)
+    if (curluv_init(&ob->curl, &ob->loop, on_transfer_done, ob) != 0 || ob->pool == NULL)
         shark_fatal("cannot set up webhook delivery");
-    curl_multi_setopt(ob->multi, CURLMOPT_SOCKETFUNCTION, on_curl_socket);
-    curl_multi_setopt(ob->multi, CURLMOPT_SOCKETDATA, ob);
-    curl_multi_setopt(ob->multi, CURLMOPT_TIMERFUNCTION, on_curl_timer);
-    curl_multi_setopt(ob->multi, CURLMOPT_TIMERDATA, ob);
     uv_timer_start(&ob->tick, on_tick, 0, TICK_MS);
     a->outbound = ob;
     if (uv_thread_create(&ob->thread, thread_main, ob) != 0)

@@ -78,10 +78,8 @@ static void signup(http_req *req)
     a->req = req;
     bool bad = false;
     a->email = admin_string(req, b, "email", 254, &bad);
-    if (!bad)
-        a->password = admin_string(req, b, "password", 1024, &bad);
-    if (!bad)
-        a->name = admin_string(req, b, "name", 200, &bad);
+    a->password = admin_string(req, b, "password", 1024, &bad);
+    a->name = admin_string(req, b, "name", 200, &bad);
     if (bad)
         return;
     if (a->email == NULL || !email_ok(a->email) || a->password == NULL) {

@@ -28,6 +28,8 @@ json_t *admin_body(http_req *req);
 /* limit (1..1000, default 100) and offset (>= 0) from the query string;
  * answers 400 and returns -1 on a bad value. */
 int admin_page(http_req *req, int *limit, int *offset);
+/* The readers below do nothing once *bad is set, so a run of them needs one
+ * check of bad at the end (the first failure has answered 400). */
 /* Validates v as an array of at most max strings (each accepted by ok when
  * given) and returns it as compact JSON text in the request arena; NULL for
  * an absent member; on error answers 400 naming field and sets *bad. */
@@ -36,6 +38,11 @@ const char *admin_string_array(http_req *req, json_t *v, const char *field, int 
 /* An optional string member of at most max bytes: NULL when absent; answers
  * 400 and sets *bad on a wrong type or length. */
 const char *admin_string(http_req *req, json_t *obj, const char *field, size_t max, bool *bad);
+/* Sends JSON text (a result column, say) as the body; it is copied. */
+void admin_respond_text(http_req *req, int status, const char *json);
+/* The first column of row 0 (JSON text) with status, or the error: the
+ * database's, or 404 "no such <what>" when there is no row or it is NULL. */
+void admin_respond_row(http_req *req, PGresult *res, int err, int status, const char *what);
 /* Writes {"data":<data>,"total":N,"limit":L,"offset":O} from JSON text. */
 void admin_respond_page(http_req *req, const char *data, const char *total, int limit, int offset);
 

@@ -35,45 +35,29 @@ static bool uri_ok(const char *s)
            strchr(s, '#') == NULL;
 }
 
-/* Sends a single JSON text column as the body, or 404 when there is no row. */
-static void respond_row(http_req *req, PGresult *res, int err, int status, const char *what)
-{
-    if (admin_db_error(req, err))
-        return;
-    if (PQntuples(res) == 0 || PQgetisnull(res, 0, 0)) {
-        http_error(req, 404, "not_found", arena_printf(http_req_arena(req), "no such %s", what));
-        return;
-    }
-    char *body = arena_strdup(http_req_arena(req), PQgetvalue(res, 0, 0));
-    http_respond(req, status, "application/json", body, strlen(body));
-}
-
 /* ---------------------------------------------------------------- apps */
 
 static void on_app(void *ud, PGresult *res, int err, const char *msg)
 {
     (void)msg;
-    respond_row(ud, res, err, 200, "app");
+    admin_respond_row(ud, res, err, 200, "app");
 }
 
 static void on_app_created(void *ud, PGresult *res, int err, const char *msg)
 {
     (void)msg;
-    respond_row(ud, res, err, 201, "app");
+    admin_respond_row(ud, res, err, 201, "app");
 }
 
 static int read_app(http_req *req, json_t *b, store_app_in *in, bool create)
 {
     bool bad = false;
     in->name = admin_string(req, b, "name", 200, &bad);
-    if (!bad)
-        in->description = admin_string(req, b, "description", 2000, &bad);
-    if (!bad)
-        in->scopes = admin_string_array(req, json_object_get(b, "scopes"), "scopes", MAX_SCOPES,
-                                        scope_ok, &bad);
-    if (!bad)
-        in->redirect_uris = admin_string_array(req, json_object_get(b, "redirect_uris"),
-                                               "redirect_uris", 50, uri_ok, &bad);
+    in->description = admin_string(req, b, "description", 2000, &bad);
+    in->scopes = admin_string_array(req, json_object_get(b, "scopes"), "scopes", MAX_SCOPES,
+                                    scope_ok, &bad);
+    in->redirect_uris = admin_string_array(req, json_object_get(b, "redirect_uris"),
+                                           "redirect_uris", 50, uri_ok, &bad);
     if (bad)
         return -1;
     if ((create && in->name == NULL) || (in->name != NULL && in->name[0] == '\0')) {
@@ -246,22 +230,15 @@ static void agent_create(http_req *req)
     store_agent_in in = {0};
     bool bad = false;
     in.app_id = admin_string(req, b, "app_id", 100, &bad);
-    if (!bad)
-        in.name = admin_string(req, b, "name", 200, &bad);
-    if (!bad)
-        in.description = admin_string(req, b, "description", 2000, &bad);
-    if (!bad)
-        in.created_by = admin_string(req, b, "created_by", 100, &bad);
-    if (!bad)
-        in.dpop_jkt = admin_string(req, b, "dpop_jkt", 43, &bad);
-    if (!bad)
-        in.id = admin_string(req, b, "client_id", 100, &bad);
-    if (!bad)
-        in.scopes = admin_string_array(req, json_object_get(b, "scopes"), "scopes", MAX_SCOPES,
-                                       scope_ok, &bad);
-    if (!bad)
-        in.grant_types = admin_string_array(req, json_object_get(b, "grant_types"),
-                                            "grant_types", 2, grant_ok, &bad);
+    in.name = admin_string(req, b, "name", 200, &bad);
+    in.description = admin_string(req, b, "description", 2000, &bad);
+    in.created_by = admin_string(req, b, "created_by", 100, &bad);
+    in.dpop_jkt = admin_string(req, b, "dpop_jkt", 43, &bad);
+    in.id = admin_string(req, b, "client_id", 100, &bad);
+    in.scopes = admin_string_array(req, json_object_get(b, "scopes"), "scopes", MAX_SCOPES,
+                                   scope_ok, &bad);
+    in.grant_types = admin_string_array(req, json_object_get(b, "grant_types"),
+                                        "grant_types", 2, grant_ok, &bad);
     if (bad)
         return;
     if (in.app_id == NULL || in.name == NULL || in.name[0] == '\0') {
@@ -314,7 +291,7 @@ static void agent_list(http_req *req)
 static void on_agent(void *ud, PGresult *res, int err, const char *msg)
 {
     (void)msg;
-    respond_row(ud, res, err, 200, "agent");
+    admin_respond_row(ud, res, err, 200, "agent");
 }
 
 static void agent_get(http_req *req)
@@ -333,8 +310,7 @@ static void on_agent_updated(void *ud, PGresult *res, int err, const char *msg)
         http_error(req, 400, "invalid_request", "scopes must be among the app's scopes");
         return;
     }
-    char *body = arena_strdup(http_req_arena(req), PQgetvalue(res, 0, 1));
-    http_respond(req, 200, "application/json", body, strlen(body));
+    admin_respond_text(req, 200, PQgetvalue(res, 0, 1));
 }
 
 static void agent_update(http_req *req)
@@ -345,13 +321,10 @@ static void agent_update(http_req *req)
     store_agent_in in = {0};
     bool bad = false;
     in.name = admin_string(req, b, "name", 200, &bad);
-    if (!bad)
-        in.description = admin_string(req, b, "description", 2000, &bad);
-    if (!bad)
-        in.status = admin_string(req, b, "status", 16, &bad);
-    if (!bad)
-        in.scopes = admin_string_array(req, json_object_get(b, "scopes"), "scopes", MAX_SCOPES,
-                                       scope_ok, &bad);
+    in.description = admin_string(req, b, "description", 2000, &bad);
+    in.status = admin_string(req, b, "status", 16, &bad);
+    in.scopes = admin_string_array(req, json_object_get(b, "scopes"), "scopes", MAX_SCOPES,
+                                   scope_ok, &bad);
     if (bad)
         return;
     if ((in.name != NULL && in.name[0] == '\0') ||

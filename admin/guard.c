@@ -115,7 +115,7 @@ int admin_page(http_req *req, int *limit, int *offset)
 const char *admin_string_array(http_req *req, json_t *v, const char *field, int max,
                                bool (*ok)(const char *), bool *bad)
 {
-    if (v == NULL)
+    if (*bad || v == NULL)
         return NULL;
     size_t i;
     json_t *e;
@@ -138,7 +138,7 @@ const char *admin_string_array(http_req *req, json_t *v, const char *field, int 
 const char *admin_string(http_req *req, json_t *obj, const char *field, size_t max, bool *bad)
 {
     json_t *v = json_object_get(obj, field);
-    if (v == NULL || json_is_null(v))
+    if (*bad || v == NULL || json_is_null(v))
         return NULL;
     if (!json_is_string(v) || json_string_length(v) > max ||
         strlen(json_string_value(v)) != json_string_length(v)) {
@@ -173,4 +173,21 @@ bool admin_found(http_req *req, PGresult *res, int err, const char *what)
 store_actor admin_actor(http_req *req)
 {
     return (store_actor){http_req_id(req), http_req_client_ip(req)};
+}
+
+void admin_respond_text(http_req *req, int status, const char *json)
+{
+    char *body = arena_strdup(http_req_arena(req), json);
+    http_respond(req, status, "application/json", body, strlen(body));
+}
+
+void admin_respond_row(http_req *req, PGresult *res, int err, int status, const char *what)
+{
+    if (admin_db_error(req, err))
+        return;
+    if (PQntuples(res) == 0 || PQgetisnull(res, 0, 0)) {
+        http_error(req, 404, "not_found", arena_printf(http_req_arena(req), "no such %s", what));
+        return;
+    }
+    admin_respond_text(req, status, PQgetvalue(res, 0, 0));
 }

@@ -63,8 +63,7 @@ static void revoke_by_pattern(http_req *req)
     bp->req = req;
     bool bad = false;
     bp->pattern = admin_string(req, b, "client_id_pattern", MAX_PATTERN, &bad);
-    if (!bad)
-        bp->reason = admin_string(req, b, "reason", MAX_REASON, &bad);
+    bp->reason = admin_string(req, b, "reason", MAX_REASON, &bad);
     if (bad)
         return;
     if (bp->pattern == NULL || bp->pattern[0] == '\0') {
@@ -99,8 +98,7 @@ static void on_feed(void *ud, PGresult *res, int err, const char *msg)
     }
     if (admin_db_error(req, err))
         return;
-    char *body = arena_strdup(http_req_arena(req), PQgetvalue(res, 0, 0));
-    http_respond(req, 200, "application/json", body, strlen(body));
+    admin_respond_text(req, 200, PQgetvalue(res, 0, 0));
 }
 
 /* ISO-8601 shape only; PostgreSQL would also take 'yesterday' or 'epoch'. */

@@ -25,8 +25,7 @@ static void respond_user(http_req *req, PGresult *res, int err, int status)
         no_user(req);
         return;
     }
-    char *body = arena_strdup(http_req_arena(req), PQgetvalue(res, 0, 0));
-    http_respond(req, status, "application/json", body, strlen(body));
+    admin_respond_text(req, status, PQgetvalue(res, 0, 0));
 }
 
 /* For rows of (found, body): 404 for an unknown user, else the body. */
@@ -38,8 +37,7 @@ static void respond_found(http_req *req, PGresult *res, int err)
         no_user(req);
         return;
     }
-    char *body = arena_strdup(http_req_arena(req), PQgetvalue(res, 0, 1));
-    http_respond(req, 200, "application/json", body, strlen(body));
+    admin_respond_text(req, 200, PQgetvalue(res, 0, 1));
 }
 
 static void email_taken(http_req *req)
@@ -76,8 +74,7 @@ static int read_user(http_req *req, json_t *b, store_user_fields *f)
     }
     bool bad = false;
     f->email = admin_string(req, b, "email", MAX_EMAIL, &bad);
-    if (!bad)
-        f->name = admin_string(req, b, "name", MAX_NAME, &bad);
+    f->name = admin_string(req, b, "name", MAX_NAME, &bad);
     if (bad)
         return -1;
     if (f->email != NULL && !email_ok(f->email)) {
@@ -300,8 +297,7 @@ static void on_agents_revoked(void *ud, PGresult *res, int err, const char *msg)
                                 refused));
         return;
     }
-    char *body = arena_strdup(http_req_arena(req), PQgetvalue(res, 0, 2));
-    http_respond(req, 200, "application/json", body, strlen(body));
+    admin_respond_text(req, 200, PQgetvalue(res, 0, 2));
 }
 
 static bool nonempty(const char *s)

@@ -135,24 +135,6 @@ static char *pct(http_req *req, const char *s)
     return out;
 }
 
-static void respond_text_json(http_req *req, int status, const char *json)
-{
-    char *body = arena_strdup(http_req_arena(req), json);
-    http_respond(req, status, "application/json", body, strlen(body));
-}
-
-/* A single JSON text column, or 404. */
-static void respond_row(http_req *req, PGresult *res, int err, int status, const char *what)
-{
-    if (admin_db_error(req, err))
-        return;
-    if (PQntuples(res) == 0 || PQgetisnull(res, 0, 0)) {
-        http_error(req, 404, "not_found", arena_printf(http_req_arena(req), "no such %s", what));
-        return;
-    }
-    respond_text_json(req, status, PQgetvalue(res, 0, 0));
-}
-
 /* --------------------------------------------------- provider calls */
 
 /* The token endpoint of one provider and how to authenticate to it. */
@@ -318,23 +300,15 @@ static int read_provider(http_req *req, json_t *b, store_vault_provider_in *in, 
 {
     bool bad = false;
     in->name = admin_string(req, b, "name", 200, &bad);
-    if (!bad)
-        url_field(req, b, "authorize_url", &in->authorize_url, &bad);
-    if (!bad)
-        url_field(req, b, "token_url", &in->token_url, &bad);
-    if (!bad)
-        url_field(req, b, "revoke_url", &in->revoke_url, &bad);
-    if (!bad)
-        in->scopes = admin_string_array(req, json_object_get(b, "scopes"), "scopes", 100, scope_ok,
-                                        &bad);
-    if (!bad)
-        in->scope_separator = admin_string(req, b, "scope_separator", 1, &bad);
-    if (!bad)
-        in->authorize_params = admin_string(req, b, "authorize_params", 1000, &bad);
-    if (!bad)
-        in->auth_style = admin_string(req, b, "auth_style", 8, &bad);
-    if (!bad)
-        in->client_id = admin_string(req, b, "client_id", 500, &bad);
+    url_field(req, b, "authorize_url", &in->authorize_url, &bad);
+    url_field(req, b, "token_url", &in->token_url, &bad);
+    url_field(req, b, "revoke_url", &in->revoke_url, &bad);
+    in->scopes = admin_string_array(req, json_object_get(b, "scopes"), "scopes", 100, scope_ok,
+                                    &bad);
+    in->scope_separator = admin_string(req, b, "scope_separator", 1, &bad);
+    in->authorize_params = admin_string(req, b, "authorize_params", 1000, &bad);
+    in->auth_style = admin_string(req, b, "auth_style", 8, &bad);
+    in->client_id = admin_string(req, b, "client_id", 500, &bad);
     if (bad)
         return -1;
     const char *secret = admin_string(req, b, "client_secret", 2000, &bad);
@@ -385,7 +359,7 @@ static void provider_list(http_req *req)
 static void on_provider(void *ud, PGresult *res, int err, const char *msg)
 {
     (void)msg;
-    respond_row(ud, res, err, 200, "provider");
+    admin_respond_row(ud, res, err, 200, "provider");
 }
 
 static void provider_get(http_req *req)
@@ -403,7 +377,7 @@ static void on_provider_created(void *ud, PGresult *res, int err, const char *ms
         http_error(req, 409, "conflict", "a provider with this id exists");
         return;
     }
-    respond_row(req, res, err, 201, "provider");
+    admin_respond_row(req, res, err, 201, "provider");
 }
 
 static void provider_create(http_req *req)
@@ -451,7 +425,7 @@ static void on_provider_updated(void *ud, PGresult *res, int err, const char *ms
                    "scopes, name or authorize_params");
         return;
     }
-    respond_text_json(req, 200, PQgetvalue(res, 0, 2));
+    admin_respond_text(req, 200, PQgetvalue(res, 0, 2));
 }
 
 static void provider_update(http_req *req)
@@ -533,7 +507,7 @@ static void on_conn_stored(void *ud, PGresult *res, int err, const char *msg)
         http_error(req, 409, "conflict", "the connection changed meanwhile; retry");
         return;
     }
-    respond_text_json(req, c->status, PQgetvalue(res, 0, 0));
+    admin_respond_text(req, c->status, PQgetvalue(res, 0, 0));
 }
 
 /* Seals and stores; `existing` is the user's current connection id to the
@@ -592,15 +566,11 @@ static void conn_create(http_req *req)
     c->status = 201;
     bool bad = false;
     c->in.user_id = admin_string(req, b, "user_id", 100, &bad);
-    if (!bad)
-        c->in.provider_id = admin_string(req, b, "provider_id", 64, &bad);
-    if (!bad)
-        c->access = admin_string(req, b, "access_token", 16384, &bad);
-    if (!bad)
-        c->refresh = admin_string(req, b, "refresh_token", 16384, &bad);
-    if (!bad)
-        c->in.scopes = admin_string_array(req, json_object_get(b, "scopes"), "scopes", 100,
-                                          scope_ok, &bad);
+    c->in.provider_id = admin_string(req, b, "provider_id", 64, &bad);
+    c->access = admin_string(req, b, "access_token", 16384, &bad);
+    c->refresh = admin_string(req, b, "refresh_token", 16384, &bad);
+    c->in.scopes = admin_string_array(req, json_object_get(b, "scopes"), "scopes", 100,
+                                      scope_ok, &bad);
     if (bad || read_expiry(req, b, &c->in.expires_at) != 0)
         return;
     if (c->in.user_id == NULL || c->in.provider_id == NULL ||
@@ -648,7 +618,7 @@ static void conn_list(http_req *req)
 static void on_conn(void *ud, PGresult *res, int err, const char *msg)
 {
     (void)msg;
-    respond_row(ud, res, err, 200, "connection");
+    admin_respond_row(ud, res, err, 200, "connection");
 }
 
 static void conn_get(http_req *req)

@@ -154,19 +154,6 @@ static void new_secret(http_req *req, const char *id, char **secret, char **seal
     sodium_memzero(b64, sizeof(b64));
 }
 
-/* Sends a single JSON text column as the body, or 404 when there is no row. */
-static void respond_row(http_req *req, PGresult *res, int err, int status, const char *what)
-{
-    if (admin_db_error(req, err))
-        return;
-    if (PQntuples(res) == 0 || PQgetisnull(res, 0, 0)) {
-        http_error(req, 404, "not_found", arena_printf(http_req_arena(req), "no such %s", what));
-        return;
-    }
-    char *body = arena_strdup(http_req_arena(req), PQgetvalue(res, 0, 0));
-    http_respond(req, status, "application/json", body, strlen(body));
-}
-
 struct hook_req {
     http_req *req;
     char *secret;
@@ -243,7 +230,7 @@ static void hook_list(http_req *req)
 static void on_hook(void *ud, PGresult *res, int err, const char *msg)
 {
     (void)msg;
-    respond_row(ud, res, err, 200, "webhook");
+    admin_respond_row(ud, res, err, 200, "webhook");
 }
 
 static void hook_get(http_req *req)
@@ -307,8 +294,7 @@ static void on_test(void *ud, PGresult *res, int err, const char *msg)
         http_error(req, 409, "conflict", "the webhook is disabled; enable it first");
         return;
     }
-    char *body = arena_strdup(http_req_arena(req), PQgetvalue(res, 0, 1));
-    http_respond(req, 202, "application/json", body, strlen(body));
+    admin_respond_text(req, 202, PQgetvalue(res, 0, 1));
 }
 
 static void hook_test(http_req *req)
@@ -373,8 +359,7 @@ static void on_redelivered(void *ud, PGresult *res, int err, const char *msg)
         http_error(req, 409, "conflict", "the delivery is being attempted right now");
         return;
     }
-    char *body = arena_strdup(http_req_arena(req), PQgetvalue(res, 0, 1));
-    http_respond(req, 202, "application/json", body, strlen(body));
+    admin_respond_text(req, 202, PQgetvalue(res, 0, 1));
 }
 
 static void hook_redeliver(http_req *req)

@@ -12,7 +12,6 @@
 #include "../store/auth.h"
 #include "../store/oauth.h"
 #include "authorize.h"
-#include "cimd.h"
 #include "client.h"
 #include "login.h"
 #include "oauth.h"
@@ -197,19 +196,30 @@ static void on_consent(void *ud, PGresult *res, int err, const char *msg)
         consent_page(z);
 }
 
-static void on_client_name(void *ud, PGresult *res, int err, const char *msg)
+/* A client that fails the lookup: gone, disabled, or unreachable store. */
+static void client_error(http_req *req, const char *error)
+{
+    if (error == NULL)
+        page_error(req, 400, "Unknown client.");
+    else if (strcmp(error, OAUTH_LOOKUP_UNAVAILABLE) == 0)
+        page_error(req, 503, "The service is busy. Please try again.");
+    else
+        page_error(req, 400, arena_printf(http_req_arena(req),
+                                          "The client's metadata document cannot be used: %s.",
+                                          error));
+}
+
+static void on_client_name(http_req *req, void *ud, const oauth_client *cl, const char *error)
 {
     struct az *z = ud;
-    (void)msg;
-    if (err != STORE_OK || PQntuples(res) != 1) {
-        page_error(z->req, err != STORE_OK ? 503 : 400, "Unknown client.");
+    if (cl == NULL) {
+        client_error(req, error);
         return;
     }
-    const char *name = PQgetvalue(res, 0, 2);
-    z->client_name = arena_strdup(http_req_arena(z->req), *name ? name : PQgetvalue(res, 0, 0));
-    if (store_consent_get(http_req_pool(z->req), z->s->user_id, param(z, "client_id"), on_consent,
+    z->client_name = cl->name != NULL && *cl->name ? cl->name : cl->client_id;
+    if (store_consent_get(http_req_pool(req), z->s->user_id, param(z, "client_id"), on_consent,
                           z) != 0)
-        page_error(z->req, 503, "The service is busy. Please try again.");
+        page_error(req, 503, "The service is busy. Please try again.");
 }
 
 static void on_session(http_req *req, void *ud, const session *s, bool expired)
@@ -221,8 +231,7 @@ static void on_session(http_req *req, void *ud, const session *s, bool expired)
         return;
     }
     z->s = s;
-    if (store_client_get(http_req_pool(req), param(z, "client_id"), on_client_name, z) != 0)
-        page_error(req, 503, "The service is busy. Please try again.");
+    oauth_client_lookup(req, param(z, "client_id"), on_client_name, z);
 }
 
 static void on_stored(void *ud, PGresult *res, int err, const char *msg)
@@ -369,39 +378,12 @@ static void validated_client(http_req *req, struct check *c, const oauth_client 
         page_error(req, 503, "The service is busy. Please try again.");
 }
 
-static void on_client_row(void *ud, PGresult *res, int err, const char *msg)
+static void on_client(http_req *req, void *ud, const oauth_client *cl, const char *error)
 {
-    struct check *c = ud;
-    (void)msg;
-    if (err != STORE_OK) {
-        page_error(c->req, 503, "The service is busy. Please try again.");
-        return;
-    }
-    if (PQntuples(res) != 1 || strcmp(PQgetvalue(res, 0, 12), "active") != 0) {
-        page_error(c->req, 400, "Unknown client.");
-        return;
-    }
-    arena *ar = http_req_arena(c->req);
-    oauth_client *cl = arena_calloc(ar, sizeof(*cl));
-    cl->client_id = arena_strdup(ar, PQgetvalue(res, 0, 0));
-    cl->grant_types = json_loads(PQgetvalue(res, 0, 7), 0, NULL);
-    cl->redirect_uris = json_loads(PQgetvalue(res, 0, 8), 0, NULL);
-    arena_cleanup(ar, release, cl->grant_types);
-    arena_cleanup(ar, release, cl->redirect_uris);
-    cl->scopes = arena_strdup(ar, PQgetvalue(res, 0, 9));
-    validated_client(c->req, c, cl);
-}
-
-static void on_resolved(http_req *req, void *ud, const char *error)
-{
-    struct check *c = ud;
-    if (error != NULL) {
-        page_error(req, 400, arena_printf(http_req_arena(req), "The client's metadata document "
-                                                               "cannot be used: %s.", error));
-        return;
-    }
-    if (store_client_get(http_req_pool(req), in_str(c, "client_id"), on_client_row, c) != 0)
-        page_error(req, 503, "The service is busy. Please try again.");
+    if (cl == NULL)
+        client_error(req, error);
+    else
+        validated_client(req, ud, cl);
 }
 
 /* ---- a pushed request comes back through the browser ---- */
@@ -458,7 +440,7 @@ static void authorize(http_req *req)
         page_error(req, 400, "The request names no client (client_id is missing).");
         return;
     }
-    cimd_resolve(req, cid, on_resolved, c);
+    oauth_client_lookup(req, cid, on_client, c);
 }
 
 /* POST /oauth/par: the same checks, answered in JSON; client authenticated. */

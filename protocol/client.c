@@ -326,6 +326,68 @@ static void on_resolved(http_req *req, void *ud, const char *error)
         http_error_oauth(req, 503, "temporarily_unavailable", "database unavailable");
 }
 
+/* ---- lookup without authentication (the authorization endpoint) ---- */
+
+struct lookup {
+    http_req *req;
+    oauth_lookup_cb cb;
+    void *ud;
+    const char *client_id;
+    uint64_t gen;
+};
+
+static void lookup_found(struct lookup *l, centry *e)
+{
+    e->refs++;
+    arena_cleanup(http_req_arena(l->req), entry_unref, e);
+    l->cb(l->req, l->ud, strcmp(e->status, "active") == 0 ? &e->c : NULL, NULL);
+}
+
+static void on_lookup_row(void *ud, PGresult *res, int err, const char *msg)
+{
+    struct lookup *l = ud;
+    (void)msg;
+    if (err != STORE_OK || PQntuples(res) != 1) {
+        l->cb(l->req, l->ud, NULL, err != STORE_OK ? OAUTH_LOOKUP_UNAVAILABLE : NULL);
+        return;
+    }
+    centry *e = entry_new(res, l->gen);
+    if (e == NULL) {
+        l->cb(l->req, l->ud, NULL, OAUTH_LOOKUP_UNAVAILABLE);
+        return;
+    }
+    cache_put(e);
+    lookup_found(l, e);
+    entry_unref(e);
+}
+
+static void on_lookup_resolved(http_req *req, void *ud, const char *error)
+{
+    struct lookup *l = ud;
+    if (error != NULL) {
+        l->cb(req, l->ud, NULL, error);
+        return;
+    }
+    centry *e = cache_find(l->client_id);
+    if (e != NULL) {
+        lookup_found(l, e);
+        return;
+    }
+    l->gen = store_clients_generation();
+    if (store_client_get(http_req_pool(req), l->client_id, on_lookup_row, l) != 0)
+        l->cb(req, l->ud, NULL, OAUTH_LOOKUP_UNAVAILABLE);
+}
+
+void oauth_client_lookup(http_req *req, const char *client_id, oauth_lookup_cb cb, void *ud)
+{
+    struct lookup *l = arena_calloc(http_req_arena(req), sizeof(*l));
+    l->req = req;
+    l->cb = cb;
+    l->ud = ud;
+    l->client_id = client_id;
+    cimd_resolve(req, client_id, on_lookup_resolved, l);
+}
+
 /* Basic credentials are form-encoded before base64 (RFC 6749 §2.3.1). */
 static int parse_basic(struct auth *a, const char *hdr)
 {

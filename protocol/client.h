@@ -37,6 +37,15 @@ enum oauth_token_state { OAUTH_TOKEN_UNAVAILABLE = -1, OAUTH_TOKEN_INACTIVE, OAU
 typedef void (*oauth_token_cb)(void *ud, enum oauth_token_state state);
 void oauth_token_check(http_req *req, const char *jti, const char *client_id, oauth_token_cb cb,
                        void *ud);
+/* Loads a client without authenticating it (through the same per-loop cache,
+ * resolving metadata-document clients). c is NULL when it is unknown or not
+ * active (error NULL), when the store is unavailable (error ==
+ * OAUTH_LOOKUP_UNAVAILABLE), or when its metadata document cannot be used
+ * (error says why). c lives as long as the request. */
+#define OAUTH_LOOKUP_UNAVAILABLE "unavailable"
+typedef void (*oauth_lookup_cb)(http_req *req, void *ud, const oauth_client *c, const char *error);
+void oauth_client_lookup(http_req *req, const char *client_id, oauth_lookup_cb cb, void *ud);
+
 bool oauth_client_has_grant(const oauth_client *c, const char *grant);
 /* True when every space-separated scope of want is in have. */
 bool oauth_scope_subset(const char *want, const char *have);

@@ -1,6 +1,9 @@
 #include "access.h"
 
+#include <pthread.h>
+#include <stdbool.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <strings.h>
 #include <time.h>
@@ -17,26 +20,105 @@ static const char *str(const json_t *o, const char *k)
     return json_string_value(json_object_get(o, k));
 }
 
-int oauth_access_verify(app *a, arena *ar, const char *token, oauth_access *out)
+/* Tokens whose signature was checked, per loop thread: a resource server
+ * introspects the same token on each of its calls, and the ES256 verify is
+ * most of such a call's cost. An entry is keyed by the token's SHA-256 and
+ * holds only for the keyring snapshot it was verified under (snapshots are
+ * never freed, so comparing pointers is enough). The claims are checked on
+ * every use, so expiry needs no eviction; revocation is never cached (it is
+ * oauth_token_check's, on every call). */
+#define VCACHE_SLOTS 4096 /* a power of two */
+
+typedef struct ventry {
+    uint8_t digest[HASH_SHA256_LEN];
+    const keyring_snap *snap;
+    json_t *claims; /* a reference owned by the entry */
+} ventry;
+
+static pthread_key_t vcache_key;
+static pthread_once_t vcache_once = PTHREAD_ONCE_INIT;
+
+static void vcache_free(void *p)
+{
+    ventry *slot = p;
+    for (int i = 0; i < VCACHE_SLOTS; i++)
+        json_decref(slot[i].claims);
+    free(slot);
+}
+
+static void vcache_key_init(void)
+{
+    pthread_key_create(&vcache_key, vcache_free);
+}
+
+/* The slot for digest in this thread's cache; NULL if there is no cache. */
+static ventry *vcache_slot(const uint8_t digest[HASH_SHA256_LEN])
+{
+    pthread_once(&vcache_once, vcache_key_init);
+    ventry *slot = pthread_getspecific(vcache_key);
+    if (slot == NULL && (slot = calloc(VCACHE_SLOTS, sizeof(*slot))) != NULL &&
+        pthread_setspecific(vcache_key, slot) != 0) {
+        free(slot);
+        slot = NULL;
+    }
+    uint32_t h;
+    memcpy(&h, digest, sizeof(h));
+    return slot ? &slot[h & (VCACHE_SLOTS - 1)] : NULL;
+}
+
+/* The parts of the claims that make a verified token ours and current. */
+static bool claims_ok(const app *a, const json_t *c)
+{
+    const char *iss = str(c, "iss");
+    json_t *exp = json_object_get(c, "exp");
+    return iss != NULL && strcmp(iss, a->cfg.issuer) == 0 && json_is_integer(exp) &&
+           json_integer_value(exp) > (json_int_t)time(NULL) && str(c, "jti") != NULL &&
+           str(c, "sub") != NULL && str(c, "client_id") != NULL;
+}
+
+/* The claims of a token signed by a key of snap, or NULL (a new reference). */
+static json_t *verify_signature(const keyring_snap *snap, const char *token, size_t len)
 {
     jws_token *t = NULL;
-    int rc = -1;
-    memset(out, 0, sizeof(*out));
-    if (token == NULL || strlen(token) > 16384 || jws_parse(token, strlen(token), &t) != 0)
+    json_t *c = NULL;
+    if (jws_parse(token, len, &t) != 0)
         goto done;
     const char *kid = str(jws_header(t), "kid"), *typ = str(jws_header(t), "typ");
-    const keyring_key *k = kid ? keyring_find(keyring_current(a->keys), kid) : NULL;
+    const keyring_key *k = kid ? keyring_find(snap, kid) : NULL;
     if (k == NULL || typ == NULL || strcasecmp(typ, "at+jwt") != 0 || jws_verify(t, k->key) != 0)
         goto done;
-    json_t *c = (json_t *)jws_claims(t);
-    const char *iss = str(c, "iss");
+    c = json_incref((json_t *)jws_claims(t));
+done:
+    jws_free(t);
+    return c;
+}
+
+int oauth_access_verify(app *a, arena *ar, const char *token, oauth_access *out)
+{
+    memset(out, 0, sizeof(*out));
+    size_t len = token ? strlen(token) : 0;
+    if (token == NULL || len > 16384)
+        return -1;
+    const keyring_snap *snap = keyring_current(a->keys);
+    uint8_t digest[HASH_SHA256_LEN];
+    hash_sha256(token, len, digest);
+    ventry *e = vcache_slot(digest);
+    json_t *c;
+    if (e != NULL && e->snap == snap && memcmp(e->digest, digest, sizeof(digest)) == 0) {
+        c = json_incref(e->claims);
+    } else if ((c = verify_signature(snap, token, len)) != NULL && e != NULL) {
+        json_decref(e->claims);
+        memcpy(e->digest, digest, sizeof(digest));
+        e->snap = snap;
+        e->claims = json_incref(c);
+    }
+    if (c == NULL || !claims_ok(a, c)) {
+        json_decref(c);
+        return -1;
+    }
+    out->claims = c;
+    arena_cleanup(ar, release, c);
     json_t *exp = json_object_get(c, "exp"), *iat = json_object_get(c, "iat");
-    if (iss == NULL || strcmp(iss, a->cfg.issuer) != 0 || !json_is_integer(exp) ||
-        json_integer_value(exp) <= (json_int_t)time(NULL) || str(c, "jti") == NULL ||
-        str(c, "sub") == NULL || str(c, "client_id") == NULL)
-        goto done;
-    out->claims = json_incref(c);
-    arena_cleanup(ar, release, out->claims);
     out->jti = str(c, "jti");
     out->sub = str(c, "sub");
     out->client_id = str(c, "client_id");
@@ -45,10 +127,7 @@ int oauth_access_verify(app *a, arena *ar, const char *token, oauth_access *out)
     out->act = json_object_get(c, "act");
     out->exp = json_integer_value(exp);
     out->iat = json_is_integer(iat) ? json_integer_value(iat) : 0;
-    rc = 0;
-done:
-    jws_free(t);
-    return rc;
+    return 0;
 }
 
 int oauth_act_depth(const json_t *act)

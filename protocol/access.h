@@ -1,8 +1,10 @@
 /*
  * access: checks our own access tokens (JWTs signed by the keyring): format,
- * typ at+jwt, signature under a published kid, issuer, expiry. Revocation
- * is a separate check (oauth_token_check, protocol/client.h). Also the
- * DPoP server nonce, which every node derives from the shared master key.
+ * typ at+jwt, signature under a published kid, issuer, expiry. A verified
+ * token's claims are cached per loop thread (keyed by its SHA-256) while the
+ * signing keys stay the same; revocation is a separate check on every call
+ * (oauth_token_check, protocol/client.h). Also the DPoP server nonce, which
+ * every node derives from the shared master key.
  */
 #ifndef SHARK_PROTOCOL_ACCESS_H
 #define SHARK_PROTOCOL_ACCESS_H
@@ -14,7 +16,7 @@
 #include "../core/server.h"
 
 typedef struct oauth_access {
-    json_t *claims; /* released with the arena */
+    json_t *claims; /* released with the arena; read only (shared with a cache) */
     const char *jti, *sub, *client_id, *scope, *jkt;
     json_t *act;    /* borrowed from claims; NULL for direct tokens */
     int64_t iat, exp;

@@ -8,6 +8,13 @@
 /* Bounds one statement's size (and one transaction's row locks); records
  * beyond it start the next batch, which queues behind. */
 #define BATCH_MAX 256
+/* Batches of one pool (one loop) being written at once. PostgreSQL's cost of
+ * a batch is mostly per statement (executor start-up, trigger, commit), so
+ * while one is out new records gather in one held batch instead of each
+ * taking an idle connection: under load statements grow instead of
+ * multiplying. Measured on 2 cores: 1 beat 2 and 4 (the pool size) in
+ * throughput and in PostgreSQL CPU per token. */
+#define BATCH_INFLIGHT 1
 
 /* The columns of one record, in the statement's parameter order. */
 enum {
@@ -32,7 +39,9 @@ typedef struct batch {
 
 struct token_batcher {
     store_pool *pool;
-    batch *open; /* submitted, not yet taken by a connection: new records join it */
+    batch *open; /* not yet taken by a connection (held or queued): new records join it */
+    int inflight; /* submitted batches, BATCH_INFLIGHT at most */
+    bool held;    /* open has not been submitted: it waits for an in-flight batch to end */
 };
 
 /* ON CONFLICT DO NOTHING skips a key already recorded; DISTINCT ON keeps the
@@ -166,12 +175,49 @@ static PGresult *issued_result(const char *value)
     return r;
 }
 
+static void on_build(void *ud, const char **params);
+static void on_done(void *ud, PGresult *res, int err, const char *msg);
+
+/* Fails every record of a batch that never reached the database. */
+static void batch_fail(batch *b, int err, const char *msg)
+{
+    for (int i = 0; i < b->n; i++) {
+        b->rec[i]->cb(b->rec[i]->ud, NULL, err, msg);
+        free(b->rec[i]);
+    }
+    free(b);
+}
+
+static int batch_submit(token_batcher *tb, batch *b)
+{
+    if (store_exec_lazy(tb->pool, &batch_issue, on_build, on_done, b) != 0)
+        return STORE_EUNAVAIL;
+    tb->inflight++;
+    return 0;
+}
+
+/* A batch ended: the held one, if any, goes out in its place. */
+static void batch_release(token_batcher *tb)
+{
+    tb->inflight--;
+    if (!tb->held)
+        return;
+    batch *b = tb->open;
+    tb->held = false;
+    if (batch_submit(tb, b) != 0) {
+        if (tb->open == b)
+            tb->open = NULL;
+        batch_fail(b, STORE_EUNAVAIL, "database unavailable");
+    }
+}
+
 static void on_done(void *ud, PGresult *res, int err, const char *msg)
 {
     batch *b = ud;
+    token_batcher *tb = b->owner;
     PGresult *yes = NULL, *no = NULL;
-    if (b->owner->open == b) /* failed while still waiting for a connection */
-        b->owner->open = NULL;
+    if (tb->open == b) /* failed while still waiting for a connection */
+        tb->open = NULL;
     for (int c = 0; c < NCOLS && err == STORE_OK; c++)
         if (b->params[c] == NULL) {
             err = STORE_EINTERNAL;
@@ -203,6 +249,7 @@ static void on_done(void *ud, PGresult *res, int err, const char *msg)
     for (int c = 0; c < NCOLS; c++)
         free(b->params[c]);
     free(b);
+    batch_release(tb);
 }
 
 int store_token_issue(store_pool *p, const store_token *t, store_cb cb, void *ud)
@@ -222,8 +269,17 @@ int store_token_issue(store_pool *p, const store_token *t, store_cb cb, void *ud
         b->rec[b->n++] = r;
         return 0;
     }
+    if (b != NULL && tb->held) { /* a full held batch goes out beyond the cap */
+        tb->held = false;
+        if (batch_submit(tb, b) != 0) {
+            tb->open = NULL;
+            batch_fail(b, STORE_EUNAVAIL, "database unavailable");
+            free(r);
+            return STORE_EUNAVAIL;
+        }
+    }
     /* A new batch; submitting it may hand it to an idle connection at once,
-     * which builds it (and closes it) before store_exec_lazy returns. */
+     * which builds it (and closes it) before batch_submit returns. */
     if ((b = calloc(1, sizeof(*b))) == NULL) {
         free(r);
         return STORE_EUNAVAIL;
@@ -231,7 +287,11 @@ int store_token_issue(store_pool *p, const store_token *t, store_cb cb, void *ud
     b->owner = tb;
     b->rec[b->n++] = r;
     tb->open = b;
-    if (store_exec_lazy(p, &batch_issue, on_build, on_done, b) != 0) {
+    if (tb->inflight >= BATCH_INFLIGHT) {
+        tb->held = true;
+        return 0;
+    }
+    if (batch_submit(tb, b) != 0) {
         if (tb->open == b)
             tb->open = NULL;
         free(r);

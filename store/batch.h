@@ -4,9 +4,10 @@
  *
  * Every record queued while no connection has taken the pool's current batch
  * joins it; a connection that takes the batch writes all of its records with
- * one statement (arrays + unnest), one transaction. Under load records gather
- * while the connections are busy; when idle a record goes out at once, since
- * the batch is submitted as soon as its first record arrives and an idle
+ * one statement (arrays + unnest), one transaction. One batch of a pool is
+ * out at a time; records arriving meanwhile gather in the next one, which
+ * goes out when it ends. When idle a record goes out at once,
+ * since the batch is submitted as soon as its first record arrives and an idle
  * connection takes it immediately. Nothing ever waits on a timer.
  *
  * Per record the statement writes, as store_token_issue always did: the DPoP

@@ -17,6 +17,7 @@
 #define TICK_MS 1000
 #define KEY_REFRESH_EVERY 10 /* ticks */
 #define MAINTAIN_EVERY 3600  /* ticks: an hour */
+#define PURGE_CHUNK 10000    /* replay keys per purge statement */
 
 void oauth_url(const app *a, const char *path, char *out, size_t len)
 {
@@ -67,7 +68,8 @@ struct upkeep {
     uv_timer_t timer;
     worker *w;
     int ticks;
-    bool busy;
+    bool busy;    /* key refresh out */
+    bool purging; /* replay purge out */
 };
 
 static void on_keys(void *ud, PGresult *res, int err, const char *msg)
@@ -101,19 +103,41 @@ static void free_upkeep(uv_handle_t *h)
     free(h->data);
 }
 
+static void purge(struct upkeep *u);
+
+/* A full chunk means more are due: the next goes out at once. */
+static void on_purged(void *ud, PGresult *res, int err, const char *msg)
+{
+    struct upkeep *u = ud;
+    u->purging = false;
+    if (err != STORE_OK) {
+        log_msg(LOG_WARN, "replay purge failed", "error", msg ? msg : "unavailable", NULL);
+        return;
+    }
+    if (PQntuples(res) == 1 && atoi(PQgetvalue(res, 0, 0)) >= PURGE_CHUNK && !u->w->draining)
+        purge(u);
+}
+
+static void purge(struct upkeep *u)
+{
+    if (!u->purging && store_replay_purge(u->w->pool, PURGE_CHUNK, on_purged, u) == 0)
+        u->purging = true;
+}
+
 static void on_upkeep(uv_timer_t *t)
 {
     struct upkeep *u = t->data;
     /* Stop with the loop; a query still out finishes against a closing pool
      * before the pool's own close completes, so u must outlive it. */
     if (u->w->draining) {
-        if (!u->busy)
+        if (!u->busy && !u->purging)
             uv_close((uv_handle_t *)t, free_upkeep);
         return;
     }
     int tick = u->ticks++;
     if (tick % MAINTAIN_EVERY == 0)
         store_oauth_maintain(u->w->pool, on_maintained, u);
+    purge(u);
     if (tick % KEY_REFRESH_EVERY == 0 && !u->busy && store_keys_list(u->w->pool, on_keys, u) == 0)
         u->busy = true;
 }

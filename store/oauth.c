@@ -225,6 +225,15 @@ int store_replay_record(store_pool *p, const char *key, int ttl_s, store_cb cb, 
 }
 
 static store_stmt maintain = {"oauth_maintain", "SELECT shark_maintain_tokens()", 0, 0};
+static store_stmt purge_replay = {"oauth_purge_replay", "SELECT shark_purge_replay($1::int)", 1, 0};
+
+int store_replay_purge(store_pool *p, int limit, store_cb cb, void *ud)
+{
+    char lim[16];
+    snprintf(lim, sizeof(lim), "%d", limit);
+    const char *params[] = {lim};
+    return store_exec(p, &purge_replay, params, cb, ud);
+}
 
 int store_oauth_maintain(store_pool *p, store_cb cb, void *ud)
 {

@@ -89,7 +89,10 @@ int store_replay_record(store_pool *p, const char *key, int ttl_s, store_cb cb, 
 
 /* Blocking (start-up): partition upkeep, so tokens always have a partition. */
 int store_oauth_maintain_sync(const char *conninfo, char *err, size_t errlen);
-/* Partition upkeep and replay purge (shark_maintain_tokens). */
+/* Partition upkeep (shark_maintain_tokens). */
 int store_oauth_maintain(store_pool *p, store_cb cb, void *ud);
+/* Deletes up to limit expired replay keys; the one row, one column result is
+ * how many went. */
+int store_replay_purge(store_pool *p, int limit, store_cb cb, void *ud);
 
 #endif

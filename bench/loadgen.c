@@ -301,6 +301,7 @@ static struct {
     int idle;         /* extra idle keep-alive connections to hold */
     int server_pid, db_pid;
     const char *label;
+    double slow_ms;   /* > 0: print when, in the window, responses took longer */
 } opt = {.expect = 200, .conns = 64, .threads = 1, .seconds = 10, .warmup = 2,
          .presign = 300000, .method = "GET", .path = "/"};
 
@@ -312,6 +313,23 @@ static atomic_int exhausted;
 
 static char **tokens;
 static size_t ntokens;
+
+/* --slow: responses over the threshold per 100 ms of the window, to tell a
+ * steady tail from stalls (and see when the stalls happen). */
+#define SLOW_BUCKETS 6000
+static atomic_uint slow_n[SLOW_BUCKETS];
+static atomic_ullong slow_max[SLOW_BUCKETS];
+
+static void slow_note(uint64_t at, uint64_t lat, uint64_t window_start)
+{
+    uint64_t b = (at - window_start) / 100000;
+    if (b >= SLOW_BUCKETS)
+        return;
+    atomic_fetch_add(&slow_n[b], 1);
+    unsigned long long m = atomic_load(&slow_max[b]);
+    while (lat > m && !atomic_compare_exchange_weak(&slow_max[b], &m, lat))
+        ;
+}
 
 static void load_tokens(const char *file)
 {
@@ -700,6 +718,8 @@ static void on_response(worker *w, conn *c, uint64_t now)
         if (in_window) {
             w->in_window++;
             h_add(w->h, now - c->t0);
+            if (opt.slow_ms > 0 && now - c->t0 > (uint64_t)(opt.slow_ms * 1000))
+                slow_note(now, now - c->t0, t_warm_end);
         }
         if (save_f) {
             const char *k = memmem(body, bl, "\"access_token\":\"", 16);
@@ -928,7 +948,7 @@ static void usage(void)
             "         [--tokens FILE (each {TOKEN} in the body)] [--dpop HTU] [--presign N]\n"
             "         [--expect STATUS] [--expect-body STR] [--conns N] [--threads N]\n"
             "         [--seconds S] [--warmup S] [--rate R] [--count N --save FILE]\n"
-            "         [--idle N] [--server-pid PID] [--db-pid PID] [--label NAME]\n"
+            "         [--idle N] [--server-pid PID] [--db-pid PID] [--label NAME] [--slow MS]\n"
             "       loadgen speed [SECONDS]\n");
     exit(1);
 }
@@ -1007,6 +1027,7 @@ int main(int argc, char **argv)
         else if (!strcmp(a, "--server-pid")) opt.server_pid = atoi(v);
         else if (!strcmp(a, "--db-pid")) opt.db_pid = atoi(v);
         else if (!strcmp(a, "--label")) opt.label = v;
+        else if (!strcmp(a, "--slow")) opt.slow_ms = atof(v);
         else usage();
     }
     if (opt.port <= 0 || opt.conns < 1 || opt.threads < 1)
@@ -1109,6 +1130,10 @@ int main(int argc, char **argv)
            srv_cpu1 - srv_cpu0, db_cpu1 - db_cpu0, hwm, rss, db_pss, idle_rss, idle_hwm,
            (unsigned long long)late, self1 - self0,
            (sys1 - sys0) - (srv_cpu1 - srv_cpu0) - (db_cpu1 - db_cpu0) - (self1 - self0));
+    for (int b = 0; opt.slow_ms > 0 && b < SLOW_BUCKETS; b++)
+        if (atomic_load(&slow_n[b]) > 0)
+            fprintf(stderr, "slow: t=%.1fs n=%u max=%.1fms\n", b / 10.0, atomic_load(&slow_n[b]),
+                    atomic_load(&slow_max[b]) / 1000.0);
     if (errors > 0) {
         fprintf(stderr, "loadgen: FAILED: %llu unexpected responses (see above)\n",
                 (unsigned long long)errors);

@@ -6,7 +6,7 @@ for line in os.environ["BENCH_TABLE_INPUT"].splitlines():
     k, _, v = line.partition("\t")
     R[k] = v
 rows = [r for r in R.pop("rows", "").split("|") if r]
-ORDER = ["a", "b", "c", "d", "e", "f", "a@50%", "b@50%", "a+idle"]
+ORDER = ["a", "b", "c", "d", "e", "f", "a@50%", "b@50%", "c@50%", "d@50%", "e@2k", "a+idle"]
 rows.sort(key=lambda r: (ORDER.index(r.rsplit(" ", 1)[0]) if r.rsplit(" ", 1)[0] in ORDER else 99,
                          r.endswith(" peer")))
 M = {k[5:]: v for k, v in R.items() if k.startswith("meta.")}
@@ -20,6 +20,9 @@ NAMES = {
     "f": "(f) GET /api/v1/agents?limit=50",
     "a@50%": "(a) paced at 50% of its max",
     "b@50%": "(b) paced at 50% of its max",
+    "c@50%": "(c) paced at 50% of its max",
+    "d@50%": "(d) paced at 50% of its max",
+    "e@2k": "(e) paced at 2,000/s: the floor",
     "a+idle": f"(a) with {M.get('idle')} idle conns open",
 }
 
@@ -148,7 +151,7 @@ check("(d) > 21,000 req/s", None if d is None else d > 21000, "-" if d is None e
 b = rps("b shark")
 check("(b) >= 50% of the crypto bound", None if b is None else b >= 0.5 * bound,
       "-" if b is None else f"{100 * b / bound:.0f}% ({b:,.0f} of {bound:,.0f}/s)")
-for row in ("a@50% shark", "b@50% shark"):
+for row in ("a@50% shark", "b@50% shark", "c@50% shark", "d@50% shark"):
     v = p99(row)
     check(f"p99 < 5 ms at half max throughput {row.split()[0]}", None if v is None or g(row, "failed") else v < 5,
           "-" if v is None else f"p99 {v:.2f} ms at {rps(row) or 0:,.0f} req/s")

@@ -89,14 +89,16 @@ void store_txn_commit(store_txn *txn, void (*cb)(void *ud, int err), void *ud);
 /* Roll back and release the connection; never fails from the caller's view. */
 void store_txn_rollback(store_txn *txn);
 
-/* A process-wide counter that moves whenever a row of oauth_clients may have
- * changed: on a notification from the trigger on that table (migration 0013),
- * which every pool connection listens for, and whenever a connection starts
- * listening (changes made while it was not may have been missed). A change
+/* A process-wide counter that moves whenever a row of oauth_clients or
+ * admin_keys may have changed: on a notification from the triggers on those
+ * tables (migrations 0013, 0017), which every pool connection listens for,
+ * and whenever a connection starts listening (changes made while it was not
+ * may have been missed). A change
  * made through any pool of this process has moved it before the callback of
  * the statement (or COMMIT) that made it runs; changes made by other
  * processes move it when their notification arrives, milliseconds later.
- * Caches of client records (protocol/client.c) compare it on every use. */
+ * Caches of client records (protocol/client.c) and of admin keys
+ * (store/system.c) compare it on every use. */
 uint64_t store_clients_generation(void);
 
 /* Pool gauges for /metrics and /readyz (loop thread only). */

@@ -1,9 +1,13 @@
 #include "system.h"
 
 #include <libpq-fe.h>
+#include <stdint.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
+
+#include "../crypto/hash.h"
 
 static int exec_ok(PGconn *c, PGresult *r, char *err, size_t errlen)
 {
@@ -67,10 +71,62 @@ static store_stmt key_check = {
     "SELECT id FROM k",
     1, 0};
 
+/* Admin keys that checked out, per loop thread. An entry holds while the
+ * credentials generation it was checked at is current: every UPDATE, DELETE
+ * or TRUNCATE of admin_keys moves it (migration 0017). Few keys exist, so a
+ * handful of slots, replaced in turn. */
+#define KEY_SLOTS 4
+
+static _Thread_local struct {
+    char hash[65];
+    uint64_t gen;
+} key_cache[KEY_SLOTS];
+static _Thread_local unsigned key_next;
+
+bool store_admin_key_cached(const char *key_hash)
+{
+    uint64_t gen = store_clients_generation();
+    size_t n = strlen(key_hash);
+    for (int i = 0; i < KEY_SLOTS; i++)
+        if (key_cache[i].gen == gen && key_cache[i].hash[0] != '\0' &&
+            hash_ct_eq(key_cache[i].hash, strlen(key_cache[i].hash), key_hash, n))
+            return true;
+    return false;
+}
+
+struct key_call {
+    store_cb cb;
+    void *ud;
+    uint64_t gen; /* before the query: a change racing it leaves the entry stale */
+    char hash[65];
+};
+
+static void on_key_check(void *ud, PGresult *res, int err, const char *msg)
+{
+    struct key_call *k = ud;
+    if (err == STORE_OK && PQntuples(res) == 1) {
+        unsigned i = key_next++ % KEY_SLOTS;
+        memcpy(key_cache[i].hash, k->hash, sizeof(k->hash));
+        key_cache[i].gen = k->gen;
+    }
+    k->cb(k->ud, res, err, msg);
+    free(k);
+}
+
 int store_admin_key_check(store_pool *p, const char *key_hash, store_cb cb, void *ud)
 {
+    struct key_call *k = calloc(1, sizeof(*k));
+    if (k == NULL || strlen(key_hash) >= sizeof(k->hash)) {
+        free(k);
+        return STORE_EUNAVAIL;
+    }
+    *k = (struct key_call){cb, ud, store_clients_generation(), ""};
+    memcpy(k->hash, key_hash, strlen(key_hash) + 1);
     const char *params[] = {key_hash};
-    return store_exec(p, &key_check, params, cb, ud);
+    int rc = store_exec(p, &key_check, params, on_key_check, k);
+    if (rc != 0)
+        free(k);
+    return rc;
 }
 
 static store_stmt bootstrapped = {

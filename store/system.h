@@ -19,8 +19,12 @@ int store_system_boot(const char *conninfo, const char *key_id, const char *key_
                       const char *version, bool *created, char *err, size_t errlen);
 
 /* Row: one column `id` when key_hash names a live admin key (none
- * otherwise). Marks the installation bootstrapped on first success. */
+ * otherwise). Marks the installation bootstrapped on first success. A key
+ * that checks out is remembered on the calling loop thread: */
 int store_admin_key_check(store_pool *p, const char *key_hash, store_cb cb, void *ud);
+/* True when key_hash checked out on this thread and no admin key has been
+ * changed or removed since, on any node (the check then needs no query). */
+bool store_admin_key_cached(const char *key_hash);
 
 /* Row: `bootstrapped` ('t'/'f'). */
 int store_system_bootstrapped(store_pool *p, store_cb cb, void *ud);

@@ -89,3 +89,24 @@ def test_a_deleted_dynamic_client_is_refused_on_the_other_node(pg_cluster, shark
         headers={"Authorization": "Bearer " + reg["registration_access_token"]})
     assert r.status_code == 204, r.text
     refused_within(lambda: get_token(b, cid, secret), {401})
+
+
+def test_a_removed_admin_key_is_refused_on_every_node(pg_cluster, shark_factory):
+    """Admin keys that checked out are remembered per loop (store/system.c):
+    removing one in the database must end it on both nodes within a second,
+    for the admin API and for introspection with the admin key."""
+    a, b = two_nodes(pg_cluster, shark_factory, "adminkeycache")
+    for node in (a, b):
+        for _ in range(8):  # every loop remembers the key
+            r = api(node, "GET", "/api/v1/agents?limit=1")
+            assert r.status_code == 200, r.text
+            r = node.request("POST", "/oauth/introspect", admin=True, data={"token": "x"})
+            assert r.status_code == 200, r.text
+    pg_cluster.psql("UPDATE admin_keys SET revoked_at = now()", dbname="adminkeycache")
+    for node in (a, b):
+        r = refused_within(lambda: api(node, "GET", "/api/v1/agents?limit=1"), {401})
+        assert r.json()["error"]["code"] == "unauthorized"
+        for _ in range(8):
+            assert api(node, "GET", "/api/v1/agents?limit=1").status_code == 401
+            r = node.request("POST", "/oauth/introspect", admin=True, data={"token": "x"})
+            assert r.status_code == 401, r.text

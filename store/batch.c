@@ -175,7 +175,6 @@ static PGresult *issued_result(const char *value)
     return r;
 }
 
-static void on_build(void *ud, const char **params);
 static void on_done(void *ud, PGresult *res, int err, const char *msg);
 
 /* Fails every record of a batch that never reached the database. */

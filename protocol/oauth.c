@@ -111,7 +111,9 @@ static void on_purged(void *ud, PGresult *res, int err, const char *msg)
     struct upkeep *u = ud;
     u->purging = false;
     if (err != STORE_OK) {
-        log_msg(LOG_WARN, "replay purge failed", "error", msg ? msg : "unavailable", NULL);
+        /* Unavailable: the pool reports the outage itself, not once a second. */
+        if (err != STORE_EUNAVAIL)
+            log_msg(LOG_WARN, "replay purge failed", "error", msg ? msg : "", NULL);
         return;
     }
     if (PQntuples(res) == 1 && atoi(PQgetvalue(res, 0, 0)) >= PURGE_CHUNK && !u->w->draining)

@@ -207,7 +207,14 @@ def test_metrics_counter_increments(shark):
     a = parse_metrics(shark.get("/metrics").text).get(key, 0)
     for _ in range(3):
         shark.get("/readyz")
-    b = parse_metrics(shark.get("/metrics").text)[key]
+    # A request is counted once its response is written, which may land just
+    # after the client has read it: allow the last one a moment.
+    deadline = time.time() + 2
+    while True:
+        b = parse_metrics(shark.get("/metrics").text)[key]
+        if b >= a + 3 or time.time() > deadline:
+            break
+        time.sleep(0.05)
     assert b == a + 3
 
 

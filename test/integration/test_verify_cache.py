@@ -9,6 +9,7 @@ import pytest
 import requests
 
 from conftest import Shark
+from test_cluster_oauth import register
 
 ISSUER = "http://shark.vcache.test"
 
@@ -24,12 +25,7 @@ def node():
 
 @pytest.fixture(scope="module")
 def client(node):
-    r = requests.post(node.url("/oauth/register"), timeout=10, json={
-        "client_name": "vcache", "grant_types": ["client_credentials"],
-        "token_endpoint_auth_method": "client_secret_basic", "scope": "mcp:read mcp:write"})
-    assert r.status_code == 201, r.text
-    j = r.json()
-    return j["client_id"], j["client_secret"]
+    return register(node)
 
 
 def token(node, client, scope="mcp:read"):

@@ -50,7 +50,6 @@ struct auth {
     oauth_client client;
     int64_t assertion_exp;
     const char *assertion_jti;
-    uint64_t gen; /* generation before the lookup started */
 };
 
 static void fail_client(struct auth *a, const char *desc)
@@ -249,6 +248,57 @@ done:
     return rc;
 }
 
+/* The cache entry of client_id, from the loop's cache or else read and
+ * cached; e is NULL for a client that does not exist, or with unavailable
+ * when it could not be read. cb runs at once on a hit and takes its own
+ * reference to keep e. */
+typedef void (*entry_cb)(void *ud, centry *e, bool unavailable);
+
+struct fetch {
+    entry_cb cb;
+    void *ud;
+    uint64_t gen; /* generation before the query started */
+};
+
+static void on_entry_row(void *ud, PGresult *res, int err, const char *msg)
+{
+    struct fetch *f = ud;
+    (void)msg;
+    if (err != STORE_OK) {
+        f->cb(f->ud, NULL, true);
+        return;
+    }
+    if (PQntuples(res) != 1) {
+        f->cb(f->ud, NULL, false);
+        return;
+    }
+    centry *e = entry_new(res, f->gen);
+    if (e == NULL) {
+        f->cb(f->ud, NULL, true);
+        return;
+    }
+    cache_put(e);
+    f->cb(f->ud, e, false);
+    entry_unref(e);
+}
+
+static void entry_fetch(http_req *req, const char *client_id, entry_cb cb, void *ud)
+{
+    centry *e = cache_find(client_id);
+    if (e != NULL) {
+        cb(ud, e, false);
+        return;
+    }
+    struct fetch *f = arena_calloc(http_req_arena(req), sizeof(*f));
+    f->cb = cb;
+    f->ud = ud;
+    /* Read before the query: a change committed while it runs moves the
+     * generation past this one, so the entry is refetched on its next use. */
+    f->gen = store_clients_generation();
+    if (store_client_get(http_req_pool(req), client_id, on_entry_row, f) != 0)
+        cb(ud, NULL, true);
+}
+
 /* Authenticates against a client record; the request holds a reference to
  * it until it ends, so the strings it hands on stay valid. */
 static void authenticate(struct auth *a, centry *e)
@@ -285,26 +335,15 @@ static void authenticate(struct auth *a, centry *e)
     a->cb(a->req, a->ud, c);
 }
 
-static void on_client(void *ud, PGresult *res, int err, const char *msg)
+static void on_auth_entry(void *ud, centry *e, bool unavailable)
 {
     struct auth *a = ud;
-    (void)msg;
-    if (err != STORE_OK) {
+    if (unavailable)
         http_error_oauth(a->req, 503, "temporarily_unavailable", "database unavailable");
-        return;
-    }
-    if (PQntuples(res) != 1) {
+    else if (e == NULL)
         fail_client(a, "unknown or disabled client");
-        return;
-    }
-    centry *e = entry_new(res, a->gen);
-    if (e == NULL) {
-        http_error_oauth(a->req, 500, "server_error", "out of memory");
-        return;
-    }
-    cache_put(e);
-    authenticate(a, e);
-    entry_unref(e);
+    else
+        authenticate(a, e);
 }
 
 static void on_resolved(http_req *req, void *ud, const char *error)
@@ -314,16 +353,7 @@ static void on_resolved(http_req *req, void *ud, const char *error)
         fail_client(a, arena_printf(http_req_arena(req), "client metadata document: %s", error));
         return;
     }
-    centry *e = cache_find(a->client_id);
-    if (e != NULL) {
-        authenticate(a, e);
-        return;
-    }
-    /* Read before the query: a change committed while it runs moves the
-     * generation past this one, so the entry is refetched on its next use. */
-    a->gen = store_clients_generation();
-    if (store_client_get(http_req_pool(req), a->client_id, on_client, a) != 0)
-        http_error_oauth(req, 503, "temporarily_unavailable", "database unavailable");
+    entry_fetch(req, a->client_id, on_auth_entry, a);
 }
 
 /* ---- lookup without authentication (the authorization endpoint) ---- */
@@ -333,49 +363,27 @@ struct lookup {
     oauth_lookup_cb cb;
     void *ud;
     const char *client_id;
-    uint64_t gen;
 };
 
-static void lookup_found(struct lookup *l, centry *e)
+static void on_lookup_entry(void *ud, centry *e, bool unavailable)
 {
+    struct lookup *l = ud;
+    if (e == NULL) {
+        l->cb(l->req, l->ud, NULL, unavailable ? OAUTH_LOOKUP_UNAVAILABLE : NULL);
+        return;
+    }
     e->refs++;
     arena_cleanup(http_req_arena(l->req), entry_unref, e);
     l->cb(l->req, l->ud, strcmp(e->status, "active") == 0 ? &e->c : NULL, NULL);
 }
 
-static void on_lookup_row(void *ud, PGresult *res, int err, const char *msg)
-{
-    struct lookup *l = ud;
-    (void)msg;
-    if (err != STORE_OK || PQntuples(res) != 1) {
-        l->cb(l->req, l->ud, NULL, err != STORE_OK ? OAUTH_LOOKUP_UNAVAILABLE : NULL);
-        return;
-    }
-    centry *e = entry_new(res, l->gen);
-    if (e == NULL) {
-        l->cb(l->req, l->ud, NULL, OAUTH_LOOKUP_UNAVAILABLE);
-        return;
-    }
-    cache_put(e);
-    lookup_found(l, e);
-    entry_unref(e);
-}
-
 static void on_lookup_resolved(http_req *req, void *ud, const char *error)
 {
     struct lookup *l = ud;
-    if (error != NULL) {
+    if (error != NULL)
         l->cb(req, l->ud, NULL, error);
-        return;
-    }
-    centry *e = cache_find(l->client_id);
-    if (e != NULL) {
-        lookup_found(l, e);
-        return;
-    }
-    l->gen = store_clients_generation();
-    if (store_client_get(http_req_pool(req), l->client_id, on_lookup_row, l) != 0)
-        l->cb(req, l->ud, NULL, OAUTH_LOOKUP_UNAVAILABLE);
+    else
+        entry_fetch(req, l->client_id, on_lookup_entry, l);
 }
 
 void oauth_client_lookup(http_req *req, const char *client_id, oauth_lookup_cb cb, void *ud)
@@ -476,7 +484,6 @@ void oauth_client_authenticate(http_req *req, const form *f, oauth_client_cb cb,
 struct check {
     oauth_token_cb cb;
     void *ud;
-    uint64_t gen; /* generation before the client lookup started */
 };
 
 static void on_db_active(void *ud, PGresult *res, int err, const char *msg)
@@ -489,33 +496,15 @@ static void on_db_active(void *ud, PGresult *res, int err, const char *msg)
         k->cb(k->ud, PQgetvalue(res, 0, 0)[0] == 't' ? OAUTH_TOKEN_ACTIVE : OAUTH_TOKEN_INACTIVE);
 }
 
-static enum oauth_token_state client_state(const centry *e)
-{
-    return strcmp(e->status, "active") == 0 ? OAUTH_TOKEN_ACTIVE : OAUTH_TOKEN_INACTIVE;
-}
-
-static void on_check_client(void *ud, PGresult *res, int err, const char *msg)
+/* The token's client decides the rest; a deleted client's tokens are dead. */
+static void on_check_entry(void *ud, centry *e, bool unavailable)
 {
     struct check *k = ud;
-    (void)msg;
-    if (err != STORE_OK) {
+    if (unavailable)
         k->cb(k->ud, OAUTH_TOKEN_UNAVAILABLE);
-        return;
-    }
-    /* A deleted client's tokens are dead. */
-    if (PQntuples(res) != 1) {
-        k->cb(k->ud, OAUTH_TOKEN_INACTIVE);
-        return;
-    }
-    centry *e = entry_new(res, k->gen);
-    if (e == NULL) {
-        k->cb(k->ud, OAUTH_TOKEN_UNAVAILABLE);
-        return;
-    }
-    cache_put(e);
-    enum oauth_token_state st = client_state(e);
-    entry_unref(e);
-    k->cb(k->ud, st);
+    else
+        k->cb(k->ud, e != NULL && strcmp(e->status, "active") == 0 ? OAUTH_TOKEN_ACTIVE
+                                                                  : OAUTH_TOKEN_INACTIVE);
 }
 
 void oauth_token_check(http_req *req, const char *jti, const char *client_id, oauth_token_cb cb,
@@ -527,20 +516,12 @@ void oauth_token_check(http_req *req, const char *jti, const char *client_id, oa
         cb(ud, OAUTH_TOKEN_INACTIVE);
         return;
     }
-    centry *e = rev == STORE_REVOKED_NO ? cache_find(client_id) : NULL;
-    if (e != NULL) {
-        cb(ud, client_state(e));
-        return;
-    }
     struct check *k = arena_calloc(http_req_arena(req), sizeof(*k));
     k->cb = cb;
     k->ud = ud;
-    /* As in on_resolved: read before the query, so a change committed while
-     * it runs makes the entry stale. */
-    k->gen = store_clients_generation();
-    int rc = rev == STORE_REVOKED_UNKNOWN ? store_token_active(p, jti, on_db_active, k)
-                                          : store_client_get(p, client_id, on_check_client, k);
-    if (rc != 0)
+    if (rev == STORE_REVOKED_NO)
+        entry_fetch(req, client_id, on_check_entry, k);
+    else if (store_token_active(p, jti, on_db_active, k) != 0)
         cb(ud, OAUTH_TOKEN_UNAVAILABLE);
 }
 

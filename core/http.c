@@ -12,6 +12,7 @@
 #include "fatal.h"
 #include "log.h"
 #include "server.h"
+#include "utf8.h"
 
 #define READ_CHUNK 65536
 #define MAX_HEADERS 100
@@ -167,7 +168,7 @@ int http_pct_decode(char *s, bool form)
         }
     }
     *o = '\0';
-    return 0;
+    return utf8_valid(s) ? 0 : -1;
 }
 
 const char *http_req_param(http_req *r, const char *name)
@@ -510,6 +511,24 @@ static void early_error(http_conn *c, int status, const char *code, const char *
     http_error(r, status, code, msg);
 }
 
+/* Every name and value of the query string decodes to UTF-8 text; checked
+ * once here so a bad parameter is a 400, not a filter silently dropped. */
+static bool query_ok(http_req *r)
+{
+    const char *p = r->query;
+    while (*p != '\0') {
+        size_t len = strcspn(p, "&");
+        char *part = arena_strndup(r->a, p, len);
+        char *eq = strchr(part, '=');
+        if (eq != NULL)
+            *eq++ = '\0';
+        if (http_pct_decode(part, true) != 0 || (eq != NULL && http_pct_decode(eq, true) != 0))
+            return false;
+        p += len + (p[len] == '&');
+    }
+    return true;
+}
+
 static void set_request_id(http_req *r)
 {
     const char *given = http_req_header(r, "X-Request-Id");
@@ -594,6 +613,10 @@ static void dispatch(http_conn *c)
         snprintf(ra, sizeof(ra), "%d", retry);
         http_header(r, "Retry-After", ra);
         http_error(r, 429, "rate_limited", "too many requests; retry later");
+        return;
+    }
+    if (!query_ok(r)) {
+        http_error(r, 400, "invalid_request", "malformed query string");
         return;
     }
     int m = router_match(a->router, r->method, r->path, strlen(r->path), &r->m);

@@ -71,7 +71,8 @@ void http_error_oauth(http_req *r, int status, const char *error, const char *de
 
 /* Reason phrase for a status code. */
 const char *http_status_text(int status);
-/* Decodes %XX (and '+' as space when form is true) in place; -1 if malformed. */
+/* Decodes %XX (and '+' as space when form is true) in place; -1 if malformed
+ * or if the result is not valid UTF-8. */
 int http_pct_decode(char *s, bool form);
 
 /* ---- server side (core/server.c) ---- */

@@ -2,6 +2,8 @@
 
 #include <string.h>
 
+#include "utf8.h"
+
 #define JSONW_DEPTH 8
 
 struct jsonw {
@@ -58,28 +60,6 @@ static void key(jsonw *w, const char *k)
     w->buf[w->n++] = ':';
 }
 
-/* Length of the UTF-8 sequence at s (1-4), or 0 if it is not a valid one:
- * no overlong forms, no surrogates, nothing above U+10FFFF. */
-static size_t utf8_len(const unsigned char *s)
-{
-    unsigned c = s[0];
-    if (c < 0x80)
-        return 1;
-    if (c >= 0xc2 && c <= 0xdf)
-        return (s[1] & 0xc0) == 0x80 ? 2 : 0;
-    if (c >= 0xe0 && c <= 0xef) {
-        unsigned lo = c == 0xe0 ? 0xa0 : 0x80, hi = c == 0xed ? 0x9f : 0xbf;
-        return s[1] >= lo && s[1] <= hi && (s[2] & 0xc0) == 0x80 ? 3 : 0;
-    }
-    if (c >= 0xf0 && c <= 0xf4) {
-        unsigned lo = c == 0xf0 ? 0x90 : 0x80, hi = c == 0xf4 ? 0x8f : 0xbf;
-        return s[1] >= lo && s[1] <= hi && (s[2] & 0xc0) == 0x80 && (s[3] & 0xc0) == 0x80
-                   ? 4
-                   : 0;
-    }
-    return 0;
-}
-
 void jsonw_str(jsonw *w, const char *k, const char *val)
 {
     static const char hex[] = "0123456789abcdef";
@@ -115,7 +95,7 @@ void jsonw_str(jsonw *w, const char *k, const char *val)
             }
             s++;
         } else {
-            size_t n = utf8_len(s);
+            size_t n = utf8_seq_len(s);
             if (n == 0) {
                 w->failed = 1;
                 break;

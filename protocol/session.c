@@ -95,6 +95,20 @@ static char *random_text(http_req *req, size_t bytes)
     return out;
 }
 
+/* The User-Agent as shown in session lists: at most 200 bytes, printable
+ * ASCII (header bytes need not be UTF-8, and a cut could split a sequence). */
+static const char *user_agent(http_req *req)
+{
+    const char *ua = http_req_header(req, "User-Agent");
+    if (ua == NULL)
+        return NULL;
+    char *out = arena_strndup(http_req_arena(req), ua, 200);
+    for (char *p = out; *p != '\0'; p++)
+        if (*p < 0x20 || *p > 0x7e)
+            *p = '?';
+    return out;
+}
+
 static void on_created(void *ud, PGresult *res, int err, const char *msg)
 {
     struct sload *l = ud;
@@ -120,10 +134,9 @@ void session_start(http_req *req, const char *user_id, session_cb cb, void *ud)
                 arena_printf(http_req_arena(req),
                              COOKIE "=%s; Path=/; HttpOnly; SameSite=Lax; Max-Age=%d%s", value,
                              SESSION_ABSOLUTE_S, http_req_is_tls(req) ? "; Secure" : ""));
-    const char *ua = http_req_header(req, "User-Agent");
     if (store_session_create(http_req_pool(req), hash, l->s.public_id, user_id, l->s.csrf,
                              SESSION_IDLE_S, SESSION_ABSOLUTE_S, http_req_client_ip(req),
-                             ua ? arena_strndup(http_req_arena(req), ua, 200) : NULL, on_created,
+                             user_agent(req), on_created,
                              l) != 0)
         cb(req, ud, NULL, false);
 }

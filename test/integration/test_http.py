@@ -503,3 +503,26 @@ def test_percent_encoded_path_routes(shark):
     r = shark.get("/api/v1/%00")
     assert r.status_code in (400, 404, 401)
     assert shark.get("/healthz").status_code == 200
+
+
+def test_malformed_query_string_is_a_400_in_the_surface_envelope(shark):
+    for q in ("actor_id=%ff", "limit=5&%c0%80=x", "event=a%ed%a0%80"):
+        r = shark.get("/api/v1/audit-logs?" + q, admin=True)
+        assert r.status_code == 400, (q, r.text)
+        assert_api_error(r.json(), "invalid_request", r.headers["X-Request-Id"])
+        assert r.json()["error"]["message"] == "malformed query string"
+    r = shark.get("/oauth/authorize?client_id=%ff")
+    assert r.status_code == 400
+    assert_oauth_error(r.json(), "invalid_request")
+    c = RawConn(shark.port)
+    try:
+        c.send(http_req("GET", "/api/v1/audit-logs?actor_id=%zz", shark.auth()))
+        r = c.read_response()
+        assert r.status == 400, r
+        assert r.json()["error"]["message"] == "malformed query string"
+    finally:
+        c.close()
+    # Valid UTF-8 and '+' still decode as before.
+    r = shark.get("/api/v1/audit-logs?event=caf%C3%A9+x&limit=1", admin=True)
+    assert r.status_code == 200, r.text
+    assert r.json()["data"] == []

@@ -110,3 +110,44 @@ def test_awkward_text_survives_the_array_encoding(node):
                       timeout=10)
     assert r.status_code == 200 and r.json()["active"] is True, r.text
     assert r.json()["aud"] == aud
+
+
+def test_bytes_that_are_not_utf8_fail_alone(node):
+    """Form values must decode to UTF-8: such a request is a 400 of its own and
+    does not reach (and fail) the statement other clients' tokens share."""
+    cid, secret = register(node)
+
+    def good():
+        return requests.post(node.url("/oauth/token"), auth=(cid, secret), timeout=30,
+                             data={"grant_type": "client_credentials"})
+
+    def bad(body):
+        return lambda: requests.post(
+            node.url("/oauth/token"), auth=(cid, secret), data=body, timeout=30,
+            headers={"Content-Type": "application/x-www-form-urlencoded"})
+
+    bodies = ["grant_type=client_credentials&audience=%ff%fe",
+              "grant_type=client_credentials&resource=https://a.example/%c0%80",
+              b"grant_type=client_credentials&audience=x\xed\xa0\x80",
+              "grant_type=client_credentials&scope=mcp%3Aread%f0%9f%98"]
+    for _ in range(3):
+        results = concurrently([good] * 24 + [bad(b) for b in bodies])
+        goods, bads = results[:24], results[24:]
+        assert all(r.status_code == 200 for r in goods), \
+            [r.text for r in goods if r.status_code != 200]
+        for r in bads:
+            assert r.status_code == 400, r.text
+            assert r.json() == {"error": "invalid_request",
+                                "error_description": "malformed form body"}
+    # A basic client id that decodes to bad bytes is a malformed credential.
+    r = requests.post(node.url("/oauth/token"), auth=("%ff", secret), timeout=10,
+                      data={"grant_type": "client_credentials"})
+    assert r.status_code == 401 and r.json()["error"] == "invalid_client", r.text
+    # Valid multi-byte text still goes through intact.
+    aud = "https://api.example/caf\u00e9/\U0001f600"
+    r = requests.post(node.url("/oauth/token"), auth=(cid, secret), timeout=10,
+                      data={"grant_type": "client_credentials", "resource": aud})
+    assert r.status_code == 200, r.text
+    r = requests.post(node.url("/oauth/introspect"), auth=(cid, secret), timeout=10,
+                      data={"token": r.json()["access_token"]})
+    assert r.json()["aud"] == aud, r.text

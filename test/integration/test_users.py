@@ -323,3 +323,18 @@ def test_consents_list_and_revoke(shark, app_id):
              params={"event": "user.consent_revoked", "target_id": c1}).json()["data"]
     assert len(ev) == 1 and ev[0]["metadata"]["revoked_token_count"] == 1
     assert ev[0]["metadata"]["user_id"] == u["id"]
+
+
+def test_session_user_agent_that_is_not_utf8_is_stored_printable(shark):
+    """Header bytes need not be UTF-8 (the database is): the stored User-Agent
+    keeps printable ASCII, anything else becomes '?', at most 200 bytes."""
+    sess = requests.Session()
+    ua = b"Agent/1.0 \xff\xfe caf\xc3\xa9 " + b"x" * 300
+    r = sess.post(shark.url("/api/v1/auth/signup"), headers={"User-Agent": ua}, timeout=15,
+                  json={"email": "ua-%s@example.test" % uuid.uuid4().hex[:12],
+                        "password": "Users-Test-Password-1"})
+    assert r.status_code == 201, r.text
+    r = sess.get(shark.url("/api/v1/auth/sessions"), timeout=15)
+    assert r.status_code == 200, r.text
+    stored = r.json()["data"][0]["user_agent"]
+    assert stored == ("Agent/1.0 ?? caf?? " + "x" * 300)[:200]

@@ -36,9 +36,15 @@ static void test_pct_decode_ok(void **state)
     assert_string_equal(b, "%41");
     assert_int_equal(decode("%e2%82%AC", false, b, sizeof(b)), 0);
     assert_string_equal(b, "\xe2\x82\xac");
-    assert_int_equal(decode("%FF", false, b, sizeof(b)), 0);
-    assert_int_equal((unsigned char)b[0], 0xff);
-    assert_int_equal(b[1], '\0');
+    /* Decoded bytes must be UTF-8 text: a lone byte, an overlong form, a
+     * surrogate or a cut sequence is malformed. */
+    assert_int_equal(decode("%FF", false, b, sizeof(b)), -1);
+    assert_int_equal(decode("%C0%80", false, b, sizeof(b)), -1);
+    assert_int_equal(decode("%ED%A0%80", false, b, sizeof(b)), -1);
+    assert_int_equal(decode("%E2%82", false, b, sizeof(b)), -1);
+    assert_int_equal(decode("caf\xc3", false, b, sizeof(b)), -1);
+    assert_int_equal(decode("%F0%9F%98%80", false, b, sizeof(b)), 0);
+    assert_string_equal(b, "\xf0\x9f\x98\x80");
     assert_int_equal(decode("https%3A%2F%2Fapp.example%2Fcb%3Fx%3D1", false, b, sizeof(b)), 0);
     assert_string_equal(b, "https://app.example/cb?x=1");
 }

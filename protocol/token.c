@@ -7,6 +7,7 @@
 #include <strings.h>
 #include <time.h>
 
+#include "../core/jsonw.h"
 #include "../crypto/dpop.h"
 #include "../crypto/encoding.h"
 #include "../crypto/hash.h"
@@ -42,6 +43,7 @@ struct treq {
     /* what will be issued */
     const char *sub, *user_id, *scope, *aud;
     json_t *act;
+    const char *act_text; /* act serialised once, for the record and the claims */
     const char *event;
     oauth_access subject, actor;
     bool has_actor;
@@ -92,24 +94,35 @@ static char *id_token(struct treq *t, const keyring_snap *ks, const char *access
     return jwt;
 }
 
+/* The claims and the response are written directly (core/jsonw): a fixed
+ * member set on the hottest path, where building jansson trees cost ~12% of
+ * the server's CPU per token. */
 static void respond(struct treq *t)
 {
     const keyring_snap *ks = keyring_current(t->app->keys);
     arena *ar = http_req_arena(t->req);
-    json_t *claims = json_pack("{s:s,s:s,s:I,s:I,s:s,s:s}", "iss", t->app->cfg.issuer, "sub",
-                               t->sub, "iat", (json_int_t)t->iat, "exp", (json_int_t)t->exp, "jti",
-                               t->jti, "client_id", t->client->client_id);
-    json_object_set_new(claims, "aud", json_string(t->aud ? t->aud : t->app->cfg.issuer));
+    jsonw *c = jsonw_new(ar);
+    jsonw_str(c, "iss", t->app->cfg.issuer);
+    jsonw_str(c, "sub", t->sub);
+    jsonw_int(c, "iat", t->iat);
+    jsonw_int(c, "exp", t->exp);
+    jsonw_str(c, "jti", t->jti);
+    jsonw_str(c, "client_id", t->client->client_id);
+    jsonw_str(c, "aud", t->aud ? t->aud : t->app->cfg.issuer);
     if (t->scope != NULL)
-        json_object_set_new(claims, "scope", json_string(t->scope));
-    if (t->dpop)
-        json_object_set_new(claims, "cnf", json_pack("{s:s}", "jkt", t->proof.jkt));
-    if (t->act != NULL)
-        json_object_set(claims, "act", t->act);
+        jsonw_str(c, "scope", t->scope);
+    if (t->dpop) {
+        jsonw_open(c, "cnf");
+        jsonw_str(c, "jkt", t->proof.jkt);
+        jsonw_close(c);
+    }
+    if (t->act_text != NULL)
+        jsonw_raw(c, "act", t->act_text, strlen(t->act_text));
     if (t->auth_time > 0)
-        json_object_set_new(claims, "auth_time", json_integer(t->auth_time));
-    char *jwt = jws_sign_json(ks->active->key, ks->active->kid, "at+jwt", claims);
-    json_decref(claims);
+        jsonw_int(c, "auth_time", t->auth_time);
+    size_t cl;
+    const char *claims = jsonw_finish(c, &cl);
+    char *jwt = claims ? jws_sign(ks->active->key, "at+jwt", ks->active->kid, 0, claims, cl) : NULL;
     char *idt = jwt != NULL && t->want_id_token ? id_token(t, ks, jwt) : NULL;
     if (jwt == NULL || (t->want_id_token && idt == NULL)) {
         free(jwt);
@@ -119,19 +132,22 @@ static void respond(struct treq *t)
     arena_cleanup(ar, free, jwt);
     if (idt != NULL)
         arena_cleanup(ar, free, idt);
-    json_t *body = json_pack("{s:s,s:s,s:I}", "access_token", jwt, "token_type",
-                             t->dpop ? "DPoP" : "Bearer", "expires_in",
-                             (json_int_t)(t->exp - t->iat));
+    jsonw *b = jsonw_new(ar);
+    jsonw_str(b, "access_token", jwt);
+    jsonw_str(b, "token_type", t->dpop ? "DPoP" : "Bearer");
+    jsonw_int(b, "expires_in", t->exp - t->iat);
     if (t->scope != NULL)
-        json_object_set_new(body, "scope", json_string(t->scope));
+        jsonw_str(b, "scope", t->scope);
     if (strcmp(t->grant, GRANT_EXCHANGE) == 0)
-        json_object_set_new(body, "issued_token_type", json_string(TT_ACCESS));
+        jsonw_str(b, "issued_token_type", TT_ACCESS);
     if (t->refresh != NULL)
-        json_object_set_new(body, "refresh_token", json_string(t->refresh));
+        jsonw_str(b, "refresh_token", t->refresh);
     if (idt != NULL)
-        json_object_set_new(body, "id_token", json_string(idt));
+        jsonw_str(b, "id_token", idt);
+    size_t bl;
+    const char *body = jsonw_finish(b, &bl);
     http_header(t->req, "Pragma", "no-cache");
-    http_respond_json(t->req, 200, body);
+    http_respond(t->req, 200, "application/json", body, bl);
 }
 
 static void on_confirmed(void *ud, PGresult *res, int err, const char *msg)
@@ -236,27 +252,31 @@ static void issue(struct treq *t)
         new_jti(t);
     t->iat = (int64_t)time(NULL);
     t->exp = t->iat + t->app->cfg.token_ttl_s;
-    char *act_text = NULL;
     if (t->act != NULL) {
-        act_text = json_dumps(t->act, JSON_COMPACT);
+        char *act_text = json_dumps(t->act, JSON_COMPACT);
+        if (act_text == NULL)
+            goto fail;
         arena_cleanup(ar, free, act_text);
+        t->act_text = act_text;
     }
-    json_t *meta = json_pack("{s:s,s:s}", "client_id", t->client->client_id, "grant_type",
-                             t->grant);
+    jsonw *m = jsonw_new(ar);
+    jsonw_str(m, "client_id", t->client->client_id);
+    jsonw_str(m, "grant_type", t->grant);
     if (t->scope)
-        json_object_set_new(meta, "scope", json_string(t->scope));
+        jsonw_str(m, "scope", t->scope);
     if (t->dpop)
-        json_object_set_new(meta, "jkt", json_string(t->proof.jkt));
+        jsonw_str(m, "jkt", t->proof.jkt);
     if (t->aud)
-        json_object_set_new(meta, "audience", json_string(t->aud));
+        jsonw_str(m, "audience", t->aud);
     if (t->act != NULL) {
-        json_object_set_new(meta, "actor_id", json_string(t->client->client_id));
-        json_object_set_new(meta, "subject_id", json_string(t->sub));
-        json_object_set_new(meta, "chain_depth", json_integer(oauth_act_depth(t->act)));
+        jsonw_str(m, "actor_id", t->client->client_id);
+        jsonw_str(m, "subject_id", t->sub);
+        jsonw_int(m, "chain_depth", oauth_act_depth(t->act));
     }
-    char *meta_text = json_dumps(meta, JSON_COMPACT);
-    json_decref(meta);
-    arena_cleanup(ar, free, meta_text);
+    size_t ml;
+    const char *meta_text = jsonw_finish(m, &ml);
+    if (meta_text == NULL)
+        goto fail;
     store_token tok = {
         .jti = t->jti,
         .client_id = t->client->client_id,
@@ -265,7 +285,7 @@ static void issue(struct treq *t)
         .scope = t->scope ? t->scope : "",
         .jkt = t->dpop ? t->proof.jkt : NULL,
         .audience = t->aud,
-        .act = act_text,
+        .act = t->act_text,
         .expires_at = t->exp,
         .replay_key = t->dpop ? arena_printf(ar, "dpop:%s:%s", t->proof.jkt, t->proof.jti) : NULL,
         .replay_ttl_s = 2 * t->app->cfg.dpop_window_s + 5,
@@ -278,6 +298,10 @@ static void issue(struct treq *t)
     };
     if (store_token_issue(http_req_pool(t->req), &tok, on_issued, t) != 0)
         unavailable(t->req);
+    return;
+fail:
+    /* Request text is UTF-8 by now (core/utf8), so only memory can run out. */
+    http_error_oauth(t->req, 500, "server_error", "could not record the token");
 }
 
 /* resource (RFC 8707) and audience (RFC 8693) both name the audience; one

@@ -254,6 +254,32 @@ static void test_migrate(void **state)
     assert_non_null(strstr(err, "999999"));
 }
 
+/* The tables every token writes keep a small ANALYZE sample (migration 0019);
+ * a partition made later takes the parent's targets. */
+static void test_analyze_sample(void **state)
+{
+    static const char count_default[] =
+        "SELECT count(*) FROM pg_attribute a JOIN pg_class c ON c.oid = a.attrelid "
+        "WHERE c.relkind IN ('r', 'p') "
+        "  AND (c.relname IN ('audit_events', 'oauth_replay', 'oauth_tokens') "
+        "       OR c.relname LIKE 'oauth_tokens\\_2%') "
+        "  AND a.attnum > 0 AND NOT a.attisdropped AND a.attstattarget IS DISTINCT FROM 10";
+    char v[64];
+    (void)state;
+    admin_query(conninfo, "SELECT shark_maintain_tokens()", NULL, 0);
+    admin_query(conninfo,
+                "DO $$ BEGIN EXECUTE format('DROP TABLE %I', 'oauth_tokens_' || "
+                "to_char((now() AT TIME ZONE 'UTC')::date + 3, 'YYYYMMDD')); END $$",
+                NULL, 0);
+    admin_query(conninfo, "SELECT shark_maintain_tokens()", NULL, 0);
+    admin_query(conninfo,
+                "SELECT count(*) FROM pg_inherits WHERE inhparent = 'oauth_tokens'::regclass", v,
+                sizeof(v));
+    assert_string_equal(v, "9");
+    admin_query(conninfo, count_default, v, sizeof(v));
+    assert_string_equal(v, "0");
+}
+
 /* ---- queries ---- */
 
 static void test_exec(void **state)
@@ -673,6 +699,7 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_migrate),
+        cmocka_unit_test(test_analyze_sample),
         cmocka_unit_test(test_exec),
         cmocka_unit_test(test_concurrency),
         cmocka_unit_test(test_queue_limits),

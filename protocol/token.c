@@ -146,6 +146,10 @@ static void respond(struct treq *t)
         jsonw_str(b, "id_token", idt);
     size_t bl;
     const char *body = jsonw_finish(b, &bl);
+    if (body == NULL) {
+        http_error_oauth(t->req, 500, "server_error", "could not write the response");
+        return;
+    }
     http_header(t->req, "Pragma", "no-cache");
     http_respond(t->req, 200, "application/json", body, bl);
 }

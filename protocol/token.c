@@ -192,6 +192,10 @@ static void on_issued(void *ud, PGresult *res, int err, const char *msg)
 {
     struct treq *t = ud;
     (void)msg;
+    if (err == STORE_EINVALID) {
+        http_error_oauth(t->req, 400, "invalid_request", "a value of the request cannot be stored");
+        return;
+    }
     if (err != STORE_OK) {
         unavailable(t->req);
         return;

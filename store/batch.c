@@ -210,6 +210,31 @@ static void batch_release(token_batcher *tb)
     }
 }
 
+/* PostgreSQL refused the statement for its data (SQLSTATE class 22 or 23),
+ * which one record is enough to cause. The statement was one transaction, so
+ * nothing of it was written: each record goes again in a statement of its
+ * own, and only the record at fault fails. */
+static bool retry_each(batch *b, int err)
+{
+    token_batcher *tb = b->owner;
+    if (b->n < 2 || (err != STORE_EINVALID && err != STORE_ECONFLICT))
+        return false;
+    for (int i = 0; i < b->n; i++) {
+        record *r = b->rec[i];
+        batch *one = calloc(1, sizeof(*one));
+        if (one != NULL) {
+            one->owner = tb;
+            one->rec[one->n++] = r;
+            if (batch_submit(tb, one) == 0)
+                continue;
+            free(one);
+        }
+        r->cb(r->ud, NULL, STORE_EUNAVAIL, "database unavailable");
+        free(r);
+    }
+    return true;
+}
+
 static void on_done(void *ud, PGresult *res, int err, const char *msg)
 {
     batch *b = ud;
@@ -217,6 +242,13 @@ static void on_done(void *ud, PGresult *res, int err, const char *msg)
     PGresult *yes = NULL, *no = NULL;
     if (tb->open == b) /* failed while still waiting for a connection */
         tb->open = NULL;
+    if (err != STORE_OK && retry_each(b, err)) {
+        for (int c = 0; c < NCOLS; c++)
+            free(b->params[c]);
+        free(b);
+        batch_release(tb);
+        return;
+    }
     for (int c = 0; c < NCOLS && err == STORE_OK; c++)
         if (b->params[c] == NULL) {
             err = STORE_EINTERNAL;

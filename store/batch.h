@@ -13,7 +13,9 @@
  * Per record the statement writes, as store_token_issue always did: the DPoP
  * replay row (when replay_key is set), the token row and its audit event, all
  * or none. A replay key already recorded, or used by an earlier record of the
- * same batch, fails only that record (`issued` 0, nothing written for it).
+ * same batch, fails only that record (`issued` 0, nothing written for it). A
+ * statement PostgreSQL refuses for its data is retried one record at a time,
+ * so a record it cannot store fails alone.
  */
 #ifndef SHARK_STORE_BATCH_H
 #define SHARK_STORE_BATCH_H

@@ -70,8 +70,9 @@ typedef struct store_token {
 } store_token;
 /* Row: `issued` — 1, or 0 when the replay key was already used (nothing was
  * written then). Tokens issued on one loop while its connections are busy
- * share one statement (store/batch.h): a database error then fails every
- * token of that batch. Returns 0, or STORE_EUNAVAIL (cb not called). */
+ * share one statement (store/batch.h): a lost connection fails every token of
+ * that batch, a record the database refuses (STORE_EINVALID/ECONFLICT) only
+ * its own. Returns 0, or STORE_EUNAVAIL (cb not called). */
 int store_token_issue(store_pool *p, const store_token *t, store_cb cb, void *ud);
 
 /* Row: `active` ('t'/'f') — the record exists, is not revoked, no watermark

@@ -19,9 +19,11 @@
 #include <string.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "store/embed.h"
+#include "store/oauth.h"
 #include "store/store.h"
 
 static char tmpdir[] = "/tmp/shark-store-test-XXXXXX";
@@ -330,6 +332,62 @@ static void test_exec(void **state)
         assert_int_equal(o.err, STORE_OK);
         assert_string_equal(o.value, "42");
     }
+    close_pool(p);
+}
+
+/* A record PostgreSQL refuses fails alone: the batch it shared is retried a
+ * record at a time (store/batch.c), and the others are written. */
+#define BATCHED 6
+
+static int batched_done;
+static bool batched_all;
+
+static void on_batched(void *ud, PGresult *res, int err, const char *msg)
+{
+    on_result(ud, res, err, msg);
+    if (++batched_done == BATCHED)
+        batched_all = true;
+}
+
+static void test_token_batch_refused_record(void **state)
+{
+    store_pool *p = store_pool_new(&loop, pool_conninfo, 1, 5000);
+    struct outcome o[BATCHED];
+    char jti[BATCHED][32], v[64];
+    (void)state;
+    assert_non_null(p);
+    wait_connected(p, 1);
+    memset(o, 0, sizeof(o));
+    batched_done = 0;
+    batched_all = false;
+    /* The first goes out at once; the rest gather in one batch behind it. */
+    for (int i = 0; i < BATCHED; i++) {
+        snprintf(jti[i], sizeof(jti[i]), "tok_batch_refused_%d", i);
+        store_token t = {.jti = jti[i], .client_id = "client_b", .subject = "client_b",
+                         .scope = "", .audience = i == 3 ? "https://bad.example/\xff" : NULL,
+                         .expires_at = (int64_t)time(NULL) + 600,
+                         .event = "oauth.token_issued", .actor_id = "client_b",
+                         .actor_type = "client", .metadata = "{}"};
+        assert_int_equal(store_token_issue(p, &t, on_batched, &o[i]), 0);
+    }
+    run_until(&batched_all, 10000);
+    for (int i = 0; i < BATCHED; i++) {
+        assert_int_equal(o[i].calls, 1);
+        if (i == 3) {
+            assert_int_equal(o[i].err, STORE_EINVALID);
+        } else {
+            assert_int_equal(o[i].err, STORE_OK);
+            assert_string_equal(o[i].value, "1");
+        }
+    }
+    admin_query(conninfo,
+                "SELECT count(*) FROM oauth_tokens WHERE jti LIKE 'tok\\_batch\\_refused\\_%'",
+                v, sizeof(v));
+    assert_string_equal(v, "5");
+    admin_query(conninfo,
+                "SELECT count(*) FROM audit_events WHERE target_id LIKE 'tok\\_batch\\_refused\\_%'",
+                v, sizeof(v));
+    assert_string_equal(v, "5");
     close_pool(p);
 }
 
@@ -700,6 +758,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_migrate),
         cmocka_unit_test(test_analyze_sample),
+        cmocka_unit_test(test_token_batch_refused_record),
         cmocka_unit_test(test_exec),
         cmocka_unit_test(test_concurrency),
         cmocka_unit_test(test_queue_limits),

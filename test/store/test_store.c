@@ -335,19 +335,29 @@ static void test_exec(void **state)
     close_pool(p);
 }
 
+/* Callbacks of several queries: `all` turns true with the `want`-th. */
+static struct {
+    int want, done;
+    bool all;
+} counted;
+
+static void count_from(int want)
+{
+    counted.want = want;
+    counted.done = 0;
+    counted.all = false;
+}
+
+static void on_counted(void *ud, PGresult *res, int err, const char *msg)
+{
+    on_result(ud, res, err, msg);
+    if (++counted.done == counted.want)
+        counted.all = true;
+}
+
 /* A record PostgreSQL refuses fails alone: the batch it shared is retried a
  * record at a time (store/batch.c), and the others are written. */
 #define BATCHED 6
-
-static int batched_done;
-static bool batched_all;
-
-static void on_batched(void *ud, PGresult *res, int err, const char *msg)
-{
-    on_result(ud, res, err, msg);
-    if (++batched_done == BATCHED)
-        batched_all = true;
-}
 
 static void test_token_batch_refused_record(void **state)
 {
@@ -358,8 +368,7 @@ static void test_token_batch_refused_record(void **state)
     assert_non_null(p);
     wait_connected(p, 1);
     memset(o, 0, sizeof(o));
-    batched_done = 0;
-    batched_all = false;
+    count_from(BATCHED);
     /* The first goes out at once; the rest gather in one batch behind it. */
     for (int i = 0; i < BATCHED; i++) {
         snprintf(jti[i], sizeof(jti[i]), "tok_batch_refused_%d", i);
@@ -368,9 +377,9 @@ static void test_token_batch_refused_record(void **state)
                          .expires_at = (int64_t)time(NULL) + 600,
                          .event = "oauth.token_issued", .actor_id = "client_b",
                          .actor_type = "client", .metadata = "{}"};
-        assert_int_equal(store_token_issue(p, &t, on_batched, &o[i]), 0);
+        assert_int_equal(store_token_issue(p, &t, on_counted, &o[i]), 0);
     }
-    run_until(&batched_all, 10000);
+    run_until(&counted.all, 10000);
     for (int i = 0; i < BATCHED; i++) {
         assert_int_equal(o[i].calls, 1);
         if (i == 3) {
@@ -393,16 +402,6 @@ static void test_token_batch_refused_record(void **state)
 
 #define MANY 300
 
-static int many_done;
-static bool many_all;
-
-static void on_many(void *ud, PGresult *res, int err, const char *msg)
-{
-    on_result(ud, res, err, msg);
-    if (++many_done == MANY)
-        many_all = true;
-}
-
 static void test_concurrency(void **state)
 {
     store_pool *p = store_pool_new(&loop, pool_conninfo, 4, 10000);
@@ -412,10 +411,11 @@ static void test_concurrency(void **state)
 
     assert_non_null(p);
     wait_connected(p, 4);
+    count_from(MANY);
     for (int i = 0; i < MANY; i++) {
         const char *params[] = {args[i]};
         snprintf(args[i], sizeof(args[i]), "%d", i);
-        assert_int_equal(store_exec(p, &st_sleep, params, on_many, &o[i]), 0);
+        assert_int_equal(store_exec(p, &st_sleep, params, on_counted, &o[i]), 0);
     }
     /* Parameters are copied: clobbering them must not matter. */
     memset(args, 'x', sizeof(args));
@@ -423,7 +423,7 @@ static void test_concurrency(void **state)
     assert_int_equal(s.size, 4);
     assert_int_equal(s.in_use, 4);
     assert_int_equal(s.queued, MANY - 4);
-    run_until(&many_all, 30000);
+    run_until(&counted.all, 30000);
     for (int i = 0; i < MANY; i++) {
         char want[16];
         snprintf(want, sizeof(want), "%d", i);

@@ -22,6 +22,10 @@ struct hdr {
     char *name, *value;
 };
 
+struct qparam {
+    const char *name, *value;
+};
+
 struct http_req {
     http_conn *c;
     arena *a;
@@ -29,6 +33,8 @@ struct http_req {
     char *url;
     size_t url_len;
     char *path, *query;
+    struct qparam *qp; /* the query string, decoded once at dispatch */
+    int nqp;
     struct hdr *hdrs;
     int nhdrs;
     char *cur_name, *cur_value; /* header being parsed (spans may split) */
@@ -186,19 +192,9 @@ const char *http_req_param(http_req *r, const char *name)
 
 const char *http_req_query_get(http_req *r, const char *name)
 {
-    size_t nl = strlen(name);
-    const char *p = r->query;
-    while (*p != '\0') {
-        const char *amp = strchr(p, '&');
-        size_t len = amp ? (size_t)(amp - p) : strlen(p);
-        const char *eq = memchr(p, '=', len);
-        size_t kl = eq ? (size_t)(eq - p) : len;
-        if (kl == nl && memcmp(p, name, nl) == 0) {
-            char *v = eq ? arena_strndup(r->a, eq + 1, len - kl - 1) : arena_strdup(r->a, "");
-            return http_pct_decode(v, true) == 0 ? v : NULL;
-        }
-        p += len + (amp != NULL);
-    }
+    for (int i = 0; i < r->nqp; i++)
+        if (strcmp(r->qp[i].name, name) == 0)
+            return r->qp[i].value;
     return NULL;
 }
 
@@ -511,19 +507,30 @@ static void early_error(http_conn *c, int status, const char *code, const char *
     http_error(r, status, code, msg);
 }
 
-/* Every name and value of the query string decodes to UTF-8 text; checked
- * once here so a bad parameter is a 400, not a filter silently dropped. */
-static bool query_ok(http_req *r)
+/* Decodes the query string once for http_req_query_get; false if a name or
+ * value is malformed or not UTF-8, so a bad parameter is a 400 rather than a
+ * filter silently dropped. */
+static bool parse_query(http_req *r)
 {
-    const char *p = r->query;
-    while (*p != '\0') {
+    int cap = 1;
+    for (const char *p = r->query; *p != '\0'; p++)
+        cap += *p == '&';
+    r->qp = arena_alloc(r->a, (size_t)cap * sizeof(*r->qp));
+    for (const char *p = r->query; *p != '\0';) {
         size_t len = strcspn(p, "&");
-        char *part = arena_strndup(r->a, p, len);
-        char *eq = strchr(part, '=');
-        if (eq != NULL)
-            *eq++ = '\0';
-        if (http_pct_decode(part, true) != 0 || (eq != NULL && http_pct_decode(eq, true) != 0))
-            return false;
+        char *name = arena_strndup(r->a, p, len);
+        char *value = strchr(name, '=');
+        if (value != NULL)
+            *value++ = '\0';
+        else
+            value = name + len;
+        if (len > 0) {
+            if (http_pct_decode(name, true) != 0 || http_pct_decode(value, true) != 0)
+                return false;
+            r->qp[r->nqp].name = name;
+            r->qp[r->nqp].value = value;
+            r->nqp++;
+        }
         p += len + (p[len] == '&');
     }
     return true;
@@ -615,7 +622,7 @@ static void dispatch(http_conn *c)
         http_error(r, 429, "rate_limited", "too many requests; retry later");
         return;
     }
-    if (!query_ok(r)) {
+    if (!parse_query(r)) {
         http_error(r, 400, "invalid_request", "malformed query string");
         return;
     }

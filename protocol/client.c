@@ -560,6 +560,25 @@ bool oauth_scope_subset(const char *want, const char *have)
     return true;
 }
 
+const char *oauth_scope_intersect(arena *ar, const char *a, const char *b)
+{
+    size_t n = a ? strlen(a) : 0;
+    char *out = arena_alloc(ar, n + 1), *o = out;
+    for (const char *p = a; p != NULL && *p != '\0';) {
+        const char *sp = strchr(p, ' ');
+        size_t l = sp ? (size_t)(sp - p) : strlen(p);
+        if (l > 0 && scope_in(p, l, b ? b : "")) {
+            if (o != out)
+                *o++ = ' ';
+            memcpy(o, p, l);
+            o += l;
+        }
+        p = sp ? sp + 1 : NULL;
+    }
+    *o = '\0';
+    return o == out ? NULL : out;
+}
+
 bool oauth_scope_valid(const char *s)
 {
     if (s == NULL || *s == '\0' || strlen(s) > 2000)

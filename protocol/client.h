@@ -49,6 +49,9 @@ void oauth_client_lookup(http_req *req, const char *client_id, oauth_lookup_cb c
 bool oauth_client_has_grant(const oauth_client *c, const char *grant);
 /* True when every space-separated scope of want is in have. */
 bool oauth_scope_subset(const char *want, const char *have);
+/* The scopes of a that are also in b, in a's order, in the arena; NULL when
+ * none are. */
+const char *oauth_scope_intersect(arena *ar, const char *a, const char *b);
 /* Scope text is 1*( %x21 / %x23-5B / %x5D-7E ) separated by single spaces. */
 bool oauth_scope_valid(const char *s);
 

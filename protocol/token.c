@@ -12,6 +12,7 @@
 #include "../crypto/encoding.h"
 #include "../crypto/hash.h"
 #include "../crypto/jws.h"
+#include "../store/audit.h"
 #include "../store/auth.h"
 #include "../store/device.h"
 #include "../store/oauth.h"
@@ -53,6 +54,7 @@ struct treq {
     const char *code_hash, *family, *nonce, *refresh;
     const char *refresh_scope; /* the grant's scope: a narrowed refresh keeps it */
     const char *refresh_hash;
+    const char *parent_jti; /* exchange: the subject token's jti */
     int64_t auth_time;
     bool want_refresh, want_id_token;
 };
@@ -218,11 +220,6 @@ static void on_issued(void *ud, PGresult *res, int err, const char *msg)
     enc_base62(raw, sizeof(raw), text, sizeof(text));
     t->refresh = arena_printf(ar, "rt_%s", text);
     hash_sha256_hex(t->refresh, strlen(t->refresh), hash);
-    if (t->family == NULL) {
-        hash_random(raw, 16);
-        enc_base62(raw, 16, text, sizeof(text));
-        t->family = arena_printf(ar, "fam_%s", text);
-    }
     store_refresh r = {hash,
                        t->family,
                        t->client->client_id,
@@ -235,6 +232,16 @@ static void on_issued(void *ud, PGresult *res, int err, const char *msg)
                        REFRESH_TTL_S};
     if (store_refresh_create(http_req_pool(t->req), &r, on_refresh_stored, t) != 0)
         unavailable(t->req);
+}
+
+/* prefix + 128 random bits in base62, in the arena. */
+static const char *new_id(arena *ar, const char *prefix)
+{
+    uint8_t raw[16];
+    char text[32];
+    hash_random(raw, sizeof(raw));
+    enc_base62(raw, sizeof(raw), text, sizeof(text));
+    return arena_printf(ar, "%s%s", prefix, text);
 }
 
 /* 48 bits of milliseconds, then 80 random bits: fixed-width base62 keeps the
@@ -260,6 +267,13 @@ static void issue(struct treq *t)
         new_jti(t);
     t->iat = (int64_t)time(NULL);
     t->exp = t->iat + t->app->cfg.token_ttl_s;
+    /* A derived token never outlives what it came from. */
+    if (t->parent_jti != NULL && t->exp > t->subject.exp)
+        t->exp = t->subject.exp;
+    /* The access tokens of a grant with refresh tokens carry its family, so
+     * revoking the family (reuse, a layer) reaches them (migration 0020). */
+    if (t->want_refresh && t->family == NULL)
+        t->family = new_id(ar, "fam_");
     if (t->act != NULL) {
         char *act_text = json_dumps(t->act, JSON_COMPACT);
         if (act_text == NULL)
@@ -294,6 +308,8 @@ static void issue(struct treq *t)
         .jkt = t->dpop ? t->proof.jkt : NULL,
         .audience = t->aud,
         .act = t->act_text,
+        .parent_jti = t->parent_jti,
+        .family_id = t->family,
         .expires_at = t->exp,
         .replay_key = t->dpop ? arena_printf(ar, "dpop:%s:%s", t->proof.jkt, t->proof.jti) : NULL,
         .replay_ttl_s = 2 * t->app->cfg.dpop_window_s + 5,
@@ -368,38 +384,123 @@ static void client_credentials(struct treq *t)
     issue(t);
 }
 
-/* ---- token exchange ---- */
+/* ---- token exchange (RFC 8693) ----
+ *
+ * The rules, all here: the caller is a confidential client that
+ * authenticated; it is entitled to the subject token — issued to it (and then
+ * proven with the token's key when bound), or naming it in `aud` or
+ * `may_act`; an actor_token is the caller's own, proven with its key when
+ * bound; a `may_act` in the subject token is always enforced. The new token's
+ * scope is within the subject's and the caller's, it expires no later than
+ * the subject, records the subject as its parent (and dies with it), and is
+ * bound to the request's DPoP key; a bound subject token gets nothing
+ * without a proof. A refusal writes only its audit event. */
+
+struct refusal {
+    http_req *req;
+    const char *desc;
+};
+
+static void on_refusal_recorded(void *ud, PGresult *res, int err, const char *msg)
+{
+    struct refusal *r = ud;
+    (void)res;
+    (void)err;
+    (void)msg;
+    http_error_oauth(r->req, 400, "invalid_grant", r->desc);
+}
+
+static void exchange_refuse(struct treq *t, const char *desc)
+{
+    arena *ar = http_req_arena(t->req);
+    struct refusal *r = arena_calloc(ar, sizeof(*r));
+    r->req = t->req;
+    r->desc = desc;
+    jsonw *m = jsonw_new(ar);
+    jsonw_str(m, "client_id", t->client->client_id);
+    jsonw_str(m, "reason", desc);
+    if (t->subject.jti != NULL)
+        jsonw_str(m, "subject_jti", t->subject.jti);
+    size_t ml;
+    store_audit_event ev = {
+        .event = "oauth.token_exchange_denied",
+        .actor_id = t->client->client_id,
+        .actor_type = strcmp(t->client->kind, "agent") == 0 ? "agent" : "client",
+        .target_id = t->subject.sub,
+        .metadata = jsonw_finish(m, &ml),
+        .request_id = http_req_id(t->req),
+        .client_ip = http_req_client_ip(t->req),
+    };
+    /* The answer waits for the record, but does not depend on it. */
+    if (store_audit_record(http_req_pool(t->req), &ev, on_refusal_recorded, r) != 0)
+        on_refusal_recorded(r, NULL, STORE_EUNAVAIL, NULL);
+}
+
+/* Whether claim (a string or an array of strings) holds id. */
+static bool claim_names(const json_t *claim, const char *id)
+{
+    if (json_is_string(claim))
+        return strcmp(json_string_value(claim), id) == 0;
+    size_t i;
+    json_t *v;
+    json_array_foreach(claim, i, v) if (json_is_string(v) && strcmp(json_string_value(v), id) == 0)
+        return true;
+    return false;
+}
+
+static bool proven_by(const struct treq *t, const char *jkt)
+{
+    return t->dpop && strcmp(t->proof.jkt, jkt) == 0;
+}
+
+/* NULL when the caller may exchange the subject token; else why not. */
+static const char *exchange_denial(const struct treq *t)
+{
+    const oauth_access *s = &t->subject;
+    const char *caller = t->client->client_id;
+    json_t *may_act = json_object_get(s->claims, "may_act");
+    if (may_act != NULL && !claim_names(json_object_get(may_act, "sub"), caller))
+        return "the subject token's may_act excludes this client";
+    bool own = strcmp(s->client_id, caller) == 0;
+    if (!own && may_act == NULL && !claim_names(json_object_get(s->claims, "aud"), caller))
+        return "the subject token was not issued to this client and does not name it";
+    if (t->has_actor) {
+        if (strcmp(t->actor.client_id, caller) != 0 || strcmp(t->actor.sub, caller) != 0)
+            return "actor_token is not the client's own token";
+        if (t->actor.jkt != NULL && !proven_by(t, t->actor.jkt))
+            return "actor_token is DPoP-bound: the proof must be signed by its key";
+    }
+    if (s->jkt != NULL) {
+        if (!t->dpop)
+            return "the subject token is DPoP-bound: a DPoP proof is required";
+        if (own && !proven_by(t, s->jkt))
+            return "the subject token is DPoP-bound: the proof must be signed by its key";
+    }
+    if (oauth_act_depth(s->act) + 1 > t->app->cfg.max_delegation_depth)
+        return "delegation chain too deep";
+    return NULL;
+}
 
 static void exchange_issue(struct treq *t)
 {
     oauth_access *s = &t->subject;
     arena *ar = http_req_arena(t->req);
     const char *actor = t->client->client_id;
-    if (t->has_actor && strcmp(t->actor.sub, actor) != 0) {
-        http_error_oauth(t->req, 400, "invalid_request", "actor_token is not the client's");
+    const char *why = exchange_denial(t);
+    if (why != NULL) {
+        exchange_refuse(t, why);
         return;
     }
-    /* may_act (RFC 8693 §4.4) names who may act for the subject. */
-    json_t *may_act = json_object_get(s->claims, "may_act");
-    if (may_act != NULL) {
-        const char *who = json_string_value(json_object_get(may_act, "sub"));
-        if (who == NULL || strcmp(who, actor) != 0) {
-            http_error_oauth(t->req, 400, "invalid_grant", "the subject token's may_act excludes this client");
-            return;
-        }
-    }
-    if (oauth_act_depth(s->act) + 1 > t->app->cfg.max_delegation_depth) {
-        http_error_oauth(t->req, 400, "invalid_grant", "delegation chain too deep");
+    /* Exchange only narrows: scope within the subject's and the caller's,
+     * asked for or not. */
+    const char *allowed = oauth_scope_intersect(ar, s->scope, t->client->scopes);
+    if (s->scope != NULL && *s->scope != '\0' && allowed == NULL) {
+        http_error_oauth(t->req, 400, "invalid_scope",
+                         "no scope of the subject token is this client's");
         return;
     }
-    /* Exchange only narrows: scope within the subject's and the client's. */
-    if (read_scope(t, s->scope) != 0 || read_audience(t) != 0)
+    if (read_scope(t, allowed) != 0 || read_audience(t) != 0)
         return;
-    if (t->scope != NULL && !oauth_scope_subset(t->scope, t->client->scopes) &&
-        form_get(&t->f, "scope") != NULL) {
-        http_error_oauth(t->req, 400, "invalid_scope", "scope exceeds the client's");
-        return;
-    }
     json_t *hop = json_pack("{s:s,s:I}", "sub", actor, "iat", (json_int_t)time(NULL));
     if (t->scope != NULL)
         json_object_set_new(hop, "scope", json_string(t->scope));
@@ -410,6 +511,7 @@ static void exchange_issue(struct treq *t)
     t->act = hop;
     arena_cleanup(ar, release, hop);
     t->sub = s->sub;
+    t->parent_jti = s->jti;
     const char *uid = json_string_value(json_object_get(s->claims, "sub"));
     t->user_id = uid != NULL && strncmp(uid, "usr_", 4) == 0 ? uid : NULL;
     t->event = "oauth.token_exchanged";
@@ -424,7 +526,7 @@ static void on_actor_active(void *ud, enum oauth_token_state st)
         return;
     }
     if (st != OAUTH_TOKEN_ACTIVE) {
-        http_error_oauth(t->req, 400, "invalid_grant", "actor_token is revoked");
+        exchange_refuse(t, "actor_token is revoked");
         return;
     }
     exchange_issue(t);
@@ -438,7 +540,7 @@ static void on_subject_active(void *ud, enum oauth_token_state st)
         return;
     }
     if (st != OAUTH_TOKEN_ACTIVE) {
-        http_error_oauth(t->req, 400, "invalid_grant", "subject_token is revoked");
+        exchange_refuse(t, "subject_token is revoked");
         return;
     }
     if (!t->has_actor) {
@@ -461,6 +563,11 @@ static void token_exchange(struct treq *t)
     const char *at = form_get(&t->f, "actor_token");
     const char *att = form_get(&t->f, "actor_token_type");
     const char *rtt = form_get(&t->f, "requested_token_type");
+    if (strcmp(t->client->used_method, "none") == 0) {
+        http_error_oauth(t->req, 400, "unauthorized_client",
+                         "token exchange needs a confidential client that authenticates");
+        return;
+    }
     if (st == NULL || stt == NULL) {
         http_error_oauth(t->req, 400, "invalid_request", "subject_token and subject_token_type are required");
         return;
@@ -474,12 +581,12 @@ static void token_exchange(struct treq *t)
         return;
     }
     if (oauth_access_verify(t->app, ar, st, &t->subject) != 0) {
-        http_error_oauth(t->req, 400, "invalid_grant", "subject_token is invalid or expired");
+        exchange_refuse(t, "subject_token is invalid or expired");
         return;
     }
     if (at != NULL) {
         if (oauth_access_verify(t->app, ar, at, &t->actor) != 0) {
-            http_error_oauth(t->req, 400, "invalid_grant", "actor_token is invalid or expired");
+            exchange_refuse(t, "actor_token is invalid or expired");
             return;
         }
         t->has_actor = true;
@@ -543,7 +650,17 @@ static void on_code(void *ud, PGresult *res, int err, const char *msg)
     if (t->scope != NULL && *t->scope == '\0')
         t->scope = NULL;
     t->nonce = row(t, res, 7);
-    t->aud = row(t, res, 8);
+    /* The token request may name an audience (a client to hand the token
+     * to) unless the authorization request already bound one (resource). */
+    const char *bound = row(t, res, 8);
+    if (read_audience(t) != 0)
+        return;
+    if (bound != NULL && t->aud != NULL && strcmp(bound, t->aud) != 0) {
+        http_error_oauth(t->req, 400, "invalid_target", "the code was issued for another resource");
+        return;
+    }
+    if (bound != NULL)
+        t->aud = bound;
     t->auth_time = strtoll(PQgetvalue(res, 0, 9), NULL, 10);
     t->want_refresh = oauth_client_has_grant(t->client, GRANT_REFRESH);
     t->want_id_token = t->scope != NULL && oauth_scope_subset("openid", t->scope);
@@ -563,11 +680,7 @@ static void authorization_code(struct treq *t)
     t->code_hash = hash;
     /* Named before they exist, so a replay of the code can revoke them. */
     new_jti(t);
-    uint8_t raw[16];
-    char text[32];
-    hash_random(raw, sizeof(raw));
-    enc_base62(raw, sizeof(raw), text, sizeof(text));
-    t->family = arena_printf(http_req_arena(t->req), "fam_%s", text);
+    t->family = new_id(http_req_arena(t->req), "fam_");
     if (store_code_redeem(http_req_pool(t->req), hash, t->jti, t->family, on_code, t) != 0)
         unavailable(t->req);
 }
@@ -612,6 +725,11 @@ static void on_refresh(void *ud, PGresult *res, int err, const char *msg)
     }
     if (PQgetvalue(res, 0, 1)[0] == 't' || strcmp(PQgetvalue(res, 0, 3), t->client->client_id) != 0) {
         http_error_oauth(t->req, 400, "invalid_grant", "refresh token expired or not this client's");
+        return;
+    }
+    if (PQgetvalue(res, 0, 10)[0] != 't') {
+        http_error_oauth(t->req, 400, "invalid_grant",
+                         "the grant behind this refresh token was revoked");
         return;
     }
     /* A DPoP-bound refresh token needs a proof by the same key. */

@@ -87,6 +87,8 @@ static store_stmt app_delete = {
     "  WHERE app_id = $1 AND EXISTS (SELECT 1 FROM go) RETURNING client_id), "
     "rev AS (UPDATE oauth_tokens SET revoked_at = now() WHERE client_id IN (SELECT client_id "
     "  FROM dis) AND revoked_at IS NULL AND expires_at > now() RETURNING 1), "
+    "rt AS (UPDATE refresh_tokens SET revoked_at = now() WHERE client_id IN (SELECT client_id "
+    "  FROM dis) AND revoked_at IS NULL), "
     "del AS (DELETE FROM apps WHERE id = $1 AND EXISTS (SELECT 1 FROM go) "
     "  AND NOT EXISTS (SELECT 1 FROM oauth_clients WHERE app_id = $1 AND client_id NOT IN "
     "  (SELECT client_id FROM dis)) RETURNING id), "
@@ -188,6 +190,8 @@ static store_stmt agent_update = {
     "rev AS (UPDATE oauth_tokens SET revoked_at = now() WHERE client_id IN "
     "  (SELECT client_id FROM up WHERE status = 'disabled') AND revoked_at IS NULL "
     "  AND expires_at > now() RETURNING 1), "
+    "rt AS (UPDATE refresh_tokens SET revoked_at = now() WHERE client_id IN "
+    "  (SELECT client_id FROM up WHERE status = 'disabled') AND revoked_at IS NULL), "
     "ev AS (" AUDIT("agent.updated", "'admin'", "admin", "up.client_id",
                     "jsonb_build_object('status', up.status, 'revoked_tokens', "
                     "(SELECT count(*) FROM rev))",
@@ -210,6 +214,8 @@ static store_stmt agent_delete = {
     "  RETURNING client_id, name), "
     "rev AS (UPDATE oauth_tokens SET revoked_at = now() WHERE client_id IN (SELECT client_id "
     "  FROM d) AND revoked_at IS NULL AND expires_at > now() RETURNING 1), "
+    "rt AS (UPDATE refresh_tokens SET revoked_at = now() WHERE client_id IN (SELECT client_id "
+    "  FROM d) AND revoked_at IS NULL), "
     "ev AS (" AUDIT("agent.deleted", "'admin'", "admin", "d.client_id",
                     "jsonb_build_object('name', d.name, 'revoked_tokens', "
                     "(SELECT count(*) FROM rev))",
@@ -246,6 +252,8 @@ static store_stmt agent_revoke_all = {
     "WITH c AS (SELECT client_id FROM oauth_clients WHERE client_id = $1 AND kind = 'agent'), "
     "rev AS (UPDATE oauth_tokens SET revoked_at = now() WHERE client_id IN (SELECT client_id "
     "  FROM c) AND revoked_at IS NULL AND expires_at > now() RETURNING 1), "
+    "rt AS (UPDATE refresh_tokens SET revoked_at = now() WHERE client_id IN (SELECT client_id "
+    "  FROM c) AND revoked_at IS NULL), "
     "ev AS (" AUDIT("agent.tokens_revoked_all", "'admin'", "admin", "c.client_id",
                     "jsonb_build_object('revoked_count', (SELECT count(*) FROM rev), "
                     "'layer', 2)",
@@ -290,6 +298,8 @@ static store_stmt agent_rotate_dpop = {
     "rev AS (UPDATE oauth_tokens SET revoked_at = now() WHERE client_id IN (SELECT client_id "
     "  FROM up) AND jkt IS NOT NULL AND jkt <> $2 AND revoked_at IS NULL "
     "  AND expires_at > now() RETURNING 1), "
+    "rt AS (UPDATE refresh_tokens SET revoked_at = now() WHERE client_id IN (SELECT client_id "
+    "  FROM up) AND jkt IS NOT NULL AND jkt <> $2 AND revoked_at IS NULL), "
     "ev AS (" AUDIT("agent.dpop_key_rotated", "'admin'", "admin", "old.client_id",
                     "jsonb_build_object('old_jkt', old.dpop_jkt, 'new_jkt', $2::text, "
                     "'reason', $3::text, 'revoked_token_count', (SELECT count(*) FROM rev))",

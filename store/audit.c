@@ -9,12 +9,22 @@ static store_stmt append_stmt = {
     "coalesce($5::jsonb, '{}'::jsonb), $6, $7) RETURNING id",
     7, 0};
 
+#define EVENT_PARAMS(ev)                                                                       \
+    {(ev)->event,    (ev)->actor_id,   (ev)->actor_type, (ev)->target_id,                          \
+     (ev)->metadata, (ev)->request_id, (ev)->client_ip}
+
 int store_audit_append(store_txn *txn, const store_audit_event *ev, store_cb cb, void *ud)
 {
-    const char *params[] = {ev->event,    ev->actor_id,   ev->actor_type, ev->target_id,
-                            ev->metadata, ev->request_id, ev->client_ip};
+    const char *params[] = EVENT_PARAMS(ev);
     return store_txn_exec(txn, &append_stmt, params, cb, ud);
 }
+
+int store_audit_record(store_pool *p, const store_audit_event *ev, store_cb cb, void *ud)
+{
+    const char *params[] = EVENT_PARAMS(ev);
+    return store_exec(p, &append_stmt, params, cb, ud);
+}
+
 
 /* NULL parameters switch filters off; the keyset condition is a row
  * comparison so the (created_at, id) indexes serve every page. */

@@ -19,6 +19,8 @@ typedef struct store_audit_event {
 
 /* Appends inside txn; the result row carries the new `id`. */
 int store_audit_append(store_txn *txn, const store_audit_event *ev, store_cb cb, void *ud);
+/* Appends on its own (an event with no change beside it, e.g. a refusal). */
+int store_audit_record(store_pool *p, const store_audit_event *ev, store_cb cb, void *ud);
 
 typedef struct store_audit_filter {
     const char *actor_id, *target_id;

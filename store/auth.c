@@ -201,15 +201,10 @@ int store_consent_get(store_pool *p, const char *user_id, const char *client_id,
 
 static store_stmt consent_grant = {
     "consent_grant",
-    "WITH s AS (SELECT coalesce(array_agg(x), '{}') AS scopes FROM "
-    "  regexp_split_to_table($3, ' ') x WHERE x <> ''), "
-    "up AS (UPDATE consents c SET scopes = ARRAY(SELECT DISTINCT unnest(c.scopes || s.scopes)) "
-    "  FROM s WHERE c.user_id = $1 AND c.client_id = $2 AND c.revoked_at IS NULL RETURNING c.id), "
-    "ins AS (INSERT INTO consents (id, user_id, client_id, scopes) SELECT shark_id('cns_'), $1, "
-    "  $2, s.scopes FROM s WHERE NOT EXISTS (SELECT 1 FROM up) RETURNING id), "
+    "WITH k AS (SELECT shark_consent_grant($1, $2, $3) AS id), "
     "ev AS (" AUDIT_INSERT "SELECT shark_id('audit_'), 'user.consent_granted', $1, 'user', $2, "
-    "  jsonb_build_object('scope', $3::text), $4, $5) "
-    "SELECT coalesce((SELECT id FROM up), (SELECT id FROM ins)) AS id",
+    "  jsonb_build_object('scope', $3::text), $4, $5 FROM k) "
+    "SELECT id FROM k",
     5, 0};
 
 int store_consent_grant(store_pool *p, const char *user_id, const char *client_id,
@@ -303,12 +298,23 @@ int store_refresh_create(store_pool *p, const store_refresh *r, store_cb cb, voi
     return store_exec(p, &refresh_create, params, cb, ud);
 }
 
+/* `live`: the grant behind the token still stands — its client is active,
+ * its person (if any) exists and still consents to the client, and no
+ * watermark of either covers the token. */
 static store_stmt refresh_peek = {
     "refresh_peek",
-    "SELECT (used_at IS NOT NULL OR revoked_at IS NOT NULL)::text, (expires_at <= now())::text, "
-    "  family_id, client_id, user_id, subject, scope, jkt, audience, "
-    "  coalesce(extract(epoch FROM auth_time)::bigint, 0)::text FROM refresh_tokens "
-    "WHERE token_hash = $1",
+    "SELECT (r.used_at IS NOT NULL OR r.revoked_at IS NOT NULL)::text, "
+    "  (r.expires_at <= now())::text, r.family_id, r.client_id, r.user_id, r.subject, r.scope, "
+    "  r.jkt, r.audience, coalesce(extract(epoch FROM r.auth_time)::bigint, 0)::text, "
+    "  (EXISTS (SELECT 1 FROM oauth_clients c WHERE c.client_id = r.client_id "
+    "    AND c.status = 'active') "
+    "  AND (r.user_id IS NULL OR (EXISTS (SELECT 1 FROM users u WHERE u.id = r.user_id) "
+    "    AND EXISTS (SELECT 1 FROM consents k WHERE k.user_id = r.user_id "
+    "    AND k.client_id = r.client_id AND k.revoked_at IS NULL))) "
+    "  AND NOT EXISTS (SELECT 1 FROM revocation_watermarks w WHERE w.revoked_before >= "
+    "    r.created_at AND ((w.kind = 'client' AND w.subject_id = r.client_id) "
+    "    OR (w.kind = 'user' AND w.subject_id = r.user_id))))::text "
+    "FROM refresh_tokens r WHERE r.token_hash = $1",
     1, 0};
 
 int store_refresh_peek(store_pool *p, const char *token_hash, store_cb cb, void *ud)

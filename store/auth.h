@@ -89,7 +89,9 @@ typedef struct store_refresh {
 int store_refresh_create(store_pool *p, const store_refresh *r, store_cb cb, void *ud);
 /* Reads a refresh token without using it. Row (none if unknown): spent ('t'
  * when already used or revoked), expired, family_id, client_id, user_id,
- * subject, scope, jkt, audience, auth_time. */
+ * subject, scope, jkt, audience, auth_time, live ('f' once its client is
+ * disabled or gone, its person deleted, their consent revoked, or a
+ * watermark covers it). */
 int store_refresh_peek(store_pool *p, const char *token_hash, store_cb cb, void *ud);
 /* Uses it once (rotation), after every check passed. Row: used (1, or 0
  * when someone else used it first — its family is then revoked). */

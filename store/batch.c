@@ -20,7 +20,7 @@
 enum {
     COL_JTI, COL_CLIENT, COL_SUBJECT, COL_USER, COL_SCOPE, COL_JKT, COL_AUDIENCE, COL_ACT,
     COL_REPLAY, COL_TTL, COL_EXP, COL_EVENT, COL_ACTOR_ID, COL_ACTOR_TYPE, COL_METADATA,
-    COL_REQUEST_ID, COL_CLIENT_IP, NCOLS
+    COL_REQUEST_ID, COL_CLIENT_IP, COL_PARENT, COL_FAMILY, NCOLS
 };
 
 typedef struct record {
@@ -54,9 +54,10 @@ static store_stmt batch_issue = {
     "oauth_token_issue_batch",
     "WITH v AS (SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], "
     "  $5::text[], $6::text[], $7::text[], $8::text[], $9::text[], $10::text[], $11::text[], "
-    "  $12::text[], $13::text[], $14::text[], $15::text[], $16::text[], $17::text[]) "
-    "  WITH ORDINALITY AS v(jti, client_id, subject, user_id, scope, jkt, audience, act, "
-    "  replay_key, ttl, exp, event, actor_id, actor_type, metadata, request_id, client_ip, n)), "
+    "  $12::text[], $13::text[], $14::text[], $15::text[], $16::text[], $17::text[], $18::text[], "
+    "  $19::text[]) WITH ORDINALITY AS v(jti, client_id, subject, user_id, scope, jkt, "
+    "  audience, act, replay_key, ttl, exp, event, actor_id, actor_type, metadata, request_id, "
+    "  client_ip, parent_jti, family_id, n)), "
     "first AS (SELECT DISTINCT ON (replay_key) replay_key, ttl, n FROM v "
     "  WHERE replay_key IS NOT NULL ORDER BY replay_key, n), "
     "r AS (INSERT INTO oauth_replay (key, expires_at) "
@@ -65,8 +66,9 @@ static store_stmt batch_issue = {
     "ok AS (SELECT * FROM v WHERE replay_key IS NULL "
     "  OR n IN (SELECT first.n FROM first JOIN r ON r.key = first.replay_key)), "
     "t AS (INSERT INTO oauth_tokens (jti, client_id, subject, user_id, scope, jkt, audience, "
-    "  act, expires_at) SELECT jti, client_id, subject, user_id, scope, jkt, audience, "
-    "  act::jsonb, to_timestamp(exp::double precision) FROM ok), "
+    "  act, expires_at, parent_jti, family_id) SELECT jti, client_id, subject, user_id, scope, "
+    "  jkt, audience, act::jsonb, to_timestamp(exp::double precision), parent_jti, family_id "
+    "  FROM ok), "
     "ev AS (INSERT INTO audit_events (id, event, actor_id, actor_type, target_id, metadata, "
     "  request_id, client_ip) SELECT shark_id('audit_'), event, actor_id, actor_type, jti, "
     "  coalesce(metadata::jsonb, '{}'::jsonb), request_id, client_ip FROM ok) "
@@ -92,7 +94,8 @@ static record *record_new(const store_token *t, store_cb cb, void *ud)
         [COL_EXP] = exp,              [COL_EVENT] = t->event,
         [COL_ACTOR_ID] = t->actor_id, [COL_ACTOR_TYPE] = t->actor_type,
         [COL_METADATA] = t->metadata, [COL_REQUEST_ID] = t->request_id,
-        [COL_CLIENT_IP] = t->client_ip,
+        [COL_CLIENT_IP] = t->client_ip, [COL_PARENT] = t->parent_jti,
+        [COL_FAMILY] = t->family_id,
     };
     size_t bytes = sizeof(record);
     for (int i = 0; i < NCOLS; i++)

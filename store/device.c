@@ -43,12 +43,13 @@ static store_stmt device_decide = {
     "device_decide",
     "WITH d AS (UPDATE device_codes SET status = CASE WHEN $3 THEN 'approved' ELSE 'denied' "
     "  END, user_id = $2, auth_time = to_timestamp($4::bigint) WHERE user_code = $1 "
-    "  AND status = 'pending' AND expires_at > now() RETURNING client_id), "
+    "  AND status = 'pending' AND expires_at > now() RETURNING client_id, scope), "
+    "k AS (SELECT shark_consent_grant($2, d.client_id, d.scope) FROM d WHERE $3), "
     "ev AS (INSERT INTO audit_events (id, event, actor_id, actor_type, target_id, metadata, "
     "  request_id, client_ip) SELECT shark_id('audit_'), CASE WHEN $3 THEN "
     "  'oauth.device_approved' ELSE 'oauth.device_denied' END, $2, 'user', d.client_id, "
     "  '{}'::jsonb, $5, $6 FROM d) "
-    "SELECT count(*) FROM d",
+    "SELECT (SELECT count(*) FROM d) AS decided, (SELECT count(*) FROM k) AS consented",
     6, 0};
 
 int store_device_decide(store_pool *p, const char *user_code, const char *user_id, int approve,

@@ -16,8 +16,9 @@ int store_device_create(store_pool *p, const char *device_code_hash, const char 
  * codes lately), found, client_id, client_name, scope. A miss is counted. */
 int store_device_lookup(store_pool *p, const char *user_code, const char *user_id, store_cb cb,
                         void *ud);
-/* Approve or deny a pending code. Row: decided count. Audit
- * oauth.device_approved / oauth.device_denied. */
+/* Approve or deny a pending code. Approval is the person's consent to the
+ * client for the code's scopes (shark_consent_grant). Row: decided count,
+ * consented count. Audit oauth.device_approved / oauth.device_denied. */
 int store_device_decide(store_pool *p, const char *user_code, const char *user_id, int approve,
                         int64_t auth_time, const store_actor *who, store_cb cb, void *ud);
 /* The client polls. Row (none if unknown): status (pending, approved,

@@ -61,6 +61,8 @@ int store_client_get(store_pool *p, const char *client_id, store_cb cb, void *ud
 typedef struct store_token {
     const char *jti, *client_id, *subject, *user_id, *scope, *jkt, *audience;
     const char *act;        /* JSON or NULL */
+    const char *parent_jti; /* the subject token of an exchange: revoked with it */
+    const char *family_id;  /* the refresh-token family it came from: revoked with it */
     int64_t expires_at;     /* unix seconds */
     const char *replay_key; /* DPoP jti record, or NULL */
     int replay_ttl_s;

@@ -21,6 +21,8 @@ static store_stmt revoke_clients = {
     "WITH c AS (SELECT jsonb_array_elements_text($1::jsonb) AS client_id), "
     "t AS (UPDATE oauth_tokens SET revoked_at = now() WHERE revoked_at IS NULL "
     "  AND expires_at > now() AND client_id IN (SELECT client_id FROM c) RETURNING jti), "
+    "rt AS (UPDATE refresh_tokens SET revoked_at = now() WHERE revoked_at IS NULL "
+    "  AND client_id IN (SELECT client_id FROM c)), "
     "ev AS (INSERT INTO audit_events (id, event, actor_type, metadata, request_id, client_ip) "
     "  SELECT shark_id('audit_'), 'oauth.tokens_revoked_by_pattern', 'admin', "
     "  jsonb_build_object('pattern', $2::text, 'reason', $3::text, 'layer', 4, "

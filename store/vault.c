@@ -226,6 +226,8 @@ static store_stmt conn_delete = {
     "  AND $2::boolean), "
     "rev AS (UPDATE oauth_tokens SET revoked_at = now() WHERE client_id IN (SELECT client_id "
     "  FROM ag) AND revoked_at IS NULL AND expires_at > now() RETURNING client_id), "
+    "rt AS (UPDATE refresh_tokens SET revoked_at = now() WHERE client_id IN (SELECT client_id "
+    "  FROM ag) AND revoked_at IS NULL), "
     "ids AS (SELECT coalesce(jsonb_agg(client_id ORDER BY client_id), '[]') AS j FROM ag), "
     "ev AS (" AUDIT("vault.connection_disconnected", "'admin'", "'admin'", "d.id",
                     "jsonb_build_object('provider_id', d.provider_id, 'user_id', d.user_id, "

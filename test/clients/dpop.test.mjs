@@ -220,28 +220,38 @@ describe('dpop', () => {
   })
 
   describe('three-hop token exchange chain', () => {
-    let X, A, B, tx, ta, tb, keyA, jktA
+    let X, A, B, tx, ta, tb, keyA, jktA, keyB, jktB
 
     before(async () => {
       ;[X, A, B] = await Promise.all(['X', 'A', 'B'].map((n) => register(as, { client_name: `chain-${n}` })))
       keyA = await oauth.generateKeyPair('ES256', { extractable: true })
       jktA = await jose.calculateJwkThumbprint(await jose.exportJWK(keyA.publicKey))
+      keyB = await oauth.generateKeyPair('ES256', { extractable: true })
+      jktB = await jose.calculateJwkThumbprint(await jose.exportJWK(keyB.publicKey))
     })
 
-    it('X gets the subject token', async () => {
-      tx = await cc(X, { scope: 'mcp:read mcp:write' })
-      const { payload } = await verify(tx.access_token)
+    it('X gets the subject token, handed to A (aud = A\'s client_id)', async () => {
+      tx = await cc(X, { scope: 'mcp:read mcp:write', audience: A.client_id })
+      const { payload } = await verify(tx.access_token, A.client_id)
       assert.equal(payload.sub, X.client_id)
+      assert.equal(payload.aud, A.client_id)
       assert.equal(payload.act, undefined)
+    })
+
+    it('a token that does not name the caller cannot be exchanged by it (invalid_grant)', async () => {
+      await rejectsWithCode(exchange(B, { subject_token: tx.access_token }), 'invalid_grant')
+      const plain = await cc(X, { scope: 'mcp:read' })
+      await rejectsWithCode(exchange(A, { subject_token: plain.access_token }), 'invalid_grant')
     })
 
     it('A exchanges it with DPoP, narrowing scope', async () => {
       const DPoP = oauth.DPoP({ client_id: A.client_id }, keyA)
-      ta = await exchange(A, { subject_token: tx.access_token, scope: 'mcp:read' }, { DPoP })
+      ta = await exchange(A, { subject_token: tx.access_token, scope: 'mcp:read', audience: B.client_id }, { DPoP })
       assert.equal(ta.token_type, 'dpop')
       assert.equal(ta.issued_token_type, AT_TYPE)
       assert.equal(ta.scope, 'mcp:read')
-      const { payload } = await verify(ta.access_token)
+      const { payload } = await verify(ta.access_token, B.client_id)
+      assert.ok(payload.exp <= (await verify(tx.access_token, A.client_id)).payload.exp)
       assert.equal(payload.sub, X.client_id)
       assert.equal(payload.client_id, A.client_id)
       assert.equal(payload.scope, 'mcp:read')
@@ -252,13 +262,19 @@ describe('dpop', () => {
     })
 
     it('widening scope in an exchange is invalid_scope', async () => {
-      await rejectsWithCode(exchange(B, { subject_token: ta.access_token, scope: 'mcp:read mcp:write' }), 'invalid_scope')
+      const DPoP = oauth.DPoP({ client_id: B.client_id }, keyB)
+      await rejectsWithCode(exchange(B, { subject_token: ta.access_token, scope: 'mcp:read mcp:write' }, { DPoP }), 'invalid_scope')
     })
 
-    it('B exchanges A\'s token: sub = X, act.sub = B, act.act.sub = A with A\'s jkt', async () => {
+    it('a DPoP-bound subject token exchanged without a proof gets nothing (invalid_grant)', async () => {
+      await rejectsWithCode(exchange(B, { subject_token: ta.access_token }), 'invalid_grant')
+    })
+
+    it('B exchanges A\'s token with its own proof: sub = X, act.sub = B, act.act.sub = A with A\'s jkt, bound to B\'s key', async () => {
       const resource = 'https://mcp.example.com/'
-      tb = await exchange(B, { subject_token: ta.access_token, resource })
-      assert.equal(tb.token_type, 'bearer')
+      const DPoP = oauth.DPoP({ client_id: B.client_id }, keyB)
+      tb = await exchange(B, { subject_token: ta.access_token, resource }, { DPoP })
+      assert.equal(tb.token_type, 'dpop')
       assert.equal(tb.issued_token_type, AT_TYPE)
       const { payload } = await verify(tb.access_token, resource)
       assert.equal(payload.iss, shark.issuer)
@@ -266,9 +282,9 @@ describe('dpop', () => {
       assert.equal(payload.sub, X.client_id)
       assert.equal(payload.client_id, B.client_id)
       assert.equal(payload.scope, 'mcp:read')
-      assert.equal(payload.cnf, undefined)
+      assert.equal(payload.cnf?.jkt, jktB)
       assert.equal(payload.act?.sub, B.client_id)
-      assert.equal(payload.act?.jkt, undefined)
+      assert.equal(payload.act?.jkt, jktB)
       assert.equal(payload.act?.act?.sub, A.client_id)
       assert.equal(payload.act?.act?.jkt, jktA)
       assert.equal(payload.act?.act?.scope, 'mcp:read')
@@ -292,22 +308,25 @@ describe('dpop', () => {
 
     it('an actor_token of the calling client is accepted', async () => {
       const own = await cc(B)
-      const r = await exchange(B, { subject_token: tx.access_token, actor_token: own.access_token, actor_token_type: AT_TYPE })
+      const toB = await cc(X, { scope: 'mcp:read', audience: B.client_id })
+      const r = await exchange(B, { subject_token: toB.access_token, actor_token: own.access_token, actor_token_type: AT_TYPE })
       const { payload } = await verify(r.access_token)
       assert.equal(payload.sub, X.client_id)
       assert.equal(payload.act?.sub, B.client_id)
     })
 
     it('the delegation depth is limited (default 5 act hops)', async () => {
+      // Each hop hands the token on to the next caller.
       let t = tx.access_token
       for (let hop = 1; hop <= 5; hop++) {
-        t = (await exchange(hop % 2 ? A : B, { subject_token: t })).access_token
+        const next = hop % 2 ? B : A
+        t = (await exchange(hop % 2 ? A : B, { subject_token: t, audience: next.client_id })).access_token
       }
-      const { payload } = await verify(t)
+      const { payload } = await verify(t, B.client_id)
       let depth = 0
       for (let a = payload.act; a; a = a.act) depth++
       assert.equal(depth, 5)
-      await rejectsWithCode(exchange(A, { subject_token: t }), 'invalid_grant')
+      await rejectsWithCode(exchange(B, { subject_token: t }), 'invalid_grant')
     })
 
     it('a garbage subject_token is invalid_grant', async () => {

@@ -385,8 +385,15 @@ describe('interactive', () => {
 
     it('token exchange by agent A from the user-delegated token: sub = user, act.sub = A', async () => {
       const c = { client_id: agent.client_id }
-      const res = await oauth.genericTokenEndpointRequest(as, c, oauth.ClientSecretBasic(agent.client_secret),
+      // The person's client hands a token to the agent by naming it as the audience.
+      const handed = await exchangeCode(client, await authorize(client, user, { b }),
+        { additionalParameters: { audience: agent.client_id } })
+      assert.equal((await verifyAT(handed.access_token, agent.client_id)).payload.aud, agent.client_id)
+      const foreign = await oauth.genericTokenEndpointRequest(as, c, oauth.ClientSecretBasic(agent.client_secret),
         TOKEN_EXCHANGE, { subject_token: tokens.access_token, subject_token_type: AT_TYPE, scope: 'docs:read' }, insecure)
+      await rejectsWith(oauth.processGenericTokenEndpointResponse(as, c, foreign), 'invalid_grant')
+      const res = await oauth.genericTokenEndpointRequest(as, c, oauth.ClientSecretBasic(agent.client_secret),
+        TOKEN_EXCHANGE, { subject_token: handed.access_token, subject_token_type: AT_TYPE, scope: 'docs:read' }, insecure)
       const tr = await oauth.processGenericTokenEndpointResponse(as, c, res)
       assert.equal(tr.issued_token_type, AT_TYPE)
       assert.equal(tr.scope, 'docs:read')
@@ -398,7 +405,7 @@ describe('interactive', () => {
       assert.equal(payload.scope, 'docs:read')
       // The exchange cannot widen beyond the subject token's scope.
       const wide = await oauth.genericTokenEndpointRequest(as, c, oauth.ClientSecretBasic(agent.client_secret),
-        TOKEN_EXCHANGE, { subject_token: tokens.access_token, subject_token_type: AT_TYPE, scope: 'docs:write' }, insecure)
+        TOKEN_EXCHANGE, { subject_token: handed.access_token, subject_token_type: AT_TYPE, scope: 'docs:write' }, insecure)
       await rejectsWith(oauth.processGenericTokenEndpointResponse(as, c, wide), 'invalid_scope')
     })
 

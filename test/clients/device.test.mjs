@@ -177,6 +177,8 @@ describe('device', () => {
       // a decision with a wrong csrf_token changes nothing
       const forged = await b.post('/device/decision', { csrf_token: 'nope', user_code: da.user_code, decision: 'approve' })
       assert.equal(forged.status, 403, forged.text)
+      // Still undecided. Which of the two pending answers comes depends only on how
+      // long ago the earlier test polled (RFC 8628 §3.5: slow_down inside the interval).
       assert.ok(['authorization_pending', 'slow_down'].includes(await k.pollResult(client, da.device_code)))
       const done = await k.decideDevice(b, confirm, 'approve')
       assert.equal(done.status, 200, done.text)

@@ -100,18 +100,17 @@ def test_event_filter_with_like_metacharacters(au):
     # '%' and '_' must not act as SQL wildcards.
     for ev in ["%", "system.%", "system._tarted", "system.st%", "_%"]:
         r = logs(au, event=ev)
-        assert r.status_code in (200, 400), r.text
-        if r.status_code == 200:
-            assert r.json()["data"] == [], ev
+        # a filter like any other, matching no event name
+        assert r.status_code == 200, (ev, r.text)
+        assert r.json()["data"] == [], ev
 
 
 def test_actor_and_target_filters(au):
     assert logs(au, actor_id="usr_nope").json()["data"] == []
     assert logs(au, target_id="usr_nope").json()["data"] == []
     r = logs(au, actor_id="' OR 1=1 --")
-    assert r.status_code in (200, 400)
-    if r.status_code == 200:
-        assert r.json()["data"] == []
+    assert r.status_code == 200, r.text
+    assert r.json()["data"] == []
 
 
 def test_since_until(au):

@@ -426,6 +426,8 @@ def test_basic_scheme_is_not_accepted(srv):
 
 
 def test_agent_clients_are_not_manageable(srv):
+    # SQL: no route gives an agent a registration token; this checks that one
+    # found in the table (a bad import, an old row) still manages nothing.
     token = "rat_agenttokenagenttokenagenttoken"
     srv.psql("INSERT INTO oauth_clients (client_id, kind, auth_method, grant_types, "
              "registration_token_hash) VALUES ('shark_agent_x1', 'agent', 'private_key_jwt', "

@@ -20,6 +20,8 @@ def count(node, where):
 
 
 def test_a_backlog_larger_than_one_chunk_is_purged_and_live_keys_stay(node):
+    # SQL: a backlog of 25,000 already-expired keys cannot be made through the
+    # token endpoint without waiting out each proof's lifetime.
     node.psql("INSERT INTO oauth_replay (key, expires_at) "
               "SELECT 'dpop:purge-test:' || g, now() - interval '1 minute' "
               "FROM generate_series(1, 25000) g")

@@ -63,9 +63,7 @@ def test_a_replayed_proof_inside_a_batch_fails_only_its_own_requests(node):
         results = concurrently([call(p) for p in proofs] + [call(None)] * plain)
         same, fresh, bearer = results[:8], results[8:32], results[32:]
         assert sorted(r.status_code for r in same) == [200] + [400] * 7, [r.text for r in same]
-        for r in same:
-            if r.status_code == 400:
-                assert r.json()["error"] == "invalid_dpop_proof"
+        assert sorted(r.json().get("error", "") for r in same) == [""] + ["invalid_dpop_proof"] * 7
         assert all(r.status_code == 200 for r in fresh + bearer), \
             [r.text for r in fresh + bearer if r.status_code != 200]
         issued = [r.json()["access_token"] for r in results if r.status_code == 200]

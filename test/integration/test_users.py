@@ -4,7 +4,8 @@ import uuid
 import pytest
 import requests
 
-from conftest import assert_api_error
+import flows
+from conftest import assert_api_error, assert_oauth_error
 
 
 def api(s, method, path, **kw):
@@ -36,7 +37,10 @@ def new_agent(s, app_id, created_by=None, name="agent"):
     return r.json()
 
 
-def add_consent(s, user_id, client_id):
+def add_agent_consent(s, user_id, client_id):
+    """A consent to an agent. SQL because no route makes one: agents are limited to
+    client_credentials and token exchange, so no person can be sent through the
+    consent page for them; /users/{id}/agents?filter=authorized still reads them."""
     cid = "cns_" + uuid.uuid4().hex
     s.psql("INSERT INTO consents (id, user_id, client_id, scopes) VALUES ('%s', '%s', '%s', "
            "'{mcp:read}')" % (cid, user_id, client_id))
@@ -212,9 +216,10 @@ def test_patch_conflict_and_bad_input(shark):
 
 
 def test_delete_keeps_agents(shark, app_id):
-    u = new_user(shark)
+    grant = flows.code_flow(shark, scope="mcp:read")
+    u = {"id": grant.person.id}
     ag = new_agent(shark, app_id, created_by=u["id"])
-    add_consent(shark, u["id"], ag["client_id"])
+    assert flows.active(shark, grant.access_token) is True
     r = api(shark, "DELETE", "/api/v1/users/" + u["id"])
     assert r.status_code == 204 and r.content == b""
     assert api(shark, "GET", "/api/v1/users/" + u["id"]).status_code == 404
@@ -222,6 +227,9 @@ def test_delete_keeps_agents(shark, app_id):
     got = api(shark, "GET", "/api/v1/agents/" + ag["id"]).json()
     assert got["created_by"] is None and got["status"] == "active"
     assert shark.psql("SELECT count(*) FROM consents WHERE user_id = '%s'" % u["id"]).strip() == "0"
+    # what the app holds for the person dies with them
+    assert flows.active(shark, grant.access_token) is False
+    assert api(shark, "GET", "/api/v1/users/%s/consents" % u["id"]).status_code == 404
     events = api(shark, "GET", "/api/v1/audit-logs", params={"event": "user.deleted",
                                                              "target_id": u["id"]}).json()["data"]
     assert len(events) == 1
@@ -234,8 +242,8 @@ def test_user_agents_filters(shark, app_id):
     mine = [new_agent(shark, app_id, created_by=u["id"], name="mine%d" % i) for i in range(3)]
     theirs = new_agent(shark, app_id, created_by=other["id"], name="theirs")
     both = mine[0]
-    add_consent(shark, u["id"], theirs["client_id"])
-    add_consent(shark, u["id"], both["client_id"])
+    theirs_consent = add_agent_consent(shark, u["id"], theirs["client_id"])
+    add_agent_consent(shark, u["id"], both["client_id"])
     unrelated = new_agent(shark, app_id, created_by=other["id"])
 
     def ids(flt=None, **params):
@@ -263,8 +271,8 @@ def test_user_agents_filters(shark, app_id):
     page = ids("all", limit=2, offset=3)
     assert page["total"] == 4 and len(page["data"]) == 1
     # a revoked consent no longer authorizes
-    shark.psql("UPDATE consents SET revoked_at = now() WHERE user_id = '%s' AND client_id = '%s'"
-               % (u["id"], theirs["client_id"]))
+    r = api(shark, "DELETE", "/api/v1/users/%s/consents/%s" % (u["id"], theirs_consent))
+    assert r.status_code == 204, r.text
     assert [x["id"] for x in ids("authorized")["data"]] == [both["id"]]
 
 
@@ -283,17 +291,16 @@ def test_user_agents_bad_input(shark):
 # -- consents --------------------------------------------------------------------
 
 def test_consents_list_and_revoke(shark, app_id):
-    u, other = new_user(shark), new_user(shark)
-    ag = new_agent(shark, app_id, created_by=other["id"])
-    ag2 = new_agent(shark, app_id)
-    c1 = add_consent(shark, u["id"], ag["client_id"])
-    c2 = add_consent(shark, u["id"], ag2["client_id"])
-    oc = add_consent(shark, other["id"], ag["client_id"])
-    # a token the agent holds for this user, and one for the other user
-    for jti, uid in (("tok_c1_" + c1, u["id"]), ("tok_oc_" + oc, other["id"])):
-        shark.psql("INSERT INTO oauth_tokens (jti, client_id, subject, user_id, expires_at) "
-                   "VALUES ('%s', '%s', '%s', '%s', now() + interval '10 minutes')"
-                   % (jti, ag["client_id"], uid, uid))
+    # u consents to apps A and B, other to A, each through the hosted pages
+    pu, po = flows.sign_up(shark), flows.sign_up(shark)
+    u, other = {"id": pu.id}, {"id": po.id}
+    ca = flows.register_client(shark, scope="mcp:read")
+    cb = flows.register_client(shark, scope="mcp:read")
+    ag = {"client_id": ca.client_id}
+    g1 = flows.code_flow(shark, person=pu, client=ca, scope="mcp:read")
+    g2 = flows.code_flow(shark, person=pu, client=cb, scope="mcp:read")
+    go = flows.code_flow(shark, person=po, client=ca, scope="mcp:read")
+    c1, c2, oc = g1.consent_id, g2.consent_id, go.consent_id
     r = api(shark, "GET", "/api/v1/users/%s/consents" % u["id"])
     assert r.status_code == 200
     body = r.json()
@@ -304,10 +311,16 @@ def test_consents_list_and_revoke(shark, app_id):
                  "scopes": ["mcp:read"], "created_at": c["created_at"]}
 
     # not this user's consent / unknown ids
-    assert api(shark, "DELETE", "/api/v1/users/%s/consents/%s" % (u["id"], oc)).status_code == 404
-    assert api(shark, "DELETE", "/api/v1/users/%s/consents/cns_nope" % u["id"]).status_code == 404
-    assert api(shark, "DELETE", "/api/v1/users/usr_nope/consents/%s" % c1).status_code == 404
-    assert api(shark, "GET", "/api/v1/users/usr_nope/consents").status_code == 404
+    for path in ("/api/v1/users/%s/consents/%s" % (u["id"], oc),
+                 "/api/v1/users/%s/consents/cns_nope" % u["id"],
+                 "/api/v1/users/usr_nope/consents/%s" % c1):
+        r = api(shark, "DELETE", path)
+        assert r.status_code == 404, (path, r.text)
+        assert_api_error(r.json(), "not_found")
+    r = api(shark, "GET", "/api/v1/users/usr_nope/consents")
+    assert r.status_code == 404
+    assert_api_error(r.json(), "not_found")
+    assert all(flows.active(shark, g.access_token) for g in (g1, g2, go))
 
     r = api(shark, "DELETE", "/api/v1/users/%s/consents/%s" % (u["id"], c1))
     assert r.status_code == 204
@@ -316,9 +329,8 @@ def test_consents_list_and_revoke(shark, app_id):
     assert [x["id"] for x in left["data"]] == [c2] and left["total"] == 1
     assert shark.psql("SELECT revoked_at IS NOT NULL FROM consents WHERE id = '%s'"
                       % c1).strip() == "t"
-    revoked = shark.psql("SELECT jti FROM oauth_tokens WHERE revoked_at IS NOT NULL AND jti "
-                         "IN ('tok_c1_%s', 'tok_oc_%s')" % (c1, oc)).split()
-    assert revoked == ["tok_c1_" + c1]
+    # only the token app A holds for u: not B's for u, not A's for other
+    assert [flows.active(shark, g.access_token) for g in (g1, g2, go)] == [False, True, True]
     ev = api(shark, "GET", "/api/v1/audit-logs",
              params={"event": "user.consent_revoked", "target_id": c1}).json()["data"]
     assert len(ev) == 1 and ev[0]["metadata"]["revoked_token_count"] == 1
@@ -338,3 +350,19 @@ def test_session_user_agent_that_is_not_utf8_is_stored_printable(shark):
     assert r.status_code == 200, r.text
     stored = r.json()["data"][0]["user_agent"]
     assert stored == ("Agent/1.0 ?? caf?? " + "x" * 300)[:200]
+
+
+@pytest.mark.xfail(strict=True, reason="issue 20: revoking a consent or deleting the user "
+                   "leaves the app's refresh token working (refresh_token answers 200)")
+@pytest.mark.parametrize("how", ["consent_revoked", "user_deleted"])
+def test_grant_end_kills_the_refresh_token(shark, how):
+    g = flows.code_flow(shark, scope="mcp:read")
+    if how == "consent_revoked":
+        path = "/api/v1/users/%s/consents/%s" % (g.person.id, g.consent_id)
+    else:
+        path = "/api/v1/users/" + g.person.id
+    r = api(shark, "DELETE", path)
+    assert r.status_code == 204, r.text
+    r = flows.refresh(shark, g.client, g.refresh_token)
+    assert r.status_code == 400, r.text
+    assert_oauth_error(r.json(), "invalid_grant")

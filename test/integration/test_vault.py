@@ -26,6 +26,7 @@ from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.hazmat.primitives.asymmetric.utils import decode_dss_signature
 
+import flows
 from conftest import SHARK_BIN, Shark, assert_api_error, free_port
 
 SHARK_ARGS = ["--webhook-allowed-hosts", "127.0.0.1", "--vault-refresh-skew", "60",
@@ -264,12 +265,13 @@ def world(s, fake, expires_in=3600, **pextra):
     """A provider, a user with a connection to it, an agent the user created, its DPoP
     key and token."""
     pid = make_provider(s, fake, **pextra)
-    _, uid = signup(s)
+    person = flows.sign_up(s)
+    uid = person.id
     conn, access, refresh = connect(s, uid, pid, fake, int(time.time()) + expires_in)
     agent = make_agent(s, uid)
     key = EcKey()
-    return {"pid": pid, "uid": uid, "conn": conn, "access": access, "refresh": refresh,
-            "agent": agent, "key": key, "token": agent_token(s, agent, key)}
+    return {"pid": pid, "uid": uid, "person": person, "conn": conn, "access": access,
+            "refresh": refresh, "agent": agent, "key": key, "token": agent_token(s, agent, key)}
 
 
 def audit(s, **params):
@@ -556,11 +558,31 @@ def test_other_users_connection_is_404_and_strangers_403(vshark, provider):
     orphan = make_agent(vshark, None)  # created by nobody: acts for no user
     r = vault_fetch(vshark, w["pid"], agent_token(vshark, orphan, key), key)
     assert r.status_code == 403, r.text
-    # A live consent authorises an agent the user did not create.
-    vshark.psql("INSERT INTO consents (id, user_id, client_id, scopes) VALUES ('cns_%s', '%s', "
-                "'%s', '{vault:read}')" % (uuid.uuid4().hex, w["uid"], orphan["client_id"]))
-    r = vault_fetch(vshark, w["pid"], agent_token(vshark, orphan, key), key)
-    assert r.status_code == 403  # its own token still acts for nobody
+    assert_api_error(r.json(), "forbidden")
+
+
+def test_consent_authorises_an_app_the_user_did_not_create(vshark, provider):
+    """The person approves an app (DCR) for vault:read on the consent page; the
+    app's DPoP-bound token acts for them until the consent is revoked."""
+    w = world(vshark, provider)
+    app = flows.register_client(vshark, scope="vault:read")
+    key = EcKey()
+    g = flows.code_flow(vshark, person=w["person"], client=app, scope="vault:read", key=key)
+    r = vault_fetch(vshark, w["pid"], g.access_token, key)
+    assert r.status_code == 200, r.text
+    assert r.json()["access_token"] == w["access"]
+    ev = [e for e in audit(vshark, target_id=w["conn"]["id"]) if e["event"] == "vault.token_fetched"]
+    assert [e["actor_id"] for e in ev] == [app.client_id]
+    # another person's approval of the same app reaches only their own connection
+    stranger = flows.code_flow(vshark, client=app, scope="vault:read", key=key)
+    r = vault_fetch(vshark, w["pid"], stranger.access_token, key)
+    assert r.status_code == 404, r.text
+    assert_api_error(r.json(), "not_found")
+    r = api(vshark, "DELETE", "/api/v1/users/%s/consents/%s" % (w["uid"], g.consent_id))
+    assert r.status_code == 204, r.text
+    r = vault_fetch(vshark, w["pid"], g.access_token, key)
+    assert r.status_code == 401, r.text
+    assert_api_error(r.json(), "invalid_token")
 
 
 # -- disconnect (Layer 5) ------------------------------------------------------------------

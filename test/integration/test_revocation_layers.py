@@ -174,8 +174,6 @@ def test_layer3_scoped(shark, world):
     assert active(shark, w["tok"]["a2"]) is True
 
 
-@pytest.mark.xfail(strict=True, reason="issue 20: the refresh grant ignores Layer 3 "
-                   "(refresh_token still answers 200 after the consent is revoked)")
 @pytest.mark.parametrize("scoped", [False, True])
 def test_layer3_kills_the_refresh_token(shark, world, scoped):
     w = world

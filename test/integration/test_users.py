@@ -352,8 +352,6 @@ def test_session_user_agent_that_is_not_utf8_is_stored_printable(shark):
     assert stored == ("Agent/1.0 ?? caf?? " + "x" * 300)[:200]
 
 
-@pytest.mark.xfail(strict=True, reason="issue 20: revoking a consent or deleting the user "
-                   "leaves the app's refresh token working (refresh_token answers 200)")
 @pytest.mark.parametrize("how", ["consent_revoked", "user_deleted"])
 def test_grant_end_kills_the_refresh_token(shark, how):
     g = flows.code_flow(shark, scope="mcp:read")

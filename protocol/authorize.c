@@ -138,6 +138,9 @@ static void on_consumed(void *ud, PGresult *res, int err, const char *msg)
                     param(z, "code_challenge"),
                     param(z, "nonce"),
                     param(z, "resource"),
+                    /* offline_access asks for a grant that outlives the session */
+                    oauth_scope_subset("offline_access", param(z, "scope")) ? NULL
+                                                                              : z->s->public_id,
                     z->s->auth_time,
                     CODE_TTL_S};
     if (store_code_create(http_req_pool(z->req), &c, on_code, z) != 0)

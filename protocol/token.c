@@ -55,6 +55,7 @@ struct treq {
     const char *refresh_scope; /* the grant's scope: a narrowed refresh keeps it */
     const char *refresh_hash;
     const char *parent_jti; /* exchange: the subject token's jti */
+    const char *session_id; /* the session a person's grant ends with, if any */
     int64_t auth_time;
     bool want_refresh, want_id_token;
 };
@@ -228,6 +229,7 @@ static void on_issued(void *ud, PGresult *res, int err, const char *msg)
                        t->refresh_scope ? t->refresh_scope : t->scope ? t->scope : "",
                        t->dpop ? t->proof.jkt : NULL,
                        t->aud,
+                       t->session_id,
                        t->auth_time,
                        REFRESH_TTL_S};
     if (store_refresh_create(http_req_pool(t->req), &r, on_refresh_stored, t) != 0)
@@ -650,6 +652,7 @@ static void on_code(void *ud, PGresult *res, int err, const char *msg)
     if (t->scope != NULL && *t->scope == '\0')
         t->scope = NULL;
     t->nonce = row(t, res, 7);
+    t->session_id = row(t, res, 11);
     /* The token request may name an audience (a client to hand the token
      * to) unless the authorization request already bound one (resource). */
     const char *bound = row(t, res, 8);
@@ -746,6 +749,7 @@ static void on_refresh(void *ud, PGresult *res, int err, const char *msg)
     t->sub = row(t, res, 5);
     t->refresh_scope = granted;
     t->aud = row(t, res, 8);
+    t->session_id = row(t, res, 11);
     t->auth_time = strtoll(PQgetvalue(res, 0, 9), NULL, 10);
     t->want_refresh = true;
     t->want_id_token = t->scope != NULL && oauth_scope_subset("openid", t->scope);

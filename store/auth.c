@@ -105,10 +105,15 @@ int store_session_get(store_pool *p, const char *id_hash, int idle_s, store_cb c
     return store_exec(p, &session_get, params, cb, ud);
 }
 
+/* Grants bound to an ended session end with it (migration 0020). */
+#define SESSION_GRANTS_END                                                                     \
+    "rt AS (UPDATE refresh_tokens SET revoked_at = now() WHERE session_id IN "                 \
+    "  (SELECT public_id FROM e) AND revoked_at IS NULL) "
+
 static store_stmt session_end = {
     "session_end",
     "WITH e AS (UPDATE sessions SET ended_at = now() WHERE id_hash = $1 AND ended_at IS NULL "
-    "  RETURNING 1) SELECT count(*) FROM e",
+    "  RETURNING public_id), " SESSION_GRANTS_END "SELECT count(*) FROM e",
     1, 0};
 
 int store_session_end(store_pool *p, const char *id_hash, store_cb cb, void *ud)
@@ -120,7 +125,7 @@ int store_session_end(store_pool *p, const char *id_hash, store_cb cb, void *ud)
 static store_stmt session_end_public = {
     "session_end_public",
     "WITH e AS (UPDATE sessions SET ended_at = now() WHERE user_id = $1 AND public_id = $2 "
-    "  AND ended_at IS NULL RETURNING 1) SELECT count(*) FROM e",
+    "  AND ended_at IS NULL RETURNING public_id), " SESSION_GRANTS_END "SELECT count(*) FROM e",
     2, 0};
 
 int store_session_end_public(store_pool *p, const char *user_id, const char *public_id,
@@ -217,9 +222,10 @@ int store_consent_grant(store_pool *p, const char *user_id, const char *client_i
 static store_stmt code_create = {
     "code_create",
     "INSERT INTO auth_codes (code_hash, client_id, user_id, redirect_uri, scope, "
-    "  code_challenge, nonce, resource, auth_time, expires_at) VALUES ($1, $2, $3, $4, $5, $6, "
-    "  $7, $8, to_timestamp($9::bigint), now() + $10::int * interval '1 second')",
-    10, 0};
+    "  code_challenge, nonce, resource, auth_time, expires_at, session_id) VALUES ($1, $2, $3, "
+    "  $4, $5, $6, $7, $8, to_timestamp($9::bigint), now() + $10::int * interval '1 second', "
+    "  $11)",
+    11, 0};
 
 int store_code_create(store_pool *p, const store_code *c, store_cb cb, void *ud)
 {
@@ -227,7 +233,8 @@ int store_code_create(store_pool *p, const store_code *c, store_cb cb, void *ud)
     itoa16(at, c->auth_time);
     itoa16(ttl, c->ttl_s);
     const char *params[] = {c->code_hash, c->client_id, c->user_id, c->redirect_uri, c->scope,
-                            c->challenge, c->nonce,     c->resource, at,           ttl};
+                            c->challenge, c->nonce,     c->resource, at,           ttl,
+                            c->session_id};
     return store_exec(p, &code_create, params, cb, ud);
 }
 
@@ -250,7 +257,7 @@ static store_stmt code_redeem = {
     "SELECT (used_at IS NOT NULL)::text, (expires_at <= now())::text, client_id, user_id, "
     "  redirect_uri, scope, code_challenge, nonce, resource, "
     "  extract(epoch FROM auth_time)::bigint::text, (SELECT count(*) FROM r1) + "
-    "  (SELECT count(*) FROM r2) FROM c",
+    "  (SELECT count(*) FROM r2), session_id FROM c",
     3, 0};
 
 int store_code_redeem(store_pool *p, const char *code_hash, const char *jti, const char *family,
@@ -284,9 +291,9 @@ int store_code_confirm(store_pool *p, const char *code_hash, store_cb cb, void *
 static store_stmt refresh_create = {
     "refresh_create",
     "INSERT INTO refresh_tokens (token_hash, family_id, client_id, user_id, subject, scope, "
-    "  jkt, audience, auth_time, expires_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, "
-    "  to_timestamp($9::bigint), now() + $10::int * interval '1 second')",
-    10, 0};
+    "  jkt, audience, auth_time, expires_at, session_id) VALUES ($1, $2, $3, $4, $5, $6, $7, "
+    "  $8, to_timestamp($9::bigint), now() + $10::int * interval '1 second', $11)",
+    11, 0};
 
 int store_refresh_create(store_pool *p, const store_refresh *r, store_cb cb, void *ud)
 {
@@ -294,13 +301,15 @@ int store_refresh_create(store_pool *p, const store_refresh *r, store_cb cb, voi
     itoa16(at, r->auth_time);
     itoa16(ttl, r->ttl_s);
     const char *params[] = {r->token_hash, r->family_id, r->client_id, r->user_id,  r->subject,
-                            r->scope,      r->jkt,       r->audience,  at,          ttl};
+                            r->scope,      r->jkt,       r->audience,  at,          ttl,
+                            r->session_id};
     return store_exec(p, &refresh_create, params, cb, ud);
 }
 
 /* `live`: the grant behind the token still stands — its client is active,
- * its person (if any) exists and still consents to the client, and no
- * watermark of either covers the token. */
+ * its person (if any) exists and still consents to the client, no watermark
+ * of either covers the token, and the session it is bound to (if any) is
+ * still open. */
 static store_stmt refresh_peek = {
     "refresh_peek",
     "SELECT (r.used_at IS NOT NULL OR r.revoked_at IS NOT NULL)::text, "
@@ -313,8 +322,10 @@ static store_stmt refresh_peek = {
     "    AND k.client_id = r.client_id AND k.revoked_at IS NULL))) "
     "  AND NOT EXISTS (SELECT 1 FROM revocation_watermarks w WHERE w.revoked_before >= "
     "    r.created_at AND ((w.kind = 'client' AND w.subject_id = r.client_id) "
-    "    OR (w.kind = 'user' AND w.subject_id = r.user_id))))::text "
-    "FROM refresh_tokens r WHERE r.token_hash = $1",
+    "    OR (w.kind = 'user' AND w.subject_id = r.user_id))) "
+    "  AND (r.session_id IS NULL OR EXISTS (SELECT 1 FROM sessions s WHERE s.public_id = "
+    "    r.session_id AND s.ended_at IS NULL AND s.absolute_expires_at > now())))::text, "
+    "  r.session_id FROM refresh_tokens r WHERE r.token_hash = $1",
     1, 0};
 
 int store_refresh_peek(store_pool *p, const char *token_hash, store_cb cb, void *ud)

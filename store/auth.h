@@ -36,9 +36,11 @@ int store_session_create(store_pool *p, const char *id_hash, const char *public_
  * passed), user_id, public_id, csrf, auth_time (unix s), email, name,
  * email_verified. A valid session's idle expiry is extended. */
 int store_session_get(store_pool *p, const char *id_hash, int idle_s, store_cb cb, void *ud);
-/* Ends the session named by hash (logout). Row: ended count. */
+/* Ends the session named by hash (logout), and the grants bound to it
+ * (store_code.session_id). Row: ended count. */
 int store_session_end(store_pool *p, const char *id_hash, store_cb cb, void *ud);
-/* Ends the user's session with that public id. Row: ended count. */
+/* Ends the user's session with that public id, and the grants bound to it.
+ * Row: ended count. */
 int store_session_end_public(store_pool *p, const char *user_id, const char *public_id,
                              store_cb cb, void *ud);
 /* Row: data (JSON array of live sessions: id, created_at, last_seen_at,
@@ -64,6 +66,7 @@ int store_consent_grant(store_pool *p, const char *user_id, const char *client_i
 typedef struct store_code {
     const char *code_hash, *client_id, *user_id, *redirect_uri, *scope, *challenge, *nonce,
         *resource;
+    const char *session_id; /* the approving session's public id when the grant ends with it */
     int64_t auth_time;
     int ttl_s;
 } store_code;
@@ -72,7 +75,7 @@ int store_code_create(store_pool *p, const store_code *c, store_cb cb, void *ud)
  * will produce. Row (none if unknown): reused ('t' when already redeemed —
  * what it produced is then revoked and the code marked replayed), expired,
  * client_id, user_id, redirect_uri, scope, code_challenge, nonce, resource,
- * auth_time. */
+ * auth_time, (revoked count), session_id. */
 int store_code_redeem(store_pool *p, const char *code_hash, const char *jti, const char *family,
                       store_cb cb, void *ud);
 /* After issuing: Row: replayed ('t' when a replay came meanwhile — the new
@@ -83,6 +86,7 @@ int store_code_confirm(store_pool *p, const char *code_hash, store_cb cb, void *
 
 typedef struct store_refresh {
     const char *token_hash, *family_id, *client_id, *user_id, *subject, *scope, *jkt, *audience;
+    const char *session_id; /* NULL, or the session whose end revokes it */
     int64_t auth_time;
     int ttl_s;
 } store_refresh;
@@ -90,8 +94,8 @@ int store_refresh_create(store_pool *p, const store_refresh *r, store_cb cb, voi
 /* Reads a refresh token without using it. Row (none if unknown): spent ('t'
  * when already used or revoked), expired, family_id, client_id, user_id,
  * subject, scope, jkt, audience, auth_time, live ('f' once its client is
- * disabled or gone, its person deleted, their consent revoked, or a
- * watermark covers it). */
+ * disabled or gone, its person deleted, their consent revoked, its session
+ * ended, or a watermark covers it), session_id. */
 int store_refresh_peek(store_pool *p, const char *token_hash, store_cb cb, void *ud);
 /* Uses it once (rotation), after every check passed. Row: used (1, or 0
  * when someone else used it first — its family is then revoked). */

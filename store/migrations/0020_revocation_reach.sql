@@ -60,6 +60,14 @@ CREATE TRIGGER refresh_tokens_cascade AFTER UPDATE ON refresh_tokens
 
 CREATE INDEX refresh_tokens_client ON refresh_tokens (client_id);
 
+-- A person's grant without offline_access lasts as long as the browser
+-- session that approved it (OIDC Core §11): the code, then each refresh
+-- token of its family, carries the session's public id; logging out revokes
+-- them (and, through the trigger above, the access tokens they minted).
+ALTER TABLE auth_codes ADD COLUMN session_id text;
+ALTER TABLE refresh_tokens ADD COLUMN session_id text;
+CREATE INDEX refresh_tokens_session ON refresh_tokens (session_id) WHERE session_id IS NOT NULL;
+
 -- A person's consent to a client, added to a live one's scopes or made anew;
 -- the consent page (store_consent_grant) and device approval both call it.
 -- Approving a device request is consent as the consent page is: revoking

@@ -129,6 +129,38 @@ def test_header_trickled_a_byte_per_segment_costs_its_size(trickle):
             s.close()
 
 
+def test_trickled_request_keeps_every_piece(trickle):
+    """URL, names and values split at every byte still read back whole,
+    empty values included."""
+    s = connect(trickle.port)
+    try:
+        data = (b"GET /healthz?a=1 HTTP/1.1\r\nHost: x\r\nX-Empty:\r\n"
+                b"X-Request-Id: trickled-id-42\r\nX-Tail: z\r\n\r\n")
+        for i in range(len(data)):
+            s.send(data[i:i + 1])
+            time.sleep(0.002)
+        r = raw(s).read_response()
+        assert r.status == 200, r
+        assert r.header("X-Request-Id") == "trickled-id-42"
+    finally:
+        s.close()
+
+
+def test_trailers_growing_the_buffer_keep_earlier_headers(trickle):
+    """Trailers arrive after the headers and may move the header buffer;
+    headers read later (the request id at dispatch) are still right."""
+    c = RawConn(trickle.port)
+    try:
+        head = (b"POST /healthz HTTP/1.1\r\nHost: x\r\nX-Request-Id: before-trailers\r\n"
+                b"Transfer-Encoding: chunked\r\n\r\n")
+        c.send(head + b"3\r\nabc\r\n0\r\nX-Trailer: " + b"t" * 4000 + b"\r\n\r\n")
+        r = c.read_response()
+        assert r.status == 405, r
+        assert r.header("X-Request-Id") == "before-trailers"
+    finally:
+        c.close()
+
+
 def test_connection_limits_per_address_and_global():
     s = Shark(extra=["--max-connections", "5", "--max-connections-per-ip", "3",
                      "--threads", "2"])

@@ -52,6 +52,10 @@ static const struct opt opts[] = {
      "seconds to finish requests in flight on SIGTERM (default 10)"},
     {"db-pool", "SHARK_DB_POOL", NUM(OPT_INT, db_pool_size), 1, 64,
      "database connections per thread (default 4)"},
+    {"max-connections", "SHARK_MAX_CONNECTIONS", NUM(OPT_INT, max_connections), 1, 1000000,
+     "open connections in all; more get a 503 and are closed (default 10000)"},
+    {"max-connections-per-ip", "SHARK_MAX_CONNECTIONS_PER_IP", NUM(OPT_INT, max_connections_per_ip),
+     1, 1000000, "open connections per client address, IPv6 by /64 (default 256)"},
     {"token-ttl", "SHARK_TOKEN_TTL", NUM(OPT_INT, token_ttl_s), 30, 86400,
      "access token lifetime in seconds (default 900)"},
     {"dpop-iat-window", "SHARK_DPOP_IAT_WINDOW", NUM(OPT_INT, dpop_window_s), 1, 3600,
@@ -98,6 +102,8 @@ void config_defaults(config *c, int ncpu)
     c->db_pool_size = 4;
     c->max_body = 1024 * 1024;
     c->max_header = 16 * 1024;
+    c->max_connections = 10000;
+    c->max_connections_per_ip = 256;
     c->token_ttl_s = 900;
     c->dpop_window_s = 60;
     snprintf(c->dpop_nonce, sizeof(c->dpop_nonce), "off");

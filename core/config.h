@@ -34,6 +34,8 @@ typedef struct config {
     int db_pool_size;       /* connections per loop thread */
     size_t max_body;
     size_t max_header;
+    int max_connections;        /* open connections of the process */
+    int max_connections_per_ip; /* of one client address (IPv6: its /64) */
     /* OAuth */
     int token_ttl_s;          /* access token lifetime */
     int dpop_window_s;        /* accepted |now - iat| of DPoP proofs */

@@ -22,6 +22,12 @@ struct hdr {
     char *name, *value;
 };
 
+/* A request header: offsets of its NUL-terminated name and value in the
+ * request's header buffer (which moves as it grows). */
+struct hdr_at {
+    uint32_t name, value;
+};
+
 struct qparam {
     const char *name, *value;
 };
@@ -30,15 +36,18 @@ struct http_req {
     http_conn *c;
     arena *a;
     char method[16];
-    char *url;
+    /* The URL (at 0) and every header name and value, NUL-terminated, in one
+     * buffer grown by doubling up to the header limit: a request costs its
+     * header bytes however finely llhttp splits them. Freed with the arena. */
+    char *hb;
+    size_t hb_len, hb_cap;
     size_t url_len;
     char *path, *query;
     struct qparam *qp; /* the query string, decoded once at dispatch */
     int nqp;
-    struct hdr *hdrs;
+    struct hdr_at *hdrs;
     int nhdrs;
-    char *cur_name, *cur_value; /* header being parsed (spans may split) */
-    size_t cur_nlen, cur_vlen;
+    uint32_t cur_name, cur_value; /* header being parsed (spans may split) */
     char *body;
     size_t body_len, body_cap;
     route_match m;
@@ -64,7 +73,7 @@ struct http_conn {
     worker *w;
     http_conn *prev, *next; /* worker's list */
     llhttp_t parser;
-    char *in;
+    char *in; /* input not parsed yet (pipelined, TLS plaintext); NULL when none */
     size_t in_len, in_cap;
     http_req req; /* one request at a time; pipelined ones wait in `in` */
     enum conn_state state;
@@ -76,6 +85,7 @@ struct http_conn {
     uint8_t peer_addr[16];
     char peer_ip[48];
     bool peer_loopback;
+    bool counted; /* in the process's connection counts (connlimit) */
     SSL *ssl;
     BIO *rbio, *wbio;
 };
@@ -94,6 +104,11 @@ static void on_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf);
 static void finish_request(http_conn *c);
 
 static _Thread_local uint64_t rid_state;
+
+/* The loop thread's read buffer: a read is parsed (or, with TLS, decrypted)
+ * from it before on_read returns, so a connection keeps input of its own
+ * only for what is left over, and an idle one keeps none. */
+static _Thread_local char rbuf[READ_CHUNK];
 
 /* ------------------------------------------------------------------ */
 /* request accessors                                                   */
@@ -123,8 +138,8 @@ bool http_req_is_loopback(const http_req *r)
 const char *http_req_header(const http_req *r, const char *name)
 {
     for (int i = 0; i < r->nhdrs; i++)
-        if (strcasecmp(r->hdrs[i].name, name) == 0)
-            return r->hdrs[i].value;
+        if (strcasecmp(r->hb + r->hdrs[i].name, name) == 0)
+            return r->hb + r->hdrs[i].value;
     return NULL;
 }
 
@@ -132,7 +147,7 @@ int http_req_header_count(const http_req *r, const char *name)
 {
     int n = 0;
     for (int i = 0; i < r->nhdrs; i++)
-        n += strcasecmp(r->hdrs[i].name, name) == 0;
+        n += strcasecmp(r->hb + r->hdrs[i].name, name) == 0;
     return n;
 }
 
@@ -392,7 +407,8 @@ void http_error(http_req *r, int status, const char *code, const char *message)
 static void req_reset(http_conn *c)
 {
     arena *a = c->req.a;
-    arena_reset(a);
+    if (a != NULL)
+        arena_reset(a);
     memset(&c->req, 0, sizeof(c->req));
     c->req.a = a;
     c->req.c = c;
@@ -414,6 +430,8 @@ static void conn_unref(http_conn *c)
     if (c->next)
         c->next->prev = c->prev;
     w->nconns--;
+    if (c->counted)
+        connlimit_release(w->app->conns, c->peer_addr);
     arena_free(c->req.a);
     if (c->ssl != NULL)
         SSL_free(c->ssl); /* frees the BIOs too */
@@ -494,6 +512,11 @@ static void finish_request(http_conn *c)
         conn_parse(c);
     if (!c->closing && (c->state == C_IDLE || c->state == C_READING))
         uv_read_start((uv_stream_t *)&c->tcp, on_alloc, on_read);
+    /* Idle with nothing pending: the arena comes back with the next bytes. */
+    if (c->state == C_IDLE && c->in_len == 0) {
+        arena_free(c->req.a);
+        c->req.a = NULL;
+    }
 }
 
 /* Answers a request we refuse before routing, then closes when asked. */
@@ -608,9 +631,10 @@ static void dispatch(http_conn *c)
     uv_read_stop((uv_stream_t *)&c->tcp);
     r->keep_alive = llhttp_should_keep_alive(&c->parser) && !c->close_after;
 
-    char *q = memchr(r->url ? r->url : "", '?', r->url_len);
-    r->path = r->url ? arena_strndup(r->a, r->url, q ? (size_t)(q - r->url) : r->url_len) : "/";
-    r->query = q ? arena_strndup(r->a, q + 1, r->url_len - (size_t)(q - r->url) - 1) : "";
+    const char *url = r->url_len ? r->hb : "";
+    char *q = memchr(url, '?', r->url_len);
+    r->path = r->url_len ? arena_strndup(r->a, url, q ? (size_t)(q - url) : r->url_len) : "/";
+    r->query = q ? arena_strndup(r->a, q + 1, r->url_len - (size_t)(q - url) - 1) : "";
     set_request_id(r);
     set_client_addr(r);
 
@@ -646,14 +670,44 @@ static void dispatch(http_conn *c)
 /* ------------------------------------------------------------------ */
 /* llhttp callbacks                                                    */
 
-static char *grow(arena *a, char *old, size_t oldlen, const char *at, size_t n)
+static void hb_free(void *req)
 {
-    char *s = arena_alloc(a, oldlen + n + 1);
-    if (oldlen)
-        memcpy(s, old, oldlen);
-    memcpy(s + oldlen, at, n);
-    s[oldlen + n] = '\0';
-    return s;
+    free(((http_req *)req)->hb);
+}
+
+/* Appends n bytes (and, with nul, a terminating NUL) to the header buffer.
+ * The header limit bounds it: max_header bytes of spans (count_header) and a
+ * NUL after the URL and after each of at most MAX_HEADERS + 1 names and
+ * values. Returns 0 or -1 (431) past that. */
+static int hb_append(http_conn *c, const char *at, size_t n, bool nul)
+{
+    http_req *r = &c->req;
+    size_t need = r->hb_len + n + nul;
+    size_t limit = c->w->app->cfg.max_header + 2 * MAX_HEADERS + 3;
+    if (need > limit || need > UINT32_MAX) {
+        c->pending_error = 431;
+        return -1;
+    }
+    if (need > r->hb_cap) {
+        size_t cap = r->hb_cap ? r->hb_cap * 2 : 1024;
+        while (cap < need)
+            cap *= 2;
+        if (cap > limit)
+            cap = limit;
+        char *b = realloc(r->hb, cap);
+        if (b == NULL)
+            shark_fatal("out of memory");
+        if (r->hb == NULL)
+            arena_cleanup(r->a, hb_free, r);
+        r->hb = b;
+        r->hb_cap = cap;
+    }
+    if (n > 0)
+        memcpy(r->hb + r->hb_len, at, n);
+    r->hb_len += n;
+    if (nul)
+        r->hb[r->hb_len++] = '\0';
+    return 0;
 }
 
 static int count_header(http_conn *c, size_t n)
@@ -675,33 +729,30 @@ static int cb_message_begin(llhttp_t *p)
     return 0;
 }
 
-static int cb_url(llhttp_t *p, const char *at, size_t n)
+/* Spans of the URL, a name or a value go to the end of the header buffer;
+ * each *_complete ends the piece with a NUL and notes where the next begins. */
+static int cb_span(llhttp_t *p, const char *at, size_t n)
 {
     http_conn *c = p->data;
-    if (count_header(c, n) != 0)
+    return count_header(c, n) != 0 || hb_append(c, at, n, false) != 0 ? -1 : 0;
+}
+
+static int cb_url_complete(llhttp_t *p)
+{
+    http_conn *c = p->data;
+    c->req.url_len = c->req.hb_len;
+    if (hb_append(c, NULL, 0, true) != 0)
         return -1;
-    c->req.url = grow(c->req.a, c->req.url, c->req.url_len, at, n);
-    c->req.url_len += n;
+    c->req.cur_name = (uint32_t)c->req.hb_len;
     return 0;
 }
 
-static int cb_header_field(llhttp_t *p, const char *at, size_t n)
+static int cb_header_field_complete(llhttp_t *p)
 {
     http_conn *c = p->data;
-    if (count_header(c, n) != 0)
+    if (hb_append(c, NULL, 0, true) != 0)
         return -1;
-    c->req.cur_name = grow(c->req.a, c->req.cur_name, c->req.cur_nlen, at, n);
-    c->req.cur_nlen += n;
-    return 0;
-}
-
-static int cb_header_value(llhttp_t *p, const char *at, size_t n)
-{
-    http_conn *c = p->data;
-    if (count_header(c, n) != 0)
-        return -1;
-    c->req.cur_value = grow(c->req.a, c->req.cur_value, c->req.cur_vlen, at, n);
-    c->req.cur_vlen += n;
+    c->req.cur_value = (uint32_t)c->req.hb_len;
     return 0;
 }
 
@@ -713,13 +764,14 @@ static int cb_header_value_complete(llhttp_t *p)
         c->pending_error = 431;
         return -1;
     }
+    if (hb_append(c, NULL, 0, true) != 0)
+        return -1;
     if (r->hdrs == NULL)
         r->hdrs = arena_alloc(r->a, MAX_HEADERS * sizeof(*r->hdrs));
-    r->hdrs[r->nhdrs].name = r->cur_name ? r->cur_name : "";
-    r->hdrs[r->nhdrs].value = r->cur_value ? r->cur_value : arena_strdup(r->a, "");
+    r->hdrs[r->nhdrs].name = r->cur_name;
+    r->hdrs[r->nhdrs].value = r->cur_value;
     r->nhdrs++;
-    r->cur_name = r->cur_value = NULL;
-    r->cur_nlen = r->cur_vlen = 0;
+    r->cur_name = (uint32_t)r->hb_len;
     return 0;
 }
 
@@ -779,40 +831,77 @@ static int cb_message_complete(llhttp_t *p)
 
 static const llhttp_settings_t parser_settings = {
     .on_message_begin = cb_message_begin,
-    .on_url = cb_url,
-    .on_header_field = cb_header_field,
-    .on_header_value = cb_header_value,
+    .on_url = cb_span,
+    .on_url_complete = cb_url_complete,
+    .on_header_field = cb_span,
+    .on_header_field_complete = cb_header_field_complete,
+    .on_header_value = cb_span,
     .on_header_value_complete = cb_header_value_complete,
     .on_headers_complete = cb_headers_complete,
     .on_body = cb_body,
     .on_message_complete = cb_message_complete,
 };
 
-/* Feeds buffered bytes to llhttp until a request is complete (dispatch) or
- * the buffer is used up. */
-static void conn_parse(http_conn *c)
+/* Appends n bytes to the pending input. */
+static void in_append(http_conn *c, const char *data, size_t n)
 {
-    if (c->state == C_LINGER) {
-        c->in_len = 0;
+    if (c->in_len + n > c->in_cap) {
+        size_t cap = c->in_cap ? c->in_cap * 2 : 4096;
+        while (cap < c->in_len + n)
+            cap *= 2;
+        char *b = realloc(c->in, cap);
+        if (b == NULL)
+            shark_fatal("out of memory");
+        c->in = b;
+        c->in_cap = cap;
+    }
+    memcpy(c->in + c->in_len, data, n);
+    c->in_len += n;
+}
+
+/* Makes the n bytes at rest the pending input; they lie inside `in` when
+ * own, else (`in` being empty) in the read buffer. None frees `in`. */
+static void in_keep(http_conn *c, bool own, const char *rest, size_t n)
+{
+    if (n == 0) {
+        free(c->in);
+        c->in = NULL;
+        c->in_len = c->in_cap = 0;
+    } else if (own) {
+        memmove(c->in, rest, n);
+        c->in_len = n;
+    } else {
+        in_append(c, rest, n);
+    }
+}
+
+/* Feeds bytes (the pending input, or a read when none is pending) to llhttp
+ * until a request is complete (dispatch) or they are used up. */
+static void conn_feed(http_conn *c, const char *data, size_t len)
+{
+    bool own = data == c->in;
+    if (c->state == C_LINGER || len == 0) {
+        in_keep(c, own, NULL, 0);
         return;
     }
-    llhttp_errno_t e = llhttp_execute(&c->parser, c->in, c->in_len);
-    size_t used = c->in_len;
+    if (c->req.a == NULL)
+        c->req.a = arena_new(8192);
+    llhttp_errno_t e = llhttp_execute(&c->parser, data, len);
+    size_t used = len;
     if (e != HPE_OK) {
         const char *pos = llhttp_get_error_pos(&c->parser);
-        if (pos != NULL && pos >= c->in && pos <= c->in + c->in_len)
-            used = (size_t)(pos - c->in);
+        if (pos != NULL && pos >= data && pos <= data + len)
+            used = (size_t)(pos - data);
     }
-    memmove(c->in, c->in + used, c->in_len - used);
-    c->in_len -= used;
     if (e == HPE_PAUSED) {
+        in_keep(c, own, data + used, len - used);
         dispatch(c);
         return;
     }
+    in_keep(c, own, NULL, 0);
     if (e == HPE_OK)
         return;
-    c->in_len = 0;
-    c->req.path = c->req.url ? arena_strndup(c->req.a, c->req.url, c->req.url_len) : "";
+    c->req.path = c->req.url_len ? arena_strndup(c->req.a, c->req.hb, c->req.url_len) : "";
     char *q = strchr(c->req.path, '?');
     if (q != NULL)
         *q = '\0';
@@ -830,6 +919,11 @@ static void conn_parse(http_conn *c)
         early_error(c, 431, "headers_too_large", "request headers too large", true);
     else
         early_error(c, 400, "invalid_request", llhttp_errno_name(e), true);
+}
+
+static void conn_parse(http_conn *c)
+{
+    conn_feed(c, c->in, c->in_len);
 }
 
 /* ------------------------------------------------------------------ */
@@ -856,24 +950,9 @@ static void on_timer(uv_timer_t *t)
 
 static void on_alloc(uv_handle_t *h, size_t suggested, uv_buf_t *buf)
 {
-    http_conn *c = h->data;
+    (void)h;
     (void)suggested;
-    if (c->ssl != NULL) {
-        static _Thread_local char tlsbuf[READ_CHUNK];
-        *buf = uv_buf_init(tlsbuf, sizeof(tlsbuf));
-        return;
-    }
-    if (c->in_cap - c->in_len < READ_CHUNK) {
-        size_t cap = c->in_len + READ_CHUNK;
-        char *n = realloc(c->in, cap);
-        if (n == NULL) {
-            *buf = uv_buf_init(NULL, 0);
-            return;
-        }
-        c->in = n;
-        c->in_cap = cap;
-    }
-    *buf = uv_buf_init(c->in + c->in_len, (unsigned)(c->in_cap - c->in_len));
+    *buf = uv_buf_init(rbuf, sizeof(rbuf));
 }
 
 /* Moves decrypted bytes into `in`; flushes handshake output. Returns -1 if
@@ -922,16 +1001,56 @@ static void on_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf)
     }
     if (c->state == C_LINGER)
         return;
+    bool parsing = c->state == C_IDLE || c->state == C_READING;
     if (c->ssl != NULL) {
         if (tls_input(c, buf->base, (size_t)nread) != 0) {
             conn_close(c);
             return;
         }
+    } else if (parsing && c->in_len == 0) {
+        conn_feed(c, buf->base, (size_t)nread);
+        return;
     } else {
-        c->in_len += (size_t)nread;
+        in_append(c, buf->base, (size_t)nread);
     }
-    if (c->state == C_IDLE || c->state == C_READING)
+    if (parsing)
         conn_parse(c);
+}
+
+/* Counts the new connection, or, over --max-connections or
+ * --max-connections-per-ip (trusted proxies have only the first), answers a
+ * fixed 503 (without TLS: there is no session yet) and closes. A client that
+ * already sent its request may see only the close. */
+static bool conn_admit(http_conn *c)
+{
+    static const char busy[] = "HTTP/1.1 503 Service Unavailable\r\n"
+                               "Content-Type: text/plain\r\n"
+                               "Content-Length: 21\r\n"
+                               "Retry-After: 1\r\n"
+                               "Cache-Control: no-store\r\n"
+                               "Connection: close\r\n\r\n"
+                               "too many connections\n";
+    static _Thread_local uint64_t logged_ms;
+    app *a = c->w->app;
+    bool proxy = cidr_match_any(a->cfg.trusted_proxies, a->cfg.n_trusted_proxies, c->peer_addr);
+    int rc = connlimit_acquire(a->conns, c->peer_addr, !proxy);
+    if (rc == 0) {
+        c->counted = true;
+        return true;
+    }
+    if (a->tls == NULL) {
+        uv_buf_t b = uv_buf_init((char *)busy, sizeof(busy) - 1);
+        uv_try_write((uv_stream_t *)&c->tcp, &b, 1);
+    }
+    /* A flood must not flood the log: one line per loop thread per 10 s. */
+    uint64_t now = server_now_ms();
+    if (logged_ms == 0 || now - logged_ms >= 10000) {
+        logged_ms = now;
+        log_msg(LOG_WARN, "connection refused: too many open", "limit",
+                rc == CONNLIMIT_ADDR ? "per-address" : "total", "client_ip", c->peer_ip, NULL);
+    }
+    conn_close(c);
+    return false;
 }
 
 void http_accept(worker *w, void *listener)
@@ -949,7 +1068,6 @@ void http_accept(worker *w, void *listener)
         c->next->prev = c;
     w->conns = c;
     w->nconns++;
-    c->req.a = arena_new(8192);
     req_reset(c);
     if (uv_accept(listener, (uv_stream_t *)&c->tcp) != 0) {
         conn_close(c);
@@ -969,6 +1087,8 @@ void http_accept(worker *w, void *listener)
         cidr_addr_parse(c->peer_ip, c->peer_addr);
         c->peer_loopback = strncmp(c->peer_ip, "127.", 4) == 0 || strcmp(c->peer_ip, "::1") == 0;
     }
+    if (!conn_admit(c))
+        return;
     llhttp_init(&c->parser, HTTP_REQUEST, &parser_settings);
     c->parser.data = c;
     if (w->app->tls != NULL) {

@@ -78,7 +78,9 @@ int http_pct_decode(char *s, bool form);
 /* ---- server side (core/server.c) ---- */
 typedef struct http_conn http_conn;
 struct worker;
-/* Accepts one connection from a listening stream; called by the server. */
+/* Accepts one connection from a listening stream; called by the server.
+ * Over --max-connections or --max-connections-per-ip it answers a fixed 503
+ * and closes; a connection counts toward both until it is closed. */
 void http_accept(struct worker *w, void *listener);
 /* Asks idle connections of the worker to close (shutdown); busy ones close
  * after their current response. Returns the number still busy. */

@@ -147,6 +147,7 @@ static int serve(int argc, char **argv)
         goto fail;
     }
     a.rl = rl_new(a.cfg.rate_rps, a.cfg.rate_burst);
+    a.conns = connlimit_new(a.cfg.max_connections, a.cfg.max_connections_per_ip);
     a.metrics = metrics_new(router_count(a.router), a.cfg.threads);
     if (server_run(&a) != 0)
         goto cleanup;
@@ -162,6 +163,7 @@ cleanup:
     router_free(a.router);
     keyring_free(a.keys);
     rl_free(a.rl);
+    connlimit_free(a.conns);
     metrics_free(a.metrics);
     sodium_memzero(a.master_key, sizeof(a.master_key));
     if (lockfd >= 0)

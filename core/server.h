@@ -10,6 +10,7 @@
 #include <uv.h>
 
 #include "config.h"
+#include "connlimit.h"
 #include "metrics.h"
 #include "ratelimit.h"
 #include "router.h"
@@ -27,6 +28,7 @@ typedef struct app {
     config cfg;
     router *router;
     ratelimit *rl;
+    connlimit *conns; /* open connections, in all and per address */
     metrics *metrics;
     struct ssl_ctx_st *tls; /* NULL without --tls-cert */
     char conninfo[1200];

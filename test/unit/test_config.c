@@ -78,6 +78,8 @@ static void test_defaults(void **state)
     assert_int_equal(c.db_pool_size, 4);
     assert_int_equal(c.max_body, 1024 * 1024);
     assert_int_equal(c.max_header, 16 * 1024);
+    assert_int_equal(c.max_connections, 10000);
+    assert_int_equal(c.max_connections_per_ip, 256);
 
     config_defaults(&c, 0);
     assert_int_equal(c.threads, 1);
@@ -94,6 +96,7 @@ static void test_env_then_flags(void **state)
         "SHARK_DATA_DIR", "/var/lib/shark",   "SHARK_DB_POOL",   "7",
         "SHARK_IDLE_TIMEOUT", "5",            "SHARK_RATE_LIMIT", "20:40",
         "SHARK_TRUSTED_PROXY", "10.0.0.0/8",  "SHARK_ISSUER",    "", /* empty: ignored */
+        "SHARK_MAX_CONNECTIONS", "500",       "SHARK_MAX_CONNECTIONS_PER_IP", "20",
         NULL,
     };
     config c;
@@ -109,13 +112,18 @@ static void test_env_then_flags(void **state)
     assert_true(c.rate_rps == 20 && c.rate_burst == 40);
     assert_int_equal(c.n_trusted_proxies, 1);
     assert_string_equal(c.issuer, "http://0.0.0.0:9000");
+    assert_int_equal(c.max_connections, 500);
+    assert_int_equal(c.max_connections_per_ip, 20);
 
     /* Flags win over the environment; both flag forms work. */
     assert_int_equal(parse_with(&c, env,
                                 ARGS("--threads=8", "--listen", "127.0.0.1:7000", "--log-level",
                                      "error", "--db=", "--trusted-proxy", "192.168.0.0/16,::1",
-                                     "--request-timeout=30")),
+                                     "--request-timeout=30", "--max-connections-per-ip", "1",
+                                     "--max-connections=1000000")),
                      0);
+    assert_int_equal(c.max_connections_per_ip, 1);
+    assert_int_equal(c.max_connections, 1000000);
     assert_int_equal(c.threads, 8);
     assert_string_equal(c.listen_host, "127.0.0.1");
     assert_int_equal(c.listen_port, 7000);
@@ -158,6 +166,10 @@ static void test_bad_values(void **state)
     expect_fail(NULL, ARGS("--threads="), "--threads");
     expect_fail(NULL, ARGS("--threads=99999999999999999999"), "--threads");
     expect_fail(NULL, ARGS("--db-pool", "65"), "--db-pool");
+    expect_fail(NULL, ARGS("--max-connections", "0"), "--max-connections");
+    expect_fail(NULL, ARGS("--max-connections", "1000001"), "--max-connections");
+    expect_fail(NULL, ARGS("--max-connections-per-ip", "0"), "--max-connections-per-ip");
+    expect_fail(NULL, ARGS("--max-connections-per-ip=lots"), "--max-connections-per-ip");
     expect_fail(NULL, ARGS("--request-timeout", "0"), "--request-timeout");
     expect_fail(NULL, ARGS("--idle-timeout", "-5"), "--idle-timeout");
     expect_fail(NULL, ARGS("--shutdown-timeout", "3601"), "--shutdown-timeout");
@@ -211,7 +223,9 @@ static void test_unknown_flag_and_help(void **state)
     const char *flags[] = {"--listen", "--data-dir", "--db", "--threads", "--issuer",
                            "--log-level", "--tls-cert", "--tls-key", "--rate-limit",
                            "--trusted-proxy", "--request-timeout", "--idle-timeout",
-                           "--shutdown-timeout", "--db-pool", "SHARK_LISTEN"};
+                           "--shutdown-timeout", "--db-pool", "--max-connections",
+                           "--max-connections-per-ip", "SHARK_MAX_CONNECTIONS_PER_IP",
+                           "SHARK_LISTEN"};
     for (size_t i = 0; i < sizeof(flags) / sizeof(flags[0]); i++)
         if (strstr(buf, flags[i]) == NULL)
             fail_msg("usage lacks %s", flags[i]);

@@ -132,7 +132,7 @@ static void cache_put(centry *e)
 static centry *entry_new(PGresult *r, uint64_t gen)
 {
     enum { ID, KIND, NAME, SECRET, PREV, AUTH = 6, GRANTS, REDIRECTS, SCOPES, JWKS, JKT, STATUS,
-           CREATED_BY, PREV_UNTIL, NCOLS };
+           CREATED_BY, PREV_UNTIL, RESOURCES, REGISTERED_BY, NCOLS };
     size_t bytes = sizeof(centry);
     for (int c = 0; c < NCOLS; c++)
         bytes += (size_t)PQgetlength(r, 0, c) + 1;
@@ -154,7 +154,8 @@ static centry *entry_new(PGresult *r, uint64_t gen)
     e->gen = gen;
     e->c = (oauth_client){.client_id = v[ID], .kind = v[KIND], .name = v[NAME],
                           .auth_method = v[AUTH], .scopes = v[SCOPES], .dpop_jkt = v[JKT],
-                          .created_by = v[CREATED_BY]};
+                          .created_by = v[CREATED_BY], .resources = v[RESOURCES],
+                          .registered_by = v[REGISTERED_BY]};
     e->c.grant_types = v[GRANTS] ? json_loads(v[GRANTS], 0, NULL) : NULL;
     e->c.redirect_uris = v[REDIRECTS] ? json_loads(v[REDIRECTS], 0, NULL) : NULL;
     e->secret_hash = v[SECRET];
@@ -558,6 +559,23 @@ bool oauth_scope_subset(const char *want, const char *have)
         p = sp ? sp + 1 : NULL;
     }
     return true;
+}
+
+const char *oauth_scope_clip(arena *a, const char *s, const char *allow)
+{
+    char *out = arena_alloc(a, strlen(s) + 1), *o = out;
+    for (const char *p = s; *p != '\0';) {
+        size_t n = strcspn(p, " ");
+        if (n > 0 && scope_in(p, n, allow)) {
+            if (o != out)
+                *o++ = ' ';
+            memcpy(o, p, n);
+            o += n;
+        }
+        p += n + (p[n] == ' ');
+    }
+    *o = '\0';
+    return out;
 }
 
 bool oauth_scope_valid(const char *s)

@@ -16,6 +16,7 @@
 #include "../store/device.h"
 #include "../store/oauth.h"
 #include "access.h"
+#include "audience.h"
 #include "client.h"
 #include "dpopkeys.h"
 #include "form.h"
@@ -312,25 +313,41 @@ fail:
     http_error_oauth(t->req, 500, "server_error", "could not record the token");
 }
 
+static void on_audience(http_req *req, void *ud, enum oauth_audience verdict)
+{
+    struct treq *t = ud;
+    if (verdict == OAUTH_AUDIENCE_UNAVAILABLE)
+        unavailable(req);
+    else if (verdict == OAUTH_AUDIENCE_REFUSED)
+        http_error_oauth(req, 400, "invalid_target",
+                         "this client may not ask for a token for that resource or audience");
+    else
+        issue(t);
+}
+
 /* resource (RFC 8707) and audience (RFC 8693) both name the audience; one
- * value, an absolute URI for resource. */
-static int read_audience(struct treq *t)
+ * value, an absolute URI for resource, and one the client may address
+ * (protocol/audience.h). Then issues the token. */
+static void read_audience(struct treq *t)
 {
     const char *res = form_get(&t->f, "resource"), *aud = form_get(&t->f, "audience");
     if (res != NULL && (strncmp(res, "https://", 8) != 0 && strncmp(res, "http://", 7) != 0)) {
         http_error_oauth(t->req, 400, "invalid_target", "resource must be an absolute URI");
-        return -1;
+        return;
     }
     if (res != NULL && aud != NULL && strcmp(res, aud) != 0) {
         http_error_oauth(t->req, 400, "invalid_target", "resource and audience differ");
-        return -1;
+        return;
     }
     t->aud = res ? res : aud;
     if (t->aud != NULL && (strlen(t->aud) > 1000 || strchr(t->aud, '#') != NULL)) {
         http_error_oauth(t->req, 400, "invalid_target", "unusable audience");
-        return -1;
+        return;
     }
-    return 0;
+    if (t->aud == NULL)
+        issue(t);
+    else
+        oauth_audience_check(t->req, t->client, t->aud, on_audience, t);
 }
 
 static int read_scope(struct treq *t, const char *allowed)
@@ -359,13 +376,13 @@ static void client_credentials(struct treq *t)
         http_error_oauth(t->req, 400, "unauthorized_client", "public clients cannot use this grant");
         return;
     }
-    if (read_scope(t, c->scopes) != 0 || read_audience(t) != 0)
+    if (read_scope(t, c->scopes) != 0)
         return;
     t->sub = c->client_id;
     /* An agent acts for the user who created it, if any. */
     t->user_id = c->created_by;
     t->event = "oauth.token_issued";
-    issue(t);
+    read_audience(t);
 }
 
 /* ---- token exchange ---- */
@@ -393,7 +410,7 @@ static void exchange_issue(struct treq *t)
         return;
     }
     /* Exchange only narrows: scope within the subject's and the client's. */
-    if (read_scope(t, s->scope) != 0 || read_audience(t) != 0)
+    if (read_scope(t, s->scope) != 0)
         return;
     if (t->scope != NULL && !oauth_scope_subset(t->scope, t->client->scopes) &&
         form_get(&t->f, "scope") != NULL) {
@@ -413,7 +430,7 @@ static void exchange_issue(struct treq *t)
     const char *uid = json_string_value(json_object_get(s->claims, "sub"));
     t->user_id = uid != NULL && strncmp(uid, "usr_", 4) == 0 ? uid : NULL;
     t->event = "oauth.token_exchanged";
-    issue(t);
+    read_audience(t);
 }
 
 static void on_actor_active(void *ud, enum oauth_token_state st)

@@ -17,7 +17,7 @@ bool oauth_resource_valid(const char *uri)
     if (web && (strncmp(uri + scheme, "://", 3) != 0 || strchr("/?", uri[scheme + 3]) != NULL))
         return false; /* no host (strchr also finds the terminating NUL) */
     for (const char *p = uri; *p; p++)
-        if ((unsigned char)*p <= 0x20 || (unsigned char)*p >= 0x7f || *p == '#')
+        if ((unsigned char)*p <= 0x20 || *p == 0x7f || *p == '#')
             return false;
     return true;
 }

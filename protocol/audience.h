@@ -18,8 +18,9 @@
 #include "client.h"
 
 /* A resource as it may be registered: an absolute URI (RFC 3986 §4.3; with
- * a host for http and https) of at most 1000 bytes of visible ASCII, without
- * a fragment. URN-style audiences fit; client ids, which hold no ':', do not. */
+ * a host for http and https; IRI text beyond ASCII allowed) of at most 1000
+ * bytes, without spaces, controls or a fragment. URN-style audiences fit;
+ * client ids, which hold no ':', do not. */
 bool oauth_resource_valid(const char *uri);
 
 /* Whether aud is the issuer or one of c's resources (no lookup). */

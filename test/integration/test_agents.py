@@ -645,7 +645,7 @@ def test_agent_list_filters_and_pagination(shark):
 
 def test_agents_list_holds_no_other_clients(shark):
     """DCR clients share the table with agents; the agents API shows only agents."""
-    r = requests.post(shark.url("/oauth/register"),
+    r = requests.post(shark.url("/oauth/register"), headers=shark.auth(),
                       json={"client_name": "dcr-client", "grant_types": [CC],
                             "token_endpoint_auth_method": "client_secret_basic"}, timeout=15)
     if r.status_code != 201:

@@ -378,6 +378,22 @@ def test_initial_access_tokens_work_whatever_the_dcr_mode():
         s.cleanup()
 
 
+def test_static_dcr_token_registers_like_anonymous():
+    static = "static-token-0123456789"
+    s = Shark(extra=["--dcr", "token", "--dcr-token", static])
+    s.start()
+    try:
+        r = register(s, M2M, token=static)
+        assert r.status_code == 400, r.text
+        assert_oauth_error(r.json(), "invalid_client_metadata")
+        c = registered(s, WEB, token=static)
+        assert s.psql("SELECT registered_by FROM oauth_clients WHERE client_id = '%s'"
+                      % c["client_id"]).strip() == "open"
+        assert registered(s, M2M, token=s.admin_key)["grant_types"] == [CC]
+    finally:
+        s.cleanup()
+
+
 # ---- resources and audiences at the token endpoint ---------------------------------
 
 def make_app(s, **extra):

@@ -393,6 +393,21 @@ static bounds open_bounds(const config *cfg)
     return (bounds){"open", false, cfg->dcr_scopes, OPEN_GRANTS, ""};
 }
 
+/* The first entry of a JSON array of strings that allowed (space-separated)
+ * does not hold, or NULL. */
+static const char *first_outside(arena *a, const char *list, const char *allowed)
+{
+    json_t *j = json_loads(list, 0, NULL);
+    const char *out = NULL;
+    for (size_t i = 0; out == NULL && i < json_array_size(j); i++) {
+        const char *v = json_string_value(json_array_get(j, i));
+        if (!oauth_scope_subset(v, allowed))
+            out = arena_strdup(a, v);
+    }
+    json_decref(j);
+    return out;
+}
+
 /* Holds validated metadata to what b allows: RFC 7591 invalid_client_metadata
  * for a grant or resource, invalid_scope for a scope. */
 static int within(client_meta *m, arena *a, const bounds *b)
@@ -400,41 +415,28 @@ static int within(client_meta *m, arena *a, const bounds *b)
     if (b->any)
         return 0;
     bool open = strcmp(b->via, "open") == 0;
-    json_t *grants = json_loads(m->row.grant_types, 0, NULL);
-    const char *refused = NULL;
-    size_t i;
-    json_t *v;
-    json_array_foreach(grants, i, v) if (refused == NULL &&
-                                         !oauth_scope_subset(json_string_value(v), b->grants))
-        refused = arena_strdup(a, json_string_value(v));
-    json_decref(grants);
-    if (refused != NULL)
+    const char *who = open ? "anonymous registration" : "clients of this initial access token";
+    const char *grant = first_outside(a, m->row.grant_types, b->grants);
+    if (grant != NULL)
         return fail(m, "invalid_client_metadata",
                     open ? arena_printf(a, "grant type '%s' needs registration with the admin "
                                            "key or an initial access token; anonymous "
-                                           "registration allows %s", refused, OPEN_GRANTS)
+                                           "registration allows %s", grant, OPEN_GRANTS)
                          : arena_printf(a, "the initial access token does not allow grant type "
-                                           "'%s'", refused));
+                                           "'%s'", grant));
     for (const char *p = m->row.scope; *p != '\0';) {
         size_t n = strcspn(p, " ");
         const char *one = arena_strndup(a, p, n);
         if (!oauth_scope_subset(one, b->scopes))
             return fail(m, "invalid_scope",
-                        arena_printf(a, "scope '%s' is not allowed for %s", one,
-                                     open ? "anonymous registration (see --dcr-scopes)"
-                                          : "clients of this initial access token"));
+                        arena_printf(a, "scope '%s' is not allowed for %s%s", one, who,
+                                     open ? " (see --dcr-scopes)" : ""));
         p += n + (p[n] == ' ');
     }
-    json_t *res = json_loads(m->row.resources, 0, NULL);
-    json_array_foreach(res, i, v) if (refused == NULL &&
-                                      !oauth_scope_subset(json_string_value(v), b->resources))
-        refused = arena_strdup(a, json_string_value(v));
-    json_decref(res);
-    if (refused != NULL)
+    const char *resource = first_outside(a, m->row.resources, b->resources);
+    if (resource != NULL)
         return fail(m, "invalid_client_metadata",
-                    arena_printf(a, "resource '%.200s' is not allowed for %s", refused,
-                                 open ? "anonymous registration"
-                                      : "clients of this initial access token"));
+                    arena_printf(a, "resource '%.200s' is not allowed for %s", resource, who));
     return 0;
 }
 
@@ -689,15 +691,13 @@ static void register_client(http_req *req)
     /* Only hashes are stored; a lookup by hash reveals nothing of the
      * credential (as for the admin API, admin/guard.c). */
     hash_sha256_hex(cred, strlen(cred), g->credential_hash);
-    int rc;
     if (admin && store_admin_key_cached(g->credential_hash)) {
         register_as_admin(req);
         return;
     }
-    if (admin)
-        rc = store_admin_key_check(http_req_pool(req), g->credential_hash, on_admin_key, req);
-    else
-        rc = store_dcr_token_find(http_req_pool(req), g->credential_hash, on_initial_token, req);
+    store_pool *p = http_req_pool(req);
+    int rc = admin ? store_admin_key_check(p, g->credential_hash, on_admin_key, req)
+                   : store_dcr_token_find(p, g->credential_hash, on_initial_token, req);
     if (rc != 0)
         db_failed(req, STORE_EUNAVAIL);
 }

@@ -9,6 +9,7 @@
 #include "../crypto/encoding.h"
 #include "../crypto/hash.h"
 #include "../crypto/jwk.h"
+#include "../protocol/audience.h"
 #include "../protocol/client.h"
 #include "../store/agents.h"
 #include "admin.h"
@@ -58,6 +59,9 @@ static int read_app(http_req *req, json_t *b, store_app_in *in, bool create)
                                     scope_ok, &bad);
     in->redirect_uris = admin_string_array(req, json_object_get(b, "redirect_uris"),
                                            "redirect_uris", 50, uri_ok, &bad);
+    /* What its agents may name as resource / audience (protocol/audience.h). */
+    in->resources = admin_string_array(req, json_object_get(b, "resources"), "resources", 50,
+                                       oauth_resource_valid, &bad);
     if (bad)
         return -1;
     if ((create && in->name == NULL) || (in->name != NULL && in->name[0] == '\0')) {

@@ -9,6 +9,7 @@
 #include "admin.h"
 #include "agents.h"
 #include "audit.h"
+#include "dcr.h"
 #include "revoke.h"
 #include "users.h"
 #include "vault.h"
@@ -127,7 +128,8 @@ int admin_register(router *r)
         return -1;
     if (admin_users_register(r) != 0 || admin_revoke_register(r) != 0)
         return -1;
-    if (admin_webhooks_register(r) != 0 || admin_vault_register(r) != 0)
+    if (admin_webhooks_register(r) != 0 || admin_vault_register(r) != 0 ||
+        admin_dcr_register(r) != 0)
         return -1;
     return admin_audit_register(r);
 }

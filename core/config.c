@@ -68,6 +68,9 @@ static const struct opt opts[] = {
      "dynamic client registration: open, token or off (default open)"},
     {"dcr-token", "SHARK_DCR_TOKEN", STR(dcr_token), 0, 0,
      "initial access token required by --dcr token"},
+    {"dcr-scopes", "SHARK_DCR_SCOPES", STR(dcr_scopes), 0, 0,
+     "scopes anonymous and metadata-document clients may take (default: openid profile "
+     "email offline_access)"},
     {"max-delegation-depth", "SHARK_MAX_DELEGATION_DEPTH", NUM(OPT_INT, max_delegation_depth), 1,
      32, "act hops a token may carry (default 5)"},
     {"device-code-ttl", "SHARK_DEVICE_CODE_TTL", NUM(OPT_INT, device_code_ttl_s), 1, 3600,
@@ -109,6 +112,7 @@ void config_defaults(config *c, int ncpu)
     snprintf(c->dpop_nonce, sizeof(c->dpop_nonce), "off");
     snprintf(c->signing_alg, sizeof(c->signing_alg), "ES256");
     snprintf(c->dcr, sizeof(c->dcr), "open");
+    snprintf(c->dcr_scopes, sizeof(c->dcr_scopes), "openid profile email offline_access");
     c->max_delegation_depth = 5;
     c->device_code_ttl_s = 600;
     /* About a day in all: 5 s, 30 s, 2 min, 10 min, 30 min, 1 h, 3 h, 6 h, 12 h. */
@@ -204,6 +208,19 @@ static int parse_schedule(config *c)
             return -1;
     }
     return 0;
+}
+
+/* Scope tokens (RFC 6749 §3.3: visible ASCII but " and \) separated by
+ * single spaces; empty allows none. */
+static bool scopes_ok(const char *s)
+{
+    for (const char *p = s; *p; p++) {
+        unsigned char ch = (unsigned char)*p;
+        bool sep = ch == ' ' && p != s && p[1] != '\0' && p[1] != ' ';
+        if (!sep && (ch < 0x21 || ch > 0x7e || ch == '"' || ch == '\\'))
+            return false;
+    }
+    return true;
 }
 
 /* Hostnames ([A-Za-z0-9.-]) and CIDRs, comma separated; parsed again where
@@ -342,6 +359,10 @@ int config_parse(config *c, int argc, char **argv, const char *(*env)(const char
         return fail(err, errlen, "--dcr: expected open, token or off, got '%s'", c->dcr);
     if (strcmp(c->dcr, "token") == 0 && strlen(c->dcr_token) < 16)
         return fail(err, errlen, "--dcr token needs --dcr-token of at least 16 characters");
+    if (!scopes_ok(c->dcr_scopes))
+        return fail(err, errlen,
+                    "--dcr-scopes: expected scope tokens separated by single spaces, got '%s'",
+                    c->dcr_scopes);
     if (parse_schedule(c) != 0)
         return fail(err, errlen,
                     "--webhook-retry-schedule: expected a comma list of at most %d second counts "

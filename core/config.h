@@ -43,6 +43,7 @@ typedef struct config {
     char signing_alg[8];      /* ES256 | EdDSA | RS256: alg of new signing keys */
     char dcr[8];              /* open | token | off: dynamic client registration */
     char dcr_token[256];      /* initial access token when dcr = token */
+    char dcr_scopes[1024];    /* scopes open registration and metadata documents may take */
     int max_delegation_depth; /* act hops a token may carry */
     int device_code_ttl_s;    /* lifetime of RFC 8628 device codes */
     char outbound_ca_file[512]; /* extra CA bundle for outbound TLS (metadata documents) */

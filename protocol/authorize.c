@@ -11,6 +11,7 @@
 #include "../crypto/hash.h"
 #include "../store/auth.h"
 #include "../store/oauth.h"
+#include "audience.h"
 #include "authorize.h"
 #include "client.h"
 #include "login.h"
@@ -361,6 +362,10 @@ static void validated_client(http_req *req, struct check *c, const oauth_client 
     if (resource != NULL && strncmp(resource, "https://", 8) != 0 &&
         strncmp(resource, "http://", 7) != 0) {
         request_error(c, z, "invalid_target", "resource must be an absolute URI");
+        return;
+    }
+    if (resource != NULL && !oauth_audience_listed(http_req_app(req), cl, resource)) {
+        request_error(c, z, "invalid_target", "this client may not ask for that resource");
         return;
     }
     json_object_set_new(z->params, "code_challenge", json_string(challenge));

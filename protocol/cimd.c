@@ -16,6 +16,7 @@
 #include "../core/outbound.h"
 #include "../core/server.h"
 #include "../store/cimd.h"
+#include "client.h"
 
 #define CIMD_MAX_BYTES 5120
 #define CIMD_DEFAULT_AGE 3600
@@ -186,7 +187,10 @@ static const char *validate(struct fetch *f, json_t *doc, store_cimd *out)
     out->auth_method = strcmp(method, "none") == 0 ? "none" : "private_key_jwt";
     out->grant_types = "[\"authorization_code\",\"refresh_token\"]";
     out->redirect_uris = json_text(f->req, ru);
-    out->scope = scope ? arena_strdup(http_req_arena(f->req), json_string_value(scope)) : "";
+    /* Like an anonymous registration: scopes within --dcr-scopes only. */
+    out->scope = scope ? oauth_scope_clip(http_req_arena(f->req), json_string_value(scope),
+                                          http_req_app(f->req)->cfg.dcr_scopes)
+                       : "";
     out->jwks = jwks ? json_text(f->req, jwks) : NULL;
     out->max_age_s = f->max_age < CIMD_MIN_AGE   ? CIMD_MIN_AGE
                      : f->max_age > CIMD_MAX_AGE ? CIMD_MAX_AGE

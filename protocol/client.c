@@ -132,7 +132,7 @@ static void cache_put(centry *e)
 static centry *entry_new(PGresult *r, uint64_t gen)
 {
     enum { ID, KIND, NAME, SECRET, PREV, AUTH = 6, GRANTS, REDIRECTS, SCOPES, JWKS, JKT, STATUS,
-           CREATED_BY, PREV_UNTIL, NCOLS };
+           CREATED_BY, PREV_UNTIL, RESOURCES, REGISTERED_BY, NCOLS };
     size_t bytes = sizeof(centry);
     for (int c = 0; c < NCOLS; c++)
         bytes += (size_t)PQgetlength(r, 0, c) + 1;
@@ -154,7 +154,8 @@ static centry *entry_new(PGresult *r, uint64_t gen)
     e->gen = gen;
     e->c = (oauth_client){.client_id = v[ID], .kind = v[KIND], .name = v[NAME],
                           .auth_method = v[AUTH], .scopes = v[SCOPES], .dpop_jkt = v[JKT],
-                          .created_by = v[CREATED_BY]};
+                          .created_by = v[CREATED_BY], .resources = v[RESOURCES],
+                          .registered_by = v[REGISTERED_BY]};
     e->c.grant_types = v[GRANTS] ? json_loads(v[GRANTS], 0, NULL) : NULL;
     e->c.redirect_uris = v[REDIRECTS] ? json_loads(v[REDIRECTS], 0, NULL) : NULL;
     e->secret_hash = v[SECRET];
@@ -560,23 +561,21 @@ bool oauth_scope_subset(const char *want, const char *have)
     return true;
 }
 
-const char *oauth_scope_intersect(arena *ar, const char *a, const char *b)
+const char *oauth_scope_clip(arena *a, const char *s, const char *allow)
 {
-    size_t n = a ? strlen(a) : 0;
-    char *out = arena_alloc(ar, n + 1), *o = out;
-    for (const char *p = a; p != NULL && *p != '\0';) {
-        const char *sp = strchr(p, ' ');
-        size_t l = sp ? (size_t)(sp - p) : strlen(p);
-        if (l > 0 && scope_in(p, l, b ? b : "")) {
+    char *out = arena_alloc(a, strlen(s) + 1), *o = out;
+    for (const char *p = s; *p != '\0';) {
+        size_t n = strcspn(p, " ");
+        if (n > 0 && scope_in(p, n, allow)) {
             if (o != out)
                 *o++ = ' ';
-            memcpy(o, p, l);
-            o += l;
+            memcpy(o, p, n);
+            o += n;
         }
-        p = sp ? sp + 1 : NULL;
+        p += n + (p[n] == ' ');
     }
     *o = '\0';
-    return o == out ? NULL : out;
+    return out;
 }
 
 bool oauth_scope_valid(const char *s)

@@ -15,6 +15,8 @@
 
 typedef struct oauth_client {
     const char *client_id, *kind, *name, *auth_method, *scopes, *dpop_jkt, *created_by;
+    const char *resources;     /* space-separated: what it may name as resource/audience */
+    const char *registered_by; /* open | admin | initial access token id; NULL unless dcr */
     json_t *grant_types, *redirect_uris; /* owned by the request arena */
     const char *used_method; /* how it authenticated this time */
 } oauth_client;
@@ -49,9 +51,9 @@ void oauth_client_lookup(http_req *req, const char *client_id, oauth_lookup_cb c
 bool oauth_client_has_grant(const oauth_client *c, const char *grant);
 /* True when every space-separated scope of want is in have. */
 bool oauth_scope_subset(const char *want, const char *have);
-/* The scopes of a that are also in b, in a's order, in the arena; NULL when
- * none are. */
-const char *oauth_scope_intersect(arena *ar, const char *a, const char *b);
+/* The space-separated scopes of s that are also in allow, in s's order, in
+ * the arena ("" when none are). */
+const char *oauth_scope_clip(arena *a, const char *s, const char *allow);
 /* Scope text is 1*( %x21 / %x23-5B / %x5D-7E ) separated by single spaces. */
 bool oauth_scope_valid(const char *s);
 

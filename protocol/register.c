@@ -12,6 +12,9 @@
 #include "../crypto/hash.h"
 #include "../crypto/jwk.h"
 #include "../store/clients.h"
+#include "../store/dcr.h"
+#include "../store/system.h"
+#include "audience.h"
 #include "client.h"
 
 #define MAX_LIST 50  /* entries in any metadata array, scopes included */
@@ -19,6 +22,7 @@
 #define MAX_URI 2000 /* bytes of one redirect URI */
 #define MAX_JWKS 20  /* keys in jwks */
 #define MAX_CLIENT_ID 128 /* longer than any id issued */
+#define MAX_CREDENTIAL 200 /* bytes of a registration credential */
 
 static const char *const grant_types[] = {
     "authorization_code",
@@ -33,13 +37,27 @@ static const char *const auth_methods[] = {"client_secret_basic", "client_secret
 /* Members this module interprets; anything else is kept as given. */
 static const char *const known[] = {"redirect_uris", "grant_types", "response_types",
                                     "token_endpoint_auth_method", "scope", "client_name",
-                                    "jwks", "jwks_uri", NULL};
+                                    "jwks", "jwks_uri", "resources", NULL};
 /* Members the server assigns: never taken from a request. `created_by`
  * names the user a client's tokens are issued for (protocol/token.c). */
 static const char *const server_owned[] = {"client_id", "client_secret", "client_id_issued_at",
                                            "client_secret_expires_at",
                                            "registration_access_token",
                                            "registration_client_uri", "created_by", NULL};
+
+/* Grants anonymous registration may ask for: the interactive ones, where a
+ * user decides what the client gets. */
+#define OPEN_GRANTS "authorization_code refresh_token urn:ietf:params:oauth:grant-type:device_code"
+
+/* Who vouches for a registration, and so what it may register: anonymous
+ * (or the static --dcr-token) is held to the interactive grants and
+ * --dcr-scopes, an initial access token to what the operator allowed for
+ * it, and the admin key only to validation. */
+typedef struct bounds {
+    const char *via; /* registered_by: open | admin | the initial access token's id */
+    bool any;        /* the admin key */
+    const char *scopes, *grants, *resources; /* space-separated, unless any */
+} bounds;
 
 /* Validated metadata as the store takes it (request arena strings), or the
  * error to answer with. */
@@ -54,6 +72,8 @@ typedef struct reg {
     const char *client_id;
     const char *token, *secret; /* plaintext, shown in this response only */
     char token_hash[65], secret_hash[65];
+    char credential_hash[65]; /* of the admin key or initial access token presented */
+    bool with_iat;
 } reg;
 
 static bool one_of(const char *s, const char *const *set)
@@ -62,6 +82,11 @@ static bool one_of(const char *s, const char *const *set)
         if (strcmp(s, *set) == 0)
             return true;
     return false;
+}
+
+bool oauth_register_grant_supported(const char *grant)
+{
+    return one_of(grant, grant_types);
 }
 
 static bool lists(const json_t *arr, const char *s)
@@ -90,6 +115,16 @@ static char *dump(arena *a, const json_t *j)
     char *copy = arena_strdup(a, s);
     free(s);
     return copy;
+}
+
+const char *oauth_register_grants_json(arena *a)
+{
+    json_t *j = json_array();
+    for (const char *const *g = grant_types; *g != NULL; g++)
+        json_array_append_new(j, json_string(*g));
+    char *text = dump(a, j);
+    json_decref(j);
+    return text;
 }
 
 /* An array of at most MAX_LIST distinct strings. */
@@ -308,6 +343,20 @@ static int parse_scope(client_meta *m, arena *a, const json_t *body)
     return 0;
 }
 
+static int parse_resources(client_meta *m, arena *a, const json_t *body)
+{
+    const json_t *res = member(body, "resources");
+    if (res != NULL && string_array(m, a, res, "resources") != 0)
+        return -1;
+    for (size_t i = 0; i < json_array_size(res); i++)
+        if (!oauth_resource_valid(json_string_value(json_array_get(res, i))))
+            return fail(m, "invalid_client_metadata",
+                        arena_printf(a, "resources[%zu] must be an absolute URI without a "
+                                        "fragment, at most 1000 bytes", i));
+    m->row.resources = res != NULL ? dump(a, res) : "[]";
+    return 0;
+}
+
 static int parse_name(client_meta *m, arena *a, const json_t *body)
 {
     const json_t *name = member(body, "client_name");
@@ -326,7 +375,7 @@ static int parse_metadata(arena *a, const json_t *body, client_meta *m)
 {
     if (parse_grants(m, a, body) != 0 || parse_auth(m, a, body) != 0 ||
         parse_redirect_uris(m, a, body) != 0 || parse_scope(m, a, body) != 0 ||
-        parse_name(m, a, body) != 0)
+        parse_resources(m, a, body) != 0 || parse_name(m, a, body) != 0)
         return -1;
     json_t *extra = json_object();
     const char *key;
@@ -336,6 +385,58 @@ static int parse_metadata(arena *a, const json_t *body, client_meta *m)
             json_object_set(extra, key, v);
     m->row.metadata = dump(a, extra);
     json_decref(extra);
+    return 0;
+}
+
+static bounds open_bounds(const config *cfg)
+{
+    return (bounds){"open", false, cfg->dcr_scopes, OPEN_GRANTS, ""};
+}
+
+/* The first entry of a JSON array of strings that allowed (space-separated)
+ * does not hold, or NULL. */
+static const char *first_outside(arena *a, const char *list, const char *allowed)
+{
+    json_t *j = json_loads(list, 0, NULL);
+    const char *out = NULL;
+    for (size_t i = 0; out == NULL && i < json_array_size(j); i++) {
+        const char *v = json_string_value(json_array_get(j, i));
+        if (!oauth_scope_subset(v, allowed))
+            out = arena_strdup(a, v);
+    }
+    json_decref(j);
+    return out;
+}
+
+/* Holds validated metadata to what b allows: RFC 7591 invalid_client_metadata
+ * for a grant or resource, invalid_scope for a scope. */
+static int within(client_meta *m, arena *a, const bounds *b)
+{
+    if (b->any)
+        return 0;
+    bool open = strcmp(b->via, "open") == 0;
+    const char *who = open ? "anonymous registration" : "clients of this initial access token";
+    const char *grant = first_outside(a, m->row.grant_types, b->grants);
+    if (grant != NULL)
+        return fail(m, "invalid_client_metadata",
+                    open ? arena_printf(a, "grant type '%s' needs registration with the admin "
+                                           "key or an initial access token; anonymous "
+                                           "registration allows %s", grant, OPEN_GRANTS)
+                         : arena_printf(a, "the initial access token does not allow grant type "
+                                           "'%s'", grant));
+    for (const char *p = m->row.scope; *p != '\0';) {
+        size_t n = strcspn(p, " ");
+        const char *one = arena_strndup(a, p, n);
+        if (!oauth_scope_subset(one, b->scopes))
+            return fail(m, "invalid_scope",
+                        arena_printf(a, "scope '%s' is not allowed for %s%s", one, who,
+                                     open ? " (see --dcr-scopes)" : ""));
+        p += n + (p[n] == ' ');
+    }
+    const char *resource = first_outside(a, m->row.resources, b->resources);
+    if (resource != NULL)
+        return fail(m, "invalid_client_metadata",
+                    arena_printf(a, "resource '%.200s' is not allowed for %s", resource, who));
     return 0;
 }
 
@@ -438,6 +539,10 @@ static json_t *client_info(http_req *req, const PGresult *res, const char *token
         json_object_set_new(j, "client_name", json_string(name));
     if (!PQgetisnull(res, 0, STORE_CLIENT_JWKS))
         json_object_set_new(j, "jwks", json_loads(PQgetvalue(res, 0, STORE_CLIENT_JWKS), 0, NULL));
+    json_t *resources = json_loads(PQgetvalue(res, 0, STORE_CLIENT_RESOURCES), 0, NULL);
+    if (json_array_size(resources) > 0)
+        json_object_set(j, "resources", resources);
+    json_decref(resources);
     return j;
 }
 
@@ -458,47 +563,40 @@ static void on_registered(void *ud, PGresult *res, int err, const char *msg)
 {
     http_req *req = ud;
     (void)msg;
-    if (!db_failed(req, err))
+    if (db_failed(req, err))
+        return;
+    if (PQntuples(res) != 1) /* the initial access token was spent meanwhile */
+        invalid_token(req);
+    else
         respond_client(req, 201, res);
 }
 
 /* --dcr token: the initial access token, compared as digests so neither
  * its content nor its length shows in timing. */
-static bool initial_token_ok(const http_req *req, const char *expected)
+static bool static_token_ok(const char *got, const char *expected)
 {
-    const char *got = bearer(req);
     uint8_t a[HASH_SHA256_LEN], b[HASH_SHA256_LEN];
-    if (got == NULL)
-        return false;
     hash_sha256(got, strlen(got), a);
     hash_sha256(expected, strlen(expected), b);
     return hash_ct_eq(a, sizeof(a), b, sizeof(b));
 }
 
-static void register_client(http_req *req)
+/* Validates the body against b and stores the client, spending the initial
+ * access token in the same statement when one vouches for it. */
+static void register_within(http_req *req, const bounds *b)
 {
-    const config *cfg = &http_req_app(req)->cfg;
     arena *a = http_req_arena(req);
-    if (strcmp(cfg->dcr, "off") == 0) {
-        http_error_oauth(req, 403, "access_denied", "dynamic registration is disabled");
-        return;
-    }
-    if (strcmp(cfg->dcr, "token") == 0 && !initial_token_ok(req, cfg->dcr_token)) {
-        invalid_token(req);
-        return;
-    }
+    reg *g = http_req_ctx(req);
     json_t *body = json_body(req);
     if (body == NULL)
         return;
     client_meta m = {0};
     int rc = parse_metadata(a, body, &m);
     json_decref(body);
-    if (rc != 0) {
+    if (rc != 0 || within(&m, a, b) != 0) {
         http_error_oauth(req, 400, m.error, m.desc);
         return;
     }
-    reg *g = arena_calloc(a, sizeof(*g));
-    http_req_set_ctx(req, g);
     g->client_id = random_id(a, "client_", 16);
     g->token = random_id(a, "rat_", 32);
     hash_sha256_hex(g->token, strlen(g->token), g->token_hash);
@@ -511,7 +609,96 @@ static void register_client(http_req *req)
     m.row.token_hash = g->token_hash;
     m.row.request_id = http_req_id(req);
     m.row.client_ip = http_req_client_ip(req);
+    m.row.registered_by = b->via;
+    m.row.initial_token_hash = g->with_iat ? g->credential_hash : NULL;
     if (store_client_register(http_req_pool(req), &m.row, on_registered, req) != 0)
+        db_failed(req, STORE_EUNAVAIL);
+}
+
+static void register_as_admin(http_req *req)
+{
+    const bounds b = {"admin", true, NULL, NULL, NULL};
+    register_within(req, &b);
+}
+
+static void on_admin_key(void *ud, PGresult *res, int err, const char *msg)
+{
+    http_req *req = ud;
+    (void)msg;
+    if (db_failed(req, err))
+        return;
+    if (PQntuples(res) != 1)
+        invalid_token(req);
+    else
+        register_as_admin(req);
+}
+
+/* RFC 7591 §3: the token's allowances bound the client; it is spent only
+ * when the client is stored. */
+static void on_initial_token(void *ud, PGresult *res, int err, const char *msg)
+{
+    http_req *req = ud;
+    arena *a = http_req_arena(req);
+    (void)msg;
+    if (db_failed(req, err))
+        return;
+    if (PQntuples(res) != 1) {
+        invalid_token(req);
+        return;
+    }
+    const bounds b = {arena_strdup(a, PQgetvalue(res, 0, 0)), false,
+                      arena_strdup(a, PQgetvalue(res, 0, 1)), arena_strdup(a, PQgetvalue(res, 0, 2)),
+                      arena_strdup(a, PQgetvalue(res, 0, 3))};
+    ((reg *)http_req_ctx(req))->with_iat = true;
+    register_within(req, &b);
+}
+
+/* Anonymous registration per --dcr (open; token: with the static token;
+ * off: none), or vouched for by the admin key or an initial access token
+ * in any mode. A credential that does not check out is refused, never
+ * taken as anonymous. */
+static void register_client(http_req *req)
+{
+    const config *cfg = &http_req_app(req)->cfg;
+    reg *g = arena_calloc(http_req_arena(req), sizeof(*g));
+    http_req_set_ctx(req, g);
+    const char *cred = bearer(req);
+    if (cred == NULL && http_req_header(req, "Authorization") == NULL) {
+        if (strcmp(cfg->dcr, "off") == 0) {
+            http_error_oauth(req, 403, "access_denied", "dynamic registration is disabled");
+        } else if (strcmp(cfg->dcr, "token") == 0) {
+            invalid_token(req);
+        } else {
+            const bounds b = open_bounds(cfg);
+            register_within(req, &b);
+        }
+        return;
+    }
+    if (cred == NULL || strlen(cred) > MAX_CREDENTIAL) {
+        invalid_token(req);
+        return;
+    }
+    if (strcmp(cfg->dcr, "token") == 0 && static_token_ok(cred, cfg->dcr_token)) {
+        const bounds b = open_bounds(cfg);
+        register_within(req, &b);
+        return;
+    }
+    bool admin = strncmp(cred, "sk_live_", 8) == 0;
+    if (!admin && strncmp(cred, "iat_", 4) != 0) {
+        invalid_token(req);
+        return;
+    }
+    /* Only hashes are stored; a lookup by hash reveals nothing of the
+     * credential (as for the admin API, admin/guard.c). */
+    hash_sha256_hex(cred, strlen(cred), g->credential_hash);
+    if (admin && store_admin_key_cached(g->credential_hash)) {
+        register_as_admin(req);
+        return;
+    }
+    store_pool *p = http_req_pool(req);
+    int rc = admin ? store_admin_key_check(p, g->credential_hash, on_admin_key, req)
+                   : store_dcr_token_find(p, g->credential_hash, on_initial_token, req);
+    if (rc != 0)
         db_failed(req, STORE_EUNAVAIL);
 }
 
@@ -527,6 +714,20 @@ static void on_updated(void *ud, PGresult *res, int err, const char *msg)
         invalid_token(req);
     else
         respond_client(req, 200, res);
+}
+
+/* An update is held to what the registration was: the anonymous rules as
+ * configured now, the initial access token's allowances, or none. */
+static bounds stored_bounds(http_req *req, const PGresult *cur)
+{
+    const char *via = PQgetvalue(cur, 0, STORE_CLIENT_REGISTERED_BY);
+    if (PQgetisnull(cur, 0, STORE_CLIENT_REGISTERED_BY) || strcmp(via, "open") == 0)
+        return open_bounds(&http_req_app(req)->cfg);
+    if (strcmp(via, "admin") == 0)
+        return (bounds){via, true, NULL, NULL, NULL};
+    return (bounds){via, false, PQgetvalue(cur, 0, STORE_CLIENT_BOUND_SCOPES),
+                    PQgetvalue(cur, 0, STORE_CLIENT_BOUND_GRANTS),
+                    PQgetvalue(cur, 0, STORE_CLIENT_BOUND_RESOURCES)};
 }
 
 /* RFC 7592 §2.2: the body replaces every registered value. The secret
@@ -554,8 +755,10 @@ static void update_client(http_req *req, reg *g, const PGresult *cur)
         if (s == NULL || stored == NULL || !hash_ct_eq(h, 64, stored, strlen(stored)))
             fail(&m, "invalid_request", "client_secret does not match the current secret");
     }
-    if (m.error == NULL)
-        parse_metadata(a, body, &m);
+    if (m.error == NULL && parse_metadata(a, body, &m) == 0) {
+        const bounds b = stored_bounds(req, cur);
+        within(&m, a, &b);
+    }
     json_decref(body);
     if (m.error != NULL) {
         http_error_oauth(req, 400, m.error, m.desc);

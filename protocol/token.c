@@ -17,6 +17,7 @@
 #include "../store/device.h"
 #include "../store/oauth.h"
 #include "access.h"
+#include "audience.h"
 #include "client.h"
 #include "dpopkeys.h"
 #include "form.h"
@@ -330,25 +331,41 @@ fail:
     http_error_oauth(t->req, 500, "server_error", "could not record the token");
 }
 
+static void on_audience(http_req *req, void *ud, enum oauth_audience verdict)
+{
+    struct treq *t = ud;
+    if (verdict == OAUTH_AUDIENCE_UNAVAILABLE)
+        unavailable(req);
+    else if (verdict == OAUTH_AUDIENCE_REFUSED)
+        http_error_oauth(req, 400, "invalid_target",
+                         "this client may not ask for a token for that resource or audience");
+    else
+        issue(t);
+}
+
 /* resource (RFC 8707) and audience (RFC 8693) both name the audience; one
- * value, an absolute URI for resource. */
-static int read_audience(struct treq *t)
+ * value, an absolute URI for resource, and one the client may address
+ * (protocol/audience.h). Then issues the token. */
+static void read_audience(struct treq *t)
 {
     const char *res = form_get(&t->f, "resource"), *aud = form_get(&t->f, "audience");
     if (res != NULL && (strncmp(res, "https://", 8) != 0 && strncmp(res, "http://", 7) != 0)) {
         http_error_oauth(t->req, 400, "invalid_target", "resource must be an absolute URI");
-        return -1;
+        return;
     }
     if (res != NULL && aud != NULL && strcmp(res, aud) != 0) {
         http_error_oauth(t->req, 400, "invalid_target", "resource and audience differ");
-        return -1;
+        return;
     }
     t->aud = res ? res : aud;
     if (t->aud != NULL && (strlen(t->aud) > 1000 || strchr(t->aud, '#') != NULL)) {
         http_error_oauth(t->req, 400, "invalid_target", "unusable audience");
-        return -1;
+        return;
     }
-    return 0;
+    if (t->aud == NULL)
+        issue(t);
+    else
+        oauth_audience_check(t->req, t->client, t->aud, on_audience, t);
 }
 
 static int read_scope(struct treq *t, const char *allowed)
@@ -377,13 +394,13 @@ static void client_credentials(struct treq *t)
         http_error_oauth(t->req, 400, "unauthorized_client", "public clients cannot use this grant");
         return;
     }
-    if (read_scope(t, c->scopes) != 0 || read_audience(t) != 0)
+    if (read_scope(t, c->scopes) != 0)
         return;
     t->sub = c->client_id;
     /* An agent acts for the user who created it, if any. */
     t->user_id = c->created_by;
     t->event = "oauth.token_issued";
-    issue(t);
+    read_audience(t);
 }
 
 /* ---- token exchange (RFC 8693) ----
@@ -495,13 +512,13 @@ static void exchange_issue(struct treq *t)
     }
     /* Exchange only narrows: scope within the subject's and the caller's,
      * asked for or not. */
-    const char *allowed = oauth_scope_intersect(ar, s->scope, t->client->scopes);
-    if (s->scope != NULL && *s->scope != '\0' && allowed == NULL) {
+    const char *allowed = s->scope ? oauth_scope_clip(ar, s->scope, t->client->scopes) : NULL;
+    if (allowed != NULL && *allowed == '\0') {
         http_error_oauth(t->req, 400, "invalid_scope",
                          "no scope of the subject token is this client's");
         return;
     }
-    if (read_scope(t, allowed) != 0 || read_audience(t) != 0)
+    if (read_scope(t, allowed) != 0)
         return;
     json_t *hop = json_pack("{s:s,s:I}", "sub", actor, "iat", (json_int_t)time(NULL));
     if (t->scope != NULL)
@@ -517,7 +534,7 @@ static void exchange_issue(struct treq *t)
     const char *uid = json_string_value(json_object_get(s->claims, "sub"));
     t->user_id = uid != NULL && strncmp(uid, "usr_", 4) == 0 ? uid : NULL;
     t->event = "oauth.token_exchanged";
-    issue(t);
+    read_audience(t);
 }
 
 static void on_actor_active(void *ud, enum oauth_token_state st)
@@ -653,21 +670,25 @@ static void on_code(void *ud, PGresult *res, int err, const char *msg)
         t->scope = NULL;
     t->nonce = row(t, res, 7);
     t->session_id = row(t, res, 11);
-    /* The token request may name an audience (a client to hand the token
-     * to) unless the authorization request already bound one (resource). */
+    /* The authorization request may have bound the audience (resource);
+     * otherwise the token request may name one (a client to hand it to). */
     const char *bound = row(t, res, 8);
-    if (read_audience(t) != 0)
-        return;
-    if (bound != NULL && t->aud != NULL && strcmp(bound, t->aud) != 0) {
-        http_error_oauth(t->req, 400, "invalid_target", "the code was issued for another resource");
-        return;
-    }
-    if (bound != NULL)
-        t->aud = bound;
     t->auth_time = strtoll(PQgetvalue(res, 0, 9), NULL, 10);
     t->want_refresh = oauth_client_has_grant(t->client, GRANT_REFRESH);
     t->want_id_token = t->scope != NULL && oauth_scope_subset("openid", t->scope);
     t->event = "oauth.token_issued";
+    if (bound == NULL) {
+        read_audience(t);
+        return;
+    }
+    const char *asked = form_get(&t->f, "resource");
+    if (asked == NULL)
+        asked = form_get(&t->f, "audience");
+    if (asked != NULL && strcmp(asked, bound) != 0) {
+        http_error_oauth(t->req, 400, "invalid_target", "the code was issued for another resource");
+        return;
+    }
+    t->aud = bound;
     issue(t);
 }
 

@@ -18,19 +18,20 @@
 
 static store_stmt app_create = {
     "app_create",
-    "WITH a AS (INSERT INTO apps (id, name, description, scopes, redirect_uris) VALUES ($1, $2, "
-    "  coalesce($3, ''), coalesce(" JSON_TEXT_ARRAY("$4") ", '{}'), "
-    "  coalesce(" JSON_TEXT_ARRAY("$5") ", '{}')) RETURNING *), "
+    "WITH a AS (INSERT INTO apps (id, name, description, scopes, redirect_uris, resources) "
+    "  VALUES ($1, $2, coalesce($3, ''), coalesce(" JSON_TEXT_ARRAY("$4") ", '{}'), "
+    "  coalesce(" JSON_TEXT_ARRAY("$5") ", '{}'), coalesce(" JSON_TEXT_ARRAY("$8") ", '{}')) "
+    "  RETURNING *), "
     "ev AS (" AUDIT("app.created", "'admin'", "admin", "a.id",
                     "jsonb_build_object('name', a.name)", "$6", "$7") "FROM a) "
     "SELECT shark_app_json(a)::text AS app FROM a",
-    7, 0};
+    8, 0};
 
 int store_app_create(store_pool *p, const store_app_in *in, const store_actor *who, store_cb cb,
                      void *ud)
 {
-    const char *params[] = {in->id,     in->name,        in->description, in->scopes,
-                            in->redirect_uris, who->request_id, who->client_ip};
+    const char *params[] = {in->id,           in->name,        in->description, in->scopes,
+                            in->redirect_uris, who->request_id, who->client_ip,  in->resources};
     return store_exec(p, &app_create, params, cb, ud);
 }
 
@@ -65,16 +66,17 @@ static store_stmt app_update = {
     "  description = coalesce($3, description), "
     "  scopes = coalesce(" JSON_TEXT_ARRAY("$4") ", scopes), "
     "  redirect_uris = coalesce(" JSON_TEXT_ARRAY("$5") ", redirect_uris), "
+    "  resources = coalesce(" JSON_TEXT_ARRAY("$8") ", resources), "
     "  updated_at = now() WHERE id = $1 RETURNING *), "
     "ev AS (" AUDIT("app.updated", "'admin'", "admin", "a.id", "'{}'::jsonb", "$6", "$7") "FROM a) "
     "SELECT shark_app_json(a)::text AS app FROM a",
-    7, 0};
+    8, 0};
 
 int store_app_update(store_pool *p, const store_app_in *in, const store_actor *who, store_cb cb,
                      void *ud)
 {
-    const char *params[] = {in->id,     in->name,        in->description, in->scopes,
-                            in->redirect_uris, who->request_id, who->client_ip};
+    const char *params[] = {in->id,           in->name,        in->description, in->scopes,
+                            in->redirect_uris, who->request_id, who->client_ip,  in->resources};
     return store_exec(p, &app_update, params, cb, ud);
 }
 

@@ -19,6 +19,7 @@ typedef struct store_actor {
 typedef struct store_app_in {
     const char *id, *name, *description; /* NULL = unchanged on update */
     const char *scopes, *redirect_uris;  /* JSON arrays or NULL */
+    const char *resources;               /* JSON array or NULL */
 } store_app_in;
 /* Row: app (JSON). */
 int store_app_create(store_pool *p, const store_app_in *in, const store_actor *who, store_cb cb,

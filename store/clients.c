@@ -5,7 +5,14 @@
     "client_id, kind, status, registration_token_hash, secret_hash, auth_method, name, "      \
     "array_to_json(grant_types)::text, array_to_json(response_types)::text, "                 \
     "array_to_json(redirect_uris)::text, array_to_string(scopes, ' '), jwks::text, "          \
-    "metadata::text, extract(epoch FROM created_at)::bigint::text"
+    "metadata::text, extract(epoch FROM created_at)::bigint::text, registered_by, "             \
+    "array_to_json(resources)::text, " BOUND("scopes") ", " BOUND("grant_types") ", "          \
+    BOUND("resources")
+
+/* One list of the initial access token a client was registered with. */
+#define BOUND(col)                                                                            \
+    "(SELECT array_to_string(t." col ", ' ') FROM dcr_initial_tokens t WHERE t.id = "         \
+    "registered_by)"
 
 /* A JSON array parameter as text[], in order. */
 #define TEXT_ARRAY(p)                                                                         \
@@ -21,25 +28,37 @@
     "  to_jsonb(c.grant_types), 'token_endpoint_auth_method', c.auth_method), $12, $13 "      \
     "  FROM c) "
 
+/* With an initial access token ($15, its hash) the client is inserted only
+ * if this statement counts a use of it: concurrent registrations queue on
+ * the token's row, and one past max_uses inserts nothing. */
 static store_stmt client_register = {
     "client_register",
-    "WITH c AS (INSERT INTO oauth_clients (client_id, kind, registration_token_hash, "
+    "WITH iat AS (UPDATE dcr_initial_tokens SET uses = uses + 1 WHERE token_hash = $15 "
+    "  AND id = $16 AND uses < max_uses AND expires_at > now() AND revoked_at IS NULL "
+    "  RETURNING id), "
+    "c AS (INSERT INTO oauth_clients (client_id, kind, registration_token_hash, "
     "  secret_hash, name, auth_method, grant_types, response_types, redirect_uris, scopes, "
-    "  jwks, metadata) VALUES ($1, 'dcr', $2, $3, $4, $5, " TEXT_ARRAY("$6") ", "
-    TEXT_ARRAY("$7") ", " TEXT_ARRAY("$8") ", " SCOPES ", $10::jsonb, $11::jsonb) "
-    "  RETURNING *), " AUDIT("oauth.client_registered") "SELECT " CLIENT_COLS " FROM c",
-    13, 0};
+    "  jwks, metadata, resources, registered_by) SELECT $1, 'dcr', $2, $3, $4, $5, "
+    TEXT_ARRAY("$6") ", " TEXT_ARRAY("$7") ", " TEXT_ARRAY("$8") ", " SCOPES ", $10::jsonb, "
+    "  $11::jsonb, " TEXT_ARRAY("$14") ", $16 "
+    "  WHERE $15::text IS NULL OR EXISTS (SELECT 1 FROM iat) RETURNING *), "
+    AUDIT("oauth.client_registered") ", "
+    "used AS (INSERT INTO audit_events (id, event, actor_id, actor_type, target_id, metadata, "
+    "  request_id, client_ip) SELECT shark_id('audit_'), 'admin.dcr_token_used', c.client_id, "
+    "  'client', iat.id, jsonb_build_object('client_id', c.client_id), $12, $13 FROM iat, c) "
+    "SELECT " CLIENT_COLS " FROM c",
+    16, 0};
 
 static store_stmt client_update = {
     "client_update",
     "WITH c AS (UPDATE oauth_clients SET secret_hash = $3, name = $4, auth_method = $5, "
     "  grant_types = " TEXT_ARRAY("$6") ", response_types = " TEXT_ARRAY("$7") ", "
     "  redirect_uris = " TEXT_ARRAY("$8") ", scopes = " SCOPES ", jwks = $10::jsonb, "
-    "  metadata = $11::jsonb, updated_at = now() "
+    "  metadata = $11::jsonb, resources = " TEXT_ARRAY("$14") ", updated_at = now() "
     "  WHERE client_id = $1 AND registration_token_hash = $2 AND kind = 'dcr' "
     "  AND status = 'active' RETURNING *), " AUDIT("oauth.client_updated")
     "SELECT " CLIENT_COLS " FROM c",
-    13, 0};
+    14, 0};
 
 static int exec_reg(store_pool *p, const store_stmt *stmt, const store_client_reg *c,
                     store_cb cb, void *ud)
@@ -47,7 +66,8 @@ static int exec_reg(store_pool *p, const store_stmt *stmt, const store_client_re
     const char *params[] = {c->client_id,   c->token_hash,  c->secret_hash,    c->name,
                             c->auth_method, c->grant_types, c->response_types, c->redirect_uris,
                             c->scope,       c->jwks,        c->metadata,       c->request_id,
-                            c->client_ip};
+                            c->client_ip,   c->resources,   c->initial_token_hash,
+                            c->registered_by};
     return store_exec(p, stmt, params, cb, ud);
 }
 

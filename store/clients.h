@@ -26,6 +26,13 @@ enum {
     STORE_CLIENT_JWKS,           /* JSON object text or NULL */
     STORE_CLIENT_METADATA,       /* JSON object text: the other registered members */
     STORE_CLIENT_ISSUED_AT,      /* unix seconds */
+    STORE_CLIENT_REGISTERED_BY,  /* open | admin | the initial access token's id */
+    STORE_CLIENT_RESOURCES,      /* JSON array text */
+    /* What the initial access token it was registered with allows
+     * (space-separated; NULL unless registered with one). */
+    STORE_CLIENT_BOUND_SCOPES,
+    STORE_CLIENT_BOUND_GRANTS,
+    STORE_CLIENT_BOUND_RESOURCES,
 };
 
 /* A client's registered metadata, as validated by the caller. */
@@ -38,10 +45,17 @@ typedef struct store_client_reg {
     const char *scope;                  /* space-separated, "" for none */
     const char *jwks;                   /* JSON object or NULL */
     const char *metadata;               /* JSON object: the other members */
+    const char *resources;              /* JSON array of strings */
     const char *request_id, *client_ip; /* for the audit event */
+    /* register only: who vouched for it (open | admin | an initial access
+     * token's id) and, with a token, the token's hash */
+    const char *registered_by, *initial_token_hash;
 } store_client_reg;
 
-/* Inserts a kind 'dcr' client. STORE_ECONFLICT if the client_id exists. */
+/* Inserts a kind 'dcr' client. STORE_ECONFLICT if the client_id exists. With
+ * initial_token_hash, counts a use of that token (registered_by names it) in
+ * the same statement, audit event admin.dcr_token_used; no row when the
+ * token is no longer usable (expired, revoked or used up meanwhile). */
 int store_client_register(store_pool *p, const store_client_reg *c, store_cb cb, void *ud);
 
 /* The client row of any kind or status; the caller checks both and the

@@ -158,12 +158,13 @@ int store_key_rotate(store_pool *p, const store_key_rotation *k, store_cb cb, vo
 
 static store_stmt client_get = {
     "oauth_client_get",
-    "SELECT client_id, kind, name, secret_hash, prev_secret_hash, "
-    "  (prev_secret_expires IS NOT NULL AND prev_secret_expires > now())::text, auth_method, "
-    "  array_to_json(grant_types)::text, array_to_json(redirect_uris)::text, "
-    "  array_to_string(scopes, ' '), jwks::text, dpop_jkt, status, "
-    "  created_by, extract(epoch FROM prev_secret_expires)::bigint "
-    "FROM oauth_clients WHERE client_id = $1",
+    "SELECT c.client_id, c.kind, c.name, c.secret_hash, c.prev_secret_hash, "
+    "  (c.prev_secret_expires IS NOT NULL AND c.prev_secret_expires > now())::text, "
+    "  c.auth_method, array_to_json(c.grant_types)::text, array_to_json(c.redirect_uris)::text, "
+    "  array_to_string(c.scopes, ' '), c.jwks::text, c.dpop_jkt, c.status, c.created_by, "
+    "  extract(epoch FROM c.prev_secret_expires)::bigint, "
+    "  array_to_string(c.resources || coalesce(a.resources, '{}'), ' '), c.registered_by "
+    "FROM oauth_clients c LEFT JOIN apps a ON a.id = c.app_id WHERE c.client_id = $1",
     1, 0};
 
 int store_client_get(store_pool *p, const char *client_id, store_cb cb, void *ud)

@@ -86,8 +86,13 @@ describe('core', () => {
     let basicClient, postClient
 
     before(async () => {
-      basicClient = await register(as, { client_name: 'basic', token_endpoint_auth_method: 'client_secret_basic' })
-      postClient = await register(as, { client_name: 'post', token_endpoint_auth_method: 'client_secret_post' })
+      basicClient = await register(as, {
+        client_name: 'basic', token_endpoint_auth_method: 'client_secret_basic',
+        resources: ['https://mcp.example.com/api', 'https://rs.example.com/'],
+      })
+      postClient = await register(as, {
+        client_name: 'post', token_endpoint_auth_method: 'client_secret_post', resources: ['urn:example:mcp-server'],
+      })
     })
 
     it('registration returns credentials', () => {

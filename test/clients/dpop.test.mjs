@@ -62,7 +62,7 @@ describe('dpop', () => {
     let client
 
     before(async () => {
-      client = await register(as, { client_name: 'dpop' })
+      client = await register(as, { client_name: 'dpop', resources: ['https://rs.example.com/'] })
     })
 
     // oauth4webapi 3.x signs Ed25519 proofs with the fully-specified alg
@@ -224,7 +224,8 @@ describe('dpop', () => {
     let X, A, B, tx, ta, tb, keyA, jktA, keyB, jktB
 
     before(async () => {
-      ;[X, A, B] = await Promise.all(['X', 'A', 'B'].map((n) => register(as, { client_name: `chain-${n}` })))
+      ;[X, A, B] = await Promise.all(['X', 'A', 'B'].map((n) =>
+        register(as, { client_name: `chain-${n}`, resources: ['https://mcp.example.com/'] })))
       keyA = await oauth.generateKeyPair('ES256', { extractable: true })
       jktA = await jose.calculateJwkThumbprint(await jose.exportJWK(keyA.publicKey))
       keyB = await oauth.generateKeyPair('ES256', { extractable: true })

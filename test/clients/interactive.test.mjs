@@ -697,7 +697,9 @@ describe('interactive', () => {
     let user, client
     before(async () => {
       user = await signup('revoke')
-      client = await codeClient('revoke', { redirect_uris: [REDIRECT, `${REDIRECT}?tenant=a%20b`] })
+      client = await codeClient('revoke', {
+        redirect_uris: [REDIRECT, `${REDIRECT}?tenant=a%20b`], resources: ['https://docs.example.com/api'],
+      })
     })
 
     async function revoke(token, hint) {

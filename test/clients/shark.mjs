@@ -178,22 +178,28 @@ export function useShark(extra = [], setup = async () => {}) {
   return s
 }
 
+// The admin key of the server each discovered metadata came from.
+const adminKeys = new WeakMap()
+
 // Discovery through oauth4webapi.
 export async function discover(shark) {
   const issuer = new URL(shark.issuer)
   const res = await oauth.discoveryRequest(issuer, { algorithm: 'oauth2', ...insecure })
-  return oauth.processDiscoveryResponse(issuer, res)
+  const as = await oauth.processDiscoveryResponse(issuer, res)
+  adminKeys.set(as, shark.adminKey)
+  return as
 }
 
-// Dynamic client registration (RFC 7591) through oauth4webapi, retrying a
-// while if the endpoint is not there yet.
+// Dynamic client registration (RFC 7591) through oauth4webapi, with the
+// admin key as initial access token: anonymous registration gets neither
+// client_credentials nor token exchange (test_dcr_policy.py).
 export async function register(as, metadata) {
   const res = await oauth.dynamicClientRegistrationRequest(as, {
     grant_types: ['client_credentials', 'urn:ietf:params:oauth:grant-type:token-exchange'],
     token_endpoint_auth_method: 'client_secret_basic',
     scope: 'mcp:read mcp:write',
     ...metadata,
-  }, insecure)
+  }, { ...insecure, initialAccessToken: adminKeys.get(as) })
   return oauth.processDynamicClientRegistrationResponse(res)
 }
 

@@ -77,7 +77,7 @@ def test_agent_changes_on_one_node_reach_the_other(pg_cluster, shark_factory):
 
 def test_a_deleted_dynamic_client_is_refused_on_the_other_node(pg_cluster, shark_factory):
     a, b = two_nodes(pg_cluster, shark_factory, "dcrcache")
-    r = requests.post(a.url("/oauth/register"), timeout=10, json={
+    r = requests.post(a.url("/oauth/register"), timeout=10, headers=a.auth(), json={
         "client_name": "cached", "grant_types": ["client_credentials"],
         "token_endpoint_auth_method": "client_secret_basic"})
     assert r.status_code == 201, r.text

@@ -37,7 +37,7 @@ def two_nodes(pg_cluster, shark_factory, dbname):
 
 
 def register(node):
-    r = requests.post(node.url("/oauth/register"), timeout=10, json={
+    r = requests.post(node.url("/oauth/register"), timeout=10, headers=node.auth(), json={
         "client_name": "cluster", "grant_types": ["client_credentials"],
         "token_endpoint_auth_method": "client_secret_basic", "scope": "mcp:read"})
     assert r.status_code == 201, r.text

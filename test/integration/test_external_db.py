@@ -174,7 +174,7 @@ def test_a_revocation_missed_during_a_postgres_restart_is_not_forgotten(shark_fa
         s = shark_factory(db=cluster.conninfo("restart"))
         s.start()
         s.wait_ready(30)
-        r = requests.post(s.url("/oauth/register"), timeout=10, json={
+        r = requests.post(s.url("/oauth/register"), timeout=10, headers=s.auth(), json={
             "client_name": "restart", "grant_types": ["client_credentials"],
             "token_endpoint_auth_method": "client_secret_basic", "scope": "mcp:read"})
         assert r.status_code == 201, r.text

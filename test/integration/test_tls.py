@@ -60,7 +60,7 @@ def test_keep_alive_and_large_body_over_tls(tls_shark):
                             timeout=5).status_code == 200
         r = sess.post(tls_shark.base + "/oauth/register", verify=tls_shark.cert, timeout=10,
                       json={"client_name": "x" * 100, "padding": "y" * 200000,
-                            "grant_types": ["client_credentials"], "scope": "a"})
+                            "redirect_uris": ["https://app.example.com/cb"], "scope": "openid"})
         assert r.status_code == 201, r.text
 
 

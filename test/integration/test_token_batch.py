@@ -23,9 +23,12 @@ def node():
 
 
 def register(node):
-    r = requests.post(node.url("/oauth/register"), timeout=10, json={
+    r = requests.post(node.url("/oauth/register"), timeout=10, headers=node.auth(), json={
         "client_name": "batch", "grant_types": ["client_credentials"],
-        "token_endpoint_auth_method": "client_secret_basic", "scope": "mcp:read"})
+        "token_endpoint_auth_method": "client_secret_basic", "scope": "mcp:read",
+        # the audiences the tests below ask for
+        "resources": ['https://api.example/a"b\\c,{d}%20NULL',
+                      "https://api.example/caf\u00e9/\U0001f600"]})
     assert r.status_code == 201, r.text
     j = r.json()
     return j["client_id"], j["client_secret"]

@@ -330,6 +330,24 @@ static void test_tls_pair(void **state)
     assert_string_equal(c.issuer, "https://0.0.0.0:8443");
 }
 
+static void test_dcr_scopes(void **state)
+{
+    (void)state;
+    config c;
+    assert_int_equal(parse_with(&c, NULL, NOARGS), 0);
+    assert_string_equal(c.dcr_scopes, "openid profile email offline_access");
+    const char *const env[] = {"SHARK_DCR_SCOPES", "openid mcp:read", NULL};
+    assert_int_equal(parse_with(&c, env, NOARGS), 0);
+    assert_string_equal(c.dcr_scopes, "openid mcp:read");
+    assert_int_equal(parse_with(&c, env, ARGS("--dcr-scopes", "")), 0);
+    assert_string_equal(c.dcr_scopes, "");
+    expect_fail(NULL, ARGS("--dcr-scopes", "openid  email"), "--dcr-scopes");
+    expect_fail(NULL, ARGS("--dcr-scopes", " openid"), "--dcr-scopes");
+    expect_fail(NULL, ARGS("--dcr-scopes", "openid "), "--dcr-scopes");
+    expect_fail(NULL, ARGS("--dcr-scopes", "a\"b"), "--dcr-scopes");
+    expect_fail(NULL, ARGS("--dcr-scopes", "caf\xc3\xa9"), "--dcr-scopes");
+}
+
 static void test_issuer(void **state)
 {
     (void)state;
@@ -360,6 +378,7 @@ int main(void)
         cmocka_unit_test(test_rate_limit_forms),
         cmocka_unit_test(test_trusted_proxy_lists),
         cmocka_unit_test(test_tls_pair),
+        cmocka_unit_test(test_dcr_scopes),
         cmocka_unit_test(test_issuer),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

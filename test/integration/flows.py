@@ -26,6 +26,8 @@ from cryptography.hazmat.primitives.asymmetric.utils import decode_dss_signature
 REDIRECT = "http://127.0.0.1:8976/cb"
 PASSWORD = "correct horse battery"
 DEVICE_GRANT = "urn:ietf:params:oauth:grant-type:device_code"
+EXCHANGE_GRANT = "urn:ietf:params:oauth:grant-type:token-exchange"
+ACCESS_TOKEN_TYPE = "urn:ietf:params:oauth:token-type:access_token"
 TIMEOUT = 20
 
 
@@ -35,6 +37,13 @@ def b64u(raw):
 
 def b64u_json(obj):
     return b64u(json.dumps(obj, separators=(",", ":")).encode())
+
+
+def issuer(s):
+    """The server's issuer: its --issuer when started with one (nodes of a
+    cluster share one), else its own URL. DPoP proofs name URLs under it."""
+    args = list(s.extra)
+    return args[args.index("--issuer") + 1] if "--issuer" in args else s.url("")
 
 
 def jwt_claims(token):
@@ -225,7 +234,7 @@ def authorize(s, person, client, scope, browser=None, **params):
     assert loc.startswith(client.redirect_uri + "?"), loc
     cb = dict(urllib.parse.parse_qsl(urllib.parse.urlsplit(loc).query))
     assert cb.get("state") == state, loc
-    assert cb.get("iss") == s.url(""), loc
+    assert cb.get("iss") == issuer(s), loc
     assert "code" in cb, loc
     return cb, verifier, nonce, browser
 
@@ -233,20 +242,28 @@ def authorize(s, person, client, scope, browser=None, **params):
 def token_request(s, client, data, key=None, dpop_token=None):
     headers = {}
     if key is not None:
-        headers["DPoP"] = key.proof(s.url("/oauth/token"), "POST", dpop_token)
+        headers["DPoP"] = key.proof(issuer(s) + "/oauth/token", "POST", dpop_token)
     return requests.post(s.url("/oauth/token"), data=client.form(data), auth=client.auth,
                          headers=headers, timeout=TIMEOUT)
 
 
-def redeem(s, client, code, verifier, key=None):
-    return token_request(s, client, {"grant_type": "authorization_code", "code": code,
-                                     "redirect_uri": client.redirect_uri,
-                                     "code_verifier": verifier}, key)
+def redeem(s, client, code, verifier, key=None, **extra):
+    return token_request(s, client, dict(extra, grant_type="authorization_code", code=code,
+                                         redirect_uri=client.redirect_uri,
+                                         code_verifier=verifier), key)
 
 
 def refresh(s, client, refresh_token, key=None, **extra):
     return token_request(s, client, dict(extra, grant_type="refresh_token",
                                          refresh_token=refresh_token), key)
+
+
+def exchange(s, client, subject_token, key=None, **extra):
+    """RFC 8693: the client trades an access token it is entitled to (its own,
+    or one naming it in aud) for one of its own, bound to `key` if given."""
+    return token_request(s, client, dict(extra, grant_type=EXCHANGE_GRANT,
+                                         subject_token=subject_token,
+                                         subject_token_type=ACCESS_TOKEN_TYPE), key)
 
 
 def consent_id(s, user_id, client_id):
@@ -258,15 +275,17 @@ def consent_id(s, user_id, client_id):
     return ids[0]
 
 
-def code_flow(s, person=None, client=None, scope="openid email mcp:read", key=None):
+def code_flow(s, person=None, client=None, scope="openid email mcp:read", key=None,
+              **token_params):
     """sign-up → authorize → hosted login → consent → code → tokens.
 
     A new person and a new DCR client unless given. With `key`, the code is
-    redeemed with a DPoP proof, so the tokens are bound to it."""
+    redeemed with a DPoP proof, so the tokens are bound to it; token_params
+    go with the redemption (e.g. audience=<client_id> to hand the token on)."""
     person = person or sign_up(s)
     client = client or register_client(s, scope=scope)
     cb, verifier, nonce, browser = authorize(s, person, client, scope)
-    r = redeem(s, client, cb["code"], verifier, key)
+    r = redeem(s, client, cb["code"], verifier, key, **token_params)
     assert r.status_code == 200, r.text
     t = r.json()
     assert t["refresh_token"].startswith("rt_"), t

@@ -246,7 +246,7 @@ def vault_fetch(s, provider_id, token, key, scheme="DPoP"):
     path = "/api/v1/vault/%s/token" % provider_id
     headers = {"Authorization": "%s %s" % (scheme, token)}
     if key is not None:
-        headers["DPoP"] = key.proof(s.url(path), "GET", token)
+        headers["DPoP"] = key.proof(flows.issuer(s) + path, "GET", token)
     return requests.get(s.url(path), headers=headers, timeout=30)
 
 

@@ -162,13 +162,15 @@ def _with_session(s, browser, uid, email, password):
 
 def register_client(s, scope="openid email mcp:read", redirect_uri=REDIRECT, public=False,
                     grant_types=("authorization_code", "refresh_token"), **extra):
-    """Dynamic client registration (RFC 7591), anonymous, for a code client."""
+    """Dynamic client registration (RFC 7591) of a code client, by the operator
+    (admin key as the Bearer credential): anonymous registration only gets the
+    --dcr-scopes allowlist, and these clients ask for API scopes too."""
     body = {"client_name": "flow client %s" % uuid.uuid4().hex[:6],
             "redirect_uris": [redirect_uri], "grant_types": list(grant_types),
             "token_endpoint_auth_method": "none" if public else "client_secret_basic",
             "scope": scope}
     body.update(extra)
-    r = requests.post(s.url("/oauth/register"), json=body, timeout=TIMEOUT)
+    r = requests.post(s.url("/oauth/register"), json=body, headers=s.auth(), timeout=TIMEOUT)
     assert r.status_code == 201, r.text
     reg = r.json()
     return Client(reg["client_id"], reg.get("client_secret"), redirect_uri, reg)

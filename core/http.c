@@ -1,5 +1,6 @@
 #include "http.h"
 
+#include <ctype.h>
 #include <llhttp.h>
 #include <openssl/err.h>
 #include <openssl/ssl.h>
@@ -621,6 +622,27 @@ static void set_client_addr(http_req *r)
     }
 }
 
+/* RFC 3986 §6.2.2.2: a percent-encoded unreserved character is that
+ * character, so /health%7A names /healthz. Other escapes stay as sent (a
+ * decoded "/" or "%" would change what the path says). In place. */
+static void normalize_path(char *p)
+{
+    static const char hex[] = "0123456789ABCDEF";
+    char *o = p;
+    for (; *p; p++) {
+        const char *h = p[0] == '%' && p[1] && p[2] ? strchr(hex, toupper((unsigned char)p[1])) : NULL;
+        const char *l = h ? strchr(hex, toupper((unsigned char)p[2])) : NULL;
+        int ch = l ? (int)((h - hex) * 16 + (l - hex)) : -1;
+        if (ch > 0 && (isalnum(ch) || ch == '-' || ch == '.' || ch == '_' || ch == '~')) {
+            *o++ = (char)ch;
+            p += 2;
+        } else {
+            *o++ = *p;
+        }
+    }
+    *o = '\0';
+}
+
 static void dispatch(http_conn *c)
 {
     http_req *r = &c->req;
@@ -633,7 +655,10 @@ static void dispatch(http_conn *c)
 
     const char *url = r->url_len ? r->hb : "";
     char *q = memchr(url, '?', r->url_len);
-    r->path = r->url_len ? arena_strndup(r->a, url, q ? (size_t)(q - url) : r->url_len) : "/";
+    char *path = r->url_len ? arena_strndup(r->a, url, q ? (size_t)(q - url) : r->url_len) : NULL;
+    if (path != NULL)
+        normalize_path(path);
+    r->path = path != NULL ? path : "/";
     r->query = q ? arena_strndup(r->a, q + 1, r->url_len - (size_t)(q - url) - 1) : "";
     set_request_id(r);
     set_client_addr(r);

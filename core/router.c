@@ -170,7 +170,9 @@ int router_match(const router *r, const char *method, const char *path, size_t p
         if (!seg_match(e, segs, n, NULL))
             continue;
         path_found = true;
-        if (strcmp(e->r.method, method) != 0)
+        /* RFC 9110 §9.3.2: HEAD is GET without the content (the writer drops it). */
+        if (strcmp(e->r.method, method) != 0 &&
+            !(strcmp(method, "HEAD") == 0 && strcmp(e->r.method, "GET") == 0))
             continue;
         int lit = 0;
         for (int k = 0; k < e->nsegs; k++)

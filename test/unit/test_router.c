@@ -173,6 +173,21 @@ static void test_not_found_vs_bad_method(void **state)
     router_free(r);
 }
 
+static void test_head_is_get_without_content(void **state)
+{
+    (void)state;
+    router *r = router_new();
+    assert_int_equal(router_add(r, "GET", "/a/{id}", h_a, NULL), 0);
+    assert_int_equal(router_add(r, "POST", "/b", h_b, NULL), 0);
+    route_match m;
+    assert_int_equal(match(r, "HEAD", "/a/x", &m), ROUTER_FOUND);
+    assert_ptr_equal(m.route->handler, h_a);
+    /* Only GET routes answer HEAD. */
+    assert_int_equal(match(r, "HEAD", "/b", &m), ROUTER_BAD_METHOD);
+    assert_string_equal(m.allow, "POST");
+    router_free(r);
+}
+
 static void test_trailing_slash_and_root(void **state)
 {
     (void)state;
@@ -304,6 +319,7 @@ int main(void)
         cmocka_unit_test(test_param_lengths),
         cmocka_unit_test(test_literal_beats_param),
         cmocka_unit_test(test_not_found_vs_bad_method),
+        cmocka_unit_test(test_head_is_get_without_content),
         cmocka_unit_test(test_trailing_slash_and_root),
         cmocka_unit_test(test_too_many_segments),
         cmocka_unit_test(test_duplicate_refused),

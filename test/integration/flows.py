@@ -275,8 +275,8 @@ def code_flow(s, person=None, client=None, scope="openid email mcp:read", key=No
         assert "id_token" in t, t
         assert jwt_claims(t["id_token"])["nonce"] == nonce
     approver = _with_session(s, browser, person.id, person.email, person.password)
-    return Grant(person=person, client=client, consent_id=consent_id(s, person.id, client.client_id),
-                 access_token=t["access_token"], refresh_token=t["refresh_token"],
+    return Grant(person=person, client=client,
+                 consent_id=consent_id(s, person.id, client.client_id), access_token=t["access_token"], refresh_token=t["refresh_token"],
                  id_token=t.get("id_token"), scope=t["scope"], response=t, key=key,
                  session=approver)
 

@@ -292,11 +292,13 @@ def code_flow(s, person=None, client=None, scope="openid email mcp:read", key=No
     t = r.json()
     assert t["refresh_token"].startswith("rt_"), t
     assert t["token_type"].lower() == ("dpop" if key else "bearer"), t
-    if "openid" in scope.split():
-        assert "id_token" in t, t
+    # OIDC: an id_token exactly when openid was asked for
+    assert ("id_token" in t) == ("openid" in scope.split()), t
+    if "id_token" in t:
         assert jwt_claims(t["id_token"])["nonce"] == nonce
     approver = _with_session(s, browser, person.id, person.email, person.password)
-    return Grant(person=person, client=client, consent_id=consent_id(s, person.id, client.client_id),
+    return Grant(person=person, client=client,
+                 consent_id=consent_id(s, person.id, client.client_id),
                  access_token=t["access_token"], refresh_token=t["refresh_token"],
                  id_token=t.get("id_token"), scope=t["scope"], response=t, key=key,
                  session=approver)

@@ -571,7 +571,8 @@ def test_consent_authorises_an_app_the_user_did_not_create(vshark, provider):
     r = vault_fetch(vshark, w["pid"], g.access_token, key)
     assert r.status_code == 200, r.text
     assert r.json()["access_token"] == w["access"]
-    ev = [e for e in audit(vshark, target_id=w["conn"]["id"]) if e["event"] == "vault.token_fetched"]
+    ev = [e for e in audit(vshark, target_id=w["conn"]["id"])
+          if e["event"] == "vault.token_fetched"]
     assert [e["actor_id"] for e in ev] == [app.client_id]
     # another person's approval of the same app reaches only their own connection
     stranger = flows.code_flow(vshark, client=app, scope="vault:read", key=key)

@@ -31,6 +31,7 @@ class Receiver:
     def __init__(self, port=None):
         self.port = port or free_port()
         self.hits = []
+        self.answered = 0  # responses written in full
         self.plan = {}
         self.lock = threading.Lock()
         self.server = None
@@ -59,6 +60,8 @@ class Receiver:
                     self.send_header("Content-Length", "2")
                     self.end_headers()
                     self.wfile.write(b"ok")
+                    with rec.lock:
+                        rec.answered += 1
                 except OSError:
                     pass
 
@@ -181,6 +184,27 @@ def wait_delivery(s, hid, pred, timeout=20):
     raise AssertionError("deliveries never matched: %r" % deliveries(s, hid))
 
 
+def wait_settled(s, hid, timeout=20, final=("delivered", "failed")):
+    """A bounded poll of the outbox until none of the webhook's deliveries can be
+    sent again (each delivered or failed: the claim takes only pending, retrying
+    or orphaned sending rows). Deliveries are written with their event by the
+    audit trigger, so after the change's response the set is complete; once it
+    has settled, every hit the receiver will ever get for it has arrived."""
+    deadline = time.time() + timeout
+    while True:
+        data = deliveries(s, hid, limit=1000)["data"]
+        if all(d["status"] in final for d in data):
+            return data
+        if time.time() > deadline:
+            raise AssertionError("deliveries still in flight: %r" % data)
+        time.sleep(0.1)
+
+
+def hits_match(rx, path, rows):
+    """The receiver saw exactly the attempts the outbox recorded."""
+    assert len(rx.on(path)) == sum(d["attempts"] for d in rows), (path, rows)
+
+
 # ---------------------------------------------------------------- admin API
 
 def test_create_get_list_update_delete(srv, rx, hooks):
@@ -267,7 +291,9 @@ def test_signed_delivery_and_filters(srv, rx, hooks):
                    len([x for x in h if x["path"] == "/f-prefix"]) >= 2 and
                    len([x for x in h if x["path"] == "/f-alias"]) >= 1 and
                    len([x for x in h if x["path"] == "/f-exact"]) >= 1)
-    time.sleep(1.5)  # anything that should not arrive has had its chance
+    for path, w in (("/f-exact", exact), ("/f-prefix", prefix), ("/f-alias", alias),
+                    ("/f-all", every)):
+        hits_match(rx, path, wait_settled(srv, w["id"]))
     assert rx.events("/f-exact") == ["app.created"]
     assert sorted(rx.events("/f-prefix")) == ["agent.created", "agent.secret_rotated"]
     assert rx.events("/f-alias") == ["agent.secret_rotated"]
@@ -295,12 +321,15 @@ def test_signed_delivery_and_filters(srv, rx, hooks):
 
 def test_test_endpoint_reaches_only_that_endpoint(srv, rx, hooks):
     a = hooks(rx.url("/t-a"), ["webhook.test"])
-    hooks(rx.url("/t-b"), ["*"])
+    b = hooks(rx.url("/t-b"), ["*"])
     r = srv.request("POST", "/api/v1/admin/webhooks/%s/test" % a["id"], admin=True)
     assert r.status_code == 202, r.text
     assert r.json()["event"] == "webhook.test"
     assert rx.wait(lambda h: any(x["path"] == "/t-a" for x in h))
-    time.sleep(1.5)
+    hits_match(rx, "/t-a", wait_settled(srv, a["id"]))
+    rows_b = wait_settled(srv, b["id"])
+    assert "webhook.test" not in [d["event"] for d in rows_b]
+    hits_match(rx, "/t-b", rows_b)
     assert rx.events("/t-a") == ["webhook.test"]
     assert "webhook.test" not in rx.events("/t-b")
     verify(a["secret"], rx.on("/t-a")[0])
@@ -368,8 +397,9 @@ def test_4xx_fails_at_once_and_redeliver_works(srv, rx, hooks):
     srv.request("POST", "/api/v1/admin/webhooks/%s/test" % w["id"], admin=True)
     row = wait_delivery(srv, w["id"], lambda d: d[0]["status"] == "failed")[0]
     assert row["attempts"] == 1 and row["last_status_code"] == 404
-    time.sleep(1.5)
-    assert len(rx.on("/r404")) == 1  # no retry for a plain 4xx
+    # failed is final: nothing schedules another attempt for a plain 4xx
+    assert wait_settled(srv, w["id"]) == [row]
+    assert len(rx.on("/r404")) == 1
     r = srv.request("POST", "/api/v1/admin/webhooks/deliveries/%s/redeliver" % row["id"],
                     admin=True)
     assert r.status_code == 202, r.text
@@ -413,15 +443,23 @@ def test_failing_endpoint_is_disabled_and_stops_receiving(srv, rx, hooks):
     body = json.loads(rx.on("/watch")[0]["body"])
     assert body["type"] == "webhook.disabled" and body["data"]["target_id"] == w["id"]
     verify(watcher["secret"], rx.on("/watch")[0])
-    # Nothing more reaches it: new events are not queued for a disabled endpoint.
-    time.sleep(1.5)
-    before = len(rx.on("/down"))
-    total = deliveries(srv, w["id"])["total"]
-    new_app(srv, "after-disable")
-    time.sleep(2.5)
+    # Nothing more reaches it: its queued deliveries failed with the disable, and
+    # new events are not queued for it. A live subscriber to the same event is
+    # the signal that the event went out.
+    # (a disabled endpoint is never claimed, so a row left retrying is final too:
+    # see test_disabling_attempt_fails_its_own_delivery)
+    rows = wait_settled(srv, w["id"], final=("delivered", "failed", "retrying"))
+    hits_match(rx, "/down", rows)
+    before, total = len(rx.on("/down")), len(rows)
+    sentinel = hooks(rx.url("/after-disable"), ["app.created"])
+    app_id = new_app(srv, "after-disable")
+    assert deliveries(srv, w["id"])["total"] == total
+    assert rx.wait(lambda h: any(x["path"] == "/after-disable" and
+                                 json.loads(x["body"])["data"]["target_id"] == app_id
+                                 for x in h))
+    hits_match(rx, "/after-disable", wait_settled(srv, sentinel["id"]))
     assert len(rx.on("/down")) == before
     assert deliveries(srv, w["id"])["total"] == total
-    assert deliveries(srv, w["id"], status="pending")["total"] == 0
     r = srv.request("POST", "/api/v1/admin/webhooks/%s/test" % w["id"], admin=True)
     assert r.status_code == 409
     assert_api_error(r.json(), "conflict")
@@ -429,6 +467,41 @@ def test_failing_endpoint_is_disabled_and_stops_receiving(srv, rx, hooks):
     r = srv.request("PATCH", "/api/v1/admin/webhooks/" + w["id"], admin=True,
                     json={"enabled": True})
     assert r.json()["enabled"] is True and r.json()["failing_since"] is None
+
+
+@pytest.mark.xfail(strict=True, reason="issue 20: the delivery whose failed attempt disables the "
+                   "endpoint stays 'retrying' (store/webhooks.c hook_record: q does not see d's "
+                   "row), so shark_webhook_queued never drains")
+def test_disabling_attempt_fails_its_own_delivery(shark_factory):
+    """An endpoint disabled for failing: its queued deliveries fail (store/webhooks.h),
+    including the one whose attempt disabled it."""
+    rx = Receiver()
+    rx.plan["/dis"] = [(500, {}, 0)] * 10
+    rx.start()
+    s = shark_factory(extra=["--webhook-allowed-hosts", "127.0.0.1",
+                             "--webhook-retry-schedule", "60", "--webhook-disable-after", "1"])
+    s.start()
+    try:
+        r = s.request("POST", "/api/v1/admin/webhooks", admin=True,
+                      json={"url": rx.url("/dis"), "events": ["webhook.test"]})
+        assert r.status_code == 201, r.text
+        hid = r.json()["id"]
+        s.request("POST", "/api/v1/admin/webhooks/%s/test" % hid, admin=True)
+        wait_delivery(s, hid, lambda d: d[0]["status"] == "retrying")  # failing since now
+        time.sleep(1.2)  # past --webhook-disable-after
+        s.request("POST", "/api/v1/admin/webhooks/%s/test" % hid, admin=True)
+        assert rx.wait(lambda h: len(h) == 2)
+        deadline = time.time() + 10
+        while s.get("/api/v1/admin/webhooks/" + hid, admin=True).json()["enabled"]:
+            assert time.time() < deadline, "never disabled"
+            time.sleep(0.1)
+        rows = wait_settled(s, hid, timeout=5)
+        assert [d["status"] for d in rows] == ["failed", "failed"], rows
+        queued = [l for l in s.get("/metrics").text.splitlines()
+                  if l.startswith("shark_webhook_queued ")]
+        assert queued == ["shark_webhook_queued 0"], queued
+    finally:
+        rx.stop()
 
 
 def test_metrics(srv, rx, hooks):
@@ -469,7 +542,10 @@ def test_private_destinations_refused_without_allow_list(shark_factory):
         row = wait_delivery(s, hid, lambda d: d[0]["status"] == "failed")[0]
         assert row["attempts"] == 1
         assert "refused" in row["last_error"] and "loopback" in row["last_error"]
-        time.sleep(1)
+        # every delivery (the test, and its own webhook.created) failed at once, and
+        # failed is final: no later attempt
+        rows = wait_settled(s, hid)
+        assert [(d["status"], d["attempts"]) for d in rows] == [("failed", 1)] * len(rows), rows
         assert rx.hits == []
     finally:
         rx.stop()
@@ -489,7 +565,9 @@ def test_crash_recovery_delivers_every_event(shark_factory):
     secret = r.json()["secret"]
     # The receiver is down: deliveries are queued and fail their first attempts.
     apps = {new_app(s, "crash-%d" % i) for i in range(5)}
-    time.sleep(2)
+    hid = r.json()["id"]
+    wait_delivery(s, hid, lambda d: len(d) == 5 and all(x["attempts"] >= 1 and
+                                                        x["status"] != "delivered" for x in d))
     s.proc.send_signal(signal.SIGKILL)
     s.proc.wait(10)
     s.wait_embedded_pg_gone()
@@ -532,7 +610,18 @@ def test_two_processes_deliver_each_event_once(pg_cluster, shark_factory):
                               timeout=10)
             assert r.status_code == 201, r.text
         assert rx.wait(lambda h: len({hook_id_of(x) for x in h}) >= n, 30)
-        time.sleep(2)  # a double send would show up now
+        # Every delivery settled after one claim (a claim counts the attempt, so a
+        # row taken by both nodes would show attempts 2): no send is still to come.
+        deadline = time.time() + 20
+        while True:
+            rows = pg_cluster.psql("SELECT status, attempts FROM webhook_deliveries",
+                                   "hooks2").split()
+            if all(x.startswith(("delivered|", "failed|")) for x in rows) or \
+                    time.time() > deadline:
+                break
+            time.sleep(0.1)
+        assert rows == ["delivered|1"] * n, rows
+        assert pg_cluster.psql("SELECT count(*) FROM webhook_attempts", "hooks2").strip() == str(n)
         ids = [hook_id_of(x) for x in rx.hits]
         assert len(ids) == n and len(set(ids)) == n, sorted(ids)
         for hit in rx.hits:
@@ -546,7 +635,7 @@ def test_two_processes_deliver_each_event_once(pg_cluster, shark_factory):
 
 def test_sigterm_with_deliveries_in_flight_exits_cleanly(shark_factory):
     rx = Receiver()
-    rx.plan["/hang"] = [(200, {}, 4)] * 5
+    rx.plan["/hang"] = [(200, {}, 8)] * 5
     rx.start()
     s = shark_factory(extra=["--webhook-allowed-hosts", "127.0.0.1",
                              "--webhook-timeout", "10", "--shutdown-timeout", "2"])
@@ -557,9 +646,9 @@ def test_sigterm_with_deliveries_in_flight_exits_cleanly(shark_factory):
         assert r.status_code == 201
         new_app(s, "inflight")
         assert rx.wait(lambda h: len(h) >= 1, 10)
-        t0 = time.time()
         assert s.stop() == 0
-        # Bounded by --shutdown-timeout, not by the 10 s attempt timeout.
-        assert time.time() - t0 < 8, time.time() - t0
+        # It did not wait for the attempt (the receiver is still holding its
+        # answer back, 8 s, under the 10 s attempt timeout): --shutdown-timeout cut it.
+        assert rx.answered == 0
     finally:
         rx.stop()

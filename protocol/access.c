@@ -130,6 +130,17 @@ int oauth_access_verify(app *a, arena *ar, const char *token, oauth_access *out)
     return 0;
 }
 
+bool oauth_access_aud_has(const json_t *claims, const char *who)
+{
+    json_t *aud = json_object_get(claims, "aud"), *one;
+    size_t i;
+    if (json_is_string(aud))
+        return strcmp(json_string_value(aud), who) == 0;
+    json_array_foreach(aud, i, one) if (json_is_string(one) && strcmp(json_string_value(one), who) == 0)
+        return true;
+    return false;
+}
+
 int oauth_act_depth(const json_t *act)
 {
     int n = 0;

@@ -349,6 +349,10 @@ static void on_auth_entry(void *ud, centry *e, bool unavailable)
 static void on_resolved(http_req *req, void *ud, const char *error)
 {
     struct auth *a = ud;
+    if (error != NULL && strcmp(error, OAUTH_LOOKUP_UNAVAILABLE) == 0) {
+        http_error_oauth(req, 503, "temporarily_unavailable", "the client cannot be resolved now");
+        return;
+    }
     if (error != NULL) {
         fail_client(a, arena_printf(http_req_arena(req), "client metadata document: %s", error));
         return;

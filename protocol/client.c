@@ -132,7 +132,7 @@ static void cache_put(centry *e)
 static centry *entry_new(PGresult *r, uint64_t gen)
 {
     enum { ID, KIND, NAME, SECRET, PREV, AUTH = 6, GRANTS, REDIRECTS, SCOPES, JWKS, JKT, STATUS,
-           CREATED_BY, PREV_UNTIL, NCOLS };
+           CREATED_BY, PREV_UNTIL, RESOURCE_SERVER, ID_TOKEN_ALG, NCOLS };
     size_t bytes = sizeof(centry);
     for (int c = 0; c < NCOLS; c++)
         bytes += (size_t)PQgetlength(r, 0, c) + 1;
@@ -154,7 +154,8 @@ static centry *entry_new(PGresult *r, uint64_t gen)
     e->gen = gen;
     e->c = (oauth_client){.client_id = v[ID], .kind = v[KIND], .name = v[NAME],
                           .auth_method = v[AUTH], .scopes = v[SCOPES], .dpop_jkt = v[JKT],
-                          .created_by = v[CREATED_BY]};
+                          .created_by = v[CREATED_BY], .id_token_alg = v[ID_TOKEN_ALG],
+                          .resource_server = v[RESOURCE_SERVER] && v[RESOURCE_SERVER][0] == 't'};
     e->c.grant_types = v[GRANTS] ? json_loads(v[GRANTS], 0, NULL) : NULL;
     e->c.redirect_uris = v[REDIRECTS] ? json_loads(v[REDIRECTS], 0, NULL) : NULL;
     e->secret_hash = v[SECRET];

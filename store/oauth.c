@@ -162,7 +162,8 @@ static store_stmt client_get = {
     "  (prev_secret_expires IS NOT NULL AND prev_secret_expires > now())::text, auth_method, "
     "  array_to_json(grant_types)::text, array_to_json(redirect_uris)::text, "
     "  array_to_string(scopes, ' '), jwks::text, dpop_jkt, status, "
-    "  created_by, extract(epoch FROM prev_secret_expires)::bigint "
+    "  created_by, extract(epoch FROM prev_secret_expires)::bigint, resource_server::text, "
+    "  metadata->>'id_token_signed_response_alg' "
     "FROM oauth_clients WHERE client_id = $1",
     1, 0};
 

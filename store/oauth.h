@@ -53,7 +53,8 @@ int store_key_rows_parse(const PGresult *r, store_key_row **out);
  * prev_secret_valid ('t'/'f'), auth_method, grant_types (JSON array text),
  * redirect_uris (JSON), scopes (space-separated), jwks (JSON or NULL),
  * dpop_jkt, status, created_by, prev_secret_expires (unix seconds or NULL;
- * for caches, which must stop accepting the previous secret on time). */
+ * for caches, which must stop accepting the previous secret on time),
+ * resource_server ('t'/'f'), id_token_signed_response_alg (or NULL). */
 int store_client_get(store_pool *p, const char *client_id, store_cb cb, void *ud);
 
 /* ---- tokens ---- */

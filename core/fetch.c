@@ -478,7 +478,8 @@ static void job_start(fetch *f, fetch_job *j)
     curl_free(port);
     curl_url_cleanup(u);
     if (!ok) {
-        job_fail(j, false, "%s", j->https_only ? "not an absolute https URL" : "not an absolute http(s) URL");
+        job_fail(j, false, "%s",
+                 j->https_only ? "not an absolute https URL" : "not an absolute http(s) URL");
         return;
     }
     if (literal) {

@@ -136,8 +136,11 @@ bool oauth_access_aud_has(const json_t *claims, const char *who)
     size_t i;
     if (json_is_string(aud))
         return strcmp(json_string_value(aud), who) == 0;
-    json_array_foreach(aud, i, one) if (json_is_string(one) && strcmp(json_string_value(one), who) == 0)
-        return true;
+    json_array_foreach(aud, i, one)
+    {
+        if (json_is_string(one) && strcmp(json_string_value(one), who) == 0)
+            return true;
+    }
     return false;
 }
 

@@ -122,22 +122,19 @@ static void on_active(void *ud, enum oauth_token_state st)
     http_respond_json(c->req, 200, out);
 }
 
-/* A refresh token is as active as its row says and its client is. */
-struct refresh {
-    json_t *out;
-};
-
+/* A refresh token is as active as its row says and its client is; ud is
+ * the answer to give if so. */
 static void on_refresh_client(http_req *req, void *ud, const oauth_client *cl, const char *error)
 {
-    struct refresh *r = ud;
+    json_t *out = ud;
     if (cl == NULL && error != NULL && strcmp(error, OAUTH_LOOKUP_UNAVAILABLE) == 0) {
-        json_decref(r->out);
+        json_decref(out);
         http_error_oauth(req, 503, "temporarily_unavailable", "database unavailable");
     } else if (cl == NULL) {
-        json_decref(r->out);
+        json_decref(out);
         inactive(req);
     } else {
-        http_respond_json(req, 200, r->out);
+        http_respond_json(req, 200, out);
     }
 }
 
@@ -160,16 +157,16 @@ static void on_refresh_row(void *ud, PGresult *res, int err, const char *msg)
         inactive(req);
         return;
     }
-    struct refresh *r = arena_calloc(http_req_arena(req), sizeof(*r));
-    r->out = json_pack("{s:b,s:s,s:s,s:s,s:s,s:I,s:I}", "active", 1, "token_type", "refresh_token",
-                       "iss", http_req_app(req)->cfg.issuer, "client_id", client_id, "sub", sub,
-                       "exp", (json_int_t)strtoll(PQgetvalue(res, 0, 4), NULL, 10), "iat",
-                       (json_int_t)strtoll(PQgetvalue(res, 0, 5), NULL, 10));
+    json_t *out = json_pack("{s:b,s:s,s:s,s:s,s:s,s:I,s:I}", "active", 1, "token_type",
+                            "refresh_token", "iss", http_req_app(req)->cfg.issuer, "client_id",
+                            client_id, "sub", sub, "exp",
+                            (json_int_t)strtoll(PQgetvalue(res, 0, 4), NULL, 10), "iat",
+                            (json_int_t)strtoll(PQgetvalue(res, 0, 5), NULL, 10));
     if (*PQgetvalue(res, 0, 3) != '\0')
-        json_object_set_new(r->out, "scope", json_string(PQgetvalue(res, 0, 3)));
+        json_object_set_new(out, "scope", json_string(PQgetvalue(res, 0, 3)));
     if (aud != NULL)
-        json_object_set_new(r->out, "aud", json_string(aud));
-    oauth_client_lookup(req, arena_strdup(http_req_arena(req), client_id), on_refresh_client, r);
+        json_object_set_new(out, "aud", json_string(aud));
+    oauth_client_lookup(req, arena_strdup(http_req_arena(req), client_id), on_refresh_client, out);
 }
 
 static void introspect_next(http_req *req, void *ud, const oauth_client *cl)

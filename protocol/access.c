@@ -85,7 +85,8 @@ static json_t *verify_signature(const keyring_snap *snap, const char *token, siz
         goto done;
     const char *kid = str(jws_header(t), "kid"), *typ = str(jws_header(t), "typ");
     const keyring_key *k = kid ? keyring_find(snap, kid) : NULL;
-    if (k == NULL || typ == NULL || strcasecmp(typ, "at+jwt") != 0 || jws_verify(t, k->key) != 0)
+    if (k == NULL || k->id_token_only || typ == NULL || strcasecmp(typ, "at+jwt") != 0 ||
+        jws_verify(t, k->key) != 0)
         goto done;
     c = json_incref((json_t *)jws_claims(t));
 done:

@@ -1,6 +1,7 @@
 #include "login.h"
 
 #include <sodium.h>
+#include <stdlib.h>
 #include <string.h>
 #include <uv.h>
 
@@ -14,6 +15,7 @@ struct login {
     hash_cb hcb;
     void *ud;
     const char *email, *password, *user_id, *stored;
+    int attempt; /* its number at this address in the current window */
     bool allowed, ok;
     char hash[PASSWORD_HASH_MAX];
 };
@@ -69,8 +71,8 @@ static void verify_done(uv_work_t *w, int status)
         return;
     }
     if (store_auth_login_end(http_req_pool(l->req), l->email, http_req_client_ip(l->req),
-                             l->user_id, l->ok, LOGIN_MAX_FAILURES, http_req_id(l->req),
-                             on_recorded, l) != 0)
+                             l->user_id, l->ok, l->attempt, l->attempt == LOGIN_MAX_FAILURES,
+                             http_req_id(l->req), on_recorded, l) != 0)
         l->cb(l->req, l->ud, NULL, "unavailable");
 }
 
@@ -86,6 +88,7 @@ static void on_begun(void *ud, PGresult *res, int err, const char *msg)
     }
     arena *a = http_req_arena(l->req);
     l->allowed = PQgetvalue(res, 0, 0)[0] == 't';
+    l->attempt = atoi(PQgetvalue(res, 0, 3));
     /* no password set: cannot sign in this way, like an unknown account */
     if (!PQgetisnull(res, 0, 1) && !PQgetisnull(res, 0, 2)) {
         l->user_id = arena_strdup(a, PQgetvalue(res, 0, 1));

@@ -58,7 +58,7 @@ static store_stmt login_begin = {
     "a AS (" LOGIN_COUNT("acct") "WHERE (SELECT n FROM p) <= $3::int " LOGIN_COUNT_CONFLICT "), "
     "u AS (SELECT id, password_hash FROM users WHERE lower(email) = lower($1)) "
     "SELECT coalesce((SELECT n FROM p) <= $3::int AND (SELECT n FROM a) <= $4::int, false)::text "
-    "  AS allowed, (SELECT id FROM u), (SELECT password_hash FROM u)",
+    "  AS allowed, (SELECT id FROM u), (SELECT password_hash FROM u), (SELECT n FROM p)",
     5, 0};
 
 int store_auth_login_begin(store_pool *p, const char *email, const char *client_ip,
@@ -78,22 +78,22 @@ static store_stmt login_end = {
     "pair AS (DELETE FROM login_throttle WHERE $4::bool AND key = (SELECT pair FROM k)), "
     "acct AS (UPDATE login_throttle SET n = greatest(n - 1, 0) WHERE $4::bool "
     "  AND key = (SELECT acct FROM k)), "
-    "f AS (SELECT n FROM login_throttle WHERE NOT $4::bool AND key = (SELECT pair FROM k)), "
     "ev AS (" AUDIT_INSERT "SELECT shark_id('audit_'), e, $3, 'user', $3, m, $6, $2 FROM "
     "  (SELECT CASE WHEN $4::bool THEN 'user.login' ELSE 'user.login_failed' END AS e, "
-    "  CASE WHEN $4::bool THEN '{}'::jsonb ELSE jsonb_build_object('failures', (SELECT n FROM f)) "
-    "  END AS m UNION ALL SELECT 'user.locked', jsonb_build_object('failures', n, 'scope', "
-    "  'address') FROM f WHERE n = $5::int) x) "
+    "  CASE WHEN $4::bool THEN '{}'::jsonb ELSE jsonb_build_object('failures', $5::int) "
+    "  END AS m UNION ALL SELECT 'user.locked', jsonb_build_object('failures', $5::int, "
+    "  'scope', 'address') WHERE NOT $4::bool AND $7::bool) x) "
     "SELECT 1",
-    6, 0};
+    7, 0};
 
 int store_auth_login_end(store_pool *p, const char *email, const char *client_ip,
-                         const char *user_id, int ok, int max_pair, const char *request_id,
-                         store_cb cb, void *ud)
+                         const char *user_id, int ok, int attempt, int locks,
+                         const char *request_id, store_cb cb, void *ud)
 {
-    char mp[24];
-    itoa16(mp, max_pair);
-    const char *params[] = {email, client_ip, user_id, ok ? "true" : "false", mp, request_id};
+    char n[24];
+    itoa16(n, attempt);
+    const char *params[] = {email,      client_ip, user_id, ok ? "true" : "false", n,
+                            request_id, locks ? "true" : "false"};
     return store_exec(p, &login_end, params, cb, ud);
 }
 

@@ -23,16 +23,18 @@ int store_auth_signup(store_pool *p, const char *id, const char *email, const ch
  * max_pair, against the email's account; each counter lapses window_s
  * after its last attempt. Unknown emails are counted the same way. Row:
  * allowed ('t' when both counts are within their limits), user id and
- * password_hash (both NULL when no such account). */
+ * password_hash (both NULL when no such account), the attempt's number at
+ * its address. */
 int store_auth_login_begin(store_pool *p, const char *email, const char *client_ip,
                            int max_pair, int max_account, int window_s, store_cb cb, void *ud);
 /* Step 2, for an existing account whose password was checked: success
  * clears the pair's count and takes this attempt off the account's;
- * failure keeps both. Audit user.login / user.login_failed, and user.locked
- * when the pair's count reached max_pair. */
+ * failure keeps both. Audit user.login / user.login_failed (with the
+ * attempt's number), and user.locked when this failure locks the address
+ * out (locks). */
 int store_auth_login_end(store_pool *p, const char *email, const char *client_ip,
-                         const char *user_id, int ok, int max_pair, const char *request_id,
-                         store_cb cb, void *ud);
+                         const char *user_id, int ok, int attempt, int locks,
+                         const char *request_id, store_cb cb, void *ud);
 
 /* ---- sessions ---- */
 

@@ -24,7 +24,7 @@ int store_device_create(store_pool *p, const char *device_code_hash, const char 
  * A miss is recorded only while not throttled, so the table stays small;
  * each statement also drops a few expired rows. */
 #define DEVICE_MAX_MISSES "10"
-#define DEVICE_MAX_MISSES_ADDR "20"
+#define DEVICE_MAX_MISSES_ADDR "30"
 #define DEVICE_THROTTLE                                                                       \
     "t AS (SELECT (SELECT count(*) FROM device_attempts WHERE user_id = $2 "                   \
     "  AND at > now() - interval '15 minutes') >= " DEVICE_MAX_MISSES " OR (SELECT count(*) "  \

@@ -13,7 +13,7 @@ int store_device_create(store_pool *p, const char *device_code_hash, const char 
                         const char *client_id, const char *scope, int interval_s, int ttl_s,
                         store_cb cb, void *ud);
 /* Wrong user codes are counted per user and per client address on every
- * call that takes one; past a limit in 15 minutes (10 per user, 20 per
+ * call that takes one; past a limit in 15 minutes (10 per user, 30 per
  * address) the calls are throttled: they find nothing and count nothing. */
 /* A user looks a pending code up. Row: throttled ('t'), found, client_id,
  * client_name, scope. A miss is counted. */

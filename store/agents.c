@@ -123,7 +123,8 @@ static store_stmt agent_create = {
     "  FROM ok, s RETURNING *), "
     "ev AS (" AUDIT("agent.created", "$2", "app", "ins.client_id",
                     "jsonb_build_object('name', ins.name, 'scopes', to_jsonb(ins.scopes), "
-                    "'created_by', ins.created_by, 'resource_server', ins.resource_server)",
+                    "'created_by', ins.created_by) || CASE WHEN ins.resource_server THEN "
+                    "'{\"resource_server\": true}'::jsonb ELSE '{}' END",
                     "$10", "$11") "FROM ins) "
     "SELECT EXISTS (SELECT 1 FROM a)::text AS app_found, EXISTS (SELECT 1 FROM u)::text AS "
     "  user_found, EXISTS (SELECT 1 FROM ok)::text AS scopes_ok, "
@@ -191,8 +192,9 @@ static store_stmt agent_update = {
     "  (SELECT client_id FROM up WHERE status = 'disabled') AND revoked_at IS NULL "
     "  AND expires_at > now() RETURNING 1), "
     "ev AS (" AUDIT("agent.updated", "'admin'", "admin", "up.client_id",
-                    "jsonb_build_object('status', up.status, 'resource_server', "
-                    "up.resource_server, 'revoked_tokens', (SELECT count(*) FROM rev))",
+                    "jsonb_build_object('status', up.status, 'revoked_tokens', "
+                    "(SELECT count(*) FROM rev)) || CASE WHEN $8::boolean IS NULL THEN '{}' "
+                    "ELSE jsonb_build_object('resource_server', up.resource_server) END",
                     "$6", "$7") "FROM up) "
     "SELECT EXISTS (SELECT 1 FROM ok)::text AS scopes_ok, "
     "  (SELECT shark_agent_json(up)::text FROM up) AS agent FROM cur",

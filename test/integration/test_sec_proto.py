@@ -522,6 +522,8 @@ def test_introspection_resource_servers_see_everything(env):
     assert r.status_code == 200 and r.json()["resource_server"] is True, r.text
     info = introspect(s, tok, auth=(rs["client_id"], rs["client_secret"]))
     assert info["active"] is True and info["client_id"] == a["client_id"]
+    ev = audit(s, "agent.updated", rs["client_id"])
+    assert ev[0]["metadata"]["resource_server"] is True
     # set at creation too; only a boolean
     made = make_agent(s, resource_server=True)
     assert made["resource_server"] is True

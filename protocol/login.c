@@ -1,6 +1,5 @@
 #include "login.h"
 
-#include <sodium.h>
 #include <stdlib.h>
 #include <string.h>
 #include <uv.h>
@@ -55,7 +54,6 @@ static void verify_work(uv_work_t *w)
 static void verify_done(uv_work_t *w, int status)
 {
     struct login *l = w->data;
-    sodium_memzero(l->hash, sizeof(l->hash));
     if (status != 0) {
         l->cb(l->req, l->ud, NULL, "unavailable");
         return;

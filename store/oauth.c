@@ -7,6 +7,13 @@
 
 /* ---- signing keys ---- */
 
+/* id_token keys are stored with created_at at the epoch: nodes of the
+ * previous version take the newest unretired key as their active one, and
+ * must never take an id_token key (this version refuses access tokens it
+ * signed). */
+#define KEY_CREATED(purpose)                                                                  \
+    "CASE WHEN " purpose " = 'id_token' THEN to_timestamp(0) ELSE now() END"
+
 #define KEYS_SQL                                                                              \
     "SELECT id, alg, private_sealed, (retired_at IS NOT NULL)::text, "                        \
     "extract(epoch FROM created_at)::bigint::text, purpose FROM signing_keys "                \
@@ -94,8 +101,9 @@ int store_key_insert(const char *conninfo, const char *id, const char *alg, cons
         goto done;
     PQclear(r);
     r = PQexecParams(c,
-                     "INSERT INTO signing_keys (id, alg, private_sealed, public_jwk, purpose) "
-                     "SELECT $1, $2, $3::bytea, $4::jsonb, $5 WHERE NOT EXISTS "
+                     "INSERT INTO signing_keys (id, alg, private_sealed, public_jwk, purpose, "
+                     "created_at) SELECT $1, $2, $3::bytea, $4::jsonb, $5, " KEY_CREATED("$5")
+                     " WHERE NOT EXISTS "
                      "(SELECT 1 FROM signing_keys WHERE retired_at IS NULL AND purpose = $5)",
                      5, NULL, params, NULL, NULL, 0);
     if (PQresultStatus(r) != PGRES_COMMAND_OK)
@@ -127,8 +135,8 @@ static store_stmt key_rotate = {
     "WITH old AS (UPDATE signing_keys SET retired_at = now(), "
     "  publish_until = now() + $5::int * interval '1 second' "
     "  WHERE retired_at IS NULL AND purpose = $8 RETURNING id), "
-    "k AS (INSERT INTO signing_keys (id, alg, private_sealed, public_jwk, purpose) "
-    "  VALUES ($1, $2, decode($3, 'hex'), $4::jsonb, $8) RETURNING id), "
+    "k AS (INSERT INTO signing_keys (id, alg, private_sealed, public_jwk, purpose, created_at) "
+    "  VALUES ($1, $2, decode($3, 'hex'), $4::jsonb, $8, " KEY_CREATED("$8") ") RETURNING id), "
     "ev AS (INSERT INTO audit_events (id, event, actor_type, target_id, metadata, request_id, "
     "  client_ip) SELECT shark_id('audit_'), 'admin.signing_key_rotated', 'admin', k.id, "
     "  jsonb_build_object('alg', $2::text, 'use', $8::text, 'retired', (SELECT "

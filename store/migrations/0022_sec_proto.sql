@@ -2,6 +2,8 @@
 -- by default); an 'id_token' key (RS256, which OpenID Connect requires) signs
 -- only the id_tokens of clients registered with
 -- id_token_signed_response_alg RS256, and never verifies an access token.
+-- id_token keys are written with created_at at the epoch, so that nodes of
+-- the previous version (newest unretired key = active) never sign with one.
 ALTER TABLE signing_keys ADD COLUMN purpose text NOT NULL DEFAULT 'tokens';
 
 -- Clients that may introspect any token (resource servers); set with the

@@ -31,7 +31,7 @@ int store_device_create(store_pool *p, const char *device_code_hash, const char 
     "  FROM device_attempts WHERE addr_key = shark_addr_key($3) "                             \
     "  AND at > now() - interval '15 minutes') >= " DEVICE_MAX_MISSES_ADDR " AS throttled), " \
     "gc AS (DELETE FROM device_attempts WHERE ctid IN (SELECT ctid FROM device_attempts "      \
-    "  WHERE at < now() - interval '15 minutes' LIMIT 10)), "
+    "  WHERE at < now() - interval '15 minutes' LIMIT 10 FOR UPDATE SKIP LOCKED)), "
 
 #define DEVICE_MISS(found)                                                                    \
     "miss AS (INSERT INTO device_attempts (user_id, addr_key) SELECT $2, shark_addr_key($3) "  \

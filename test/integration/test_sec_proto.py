@@ -408,6 +408,11 @@ def test_device_wrong_user_codes_count_per_address(env):
     fresh = person(s, "10.6.1.1")
     r = device_post(s, fresh, "/device", da["user_code"], "10.6.1.1")
     assert r.status_code == 429, r.text
+    # misses older than the window are dropped as new ones come
+    s.psql("INSERT INTO device_attempts (user_id, addr_key, at) SELECT 'usr_old', 'old', "
+           "now() - interval '1 hour' FROM generate_series(1, 5)")
+    device_post(s, person(s, "10.6.1.3"), "/device", wrong_code(da["user_code"]), "10.6.1.3")
+    assert s.psql("SELECT count(*) FROM device_attempts WHERE addr_key = 'old'").strip() == "0"
     elsewhere = person(s, "10.6.1.2")
     r = device_post(s, elsewhere, "/device", da["user_code"], "10.6.1.2")
     assert r.status_code == 200, r.text
@@ -460,6 +465,11 @@ def test_login_lockout_holds_for_the_attackers_address_only(env):
         api_login(s, email, "wrong password %d" % i, "2001:db8:7:2::1")
     assert api_login(s, email, PASSWORD, "2001:db8:7:2::ffff").status_code == 423
     assert api_login(s, email, PASSWORD, "2001:db8:7:3::1").status_code == 200
+    # lapsed counters are dropped as new attempts come
+    s.psql("INSERT INTO login_throttle SELECT 'old:' || i, 9, now() - interval '1 hour' "
+           "FROM generate_series(1, 5) i")
+    api_login(s, email, PASSWORD, "10.7.2.3")
+    assert s.psql("SELECT count(*) FROM login_throttle WHERE key LIKE 'old:%'").strip() == "0"
 
 
 def test_login_account_ceiling_bounds_guesses_from_many_addresses(env):

@@ -195,6 +195,21 @@ static bool jkt_ok(const char *s)
     return strlen(s) == 43 && enc_b64url_decode(s, 43, raw, sizeof(raw)) == 32;
 }
 
+/* resource_server: an agent that may introspect any token (RFC 7662 for a
+ * resource server); "true"/"false", NULL when absent. */
+static const char *read_resource_server(http_req *req, json_t *b, bool *bad)
+{
+    json_t *v = json_object_get(b, "resource_server");
+    if (v == NULL || *bad)
+        return NULL;
+    if (!json_is_boolean(v)) {
+        http_error(req, 400, "invalid_request", "resource_server must be true or false");
+        *bad = true;
+        return NULL;
+    }
+    return json_is_true(v) ? "true" : "false";
+}
+
 /* The secret is shown once, here: merged into the stored agent's JSON. */
 static void on_agent_created(void *ud, PGresult *res, int err, const char *msg)
 {
@@ -243,6 +258,7 @@ static void agent_create(http_req *req)
                                    scope_ok, &bad);
     in.grant_types = admin_string_array(req, json_object_get(b, "grant_types"),
                                         "grant_types", 2, grant_ok, &bad);
+    in.resource_server = read_resource_server(req, b, &bad);
     if (bad)
         return;
     if (in.app_id == NULL || in.name == NULL || in.name[0] == '\0') {
@@ -329,6 +345,7 @@ static void agent_update(http_req *req)
     in.status = admin_string(req, b, "status", 16, &bad);
     in.scopes = admin_string_array(req, json_object_get(b, "scopes"), "scopes", MAX_SCOPES,
                                    scope_ok, &bad);
+    in.resource_server = read_resource_server(req, b, &bad);
     if (bad)
         return;
     if ((in.name != NULL && in.name[0] == '\0') ||

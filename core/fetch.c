@@ -63,8 +63,9 @@ struct fetch_job {
     fetch_reply *reply;
     fetch_cb cb;
     void *ud;
-    char *method, *url, *body;
-    size_t body_len;
+    char *method, *url, *body, *ca_file;
+    size_t body_len, body_max;
+    bool https_only;
     struct curl_slist *headers, *resolve;
     int timeout_ms;
     char host[256];
@@ -77,6 +78,7 @@ struct fetch_job {
     long status;
     long long retry_after;
     char content_type[128];
+    char cache_control[256];
     char error[300];
     char errbuf[CURL_ERROR_SIZE];
     uint64_t start_ns;
@@ -94,6 +96,7 @@ static void job_free(fetch_job *j)
     }
     free(j->method);
     free(j->url);
+    free(j->ca_file);
     curl_slist_free_all(j->headers);
     curl_slist_free_all(j->resolve);
     free(j);
@@ -160,6 +163,7 @@ static void on_reply(uv_async_t *h)
             .body = j->resp ? j->resp : "",
             .body_len = j->resp_len,
             .content_type = j->content_type,
+            .cache_control = j->cache_control,
             .retry_after_s = j->retry_after,
             .elapsed_ms = (long long)((uv_hrtime() - j->start_ns) / 1000000u),
         };
@@ -217,9 +221,13 @@ int fetch_submit(app *a, const fetch_request *rq, fetch_cb cb, void *ud, uv_loop
     j->retry_after = -1;
     j->start_ns = uv_hrtime();
     j->timeout_ms = rq->timeout_ms > 0 ? rq->timeout_ms : FETCH_TIMEOUT_MS;
+    j->body_max = rq->body_max > 0 && rq->body_max < FETCH_BODY_MAX ? rq->body_max : FETCH_BODY_MAX;
+    j->https_only = rq->https_only;
     j->method = strdup(rq->method ? rq->method : rq->body ? "POST" : "GET");
     j->url = strdup(rq->url);
-    bool ok = j->method != NULL && j->url != NULL;
+    j->ca_file = rq->ca_file != NULL && *rq->ca_file != '\0' ? strdup(rq->ca_file) : NULL;
+    bool ok = j->method != NULL && j->url != NULL &&
+              (j->ca_file != NULL || rq->ca_file == NULL || *rq->ca_file == '\0');
     if (ok && rq->body != NULL) {
         j->body = malloc(rq->body_len + 1);
         ok = j->body != NULL;
@@ -298,7 +306,7 @@ static size_t on_body(char *p, size_t size, size_t n, void *ud)
 {
     fetch_job *j = ud;
     size_t len = size * n;
-    if (j->resp_len + len > FETCH_BODY_MAX) {
+    if (j->resp_len + len > j->body_max) {
         j->too_big = true;
         return 0; /* aborts the transfer: a server cannot make us read forever */
     }
@@ -381,7 +389,9 @@ static void job_transfer(fetch_job *j)
     curl_easy_setopt(e, CURLOPT_HTTPHEADER, j->headers);
     curl_easy_setopt(e, CURLOPT_USERAGENT, "SharkAuth/" SHARK_VERSION);
     curl_easy_setopt(e, CURLOPT_RESOLVE, j->resolve);
-    curl_easy_setopt(e, CURLOPT_PROTOCOLS_STR, "http,https");
+    curl_easy_setopt(e, CURLOPT_PROTOCOLS_STR, j->https_only ? "https" : "http,https");
+    if (j->ca_file != NULL)
+        curl_easy_setopt(e, CURLOPT_CAINFO, j->ca_file);
     curl_easy_setopt(e, CURLOPT_FOLLOWLOCATION, 0L);
     curl_easy_setopt(e, CURLOPT_NOPROXY, "*"); /* a proxy would connect where we cannot check */
     curl_easy_setopt(e, CURLOPT_SSL_VERIFYPEER, 1L);
@@ -455,7 +465,7 @@ static void job_start(fetch *f, fetch_job *j)
               curl_url_get(u, CURLUPART_SCHEME, &scheme, 0) == CURLUE_OK &&
               curl_url_get(u, CURLUPART_HOST, &host, 0) == CURLUE_OK &&
               curl_url_get(u, CURLUPART_PORT, &port, CURLU_DEFAULT_PORT) == CURLUE_OK &&
-              (strcmp(scheme, "http") == 0 || strcmp(scheme, "https") == 0) &&
+              ((strcmp(scheme, "http") == 0 && !j->https_only) || strcmp(scheme, "https") == 0) &&
               strlen(host) < sizeof(j->host);
     if (ok)
         snprintf(j->host, sizeof(j->host), "%s", host);
@@ -468,7 +478,8 @@ static void job_start(fetch *f, fetch_job *j)
     curl_free(port);
     curl_url_cleanup(u);
     if (!ok) {
-        job_fail(j, false, "%s", "not an absolute http(s) URL");
+        job_fail(j, false, "%s",
+                 j->https_only ? "not an absolute https URL" : "not an absolute http(s) URL");
         return;
     }
     if (literal) {
@@ -524,10 +535,13 @@ static void on_transfer_done(void *ud, CURL *easy, CURLcode rc)
     curl_easy_getinfo(j->easy, CURLINFO_CONTENT_TYPE, &ct);
     j->retry_after = ra > 0 ? (long long)ra : -1;
     snprintf(j->content_type, sizeof(j->content_type), "%s", ct ? ct : "");
+    struct curl_header *cc = NULL;
+    if (curl_easy_header(j->easy, "Cache-Control", 0, CURLH_HEADER, -1, &cc) == CURLHE_OK)
+        snprintf(j->cache_control, sizeof(j->cache_control), "%s", cc->value);
     if (rc == CURLE_OK) {
         j->status = code;
     } else if (j->too_big) {
-        snprintf(j->error, sizeof(j->error), "response body over %d bytes", FETCH_BODY_MAX);
+        snprintf(j->error, sizeof(j->error), "response body over %zu bytes", j->body_max);
     } else if (j->error[0] == '\0') {
         snprintf(j->error, sizeof(j->error), "%s%s%s", curl_easy_strerror(rc),
                  j->errbuf[0] ? ": " : "", j->errbuf);

@@ -1,6 +1,6 @@
 /*
- * fetch: outbound HTTP for request handlers (vault token calls to providers;
- * meant to be shared by webhooks and Client ID Metadata Document fetches).
+ * fetch: outbound HTTP for request handlers (vault token calls to providers,
+ * Client ID Metadata Documents; meant to be shared by webhooks).
  *
  * One thread per process runs its own uv_loop driving libcurl's multi-socket
  * API. A handler on any request loop calls fetch_submit; the request is
@@ -41,6 +41,9 @@ typedef struct fetch_request {
     const char *body;               /* may be NULL */
     size_t body_len;
     int timeout_ms;                 /* 0: FETCH_TIMEOUT_MS */
+    size_t body_max;                /* response bytes kept, at most FETCH_BODY_MAX; 0: that */
+    bool https_only;                /* refuse http:// */
+    const char *ca_file;            /* PEM bundle to trust instead of the system's; may be NULL */
 } fetch_request;
 
 /* What came back. Valid only during the callback. */
@@ -51,6 +54,7 @@ typedef struct fetch_response {
     const char *body;           /* NUL-terminated; "" when none */
     size_t body_len;
     const char *content_type;   /* "" when none */
+    const char *cache_control;  /* "" when none */
     long long retry_after_s;    /* Retry-After in seconds, -1 when absent */
     long long elapsed_ms;
 } fetch_response;

@@ -85,7 +85,8 @@ static json_t *verify_signature(const keyring_snap *snap, const char *token, siz
         goto done;
     const char *kid = str(jws_header(t), "kid"), *typ = str(jws_header(t), "typ");
     const keyring_key *k = kid ? keyring_find(snap, kid) : NULL;
-    if (k == NULL || typ == NULL || strcasecmp(typ, "at+jwt") != 0 || jws_verify(t, k->key) != 0)
+    if (k == NULL || k->id_token_only || typ == NULL || strcasecmp(typ, "at+jwt") != 0 ||
+        jws_verify(t, k->key) != 0)
         goto done;
     c = json_incref((json_t *)jws_claims(t));
 done:
@@ -128,6 +129,20 @@ int oauth_access_verify(app *a, arena *ar, const char *token, oauth_access *out)
     out->exp = json_integer_value(exp);
     out->iat = json_is_integer(iat) ? json_integer_value(iat) : 0;
     return 0;
+}
+
+bool oauth_access_aud_has(const json_t *claims, const char *who)
+{
+    json_t *aud = json_object_get(claims, "aud"), *one;
+    size_t i;
+    if (json_is_string(aud))
+        return strcmp(json_string_value(aud), who) == 0;
+    json_array_foreach(aud, i, one)
+    {
+        if (json_is_string(one) && strcmp(json_string_value(one), who) == 0)
+            return true;
+    }
+    return false;
 }
 
 int oauth_act_depth(const json_t *act)

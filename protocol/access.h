@@ -10,6 +10,7 @@
 #define SHARK_PROTOCOL_ACCESS_H
 
 #include <jansson.h>
+#include <stdbool.h>
 #include <stdint.h>
 
 #include "../core/arena.h"
@@ -24,6 +25,8 @@ typedef struct oauth_access {
 
 /* 0 when token is one of ours and unexpired; -1 otherwise. */
 int oauth_access_verify(app *a, arena *ar, const char *token, oauth_access *out);
+/* True when the claims' aud (a string or an array of strings) names who. */
+bool oauth_access_aud_has(const json_t *claims, const char *who);
 /* Hops in an act chain. */
 int oauth_act_depth(const json_t *act);
 

@@ -1,41 +1,66 @@
 /* Client ID Metadata Documents (the MCP authorization profile): a client_id
  * that is an https URL is resolved by fetching the JSON document it names.
- * The fetch runs on the libuv thread pool (never a loop thread), refuses
- * private destinations like webhooks do, follows no redirects and reads at
- * most CIMD_MAX_BYTES. The validated document becomes an oauth_clients row
- * (kind 'cimd'), cached per the response's Cache-Control max-age. */
+ * The fetch goes through the outbound HTTP service (core/fetch: curl multi
+ * on its own thread, private destinations refused, no redirects) and keeps
+ * at most CIMD_MAX_BYTES. The validated document becomes an oauth_clients
+ * row (kind 'cimd'), cached per the response's Cache-Control max-age.
+ *
+ * Anyone can make us fetch a URL, so fetches are bounded per process
+ * (CIMD_MAX_FETCHES at once, CIMD_MAX_PER_ADDR per client address; over that
+ * the caller hears "unavailable", a 503), a URL that failed is not fetched
+ * again for CIMD_FAIL_S seconds, and the client only ever hears one generic
+ * reason: what went wrong exactly (an address refused, a TLS or HTTP error)
+ * is logged, never answered, so the endpoint cannot map networks. */
 #include "cimd.h"
 
-#include <arpa/inet.h>
-#include <curl/curl.h>
-#include <netinet/in.h>
+#include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <uv.h>
 
-#include "../core/outbound.h"
+#include "../core/fetch.h"
+#include "../core/log.h"
 #include "../core/server.h"
+#include "../crypto/hash.h"
 #include "../store/cimd.h"
 #include "client.h"
+#include "register.h"
 
 #define CIMD_MAX_BYTES 5120
 #define CIMD_DEFAULT_AGE 3600
 #define CIMD_MIN_AGE 60
 #define CIMD_MAX_AGE 86400
+#define CIMD_TIMEOUT_MS 5000
+#define CIMD_MAX_FETCHES 16 /* documents being fetched at once, per process */
+#define CIMD_MAX_PER_ADDR 4 /* of those, for one client address */
+#define CIMD_FAIL_S 30      /* a URL that failed is refused this long without a fetch */
+#define CIMD_FAIL_SLOTS 256 /* remembered failures (a power of two; newer evict older) */
 
-struct fetch {
-    uv_work_t work;
+#define CIMD_GENERIC "the client metadata document could not be fetched or is not valid"
+
+/* Process-wide, since every loop fetches: who is fetching now, and which
+ * URLs failed lately (by SHA-256, so a slot is fixed-size). */
+static struct {
+    pthread_mutex_t lock;
+    int inflight;
+    struct {
+        char addr[64];
+        int n;
+    } by_addr[CIMD_MAX_FETCHES];
+    struct {
+        uint8_t url[HASH_SHA256_LEN];
+        uint64_t until_ms;
+    } failed[CIMD_FAIL_SLOTS];
+} limits = {.lock = PTHREAD_MUTEX_INITIALIZER};
+
+struct doc {
     http_req *req;
     cimd_cb cb;
     void *ud;
-    const char *url, *allow, *ca_file;
-    char body[CIMD_MAX_BYTES + 1];
-    size_t len;
-    bool too_big;
-    long status;
+    const char *url, *addr;
+    uint8_t url_hash[HASH_SHA256_LEN];
     int max_age;
-    char error[160];
-    const char *refusal;
 };
 
 bool cimd_is_url(const char *client_id)
@@ -43,110 +68,89 @@ bool cimd_is_url(const char *client_id)
     return client_id != NULL && strncmp(client_id, "https://", 8) == 0;
 }
 
-static size_t on_body(char *data, size_t size, size_t n, void *ud)
+static uint64_t now_ms(void)
 {
-    struct fetch *f = ud;
-    size_t bytes = size * n;
-    if (f->len + bytes > CIMD_MAX_BYTES) {
-        f->too_big = true;
-        return 0; /* aborts the transfer */
-    }
-    memcpy(f->body + f->len, data, bytes);
-    f->len += bytes;
-    f->body[f->len] = '\0';
-    return bytes;
+    return uv_hrtime() / 1000000u;
 }
 
-static size_t on_header(char *data, size_t size, size_t n, void *ud)
+/* Takes a fetch slot for addr; false when the process or the address has
+ * all it may have. */
+static bool slot_take(const char *addr)
 {
-    struct fetch *f = ud;
-    size_t bytes = size * n;
-    if (bytes > 14 && strncasecmp(data, "Cache-Control:", 14) == 0) {
-        char line[256];
-        size_t l = bytes < sizeof(line) - 1 ? bytes : sizeof(line) - 1;
-        memcpy(line, data, l);
-        line[l] = '\0';
-        const char *ma = strcasestr(line, "max-age=");
-        if (strcasestr(line, "no-store") != NULL || strcasestr(line, "no-cache") != NULL)
-            f->max_age = CIMD_MIN_AGE;
-        else if (ma != NULL)
-            f->max_age = atoi(ma + 8);
+    bool ok = false;
+    pthread_mutex_lock(&limits.lock);
+    int free_i = -1, mine = -1;
+    for (int i = 0; i < CIMD_MAX_FETCHES; i++) {
+        if (limits.by_addr[i].n == 0 && free_i < 0)
+            free_i = i;
+        else if (limits.by_addr[i].n > 0 && strcmp(limits.by_addr[i].addr, addr) == 0)
+            mine = i;
     }
-    return bytes;
+    if (limits.inflight < CIMD_MAX_FETCHES &&
+        (mine < 0 || limits.by_addr[mine].n < CIMD_MAX_PER_ADDR)) {
+        /* inflight < CIMD_MAX_FETCHES leaves a free entry when addr has none */
+        int i = mine >= 0 ? mine : free_i;
+        snprintf(limits.by_addr[i].addr, sizeof(limits.by_addr[i].addr), "%s", addr);
+        limits.by_addr[i].n++;
+        limits.inflight++;
+        ok = true;
+    }
+    pthread_mutex_unlock(&limits.lock);
+    return ok;
 }
 
-/* Checked after DNS, for every address curl is about to connect to. */
-static curl_socket_t open_socket(void *ud, curlsocktype purpose, struct curl_sockaddr *a)
+static void slot_give(const char *addr)
 {
-    struct fetch *f = ud;
-    uint8_t addr[16] = {0};
-    (void)purpose;
-    if (a->family == AF_INET) {
-        addr[10] = addr[11] = 0xff;
-        memcpy(addr + 12, &((struct sockaddr_in *)&a->addr)->sin_addr, 4);
-    } else if (a->family == AF_INET6) {
-        memcpy(addr, &((struct sockaddr_in6 *)&a->addr)->sin6_addr, 16);
-    } else {
-        return CURL_SOCKET_BAD;
-    }
-    f->refusal = hook_refusal(f->allow, NULL, addr);
-    if (f->refusal != NULL)
-        return CURL_SOCKET_BAD;
-    return socket(a->family, a->socktype, a->protocol);
+    pthread_mutex_lock(&limits.lock);
+    for (int i = 0; i < CIMD_MAX_FETCHES; i++)
+        if (limits.by_addr[i].n > 0 && strcmp(limits.by_addr[i].addr, addr) == 0) {
+            limits.by_addr[i].n--;
+            limits.inflight--;
+            break;
+        }
+    pthread_mutex_unlock(&limits.lock);
 }
 
-static void fetch_work(uv_work_t *w)
+static unsigned fail_slot(const uint8_t h[HASH_SHA256_LEN])
 {
-    struct fetch *f = w->data;
-    CURL *c = curl_easy_init();
-    if (c == NULL) {
-        snprintf(f->error, sizeof(f->error), "out of memory");
-        return;
-    }
-    curl_easy_setopt(c, CURLOPT_URL, f->url);
-    curl_easy_setopt(c, CURLOPT_PROTOCOLS_STR, "https");
-    curl_easy_setopt(c, CURLOPT_FOLLOWLOCATION, 0L);
-    curl_easy_setopt(c, CURLOPT_TIMEOUT_MS, 5000L);
-    curl_easy_setopt(c, CURLOPT_NOSIGNAL, 1L);
-    curl_easy_setopt(c, CURLOPT_PROXY, "");
-    curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, on_body);
-    curl_easy_setopt(c, CURLOPT_WRITEDATA, f);
-    curl_easy_setopt(c, CURLOPT_HEADERFUNCTION, on_header);
-    curl_easy_setopt(c, CURLOPT_HEADERDATA, f);
-    curl_easy_setopt(c, CURLOPT_OPENSOCKETFUNCTION, open_socket);
-    curl_easy_setopt(c, CURLOPT_OPENSOCKETDATA, f);
-    curl_easy_setopt(c, CURLOPT_USERAGENT, "SharkAuth");
-    if (f->ca_file != NULL && *f->ca_file != '\0')
-        curl_easy_setopt(c, CURLOPT_CAINFO, f->ca_file);
-    CURLcode rc = curl_easy_perform(c);
-    curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &f->status);
-    if (f->refusal != NULL)
-        snprintf(f->error, sizeof(f->error), "the document's host is a %s address", f->refusal);
-    else if (f->too_big)
-        snprintf(f->error, sizeof(f->error), "the document is larger than %d bytes", CIMD_MAX_BYTES);
-    else if (rc != CURLE_OK)
-        snprintf(f->error, sizeof(f->error), "fetching the document failed: %s",
-                 curl_easy_strerror(rc));
-    else if (f->status != 200)
-        snprintf(f->error, sizeof(f->error), "fetching the document answered HTTP %ld", f->status);
-    curl_easy_cleanup(c);
+    return ((unsigned)h[0] | (unsigned)h[1] << 8) & (CIMD_FAIL_SLOTS - 1);
+}
+
+static bool failed_lately(const uint8_t h[HASH_SHA256_LEN])
+{
+    pthread_mutex_lock(&limits.lock);
+    unsigned i = fail_slot(h);
+    bool hit = memcmp(limits.failed[i].url, h, HASH_SHA256_LEN) == 0 &&
+               limits.failed[i].until_ms > now_ms();
+    pthread_mutex_unlock(&limits.lock);
+    return hit;
+}
+
+static void remember_failure(const uint8_t h[HASH_SHA256_LEN])
+{
+    pthread_mutex_lock(&limits.lock);
+    unsigned i = fail_slot(h);
+    memcpy(limits.failed[i].url, h, HASH_SHA256_LEN);
+    limits.failed[i].until_ms = now_ms() + CIMD_FAIL_S * 1000u;
+    pthread_mutex_unlock(&limits.lock);
+}
+
+/* The document cannot be used: the cause goes to the log, the client hears
+ * the generic reason, and the URL rests for CIMD_FAIL_S. */
+static void refuse(struct doc *f, const char *why)
+{
+    log_msg(LOG_WARN, "client metadata document refused", "request_id", http_req_id(f->req),
+            "client_id", f->url, "error", why, NULL);
+    remember_failure(f->url_hash);
+    f->cb(f->req, f->ud, CIMD_GENERIC);
 }
 
 static void on_saved(void *ud, PGresult *res, int err, const char *msg)
 {
-    struct fetch *f = ud;
+    struct doc *f = ud;
     (void)res;
     (void)msg;
-    f->cb(f->req, f->ud, err == STORE_OK ? NULL : "the client could not be stored");
-}
-
-static bool redirect_ok(const char *u)
-{
-    if (strncmp(u, "https://", 8) == 0)
-        return strchr(u, '#') == NULL;
-    /* Native apps on this machine may use loopback http (RFC 8252 §7.3). */
-    return strncmp(u, "http://127.0.0.1", 16) == 0 || strncmp(u, "http://[::1]", 12) == 0 ||
-           strncmp(u, "http://localhost", 16) == 0;
+    f->cb(f->req, f->ud, err == STORE_OK ? NULL : OAUTH_LOOKUP_UNAVAILABLE);
 }
 
 static const char *json_text(http_req *req, json_t *v)
@@ -157,10 +161,12 @@ static const char *json_text(http_req *req, json_t *v)
     return copy;
 }
 
-/* The document must name itself and give redirect URIs; only public or
- * private_key_jwt clients (no shared secret can be published). */
-static const char *validate(struct fetch *f, json_t *doc, store_cimd *out)
+/* The document must name itself and give redirect URIs that registration
+ * would accept; only public or private_key_jwt clients (no shared secret can
+ * be published). */
+static const char *validate(struct doc *f, json_t *doc, store_cimd *out)
 {
+    arena *a = http_req_arena(f->req);
     const char *id = json_string_value(json_object_get(doc, "client_id"));
     if (id == NULL || strcmp(id, f->url) != 0)
         return "the document's client_id is not its own URL";
@@ -169,8 +175,14 @@ static const char *validate(struct fetch *f, json_t *doc, store_cimd *out)
         return "the document needs 1 to 20 redirect_uris";
     size_t i;
     json_t *u;
-    json_array_foreach(ru, i, u) if (!json_is_string(u) || !redirect_ok(json_string_value(u)))
-        return "a redirect_uri is not https (or loopback http)";
+    json_array_foreach(ru, i, u)
+    {
+        if (!json_is_string(u))
+            return "a redirect_uri is not a string";
+        const char *why = oauth_redirect_uri_problem(json_string_value(u));
+        if (why != NULL)
+            return arena_printf(a, "redirect_uris[%zu] %s", i, why);
+    }
     const char *method = json_string_value(json_object_get(doc, "token_endpoint_auth_method"));
     json_t *jwks = json_object_get(doc, "jwks");
     if (method == NULL)
@@ -183,7 +195,7 @@ static const char *validate(struct fetch *f, json_t *doc, store_cimd *out)
     if ((scope != NULL && !json_is_string(scope)) || (name != NULL && !json_is_string(name)))
         return "scope and client_name must be strings";
     out->client_id = f->url;
-    out->name = name ? arena_strndup(http_req_arena(f->req), json_string_value(name), 200) : NULL;
+    out->name = name ? arena_strndup(a, json_string_value(name), 200) : NULL;
     out->auth_method = strcmp(method, "none") == 0 ? "none" : "private_key_jwt";
     out->grant_types = "[\"authorization_code\",\"refresh_token\"]";
     out->redirect_uris = json_text(f->req, ru);
@@ -198,31 +210,70 @@ static const char *validate(struct fetch *f, json_t *doc, store_cimd *out)
     return NULL;
 }
 
-static void fetch_done(uv_work_t *w, int status)
+/* Cache-Control: no-store / no-cache keep the row the shortest time. */
+static int max_age(const char *cc)
 {
-    struct fetch *f = w->data;
-    if (status != 0 || f->error[0] != '\0') {
-        f->cb(f->req, f->ud, status != 0 ? "the document fetch was cancelled" : f->error);
+    const char *ma = strcasestr(cc, "max-age=");
+    if (strcasestr(cc, "no-store") != NULL || strcasestr(cc, "no-cache") != NULL)
+        return CIMD_MIN_AGE;
+    return ma != NULL ? atoi(ma + 8) : CIMD_DEFAULT_AGE;
+}
+
+static void on_fetched(void *ud, const fetch_response *res)
+{
+    struct doc *f = ud;
+    slot_give(f->addr);
+    if (res->error != NULL) {
+        refuse(f, res->error);
         return;
     }
-    json_t *doc = json_loadb(f->body, f->len, JSON_REJECT_DUPLICATES, NULL);
+    if (res->status != 200) {
+        refuse(f, arena_printf(http_req_arena(f->req), "the document's URL answered HTTP %ld",
+                               res->status));
+        return;
+    }
+    f->max_age = max_age(res->cache_control);
+    json_t *doc = json_loadb(res->body, res->body_len, JSON_REJECT_DUPLICATES, NULL);
     store_cimd c = {0};
     const char *why = json_is_object(doc) ? validate(f, doc, &c) : "the document is not a JSON object";
     json_decref(doc);
     if (why != NULL) {
-        f->cb(f->req, f->ud, why);
+        refuse(f, why);
         return;
     }
     if (store_cimd_save(http_req_pool(f->req), &c, on_saved, f) != 0)
-        f->cb(f->req, f->ud, "the client could not be stored");
+        f->cb(f->req, f->ud, OAUTH_LOOKUP_UNAVAILABLE);
+}
+
+static void fetch_document(struct doc *f)
+{
+    if (failed_lately(f->url_hash)) {
+        f->cb(f->req, f->ud, CIMD_GENERIC);
+        return;
+    }
+    if (!slot_take(f->addr)) {
+        log_msg(LOG_WARN, "client metadata document fetch refused: too many at once",
+                "request_id", http_req_id(f->req), "client_ip", f->addr, NULL);
+        f->cb(f->req, f->ud, OAUTH_LOOKUP_UNAVAILABLE);
+        return;
+    }
+    app *a = http_req_app(f->req);
+    const char *headers[] = {"Accept: application/json", NULL};
+    fetch_request rq = {.method = "GET", .url = f->url, .headers = headers,
+                        .timeout_ms = CIMD_TIMEOUT_MS, .body_max = CIMD_MAX_BYTES,
+                        .https_only = true, .ca_file = a->cfg.outbound_ca_file};
+    if (fetch_submit(a, &rq, on_fetched, f, http_req_loop(f->req)) != 0) {
+        slot_give(f->addr);
+        f->cb(f->req, f->ud, OAUTH_LOOKUP_UNAVAILABLE);
+    }
 }
 
 static void on_state(void *ud, PGresult *res, int err, const char *msg)
 {
-    struct fetch *f = ud;
+    struct doc *f = ud;
     (void)msg;
     if (err != STORE_OK) {
-        f->cb(f->req, f->ud, "the client could not be looked up");
+        f->cb(f->req, f->ud, OAUTH_LOOKUP_UNAVAILABLE);
         return;
     }
     /* Fresh, or not a metadata-document client at all: nothing to fetch. */
@@ -230,9 +281,7 @@ static void on_state(void *ud, PGresult *res, int err, const char *msg)
         f->cb(f->req, f->ud, NULL);
         return;
     }
-    f->work.data = f;
-    if (uv_queue_work(http_req_loop(f->req), &f->work, fetch_work, fetch_done) != 0)
-        f->cb(f->req, f->ud, "the document fetch could not start");
+    fetch_document(f);
 }
 
 void cimd_resolve(http_req *req, const char *client_id, cimd_cb cb, void *ud)
@@ -241,15 +290,13 @@ void cimd_resolve(http_req *req, const char *client_id, cimd_cb cb, void *ud)
         cb(req, ud, NULL);
         return;
     }
-    app *a = http_req_app(req);
-    struct fetch *f = arena_calloc(http_req_arena(req), sizeof(*f));
+    struct doc *f = arena_calloc(http_req_arena(req), sizeof(*f));
     f->req = req;
     f->cb = cb;
     f->ud = ud;
     f->url = client_id;
-    f->allow = a->cfg.webhook_allowed_hosts;
-    f->ca_file = a->cfg.outbound_ca_file;
-    f->max_age = CIMD_DEFAULT_AGE;
+    f->addr = http_req_client_ip(req);
+    hash_sha256(client_id, strlen(client_id), f->url_hash);
     if (store_cimd_state(http_req_pool(req), client_id, on_state, f) != 0)
-        cb(req, ud, "the client could not be looked up");
+        cb(req, ud, OAUTH_LOOKUP_UNAVAILABLE);
 }

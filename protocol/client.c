@@ -132,7 +132,8 @@ static void cache_put(centry *e)
 static centry *entry_new(PGresult *r, uint64_t gen)
 {
     enum { ID, KIND, NAME, SECRET, PREV, AUTH = 6, GRANTS, REDIRECTS, SCOPES, JWKS, JKT, STATUS,
-           CREATED_BY, PREV_UNTIL, RESOURCES, REGISTERED_BY, NCOLS };
+           CREATED_BY, PREV_UNTIL, RESOURCES, REGISTERED_BY, RESOURCE_SERVER, ID_TOKEN_ALG,
+           NCOLS };
     size_t bytes = sizeof(centry);
     for (int c = 0; c < NCOLS; c++)
         bytes += (size_t)PQgetlength(r, 0, c) + 1;
@@ -155,7 +156,8 @@ static centry *entry_new(PGresult *r, uint64_t gen)
     e->c = (oauth_client){.client_id = v[ID], .kind = v[KIND], .name = v[NAME],
                           .auth_method = v[AUTH], .scopes = v[SCOPES], .dpop_jkt = v[JKT],
                           .created_by = v[CREATED_BY], .resources = v[RESOURCES],
-                          .registered_by = v[REGISTERED_BY]};
+                          .registered_by = v[REGISTERED_BY], .id_token_alg = v[ID_TOKEN_ALG],
+                          .resource_server = v[RESOURCE_SERVER] && v[RESOURCE_SERVER][0] == 't'};
     e->c.grant_types = v[GRANTS] ? json_loads(v[GRANTS], 0, NULL) : NULL;
     e->c.redirect_uris = v[REDIRECTS] ? json_loads(v[REDIRECTS], 0, NULL) : NULL;
     e->secret_hash = v[SECRET];
@@ -350,6 +352,10 @@ static void on_auth_entry(void *ud, centry *e, bool unavailable)
 static void on_resolved(http_req *req, void *ud, const char *error)
 {
     struct auth *a = ud;
+    if (error != NULL && strcmp(error, OAUTH_LOOKUP_UNAVAILABLE) == 0) {
+        http_error_oauth(req, 503, "temporarily_unavailable", "the client cannot be resolved now");
+        return;
+    }
     if (error != NULL) {
         fail_client(a, arena_printf(http_req_arena(req), "client metadata document: %s", error));
         return;

@@ -224,7 +224,11 @@ static void on_decided(void *ud, PGresult *res, int err, const char *msg)
         page_error(d->req, 503, "The service is busy. Please try again.");
         return;
     }
-    if (strcmp(PQgetvalue(res, 0, 0), "1") != 0) {
+    if (PQgetvalue(res, 0, 0)[0] == 't') {
+        page_error(d->req, 429, "Too many wrong codes. Wait a few minutes and try again.");
+        return;
+    }
+    if (strcmp(PQgetvalue(res, 0, 1), "1") != 0) {
         page_error(d->req, 400, "That code is not valid any more.");
         return;
     }
@@ -255,7 +259,8 @@ static void on_post_session(http_req *req, void *ud, const session *s, bool expi
             entry_page(req, s, "", "That code is not valid or has expired.");
             return;
         }
-        if (store_device_lookup(http_req_pool(req), d->user_code, s->user_id, on_lookup, d) != 0)
+        if (store_device_lookup(http_req_pool(req), d->user_code, s->user_id,
+                                http_req_client_ip(req), on_lookup, d) != 0)
             page_error(req, 503, "The service is busy. Please try again.");
         return;
     }

@@ -2,7 +2,14 @@
  * client or with the admin key. Both look at the token's own signature first;
  * introspection then asks oauth_token_check whether it is still active (from
  * memory kept current by the database's notifications, so a revocation
- * takes effect at once on this node, within milliseconds on others). */
+ * takes effect at once on this node, within milliseconds on others).
+ *
+ * Who learns what (RFC 7662 §4): the admin key and clients marked as
+ * resource servers, about any token; a confidential client, about tokens
+ * issued to it, whose aud names it, or whose sub or act chain is it; a
+ * public client, about nothing. Everything else reads {"active": false}.
+ * Refresh tokens (opaque, rt_…) are looked up in the store. */
+#include <stdlib.h>
 #include <string.h>
 #include <strings.h>
 
@@ -72,6 +79,32 @@ static void inactive(http_req *req)
     http_respond(req, 200, "application/json", "{\"active\":false}", 16);
 }
 
+/* May this caller (NULL: the admin key) learn about a token of client_id,
+ * subject sub, with these claims (NULL for refresh tokens)? */
+static bool may_see(const oauth_client *cl, const char *client_id, const char *sub,
+                    const json_t *claims, const char *audience)
+{
+    if (cl == NULL || cl->resource_server)
+        return true;
+    if (strcmp(cl->auth_method, "none") == 0)
+        return false;
+    const char *me = cl->client_id;
+    if (strcmp(client_id, me) == 0 || strcmp(sub, me) == 0 ||
+        (audience != NULL && strcmp(audience, me) == 0))
+        return true;
+    if (claims == NULL)
+        return false;
+    if (oauth_access_aud_has(claims, me))
+        return true;
+    for (const json_t *a = json_object_get(claims, "act"); json_is_object(a);
+         a = json_object_get(a, "act")) {
+        const char *actor = json_string_value(json_object_get(a, "sub"));
+        if (actor != NULL && strcmp(actor, me) == 0)
+            return true;
+    }
+    return false;
+}
+
 static void on_active(void *ud, enum oauth_token_state st)
 {
     struct call *c = ud;
@@ -89,10 +122,56 @@ static void on_active(void *ud, enum oauth_token_state st)
     http_respond_json(c->req, 200, out);
 }
 
+/* A refresh token is as active as its row says and its client is; ud is
+ * the answer to give if so. */
+static void on_refresh_client(http_req *req, void *ud, const oauth_client *cl, const char *error)
+{
+    json_t *out = ud;
+    if (cl == NULL && error != NULL && strcmp(error, OAUTH_LOOKUP_UNAVAILABLE) == 0) {
+        json_decref(out);
+        http_error_oauth(req, 503, "temporarily_unavailable", "database unavailable");
+    } else if (cl == NULL) {
+        json_decref(out);
+        inactive(req);
+    } else {
+        http_respond_json(req, 200, out);
+    }
+}
+
+static void on_refresh_row(void *ud, PGresult *res, int err, const char *msg)
+{
+    struct call *c = ud;
+    http_req *req = c->req;
+    (void)msg;
+    if (err != STORE_OK) {
+        http_error_oauth(req, 503, "temporarily_unavailable", "database unavailable");
+        return;
+    }
+    if (PQntuples(res) != 1 || PQgetvalue(res, 0, 0)[0] != 't') {
+        inactive(req);
+        return;
+    }
+    const char *client_id = PQgetvalue(res, 0, 1), *sub = PQgetvalue(res, 0, 2);
+    const char *aud = PQgetisnull(res, 0, 6) ? NULL : PQgetvalue(res, 0, 6);
+    if (!may_see(c->client, client_id, sub, NULL, aud)) {
+        inactive(req);
+        return;
+    }
+    json_t *out = json_pack("{s:b,s:s,s:s,s:s,s:s,s:I,s:I}", "active", 1, "token_type",
+                            "refresh_token", "iss", http_req_app(req)->cfg.issuer, "client_id",
+                            client_id, "sub", sub, "exp",
+                            (json_int_t)strtoll(PQgetvalue(res, 0, 4), NULL, 10), "iat",
+                            (json_int_t)strtoll(PQgetvalue(res, 0, 5), NULL, 10));
+    if (*PQgetvalue(res, 0, 3) != '\0')
+        json_object_set_new(out, "scope", json_string(PQgetvalue(res, 0, 3)));
+    if (aud != NULL)
+        json_object_set_new(out, "aud", json_string(aud));
+    oauth_client_lookup(req, arena_strdup(http_req_arena(req), client_id), on_refresh_client, out);
+}
+
 static void introspect_next(http_req *req, void *ud, const oauth_client *cl)
 {
     struct call *c = ud;
-    (void)cl;
     const char *token = form_get(&c->f, "token");
     if (token == NULL) {
         http_error_oauth(req, 400, "invalid_request", "token is required");
@@ -103,7 +182,19 @@ static void introspect_next(http_req *req, void *ud, const oauth_client *cl)
         http_error_oauth(req, 400, "unsupported_token_type", "unknown token_type_hint");
         return;
     }
-    if (oauth_access_verify(http_req_app(req), http_req_arena(req), token, &c->tok) != 0) {
+    if (cl != NULL && !cl->resource_server && strcmp(cl->auth_method, "none") == 0) {
+        inactive(req); /* a public client proves nothing about itself */
+        return;
+    }
+    if (strncmp(token, "rt_", 3) == 0) {
+        char hash[65];
+        hash_sha256_hex(token, strlen(token), hash);
+        if (store_refresh_introspect(http_req_pool(req), hash, on_refresh_row, c) != 0)
+            http_error_oauth(req, 503, "temporarily_unavailable", "database unavailable");
+        return;
+    }
+    if (oauth_access_verify(http_req_app(req), http_req_arena(req), token, &c->tok) != 0 ||
+        !may_see(cl, c->tok.client_id, c->tok.sub, c->tok.claims, NULL)) {
         inactive(req);
         return;
     }

@@ -79,7 +79,8 @@ bool keyring_same(const keyring *kr, const store_key_row *rows, int n)
     if (s == NULL || s->n != n)
         return false;
     for (int i = 0; i < n; i++)
-        if (strcmp(s->keys[i].kid, rows[i].id) != 0 || s->keys[i].retired != rows[i].retired)
+        if (strcmp(s->keys[i].kid, rows[i].id) != 0 || s->keys[i].retired != rows[i].retired ||
+            s->keys[i].id_token_only != rows[i].id_token_only)
             return false;
     return true;
 }
@@ -111,6 +112,7 @@ int keyring_load(keyring *kr, const store_key_row *rows, int n, char *err, size_
         keyring_key *k = &s->keys[s->n];
         snprintf(k->kid, sizeof(k->kid), "%s", rows[i].id);
         k->retired = rows[i].retired;
+        k->id_token_only = rows[i].id_token_only;
         if (unseal_key(kr->master, &rows[i], &k->key) != 0) {
             snprintf(err, errlen,
                      "signing key %s does not open under this master key (wrong "
@@ -119,14 +121,19 @@ int keyring_load(keyring *kr, const store_key_row *rows, int n, char *err, size_
             goto fail;
         }
         s->n++;
-        if (s->active == NULL && !k->retired)
+        if (s->active == NULL && !k->retired && !k->id_token_only)
             s->active = k;
+        if (s->rs256 == NULL && !k->retired && k->id_token_only &&
+            jwk_key_alg(k->key) == JWK_RS256)
+            s->rs256 = k;
         json_array_append_new(set, jwk_to_json(k->key, k->kid));
     }
     if (s->active == NULL) {
         snprintf(err, errlen, "no active signing key");
         goto fail;
     }
+    if (jwk_key_alg(s->active->key) == JWK_RS256)
+        s->rs256 = s->active;
     json_t *doc = json_pack("{s:o}", "keys", set);
     set = NULL;
     s->jwks = json_dumps(doc, JSON_COMPACT);

@@ -21,12 +21,17 @@ typedef struct keyring_key {
     char kid[64];
     jwk_key *key;
     bool retired;
+    bool id_token_only; /* never signs or verifies an access token */
 } keyring_key;
 
 typedef struct keyring_snap {
     int n;
     keyring_key *keys;   /* newest first */
     const keyring_key *active; /* signs new tokens */
+    /* signs the id_tokens of clients registered with RS256 (OpenID Connect
+     * requires the alg): the active key when it is RS256, else the newest
+     * id_token key; NULL when there is none */
+    const keyring_key *rs256;
     char *jwks;          /* the JWKS document served as is */
     size_t jwks_len;
 } keyring_snap;

@@ -1,5 +1,6 @@
 #include "login.h"
 
+#include <stdlib.h>
 #include <string.h>
 #include <uv.h>
 
@@ -13,14 +14,10 @@ struct login {
     hash_cb hcb;
     void *ud;
     const char *email, *password, *user_id, *stored;
-    bool locked, ok;
+    int attempt; /* its number at this address in the current window */
+    bool allowed, ok;
     char hash[PASSWORD_HASH_MAX];
 };
-
-static store_actor actor(http_req *req)
-{
-    return (store_actor){http_req_id(req), http_req_client_ip(req)};
-}
 
 static void on_session(http_req *req, void *ud, const session *s, bool expired)
 {
@@ -32,27 +29,26 @@ static void on_session(http_req *req, void *ud, const session *s, bool expired)
 static void on_recorded(void *ud, PGresult *res, int err, const char *msg)
 {
     struct login *l = ud;
+    (void)res;
     (void)msg;
-    if (err != STORE_OK) {
+    if (err != STORE_OK)
         l->cb(l->req, l->ud, NULL, "unavailable");
-        return;
-    }
-    if (!l->ok) {
-        l->cb(l->req, l->ud, NULL,
-              PQgetvalue(res, 0, 0)[0] == 't' ? "account_locked" : "invalid_credentials");
-        return;
-    }
-    session_start(l->req, l->user_id, on_session, l);
+    else if (!l->ok)
+        l->cb(l->req, l->ud, NULL, "invalid_credentials");
+    else
+        session_start(l->req, l->user_id, on_session, l);
 }
 
-/* Thread pool: the only place passwords are hashed or checked. */
+/* Thread pool: the only place passwords are hashed or checked. Refused and
+ * unknown accounts hash the password instead: the same work, so the time
+ * an answer takes tells nothing either. */
 static void verify_work(uv_work_t *w)
 {
     struct login *l = w->data;
-    if (l->stored != NULL)
+    if (l->allowed && l->stored != NULL)
         l->ok = password_verify(l->password, l->stored);
     else
-        password_hash(l->password, l->hash); /* same cost for unknown accounts */
+        password_hash(l->password, l->hash);
 }
 
 static void verify_done(uv_work_t *w, int status)
@@ -62,22 +58,25 @@ static void verify_done(uv_work_t *w, int status)
         l->cb(l->req, l->ud, NULL, "unavailable");
         return;
     }
-    if (l->user_id == NULL) {
-        l->cb(l->req, l->ud, NULL, "invalid_credentials");
-        return;
-    }
-    /* A locked account answers the same whatever the password. */
-    if (l->locked) {
+    /* Counted against the email either way: a refusal says nothing about
+     * whether the account exists. */
+    if (!l->allowed) {
         l->cb(l->req, l->ud, NULL, "account_locked");
         return;
     }
-    store_actor who = actor(l->req);
-    if (store_auth_login_result(http_req_pool(l->req), l->user_id, l->ok, LOGIN_MAX_FAILURES,
-                                LOGIN_LOCK_S, &who, on_recorded, l) != 0)
+    if (l->stored == NULL) {
+        l->cb(l->req, l->ud, NULL, "invalid_credentials");
+        return;
+    }
+    if (store_auth_login_end(http_req_pool(l->req), l->email, http_req_client_ip(l->req),
+                             l->user_id, l->ok, l->attempt, l->attempt == LOGIN_MAX_FAILURES,
+                             http_req_id(l->req), on_recorded, l) != 0)
         l->cb(l->req, l->ud, NULL, "unavailable");
 }
 
-static void on_lookup(void *ud, PGresult *res, int err, const char *msg)
+/* The attempt is counted before the password is looked at, so concurrent
+ * guesses cannot outrun the limit. */
+static void on_begun(void *ud, PGresult *res, int err, const char *msg)
 {
     struct login *l = ud;
     (void)msg;
@@ -85,13 +84,13 @@ static void on_lookup(void *ud, PGresult *res, int err, const char *msg)
         l->cb(l->req, l->ud, NULL, "unavailable");
         return;
     }
-    if (PQntuples(res) == 1) {
-        arena *a = http_req_arena(l->req);
-        l->user_id = arena_strdup(a, PQgetvalue(res, 0, 0));
-        l->stored = PQgetisnull(res, 0, 1) ? NULL : arena_strdup(a, PQgetvalue(res, 0, 1));
-        l->locked = PQgetvalue(res, 0, 2)[0] == 't';
-        if (l->stored == NULL)
-            l->user_id = NULL; /* no password set: cannot sign in this way */
+    arena *a = http_req_arena(l->req);
+    l->allowed = PQgetvalue(res, 0, 0)[0] == 't';
+    l->attempt = atoi(PQgetvalue(res, 0, 3));
+    /* no password set: cannot sign in this way, like an unknown account */
+    if (!PQgetisnull(res, 0, 1) && !PQgetisnull(res, 0, 2)) {
+        l->user_id = arena_strdup(a, PQgetvalue(res, 0, 1));
+        l->stored = arena_strdup(a, PQgetvalue(res, 0, 2));
     }
     l->work.data = l;
     if (uv_queue_work(http_req_loop(l->req), &l->work, verify_work, verify_done) != 0)
@@ -111,7 +110,9 @@ void login_password(http_req *req, const char *email, const char *password, logi
         cb(req, ud, NULL, "invalid_credentials");
         return;
     }
-    if (store_auth_lookup(http_req_pool(req), email, on_lookup, l) != 0)
+    if (store_auth_login_begin(http_req_pool(req), email, http_req_client_ip(req),
+                               LOGIN_MAX_FAILURES, LOGIN_ACCOUNT_MAX_FAILURES, LOGIN_LOCK_S,
+                               on_begun, l) != 0)
         cb(req, ud, NULL, "unavailable");
 }
 

@@ -24,34 +24,51 @@ void oauth_url(const app *a, const char *path, char *out, size_t len)
     snprintf(out, len, "%s%s", a->cfg.issuer, path);
 }
 
+/* Stores a first key of purpose (another node may store its own first:
+ * then that one is kept and this one dropped). */
+static int add_key(app *a, const char *alg, const char *purpose, char *err, size_t errlen)
+{
+    char id[64];
+    uint8_t *sealed = NULL;
+    size_t sealed_len = 0;
+    char *pub = NULL;
+    int rc = keyring_generate(a->master_key, alg, id, &sealed, &sealed_len, &pub);
+    if (rc == 0)
+        rc = store_key_insert(a->conninfo, id, alg, purpose, sealed, sealed_len, pub, err, errlen);
+    else
+        snprintf(err, errlen, "cannot generate a signing key");
+    free(sealed);
+    free(pub);
+    return rc;
+}
+
+/* The keyring needs an active key (--signing-alg) and an RS256 key for
+ * id_tokens: the active one if it is RS256, else one of purpose id_token. */
 int oauth_startup(app *a, char *err, size_t errlen)
 {
     store_key_row *rows = NULL;
+    int n = 0;
     if (store_oauth_maintain_sync(a->conninfo, err, errlen) != 0)
         return -1;
-    int n = store_keys_load(a->conninfo, &rows, err, errlen);
-    if (n < 0)
-        return -1;
-    bool active = false;
-    for (int i = 0; i < n; i++)
-        active |= !rows[i].retired;
-    if (!active) {
-        char id[64];
-        uint8_t *sealed = NULL;
-        size_t sealed_len = 0;
-        char *pub = NULL;
+    for (int pass = 0;; pass++) {
+        if ((n = store_keys_load(a->conninfo, &rows, err, errlen)) < 0)
+            return -1;
+        const store_key_row *active = NULL;
+        bool rs256 = false;
+        for (int i = 0; i < n; i++) {
+            if (rows[i].retired)
+                continue;
+            if (!rows[i].id_token_only && active == NULL)
+                active = &rows[i];
+            rs256 |= rows[i].id_token_only && strcmp(rows[i].alg, "RS256") == 0;
+        }
+        rs256 |= active != NULL && strcmp(active->alg, "RS256") == 0;
+        const char *purpose = active == NULL ? "tokens" : !rs256 ? "id_token" : NULL;
+        if (purpose == NULL || pass == 2)
+            break;
         store_key_rows_free(rows, n);
         rows = NULL;
-        int rc = keyring_generate(a->master_key, a->cfg.signing_alg, id, &sealed, &sealed_len,
-                                  &pub);
-        if (rc == 0)
-            rc = store_key_insert(a->conninfo, id, a->cfg.signing_alg, sealed, sealed_len, pub,
-                                  err, errlen);
-        else
-            snprintf(err, errlen, "cannot generate a signing key");
-        free(sealed);
-        free(pub);
-        if (rc != 0 || (n = store_keys_load(a->conninfo, &rows, err, errlen)) < 0)
+        if (add_key(a, active == NULL ? a->cfg.signing_alg : "RS256", purpose, err, errlen) != 0)
             return -1;
     }
     a->keys = keyring_new(a->master_key);
@@ -208,6 +225,11 @@ static void metadata(http_req *req)
     json_object_set_new(m, "device_authorization_endpoint", json_string(u[8]));
     json_object_set_new(m, "response_modes_supported", json_pack("[s]", "query"));
     json_object_set_new(m, "client_id_metadata_document_supported", json_true());
+    /* RS256 always (OpenID Connect Discovery §3): clients registered with
+     * id_token_signed_response_alg RS256 get id_tokens signed so. */
+    if (strcmp(a->cfg.signing_alg, "RS256") != 0)
+        json_array_append_new(json_object_get(m, "id_token_signing_alg_values_supported"),
+                              json_string("RS256"));
     json_decref(auth_methods);
     json_decref(algs);
     json_object_set_new(m, "token_types_supported",
@@ -224,7 +246,7 @@ static void metadata(http_req *req)
 struct rotation {
     http_req *req;
     char id[64];
-    const char *alg;
+    const char *alg, *use;
 };
 
 static void on_rotated_keys(void *ud, PGresult *res, int err, const char *msg)
@@ -244,8 +266,8 @@ static void on_rotated_keys(void *ud, PGresult *res, int err, const char *msg)
         return;
     }
     store_key_rows_free(rows, n);
-    http_respond_json(r->req, 201, json_pack("{s:s,s:s,s:s}", "kid", r->id, "alg", r->alg,
-                                             "status", "active"));
+    http_respond_json(r->req, 201, json_pack("{s:s,s:s,s:s,s:s}", "kid", r->id, "alg", r->alg,
+                                             "use", r->use, "status", "active"));
 }
 
 static void on_rotated(void *ud, PGresult *res, int err, const char *msg)
@@ -265,11 +287,13 @@ static void rotate_keys(http_req *req)
     struct rotation *r = arena_calloc(http_req_arena(req), sizeof(*r));
     r->req = req;
     r->alg = a->cfg.signing_alg;
+    r->use = "tokens";
     size_t len;
     const char *body = http_req_body(req, &len);
     if (len > 0) {
         json_t *j = json_loadb(body, len, 0, NULL);
         const char *alg = json_string_value(json_object_get(j, "alg"));
+        const char *use = json_string_value(json_object_get(j, "use"));
         if (j == NULL || (json_object_get(j, "alg") != NULL &&
                           (alg == NULL || (strcmp(alg, "ES256") != 0 && strcmp(alg, "EdDSA") != 0 &&
                                            strcmp(alg, "RS256") != 0)))) {
@@ -277,8 +301,21 @@ static void rotate_keys(http_req *req)
             http_error(req, 400, "invalid_request", "alg must be ES256, EdDSA or RS256");
             return;
         }
+        /* "id_token": the RS256 key that signs id_tokens beside the active one */
+        if (json_object_get(j, "use") != NULL &&
+            (use == NULL || (strcmp(use, "tokens") != 0 && strcmp(use, "id_token") != 0) ||
+             (strcmp(use, "id_token") == 0 && alg != NULL && strcmp(alg, "RS256") != 0))) {
+            json_decref(j);
+            http_error(req, 400, "invalid_request",
+                       "use must be tokens or id_token (whose key is RS256)");
+            return;
+        }
         if (alg != NULL)
             r->alg = arena_strdup(http_req_arena(req), alg);
+        if (use != NULL && strcmp(use, "id_token") == 0) {
+            r->use = "id_token";
+            r->alg = "RS256";
+        }
         json_decref(j);
     }
     uint8_t *sealed = NULL;
@@ -289,8 +326,11 @@ static void rotate_keys(http_req *req)
         return;
     }
     /* Old keys stay published until every token they signed has expired. */
-    store_key_rotation k = {r->id, r->alg, pub, sealed, sealed_len, a->cfg.token_ttl_s + 60,
-                            http_req_id(req), http_req_client_ip(req)};
+    store_key_rotation k = {r->id,           r->alg,
+                            pub,             sealed,
+                            sealed_len,      a->cfg.token_ttl_s + 60,
+                            http_req_id(req), http_req_client_ip(req),
+                            r->use};
     int rc = store_key_rotate(http_req_pool(req), &k, on_rotated, r);
     free(sealed);
     free(pub);

@@ -167,9 +167,7 @@ static bool loopback_host(const char *h, size_t n)
            (n == 9 && strncasecmp(h, "localhost", 9) == 0);
 }
 
-/* NULL if u is an absolute https URL (or http to a loopback host) without a
- * fragment or user credentials; otherwise what is wrong with it. */
-static const char *redirect_uri_problem(const char *u)
+const char *oauth_redirect_uri_problem(const char *u)
 {
     size_t n = strlen(u);
     if (n > MAX_URI)
@@ -311,7 +309,7 @@ static int parse_redirect_uris(client_meta *m, arena *a, const json_t *body)
     if (uris != NULL && string_array(m, a, uris, "redirect_uris") != 0)
         return -1;
     for (size_t i = 0; i < json_array_size(uris); i++) {
-        const char *why = redirect_uri_problem(json_string_value(json_array_get(uris, i)));
+        const char *why = oauth_redirect_uri_problem(json_string_value(json_array_get(uris, i)));
         if (why != NULL)
             return fail(m, "invalid_redirect_uri",
                         arena_printf(a, "redirect_uris[%zu] %s", i, why));

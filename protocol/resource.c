@@ -84,6 +84,11 @@ void oauth_resource_auth(http_req *req, resource_cb cb, void *ud)
         deny(req, r->dpop, "invalid_token", "the access token is invalid or expired");
         return;
     }
+    /* RFC 9068 §4: a token meant for another resource is not ours to honour. */
+    if (!oauth_access_aud_has(r->tok.claims, a->cfg.issuer)) {
+        deny(req, r->dpop, "invalid_token", "the access token is not meant for this server");
+        return;
+    }
     /* RFC 9449 §7.1: a bound token is only accepted with its proof. */
     if (r->tok.jkt != NULL && !r->dpop) {
         deny(req, true, "invalid_token", "this token is DPoP-bound: use the DPoP scheme");

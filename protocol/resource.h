@@ -3,7 +3,8 @@
  * (userinfo, the vault). Accepts `Authorization: Bearer <token>` or, for
  * DPoP-bound tokens only and then required, `Authorization: DPoP <token>`
  * with a `DPoP` proof (htm, htu, ath and the token's cnf.jkt checked, jti
- * recorded against replay). Revocation is checked in the store on every call.
+ * recorded against replay). Only tokens whose aud names this server (the
+ * issuer) are accepted (RFC 9068 §4). Revocation is checked on every call.
  */
 #ifndef SHARK_PROTOCOL_RESOURCE_H
 #define SHARK_PROTOCOL_RESOURCE_H

@@ -93,7 +93,12 @@ static char *id_token(struct treq *t, const keyring_snap *ks, const char *access
                           (json_int_t)t->exp, "auth_time", (json_int_t)t->auth_time, "at_hash", ah);
     if (t->nonce != NULL)
         json_object_set_new(c, "nonce", json_string(t->nonce));
-    char *jwt = jws_sign_json(ks->active->key, ks->active->kid, "JWT", c);
+    /* RS256 for clients registered so (OpenID Connect); the active key else */
+    const keyring_key *k = t->client->id_token_alg != NULL &&
+                                   strcmp(t->client->id_token_alg, "RS256") == 0 && ks->rs256
+                               ? ks->rs256
+                               : ks->active;
+    char *jwt = jws_sign_json(k->key, k->kid, "JWT", c);
     json_decref(c);
     return jwt;
 }

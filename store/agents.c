@@ -121,24 +121,26 @@ static store_stmt agent_create = {
     "ok AS (SELECT a.id FROM a, s WHERE EXISTS (SELECT 1 FROM u) "
     "  AND (cardinality(a.scopes) = 0 OR s.scopes <@ a.scopes)), "
     "ins AS (INSERT INTO oauth_clients (client_id, kind, name, description, secret_hash, "
-    "  auth_method, grant_types, scopes, app_id, created_by, dpop_jkt) "
+    "  auth_method, grant_types, scopes, app_id, created_by, dpop_jkt, resource_server) "
     "  SELECT $1, 'agent', $3, coalesce($4, ''), $5, 'client_secret_basic', "
-    "  " JSON_TEXT_ARRAY("$8") ", s.scopes, ok.id, $6, $9 FROM ok, s RETURNING *), "
+    "  " JSON_TEXT_ARRAY("$8") ", s.scopes, ok.id, $6, $9, coalesce($12::boolean, false) "
+    "  FROM ok, s RETURNING *), "
     "ev AS (" AUDIT("agent.created", "$2", "app", "ins.client_id",
                     "jsonb_build_object('name', ins.name, 'scopes', to_jsonb(ins.scopes), "
-                    "'created_by', ins.created_by)",
+                    "'created_by', ins.created_by) || CASE WHEN ins.resource_server THEN "
+                    "'{\"resource_server\": true}'::jsonb ELSE '{}' END",
                     "$10", "$11") "FROM ins) "
     "SELECT EXISTS (SELECT 1 FROM a)::text AS app_found, EXISTS (SELECT 1 FROM u)::text AS "
     "  user_found, EXISTS (SELECT 1 FROM ok)::text AS scopes_ok, "
     "  (SELECT shark_agent_json(ins)::text FROM ins) AS agent",
-    11, 0};
+    12, 0};
 
 int store_agent_create(store_pool *p, const store_agent_in *in, const store_actor *who,
                        store_cb cb, void *ud)
 {
     const char *params[] = {in->id,          in->app_id,      in->name,     in->description,
                             in->secret_hash, in->created_by,  in->scopes,   in->grant_types,
-                            in->dpop_jkt,    who->request_id, who->client_ip};
+                            in->dpop_jkt,    who->request_id, who->client_ip, in->resource_server};
     return store_exec(p, &agent_create, params, cb, ud);
 }
 
@@ -187,7 +189,8 @@ static store_stmt agent_update = {
     "  OR cardinality(cur.app_scopes) = 0 OR s.scopes <@ cur.app_scopes), "
     "up AS (UPDATE oauth_clients c SET name = coalesce($2, c.name), "
     "  description = coalesce($3, c.description), scopes = coalesce(s.scopes, c.scopes), "
-    "  status = coalesce($5, c.status), updated_at = now() FROM s, ok "
+    "  status = coalesce($5, c.status), "
+    "  resource_server = coalesce($8::boolean, c.resource_server), updated_at = now() FROM s, ok "
     "  WHERE c.client_id = ok.client_id RETURNING c.*), "
     "rev AS (UPDATE oauth_tokens SET revoked_at = now() WHERE client_id IN "
     "  (SELECT client_id FROM up WHERE status = 'disabled') AND revoked_at IS NULL "
@@ -196,17 +199,18 @@ static store_stmt agent_update = {
     "  (SELECT client_id FROM up WHERE status = 'disabled') AND revoked_at IS NULL), "
     "ev AS (" AUDIT("agent.updated", "'admin'", "admin", "up.client_id",
                     "jsonb_build_object('status', up.status, 'revoked_tokens', "
-                    "(SELECT count(*) FROM rev))",
+                    "(SELECT count(*) FROM rev)) || CASE WHEN $8::boolean IS NULL THEN '{}' "
+                    "ELSE jsonb_build_object('resource_server', up.resource_server) END",
                     "$6", "$7") "FROM up) "
     "SELECT EXISTS (SELECT 1 FROM ok)::text AS scopes_ok, "
     "  (SELECT shark_agent_json(up)::text FROM up) AS agent FROM cur",
-    7, 0};
+    8, 0};
 
 int store_agent_update(store_pool *p, const store_agent_in *in, const store_actor *who,
                        store_cb cb, void *ud)
 {
     const char *params[] = {in->id,     in->name,        in->description, in->scopes,
-                            in->status, who->request_id, who->client_ip};
+                            in->status, who->request_id, who->client_ip,  in->resource_server};
     return store_exec(p, &agent_update, params, cb, ud);
 }
 

@@ -42,6 +42,7 @@ typedef struct store_agent_in {
     const char *scopes, *grant_types; /* JSON arrays */
     const char *secret_hash;
     const char *status;               /* update only */
+    const char *resource_server;      /* "true" / "false"; NULL: false on create, else kept */
 } store_agent_in;
 /* Row: app_found, user_found, scopes_ok ('t'/'f'), agent (JSON or NULL). */
 int store_agent_create(store_pool *p, const store_agent_in *in, const store_actor *who,

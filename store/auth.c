@@ -30,39 +30,71 @@ int store_auth_signup(store_pool *p, const char *id, const char *email, const ch
     return store_exec(p, &signup, params, cb, ud);
 }
 
-static store_stmt lookup = {
-    "auth_lookup",
-    "SELECT id, password_hash, (locked_until IS NOT NULL AND locked_until > now())::text "
-    "FROM users WHERE lower(email) = lower($1)",
-    1, 0};
+/* The throttle keys of an attempt: the email's SHA-256 (so unknown accounts
+ * get counters too and no address book builds up) and the address's
+ * shark_addr_key (IPv6 by /64). */
+#define LOGIN_KEYS                                                                            \
+    "k AS (SELECT 'a:' || e AS acct, 'p:' || e || ':' || shark_addr_key($2) AS pair FROM "    \
+    "  (SELECT encode(sha256(convert_to(lower($1), 'UTF8')), 'hex') AS e) x) "
 
-int store_auth_lookup(store_pool *p, const char *email, store_cb cb, void *ud)
+/* ON CONFLICT serialises concurrent attempts on a key and reads its latest
+ * count, so exactly the first max attempts of a window see n <= max. */
+#define LOGIN_COUNT(key)                                                                      \
+    "INSERT INTO login_throttle AS t (key, n, expires_at) SELECT k." key ", 1, now() + "       \
+    "  $5::int * interval '1 second' FROM k "
+
+#define LOGIN_COUNT_CONFLICT                                                                  \
+    "ON CONFLICT (key) DO UPDATE SET n = CASE WHEN t.expires_at <= now() THEN 1 ELSE t.n + 1 " \
+    "  END, expires_at = excluded.expires_at RETURNING n"
+
+static store_stmt login_begin = {
+    "auth_login_begin",
+    "WITH " LOGIN_KEYS ", "
+    "gc AS (DELETE FROM login_throttle WHERE key IN (SELECT key FROM login_throttle, k "
+    "  WHERE expires_at < now() AND key NOT IN (k.acct, k.pair) LIMIT 10 "
+    "  FOR UPDATE OF login_throttle SKIP LOCKED)), "
+    "p AS (" LOGIN_COUNT("pair") LOGIN_COUNT_CONFLICT "), "
+    /* an address over its own limit does not count against the account */
+    "a AS (" LOGIN_COUNT("acct") "WHERE (SELECT n FROM p) <= $3::int " LOGIN_COUNT_CONFLICT "), "
+    "u AS (SELECT id, password_hash FROM users WHERE lower(email) = lower($1)) "
+    "SELECT coalesce((SELECT n FROM p) <= $3::int AND (SELECT n FROM a) <= $4::int, false)::text "
+    "  AS allowed, (SELECT id FROM u), (SELECT password_hash FROM u), (SELECT n FROM p)",
+    5, 0};
+
+int store_auth_login_begin(store_pool *p, const char *email, const char *client_ip,
+                           int max_pair, int max_account, int window_s, store_cb cb, void *ud)
 {
-    const char *params[] = {email};
-    return store_exec(p, &lookup, params, cb, ud);
+    char mp[24], ma[24], w[24];
+    itoa16(mp, max_pair);
+    itoa16(ma, max_account);
+    itoa16(w, window_s);
+    const char *params[] = {email, client_ip, mp, ma, w};
+    return store_exec(p, &login_begin, params, cb, ud);
 }
 
-static store_stmt login_result = {
-    "auth_login_result",
-    "WITH u AS (UPDATE users SET failed_logins = CASE WHEN $2 THEN 0 ELSE failed_logins + 1 "
-    "  END, locked_until = CASE WHEN $2 THEN NULL WHEN failed_logins + 1 >= $3::int "
-    "  THEN now() + $4::int * interval '1 second' ELSE locked_until END "
-    "  WHERE id = $1 RETURNING id, failed_logins, locked_until), "
-    "ev AS (" AUDIT_INSERT "SELECT shark_id('audit_'), CASE WHEN $2 THEN 'user.login' "
-    "  WHEN u.locked_until > now() THEN 'user.locked' ELSE 'user.login_failed' END, u.id, "
-    "  'user', u.id, jsonb_build_object('failed_logins', u.failed_logins), $5, $6 FROM u) "
-    "SELECT (locked_until IS NOT NULL AND locked_until > now())::text AS locked FROM u",
-    6, 0};
+static store_stmt login_end = {
+    "auth_login_end",
+    "WITH " LOGIN_KEYS ", "
+    "pair AS (DELETE FROM login_throttle WHERE $4::bool AND key = (SELECT pair FROM k)), "
+    "acct AS (UPDATE login_throttle SET n = greatest(n - 1, 0) WHERE $4::bool "
+    "  AND key = (SELECT acct FROM k)), "
+    "ev AS (" AUDIT_INSERT "SELECT shark_id('audit_'), e, $3, 'user', $3, m, $6, $2 FROM "
+    "  (SELECT CASE WHEN $4::bool THEN 'user.login' ELSE 'user.login_failed' END AS e, "
+    "  CASE WHEN $4::bool THEN '{}'::jsonb ELSE jsonb_build_object('failures', $5::int) "
+    "  END AS m UNION ALL SELECT 'user.locked', jsonb_build_object('failures', $5::int, "
+    "  'scope', 'address') WHERE NOT $4::bool AND $7::bool) x) "
+    "SELECT 1",
+    7, 0};
 
-int store_auth_login_result(store_pool *p, const char *user_id, int ok, int max_failures,
-                            int lock_s, const store_actor *who, store_cb cb, void *ud)
+int store_auth_login_end(store_pool *p, const char *email, const char *client_ip,
+                         const char *user_id, int ok, int attempt, int locks,
+                         const char *request_id, store_cb cb, void *ud)
 {
-    char mf[24], ls[24];
-    itoa16(mf, max_failures);
-    itoa16(ls, lock_s);
-    const char *params[] = {user_id, ok ? "true" : "false", mf, ls, who->request_id,
-                            who->client_ip};
-    return store_exec(p, &login_result, params, cb, ud);
+    char n[24];
+    itoa16(n, attempt);
+    const char *params[] = {email,      client_ip, user_id, ok ? "true" : "false", n,
+                            request_id, locks ? "true" : "false"};
+    return store_exec(p, &login_end, params, cb, ud);
 }
 
 /* ---- sessions ---- */
@@ -332,6 +364,20 @@ int store_refresh_peek(store_pool *p, const char *token_hash, store_cb cb, void 
 {
     const char *params[] = {token_hash};
     return store_exec(p, &refresh_peek, params, cb, ud);
+}
+
+static store_stmt refresh_introspect = {
+    "refresh_introspect",
+    "SELECT (used_at IS NULL AND revoked_at IS NULL AND expires_at > now())::text, client_id, "
+    "  subject, scope, extract(epoch FROM expires_at)::bigint::text, "
+    "  extract(epoch FROM created_at)::bigint::text, audience FROM refresh_tokens "
+    "WHERE token_hash = $1",
+    1, 0};
+
+int store_refresh_introspect(store_pool *p, const char *token_hash, store_cb cb, void *ud)
+{
+    const char *params[] = {token_hash};
+    return store_exec(p, &refresh_introspect, params, cb, ud);
 }
 
 /* The one that marks it used wins; anyone finding it used (a replay, or a

@@ -18,14 +18,23 @@
  * STORE_ECONFLICT when the email is taken. Audit user.signed_up. */
 int store_auth_signup(store_pool *p, const char *id, const char *email, const char *name,
                       const char *password_hash, const store_actor *who, store_cb cb, void *ud);
-/* Row (none if unknown): id, password_hash, locked ('t' while locked_until
- * is ahead). */
-int store_auth_lookup(store_pool *p, const char *email, store_cb cb, void *ud);
-/* Records a login outcome: success clears the failure count; the
- * max_failures-th failure in a row locks the account for lock_s seconds.
- * Audit user.login / user.login_failed / user.locked. Row: locked. */
-int store_auth_login_result(store_pool *p, const char *user_id, int ok, int max_failures,
-                            int lock_s, const store_actor *who, store_cb cb, void *ud);
+/* Password sign-in, step 1, before any password is checked: counts the
+ * attempt against the (email, address) pair and, unless that pair is over
+ * max_pair, against the email's account; each counter lapses window_s
+ * after its last attempt. Unknown emails are counted the same way. Row:
+ * allowed ('t' when both counts are within their limits), user id and
+ * password_hash (both NULL when no such account), the attempt's number at
+ * its address. */
+int store_auth_login_begin(store_pool *p, const char *email, const char *client_ip,
+                           int max_pair, int max_account, int window_s, store_cb cb, void *ud);
+/* Step 2, for an existing account whose password was checked: success
+ * clears the pair's count and takes this attempt off the account's;
+ * failure keeps both. Audit user.login / user.login_failed (with the
+ * attempt's number), and user.locked when this failure locks the address
+ * out (locks). */
+int store_auth_login_end(store_pool *p, const char *email, const char *client_ip,
+                         const char *user_id, int ok, int attempt, int locks,
+                         const char *request_id, store_cb cb, void *ud);
 
 /* ---- sessions ---- */
 
@@ -97,6 +106,10 @@ int store_refresh_create(store_pool *p, const store_refresh *r, store_cb cb, voi
  * disabled or gone, its person deleted, their consent revoked, its session
  * ended, or a watermark covers it), session_id. */
 int store_refresh_peek(store_pool *p, const char *token_hash, store_cb cb, void *ud);
+/* RFC 7662 for refresh tokens. Row (none if unknown): active ('t' unless
+ * used, revoked or expired), client_id, subject, scope, exp and iat (unix
+ * seconds), audience (or NULL). */
+int store_refresh_introspect(store_pool *p, const char *token_hash, store_cb cb, void *ud);
 /* Uses it once (rotation), after every check passed. Row: used (1, or 0
  * when someone else used it first — its family is then revoked). */
 int store_refresh_use(store_pool *p, const char *token_hash, store_cb cb, void *ud);

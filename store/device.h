@@ -12,13 +12,17 @@
 int store_device_create(store_pool *p, const char *device_code_hash, const char *user_code,
                         const char *client_id, const char *scope, int interval_s, int ttl_s,
                         store_cb cb, void *ud);
-/* A user looks a pending code up. Row: throttled ('t' after too many wrong
- * codes lately), found, client_id, client_name, scope. A miss is counted. */
-int store_device_lookup(store_pool *p, const char *user_code, const char *user_id, store_cb cb,
-                        void *ud);
+/* Wrong user codes are counted per user and per client address on every
+ * call that takes one; past a limit in 15 minutes (10 per user, 30 per
+ * address) the calls are throttled: they find nothing and count nothing. */
+/* A user looks a pending code up. Row: throttled ('t'), found, client_id,
+ * client_name, scope. A miss is counted. */
+int store_device_lookup(store_pool *p, const char *user_code, const char *user_id,
+                        const char *client_ip, store_cb cb, void *ud);
 /* Approve or deny a pending code. Approval is the person's consent to the
- * client for the code's scopes (shark_consent_grant). Row: decided count,
- * consented count. Audit oauth.device_approved / oauth.device_denied. */
+ * client for the code's scopes (shark_consent_grant). Row: throttled,
+ * decided count (a miss is counted), consented count. Audit
+ * oauth.device_approved / oauth.device_denied. */
 int store_device_decide(store_pool *p, const char *user_code, const char *user_id, int approve,
                         int64_t auth_time, const store_actor *who, store_cb cb, void *ud);
 /* The client polls. Row (none if unknown): status (pending, approved,

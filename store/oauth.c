@@ -7,9 +7,16 @@
 
 /* ---- signing keys ---- */
 
+/* id_token keys are stored with created_at at the epoch: nodes of the
+ * previous version take the newest unretired key as their active one, and
+ * must never take an id_token key (this version refuses access tokens it
+ * signed). */
+#define KEY_CREATED(purpose)                                                                  \
+    "CASE WHEN " purpose " = 'id_token' THEN to_timestamp(0) ELSE now() END"
+
 #define KEYS_SQL                                                                              \
     "SELECT id, alg, private_sealed, (retired_at IS NOT NULL)::text, "                        \
-    "extract(epoch FROM created_at)::bigint::text FROM signing_keys "                         \
+    "extract(epoch FROM created_at)::bigint::text, purpose FROM signing_keys "                \
     "WHERE publish_until IS NULL OR publish_until > now() ORDER BY created_at DESC, id DESC"
 
 void store_key_rows_free(store_key_row *rows, int n)
@@ -41,6 +48,7 @@ int store_key_rows_parse(const PGresult *r, store_key_row **out)
         rows[i].sealed_len = len;
         rows[i].retired = PQgetvalue(r, i, 3)[0] == 't';
         rows[i].created_at = strtoll(PQgetvalue(r, i, 4), NULL, 10);
+        rows[i].id_token_only = strcmp(PQgetvalue(r, i, 5), "id_token") == 0;
     }
     *out = rows;
     return n;
@@ -71,8 +79,9 @@ static char *bytea_literal(PGconn *c, const uint8_t *b, size_t n)
     return (char *)PQescapeByteaConn(c, b, n, &len);
 }
 
-int store_key_insert(const char *conninfo, const char *id, const char *alg, const uint8_t *sealed,
-                     size_t n, const char *public_jwk, char *err, size_t errlen)
+int store_key_insert(const char *conninfo, const char *id, const char *alg, const char *purpose,
+                     const uint8_t *sealed, size_t n, const char *public_jwk, char *err,
+                     size_t errlen)
 {
     int rc = -1;
     PGresult *r = NULL;
@@ -80,7 +89,7 @@ int store_key_insert(const char *conninfo, const char *id, const char *alg, cons
     PGconn *c = PQconnectdb(conninfo);
     if (PQstatus(c) != CONNECTION_OK || (hex = bytea_literal(c, sealed, n)) == NULL)
         goto done;
-    const char *params[] = {id, alg, hex, public_jwk};
+    const char *params[] = {id, alg, hex, public_jwk, purpose};
     /* Nodes starting together on a new database must agree on one key: the
      * lock serialises them and the second finds the first's key. */
     r = PQexec(c, "BEGIN");
@@ -92,10 +101,11 @@ int store_key_insert(const char *conninfo, const char *id, const char *alg, cons
         goto done;
     PQclear(r);
     r = PQexecParams(c,
-                     "INSERT INTO signing_keys (id, alg, private_sealed, public_jwk) "
-                     "SELECT $1, $2, $3::bytea, $4::jsonb WHERE NOT EXISTS "
-                     "(SELECT 1 FROM signing_keys WHERE retired_at IS NULL)",
-                     4, NULL, params, NULL, NULL, 0);
+                     "INSERT INTO signing_keys (id, alg, private_sealed, public_jwk, purpose, "
+                     "created_at) SELECT $1, $2, $3::bytea, $4::jsonb, $5, " KEY_CREATED("$5")
+                     " WHERE NOT EXISTS "
+                     "(SELECT 1 FROM signing_keys WHERE retired_at IS NULL AND purpose = $5)",
+                     5, NULL, params, NULL, NULL, 0);
     if (PQresultStatus(r) != PGRES_COMMAND_OK)
         goto done;
     PQclear(r);
@@ -124,15 +134,15 @@ static store_stmt key_rotate = {
     "oauth_key_rotate",
     "WITH old AS (UPDATE signing_keys SET retired_at = now(), "
     "  publish_until = now() + $5::int * interval '1 second' "
-    "  WHERE retired_at IS NULL RETURNING id), "
-    "k AS (INSERT INTO signing_keys (id, alg, private_sealed, public_jwk) "
-    "  VALUES ($1, $2, decode($3, 'hex'), $4::jsonb) RETURNING id), "
+    "  WHERE retired_at IS NULL AND purpose = $8 RETURNING id), "
+    "k AS (INSERT INTO signing_keys (id, alg, private_sealed, public_jwk, purpose, created_at) "
+    "  VALUES ($1, $2, decode($3, 'hex'), $4::jsonb, $8, " KEY_CREATED("$8") ") RETURNING id), "
     "ev AS (INSERT INTO audit_events (id, event, actor_type, target_id, metadata, request_id, "
     "  client_ip) SELECT shark_id('audit_'), 'admin.signing_key_rotated', 'admin', k.id, "
-    "  jsonb_build_object('alg', $2::text, 'retired', (SELECT coalesce(jsonb_agg(id), "
-    "  '[]'::jsonb) FROM old)), $6, $7 FROM k) "
+    "  jsonb_build_object('alg', $2::text, 'use', $8::text, 'retired', (SELECT "
+    "  coalesce(jsonb_agg(id), '[]'::jsonb) FROM old)), $6, $7 FROM k) "
     "SELECT id FROM k",
-    7, 0};
+    8, 0};
 
 int store_key_rotate(store_pool *p, const store_key_rotation *k, store_cb cb, void *ud)
 {
@@ -147,8 +157,8 @@ int store_key_rotate(store_pool *p, const store_key_rotation *k, store_cb cb, vo
     hex[k->sealed_len * 2] = '\0';
     char publish[16];
     snprintf(publish, sizeof(publish), "%d", k->publish_s);
-    const char *params[] = {k->id, k->alg, hex, k->public_jwk, publish, k->request_id,
-                            k->client_ip};
+    const char *params[] = {k->id,           k->alg,       hex,       k->public_jwk, publish,
+                            k->request_id, k->client_ip, k->purpose ? k->purpose : "tokens"};
     int rc = store_exec(p, &key_rotate, params, cb, ud);
     free(hex);
     return rc;
@@ -163,7 +173,8 @@ static store_stmt client_get = {
     "  c.auth_method, array_to_json(c.grant_types)::text, array_to_json(c.redirect_uris)::text, "
     "  array_to_string(c.scopes, ' '), c.jwks::text, c.dpop_jkt, c.status, c.created_by, "
     "  extract(epoch FROM c.prev_secret_expires)::bigint, "
-    "  array_to_string(c.resources || coalesce(a.resources, '{}'), ' '), c.registered_by "
+    "  array_to_string(c.resources || coalesce(a.resources, '{}'), ' '), c.registered_by, "
+    "  c.resource_server::text, c.metadata->>'id_token_signed_response_alg' "
     "FROM oauth_clients c LEFT JOIN apps a ON a.id = c.app_id WHERE c.client_id = $1",
     1, 0};
 

@@ -20,6 +20,7 @@ typedef struct store_key_row {
     uint8_t *sealed; /* malloc'd; caller frees */
     size_t sealed_len;
     bool retired;
+    bool id_token_only; /* purpose 'id_token': signs id_tokens only (RS256 beside the active) */
     int64_t created_at; /* unix seconds */
 } store_key_row;
 
@@ -27,18 +28,22 @@ typedef struct store_key_row {
  * (rows malloc'd into *out, free with store_key_rows_free) or -1. */
 int store_keys_load(const char *conninfo, store_key_row **out, char *err, size_t errlen);
 void store_key_rows_free(store_key_row *rows, int n);
-/* Blocking (start-up): stores the first key, unless another node stored one
- * meanwhile (then the caller's key is dropped; reload to get theirs). */
-int store_key_insert(const char *conninfo, const char *id, const char *alg, const uint8_t *sealed,
-                     size_t n, const char *public_jwk, char *err, size_t errlen);
-/* Adds a new signing key and retires the others; they stay published for
- * `publish_s` more seconds. Audit event admin.signing_key_rotated. Row: `id`. */
+/* Blocking (start-up): stores the first key of a purpose ("tokens" or
+ * "id_token"), unless another node stored one meanwhile (then the caller's
+ * key is dropped; reload to get theirs). */
+int store_key_insert(const char *conninfo, const char *id, const char *alg, const char *purpose,
+                     const uint8_t *sealed, size_t n, const char *public_jwk, char *err,
+                     size_t errlen);
+/* Adds a new signing key of purpose ("tokens" or "id_token") and retires
+ * the others of that purpose; they stay published for `publish_s` more
+ * seconds. Audit event admin.signing_key_rotated. Row: `id`. */
 typedef struct store_key_rotation {
     const char *id, *alg, *public_jwk;
     const uint8_t *sealed;
     size_t sealed_len;
     int publish_s;
     const char *request_id, *client_ip;
+    const char *purpose;
 } store_key_rotation;
 int store_key_rotate(store_pool *p, const store_key_rotation *k, store_cb cb, void *ud);
 /* Keys still published, newest first, for nodes refreshing their keyring;
@@ -55,7 +60,8 @@ int store_key_rows_parse(const PGresult *r, store_key_row **out);
  * dpop_jkt, status, created_by, prev_secret_expires (unix seconds or NULL;
  * for caches, which must stop accepting the previous secret on time),
  * resources (space-separated: the client's own and its app's), registered_by
- * (open | admin | an initial access token's id; NULL unless kind dcr). */
+ * (open | admin | an initial access token's id; NULL unless kind dcr),
+ * resource_server ('t'/'f'), id_token_signed_response_alg (or NULL). */
 int store_client_get(store_pool *p, const char *client_id, store_cb cb, void *ud);
 
 /* ---- tokens ---- */

@@ -67,17 +67,17 @@ describe('core', () => {
       assert.equal(oidc.jwks_uri, as.jwks_uri)
     })
 
-    it('JWKS has ES256 public keys with kid and no private parts', async () => {
+    it('JWKS has ES256 public keys and the RS256 id_token key, with kid and no private parts', async () => {
       const res = await fetch(as.jwks_uri)
       assert.equal(res.status, 200)
       const { keys } = await res.json()
-      assert.ok(keys.length >= 1)
+      assert.ok(keys.some((k) => k.kty === 'EC'), 'an ES256 key')
+      assert.ok(keys.some((k) => k.kty === 'RSA'), 'an RS256 key (OpenID Connect)')
       for (const k of keys) {
         assert.ok(k.kid, 'kid')
-        assert.equal(k.kty, 'EC')
-        assert.equal(k.crv, 'P-256')
-        assert.equal(k.d, undefined, 'no private key in JWKS')
-        await jose.importJWK(k, 'ES256')
+        for (const part of ['d', 'p', 'q', 'dp', 'dq', 'qi']) assert.equal(k[part], undefined, 'no private key in JWKS')
+        if (k.kty === 'EC') assert.equal(k.crv, 'P-256')
+        await jose.importJWK(k, k.kty === 'EC' ? 'ES256' : 'RS256')
       }
     })
   })

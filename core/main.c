@@ -2,6 +2,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <sodium.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -175,6 +176,13 @@ cleanup:
 
 int main(int argc, char **argv)
 {
+    bool bare = argc > 1 && (strcmp(argv[1], "help") == 0 || strcmp(argv[1], "--help") == 0 ||
+                             strcmp(argv[1], "-h") == 0 || strcmp(argv[1], "version") == 0 ||
+                             strcmp(argv[1], "--version") == 0);
+    if (bare && argc > 2) {
+        fprintf(stderr, "shark %s: unexpected argument '%s'\n", argv[1], argv[2]);
+        return 2;
+    }
     if (argc < 2 || strcmp(argv[1], "help") == 0 || strcmp(argv[1], "--help") == 0 ||
         strcmp(argv[1], "-h") == 0) {
         fputs(usage, argc < 2 ? stderr : stdout);

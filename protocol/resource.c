@@ -26,7 +26,7 @@ static void deny(http_req *req, bool dpop, const char *error, const char *desc)
                 arena_printf(a, "%s error=\"%s\", error_description=\"%s\"%s",
                              dpop ? "DPoP" : "Bearer", error, desc,
                              dpop ? ", algs=\"ES256 EdDSA Ed25519 RS256 PS256\"" : ""));
-    http_error(req, 401, "invalid_token", desc);
+    http_error(req, 401, error, desc);
 }
 
 static void on_active(void *ud, enum oauth_token_state st)

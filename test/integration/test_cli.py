@@ -599,8 +599,6 @@ def test_version(shark):
     assert r.stdout.split()[1] == shark.get("/api/v1/system/health", admin=True).json()["version"]
 
 
-@pytest.mark.xfail(strict=True, reason="issue 20: `shark version` and `shark help` ignore stray "
-                   "arguments (exit 0); every other command refuses them (exit 2)")
 @pytest.mark.parametrize("cmd", ["version", "help"])
 def test_version_refuses_arguments(cmd):
     r = cli(None, cmd, "extra")

@@ -92,9 +92,6 @@ def test_userinfo_refuses_a_replayed_proof(s, bound):
                     bound.key.proof(u, "GET", bound.access_token)).status_code == 200
 
 
-@pytest.mark.xfail(strict=True, reason="issue 20: a refused DPoP proof at /oauth/userinfo and the "
-                   "vault answers error=invalid_dpop_proof in WWW-Authenticate but invalid_token "
-                   "in the body")
 def test_the_body_names_the_same_error_as_the_challenge(s, bound):
     u = s.url("/oauth/userinfo")
     r = userinfo(s, bound.access_token, bound.key.proof(u, "GET"))
@@ -163,7 +160,7 @@ def test_vault_fetch_refuses_a_proof_whose_ath_does_not_match(s, vw, case):
     r = vault_fetch(s, vw, proof)
     assert r.status_code == 401, r.text
     assert challenge(r) == "invalid_dpop_proof"
-    assert r.json()["error"]["code"] == "invalid_token"
+    assert r.json()["error"]["code"] == "invalid_dpop_proof"  # the same error as the challenge
     assert vw["secret"] not in r.text
 
 

@@ -200,11 +200,12 @@ def audit(s, event, target):
     return r.json()["data"]
 
 
-def register(s, **meta):
+def register(s, admin=False, **meta):
     body = {"redirect_uris": [REDIRECT], "grant_types": ["authorization_code", "refresh_token"],
             "scope": "openid email offline_access", "client_name": uniq("sec")}
     body.update(meta)
-    r = requests.post(s.url("/oauth/register"), json=body, timeout=15)
+    r = requests.post(s.url("/oauth/register"), json=body, headers=s.auth() if admin else {},
+                      timeout=15)
     assert r.status_code == 201, r.text
     return r.json()
 
@@ -575,7 +576,8 @@ def test_introspection_of_refresh_tokens(env):
 def test_userinfo_accepts_only_tokens_meant_for_this_server(env):
     s, _ = env
     sess, _, uid = signup(s)
-    client = register(s)
+    # Only an operator-registered client may name another resource.
+    client = register(s, admin=True, resources=["https://rs.example/api"])
     ours = code_flow(s, sess, client, scope="openid email")["access_token"]
     r = requests.get(s.url("/oauth/userinfo"), headers={"Authorization": "Bearer " + ours},
                      timeout=15)

@@ -8,10 +8,11 @@ refuses the credential at once and node 2 within a bounded wait for the
 database's notification (the refresh grant reads the database: no wait).
 
 The grants (every token DPoP-bound, so the vault serves them):
-- person: P signs up and consents to the DCR client C on the hosted pages;
-  the code is redeemed with `audience` = agent A, so the token is A's to
-  exchange (AT1, RT1); C refreshes once (AT2, RT2; RT1 is spent). A
-  exchanges AT2 for a child naming agent B; B exchanges that for a
+- person: P signs up and consents to the DCR client C on the hosted pages
+  (AT1, RT1); C refreshes once (AT2, RT2; RT1 is spent) and hands AT2 on to
+  agent A by exchanging it for a token with `audience` = A (the hand-off;
+  AT2 itself stays this server's, as the vault requires). A exchanges the
+  hand-off for a child naming agent B; B exchanges that for a
   grandchild. A and B were created by P, each in its own app, so revoking A
   reaches B's grandchild only through the parent link.
 - agent: A (created by P) takes a client-credentials token, exchanges it for
@@ -115,20 +116,24 @@ def build(kind, s, vault):
     c = Chain(kind, person, a, b, flows.DpopKey(), flows.DpopKey(), provider_id, conn,
               provider_token)
     if kind == "person":
-        c.client = flows.register_client(s, scope="openid vault:read")
+        c.client = flows.register_client(s, scope="openid vault:read", grant_types=(
+            "authorization_code", "refresh_token", flows.EXCHANGE_GRANT))
         key = flows.DpopKey()
         c.grant = flows.code_flow(s, person=person, client=c.client, scope="openid vault:read",
-                                  key=key, audience=a["client_id"])
+                                  key=key)
         t = ok_token(flows.refresh(s, c.client, c.grant.refresh_token, key), key)
         c.rotated, c.refresh = c.grant.refresh_token, t["refresh_token"]
         c.root, c.root_key = t["access_token"], key
         c.access = [c.grant.access_token, c.root]
+        subject = ok_token(flows.exchange(s, c.client, c.root, key, audience=a["client_id"]),
+                           key)["access_token"]
     else:
         t = ok_token(flows.token_request(s, as_client(a), {"grant_type": "client_credentials",
                                                            "scope": "vault:read"}, c.ka), c.ka)
         c.root, c.root_key = t["access_token"], c.ka
         c.access = [c.root]
-    t = ok_token(flows.exchange(s, as_client(a), c.root, c.ka, audience=b["client_id"]), c.ka)
+        subject = c.root
+    t = ok_token(flows.exchange(s, as_client(a), subject, c.ka, audience=b["client_id"]), c.ka)
     assert t["issued_token_type"] == flows.ACCESS_TOKEN_TYPE, t
     c.child = t["access_token"]
     c.grandchild = ok_token(flows.exchange(s, as_client(b), c.child, c.kb), c.kb)["access_token"]

@@ -36,6 +36,9 @@ const char *http_req_body(const http_req *r, size_t *len);
 const char *http_req_param(http_req *r, const char *name);
 /* Percent-decoded query parameter; NULL if absent. */
 const char *http_req_query_get(http_req *r, const char *name);
+/* The request's id as audit events record it: ours ("req_..."), followed by
+ * a space and the client's X-Request-Id when it sent a sane one (the store
+ * files the two apart). Responses echo the client's id, or ours. */
 const char *http_req_id(const http_req *r);
 /* Client address after trusted-proxy resolution, as text and 16-byte form. */
 const char *http_req_client_ip(const http_req *r);

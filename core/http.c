@@ -141,6 +141,15 @@ int http_req_header_count(const http_req *r, const char *name)
     return n;
 }
 
+bool http_req_has_header_prefix(const http_req *r, const char *prefix)
+{
+    size_t n = strlen(prefix);
+    for (int i = 0; i < r->nhdrs; i++)
+        if (strncasecmp(r->hdrs[i].name, prefix, n) == 0)
+            return true;
+    return false;
+}
+
 const char *http_req_body(const http_req *r, size_t *len)
 {
     if (len != NULL)

@@ -31,6 +31,8 @@ const char *http_req_query(const http_req *r); /* raw, "" if none */
 const char *http_req_header(const http_req *r, const char *name);
 /* Number of headers with that name (duplicate detection). */
 int http_req_header_count(const http_req *r, const char *name);
+/* True when some header's name starts with prefix (case-insensitive). */
+bool http_req_has_header_prefix(const http_req *r, const char *prefix);
 const char *http_req_body(const http_req *r, size_t *len);
 /* Route parameter {name}, percent-decoded; NULL if absent or undecodable. */
 const char *http_req_param(http_req *r, const char *name);

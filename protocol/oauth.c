@@ -266,20 +266,20 @@ static void rotate_keys(http_req *req)
     r->req = req;
     r->alg = a->cfg.signing_alg;
     size_t len;
-    const char *body = http_req_body(req, &len);
+    http_req_body(req, &len);
     if (len > 0) {
-        json_t *j = json_loadb(body, len, 0, NULL);
+        json_t *j = admin_body(req);
+        if (j == NULL)
+            return;
         const char *alg = json_string_value(json_object_get(j, "alg"));
-        if (j == NULL || (json_object_get(j, "alg") != NULL &&
-                          (alg == NULL || (strcmp(alg, "ES256") != 0 && strcmp(alg, "EdDSA") != 0 &&
-                                           strcmp(alg, "RS256") != 0)))) {
-            json_decref(j);
+        if (json_object_get(j, "alg") != NULL &&
+            (alg == NULL || (strcmp(alg, "ES256") != 0 && strcmp(alg, "EdDSA") != 0 &&
+                             strcmp(alg, "RS256") != 0))) {
             http_error(req, 400, "invalid_request", "alg must be ES256, EdDSA or RS256");
             return;
         }
         if (alg != NULL)
             r->alg = arena_strdup(http_req_arena(req), alg);
-        json_decref(j);
     }
     uint8_t *sealed = NULL;
     size_t sealed_len = 0;

@@ -107,7 +107,7 @@ def test_access_log_client_ip_from_trusted_xff(proxied):
                      headers={"X-Forwarded-For": "192.0.2.77", "X-Request-Id": "xff-log-1"})
     assert r.status_code == 200
     time.sleep(0.2)
-    recs = [x for x in proxied.log_records() if x.get("request_id") == "xff-log-1"]
+    recs = [x for x in proxied.log_records() if x.get("client_request_id") == "xff-log-1"]
     assert len(recs) == 1
     assert recs[0]["client_ip"] == "192.0.2.77"
 
@@ -118,7 +118,7 @@ def test_access_log_client_ip_untrusted_xff(limited):
                      headers={"X-Forwarded-For": "192.0.2.78", "X-Request-Id": "xff-log-2"})
     assert r.status_code == 200
     time.sleep(0.2)
-    recs = [x for x in limited.log_records() if x.get("request_id") == "xff-log-2"]
+    recs = [x for x in limited.log_records() if x.get("client_request_id") == "xff-log-2"]
     assert len(recs) == 1
     assert recs[0]["client_ip"] == "127.0.0.1"
 

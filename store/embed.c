@@ -460,8 +460,9 @@ static int read_password(const char *path, char out[PASSWORD_HEX + 1], char *err
 
 static int run_initdb(struct paths *p, const struct runas *ra, char *err, size_t errlen)
 {
-    char *argv[] = {p->initdb,     "-D",   p->data, "-U",          "shark", "--auth=scram-sha-256",
-                    p->pwfile_opt, "-E",   "UTF8",  "--no-locale", NULL};
+    char *argv[] = {p->initdb, "-D",          p->data, "-U",          "shark",
+                    "--auth=scram-sha-256", p->pwfile_opt, "-E", "UTF8", "--no-locale",
+                    NULL};
     char tail[512];
     int status;
     pid_t pid;

@@ -63,7 +63,7 @@ def test_host_checked_on_firstboot_and_cookie_routes(srv, public):
     port = srv.port
     # A DNS-rebinding page reaches the loopback server under its own name: no key.
     r = srv.get(key, headers={"Host": "rebound.attacker.example:%d" % port})
-    assert r.status_code == 421, r.text
+    assert r.status_code == 421 and r.reason == "Misdirected Request", r.text
     assert_api_error(r.json(), "misdirected_request")
     assert srv.admin_key not in r.text
     # A same-host proxy relays strangers with any of these: as if the route did not exist.

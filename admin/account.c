@@ -7,6 +7,7 @@
 #include "../crypto/hash.h"
 #include "../crypto/password.h"
 #include "../protocol/login.h"
+#include "../protocol/web.h"
 #include "../store/auth.h"
 #include "account.h"
 #include "admin.h"
@@ -223,14 +224,17 @@ static void end_session_next(http_req *req, const session *s)
 
 static void end_session(http_req *req) { with_session(req, end_session_next, true); }
 
+/* Cookie routes: behind the web guard (Host, and Origin on changes). */
+static const web_route routes[] = {
+    {"POST", "/api/v1/auth/signup", signup, 0},
+    {"POST", "/api/v1/auth/login", login, 0},
+    {"POST", "/api/v1/auth/logout", logout, 0},
+    {"GET", "/api/v1/auth/me", me, 0},
+    {"GET", "/api/v1/auth/sessions", sessions, 0},
+    {"DELETE", "/api/v1/auth/sessions/{id}", end_session, 0},
+};
+
 int admin_account_register(router *r)
 {
-    if (router_add(r, "POST", "/api/v1/auth/signup", signup, NULL) != 0 ||
-        router_add(r, "POST", "/api/v1/auth/login", login, NULL) != 0 ||
-        router_add(r, "POST", "/api/v1/auth/logout", logout, NULL) != 0 ||
-        router_add(r, "GET", "/api/v1/auth/me", me, NULL) != 0 ||
-        router_add(r, "GET", "/api/v1/auth/sessions", sessions, NULL) != 0 ||
-        router_add(r, "DELETE", "/api/v1/auth/sessions/{id}", end_session, NULL) != 0)
-        return -1;
-    return 0;
+    return web_routes_add(r, routes, sizeof(routes) / sizeof(routes[0]));
 }

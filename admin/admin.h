@@ -22,8 +22,10 @@ int admin_routes_add(router *r, const admin_route *routes, size_t n);
 /* Registers everything this module serves. */
 int admin_register(router *r);
 
-/* The request body as a JSON object, released with the request; on a
- * missing, malformed or non-object body answers 400 and returns NULL. */
+/* The request body as a JSON object, released with the request. Every
+ * route that reads JSON reads it here: a body not sent as application/json
+ * (parameters such as charset allowed) gets 415; a missing, malformed or
+ * non-object body 400; both return NULL. */
 json_t *admin_body(http_req *req);
 /* limit (1..1000, default 100) and offset (>= 0) from the query string;
  * answers 400 and returns -1 on a bad value. */

@@ -74,10 +74,27 @@ int admin_routes_add(router *r, const admin_route *routes, size_t n)
 
 static void release(void *p) { json_decref(p); }
 
+/* application/json, with or without parameters (charset=utf-8). */
+static bool json_media_type(const char *ct)
+{
+    if (ct == NULL || strncasecmp(ct, "application/json", 16) != 0)
+        return false;
+    ct += 16;
+    while (*ct == ' ' || *ct == '\t')
+        ct++;
+    return *ct == '\0' || *ct == ';';
+}
+
 json_t *admin_body(http_req *req)
 {
     size_t len;
     const char *body = http_req_body(req, &len);
+    /* A cross-site HTML form can send a JSON-looking body, but not with
+     * this type: so no JSON route (login, signup) is a form target. */
+    if (len > 0 && !json_media_type(http_req_header(req, "Content-Type"))) {
+        http_error(req, 415, "unsupported_media_type", "Content-Type must be application/json");
+        return NULL;
+    }
     json_error_t e;
     json_t *j = len ? json_loadb(body, len, JSON_REJECT_DUPLICATES, &e) : NULL;
     if (!json_is_object(j)) {

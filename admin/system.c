@@ -4,6 +4,7 @@
 #include <string.h>
 
 #include "../core/server.h"
+#include "../protocol/web.h"
 #include "../store/system.h"
 #include "account.h"
 #include "admin.h"
@@ -99,16 +100,17 @@ static void on_bootstrapped(void *ud, PGresult *res, int err, const char *msg)
 }
 
 /* Only until the key is first used, and only to a client on this machine
- * (the connection's own address: a forwarded header cannot unlock it). */
+ * (WEB_LOCAL: the connection's own address, no proxy headers, a Host that
+ * names us, so neither a same-host proxy nor a rebound DNS name unlocks it). */
 static void firstboot_key(http_req *req)
 {
-    if (!http_req_peer_is_loopback(req) || http_req_header(req, "X-Forwarded-For") != NULL) {
-        http_error(req, 404, "not_found", "no such endpoint");
-        return;
-    }
     if (store_system_bootstrapped(http_req_pool(req), on_bootstrapped, req) != 0)
         admin_db_error(req, STORE_EUNAVAIL);
 }
+
+static const web_route firstboot_routes[] = {
+    {"GET", "/api/v1/admin/firstboot/key", firstboot_key, WEB_LOCAL},
+};
 
 static const admin_route system_admin_routes[] = {
     {"GET", "/api/v1/system/health", system_health},
@@ -119,7 +121,7 @@ int admin_register(router *r)
     if (router_add(r, "GET", "/healthz", healthz, NULL) != 0 ||
         router_add(r, "GET", "/readyz", readyz, NULL) != 0 ||
         router_add(r, "GET", "/metrics", metrics_route, NULL) != 0 ||
-        router_add(r, "GET", "/api/v1/admin/firstboot/key", firstboot_key, NULL) != 0)
+        web_routes_add(r, firstboot_routes, 1) != 0)
         return -1;
     if (admin_routes_add(r, system_admin_routes,
                          sizeof(system_admin_routes) / sizeof(system_admin_routes[0])) != 0)

@@ -13,6 +13,7 @@ static const struct flag {
 } flags[] = {
     {"url", CLI_F_URL, offsetof(cli_args, url), false},
     {"admin-key", CLI_F_ADMIN_KEY, offsetof(cli_args, admin_key), false},
+    {"admin-key-file", CLI_F_ADMIN_KEY_FILE, offsetof(cli_args, admin_key_file), false},
     {"data-dir", CLI_F_DATA_DIR, offsetof(cli_args, data_dir), false},
     {"json", CLI_F_JSON, offsetof(cli_args, json), true},
     {"help", CLI_F_HELP, offsetof(cli_args, help), true},

@@ -27,16 +27,19 @@ enum {
     CLI_F_LIMIT = 1u << 16,
     CLI_F_OFFSET = 1u << 17,
     CLI_F_FOLLOW = 1u << 18,
+    CLI_F_ADMIN_KEY_FILE = 1u << 19,
 };
 
 /* Accepted by every command. */
-#define CLI_F_COMMON (CLI_F_URL | CLI_F_ADMIN_KEY | CLI_F_DATA_DIR | CLI_F_JSON | CLI_F_HELP)
+#define CLI_F_COMMON                                                                    \
+    (CLI_F_URL | CLI_F_ADMIN_KEY | CLI_F_ADMIN_KEY_FILE | CLI_F_DATA_DIR | CLI_F_JSON | \
+     CLI_F_HELP)
 
 #define CLI_MAX_POS 4
 
 /* Values point into argv; absent flags are NULL / false. */
 typedef struct cli_args {
-    const char *url, *admin_key, *data_dir;
+    const char *url, *admin_key, *admin_key_file, *data_dir;
     const char *name, *description, *scopes, *app, *created_by, *status, *agents, *reason;
     const char *actor, *event, *since, *limit, *offset;
     bool json, follow, help;

@@ -13,8 +13,11 @@
 static const char common_usage[] =
     "common flags:\n"
     "  --url URL        the server (env SHARK_URL; default http://127.0.0.1:8080)\n"
-    "  --admin-key KEY  admin API key (env SHARK_ADMIN_KEY; default: read from\n"
-    "                   <data-dir>/admin.key.firstboot)\n"
+    "  --admin-key-file FILE\n"
+    "                   read the admin API key from FILE; without it the key comes\n"
+    "                   from env SHARK_ADMIN_KEY, else <data-dir>/admin.key.firstboot\n"
+    "  --admin-key KEY  the key itself (still accepted, with a warning: other users\n"
+    "                   of this machine can read command lines, e.g. with ps)\n"
     "  --data-dir DIR   the server's data directory (env SHARK_DATA_DIR; default ./data)\n"
     "  --json           print the server's JSON response as is\n"
     "  -h, --help       show this text\n";

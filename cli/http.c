@@ -1,6 +1,7 @@
 #include "http.h"
 
 #include <curl/curl.h>
+#include <errno.h>
 #include <sodium.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -46,17 +47,16 @@ static bool key_ok(const char *k)
     return true;
 }
 
-static int read_key_file(const char *dir, char *out, size_t outlen, char *err, size_t errlen)
+/* The first line of path into out; on failure err says why, with hint. */
+static int read_key_file(const char *path, const char *hint, char *out, size_t outlen, char *err,
+                         size_t errlen)
 {
-    char path[2048], line[256];
+    char line[256];
     int rc = -1;
-    snprintf(path, sizeof(path), "%s/admin.key.firstboot", dir);
-    FILE *f = fopen(path, "r");
+    FILE *f = fopen(path, "re");
     if (f == NULL) {
-        snprintf(err, errlen,
-                 "no admin key: pass --admin-key, set SHARK_ADMIN_KEY, or point --data-dir "
-                 "(SHARK_DATA_DIR) at the server's data directory (%s not readable)",
-                 path);
+        snprintf(err, errlen, "no admin key: %s (%s not readable: %s)", hint, path,
+                 strerror(errno));
         return -1;
     }
     if (fgets(line, sizeof(line), f) == NULL) {
@@ -72,6 +72,39 @@ done:
     return rc;
 }
 
+/* The key, from the first of: --admin-key-file, --admin-key (a warning: a
+ * command line is readable by every user of the machine), SHARK_ADMIN_KEY,
+ * <data-dir>/admin.key.firstboot. */
+static int find_key(const cli_args *a, char *key, size_t len, char *err, size_t errlen)
+{
+    if (a->admin_key_file != NULL && a->admin_key != NULL) {
+        snprintf(err, errlen, "give --admin-key-file or --admin-key, not both");
+        return -1;
+    }
+    if (a->admin_key_file != NULL)
+        return read_key_file(a->admin_key_file, "check --admin-key-file", key, len, err, errlen);
+    if (a->admin_key != NULL) {
+        fputs("shark: warning: --admin-key puts the key on the command line, where other users "
+              "of this machine can read it (ps, /proc); use SHARK_ADMIN_KEY or "
+              "--admin-key-file instead\n",
+              stderr);
+        snprintf(key, len, "%s", a->admin_key);
+        return 0;
+    }
+    const char *env = getenv("SHARK_ADMIN_KEY");
+    if (env != NULL && *env != '\0') {
+        snprintf(key, len, "%s", env);
+        return 0;
+    }
+    char path[2048];
+    snprintf(path, sizeof(path), "%s/admin.key.firstboot",
+             first_set(a->data_dir, getenv("SHARK_DATA_DIR"), "./data"));
+    return read_key_file(path,
+                         "set SHARK_ADMIN_KEY, pass --admin-key-file FILE, or point --data-dir "
+                         "(SHARK_DATA_DIR) at the server's data directory",
+                         key, len, err, errlen);
+}
+
 cli_conn *cli_conn_open(const cli_args *a, char *err, size_t errlen)
 {
     char key[256] = "";
@@ -83,11 +116,7 @@ cli_conn *cli_conn_open(const cli_args *a, char *err, size_t errlen)
     for (size_t n = strlen(c->base); n > 0 && c->base[n - 1] == '/'; n--)
         c->base[n - 1] = '\0';
 
-    const char *k = first_set(a->admin_key, getenv("SHARK_ADMIN_KEY"), NULL);
-    if (k != NULL)
-        snprintf(key, sizeof(key), "%s", k);
-    else if (read_key_file(first_set(a->data_dir, getenv("SHARK_DATA_DIR"), "./data"), key,
-                           sizeof(key), err, errlen) != 0)
+    if (find_key(a, key, sizeof(key), err, errlen) != 0)
         goto fail;
     if (!key_ok(key)) {
         snprintf(err, errlen, "the admin key is empty or contains spaces or control characters");

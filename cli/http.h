@@ -1,8 +1,9 @@
 /* cli/http: blocking calls to the admin API with libcurl's easy interface.
  *
  * A connection resolves the server URL (--url, SHARK_URL, http://127.0.0.1:8080)
- * and the admin key (--admin-key, SHARK_ADMIN_KEY, <data-dir>/admin.key.firstboot)
- * once. The key goes only into the Authorization header and is wiped on close. */
+ * and the admin key (--admin-key-file, --admin-key with a warning that it shows
+ * in ps, SHARK_ADMIN_KEY, <data-dir>/admin.key.firstboot) once. The key goes
+ * only into the Authorization header and is wiped on close. */
 #ifndef SHARK_CLI_HTTP_H
 #define SHARK_CLI_HTTP_H
 

@@ -53,7 +53,9 @@ struct http_req {
     size_t body_len, body_cap;
     route_match m;
     const route *route;
-    char id[80];
+    char id[24];         /* ours, always: req_<16 hex> */
+    char client_rid[72]; /* the client's X-Request-Id when sane, else "" */
+    char audit_id[100];  /* http_req_id: ours, then " <client's>" if it sent one */
     char client_ip[48];
     uint8_t client_addr[16];
     struct hdr *rhdrs;
@@ -99,6 +101,9 @@ struct wreq {
 };
 
 static void conn_close(http_conn *c);
+/* The id the client sees (X-Request-Id, error envelopes): its own when it
+ * sent one, else ours. */
+static const char *echo_id(const http_req *r) { return r->client_rid[0] ? r->client_rid : r->id; }
 static void conn_parse(http_conn *c);
 static void on_alloc(uv_handle_t *h, size_t suggested, uv_buf_t *buf);
 static void on_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf);
@@ -117,7 +122,7 @@ static _Thread_local char rbuf[READ_CHUNK];
 const char *http_req_method(const http_req *r) { return r->method; }
 const char *http_req_path(const http_req *r) { return r->path; }
 const char *http_req_query(const http_req *r) { return r->query; }
-const char *http_req_id(const http_req *r) { return r->id; }
+const char *http_req_id(const http_req *r) { return r->audit_id; }
 const char *http_req_client_ip(const http_req *r) { return r->client_ip; }
 bool http_req_peer_is_loopback(const http_req *r) { return r->c->peer_loopback; }
 bool http_req_is_tls(const http_req *r) { return r->c->ssl != NULL; }
@@ -150,6 +155,15 @@ int http_req_header_count(const http_req *r, const char *name)
     for (int i = 0; i < r->nhdrs; i++)
         n += strcasecmp(r->hb + r->hdrs[i].name, name) == 0;
     return n;
+}
+
+bool http_req_has_header_prefix(const http_req *r, const char *prefix)
+{
+    size_t n = strlen(prefix);
+    for (int i = 0; i < r->nhdrs; i++)
+        if (strncasecmp(r->hdrs[i].name, prefix, n) == 0)
+            return true;
+    return false;
 }
 
 const char *http_req_body(const http_req *r, size_t *len)
@@ -236,6 +250,7 @@ const char *http_status_text(int status)
     case 409: return "Conflict";
     case 413: return "Content Too Large";
     case 415: return "Unsupported Media Type";
+    case 421: return "Misdirected Request";
     case 422: return "Unprocessable Content";
     case 429: return "Too Many Requests";
     case 431: return "Request Header Fields Too Large";
@@ -331,7 +346,7 @@ void http_respond(http_req *r, int status, const char *content_type, const char 
         finish_request(c);
         return;
     }
-    size_t cap = 256 + strlen(r->id);
+    size_t cap = 256 + strlen(echo_id(r));
     for (int i = 0; i < r->nrhdrs; i++)
         cap += strlen(r->rhdrs[i].name) + strlen(r->rhdrs[i].value) + 4;
     if (content_type != NULL)
@@ -342,7 +357,7 @@ void http_respond(http_req *r, int status, const char *content_type, const char 
     if (status != 204 && status != 304)
         snprintf(clen, sizeof(clen), "Content-Length: %zu\r\n", len);
     int n = snprintf(head, cap, "HTTP/1.1 %d %s\r\n%sX-Request-Id: %s\r\n%s%s%s%s",
-                     status, http_status_text(status), clen, r->id,
+                     status, http_status_text(status), clen, echo_id(r),
                      r->keep_alive ? "" : "Connection: close\r\n",
                      content_type ? "Content-Type: " : "", content_type ? content_type : "",
                      content_type ? "\r\n" : "");
@@ -395,10 +410,11 @@ void http_error(http_req *r, int status, const char *code, const char *message)
     }
     json_t *j;
     if (status == 429)
-        j = json_pack("{s:s,s:s,s:s}", "error", code, "message", message, "request_id", r->id);
+        j = json_pack("{s:s,s:s,s:s}", "error", code, "message", message, "request_id",
+                      echo_id(r));
     else
         j = json_pack("{s:{s:s,s:s,s:s}}", "error", "code", code, "message", message,
-                      "request_id", r->id);
+                      "request_id", echo_id(r));
     http_respond_json(r, status, j);
 }
 
@@ -493,8 +509,9 @@ static void finish_request(http_conn *c)
     worker *w = c->w;
     double secs = (double)(uv_hrtime() - r->start_ns) / 1e9;
     metrics_request(w->app->metrics, r->route ? r->route->index : -1, r->method, r->status, secs);
-    log_access(&(log_access_rec){r->id, r->method, r->route ? r->route->pattern : "-",
-                                 r->path, r->client_ip, r->status, secs * 1000, r->bytes_out});
+    log_access(&(log_access_rec){r->id, r->client_rid[0] ? r->client_rid : NULL, r->method,
+                                 r->route ? r->route->pattern : "-", r->path, r->client_ip,
+                                 r->status, secs * 1000, r->bytes_out});
     bool keep = r->keep_alive && !c->close_after && !w->draining;
     req_reset(c);
     if (c->closing) {
@@ -560,22 +577,11 @@ static bool parse_query(http_req *r)
     return true;
 }
 
+/* Our own id for every request; a sane client X-Request-Id is kept beside
+ * it (echoed back, and recorded with ours), never in its place, so a client
+ * cannot choose the id its audit events and log lines are filed under. */
 static void set_request_id(http_req *r)
 {
-    const char *given = http_req_header(r, "X-Request-Id");
-    if (given != NULL) {
-        size_t n = strlen(given);
-        bool sane = n > 0 && n <= 64;
-        for (size_t i = 0; sane && i < n; i++) {
-            char ch = given[i];
-            sane = (ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z') ||
-                   (ch >= '0' && ch <= '9') || ch == '-' || ch == '_' || ch == '.' || ch == ':';
-        }
-        if (sane) {
-            memcpy(r->id, given, n + 1);
-            return;
-        }
-    }
     if (rid_state == 0) {
         uint64_t seed = uv_hrtime() ^ (uint64_t)(uintptr_t)r;
         rid_state = seed | 1;
@@ -586,6 +592,23 @@ static void set_request_id(http_req *r)
     rid_state ^= rid_state >> 27;
     snprintf(r->id, sizeof(r->id), "req_%016llx",
              (unsigned long long)(rid_state * 2685821657736338717ull));
+    r->client_rid[0] = '\0';
+    const char *given = http_req_header(r, "X-Request-Id");
+    if (given != NULL) {
+        size_t n = strlen(given);
+        bool sane = n > 0 && n <= 64;
+        for (size_t i = 0; sane && i < n; i++) {
+            char ch = given[i];
+            sane = (ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z') ||
+                   (ch >= '0' && ch <= '9') || ch == '-' || ch == '_' || ch == '.' || ch == ':';
+        }
+        if (sane)
+            memcpy(r->client_rid, given, n + 1);
+    }
+    /* The store splits "<ours> <client's>" into audit_events.request_id and
+     * client_request_id (migration 0023); the client's id has no spaces. */
+    snprintf(r->audit_id, sizeof(r->audit_id), "%s%s%s", r->id, r->client_rid[0] ? " " : "",
+             r->client_rid);
 }
 
 /* The client's address: the peer, or, when the peer is a trusted proxy, the

@@ -31,11 +31,16 @@ const char *http_req_query(const http_req *r); /* raw, "" if none */
 const char *http_req_header(const http_req *r, const char *name);
 /* Number of headers with that name (duplicate detection). */
 int http_req_header_count(const http_req *r, const char *name);
+/* True when some header's name starts with prefix (case-insensitive). */
+bool http_req_has_header_prefix(const http_req *r, const char *prefix);
 const char *http_req_body(const http_req *r, size_t *len);
 /* Route parameter {name}, percent-decoded; NULL if absent or undecodable. */
 const char *http_req_param(http_req *r, const char *name);
 /* Percent-decoded query parameter; NULL if absent. */
 const char *http_req_query_get(http_req *r, const char *name);
+/* The request's id as audit events record it: ours ("req_..."), followed by
+ * a space and the client's X-Request-Id when it sent a sane one (the store
+ * files the two apart). Responses echo the client's id, or ours. */
 const char *http_req_id(const http_req *r);
 /* Client address after trusted-proxy resolution, as text and 16-byte form. */
 const char *http_req_client_ip(const http_req *r);

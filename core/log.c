@@ -129,6 +129,10 @@ void log_access(const log_access_rec *r)
     begin(&l, LOG_INFO, "request");
     put_key(&l, "request_id");
     put_str(&l, r->request_id);
+    if (r->client_request_id != NULL) {
+        put_key(&l, "client_request_id");
+        put_str(&l, r->client_request_id);
+    }
     put_key(&l, "method");
     put_str(&l, r->method);
     put_key(&l, "route");

@@ -21,7 +21,9 @@ int log_enabled(log_level lvl);
 void log_msg(log_level lvl, const char *msg, ...) __attribute__((sentinel));
 
 typedef struct log_access_rec {
-    const char *request_id, *method, *route, *path, *client_ip;
+    const char *request_id;
+    const char *client_request_id; /* the client's X-Request-Id, or NULL */
+    const char *method, *route, *path, *client_ip;
     int status;
     double duration_ms;
     size_t bytes;

@@ -39,7 +39,10 @@ static const char usage[] =
     "  vault rekey     re-seal stored secrets under a new master key (server stopped)\n"
     "  version         print the version\n"
     "  help            show this text\n\n"
-    "The admin commands talk to a running server: shark <command> --help.\n";
+    "The admin commands talk to a running server: shark <command> --help.\n"
+    "They read the admin API key from --admin-key-file FILE, SHARK_ADMIN_KEY, or\n"
+    "<data-dir>/admin.key.firstboot; never put the key itself on the command line\n"
+    "(other users of the machine can read it with ps).\n";
 
 static const char *env_get(const char *name)
 {

@@ -58,10 +58,22 @@ static uint64_t addr_hash(const uint8_t a[16])
     return h;
 }
 
-bool rl_take(ratelimit *rl, const uint8_t addr[16], uint64_t now_ms, int *retry_after_s)
+void rl_key(const uint8_t addr[16], uint8_t key[16])
+{
+    static const uint8_t v4_prefix[12] = {0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff};
+    memcpy(key, addr, 16);
+    /* An IPv6 site gets a /64 and can pick any address inside it, so one
+     * bucket per /64; IPv4 (as ::ffff:a.b.c.d) stays one per address. */
+    if (memcmp(addr, v4_prefix, sizeof(v4_prefix)) != 0)
+        memset(key + 8, 0, 8);
+}
+
+bool rl_take(ratelimit *rl, const uint8_t addr_in[16], uint64_t now_ms, int *retry_after_s)
 {
     if (rl->rps <= 0)
         return true;
+    uint8_t addr[16];
+    rl_key(addr_in, addr);
     if (now_ms == 0)
         now_ms = 1; /* 0 marks a free slot */
     uint64_t h = addr_hash(addr);

@@ -19,6 +19,7 @@
 #include "pages.h"
 #include "session.h"
 #include "token.h"
+#include "web.h"
 
 #define REQUEST_TTL_S 600
 #define PAR_TTL_S 90
@@ -483,26 +484,14 @@ static void par(http_req *req)
 #define LOGIN_CSRF_COOKIE "shark_login_csrf"
 
 /* Login CSRF (a form on another site signing someone into the attacker's
- * account): a double-submit token in a cookie only our login form sees. */
-static const char *login_csrf_cookie(http_req *req)
-{
-    const char *h = http_req_header(req, "Cookie");
-    const char *p = h ? strstr(h, LOGIN_CSRF_COOKIE "=") : NULL;
-    if (p == NULL)
-        return NULL;
-    p += strlen(LOGIN_CSRF_COOKIE "=");
-    return arena_strndup(http_req_arena(req), p, strcspn(p, "; "));
-}
-
+ * account): a double-submit token in a cookie only our login form sees, on
+ * top of the web guard's Origin check. */
 static void login_page(http_req *req, int status, const char *request, const char *next,
                        const char *error, const char *csrf)
 {
     if (csrf == NULL) {
         csrf = random_text(req, "", 24);
-        http_header(req, "Set-Cookie",
-                    arena_printf(http_req_arena(req),
-                                 LOGIN_CSRF_COOKIE "=%s; Path=/login; HttpOnly; SameSite=Strict%s",
-                                 csrf, http_req_is_tls(req) ? "; Secure" : ""));
+        web_set_cookie(req, LOGIN_CSRF_COOKIE, csrf, "/login", "HttpOnly; SameSite=Strict");
     }
     page_send(req, status, "Sign in",
               arena_printf(http_req_arena(req),
@@ -563,7 +552,7 @@ static void login_post(http_req *req)
     if (oauth_read_form(req, f) != 0)
         return;
     const char *email = form_get(f, "email"), *password = form_get(f, "password");
-    const char *sent = form_get(f, "login_csrf"), *cookie = login_csrf_cookie(req);
+    const char *sent = form_get(f, "login_csrf"), *cookie = web_cookie(req, LOGIN_CSRF_COOKIE);
     if (sent == NULL || cookie == NULL || !hash_ct_eq(sent, strlen(sent), cookie, strlen(cookie))) {
         login_page(req, 403, form_get(f, "request"), safe_next(form_get(f, "next")),
                    "This sign-in form expired. Please try again.", NULL);
@@ -665,14 +654,19 @@ static void decision(http_req *req)
     session_load(req, on_decision_session, z);
 }
 
+/* The pages a browser sees go through the web guard (Host, Origin). */
+static const web_route pages[] = {
+    {"GET", "/oauth/authorize", authorize, WEB_PAGE},
+    {"GET", "/oauth/authorize/resume", resume, WEB_PAGE},
+    {"POST", "/oauth/authorize/decision", decision, WEB_PAGE},
+    {"GET", "/login", login_get, WEB_PAGE},
+    {"POST", "/login", login_post, WEB_PAGE},
+};
+
 int oauth_authorize_routes(router *r)
 {
-    if (router_add(r, "GET", "/oauth/authorize", authorize, NULL) != 0 ||
-        router_add(r, "GET", "/oauth/authorize/resume", resume, NULL) != 0 ||
-        router_add(r, "POST", "/oauth/authorize/decision", decision, NULL) != 0 ||
-        router_add(r, "POST", "/oauth/par", par, NULL) != 0 ||
-        router_add(r, "GET", "/login", login_get, NULL) != 0 ||
-        router_add(r, "POST", "/login", login_post, NULL) != 0)
+    if (router_add(r, "POST", "/oauth/par", par, NULL) != 0 ||
+        web_routes_add(r, pages, sizeof(pages) / sizeof(pages[0])) != 0)
         return -1;
     return 0;
 }

@@ -13,6 +13,7 @@
 #include "pages.h"
 #include "session.h"
 #include "token.h"
+#include "web.h"
 
 #define DEVICE_INTERVAL_S 5
 #define GRANT_DEVICE "urn:ietf:params:oauth:grant-type:device_code"
@@ -283,12 +284,17 @@ static void device_post(http_req *req)
         session_load(req, on_post_session, d);
 }
 
+/* The pages a browser sees go through the web guard (Host, Origin). */
+static const web_route pages[] = {
+    {"GET", "/device", device_get, WEB_PAGE},
+    {"POST", "/device", device_post, WEB_PAGE},
+    {"POST", "/device/decision", device_post, WEB_PAGE},
+};
+
 int oauth_device_routes(router *r)
 {
     if (router_add(r, "POST", "/oauth/device_authorization", device_authorization, NULL) != 0 ||
-        router_add(r, "GET", "/device", device_get, NULL) != 0 ||
-        router_add(r, "POST", "/device", device_post, NULL) != 0 ||
-        router_add(r, "POST", "/device/decision", device_post, NULL) != 0)
+        web_routes_add(r, pages, sizeof(pages) / sizeof(pages[0])) != 0)
         return -1;
     return 0;
 }

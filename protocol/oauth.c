@@ -289,15 +289,16 @@ static void rotate_keys(http_req *req)
     r->alg = a->cfg.signing_alg;
     r->use = "tokens";
     size_t len;
-    const char *body = http_req_body(req, &len);
+    http_req_body(req, &len);
     if (len > 0) {
-        json_t *j = json_loadb(body, len, 0, NULL);
+        json_t *j = admin_body(req);
+        if (j == NULL)
+            return;
         const char *alg = json_string_value(json_object_get(j, "alg"));
         const char *use = json_string_value(json_object_get(j, "use"));
-        if (j == NULL || (json_object_get(j, "alg") != NULL &&
-                          (alg == NULL || (strcmp(alg, "ES256") != 0 && strcmp(alg, "EdDSA") != 0 &&
-                                           strcmp(alg, "RS256") != 0)))) {
-            json_decref(j);
+        if (json_object_get(j, "alg") != NULL &&
+            (alg == NULL || (strcmp(alg, "ES256") != 0 && strcmp(alg, "EdDSA") != 0 &&
+                             strcmp(alg, "RS256") != 0))) {
             http_error(req, 400, "invalid_request", "alg must be ES256, EdDSA or RS256");
             return;
         }
@@ -305,7 +306,6 @@ static void rotate_keys(http_req *req)
         if (json_object_get(j, "use") != NULL &&
             (use == NULL || (strcmp(use, "tokens") != 0 && strcmp(use, "id_token") != 0) ||
              (strcmp(use, "id_token") == 0 && alg != NULL && strcmp(alg, "RS256") != 0))) {
-            json_decref(j);
             http_error(req, 400, "invalid_request",
                        "use must be tokens or id_token (whose key is RS256)");
             return;
@@ -316,7 +316,6 @@ static void rotate_keys(http_req *req)
             r->use = "id_token";
             r->alg = "RS256";
         }
-        json_decref(j);
     }
     uint8_t *sealed = NULL;
     size_t sealed_len = 0;

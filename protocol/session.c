@@ -7,6 +7,7 @@
 #include "../crypto/encoding.h"
 #include "../crypto/hash.h"
 #include "../store/auth.h"
+#include "web.h"
 
 #define COOKIE "shark_session"
 
@@ -17,25 +18,9 @@ struct sload {
     session s;
 };
 
-static const char *cookie_value(http_req *req)
-{
-    const char *h = http_req_header(req, "Cookie");
-    size_t cl = strlen(COOKIE);
-    for (const char *p = h; p != NULL && *p != '\0';) {
-        while (*p == ' ' || *p == ';')
-            p++;
-        const char *end = strchr(p, ';');
-        size_t len = end ? (size_t)(end - p) : strlen(p);
-        if (len > cl + 1 && strncmp(p, COOKIE, cl) == 0 && p[cl] == '=')
-            return arena_strndup(http_req_arena(req), p + cl + 1, len - cl - 1);
-        p = end;
-    }
-    return NULL;
-}
-
 const char *session_cookie_hash(http_req *req)
 {
-    const char *v = cookie_value(req);
+    const char *v = web_cookie(req, COOKIE);
     if (v == NULL || strlen(v) > 100)
         return NULL;
     char *h = arena_alloc(http_req_arena(req), 65);
@@ -130,10 +115,9 @@ void session_start(http_req *req, const char *user_id, session_cb cb, void *ud)
     l->s.public_id = arena_printf(http_req_arena(req), "ses_%s", random_text(req, 12));
     l->s.csrf = random_text(req, 24);
     l->s.auth_time = (int64_t)time(NULL);
-    http_header(req, "Set-Cookie",
-                arena_printf(http_req_arena(req),
-                             COOKIE "=%s; Path=/; HttpOnly; SameSite=Lax; Max-Age=%d%s", value,
-                             SESSION_ABSOLUTE_S, http_req_is_tls(req) ? "; Secure" : ""));
+    web_set_cookie(req, COOKIE, value, "/",
+                   arena_printf(http_req_arena(req), "HttpOnly; SameSite=Lax; Max-Age=%d",
+                                SESSION_ABSOLUTE_S));
     if (store_session_create(http_req_pool(req), hash, l->s.public_id, user_id, l->s.csrf,
                              SESSION_IDLE_S, SESSION_ABSOLUTE_S, http_req_client_ip(req),
                              user_agent(req), on_created,
@@ -143,8 +127,7 @@ void session_start(http_req *req, const char *user_id, session_cb cb, void *ud)
 
 void session_clear_cookie(http_req *req)
 {
-    http_header(req, "Set-Cookie",
-                COOKIE "=; Path=/; HttpOnly; SameSite=Lax; Max-Age=0");
+    web_set_cookie(req, COOKIE, "", "/", "HttpOnly; SameSite=Lax; Max-Age=0");
 }
 
 bool session_csrf_ok(const session *s, const char *token)

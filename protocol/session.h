@@ -1,6 +1,7 @@
 /*
  * session: people's sign-in sessions. The `shark_session` cookie
- * (HttpOnly, SameSite=Lax, Secure over TLS) carries 32 random bytes; the
+ * (`__Host-shark_session`, Secure, under an https issuer; see web.h;
+ * HttpOnly, SameSite=Lax) carries 32 random bytes; the
  * store keeps their SHA-256 with an idle and an absolute expiry. Each
  * session has a CSRF token that every cookie-authenticated state change
  * must echo (form field `csrf_token` or header X-CSRF-Token).

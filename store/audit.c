@@ -32,7 +32,8 @@ static store_stmt list_stmt = {
     "audit_list",
     "SELECT json_build_object('id', id, 'event', event, 'actor_id', actor_id, "
     "  'actor_type', actor_type, 'target_id', target_id, 'metadata', metadata, "
-    "  'request_id', request_id, 'client_ip', client_ip, "
+    "  'request_id', request_id, 'client_request_id', client_request_id, "
+    "  'client_ip', client_ip, "
     "  'created_at', to_char(created_at AT TIME ZONE 'UTC', "
     "    'YYYY-MM-DD\"T\"HH24:MI:SS.US\"Z\"'))::text AS item, "
     "  ((extract(epoch FROM created_at) * 1000000)::numeric)::bigint AS ts_us, id "

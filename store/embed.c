@@ -2,6 +2,7 @@
  * The embedded PostgreSQL cluster (see embed.h). Layout under data_dir:
  *   pg/data         the cluster (initdb on first boot)
  *   pg/run          unix socket directory (no TCP listener)
+ *   pg/password     the `shark` role's generated password (0600)
  *   pg/initdb.log   output of the last initdb
  *   pg/postgres.log server log (stdout/stderr of the postmaster)
  * When shark runs as root, pg/ belongs to the `postgres` user and children
@@ -25,6 +26,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/prctl.h>
+#include <sys/random.h>
 #include <sys/stat.h>
 #include <sys/un.h>
 #include <sys/wait.h>
@@ -46,7 +48,22 @@ struct paths {
     char base[PATH_MAX], pg[PATH_MAX], data[PATH_MAX], run[PATH_MAX];
     char initdb[PATH_MAX], postgres[PATH_MAX], initdb_log[PATH_MAX], pg_log[PATH_MAX];
     char pidfile[PATH_MAX], version[PATH_MAX], sockdir_opt[PATH_MAX + 32];
+    char password[PATH_MAX], hba[PATH_MAX], ident[PATH_MAX], pwfile_opt[PATH_MAX + 16];
 };
+
+/* Every start rewrites pg_hba.conf: the socket is the only way in, and it
+ * wants the password (a cluster made before passwords gets one on start). */
+static const char hba_scram[] =
+    "# Written by shark at every start (store/embed.c); edits are replaced.\n"
+    "# Unix socket only (no TCP listener); every connection needs the password\n"
+    "# in ../password.\n"
+    "local all all scram-sha-256\n";
+/* Only while an old cluster (initdb --auth=trust) gets its password: shark's
+ * own OS user, by peer credentials, and nobody else. */
+static const char hba_peer[] =
+    "# Written by shark while it sets the cluster's password (store/embed.c).\n"
+    "local all shark peer map=shark\n";
+#define PASSWORD_HEX 64
 
 /* Who the children run as: ourselves, or `postgres` when we are root. */
 struct runas {
@@ -372,10 +389,80 @@ static void conninfo_add(char *out, size_t len, const char *key, const char *val
     }
 }
 
+/* Writes text to path (tmp + rename) with mode 0600, owned by the child
+ * user so PostgreSQL can read it. */
+static int write_owned(const char *path, const char *text, const struct runas *ra, char *err,
+                       size_t errlen)
+{
+    char tmp[PATH_MAX + 8];
+    size_t n = strlen(text);
+    snprintf(tmp, sizeof(tmp), "%s.tmp", path);
+    int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, 0600);
+    if (fd < 0 || write(fd, text, n) != (ssize_t)n || fsync(fd) != 0 ||
+        (ra->drop && fchown(fd, ra->uid, ra->gid) != 0)) {
+        errf(err, errlen, "%s: %s", tmp, strerror(errno));
+        if (fd >= 0)
+            close(fd);
+        unlink(tmp);
+        return -1;
+    }
+    close(fd);
+    if (rename(tmp, path) != 0) {
+        errf(err, errlen, "%s: %s", path, strerror(errno));
+        unlink(tmp);
+        return -1;
+    }
+    return 0;
+}
+
+static int new_password(char out[PASSWORD_HEX + 1], char *err, size_t errlen)
+{
+    static const char hex[] = "0123456789abcdef";
+    unsigned char raw[PASSWORD_HEX / 2];
+    if (getrandom(raw, sizeof(raw), 0) != (ssize_t)sizeof(raw)) {
+        errf(err, errlen, "getrandom: %s", strerror(errno));
+        return -1;
+    }
+    for (size_t i = 0; i < sizeof(raw); i++) {
+        out[2 * i] = hex[raw[i] >> 4];
+        out[2 * i + 1] = hex[raw[i] & 15];
+    }
+    out[PASSWORD_HEX] = '\0';
+    memset(raw, 0, sizeof(raw));
+    return 0;
+}
+
+/* 0 with the password, 1 when there is no password file, -1 on error. */
+static int read_password(const char *path, char out[PASSWORD_HEX + 1], char *err, size_t errlen)
+{
+    char buf[PASSWORD_HEX + 8];
+    int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+    if (fd < 0 && errno == ENOENT)
+        return 1;
+    ssize_t n = fd < 0 ? -1 : read(fd, buf, sizeof(buf) - 1);
+    if (fd >= 0)
+        close(fd);
+    if (n < 0) {
+        errf(err, errlen, "%s: %s", path, strerror(errno));
+        return -1;
+    }
+    buf[n] = '\0';
+    buf[strcspn(buf, "\r\n")] = '\0';
+    if (strlen(buf) != PASSWORD_HEX) {
+        errf(err, errlen, "%s does not hold a %d-character password", path, PASSWORD_HEX);
+        memset(buf, 0, sizeof(buf));
+        return -1;
+    }
+    memcpy(out, buf, PASSWORD_HEX + 1);
+    memset(buf, 0, sizeof(buf));
+    return 0;
+}
+
 static int run_initdb(struct paths *p, const struct runas *ra, char *err, size_t errlen)
 {
-    char *argv[] = {p->initdb, "-D", p->data, "-U", "shark", "--auth=trust", "-E", "UTF8",
-                    "--no-locale", NULL};
+    char *argv[] = {p->initdb, "-D",          p->data, "-U",          "shark",
+                    "--auth=scram-sha-256", p->pwfile_opt, "-E", "UTF8", "--no-locale",
+                    NULL};
     char tail[512];
     int status;
     pid_t pid;
@@ -408,6 +495,20 @@ static pid_t start_postgres(struct paths *p, const struct runas *ra, char *err, 
     return spawn(argv, p->pg_log, p->pg, ra, true, err, errlen);
 }
 
+/* The conninfo of database dbname as the shark role (password may be NULL:
+ * peer authentication while an old cluster gets its password). */
+static void shark_conninfo(char *out, size_t len, const char *run, const char *dbname,
+                           const char *password)
+{
+    out[0] = '\0';
+    conninfo_add(out, len, "host", run);
+    conninfo_add(out, len, "port", PG_PORT);
+    conninfo_add(out, len, "dbname", dbname);
+    conninfo_add(out, len, "user", "shark");
+    if (password != NULL)
+        conninfo_add(out, len, "password", password);
+}
+
 /* Polls until the server answers or the postmaster exits. */
 static int wait_ready(pid_t pid, const struct paths *p, char *err, size_t errlen)
 {
@@ -435,18 +536,16 @@ static int wait_ready(pid_t pid, const struct paths *p, char *err, size_t errlen
     return -1;
 }
 
-static int ensure_database(const char *run, char *err, size_t errlen)
+static int ensure_database(const char *run, const char *password, char *err, size_t errlen)
 {
-    char ci[PATH_MAX + 128] = "";
+    char ci[PATH_MAX + 256];
     PGconn *conn;
     PGresult *res = NULL;
     int rc = -1;
 
-    conninfo_add(ci, sizeof(ci), "host", run);
-    conninfo_add(ci, sizeof(ci), "port", PG_PORT);
-    conninfo_add(ci, sizeof(ci), "dbname", "postgres");
-    conninfo_add(ci, sizeof(ci), "user", "shark");
+    shark_conninfo(ci, sizeof(ci), run, "postgres", password);
     conn = PQconnectdb(ci);
+    memset(ci, 0, sizeof(ci));
     if (PQstatus(conn) != CONNECTION_OK)
         goto fail;
     res = PQexec(conn, "SELECT 1 FROM pg_database WHERE datname = 'shark'");
@@ -467,14 +566,84 @@ fail:
     return rc;
 }
 
+/* Over a peer-authenticated connection, gives the shark role the password
+ * (sent as a SCRAM verifier, so the password itself never reaches a log). */
+static int set_password(const char *run, const char *password, char *err, size_t errlen)
+{
+    char ci[PATH_MAX + 256];
+    PGresult *res = NULL;
+    char *verifier = NULL, *literal = NULL, *sql = NULL;
+    int rc = -1;
+
+    shark_conninfo(ci, sizeof(ci), run, "postgres", NULL);
+    PGconn *conn = PQconnectdb(ci);
+    if (PQstatus(conn) != CONNECTION_OK ||
+        (verifier = PQencryptPasswordConn(conn, password, "shark", "scram-sha-256")) == NULL ||
+        (literal = PQescapeLiteral(conn, verifier, strlen(verifier))) == NULL ||
+        (sql = malloc(strlen(literal) + 32)) == NULL)
+        goto done;
+    sprintf(sql, "ALTER ROLE shark PASSWORD %s", literal);
+    res = PQexec(conn, sql);
+    if (PQresultStatus(res) == PGRES_COMMAND_OK)
+        rc = 0;
+done:
+    if (rc != 0)
+        errf(err, errlen, "setting the embedded database's password: %s", PQerrorMessage(conn));
+    PQclear(res);
+    free(sql);
+    PQfreemem(literal);
+    PQfreemem(verifier);
+    PQfinish(conn);
+    return rc;
+}
+
+/* A cluster from before passwords (initdb --auth=trust, no password file):
+ * start it once reachable only by our own OS user (peer), set the role's
+ * password, stop it; the password file is written only once that worked. */
+static int upgrade_trust(struct paths *p, const struct runas *ra, const char *password,
+                         char *err, size_t errlen)
+{
+    char ident[512];
+    struct passwd *me = getpwuid(geteuid());
+    pid_t pid = -1;
+    int rc = -1;
+
+    if (me == NULL) {
+        errf(err, errlen, "cannot name the user shark runs as (uid %d)", (int)geteuid());
+        return -1;
+    }
+    snprintf(ident, sizeof(ident), "# Written by shark (store/embed.c).\nshark %s shark\n",
+             me->pw_name);
+    if (write_owned(p->hba, hba_peer, ra, err, errlen) != 0 ||
+        write_owned(p->ident, ident, ra, err, errlen) != 0)
+        return -1;
+    clear_stale(p->pidfile);
+    pid = start_postgres(p, ra, err, errlen);
+    if (pid < 0)
+        return -1;
+    int ready = wait_ready(pid, p, err, errlen);
+    if (ready == -2)
+        pid = -1;
+    if (ready == 0 && set_password(p->run, password, err, errlen) == 0) {
+        char line[PASSWORD_HEX + 2];
+        snprintf(line, sizeof(line), "%s\n", password);
+        rc = write_owned(p->password, line, ra, err, errlen);
+        memset(line, 0, sizeof(line));
+    }
+    stop_pid(pid);
+    return rc;
+}
+
 static int make_paths(struct paths *p, const char *bindir)
 {
     if (join(p->pg, p->base, "pg") || join(p->data, p->pg, "data") ||
         join(p->run, p->pg, "run") || join(p->initdb, bindir, "initdb") ||
         join(p->postgres, bindir, "postgres") || join(p->initdb_log, p->pg, "initdb.log") ||
         join(p->pg_log, p->pg, "postgres.log") || join(p->pidfile, p->data, "postmaster.pid") ||
-        join(p->version, p->data, "PG_VERSION"))
+        join(p->version, p->data, "PG_VERSION") || join(p->password, p->pg, "password") ||
+        join(p->hba, p->data, "pg_hba.conf") || join(p->ident, p->data, "pg_ident.conf"))
         return -1;
+    snprintf(p->pwfile_opt, sizeof(p->pwfile_opt), "--pwfile=%s", p->password);
     snprintf(p->sockdir_opt, sizeof(p->sockdir_opt), "unix_socket_directories=%s", p->run);
     /* The socket is run/.s.PGSQL.<port> and must fit in sun_path. */
     if (strlen(p->run) + sizeof("/.s.PGSQL." PG_PORT) > sizeof(((struct sockaddr_un *)0)->sun_path))
@@ -485,7 +654,7 @@ static int make_paths(struct paths *p, const char *bindir)
 store_embed *store_embed_start(const char *data_dir, char *conninfo, size_t len, char *err,
                                size_t errlen)
 {
-    char bindir[PATH_MAX];
+    char bindir[PATH_MAX], password[PASSWORD_HEX + 1] = "", line[PASSWORD_HEX + 2];
     struct paths *p = calloc(1, sizeof(*p));
     struct runas ra;
     store_embed *e = NULL;
@@ -519,7 +688,24 @@ store_embed *store_embed_start(const char *data_dir, char *conninfo, size_t len,
         make_dir(p->data, 0700, &ra, err, errlen) != 0 ||
         make_dir(p->run, 0700, &ra, err, errlen) != 0)
         goto fail;
-    if (access(p->version, F_OK) != 0 && run_initdb(p, &ra, err, errlen) != 0)
+    if (access(p->version, F_OK) != 0) {
+        /* initdb reads the new role's password from the file it stays in. */
+        if (new_password(password, err, errlen) != 0)
+            goto fail;
+        snprintf(line, sizeof(line), "%s\n", password);
+        rc = write_owned(p->password, line, &ra, err, errlen);
+        memset(line, 0, sizeof(line));
+        if (rc != 0 || run_initdb(p, &ra, err, errlen) != 0)
+            goto fail;
+    } else {
+        rc = read_password(p->password, password, err, errlen);
+        if (rc < 0 || (rc == 1 && (new_password(password, err, errlen) != 0 ||
+                                   upgrade_trust(p, &ra, password, err, errlen) != 0)))
+            goto fail;
+    }
+    if (write_owned(p->hba, hba_scram, &ra, err, errlen) != 0 ||
+        write_owned(p->ident, "# Written by shark (store/embed.c): no maps.\n", &ra, err,
+                    errlen) != 0)
         goto fail;
     clear_stale(p->pidfile);
     pid = start_postgres(p, &ra, err, errlen);
@@ -528,13 +714,9 @@ store_embed *store_embed_start(const char *data_dir, char *conninfo, size_t len,
     rc = wait_ready(pid, p, err, errlen);
     if (rc == -2)
         pid = -1; /* already reaped */
-    if (rc != 0 || ensure_database(p->run, err, errlen) != 0)
+    if (rc != 0 || ensure_database(p->run, password, err, errlen) != 0)
         goto fail;
-    conninfo[0] = '\0';
-    conninfo_add(conninfo, len, "host", p->run);
-    conninfo_add(conninfo, len, "port", PG_PORT);
-    conninfo_add(conninfo, len, "dbname", "shark");
-    conninfo_add(conninfo, len, "user", "shark");
+    shark_conninfo(conninfo, len, p->run, "shark", password);
     if (strlen(conninfo) + 1 >= len) {
         errf(err, errlen, "conninfo buffer too small");
         goto fail;
@@ -545,11 +727,13 @@ store_embed *store_embed_start(const char *data_dir, char *conninfo, size_t len,
         goto fail;
     }
     e->pid = pid;
+    memset(password, 0, sizeof(password));
     free(p);
     return e;
 fail_errno:
     errf(err, errlen, "%s: %s", data_dir, strerror(errno));
 fail:
+    memset(password, 0, sizeof(password));
     stop_pid(pid);
     free(p);
     return NULL;

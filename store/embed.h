@@ -3,7 +3,12 @@
  * given. It lives in <data-dir>/pg (initdb on first boot), listens only on a
  * unix socket inside <data-dir>/pg/run (never TCP), and is stopped by
  * store_embed_stop. When shark runs as root, initdb and postgres run as the
- * `postgres` system user (PostgreSQL refuses root). Binaries come from
+ * `postgres` system user (PostgreSQL refuses root). No connection is
+ * trusted: the `shark` role has a generated password kept in
+ * <data-dir>/pg/password (0600), pg_hba.conf is rewritten at every start to
+ * demand it (scram-sha-256), and a cluster made before that (trust) gets its
+ * password set on start, through a peer-authenticated connection of shark's
+ * own OS user. Binaries come from
  * `pg_config --bindir`; when they are missing the error names the package.
  * A stale postmaster.pid left by a crash is handled. Blocking; main thread.
  */
@@ -17,8 +22,8 @@ typedef struct store_embed store_embed;
 
 /* Starts (initialising on first use) the cluster under data_dir and waits
  * until it accepts connections. On success returns the handle and writes a
- * libpq conninfo for it into conninfo (size len). On failure returns NULL
- * with a human-readable reason in err (size errlen). */
+ * libpq conninfo for it (password included) into conninfo (size len). On
+ * failure returns NULL with a human-readable reason in err (size errlen). */
 store_embed *store_embed_start(const char *data_dir, char *conninfo, size_t len,
                                char *err, size_t errlen);
 

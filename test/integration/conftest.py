@@ -273,10 +273,27 @@ class Shark:
             kw.setdefault("headers", {}).update(self.auth())
         return requests.request(method, self.url(path), **kw)
 
+    @property
+    def pg_password(self):
+        """The embedded cluster's password (store/embed.c keeps it in pg/password)."""
+        try:
+            with open(os.path.join(self.data_dir, "pg", "password")) as f:
+                return f.read().strip()
+        except OSError:
+            return None
+
+    def pg_env(self):
+        """The environment for psql/pg_dump against the embedded cluster."""
+        e = dict(os.environ)
+        if self.pg_password:
+            e["PGPASSWORD"] = self.pg_password
+        return e
+
     def psql(self, sql, conninfo=None):
         ci = conninfo or "host=%s dbname=shark user=shark" % self.pg_socket_dir
         r = subprocess.run(["psql", ci, "-X", "-A", "-t", "-v", "ON_ERROR_STOP=1", "-c", sql],
-                           capture_output=True, text=True, timeout=30)
+                           capture_output=True, text=True, timeout=30,
+                           env=None if conninfo else self.pg_env())
         assert r.returncode == 0, r.stderr
         return r.stdout
 

@@ -126,6 +126,9 @@ def test_help():
     assert r.returncode == 0
     for cmd in ("app", "agent", "user", "revoke-pattern", "audit"):
         assert cmd in r.stdout
+    # Where the admin key comes from, and that the command line is not the place.
+    for where in ("SHARK_ADMIN_KEY", "--admin-key-file", "admin.key.firstboot", "ps"):
+        assert where in r.stdout, where
     r = cli(None, "agent", "--help")
     assert r.returncode == 0
     for sub in ("create", "list", "tokens", "revoke-all", "rotate-secret"):
@@ -135,7 +138,7 @@ def test_help():
         r = cli(None, *args)
         assert r.returncode == 0, args
         assert r.stdout.startswith("usage: shark " + args[0]), r.stdout
-        assert "--admin-key" in r.stdout
+        assert "--admin-key-file FILE" in r.stdout and "--admin-key KEY" in r.stdout
 
 
 @pytest.mark.parametrize("args,says", [
@@ -168,7 +171,13 @@ def test_usage_errors_exit_2(args, says):
 def test_no_admin_key_is_a_usage_error():
     r = cli(None, "app", "list", "--data-dir", os.path.join(CWD, "nowhere"))
     assert r.returncode == 2
-    assert "admin.key.firstboot" in r.stderr and "--admin-key" in r.stderr
+    assert "admin.key.firstboot" in r.stderr and "--admin-key-file" in r.stderr
+    assert "SHARK_ADMIN_KEY" in r.stderr
+    r = cli(None, "app", "list", "--admin-key-file", os.path.join(CWD, "nowhere.key"))
+    assert r.returncode == 2
+    assert "nowhere.key not readable" in r.stderr, r.stderr
+    r = cli(None, "app", "list", "--admin-key-file", os.path.join(CWD, "k"), "--admin-key", "x")
+    assert r.returncode == 2 and "not both" in r.stderr, r.stderr
 
 
 # -- connection and server errors ------------------------------------------------
@@ -218,6 +227,15 @@ def test_admin_key_from_data_dir(shark):
     r = cli(shark, "app", "list", "--data-dir", shark.data_dir, "--admin-key",
             "sk_live_" + "B" * 43, key=False)
     assert r.returncode == 1
+    # A key on the command line still works, with a warning that ps shows it.
+    r = cli(shark, "app", "list", "--admin-key", shark.admin_key, key=False)
+    assert r.returncode == 0, r.stderr
+    assert "warning" in r.stderr and "ps" in r.stderr
+    # --admin-key-file names the file; it beats SHARK_ADMIN_KEY and the data dir.
+    r = cli(shark, "app", "list", "--admin-key-file", shark.key_file, key=False,
+            env={"SHARK_ADMIN_KEY": "sk_live_" + "C" * 43})
+    assert r.returncode == 0, r.stderr
+    assert "warning" not in r.stderr
 
 
 # -- apps and agents ---------------------------------------------------------------

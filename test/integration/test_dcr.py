@@ -333,7 +333,7 @@ def test_secret_shown_once_and_stored_hashed(srv):
     assert row == "%s|%s" % (sha256_hex(secret), sha256_hex(rat))
     dump = subprocess.run([os.path.join(pg_bindir(), "pg_dump"),
                            "host=%s dbname=shark user=shark" % srv.pg_socket_dir],
-                          capture_output=True, text=True, timeout=60)
+                          capture_output=True, text=True, timeout=60, env=srv.pg_env())
     assert dump.returncode == 0, dump.stderr
     assert c["client_id"] in dump.stdout and "hash-check" in dump.stdout
     assert secret not in dump.stdout

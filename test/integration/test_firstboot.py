@@ -135,12 +135,13 @@ def test_only_hash_stored(fb):
     assert rows == [h]
     ci = "host=%s dbname=shark user=shark" % fb.pg_socket_dir
     dump = subprocess.run(["pg_dump", "--data-only", ci], capture_output=True, text=True,
-                          timeout=60)
+                          timeout=60, env=fb.pg_env())
     assert dump.returncode == 0, dump.stderr
     assert h in dump.stdout
     assert key not in dump.stdout
     assert key[8:] not in dump.stdout
-    full = subprocess.run(["pg_dump", ci], capture_output=True, text=True, timeout=60)
+    full = subprocess.run(["pg_dump", ci], capture_output=True, text=True, timeout=60,
+                          env=fb.pg_env())
     assert full.returncode == 0
     assert key[8:] not in full.stdout
 

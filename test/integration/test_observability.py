@@ -11,15 +11,19 @@ LOG_FIELDS = {"time", "level", "msg", "request_id", "method", "route", "path", "
               "status", "duration_ms", "bytes"}
 
 
+def logged_as(r, rid):
+    """An access line of the request with id rid: the client's (sent as X-Request-Id,
+    logged beside ours) or ours (the response header when the client sent none)."""
+    return r.get("msg") == "request" and rid in (r.get("client_request_id"), r.get("request_id"))
+
+
 def wait_log(s, rid, timeout=3):
     deadline = time.time() + timeout
     while time.time() < deadline:
-        recs = [r for r in s.log_records() if r.get("request_id") == rid and
-                r.get("msg") == "request"]
+        recs = [r for r in s.log_records() if logged_as(r, rid)]
         if recs:
             time.sleep(0.1)
-            return [r for r in s.log_records() if r.get("request_id") == rid and
-                    r.get("msg") == "request"]
+            return [r for r in s.log_records() if logged_as(r, rid)]
         time.sleep(0.05)
     return []
 

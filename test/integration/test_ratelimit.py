@@ -32,7 +32,7 @@ def wait_log(s, request_id, timeout=10):
     """The access-log records of one request, once written (bounded poll)."""
     deadline = time.time() + timeout
     while True:
-        recs = [x for x in s.log_records() if x.get("request_id") == request_id]
+        recs = [x for x in s.log_records() if x.get("client_request_id") == request_id]
         if recs or time.time() > deadline:
             return recs
         time.sleep(0.02)

@@ -210,8 +210,12 @@ def test_patch_conflict_and_bad_input(shark):
         r = api(shark, "PATCH", "/api/v1/users/" + b["id"], json=body)
         assert r.status_code == 400, (body, r.text)
         assert_api_error(r.json(), "invalid_request")
-    r = api(shark, "PATCH", "/api/v1/users/" + b["id"], data=b"[1]")
+    r = api(shark, "PATCH", "/api/v1/users/" + b["id"], data=b"[1]",
+            headers={"Content-Type": "application/json"})
     assert r.status_code == 400
+    r = api(shark, "PATCH", "/api/v1/users/" + b["id"], data=b'{"name":"x"}')
+    assert r.status_code == 415  # JSON only as application/json
+    assert_api_error(r.json(), "unsupported_media_type")
     assert api(shark, "GET", "/api/v1/users/" + b["id"]).json() == b
 
 

@@ -666,7 +666,7 @@ def test_connection_create_validation_and_listing(vshark, provider):
 
 def pg_dump(s):
     r = subprocess.run(["pg_dump", "host=%s dbname=shark user=shark" % s.pg_socket_dir],
-                       capture_output=True, text=True, timeout=120)
+                       capture_output=True, text=True, timeout=120, env=s.pg_env())
     assert r.returncode == 0, r.stderr
     return r.stdout
 

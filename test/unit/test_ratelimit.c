@@ -172,12 +172,12 @@ static void test_many_addresses_bounded(void **state)
         assert_true(rl_take(rl, x, t, NULL));
         t += (i & 7) == 0;
     }
-    /* IPv6 addresses as well. */
+    /* IPv6 clients as well: a distinct /64 each (they are keyed by it). */
     for (uint32_t i = 0; i < 100000; i++) {
         memset(x, 0, 16);
         x[0] = 0x20;
         x[1] = 0x01;
-        memcpy(x + 8, &i, sizeof(i));
+        memcpy(x + 4, &i, sizeof(i));
         assert_true(rl_take(rl, x, t, NULL));
     }
     struct mallinfo2 after = mallinfo2();
@@ -187,6 +187,64 @@ static void test_many_addresses_bounded(void **state)
     /* The long-idle, exhausted client was recycled: it starts afresh. */
     assert_true(t < 1000000 / 2); /* still well short of a refilled token */
     assert_true(rl_take(rl, a, t, NULL));
+    rl_free(rl);
+}
+
+/* 2001:db8:<net>::<host> with net in bits 32..63 and host in the low half. */
+static void v6(uint8_t out[16], uint32_t net, uint64_t host)
+{
+    memset(out, 0, 16);
+    out[0] = 0x20;
+    out[1] = 0x01;
+    out[2] = 0x0d;
+    out[3] = 0xb8;
+    for (int i = 0; i < 4; i++)
+        out[4 + i] = (uint8_t)(net >> (24 - 8 * i));
+    for (int i = 0; i < 8; i++)
+        out[8 + i] = (uint8_t)(host >> (56 - 8 * i));
+}
+
+static void test_ipv6_keyed_by_64(void **state)
+{
+    (void)state;
+    ratelimit *rl = rl_new(1, 2);
+    uint8_t a[16], b[16], c[16], other[16];
+    v6(a, 7, 1);
+    v6(b, 7, 0xffffffffffffffffull); /* same /64, other end of it */
+    v6(c, 7, 0x1234567890abcdefull);
+    v6(other, 8, 1); /* the next /64 */
+    assert_true(rl_take(rl, a, 1000, NULL));
+    assert_true(rl_take(rl, b, 1000, NULL));
+    /* The /64's two tokens are spent, whichever address asks. */
+    int ra = 0;
+    assert_false(rl_take(rl, c, 1000, &ra));
+    assert_int_equal(ra, 1);
+    assert_false(rl_take(rl, a, 1000, NULL));
+    /* A neighbouring /64 is another client. */
+    assert_true(rl_take(rl, other, 1000, NULL));
+    assert_true(rl_take(rl, other, 1000, NULL));
+    assert_false(rl_take(rl, other, 1000, NULL));
+    rl_free(rl);
+}
+
+static void test_key_masks_only_ipv6(void **state)
+{
+    (void)state;
+    uint8_t a[16], k[16], want[16];
+    v6(a, 0xdeadbeef, 0x0102030405060708ull);
+    rl_key(a, k);
+    v6(want, 0xdeadbeef, 0);
+    assert_memory_equal(k, want, 16);
+    /* IPv4 (mapped) addresses are kept whole: the last octets differ per client. */
+    v4(a, 0xc0a80117);
+    rl_key(a, k);
+    assert_memory_equal(k, a, 16);
+    uint8_t b[16];
+    v4(b, 0xc0a80118);
+    ratelimit *rl = rl_new(1, 1);
+    assert_true(rl_take(rl, a, 1000, NULL));
+    assert_true(rl_take(rl, b, 1000, NULL));
+    assert_false(rl_take(rl, a, 1000, NULL));
     rl_free(rl);
 }
 
@@ -232,6 +290,8 @@ int main(void)
         cmocka_unit_test(test_retry_after_sensible),
         cmocka_unit_test(test_zero_rps_disables),
         cmocka_unit_test(test_separate_addresses),
+        cmocka_unit_test(test_ipv6_keyed_by_64),
+        cmocka_unit_test(test_key_masks_only_ipv6),
         cmocka_unit_test(test_many_addresses_bounded),
         cmocka_unit_test(test_threads_share_buckets),
     };

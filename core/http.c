@@ -161,7 +161,7 @@ bool http_req_has_header_prefix(const http_req *r, const char *prefix)
 {
     size_t n = strlen(prefix);
     for (int i = 0; i < r->nhdrs; i++)
-        if (strncasecmp(r->hdrs[i].name, prefix, n) == 0)
+        if (strncasecmp(r->hb + r->hdrs[i].name, prefix, n) == 0)
             return true;
     return false;
 }

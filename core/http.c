@@ -311,10 +311,8 @@ void http_respond(http_req *r, int status, const char *content_type, const char 
     if (c->close_after || c->w->draining)
         r->keep_alive = false;
     c->state = C_WRITING;
-    if (c->closing) {
-        finish_request(c);
-        return;
-    }
+    /* Built even when the client is gone (conn_send drops it then), so
+     * http_feed runs the writer too. */
     size_t cap = 256 + strlen(r->id);
     for (int i = 0; i < r->nrhdrs; i++)
         cap += strlen(r->rhdrs[i].name) + strlen(r->rhdrs[i].value) + 4;
@@ -342,7 +340,7 @@ void http_respond(http_req *r, int status, const char *content_type, const char 
     hl += 2;
     /* RFC 9110 §9.3.2: a HEAD response has the GET headers but no content. */
     bool head_only = strcmp(r->method, "HEAD") == 0;
-    r->bytes_out = hl + (head_only ? 0 : len);
+    r->bytes_out = c->closing ? 0 : hl + (head_only ? 0 : len);
     uv_buf_t bufs[2] = {uv_buf_init(head, (unsigned)hl), uv_buf_init((char *)body, (unsigned)len)};
     conn_send(c, bufs, len && !head_only ? 2 : 1, true);
 }

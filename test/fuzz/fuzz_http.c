@@ -22,6 +22,7 @@
 static const char *const header_names[] = {
     "Host", "Content-Type", "Authorization", "DPoP", "Cookie", "X-Forwarded-For",
     "X-Request-Id", "Origin", "Transfer-Encoding", "Content-Length", "Expect", "Connection",
+    "Accept", "X-Echo",
 };
 
 static void check_request(http_req *r)
@@ -54,10 +55,14 @@ static void check_request(http_req *r)
 static void h_echo(http_req *r)
 {
     check_request(r);
-    const char *v = http_req_header(r, "X-Echo");
+    /* Request text into response headers: the writer must keep them whole
+     * and single-line. */
+    const char *v = http_req_header(r, "X-Echo"), *q = http_req_query_get(r, "a");
     if (v != NULL)
-        http_header(r, "X-Echo", v); /* response header sanitising */
-    http_respond(r, 200, "text/plain", "ok", 2);
+        http_header(r, "X-Echo", v);
+    if (q != NULL)
+        http_header(r, "Location", q);
+    http_respond(r, 200, http_req_header(r, "Accept"), "ok", 2);
 }
 
 static void h_params(http_req *r)

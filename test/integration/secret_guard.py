@@ -278,6 +278,8 @@ def test_no_secret_in_server_logs():
                                                                          _rec.errors[0])
     assert _rec.pieces, "no secret was recorded: the guard looked at nothing"
     leaks, files, nbytes = _rec.scan()
+    print("secret guard: %d secrets and %d passwords looked for in %d log files (%d bytes)"
+          % (len(_rec.pieces), len(_rec.passwords), files, nbytes))
     assert files > 0 and nbytes > 0, "no server log was found: the guard looked at nothing"
     assert not leaks, "%d secret(s) found in server logs (%d files, %d bytes scanned):\n%s" % (
         len(leaks), files, nbytes,

@@ -342,10 +342,8 @@ void http_respond(http_req *r, int status, const char *content_type, const char 
     if (c->close_after || c->w->draining)
         r->keep_alive = false;
     c->state = C_WRITING;
-    if (c->closing) {
-        finish_request(c);
-        return;
-    }
+    /* Built even when the client is gone (conn_send drops it then), so
+     * http_feed runs the writer too. */
     size_t cap = 256 + strlen(echo_id(r));
     for (int i = 0; i < r->nrhdrs; i++)
         cap += strlen(r->rhdrs[i].name) + strlen(r->rhdrs[i].value) + 4;
@@ -373,7 +371,7 @@ void http_respond(http_req *r, int status, const char *content_type, const char 
     hl += 2;
     /* RFC 9110 §9.3.2: a HEAD response has the GET headers but no content. */
     bool head_only = strcmp(r->method, "HEAD") == 0;
-    r->bytes_out = hl + (head_only ? 0 : len);
+    r->bytes_out = c->closing ? 0 : hl + (head_only ? 0 : len);
     uv_buf_t bufs[2] = {uv_buf_init(head, (unsigned)hl), uv_buf_init((char *)body, (unsigned)len)};
     conn_send(c, bufs, len && !head_only ? 2 : 1, true);
 }
@@ -838,7 +836,7 @@ static int cb_headers_complete(llhttp_t *p)
         uv_buf_t b = uv_buf_init((char *)cont, sizeof(cont) - 1);
         if (c->ssl != NULL)
             conn_send(c, &b, 1, false);
-        else
+        else if (!c->closing)
             uv_try_write((uv_stream_t *)&c->tcp, &b, 1);
     }
     return 0;
@@ -1175,4 +1173,45 @@ void http_close_all(worker *w)
 {
     for (http_conn *c = w->conns; c != NULL; c = c->next)
         conn_close(c);
+}
+
+void http_feed(worker *w, const char *data, size_t len, size_t chunk)
+{
+    http_conn *c = calloc(1, sizeof(*c));
+    if (c == NULL || (c->in = malloc(len ? len : 1)) == NULL)
+        shark_fatal("out of memory");
+    c->w = w;
+    /* A connection whose handles are already gone: timers are not armed and
+     * responses finish without being written (see arm, conn_send). */
+    c->closing = true;
+    c->refs = 1;
+    c->req.a = arena_new(8192);
+    req_reset(c);
+    snprintf(c->peer_ip, sizeof(c->peer_ip), "127.0.0.1");
+    cidr_addr_parse(c->peer_ip, c->peer_addr);
+    c->peer_loopback = true;
+    llhttp_init(&c->parser, HTTP_REQUEST, &parser_settings);
+    c->parser.data = c;
+    for (size_t off = 0; off < len && !c->close_after;) {
+        size_t n = chunk > 0 && chunk < len - off ? chunk : len - off;
+        memcpy(c->in + c->in_len, data + off, n); /* as on_read appends */
+        c->in_len += n;
+        off += n;
+        /* Each complete request is dispatched and answered, then parsing
+         * resumes on the rest, as finish_request does. */
+        while (c->in_len > 0 && !c->close_after) {
+            conn_parse(c);
+            if (c->refs != 1)
+                shark_fatal("http_feed: a handler did not answer before returning");
+            if (llhttp_get_errno(&c->parser) != HPE_PAUSED)
+                break; /* all bytes taken; wait for more */
+            if (!llhttp_should_keep_alive(&c->parser))
+                goto done; /* a real connection stops reading here */
+            llhttp_resume(&c->parser);
+        }
+    }
+done:
+    arena_free(c->req.a);
+    free(c->in);
+    free(c);
 }

@@ -93,4 +93,10 @@ int http_close_idle(struct worker *w);
 /* Closes every connection; answers still owed are dropped when they come. */
 void http_close_all(struct worker *w);
 
+/* Test seam (test/fuzz): runs `data` as the bytes one client sent on a
+ * connection without a socket, `chunk` bytes per read (0: all at once),
+ * through the parser and dispatch of a real connection. Handlers must answer
+ * before returning; responses are dropped. */
+void http_feed(struct worker *w, const char *data, size_t len, size_t chunk);
+
 #endif

@@ -6,10 +6,13 @@ SUDO=""
 [ "$(id -u)" -eq 0 ] || SUDO="sudo"
 export DEBIAN_FRONTEND=noninteractive
 $SUDO apt-get update -qq
+# clang with libclang-rt-dev (libFuzzer's runtime, which clang only recommends)
+# builds the fuzz targets of test/fuzz.
 $SUDO apt-get install -y -qq --no-install-recommends \
   build-essential pkg-config meson ninja-build \
   libuv1-dev node-llhttp libssl-dev libsodium-dev libpq-dev libjansson-dev \
   libcurl4-openssl-dev libcmocka-dev \
   postgresql-15 postgresql-client-15 \
   python3 python3-pytest python3-requests python3-cryptography \
+  clang libclang-rt-dev \
   curl ca-certificates >/dev/null

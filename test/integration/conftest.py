@@ -571,3 +571,12 @@ def pg_cluster():
     c.start()
     yield c
     c.cleanup()
+
+
+import secret_guard  # noqa: E402
+
+
+def pytest_configure(config):
+    """Records the secrets tests see and keeps server logs for the last test
+    (secret_guard.py; it runs with SHARK_SECRET_GUARD=1, as test/run sets)."""
+    secret_guard.install(config, Shark, PgCluster)

@@ -14,12 +14,12 @@ from test_agents import EcKey
 ISSUER = "http://shark.cluster.test"
 
 
-def two_nodes(pg_cluster, shark_factory, dbname):
+def two_nodes(pg_cluster, shark_factory, dbname, issuer=ISSUER):
     pg_cluster.psql("CREATE DATABASE %s" % dbname)
     ci = pg_cluster.conninfo(dbname)
     env = {"SHARK_MASTER_KEY": os.urandom(32).hex()}
-    a = shark_factory(db=ci, env=env, extra=["--issuer", ISSUER])
-    b = shark_factory(db=ci, env=env, extra=["--issuer", ISSUER])
+    a = shark_factory(db=ci, env=env, extra=["--issuer", issuer])
+    b = shark_factory(db=ci, env=env, extra=["--issuer", issuer])
     a.spawn()
     b.spawn()
     for s in (a, b):

@@ -54,7 +54,9 @@ def nodes(pg_cluster):
         return s
 
     try:
-        yield two_nodes(pg_cluster, factory, "matrix")
+        # A loopback issuer: the hosted pages answer only to the issuer's
+        # host, and a loopback one lets each node be reached at its own port.
+        yield two_nodes(pg_cluster, factory, "matrix", issuer="http://127.0.0.1:1")
     finally:
         for s in made:
             s.cleanup()

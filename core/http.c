@@ -1178,7 +1178,7 @@ void http_close_all(worker *w)
 void http_feed(worker *w, const char *data, size_t len, size_t chunk)
 {
     http_conn *c = calloc(1, sizeof(*c));
-    if (c == NULL || (c->in = malloc(len ? len : 1)) == NULL)
+    if (c == NULL)
         shark_fatal("out of memory");
     c->w = w;
     /* A connection whose handles are already gone: timers are not armed and
@@ -1194,8 +1194,7 @@ void http_feed(worker *w, const char *data, size_t len, size_t chunk)
     c->parser.data = c;
     for (size_t off = 0; off < len && !c->close_after;) {
         size_t n = chunk > 0 && chunk < len - off ? chunk : len - off;
-        memcpy(c->in + c->in_len, data + off, n); /* as on_read appends */
-        c->in_len += n;
+        in_append(c, data + off, n); /* as a read with input pending does */
         off += n;
         /* Each complete request is dispatched and answered, then parsing
          * resumes on the rest, as finish_request does. */

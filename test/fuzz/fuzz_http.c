@@ -43,10 +43,14 @@ static void check_request(http_req *r)
         FUZZ_ASSERT((v == NULL) == (count == 0));
         FUZZ_ASSERT(v == NULL || strpbrk(v, "\r\n") == NULL);
     }
+    /* "<ours>" or "<ours> <the client's>" (what the audit log splits). */
     const char *id = http_req_id(r);
-    size_t idl = strlen(id);
-    FUZZ_ASSERT(idl > 0 && idl <= 64 && strspn(id, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ"
-                                                   "0123456789-_.:") == idl);
+    size_t idl = strlen(id), ours = strcspn(id, " ");
+    FUZZ_ASSERT(ours == 20 && strncmp(id, "req_", 4) == 0);
+    FUZZ_ASSERT(idl <= ours + 1 + 64 &&
+                strspn(id, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ"
+                           "0123456789-_.: ") == idl &&
+                strchr(id + ours + (id[ours] == ' '), ' ') == NULL);
     uint8_t addr[16];
     FUZZ_ASSERT(cidr_addr_parse(http_req_client_ip(r), addr) == 0);
     (void)http_req_is_loopback(r);

@@ -144,7 +144,8 @@ static void wait_connected(store_pool *p, int n)
 
     for (int i = 0; i < 200; i++) {
         store_pool_stats_get(p, &s);
-        if (s.connected >= n)
+        /* connected and idle: each new connection first runs its LISTEN */
+        if (s.connected >= n && s.in_use == 0)
             return;
         sleep_loop(25);
     }

@@ -215,8 +215,12 @@ def test_idle_keepalive_connections_cost_little():
         time.sleep(0.3)
         grown = rss_kb(s.proc.pid) - base
         print("idle: %d connections, base %d KB, growth %d KB" % (IDLE_CONNS, base, grown))
-        assert grown < IDLE_BOUND_KB, "RSS grew by %d KB for %d idle connections" % (
-            grown, IDLE_CONNS)
+        # AddressSanitizer keeps freed blocks in quarantine and pads every
+        # allocation, so a sanitized build gets a looser bound (it measured
+        # 6.7 MB where a release build measures 0.7 MB).
+        with open("/proc/%d/maps" % s.proc.pid) as f:
+            bound = IDLE_BOUND_KB * (8 if "libasan" in f.read() else 1)
+        assert grown < bound, "RSS grew by %d KB for %d idle connections" % (grown, IDLE_CONNS)
         # They are alive, not dropped.
         for c in conns[::50]:
             c.send(http_req("GET", "/healthz"))

@@ -47,6 +47,15 @@ void admin_respond_text(http_req *req, int status, const char *json);
 void admin_respond_row(http_req *req, PGresult *res, int err, int status, const char *what);
 /* Writes {"data":<data>,"total":N,"limit":L,"offset":O} from JSON text. */
 void admin_respond_page(http_req *req, const char *data, const char *total, int limit, int offset);
+/* A listing request: the page asked for (admin_page), in the request arena;
+ * NULL when the query was bad (answered 400). */
+typedef struct admin_listing {
+    http_req *req;
+    int limit, offset;
+} admin_listing;
+admin_listing *admin_listing_new(http_req *req);
+/* store_cb for a (data, total) row: answers the page, or the store error. */
+void admin_on_listing(void *ud, PGresult *res, int err, const char *msg);
 
 /* Answers a database error, or 404 "no such <what>" when res has no row;
  * true when the caller may go on with row 0. */

@@ -83,27 +83,12 @@ static void app_create(http_req *req)
         admin_db_error(req, STORE_EUNAVAIL);
 }
 
-struct page {
-    http_req *req;
-    int limit, offset;
-};
-
-static void on_page(void *ud, PGresult *res, int err, const char *msg)
-{
-    struct page *p = ud;
-    (void)msg;
-    if (admin_db_error(p->req, err))
-        return;
-    admin_respond_page(p->req, PQgetvalue(res, 0, 0), PQgetvalue(res, 0, 1), p->limit, p->offset);
-}
-
 static void app_list(http_req *req)
 {
-    struct page *p = arena_calloc(http_req_arena(req), sizeof(*p));
-    p->req = req;
-    if (admin_page(req, &p->limit, &p->offset) != 0)
+    admin_listing *p = admin_listing_new(req);
+    if (p == NULL)
         return;
-    if (store_app_list(http_req_pool(req), p->limit, p->offset, on_page, p) != 0)
+    if (store_app_list(http_req_pool(req), p->limit, p->offset, admin_on_listing, p) != 0)
         admin_db_error(req, STORE_EUNAVAIL);
 }
 
@@ -293,9 +278,8 @@ static void agent_create(http_req *req)
 
 static void agent_list(http_req *req)
 {
-    struct page *p = arena_calloc(http_req_arena(req), sizeof(*p));
-    p->req = req;
-    if (admin_page(req, &p->limit, &p->offset) != 0)
+    admin_listing *p = admin_listing_new(req);
+    if (p == NULL)
         return;
     const char *status = http_req_query_get(req, "status");
     if (status != NULL && strcmp(status, "active") != 0 && strcmp(status, "disabled") != 0) {
@@ -304,7 +288,7 @@ static void agent_list(http_req *req)
     }
     if (store_agent_list(http_req_pool(req), http_req_query_get(req, "app_id"),
                          http_req_query_get(req, "created_by"), status, p->limit, p->offset,
-                         on_page, p) != 0)
+                         admin_on_listing, p) != 0)
         admin_db_error(req, STORE_EUNAVAIL);
 }
 

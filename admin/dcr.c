@@ -112,27 +112,12 @@ static void token_create(http_req *req)
         admin_db_error(req, STORE_EUNAVAIL);
 }
 
-struct page {
-    http_req *req;
-    int limit, offset;
-};
-
-static void on_page(void *ud, PGresult *res, int err, const char *msg)
-{
-    struct page *p = ud;
-    (void)msg;
-    if (admin_db_error(p->req, err))
-        return;
-    admin_respond_page(p->req, PQgetvalue(res, 0, 0), PQgetvalue(res, 0, 1), p->limit, p->offset);
-}
-
 static void token_list(http_req *req)
 {
-    struct page *p = arena_calloc(http_req_arena(req), sizeof(*p));
-    p->req = req;
-    if (admin_page(req, &p->limit, &p->offset) != 0)
+    admin_listing *p = admin_listing_new(req);
+    if (p == NULL)
         return;
-    if (store_dcr_token_list(http_req_pool(req), p->limit, p->offset, on_page, p) != 0)
+    if (store_dcr_token_list(http_req_pool(req), p->limit, p->offset, admin_on_listing, p) != 0)
         admin_db_error(req, STORE_EUNAVAIL);
 }
 

@@ -181,6 +181,22 @@ void admin_respond_page(http_req *req, const char *data, const char *total, int 
     http_respond(req, 200, "application/json", body, strlen(body));
 }
 
+admin_listing *admin_listing_new(http_req *req)
+{
+    admin_listing *l = arena_calloc(http_req_arena(req), sizeof(*l));
+    l->req = req;
+    return admin_page(req, &l->limit, &l->offset) == 0 ? l : NULL;
+}
+
+void admin_on_listing(void *ud, PGresult *res, int err, const char *msg)
+{
+    admin_listing *l = ud;
+    (void)msg;
+    if (admin_db_error(l->req, err))
+        return;
+    admin_respond_page(l->req, PQgetvalue(res, 0, 0), PQgetvalue(res, 0, 1), l->limit, l->offset);
+}
+
 bool admin_found(http_req *req, PGresult *res, int err, const char *what)
 {
     if (admin_db_error(req, err))

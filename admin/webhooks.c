@@ -199,30 +199,18 @@ static void hook_create(http_req *req)
         admin_db_error(req, STORE_EUNAVAIL);
 }
 
-struct page {
-    http_req *req;
-    int limit, offset;
-};
-
 static void on_page(void *ud, PGresult *res, int err, const char *msg)
 {
-    struct page *p = ud;
+    admin_listing *p = ud;
     (void)msg;
     if (!admin_found(p->req, res, err, "webhook"))
         return;
     admin_respond_page(p->req, PQgetvalue(res, 0, 0), PQgetvalue(res, 0, 1), p->limit, p->offset);
 }
 
-static struct page *page_new(http_req *req)
-{
-    struct page *p = arena_calloc(http_req_arena(req), sizeof(*p));
-    p->req = req;
-    return admin_page(req, &p->limit, &p->offset) == 0 ? p : NULL;
-}
-
 static void hook_list(http_req *req)
 {
-    struct page *p = page_new(req);
+    admin_listing *p = admin_listing_new(req);
     if (p != NULL && store_hook_list(http_req_pool(req), p->limit, p->offset, on_page, p) != 0)
         admin_db_error(req, STORE_EUNAVAIL);
 }
@@ -343,7 +331,7 @@ static void hook_deliveries(http_req *req)
                    "status must be pending, sending, retrying, delivered or failed");
         return;
     }
-    struct page *p = page_new(req);
+    admin_listing *p = admin_listing_new(req);
     if (p != NULL && store_hook_deliveries(http_req_pool(req), http_req_param(req, "id"), status,
                                            p->limit, p->offset, on_page, p) != 0)
         admin_db_error(req, STORE_EUNAVAIL);

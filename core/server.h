@@ -35,7 +35,13 @@ typedef struct app {
     uint8_t master_key[32];
     char firstboot_key[96]; /* from <data-dir>/admin.key.firstboot, if present */
     struct keyring *keys;   /* signing keys (protocol/keys.h) */
-    void (*loop_init)(struct worker *w); /* modules' per-loop set-up, before it runs */
+    /* The modules' per-loop state, supplied by the composition root (app/):
+     * loop_init before the loop runs (0 or -1), loop_tick on the loop's
+     * housekeeping timer, loop_close once the loop has drained (asynchronous:
+     * calls done(w) on the loop when everything it opened is closed). */
+    int (*loop_init)(struct worker *w);
+    void (*loop_tick)(struct worker *w);
+    void (*loop_close)(struct worker *w, void (*done)(struct worker *w));
     /* The process-wide background service outside the request loops
      * (core/outbound.h, webhook delivery), or NULL: started once the loops
      * exist (0 or -1), told at the first signal to stop (must not block),
@@ -55,7 +61,7 @@ typedef struct worker {
     uv_tcp_t listener;
     uv_async_t wake; /* main thread -> loop: begin shutdown */
     uv_timer_t tick; /* housekeeping: pool gauges, shutdown progress */
-    struct store_pool *pool;
+    struct store_pool *pool; /* set by app->loop_init; NULL once loop_close ran */
     uv_thread_t thread;
     int nconns;      /* open connections */
     int draining;    /* shutdown begun */

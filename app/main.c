@@ -16,6 +16,7 @@
 #include "../cli/cli.h"
 #include "../protocol/keys.h"
 #include "../protocol/oauth.h"
+#include "../hooks/deliver.h"
 #include "../store/embed.h"
 #include "../store/store.h"
 #include "../core/config.h"
@@ -23,7 +24,6 @@
 #include "../core/fatal.h"
 #include "../core/log.h"
 #include "../core/metrics.h"
-#include "../core/outbound.h"
 #include "../core/server.h"
 #include "shark_config.h"
 #include "../core/tls.h"
@@ -120,18 +120,18 @@ static void loop_close(worker *w, void (*done)(worker *w))
 
 static int background_start(app *a)
 {
-    return fetch_start(a) != 0 ? -1 : outbound_start(a);
+    return fetch_start(a) != 0 ? -1 : hooks_start(a);
 }
 
 static void background_stop(app *a)
 {
-    outbound_stop(a);
+    hooks_stop(a);
     fetch_stop(a);
 }
 
 static void background_join(app *a)
 {
-    outbound_join(a);
+    hooks_join(a);
     fetch_join(a);
 }
 

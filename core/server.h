@@ -19,7 +19,6 @@ struct store_pool;
 struct ssl_ctx_st;
 struct keyring;
 struct worker;
-struct outbound;
 struct fetch;
 
 /* Process-wide state; read-only once the loops run (except atomics inside
@@ -42,14 +41,13 @@ typedef struct app {
     int (*loop_init)(struct worker *w);
     void (*loop_tick)(struct worker *w);
     void (*loop_close)(struct worker *w, void (*done)(struct worker *w));
-    /* The process-wide background service outside the request loops
-     * (core/outbound.h, webhook delivery), or NULL: started once the loops
+    /* The process-wide background services outside the request loops
+     * (the outbound HTTP service, webhook delivery), or NULL: started once the loops
      * exist (0 or -1), told at the first signal to stop (must not block),
      * joined after the loops have ended. */
     int (*start_background)(struct app *a);
     void (*stop_background)(struct app *a);
     void (*join_background)(struct app *a);
-    struct outbound *outbound; /* owned by core/outbound.c */
     struct fetch *fetch;       /* outbound HTTP for handlers, owned by core/fetch.c */
     uint64_t start_ms;
 } app;

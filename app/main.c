@@ -194,7 +194,8 @@ static int serve(int argc, char **argv)
         (a.tls = tls_ctx_new(a.cfg.tls_cert, a.cfg.tls_key, err, sizeof(err))) == NULL)
         goto fail;
     a.router = router_new();
-    if (admin_register(a.router) != 0 || oauth_routes(a.router) != 0) {
+    if (router_surface(a.router, "", admin_envelope) != 0 || admin_register(a.router) != 0 ||
+        oauth_routes(a.router) != 0) {
         snprintf(err, sizeof(err), "route table is inconsistent");
         goto fail;
     }

@@ -13,7 +13,6 @@
 #include "dcr.h"
 #include "revoke.h"
 #include "users.h"
-#include "vault.h"
 #include "webhooks.h"
 #include "shark_config.h"
 
@@ -131,7 +130,7 @@ int admin_register(router *r)
         return -1;
     if (admin_users_register(r) != 0 || admin_revoke_register(r) != 0)
         return -1;
-    if (admin_webhooks_register(r) != 0 || admin_vault_register(r) != 0 ||
+    if (admin_webhooks_register(r) != 0 ||
         admin_dcr_register(r) != 0)
         return -1;
     return admin_audit_register(r);

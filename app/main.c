@@ -12,12 +12,12 @@
 
 #include "../admin/admin.h"
 #include "../admin/firstboot.h"
-#include "../admin/vault.h"
 #include "../cli/cli.h"
 #include "../protocol/keys.h"
 #include "../protocol/oauth.h"
 #include "../hooks/deliver.h"
 #include "../store/embed.h"
+#include "../vault/vault.h"
 #include "../store/store.h"
 #include "../core/config.h"
 #include "../core/fetch.h"
@@ -195,7 +195,7 @@ static int serve(int argc, char **argv)
         goto fail;
     a.router = router_new();
     if (router_surface(a.router, "", admin_envelope) != 0 || admin_register(a.router) != 0 ||
-        oauth_routes(a.router) != 0) {
+        vault_register(a.router) != 0 || oauth_routes(a.router) != 0) {
         snprintf(err, sizeof(err), "route table is inconsistent");
         goto fail;
     }

@@ -1,6 +1,8 @@
 /*
- * admin/vault: the token vault's HTTP surface (vault.c) and the offline
- * `shark vault rekey` command (vault_rekey.c).
+ * vault: the token vault's HTTP surface, one file per audience
+ * (providers.c and connections.c for the admin key, connect.c for a
+ * signed-in browser, token.c for agents) and the offline
+ * `shark vault rekey` command (rekey.c).
  *
  *   /api/v1/vault/providers[/{id}]        admin key: provider templates
  *   /api/v1/vault/connections[/{id}]      admin key: list, get, create, disconnect
@@ -13,12 +15,13 @@
  * secrets with AD "<provider id>". Plaintext exists only in request memory,
  * wiped when the request ends.
  */
-#ifndef SHARK_ADMIN_VAULT_H
-#define SHARK_ADMIN_VAULT_H
+#ifndef SHARK_VAULT_H
+#define SHARK_VAULT_H
 
 #include "../core/router.h"
 
-int admin_vault_register(router *r);
+/* Registers every vault route (app/ calls it after admin_register). */
+int vault_register(router *r);
 
 /* `shark vault <subcommand> ...`: argv holds what follows "vault". Returns
  * the process exit code. */

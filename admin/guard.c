@@ -55,12 +55,13 @@ static void guard(http_req *req)
      * reveal nothing about the key itself. */
     char hash[65];
     hash_sha256_hex(auth + 7, strlen(auth + 7), hash);
-    if (store_admin_key_cached(hash)) {
+    if (store_admin_key_cached(http_req_loop_ctx(req), hash)) {
         const admin_route *ar = http_req_route_data(req);
         ar->handler(req);
         return;
     }
-    if (store_admin_key_check(http_req_pool(req), hash, on_key_checked, req) != 0)
+    if (store_admin_key_check(http_req_pool(req), http_req_loop_ctx(req), hash, on_key_checked,
+                              req) != 0)
         admin_db_error(req, STORE_EUNAVAIL);
 }
 

@@ -13,12 +13,16 @@
 #include "../admin/admin.h"
 #include "../admin/firstboot.h"
 #include "../cli/cli.h"
+#include "../protocol/access.h"
+#include "../protocol/client.h"
+#include "../protocol/dpopkeys.h"
 #include "../protocol/keys.h"
 #include "../protocol/oauth.h"
 #include "../hooks/deliver.h"
 #include "../store/embed.h"
 #include "../vault/vault.h"
 #include "../store/store.h"
+#include "../store/system.h"
 #include "../core/config.h"
 #include "../core/fetch.h"
 #include "../core/fatal.h"
@@ -89,6 +93,15 @@ static void loop_tick(worker *w)
     metrics_pool(w->app->metrics, w->index, st.in_use, st.idle, st.size);
 }
 
+/* The caches of core/loop.h, each by its owner. */
+static void loop_ctx_free(loop_ctx *lc)
+{
+    oauth_client_cache_free(lc);
+    oauth_token_cache_free(lc);
+    oauth_dpop_keys_free(lc);
+    store_admin_keys_free(lc);
+}
+
 struct loop_closing {
     worker *w;
     void (*done)(worker *w);
@@ -101,12 +114,14 @@ static void on_pool_closed(void *ud)
     void (*done)(worker *) = c->done;
     free(c);
     w->pool = NULL;
+    loop_ctx_free(&w->ctx);
     done(w);
 }
 
 static void loop_close(worker *w, void (*done)(worker *w))
 {
     if (w->pool == NULL) {
+        loop_ctx_free(&w->ctx);
         done(w);
         return;
     }

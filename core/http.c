@@ -129,6 +129,7 @@ bool http_req_is_tls(const http_req *r) { return r->c->ssl != NULL; }
 arena *http_req_arena(http_req *r) { return r->a; }
 struct app *http_req_app(const http_req *r) { return r->c->w->app; }
 struct store_pool *http_req_pool(const http_req *r) { return r->c->w->pool; }
+struct loop_ctx *http_req_loop_ctx(const http_req *r) { return &r->c->w->ctx; }
 uv_loop_t *http_req_loop(const http_req *r) { return &r->c->w->loop; }
 const void *http_req_route_data(const http_req *r) { return r->route ? r->route->data : NULL; }
 void http_req_set_ctx(http_req *r, void *ctx) { r->ctx = ctx; }

@@ -51,6 +51,8 @@ bool http_req_is_tls(const http_req *r);
 arena *http_req_arena(http_req *r);
 struct app *http_req_app(const http_req *r);
 struct store_pool *http_req_pool(const http_req *r);
+/* The per-loop state of the loop the request runs on (core/loop.h). */
+struct loop_ctx *http_req_loop_ctx(const http_req *r);
 /* The loop the request runs on (for uv_queue_work). */
 struct uv_loop_s *http_req_loop(const http_req *r);
 /* Data the route was registered with. */

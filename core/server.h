@@ -10,6 +10,7 @@
 #include <uv.h>
 
 #include "config.h"
+#include "loop.h"
 #include "connlimit.h"
 #include "metrics.h"
 #include "ratelimit.h"
@@ -60,6 +61,7 @@ typedef struct worker {
     uv_async_t wake; /* main thread -> loop: begin shutdown */
     uv_timer_t tick; /* housekeeping: pool gauges, shutdown progress */
     struct store_pool *pool; /* set by app->loop_init; NULL once loop_close ran */
+    loop_ctx ctx;            /* the modules' caches (core/loop.h) */
     uv_thread_t thread;
     int nconns;      /* open connections */
     int draining;    /* shutdown begun */

@@ -11,6 +11,7 @@
 #include <stdbool.h>
 
 #include "../core/http.h"
+#include "../core/loop.h"
 #include "form.h"
 
 typedef struct oauth_client {
@@ -27,6 +28,9 @@ typedef struct oauth_client {
  * answered (401 invalid_client, 400 invalid_request, 503) and cb is not
  * called. */
 typedef void (*oauth_client_cb)(http_req *req, void *ud, const oauth_client *c);
+/* Frees the loop's client cache (after the loop ended). */
+void oauth_client_cache_free(loop_ctx *lc);
+
 void oauth_client_authenticate(http_req *req, const form *f, oauth_client_cb cb, void *ud);
 
 /* Whether an access token whose signature and expiry have been verified is

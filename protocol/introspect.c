@@ -64,11 +64,12 @@ static void authenticate(struct call *c)
     if (auth != NULL && strncasecmp(auth, "Bearer sk_live_", 15) == 0) {
         char hash[65];
         hash_sha256_hex(auth + 7, strlen(auth + 7), hash);
-        if (store_admin_key_cached(hash)) {
+        if (store_admin_key_cached(http_req_loop_ctx(c->req), hash)) {
             c->next(c->req, c, NULL);
             return;
         }
-        if (store_admin_key_check(http_req_pool(c->req), hash, on_admin, c) != 0)
+        if (store_admin_key_check(http_req_pool(c->req), http_req_loop_ctx(c->req), hash,
+                                  on_admin, c) != 0)
             http_error_oauth(c->req, 503, "temporarily_unavailable", "database unavailable");
         return;
     }
@@ -194,7 +195,7 @@ static void introspect_next(http_req *req, void *ud, const oauth_client *cl)
             http_error_oauth(req, 503, "temporarily_unavailable", "database unavailable");
         return;
     }
-    if (oauth_access_verify(http_req_app(req), http_req_arena(req), token, &c->tok) != 0 ||
+    if (oauth_access_verify(req, token, &c->tok) != 0 ||
         !may_see(cl, c->tok.client_id, c->tok.sub, c->tok.claims, NULL)) {
         inactive(req);
         return;
@@ -241,7 +242,7 @@ static void revoke_next(http_req *req, void *ud, const oauth_client *cl)
         return;
     }
     /* RFC 7009 §2.2: unknown, invalid or expired tokens need no action. */
-    if (oauth_access_verify(http_req_app(req), http_req_arena(req), token, &c->tok) != 0) {
+    if (oauth_access_verify(req, token, &c->tok) != 0) {
         http_respond(req, 200, "application/json", "{}", 2);
         return;
     }

@@ -690,12 +690,13 @@ static void register_client(http_req *req)
     /* Only hashes are stored; a lookup by hash reveals nothing of the
      * credential (as for the admin API, admin/guard.c). */
     hash_sha256_hex(cred, strlen(cred), g->credential_hash);
-    if (admin && store_admin_key_cached(g->credential_hash)) {
+    if (admin && store_admin_key_cached(http_req_loop_ctx(req), g->credential_hash)) {
         register_as_admin(req);
         return;
     }
     store_pool *p = http_req_pool(req);
-    int rc = admin ? store_admin_key_check(p, g->credential_hash, on_admin_key, req)
+    int rc = admin ? store_admin_key_check(p, http_req_loop_ctx(req), g->credential_hash,
+                                           on_admin_key, req)
                    : store_dcr_token_find(p, g->credential_hash, on_initial_token, req);
     if (rc != 0)
         db_failed(req, STORE_EUNAVAIL);

@@ -80,7 +80,7 @@ void oauth_resource_auth(http_req *req, resource_cb cb, void *ud)
         deny(req, false, "invalid_request", "use the Bearer or DPoP scheme");
         return;
     }
-    if (oauth_access_verify(a, http_req_arena(req), token, &r->tok) != 0) {
+    if (oauth_access_verify(req, token, &r->tok) != 0) {
         deny(req, r->dpop, "invalid_token", "the access token is invalid or expired");
         return;
     }
@@ -104,9 +104,9 @@ void oauth_resource_auth(http_req *req, resource_cb cb, void *ud)
     }
     char htu[2200];
     oauth_url(a, http_req_path(req), htu, sizeof(htu));
-    int rc = dpop_verify_keys(oauth_dpop_keys(), http_req_header(req, "DPoP"),
-                              http_req_method(req), htu, (int64_t)time(NULL),
-                              a->cfg.dpop_window_s, token, r->tok.jkt, NULL, &r->proof);
+    const dpop_keys *keys = oauth_dpop_keys(http_req_loop_ctx(req));
+    int rc = dpop_verify_keys(keys, http_req_header(req, "DPoP"), http_req_method(req), htu,
+                              (int64_t)time(NULL), a->cfg.dpop_window_s, token, r->tok.jkt, NULL, &r->proof);
     if (rc != 0) {
         deny(req, true, "invalid_dpop_proof",
              r->proof.reason && *r->proof.reason ? r->proof.reason : "invalid DPoP proof");

@@ -582,7 +582,6 @@ static bool token_type_ok(const char *tt)
 
 static void token_exchange(struct treq *t)
 {
-    arena *ar = http_req_arena(t->req);
     const char *st = form_get(&t->f, "subject_token");
     const char *stt = form_get(&t->f, "subject_token_type");
     const char *at = form_get(&t->f, "actor_token");
@@ -605,12 +604,12 @@ static void token_exchange(struct treq *t)
         http_error_oauth(t->req, 400, "invalid_request", "requested_token_type not supported");
         return;
     }
-    if (oauth_access_verify(t->app, ar, st, &t->subject) != 0) {
+    if (oauth_access_verify(t->req, st, &t->subject) != 0) {
         exchange_refuse(t, "subject_token is invalid or expired");
         return;
     }
     if (at != NULL) {
-        if (oauth_access_verify(t->app, ar, at, &t->actor) != 0) {
+        if (oauth_access_verify(t->req, at, &t->actor) != 0) {
             exchange_refuse(t, "actor_token is invalid or expired");
             return;
         }
@@ -908,11 +907,12 @@ static int check_dpop(struct treq *t)
         http_header(t->req, "DPoP-Nonce", nonce);
     }
     const char *proof = http_req_header(t->req, "DPoP");
-    int rc = dpop_verify_keys(oauth_dpop_keys(), proof, "POST", htu, now, a->cfg.dpop_window_s,
-                              NULL, NULL, nonces ? nonce : NULL, &t->proof);
+    const dpop_keys *keys = oauth_dpop_keys(http_req_loop_ctx(t->req));
+    int rc = dpop_verify_keys(keys, proof, "POST", htu, now, a->cfg.dpop_window_s, NULL, NULL,
+                              nonces ? nonce : NULL, &t->proof);
     if (rc == DPOP_ERR_NONCE)
-        rc = dpop_verify_keys(oauth_dpop_keys(), proof, "POST", htu, now, a->cfg.dpop_window_s,
-                              NULL, NULL, prev, &t->proof);
+        rc = dpop_verify_keys(keys, proof, "POST", htu, now, a->cfg.dpop_window_s, NULL, NULL,
+                              prev, &t->proof);
     if (rc == DPOP_ERR_NONCE) {
         http_header(t->req, "WWW-Authenticate", "DPoP error=\"use_dpop_nonce\"");
         http_error_oauth(t->req, 400, "use_dpop_nonce", "resend the proof with the DPoP-Nonce");

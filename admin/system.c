@@ -7,6 +7,7 @@
 #include "../protocol/web.h"
 #include "../store/system.h"
 #include "account.h"
+#include "keys.h"
 #include "admin.h"
 #include "agents.h"
 #include "audit.h"
@@ -133,5 +134,7 @@ int admin_register(router *r)
     if (admin_webhooks_register(r) != 0 ||
         admin_dcr_register(r) != 0)
         return -1;
-    return admin_audit_register(r);
+    if (admin_audit_register(r) != 0)
+        return -1;
+    return admin_keys_register(r);
 }

@@ -4,7 +4,7 @@
 #include <string.h>
 
 #include "../core/server.h"
-#include "../protocol/web.h"
+#include "../identity/web.h"
 #include "../store/system.h"
 #include "account.h"
 #include "keys.h"

@@ -15,12 +15,12 @@
 #include "authorize.h"
 #include "client.h"
 #include "errors.h"
-#include "login.h"
+#include "../identity/login.h"
 #include "oauth.h"
-#include "pages.h"
-#include "session.h"
+#include "../identity/pages.h"
+#include "../identity/session.h"
 #include "token.h"
-#include "web.h"
+#include "../identity/web.h"
 
 #define REQUEST_TTL_S 600
 #define PAR_TTL_S 90

@@ -11,7 +11,7 @@
 #include "../crypto/encoding.h"
 #include "../crypto/hash.h"
 #include "../crypto/seal.h"
-#include "../protocol/pages.h"
+#include "../identity/pages.h"
 #include "../store/vault.h"
 
 char *vault_new_id(http_req *req, const char *prefix)

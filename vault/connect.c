@@ -12,8 +12,8 @@
 #include "../crypto/encoding.h"
 #include "../crypto/hash.h"
 #include "../protocol/oauth.h"
-#include "../protocol/pages.h"
-#include "../protocol/session.h"
+#include "../identity/pages.h"
+#include "../identity/session.h"
 #include "../store/vault.h"
 
 /* ------------------------------------------------------- connect flow */

@@ -16,3 +16,5 @@ $SUDO apt-get install -y -qq --no-install-recommends \
   python3 python3-pytest python3-requests python3-cryptography \
   clang libclang-rt-dev \
   curl ca-certificates >/dev/null
+# restructuring: clang-format for the house style check (test/format.sh, .clang-format).
+$SUDO apt-get install -y -qq --no-install-recommends clang-format >/dev/null

@@ -138,7 +138,8 @@ def main():
         fail("usage: assemble.py FRAGMENT_DIR OUT_YAML OUT_C [DEPFILE]")
     root, out_yaml, out_c = sys.argv[1:4]
     doc, files = assemble(root)
-    text = yaml.safe_dump(doc, sort_keys=False, allow_unicode=True, width=100)
+    # ASCII only (others escaped): a client that guesses the charset reads it right.
+    text = yaml.safe_dump(doc, sort_keys=False, allow_unicode=False, width=100)
     with open(out_yaml, "w", encoding="utf-8") as f:
         f.write(text)
     data = text.encode("utf-8")

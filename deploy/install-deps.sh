@@ -16,3 +16,7 @@ $SUDO apt-get install -y -qq --no-install-recommends \
   python3 python3-pytest python3-requests python3-cryptography \
   clang libclang-rt-dev \
   curl ca-certificates >/dev/null
+# openapi: python3-yaml assembles api/openapi/*.yaml at build time; python3-jsonschema
+# (Draft 2020-12) validates responses in test/integration/test_openapi.py; python3-venv
+# lets test/run install openapi-spec-validator (PyPI only) to check the document.
+$SUDO apt-get install -y -qq --no-install-recommends python3-yaml python3-jsonschema python3-venv >/dev/null

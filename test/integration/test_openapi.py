@@ -192,6 +192,43 @@ def _validate(schema, instance):
     jsonschema.Draft202012Validator(wrapper).validate(instance)
 
 
+def _resolve(schema):
+    while isinstance(schema, dict) and "$ref" in schema:
+        node = SOURCE_DOC
+        for part in schema["$ref"][2:].split("/"):
+            node = node[part]
+        schema = dict(node, **{k: v for k, v in schema.items() if k != "$ref"})
+    return schema
+
+
+def _properties(schema):
+    """The properties a schema (with its allOf parts) names, or None when it
+    names none (an open object such as audit metadata)."""
+    schema = _resolve(schema)
+    props = dict(schema.get("properties", {}))
+    for part in schema.get("allOf", []):
+        props.update(_properties(part) or {})
+    return props or None
+
+
+def undocumented_members(schema, instance, where="$"):
+    """Members of a JSON body that its schema does not name: the document must
+    describe every field the server sends, not just the required ones."""
+    schema = _resolve(schema)
+    found = []
+    if isinstance(instance, dict):
+        props = _properties(schema)
+        if props is not None:
+            found += ["%s.%s" % (where, k) for k in instance if k not in props]
+            for k, v in instance.items():
+                if k in props:
+                    found += undocumented_members(props[k], v, "%s.%s" % (where, k))
+    elif isinstance(instance, list) and isinstance(schema.get("items"), dict):
+        for i, v in enumerate(instance):
+            found += undocumented_members(schema["items"], v, "%s[%d]" % (where, i))
+    return found
+
+
 def _response_for(op, status):
     method, path = op.split(" ", 1)
     responses = SOURCE_DOC["paths"][path][method.lower()]["responses"]
@@ -200,6 +237,17 @@ def _response_for(op, status):
     while resp is not None and "$ref" in resp:
         resp = SOURCE_DOC["components"]["responses"][resp["$ref"].rsplit("/", 1)[1]]
     return resp
+
+
+def test_member_check_finds_an_undocumented_member():
+    app = {"id": "app_x", "name": "n", "description": None, "scopes": [], "redirect_uris": [],
+           "resources": [], "created_at": "t", "updated_at": "t"}
+    page = {"data": [app], "total": 1, "limit": 1, "offset": 0}
+    ref = {"$ref": "#/components/schemas/AppPage"}
+    assert undocumented_members(ref, page) == []
+    page["data"][0] = dict(app, secret="leak")
+    page["next"] = None
+    assert sorted(undocumented_members(ref, page)) == ["$.data[0].secret", "$.next"]
 
 
 def test_every_request_hit_a_documented_operation(records):
@@ -237,3 +285,6 @@ def test_contract(records, op):
         except jsonschema.ValidationError as e:
             raise AssertionError("%s: %s\nbody: %s" % (where, e.message,
                                                        r["body"][:2000])) from None
+        extra = undocumented_members(schema, body) if isinstance(body, (dict, list)) and \
+            media != "application/yaml" else []
+        assert not extra, "%s: members the document does not describe: %s" % (where, extra)

@@ -7,7 +7,16 @@ with DPoP keys, people who sign up and go through the hosted login, consent
 and device pages, DCR clients, webhooks delivering to a loopback receiver,
 vault providers backed by a loopback fake provider, connections, tokens,
 exchanges, revocations. Every request goes over HTTP; the recorder in
-test_openapi.py sees each one as it is sent."""
+test_openapi.py sees each one as it is sent.
+
+An area that adds routes (and documents them in api/openapi/paths-<area>.yaml)
+adds their calls here, or in its own openapi_scenario_<area>.py: a module with
+run(server) that is picked up by name and run after this one, on the same
+server, with the same recorder."""
+import glob
+import importlib
+import os
+import re
 import time
 import urllib.parse
 import uuid
@@ -18,6 +27,7 @@ import flows
 from test_vault import EcKey, FakeProvider
 from test_webhooks import Receiver
 
+HERE = os.path.dirname(os.path.abspath(__file__))
 SHARK_ARGS = ["--webhook-allowed-hosts", "127.0.0.1", "--webhook-retry-schedule", "1,1,1",
               "--webhook-timeout", "2", "--vault-refresh-skew", "60"]
 T = 20
@@ -27,15 +37,38 @@ def uniq(p):
     return "%s_%s" % (p, uuid.uuid4().hex[:8])
 
 
-def run(s):
-    """Drives every operation; returns nothing (the recorder keeps the traffic)."""
+def run(s, doc):
+    """Drives every operation of doc; returns nothing (the recorder keeps the traffic)."""
     fake = FakeProvider().start()
     rx = Receiver().start()
     try:
         _run(s, fake, rx)
+        for name in sorted(glob.glob(os.path.join(HERE, "openapi_scenario_*.py"))):
+            importlib.import_module(os.path.basename(name)[:-3]).run(s)
+        probe(s, doc)
     finally:
         fake.stop()
         rx.stop()
+
+
+def probe(s, doc):
+    """The errors every admin-key operation shares, asked of each one the
+    document lists: no admin key (401), and, where it takes JSON, a body of another type
+    (415). Path parameters get made-up values: both checks come first."""
+    key = s.auth()
+    for path, item in doc["paths"].items():
+        url = s.url(re.sub(r"\{[^}]+\}", "nothing_here", path))
+        for method, op in item.items():
+            if method not in ("get", "put", "post", "patch", "delete"):
+                continue
+            if op.get("security", doc.get("security")) != [{"adminKey": []}]:
+                continue  # the key is the only way in
+            r = requests.request(method, url, timeout=T)
+            assert r.status_code == 401, (method, path, r.status_code, r.text)
+            if "application/json" in op.get("requestBody", {}).get("content", {}):
+                r = requests.request(method, url, data="name=x", timeout=T, headers=dict(
+                    key, **{"Content-Type": "application/x-www-form-urlencoded"}))
+                assert r.status_code == 415, (method, path, r.status_code, r.text)
 
 
 def _run(s, fake, rx):

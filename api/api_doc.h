@@ -1,6 +1,6 @@
 /*
  * api_doc: serves the OpenAPI 3.1 description of every route, assembled from
- * api/openapi/*.yaml at build time and embedded in the binary, at
+ * the fragments in api/openapi/ at build time and embedded in the binary, at
  * /api/openapi.yaml and /api/docs/openapi.yaml (public, no credentials).
  */
 #ifndef SHARK_API_DOC_H

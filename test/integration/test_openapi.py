@@ -95,6 +95,8 @@ def records(server):
             path = urllib.parse.urlsplit(request.url).path
             seen.append({"op": operation_of(request.method, path),
                          "request": "%s %s" % (request.method, path),
+                         "request_type": request.headers.get("Content-Type", ""),
+                         "request_body": request.body,
                          "status": resp.status_code,
                          "type": resp.headers.get("Content-Type", ""),
                          "body": resp.content})
@@ -107,8 +109,8 @@ def records(server):
         requests.Session.send = real_send
     if os.environ.get("SHARK_OPENAPI_DUMP"):
         with open(os.environ["SHARK_OPENAPI_DUMP"], "w") as f:
-            json.dump([dict(r, body=r["body"].decode("utf-8", "replace")[:3000]) for r in seen],
-                      f, indent=1)
+            json.dump([dict(r, body=r["body"].decode("utf-8", "replace")[:3000],
+                            request_body=None) for r in seen], f, indent=1)
     return seen
 
 
@@ -250,6 +252,51 @@ def test_member_check_finds_an_undocumented_member():
     assert sorted(undocumented_members(ref, page)) == ["$.data[0].secret", "$.next"]
 
 
+def test_examples_match_their_schemas():
+    """Every example of a request body, a response body or a component schema
+    is valid against its schema."""
+    checked = 0
+
+    def media_examples(content, where):
+        nonlocal checked
+        for media, m in (content or {}).items():
+            if "example" in m and "schema" in m and media.endswith("json"):
+                try:
+                    _validate(m["schema"], m["example"])
+                except jsonschema.ValidationError as e:
+                    raise AssertionError("%s %s: %s" % (where, media, e.message)) from None
+                checked += 1
+
+    for path, item in SOURCE_DOC["paths"].items():
+        for m in METHODS:
+            op = item.get(m)
+            if op is None:
+                continue
+            where = "%s %s" % (m.upper(), path)
+            media_examples(op.get("requestBody", {}).get("content"), where + " request")
+            for status, resp in op["responses"].items():
+                media_examples(resp.get("content"), "%s %s" % (where, status))
+    for name, resp in SOURCE_DOC["components"].get("responses", {}).items():
+        media_examples(resp.get("content"), "responses/" + name)
+    for name, schema in SOURCE_DOC["components"]["schemas"].items():
+        if "example" in schema:
+            _validate({"$ref": "#/components/schemas/" + name}, schema["example"])
+            checked += 1
+    assert checked > 30, checked
+
+
+def _request_body(r):
+    media = r["request_type"].split(";")[0].strip()
+    raw = r["request_body"] or b""
+    if isinstance(raw, str):
+        raw = raw.encode()
+    if media == "application/json":
+        return media, json.loads(raw)
+    if media == "application/x-www-form-urlencoded":
+        return media, dict(urllib.parse.parse_qsl(raw.decode()))
+    return media, None
+
+
 def test_every_request_hit_a_documented_operation(records):
     stray = sorted({r["request"] for r in records if r["op"] is None})
     assert not stray, stray
@@ -265,6 +312,19 @@ def test_contract(records, op):
         assert any(r["status"] >= 400 for r in mine), "no error case of %s (%s)" % (op, home)
     for r in mine:
         where = "%s -> %d" % (r["request"], r["status"])
+        body = op_doc = None
+        if r["status"] < 400 and r["request_body"]:
+            # A request the server took must fit the documented request body.
+            method, path = op.split(" ", 1)
+            op_doc = SOURCE_DOC["paths"][path][method.lower()]
+            media, body = _request_body(r)
+            content = op_doc.get("requestBody", {}).get("content", {})
+            assert media in content, "%s: sent %s, documented %s" % (where, media, list(content))
+            try:
+                _validate(content[media]["schema"], body)
+            except jsonschema.ValidationError as e:
+                raise AssertionError("%s: the request body does not fit: %s" % (
+                    where, e.message)) from None
         resp = _response_for(op, r["status"])
         assert resp is not None, "%s: status not documented" % where
         content = resp.get("content") or {}

@@ -414,6 +414,25 @@ def _run(s, fake, rx):
     ok(api("POST", "/api/v1/admin/keys/rotate", {"use": "tokens"}), 201)
     ok(api("POST", "/api/v1/admin/keys/rotate", {"use": "id_token", "alg": "ES256"}), 400)
 
+    # -- Layer 5: a disconnect that cascades to the agent that used the connection --
+    owner = flows.sign_up(s)
+    vkey = EcKey()
+    vagent = ok(api("POST", "/api/v1/agents", {"app_id": app["id"], "name": "inbox reader",
+                                               "scopes": ["vault:read"],
+                                               "created_by": owner.id}), 201).json()
+    vtok = cc_token(vagent, vkey, "vault:read")["access_token"]
+    rt = fake.new_token("rt")
+    fake.add_refresh(rt)
+    vconn = ok(api("POST", "/api/v1/vault/connections", {
+        "user_id": owner.id, "provider_id": pid, "access_token": fake.new_token("at"),
+        "refresh_token": rt, "expires_at": "2099-01-01T00:00:00Z"}), 201).json()
+    ok(requests.get(s.url(vpath), headers={
+        "Authorization": "DPoP " + vtok,
+        "DPoP": vkey.proof(flows.issuer(s) + vpath, "GET", vtok)}, timeout=T), 200)
+    gone = ok(api("DELETE", "/api/v1/vault/connections/" + vconn["id"]), 200).json()
+    assert gone["revoked_agent_ids"] == [vagent["id"]], gone
+    ok(api("DELETE", "/api/v1/vault/connections/" + vconn["id"]), 404)
+
     # -- deletes last --------------------------------------------------------------
     ok(api("DELETE", "/api/v1/admin/dcr/initial-access-tokens/" + iat["id"]), 204)
     ok(api("DELETE", "/api/v1/admin/dcr/initial-access-tokens/dcrt_nope"), 404)

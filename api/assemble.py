@@ -111,6 +111,11 @@ def assemble(root):
             if oid in ops:
                 fail("operationId %s is used by %s and %s %s" % (oid, ops[oid], m.upper(), p))
             ops[oid] = "%s %s" % (m.upper(), p)
+            # Status codes as strings (YAML reads an unquoted 200 as a number), in
+            # order, default last, however a fragment lists them.
+            if isinstance(op.get("responses"), dict):
+                op["responses"] = {str(k): v for k, v in sorted(
+                    op["responses"].items(), key=lambda kv: (str(kv[0]) == "default", str(kv[0])))}
     for ref in refs(doc, []):
         if not resolve(doc, ref):
             fail("$ref %s points nowhere" % ref)

@@ -168,6 +168,47 @@ def test_document_is_valid_openapi_3_1(tmp_path):
     assert out.returncode == 0, out.stderr[-4000:]
 
 
+OP = "  get:\n    operationId: %s\n    responses: {'200': {description: ok}}\n"
+
+
+@pytest.mark.parametrize("files, error", [
+    ({"paths-a.yaml": "/x:\n" + OP % "a", "paths-b.yaml": "/x:\n" + OP % "b"},
+     "path /x is already defined in paths-a.yaml"),
+    ({"paths-a.yaml": "/x:\n" + OP % "same" + "/y:\n" + OP % "same"},
+     "operationId same is used by GET /x and GET /y"),
+    ({"paths-a.yaml": "/x:\n" + OP % "a" + "    parameters: [{$ref: '#/components/x'}]\n"},
+     "$ref #/components/x points nowhere"),
+    ({"components-a.yaml": "schemas: {A: {type: object}}\n",
+      "components-b.yaml": "schemas: {A: {type: string}}\n"},
+     "components/schemas/A is defined twice"),
+    ({"notes.yaml": "a: 1\n"}, "name it paths-<area>.yaml or components-<area>.yaml"),
+    ({"paths-a.yaml": "x:\n" + OP % "a"}, "'x' is not a path"),
+])
+def test_assembly_fails_loudly(tmp_path, files, error):
+    """The build's assembly refuses a document that two fragments disagree on."""
+    (tmp_path / "base.yaml").write_text("openapi: 3.1.0\ninfo: {title: t, version: '1'}\n")
+    for name, text in files.items():
+        (tmp_path / name).write_text(text)
+    out = subprocess.run(["/usr/bin/python3", os.path.join(REPO, "api", "assemble.py"),
+                          str(tmp_path), str(tmp_path / "o.yaml"), str(tmp_path / "o.c")],
+                         capture_output=True, text=True, timeout=60)
+    assert out.returncode == 1 and error in out.stderr, out.stderr
+    assert not (tmp_path / "o.c").exists()
+
+
+def test_assembly_picks_up_a_new_fragment(tmp_path):
+    (tmp_path / "base.yaml").write_text("openapi: 3.1.0\ninfo: {title: t, version: '1'}\n")
+    (tmp_path / "paths-new.yaml").write_text("/x:\n" + OP % "x")
+    out = subprocess.run(["/usr/bin/python3", os.path.join(REPO, "api", "assemble.py"),
+                          str(tmp_path), str(tmp_path / "o.yaml"), str(tmp_path / "o.c"),
+                          str(tmp_path / "o.d")], capture_output=True, text=True, timeout=60)
+    assert out.returncode == 0, out.stderr
+    assert list(yaml.safe_load((tmp_path / "o.yaml").read_text())["paths"]) == ["/x"]
+    assert "api_openapi_yaml[]" in (tmp_path / "o.c").read_text()
+    # The depfile names the directory itself, so an added file rebuilds the document.
+    assert str(tmp_path) in (tmp_path / "o.d").read_text().split()
+
+
 def test_document_schemas_are_valid_2020_12():
     """Every schema in the document is a valid JSON Schema 2020-12 schema."""
     def walk(node):

@@ -129,9 +129,14 @@ class Transport:
                 h.update(headers)
             if dpop is not None:
                 h.update(dpop(url, self.dpop_nonce))
+            body: Dict[str, Any] = {}
+            if data is not None:
+                # a form request is one even when every field was left out
+                h["Content-Type"] = "application/x-www-form-urlencoded"
+                body["content"] = httpx.QueryParams(data).__str__().encode("ascii")
             try:
                 resp = self._client.request(method, url, params=params or None, json=json,
-                                            data=data or None, headers=h, auth=auth)
+                                            headers=h, auth=auth, **body)
             except httpx.ConnectError as e:
                 if method in IDEMPOTENT and attempt < self.max_retries:
                     attempt += 1

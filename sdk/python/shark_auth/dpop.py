@@ -120,8 +120,12 @@ class DPoPHTTPClient:
                           data: Any = None, headers: Optional[Mapping[str, str]] = None
                           ) -> httpx.Response:
         method = method.upper()
-        url = path if path.startswith(("http://", "https://")) else \
-            self.base_url + ("" if path.startswith("/") else "/") + path
+        if path.startswith(("http://", "https://")):
+            url = path
+        elif not path:  # the base URL itself (e.g. an MCP endpoint)
+            url = self.base_url
+        else:
+            url = self.base_url + ("" if path.startswith("/") else "/") + path
         origin = httpx.URL(url).host
         resp = None
         for _ in range(2):

@@ -42,10 +42,10 @@ def split(token: str) -> Tuple[Dict[str, Any], Dict[str, Any], bytes, bytes]:
     return header, payload, (parts[0] + "." + parts[1]).encode("ascii"), b64u_decode(parts[2])
 
 
-_CURVES = {"P-256": (ec.SECP256R1, 32, "ES256", hashes.SHA256),
+_CURVES: Dict[str, Any] = {"P-256": (ec.SECP256R1, 32, "ES256", hashes.SHA256),
            "P-384": (ec.SECP384R1, 48, "ES384", hashes.SHA384),
            "P-521": (ec.SECP521R1, 66, "ES512", hashes.SHA512)}
-_RSA_HASH = {"RS256": hashes.SHA256, "RS384": hashes.SHA384, "RS512": hashes.SHA512,
+_RSA_HASH: Dict[str, Any] = {"RS256": hashes.SHA256, "RS384": hashes.SHA384, "RS512": hashes.SHA512,
              "PS256": hashes.SHA256, "PS384": hashes.SHA384, "PS512": hashes.SHA512}
 ALGS = ("ES256", "ES384", "ES512", "EdDSA", "Ed25519", "RS256", "RS384", "RS512",
         "PS256", "PS384", "PS512")
@@ -64,7 +64,7 @@ def public_key(jwk: Dict[str, Any]) -> Any:
         raise ValueError("the JWK holds a private key")
     kty = jwk.get("kty")
     if kty == "EC":
-        c = _CURVES.get(jwk.get("crv"))
+        c = _CURVES.get(str(jwk.get("crv")))
         if c is None:
             raise ValueError("unsupported curve")
         x, y = b64u_decode(jwk["x"]), b64u_decode(jwk["y"])
@@ -87,7 +87,7 @@ def verify(alg: str, jwk: Dict[str, Any], signing_input: bytes, sig: bytes) -> b
     try:
         key = public_key(jwk)
         if alg in ("ES256", "ES384", "ES512"):
-            c = _CURVES.get(jwk.get("crv"))
+            c = _CURVES.get(str(jwk.get("crv")))
             if not isinstance(key, ec.EllipticCurvePublicKey) or c is None or c[2] != alg:
                 return False
             if len(sig) != 2 * c[1]:
@@ -118,7 +118,7 @@ def thumbprint(jwk: Dict[str, Any]) -> str:
     """RFC 7638 SHA-256 thumbprint over the required members only."""
     kty = jwk.get("kty")
     members = {"EC": ("crv", "kty", "x", "y"), "OKP": ("crv", "kty", "x"),
-               "RSA": ("e", "kty", "n")}.get(kty)
+               "RSA": ("e", "kty", "n")}.get(str(kty))
     if members is None or any(m not in jwk for m in members):
         raise ValueError("cannot compute the thumbprint of this JWK")
     canon = json.dumps({m: jwk[m] for m in members}, separators=(",", ":"), sort_keys=True)

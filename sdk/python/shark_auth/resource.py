@@ -115,8 +115,9 @@ class ResourceServer:
             else list(self.required_scopes)
         self.require_dpop = require_dpop
         self.introspect = introspect
-        self.introspection_auth = (introspection_client_id, introspection_client_secret) \
-            if introspection_client_id else None
+        self.introspection_auth: Optional[Tuple[str, str]] = None
+        if introspection_client_id:
+            self.introspection_auth = (introspection_client_id, introspection_client_secret or "")
         self.introspection_token = introspection_token
         if introspect and not (self.introspection_auth or introspection_token):
             raise ValueError("introspect=True needs introspection_client_id/secret or "
@@ -260,8 +261,9 @@ class ResourceServer:
         if self.introspection_token:
             headers["Authorization"] = "Bearer " + self.introspection_token
         try:
+            kw: Dict[str, Any] = {"auth": self.introspection_auth} if self.introspection_auth else {}
             r = self._http.post(self.issuer + "/oauth/introspect", data={"token": token},
-                                auth=self.introspection_auth, headers=headers)
+                                headers=headers, **kw)
             body = r.json() if r.status_code == 200 else None
         except (httpx.HTTPError, ValueError) as e:
             raise TokenVerificationError("temporarily_unavailable",

@@ -48,8 +48,9 @@ class AgentTokenClaims:
     def from_payload(cls, p: Dict[str, Any]) -> "AgentTokenClaims":
         aud = p.get("aud")
         auds = [aud] if isinstance(aud, str) else [a for a in (aud or []) if isinstance(a, str)]
-        cnf = p.get("cnf") if isinstance(p.get("cnf"), dict) else {}
-        act = p.get("act") if isinstance(p.get("act"), dict) else None
+        cnf_v, act_v = p.get("cnf"), p.get("act")
+        cnf: Dict[str, Any] = cnf_v if isinstance(cnf_v, dict) else {}
+        act = act_v if isinstance(act_v, dict) else None
         return cls(sub=str(p.get("sub", "")), iss=str(p.get("iss", "")), aud=auds,
                    exp=int(p.get("exp") or 0), iat=int(p.get("iat") or 0), jti=p.get("jti"),
                    client_id=p.get("client_id"),

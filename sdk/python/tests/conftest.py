@@ -79,6 +79,10 @@ class Shark:
             return f.read().decode("utf-8", "replace")[-4000:]
 
     def stop(self) -> None:
+        self.halt()
+        shutil.rmtree(self.root, ignore_errors=True)
+
+    def halt(self) -> None:
         if self.proc.poll() is None:
             self.proc.send_signal(signal.SIGTERM)
             try:
@@ -94,7 +98,6 @@ class Shark:
                 time.sleep(1)
             except (OSError, ValueError):
                 pass
-        shutil.rmtree(self.root, ignore_errors=True)
 
     def api(self, method: str, path: str, **kw) -> httpx.Response:
         """A raw admin call, for set-up the SDK does not offer (vault connections)."""
@@ -104,11 +107,94 @@ class Shark:
         return httpx.request(method, self.url + path, headers=h, **kw)
 
 
+# -- no secret in the server's logs ---------------------------------------------------
+# Every secret that crosses the wire during the suite (credentials sent, tokens and
+# secrets received) is recorded from httpx, which every SDK call goes through; each
+# Shark's logs are scanned for them before its directory is removed.
+SECRETS: set = set()
+SECRET_FIELDS = ("client_secret", "access_token", "refresh_token", "id_token", "secret",
+                 "device_code", "registration_access_token")
+RUN = re.compile(r"[A-Za-z0-9_-]{16,}")
+BANNER = re.compile(r"\n  SharkAuth first boot\..*?\n\n.*?\n", re.S)
+
+
+def _piece(secret: str) -> Optional[str]:
+    """The part of a secret to look for: a JWT's signature, else its longest run."""
+    if secret.count(".") == 2:
+        secret = secret.rsplit(".", 1)[1]
+    runs = RUN.findall(secret)
+    return max(runs, key=len) if runs else None
+
+
+def _record(v) -> None:
+    if isinstance(v, str):
+        p = _piece(v)
+        if p:
+            SECRETS.add(p)
+
+
+_orig_send = httpx.Client.send
+
+
+def _recording_send(self, request, *a, **kw):
+    authz = request.headers.get("Authorization", "")
+    if " " in authz:
+        scheme, cred = authz.split(" ", 1)
+        if scheme.lower() == "basic":
+            import base64 as _b64
+            cred = _b64.b64decode(cred).decode("latin-1").split(":", 1)[-1]
+        _record(cred)
+    resp = _orig_send(self, request, *a, **kw)
+    if "json" in resp.headers.get("Content-Type", ""):
+        try:
+            resp.read()
+            body = resp.json()
+        except ValueError:
+            body = None
+        if isinstance(body, dict):
+            for k in SECRET_FIELDS:
+                _record(body.get(k))
+    return resp
+
+
+httpx.Client.send = _recording_send  # the suite's httpx, SDK calls included
+
+
+def assert_no_secret_logged(s: "Shark") -> None:
+    logs = []
+    for dirpath, _, files in os.walk(s.root):
+        for f in files:
+            if f.endswith(".log"):
+                with open(os.path.join(dirpath, f), "rb") as fh:
+                    text = fh.read().decode("utf-8", "replace")
+                if f == "stdout.log":
+                    text = BANNER.sub("\n", text, count=1)
+                logs.append((f, text))
+    assert logs, "no server log found to scan"
+    assert SECRETS, "no secret was recorded: the scan would look at nothing"
+    leaks = []
+    for name, text in logs:
+        runs = set(RUN.findall(text))
+        for secret in SECRETS:
+            if any(secret in r for r in runs):
+                leaks.append((name, secret[:6] + "..."))
+    assert not leaks, "secrets in server logs: %r" % leaks
+
+
 @pytest.fixture(scope="session")
 def shark():
     s = Shark("--rate-limit", "0", "--webhook-allowed-hosts", "127.0.0.1")
     yield s
-    s.stop()
+    finish(s)
+
+
+def finish(s: "Shark") -> None:
+    """Stop the server, then scan its logs, then remove its directory."""
+    s.halt()
+    try:
+        assert_no_secret_logged(s)
+    finally:
+        s.stop()
 
 
 @pytest.fixture(scope="session")

@@ -5,7 +5,7 @@ import socket
 import time
 
 import pytest
-from conftest import Shark, free_port
+from conftest import Shark, finish, free_port
 
 from shark_auth import (AuthenticationError, Client, NotFoundError, OAuthError, RateLimitError,
                         SharkError, TokenVerificationError, VaultError)
@@ -28,7 +28,7 @@ def test_hierarchy():
 def limited():
     s = Shark("--rate-limit", "1:2")
     yield s
-    s.stop()
+    finish(s)
 
 
 def drain(c):

@@ -2,7 +2,7 @@
 token exchange, refresh, the device flow, introspection, revocation, bulk
 revocation, and the server-nonce retry (a second shark with --dpop-nonce on)."""
 import pytest
-from conftest import Shark, agent_token, register_code_client, uniq, user_delegated_token
+from conftest import Shark, finish, agent_token, register_code_client, uniq, user_delegated_token
 
 from shark_auth import (AuthenticationError, BulkRevokeResult, DeviceAuthorization, DPoPProver,
                         IntrospectionResult, OAuthClient, OAuthError, SharkError, TokenResponse)
@@ -178,7 +178,7 @@ def test_bulk_revoke_by_pattern(shark, admin, make_agent):
 def nonce_shark():
     s = Shark("--rate-limit", "0", "--dpop-nonce", "on")
     yield s
-    s.stop()
+    finish(s)
 
 
 def test_server_nonce_is_answered(nonce_shark):

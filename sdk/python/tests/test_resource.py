@@ -355,3 +355,26 @@ def test_asgi_middleware(shark, rs_world, bound):
     assert out == [{"type": "websocket.close", "code": 1008}] and len(reached) == n
     out = call("/mcp/tools", {}, typ="lifespan")
     assert len(reached) == n + 1  # lifespan passes through
+
+
+def test_jwks_cache_follows_key_rotation(shark, rs_world):
+    """The server rotates its signing key (ES256 -> EdDSA -> RS256 -> ES256): a
+    cache refetches for the new kid; one that fetched recently and may not
+    refetch yet (min_refresh_interval) refuses the unknown kid instead."""
+    from shark_auth import JWKSCache
+    url = rs_world["resource"]
+    eager = JWKSCache(shark.url + "/.well-known/jwks.json", min_refresh_interval=0)
+    for alg in ("EdDSA", "RS256", "ES256"):
+        stale = JWKSCache(shark.url + "/.well-known/jwks.json", min_refresh_interval=3600)
+        assert stale.get("no-such-kid") is None  # fetched now
+        r = shark.api("POST", "/api/v1/admin/keys/rotate", json={"alg": alg})
+        assert r.status_code in (200, 201), r.text
+        t = agent_token(shark, rs_world["agent"], DPoPProver.generate(), scope="mcp:read",
+                        resource=url).access_token
+        header = json.loads(_jwt.b64u_decode(t.split(".")[0]))
+        assert header["alg"] in ((alg,) if alg != "EdDSA" else ("EdDSA", "Ed25519"))
+        c = verify_token(t, issuer=shark.url, audience=url, jwks=eager)
+        assert c.sub == rs_world["agent"]["client_id"]
+        with pytest.raises(TokenVerificationError) as e:
+            verify_token(t, issuer=shark.url, audience=url, jwks=stale)
+        assert "does not publish" in e.value.error_description

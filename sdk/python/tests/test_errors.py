@@ -66,3 +66,30 @@ def test_unreachable_server_is_a_shark_error():
     assert e.value.status_code is None and "cannot reach" in e.value.message
     with pytest.raises(ValueError):
         Client("", token="x")
+
+
+def test_clients_close_and_work_as_context_managers(shark):
+    from shark_auth import (AgentsClient, DPoPHTTPClient, OAuthClient, UsersClient,
+                            VaultClient)
+    with Client(shark.url, token=shark.admin_key) as c:
+        assert isinstance(c.users.list_users(), list) and c.base_url == shark.url
+    with AgentsClient(shark.url, token=shark.admin_key) as a:
+        assert a.list_agents().total >= 0
+    with UsersClient(shark.url, token=shark.admin_key) as u:
+        assert isinstance(u.list_users(limit=1), list)
+    with DPoPHTTPClient(base_url=shark.url) as h:
+        from shark_auth import DPoPProver
+        r = h.get_with_dpop("/healthz", token="t", prover=DPoPProver.generate())
+        assert r.status_code == 200
+    OAuthClient(shark.url).close()
+    VaultClient(shark.url).close()
+
+
+def test_replay_cache_bounds_and_expiry():
+    from shark_auth import ReplayCache
+    now = time.time()
+    rc = ReplayCache(max_entries=2)
+    assert rc.seen("a", now + 60) is False and rc.seen("a", now + 60) is True
+    assert rc.seen("b", now + 60) is False and rc.seen("c", now + 60) is False
+    assert rc.seen("a", now + 60) is False  # evicted: the cache stays bounded
+    assert rc.seen("x", now - 1) is False and rc.seen("x", now + 60) is False  # expired

@@ -150,8 +150,9 @@ def test_internal_platform_exchange(shark, admin, app, person):
     # Step 4 and 6 of the guide
     events = admin.agents.get_audit_logs(agent_a_client_id, limit=50)
     assert "oauth.token_exchanged" in [ev.event for ev in events]
-    for ev in events:
-        assert f"{ev.created_at}  {ev.event:30s}  actor={ev.actor_id}"
+    lines = [f"{ev.created_at}  {ev.event:30s}  actor={ev.actor_id}" for ev in events]
+    assert any("oauth.token_exchanged" in ln and "actor=" + agent_a_client_id in ln
+               for ln in lines), lines
     result = admin.agents.revoke_all(executor["client_id"])
     assert result.revoked_count == 0
     new_prover = DPoPProver.generate()

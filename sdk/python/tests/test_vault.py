@@ -40,8 +40,9 @@ def test_list_connections(shark, world):
         world["user"]["id"], "google_gmail", "Gmail", False)
     assert c.created_at and c.updated_at
     assert all(x.provider_id == "google_gmail" for x in res.items)
-    assert vault.list_connections(provider_id="slack").items == [] or all(
-        x.provider_id == "slack" for x in vault.list_connections(provider_id="slack").items)
+    assert vault.list_connections(provider_id="slack", user_id=world["user"]["id"]).items == []
+    mine_only = vault.list_connections(user_id=world["user"]["id"])
+    assert [x.id for x in mine_only.items] == [world["conn"]["id"]] and mine_only.total == 1
     assert len(vault.list_connections(limit=1).items) == 1
     with pytest.raises(VaultError):
         VaultClient(base_url=shark.url).list_connections()  # no admin key

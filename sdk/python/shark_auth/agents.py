@@ -22,15 +22,19 @@ class AgentsClient(AdminBase):
     def register_agent(self, *, app_id: str, name: str, scopes: Optional[Sequence[str]] = None,
                        description: Optional[str] = None, created_by: Optional[str] = None,
                        grant_types: Optional[Sequence[str]] = None,
-                       dpop_jkt: Optional[str] = None) -> Dict[str, Any]:
+                       dpop_jkt: Optional[str] = None,
+                       client_id: Optional[str] = None) -> Dict[str, Any]:
         """Create an agent. The answer (a dict) carries client_id and, once only,
         client_secret. `created_by` links it to the customer (user id) so
-        users.revoke_agents and the vault reach it."""
+        users.revoke_agents and the vault reach it. `client_id` (shark_agent_
+        followed by letters, digits, '.', '_' or '-') names it yourself, e.g.
+        shark_agent_v3.2_<instance>, so bulk_revoke_by_pattern can reach a class
+        of agents; by default the server picks a random one."""
         body: Dict[str, Any] = {"app_id": app_id, "name": name}
         for k, v in (("scopes", list(scopes) if scopes is not None else None),
                      ("description", description), ("created_by", created_by),
                      ("grant_types", list(grant_types) if grant_types is not None else None),
-                     ("dpop_jkt", dpop_jkt)):
+                     ("dpop_jkt", dpop_jkt), ("client_id", client_id)):
             if v is not None:
                 body[k] = v
         return self._t.send("POST", "/api/v1/agents", json=body).json()

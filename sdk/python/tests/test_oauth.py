@@ -194,3 +194,23 @@ def test_server_nonce_is_answered(nonce_shark):
     # again with the nonce it remembered, and an exchange through the same path
     assert oauth.get_token_with_dpop(dpop_prover=prover).cnf_jkt == prover.jkt
     assert oauth.token_exchange(t.access_token, dpop_prover=prover).cnf_jkt == prover.jkt
+
+
+def test_bulk_revoke_the_spec_pattern(shark, admin, app):
+    """Method 8's example: every v3.2 instance, and nothing else."""
+    run = uniq("r").replace("-", "")
+    v32 = [admin.agents.register_agent(app_id=app["id"], name="v3.2-%d" % i, scopes=["mcp:read"],
+                                       client_id="shark_agent_v3.2_%s_%d" % (run, i))
+           for i in range(3)]
+    v33 = admin.agents.register_agent(app_id=app["id"], name="v3.3", scopes=["mcp:read"],
+                                      client_id="shark_agent_v3.3_%s_0" % run)
+    assert v32[0]["client_id"] == "shark_agent_v3.2_%s_0" % run
+    tokens = [agent_token(shark, a, scope="mcp:read") for a in v32 + [v33]]
+    oauth = OAuthClient(base_url=shark.url, token=shark.admin_key)
+    result = oauth.bulk_revoke_by_pattern(client_id_pattern="shark_agent_v3.2_%s_*" % run,
+                                          reason="emergency rollback 2026-04-26")
+    assert result.revoked_count == 3
+    assert [oauth.introspect(t.access_token).active for t in tokens] == [False] * 3 + [True]
+    with pytest.raises(SharkError) as e:
+        admin.agents.register_agent(app_id=app["id"], name="bad", client_id="agent'; --")
+    assert e.value.status_code == 400

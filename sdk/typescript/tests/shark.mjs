@@ -148,8 +148,9 @@ const REDIRECT = 'http://127.0.0.1:8976/cb'
 
 /**
  * A code client registered by DCR (admin key as initial access token), and
- * the person's user-delegated access token from the real authorization-code
- * flow with PKCE, its audience set to `audience`.
+ * the person's user-delegated tokens from the real authorization-code flow
+ * with PKCE, the access token's audience set to `audience`:
+ * { accessToken, refreshToken, client }.
  */
 export async function userDelegatedToken(shark, person, { scope, audience }) {
   const reg = await fetch(`${shark.url}/oauth/register`, {
@@ -188,5 +189,5 @@ export async function userDelegatedToken(shark, person, { scope, audience }) {
   })
   const t = await tok.json()
   if (tok.status !== 200) throw new Error(`code exchange: ${tok.status} ${JSON.stringify(t)}`)
-  return t.access_token
+  return { accessToken: t.access_token, refreshToken: t.refresh_token, client }
 }

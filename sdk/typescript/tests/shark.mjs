@@ -14,6 +14,8 @@ import { before, after, it } from 'node:test'
 const here = path.dirname(fileURLToPath(import.meta.url))
 export const SHARK_BIN = path.resolve(here, process.env.SHARK_BIN || '../../../build/shark')
 const sleep = (ms) => new Promise((r) => setTimeout(r, ms))
+// A timer that does not keep the process alive (for races against exit).
+const idleSleep = (ms) => new Promise((r) => setTimeout(r, ms).unref())
 
 export function freePort() {
   return new Promise((resolve, reject) => {
@@ -72,9 +74,9 @@ export class Shark {
     if (!this.proc) return
     if (this.proc.exitCode === null && this.proc.signalCode === null) {
       this.proc.kill('SIGTERM')
-      if (await Promise.race([this.exited, sleep(20_000).then(() => 'timeout')]) === 'timeout') {
+      if (await Promise.race([this.exited, idleSleep(20_000).then(() => 'timeout')]) === 'timeout') {
         this.proc.kill('SIGKILL')
-        await Promise.race([this.exited, sleep(5000)])
+        await Promise.race([this.exited, idleSleep(5000)])
       }
     }
     live.delete(this)

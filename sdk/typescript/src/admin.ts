@@ -3,9 +3,9 @@
 import { Transport, seg, type TransportOptions } from './http.js'
 import type { PublicJwk } from './dpop.js'
 import {
-  toAgent, toApp, toAuditEvent, toTokenInfo, toWebhook,
-  type Agent, type AgentCredentials, type AgentList, type AgentPage, type App, type AuditEvent, type AuditPage,
-  type CascadeRevokeResult, type DPoPRotationResult, type RevokeResult, type TokenInfo, type Webhook,
+  camel, toAgent, toApp, toAuditEvent, toTokenInfo, toUser, toWebhook,
+  type Agent, type AgentCredentials, type AgentList, type AgentPage, type App, type AuditEvent, type AuditLogPage,
+  type CascadeRevokeResult, type DPoPRotationResult, type RevokeResult, type TokenInfo, type User, type Webhook,
 } from './types.js'
 import { VaultClient } from './vault.js'
 import { OAuthClient } from './oauth.js'
@@ -120,10 +120,10 @@ export class AgentsClient {
     return { revokedCount: j.revoked_count, agentId: j.agent_id }
   }
 
-  /** A new client secret (shown once); the old one stops working, or after graceSeconds. */
-  async rotateSecret(agentId: string, options: { graceSeconds?: number | undefined } = {}): Promise<AgentCredentials> {
+  /** A new client secret (shown once); the old one stops working now, or after gracePeriodSeconds. */
+  async rotateSecret(agentId: string, options: { gracePeriodSeconds?: number | undefined } = {}): Promise<AgentCredentials> {
     const j = await this.#http.call('POST', `/api/v1/agents/${seg(agentId)}/rotate-secret`, {
-      json: options.graceSeconds === undefined ? undefined : { grace_period_seconds: options.graceSeconds },
+      json: options.gracePeriodSeconds === undefined ? undefined : { grace_period_seconds: options.gracePeriodSeconds },
     })
     return { agentId: j.agent_id, clientId: j.client_id, clientSecret: j.client_secret, rotatedAt: j.rotated_at }
   }
@@ -150,6 +150,27 @@ export class UsersClient {
 
   constructor(options: AdminOptions) {
     this.#http = new Transport(options)
+  }
+
+  async createUser(options: { email: string, name?: string | undefined, password?: string | undefined }): Promise<User> {
+    const body: Record<string, unknown> = { email: options.email }
+    if (options.name !== undefined) body.name = options.name
+    if (options.password !== undefined) body.password = options.password
+    return toUser(await this.#http.call('POST', '/api/v1/users', { json: body }))
+  }
+
+  async getUser(userId: string): Promise<User> {
+    return toUser(await this.#http.call('GET', `/api/v1/users/${seg(userId)}`))
+  }
+
+  async listUsers(options: { limit?: number | undefined, offset?: number | undefined } = {}): Promise<User[]> {
+    const j = await this.#http.call('GET', '/api/v1/users', { query: { limit: options.limit ?? 100, offset: options.offset ?? 0 } })
+    return j.data.map(toUser)
+  }
+
+  /** Deletes the user; their sessions, consents and the tokens issued for them go too. */
+  async deleteUser(userId: string): Promise<void> {
+    await this.#http.call('DELETE', `/api/v1/users/${seg(userId)}`)
   }
 
   /**
@@ -220,7 +241,7 @@ export class AuditClient {
   }
 
   /** One page of audit events, newest first; pass nextCursor back as cursor for the next. */
-  async listEvents(options: AuditQuery = {}): Promise<AuditPage> {
+  async listEvents(options: AuditQuery = {}): Promise<AuditLogPage> {
     const j = await this.#http.call('GET', '/api/v1/audit-logs', {
       query: {
         actor_id: options.actorId, target_id: options.targetId, event: options.event, since: iso(options.since),
@@ -228,6 +249,17 @@ export class AuditClient {
       },
     })
     return { data: j.data.map(toAuditEvent), nextCursor: j.next_cursor ?? null }
+  }
+
+  /** Every matching event, newest first, fetched pageSize at a time. */
+  async *iterEvents(options: Omit<AuditQuery, 'limit' | 'cursor'> & { pageSize?: number | undefined } = {}): AsyncGenerator<AuditEvent> {
+    const { pageSize, ...query } = options
+    let cursor: string | undefined
+    do {
+      const page = await this.listEvents({ ...query, limit: pageSize ?? 100, cursor })
+      yield* page.data
+      cursor = page.nextCursor ?? undefined
+    } while (cursor)
   }
 }
 
@@ -245,13 +277,41 @@ export class WebhooksClient {
     return toWebhook(await this.#http.call('POST', '/api/v1/admin/webhooks', { json: body }))
   }
 
-  async listWebhooks(): Promise<Webhook[]> {
-    const j = await this.#http.call('GET', '/api/v1/admin/webhooks')
-    return (j.data ?? j.items ?? []).map(toWebhook)
+  async listWebhooks(options: { limit?: number | undefined, offset?: number | undefined } = {}): Promise<Webhook[]> {
+    const j = await this.#http.call('GET', '/api/v1/admin/webhooks', { query: { limit: options.limit ?? 100, offset: options.offset ?? 0 } })
+    return j.data.map(toWebhook)
+  }
+
+  async getWebhook(webhookId: string): Promise<Webhook> {
+    return toWebhook(await this.#http.call('GET', `/api/v1/admin/webhooks/${seg(webhookId)}`))
+  }
+
+  async updateWebhook(webhookId: string, options: { url?: string | undefined, events?: string[] | undefined, description?: string | undefined, enabled?: boolean | undefined }): Promise<Webhook> {
+    const body: Record<string, unknown> = {}
+    for (const k of ['url', 'events', 'description', 'enabled'] as const) if (options[k] !== undefined) body[k] = options[k]
+    return toWebhook(await this.#http.call('PATCH', `/api/v1/admin/webhooks/${seg(webhookId)}`, { json: body }))
   }
 
   async deleteWebhook(webhookId: string): Promise<void> {
     await this.#http.call('DELETE', `/api/v1/admin/webhooks/${seg(webhookId)}`)
+  }
+
+  /** A new signing secret, shown once: { id, secret, rotatedAt }. */
+  async rotateSecret(webhookId: string): Promise<{ id: string, secret: string, rotatedAt: string }> {
+    const j = await this.#http.call('POST', `/api/v1/admin/webhooks/${seg(webhookId)}/rotate-secret`)
+    return { id: j.id, secret: j.secret, rotatedAt: j.rotated_at }
+  }
+
+  /** Sends a test event to the endpoint now; the answer describes the delivery. */
+  async testWebhook(webhookId: string): Promise<Record<string, unknown>> {
+    return camel(await this.#http.call('POST', `/api/v1/admin/webhooks/${seg(webhookId)}/test`))
+  }
+
+  async listDeliveries(webhookId: string, options: { status?: string | undefined, limit?: number | undefined, offset?: number | undefined } = {}): Promise<Record<string, unknown>[]> {
+    const j = await this.#http.call('GET', `/api/v1/admin/webhooks/${seg(webhookId)}/deliveries`, {
+      query: { status: options.status, limit: options.limit ?? 100, offset: options.offset ?? 0 },
+    })
+    return (j.data ?? []).map(camel)
   }
 }
 

@@ -5,16 +5,31 @@ import { withNonceRetry, type DPoPProver } from './dpop.js'
 import { SharkError } from './errors.js'
 import { trimBase } from './http.js'
 
-export interface DPoPRequestOptions {
+export interface DPoPGetOptions {
+  token: string
+  prover: DPoPProver
+  /** Query parameters. */
+  params?: Record<string, string | number | boolean | undefined> | undefined
+  headers?: Record<string, string> | undefined
+}
+
+export interface DPoPDeleteOptions {
   token: string
   prover: DPoPProver
   headers?: Record<string, string> | undefined
-  query?: Record<string, string | number | boolean | undefined> | undefined
+}
+
+export interface DPoPBodyOptions {
+  token: string
+  prover: DPoPProver
   /** A JSON body (sets content-type). */
   json?: unknown
-  /** A raw body, sent as is. */
-  body?: string | Uint8Array<ArrayBuffer> | undefined
+  /** A form body (an object, form-encoded) or a raw body sent as is. */
+  data?: Record<string, string> | string | Uint8Array<ArrayBuffer> | undefined
+  headers?: Record<string, string> | undefined
 }
+
+export type DPoPRequestOptions = DPoPGetOptions & DPoPBodyOptions
 
 /** A response, with raiseForStatus() and json() as in the Python SDK. */
 export class DPoPResponse {
@@ -66,15 +81,20 @@ export class DPoPHTTPClient {
   async requestWithDpop(method: string, path: string, options: DPoPRequestOptions): Promise<DPoPResponse> {
     if (!options?.token || !options.prover) throw new TypeError('a DPoP request needs { token, prover }')
     const u = new URL(/^https?:\/\//i.test(path) ? path : this.baseUrl + (path.startsWith('/') ? path : `/${path}`))
-    for (const [k, v] of Object.entries(options.query ?? {})) if (v !== undefined) u.searchParams.set(k, String(v))
+    for (const [k, v] of Object.entries(options.params ?? {})) if (v !== undefined) u.searchParams.set(k, String(v))
     const headers: Record<string, string> = { ...options.headers, authorization: `DPoP ${options.token}` }
-    let body = options.body
+    let body: string | Uint8Array<ArrayBuffer> | undefined
     if (options.json !== undefined) {
       headers['content-type'] = 'application/json'
       body = JSON.stringify(options.json)
+    } else if (typeof options.data === 'string' || options.data instanceof Uint8Array) {
+      body = options.data
+    } else if (options.data !== undefined) {
+      headers['content-type'] = 'application/x-www-form-urlencoded'
+      body = new URLSearchParams(options.data).toString()
     }
     const m = method.toUpperCase()
-    const res = await withNonceRetry(options.prover, m, u.href, options.token, async (proof) => {
+    const res = await withNonceRetry(options.prover, m, u.href, options.token, async (proof: string) => {
       const r = await fetch(u, { method: m, headers: { ...headers, dpop: proof }, body, signal: AbortSignal.timeout(this.#timeoutMs) })
       const text = await r.text()
       let json: unknown = null
@@ -84,23 +104,23 @@ export class DPoPHTTPClient {
     return new DPoPResponse(res.status, res.headers, u.href, res.text)
   }
 
-  getWithDpop(path: string, options: DPoPRequestOptions): Promise<DPoPResponse> {
+  getWithDpop(path: string, options: DPoPGetOptions): Promise<DPoPResponse> {
     return this.requestWithDpop('GET', path, options)
   }
 
-  postWithDpop(path: string, options: DPoPRequestOptions): Promise<DPoPResponse> {
+  postWithDpop(path: string, options: DPoPBodyOptions): Promise<DPoPResponse> {
     return this.requestWithDpop('POST', path, options)
   }
 
-  putWithDpop(path: string, options: DPoPRequestOptions): Promise<DPoPResponse> {
+  putWithDpop(path: string, options: DPoPBodyOptions): Promise<DPoPResponse> {
     return this.requestWithDpop('PUT', path, options)
   }
 
-  patchWithDpop(path: string, options: DPoPRequestOptions): Promise<DPoPResponse> {
+  patchWithDpop(path: string, options: DPoPBodyOptions): Promise<DPoPResponse> {
     return this.requestWithDpop('PATCH', path, options)
   }
 
-  deleteWithDpop(path: string, options: DPoPRequestOptions): Promise<DPoPResponse> {
+  deleteWithDpop(path: string, options: DPoPDeleteOptions): Promise<DPoPResponse> {
     return this.requestWithDpop('DELETE', path, options)
   }
 }

@@ -2,12 +2,9 @@
 // is created non-extractable: it can sign, and nothing can read it out.
 import { b64url, sha256b64url, utf8 } from './encoding.js'
 
-export interface PublicJwk {
-  kty: 'EC'
-  crv: 'P-256'
-  x: string
-  y: string
-}
+export type PublicJwk =
+  | { kty: 'EC', crv: 'P-256', x: string, y: string }
+  | { kty: 'OKP', crv: 'Ed25519', x: string }
 
 export interface ProofOptions {
   /** The access token the proof goes with: adds ath (RFC 9449 §4.2). */
@@ -16,10 +13,13 @@ export interface ProofOptions {
   nonce?: string | undefined
 }
 
-/** RFC 7638 SHA-256 thumbprint of an EC public JWK. */
+/** RFC 7638 SHA-256 thumbprint of an EC P-256 or OKP Ed25519 public JWK. */
 export async function jwkThumbprint(jwk: { kty: string, crv?: string, x?: string, y?: string }): Promise<string> {
-  if (jwk.kty !== 'EC' || !jwk.crv || !jwk.x || !jwk.y) throw new TypeError('an EC public JWK is expected')
-  return sha256b64url(JSON.stringify({ crv: jwk.crv, kty: jwk.kty, x: jwk.x, y: jwk.y }))
+  if (jwk.kty === 'EC' && jwk.crv && jwk.x && jwk.y) {
+    return sha256b64url(JSON.stringify({ crv: jwk.crv, kty: jwk.kty, x: jwk.x, y: jwk.y }))
+  }
+  if (jwk.kty === 'OKP' && jwk.crv && jwk.x) return sha256b64url(JSON.stringify({ crv: jwk.crv, kty: jwk.kty, x: jwk.x }))
+  throw new TypeError('an EC or OKP public JWK is expected')
 }
 
 /** htu of a URL: scheme, host and path, without query or fragment (§4.2). */
@@ -32,6 +32,8 @@ export class DPoPProver {
   readonly publicJwk: PublicJwk
   /** RFC 7638 thumbprint of publicJwk: the cnf.jkt a bound token carries. */
   readonly jkt: string
+  /** The JWS alg of the proofs: ES256 or EdDSA. */
+  readonly alg: 'ES256' | 'EdDSA'
   readonly #privateKey: CryptoKey
   readonly #nonces = new Map<string, string>()
 
@@ -39,20 +41,31 @@ export class DPoPProver {
     this.#privateKey = privateKey
     this.publicJwk = publicJwk
     this.jkt = jkt
+    this.alg = publicJwk.kty === 'EC' ? 'ES256' : 'EdDSA'
   }
 
-  /** A fresh P-256 key pair (ES256). */
-  static async generate(): Promise<DPoPProver> {
-    const pair = await crypto.subtle.generateKey({ name: 'ECDSA', namedCurve: 'P-256' }, false, ['sign', 'verify'])
+  /** A fresh key pair: alg "ES256" (P-256, the default) or "EdDSA" (Ed25519). The private key is not extractable. */
+  static async generate(options: { alg?: 'ES256' | 'EdDSA' | undefined } = {}): Promise<DPoPProver> {
+    const alg = options.alg ?? 'ES256'
+    if (alg !== 'ES256' && alg !== 'EdDSA') throw new TypeError('alg must be ES256 or EdDSA')
+    const pair = alg === 'ES256'
+      ? await crypto.subtle.generateKey({ name: 'ECDSA', namedCurve: 'P-256' }, false, ['sign', 'verify'])
+      : await crypto.subtle.generateKey({ name: 'Ed25519' }, false, ['sign', 'verify']) as CryptoKeyPair
     return DPoPProver.fromKeyPair(pair)
   }
 
-  /** A prover over an existing ECDSA P-256 key pair (its private key may be non-extractable). */
+  /** A prover over an existing WebCrypto key pair (ECDSA P-256 or Ed25519; the private key may be non-extractable). */
   static async fromKeyPair(pair: CryptoKeyPair): Promise<DPoPProver> {
     const alg = pair.privateKey.algorithm as EcKeyAlgorithm
-    if (alg.name !== 'ECDSA' || alg.namedCurve !== 'P-256') throw new TypeError('an ECDSA P-256 key pair is expected')
     const full = await crypto.subtle.exportKey('jwk', pair.publicKey)
-    const publicJwk: PublicJwk = { kty: 'EC', crv: 'P-256', x: full.x as string, y: full.y as string }
+    let publicJwk: PublicJwk
+    if (alg.name === 'ECDSA' && alg.namedCurve === 'P-256') {
+      publicJwk = { kty: 'EC', crv: 'P-256', x: full.x as string, y: full.y as string }
+    } else if (alg.name === 'Ed25519') {
+      publicJwk = { kty: 'OKP', crv: 'Ed25519', x: full.x as string }
+    } else {
+      throw new TypeError('an ECDSA P-256 or Ed25519 key pair is expected')
+    }
     return new DPoPProver(pair.privateKey, publicJwk, await jwkThumbprint(publicJwk))
   }
 
@@ -61,20 +74,21 @@ export class DPoPProver {
     return { ...this.publicJwk }
   }
 
-  /** A proof for one request: typ dpop+jwt, ES256, the public key in the header. */
-  async createProof(method: string, url: string, options: ProofOptions = {}): Promise<string> {
-    const header = { typ: 'dpop+jwt', alg: 'ES256', jwk: this.publicKeyJwk() }
+  /** A proof for one request to htu with method htm: typ dpop+jwt, the public key in the header. */
+  async makeProof(htm: string, htu: string, options: ProofOptions = {}): Promise<string> {
+    const header = { typ: 'dpop+jwt', alg: this.alg, jwk: this.publicKeyJwk() }
     const payload: Record<string, unknown> = {
       jti: b64url(crypto.getRandomValues(new Uint8Array(16))),
-      htm: method.toUpperCase(),
-      htu: htuOf(url),
+      htm: htm.toUpperCase(),
+      htu: htuOf(htu),
       iat: Math.floor(Date.now() / 1000),
     }
     if (options.accessToken !== undefined) payload.ath = await sha256b64url(options.accessToken)
-    const nonce = options.nonce ?? this.#nonces.get(new URL(url).origin)
+    const nonce = options.nonce ?? this.#nonces.get(new URL(htu).origin)
     if (nonce !== undefined) payload.nonce = nonce
     const input = `${b64url(utf8(JSON.stringify(header)))}.${b64url(utf8(JSON.stringify(payload)))}`
-    const sig = await crypto.subtle.sign({ name: 'ECDSA', hash: 'SHA-256' }, this.#privateKey, utf8(input))
+    const algorithm = this.alg === 'ES256' ? { name: 'ECDSA', hash: 'SHA-256' } : { name: 'Ed25519' }
+    const sig = await crypto.subtle.sign(algorithm, this.#privateKey, utf8(input))
     return `${input}.${b64url(new Uint8Array(sig))}`
   }
 
@@ -93,12 +107,12 @@ export async function withNonceRetry<R extends { status: number, headers: Header
   prover: DPoPProver, method: string, url: string, accessToken: string | undefined,
   send: (proof: string) => Promise<R>,
 ): Promise<R> {
-  let res = await send(await prover.createProof(method, url, { accessToken }))
+  let res = await send(await prover.makeProof(method, url, { accessToken }))
   prover.observeNonce(url, res.headers)
   const challenged = res.headers.get('dpop-nonce') && (res.status === 400 || res.status === 401) &&
     (res.json?.error === 'use_dpop_nonce' || /use_dpop_nonce/.test(res.headers.get('www-authenticate') ?? ''))
   if (challenged) {
-    res = await send(await prover.createProof(method, url, { accessToken }))
+    res = await send(await prover.makeProof(method, url, { accessToken }))
     prover.observeNonce(url, res.headers)
   }
   return res

@@ -45,11 +45,14 @@ export class RateLimitError extends SharkError {
 export class OAuthError extends SharkError {
   readonly error: string
   readonly errorDescription: string | undefined
+  /** The WWW-Authenticate challenge of a 401, when the server sent one. */
+  readonly wwwAuthenticate: string | undefined
 
-  constructor(error: string, errorDescription?: string, options: SharkErrorOptions = {}) {
+  constructor(error: string, errorDescription?: string, options: SharkErrorOptions & { wwwAuthenticate?: string | undefined } = {}) {
     super(errorDescription ? `${error}: ${errorDescription}` : error, { code: error, ...options })
     this.error = error
     this.errorDescription = errorDescription
+    this.wwwAuthenticate = options.wwwAuthenticate
   }
 }
 

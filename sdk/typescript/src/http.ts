@@ -14,9 +14,10 @@ export interface TransportOptions {
   maxRetries?: number | undefined
   /** Per-request timeout in milliseconds (default 30000). */
   timeoutMs?: number | undefined
-  /** Longest Retry-After honoured, in seconds (default 10); a longer one is thrown. */
-  maxRetryDelay?: number | undefined
 }
+
+/** Longest Retry-After honoured, in seconds; a longer wait is the caller's to decide. */
+const MAX_RETRY_DELAY = 10
 
 /** Which error envelope a route answers with. */
 export type Surface = 'api' | 'oauth' | 'vault'
@@ -82,7 +83,7 @@ export function errorFor(res: HttpResult, surface: Surface): SharkError {
     if (res.status === 429) {
       return new RateLimitError(text, { ...base, retryAfter: retryAfterSeconds(res.headers) })
     }
-    return new OAuthError(code, message, base)
+    return new OAuthError(code, message, { ...base, wwwAuthenticate: res.headers.get('www-authenticate') ?? undefined })
   }
   if (res.status === 401) return new AuthenticationError(text, base)
   if (res.status === 404) return new NotFoundError(text, base)
@@ -101,14 +102,12 @@ export class Transport {
   readonly token: string | undefined
   readonly maxRetries: number
   readonly timeoutMs: number
-  readonly maxRetryDelay: number
 
   constructor(options: TransportOptions) {
     this.baseUrl = trimBase(options.baseUrl)
     this.token = options.token
     this.maxRetries = options.maxRetries ?? 2
     this.timeoutMs = options.timeoutMs ?? 30_000
-    this.maxRetryDelay = options.maxRetryDelay ?? 10
   }
 
   url(path: string, query?: RequestOptions['query']): string {
@@ -142,7 +141,7 @@ export class Transport {
       const res = { status: r.status, headers: r.headers, text, json }
       const wait = retryAfterSeconds(r.headers)
       if (idempotent && (r.status === 429 || r.status === 503) && wait !== undefined &&
-          wait <= this.maxRetryDelay && attempt < this.maxRetries) {
+          wait <= MAX_RETRY_DELAY && attempt < this.maxRetries) {
         await sleep(wait * 1000 + 50)
         continue
       }

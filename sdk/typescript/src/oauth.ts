@@ -48,6 +48,7 @@ function toTokenResponse(j: any): TokenResponse {
     issuedTokenType: typeof j.issued_token_type === 'string' ? j.issued_token_type : null,
     cnfJkt: typeof claims.cnf?.jkt === 'string' ? claims.cnf.jkt : null,
     act: claims.act && typeof claims.act === 'object' ? claims.act : null,
+    raw: j,
   }
 }
 
@@ -69,7 +70,7 @@ export class OAuthClient {
   /** new OAuthClient({ baseUrl }) — or new OAuthClient(baseUrl), as the spec's Python writes it. */
   constructor(options: OAuthClientOptions | string) {
     const o: OAuthClientOptions = typeof options === 'string' ? { baseUrl: options } : options
-    this.#http = new Transport({ baseUrl: o.baseUrl, maxRetries: o.maxRetries, timeoutMs: o.timeoutMs, maxRetryDelay: o.maxRetryDelay })
+    this.#http = new Transport({ baseUrl: o.baseUrl, maxRetries: o.maxRetries, timeoutMs: o.timeoutMs })
     this.#token = o.token
     this.#clientId = o.clientId
     this.#clientSecret = o.clientSecret
@@ -108,29 +109,23 @@ export class OAuthClient {
     return t
   }
 
-  /**
-   * A DPoP-bound token (RFC 9449). grantType is client_credentials (the
-   * default) or refresh_token (with refreshToken).
-   */
+  /** A DPoP-bound token (RFC 9449) by client credentials, bound to dpopProver's key. */
   async getTokenWithDpop(options: {
-    grantType?: 'client_credentials' | 'refresh_token' | undefined
+    grantType?: 'client_credentials' | undefined
     dpopProver: DPoPProver
     clientId?: string | undefined
     clientSecret?: string | undefined
     scope?: string | undefined
-    resource?: string | undefined
     audience?: string | undefined
-    refreshToken?: string | undefined
+    resource?: string | undefined
   }): Promise<TokenResponse> {
     if (!options?.dpopProver) throw new TypeError('getTokenWithDpop needs dpopProver')
     const grant = options.grantType ?? 'client_credentials'
-    if (grant !== 'client_credentials' && grant !== 'refresh_token') {
-      throw new TypeError(`unsupported grantType ${JSON.stringify(grant)}: use client_credentials or refresh_token`)
+    if (grant !== 'client_credentials') {
+      throw new TypeError(`unsupported grantType ${JSON.stringify(grant)}: use client_credentials (refresh() for refresh tokens)`)
     }
-    return this.#tokenRequest({
-      grant_type: grant, scope: options.scope, resource: options.resource, audience: options.audience,
-      refresh_token: grant === 'refresh_token' ? options.refreshToken : undefined,
-    }, options, options.dpopProver)
+    return this.#tokenRequest({ grant_type: grant, scope: options.scope, resource: options.resource, audience: options.audience },
+      options, options.dpopProver)
   }
 
   /** client_credentials without DPoP: a bearer token. */
@@ -163,7 +158,7 @@ export class OAuthClient {
   }
 
   /** RFC 8628 §3.1: a device code and the user code to show. */
-  async requestDeviceCode(options: { clientId?: string | undefined, clientSecret?: string | undefined, scope?: string | undefined } = {}): Promise<DeviceAuthorization> {
+  async deviceAuthorization(options: { clientId?: string | undefined, clientSecret?: string | undefined, scope?: string | undefined } = {}): Promise<DeviceAuthorization> {
     const form: Record<string, string | undefined> = { scope: options.scope }
     const authorization = this.#auth(options, form)
     const j = await this.#http.call('POST', '/oauth/device_authorization', { form, authorization, surface: 'oauth', idempotent: false })

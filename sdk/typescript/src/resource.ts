@@ -3,43 +3,52 @@
 // its DPoP proof (RFC 9449 §4.3 and §7), required scopes, and optionally
 // revocation through introspection — and answers refusals with the right
 // WWW-Authenticate, naming the RFC 9728 metadata it also serves.
-import { createRemoteJWKSet, EmbeddedJWK, calculateJwkThumbprint, decodeProtectedHeader, errors as joseErrors, jwtVerify } from 'jose'
-import { AgentTokenClaims } from './claims.js'
+import { EmbeddedJWK, calculateJwkThumbprint, decodeProtectedHeader, errors as joseErrors, jwtVerify } from 'jose'
+import { VerifiedClaims } from './claims.js'
 import { htuOf } from './dpop.js'
 import { sha256b64url } from './encoding.js'
-import { TokenVerificationError } from './errors.js'
+import { SharkError, TokenVerificationError } from './errors.js'
+import { JWKSCache, verifyToken } from './jwks.js'
 import { OAuthClient } from './oauth.js'
 
-const ALGS = ['ES256', 'EdDSA', 'Ed25519', 'RS256', 'PS256']
+const PROOF_ALGS = ['ES256', 'EdDSA', 'Ed25519', 'RS256', 'PS256']
 
 export interface ResourceServerOptions {
   /** The SharkAuth issuer (its base URL); tokens must carry it as iss. */
   issuer: string
-  /** What tokens must name as aud: this resource's identifier(s). */
-  audience: string | string[]
-  /** The RFC 9728 resource identifier (default: the first audience). */
-  resource?: string | undefined
-  /** Where the issuer's keys are (default issuer + /.well-known/jwks.json). */
-  jwksUri?: string | undefined
+  /** This resource's identifier (RFC 9728 resource, RFC 8707 resource indicator). */
+  resource: string
+  /** What tokens must name as aud (default: resource). */
+  audience?: string | string[] | undefined
   /** Scopes every request needs (a call to verify or middleware may add more). */
   requiredScopes?: string[] | undefined
-  /** 'required' (default): only DPoP-bound tokens with a valid proof; 'allowed': bearer tokens too. */
-  dpop?: 'required' | 'allowed' | undefined
-  /** How far a proof's iat may be from now, in seconds (default 60). */
-  iatWindowSeconds?: number | undefined
-  /** Leeway for exp/nbf of the access token, in seconds (default 5). */
-  clockToleranceSeconds?: number | undefined
-  /**
-   * Checks every token at the server's introspection endpoint too, so a
-   * revoked token is refused at once: the credentials of an agent
-   * registered with resourceServer: true.
-   */
-  introspection?: { clientId: string, clientSecret: string } | undefined
-  /** This server's public base URL, for htu (default: from the request's Host). */
-  publicUrl?: string | undefined
-  /** scopes_supported and resource_name of the metadata document. */
+  /** scopes_supported of the metadata document (default: requiredScopes). */
   scopesSupported?: string[] | undefined
+  /** true (default): only DPoP-bound tokens with a valid proof; false: bearer tokens too. */
+  requireDpop?: boolean | undefined
+  /**
+   * Also check every token at the introspection endpoint, so a revoked
+   * token is refused at once: with the credentials of an agent registered
+   * with resourceServer: true, or with introspectionToken (the admin key).
+   */
+  introspect?: boolean | undefined
+  introspectionClientId?: string | undefined
+  introspectionClientSecret?: string | undefined
+  introspectionToken?: string | undefined
+  /** Where the issuer's keys are (default issuer + /.well-known/jwks.json). */
+  jwksUrl?: string | undefined
+  /** How far a proof's iat may be from now, in seconds (default 60). */
+  dpopIatWindow?: number | undefined
+  /** Seconds of clock skew allowed for the token's exp (default 30). */
+  leeway?: number | undefined
+  /** Where seen proof ids are kept (default: one per ResourceServer). */
+  replayCache?: ReplayCache | undefined
+  /** resource_name of the metadata document. */
   resourceName?: string | undefined
+  /** This server's public base URL, for htu (default: the request's Host, over http). */
+  publicBaseUrl?: string | undefined
+  /** Timeout of the JWKS and introspection requests, in milliseconds (default 10000). */
+  timeoutMs?: number | undefined
 }
 
 /** A request as any framework has it: Fetch API Request, or node/Express/Fastify request. */
@@ -50,21 +59,32 @@ export interface RequestLike {
   headers: Headers | Record<string, string | string[] | undefined>
 }
 
-/** Claims of a verified token: AgentTokenClaims plus what the check established. */
-export class VerifiedClaims extends AgentTokenClaims {
-  readonly token: string
-  /** The proof's key thumbprint, when the token is DPoP-bound. */
-  readonly dpopJkt: string | null
+/**
+ * DPoP proof ids seen within their acceptance window (bounded). One per
+ * process; resource servers behind a load balancer need a shared store:
+ * extend it and override seen().
+ */
+export class ReplayCache {
+  readonly maxEntries: number
+  readonly #seen = new Map<string, number>()
 
-  constructor(raw: Record<string, any>, token: string, dpopJkt: string | null) {
-    super(raw)
-    this.token = token
-    this.dpopJkt = dpopJkt
+  constructor(options: { maxEntries?: number | undefined } = {}) {
+    this.maxEntries = options.maxEntries ?? 100_000
   }
 
-  get clientId(): string | null { return typeof this.raw.client_id === 'string' ? this.raw.client_id : null }
-  get aud(): string | string[] { return this.raw.aud }
-  get scopes(): string[] { return (this.scope ?? '').split(' ').filter(Boolean) }
+  /** Records key until expiresAt (Unix seconds); true when it was already there. */
+  seen(key: string, expiresAt: number): boolean {
+    const now = Date.now() / 1000
+    // Oldest first (insertion order): drop the expired, and the oldest when full.
+    for (const [k, exp] of this.#seen) {
+      if (exp > now && this.#seen.size < this.maxEntries) break
+      this.#seen.delete(k)
+    }
+    const until = this.#seen.get(key)
+    if (until !== undefined && until > now) return true
+    this.#seen.set(key, expiresAt)
+    return false
+  }
 }
 
 function header(h: RequestLike['headers'], name: string): string[] {
@@ -81,26 +101,34 @@ const quote = (s: string) => s.replace(/[\\"]/g, '\\$&')
 
 export class ResourceServer {
   readonly issuer: string
-  readonly audience: string[]
   readonly resource: string
+  readonly audience: string[]
   readonly requiredScopes: string[]
-  readonly dpop: 'required' | 'allowed'
-  readonly #jwks: ReturnType<typeof createRemoteJWKSet>
+  readonly requireDpop: boolean
+  readonly #jwks: JWKSCache
   readonly #o: ResourceServerOptions
-  readonly #seen = new Map<string, number>()
+  readonly #replay: ReplayCache
   readonly #introspector: OAuthClient | undefined
 
   constructor(options: ResourceServerOptions) {
-    if (!options?.issuer || !options.audience) throw new TypeError('ResourceServer needs { issuer, audience }')
+    if (!options?.issuer || !options.resource) throw new TypeError('ResourceServer needs { issuer, resource }')
     this.#o = options
     this.issuer = options.issuer.replace(/\/+$/, '')
-    this.audience = Array.isArray(options.audience) ? options.audience : [options.audience]
-    this.resource = options.resource ?? (this.audience[0] as string)
+    this.resource = options.resource
+    const aud = options.audience ?? options.resource
+    this.audience = Array.isArray(aud) ? aud : [aud]
     this.requiredScopes = options.requiredScopes ?? []
-    this.dpop = options.dpop ?? 'required'
-    this.#jwks = createRemoteJWKSet(new URL(options.jwksUri ?? `${this.issuer}/.well-known/jwks.json`))
-    if (options.introspection) {
-      this.#introspector = new OAuthClient({ baseUrl: this.issuer, ...options.introspection })
+    this.requireDpop = options.requireDpop ?? true
+    this.#jwks = new JWKSCache(options.jwksUrl ?? `${this.issuer}/.well-known/jwks.json`, { timeoutMs: options.timeoutMs })
+    this.#replay = options.replayCache ?? new ReplayCache()
+    if (options.introspect) {
+      if (!options.introspectionToken && !(options.introspectionClientId && options.introspectionClientSecret)) {
+        throw new TypeError('introspect needs introspectionClientId and introspectionClientSecret, or introspectionToken')
+      }
+      this.#introspector = new OAuthClient({
+        baseUrl: this.issuer, token: options.introspectionToken, timeoutMs: options.timeoutMs,
+        clientId: options.introspectionClientId, clientSecret: options.introspectionClientSecret,
+      })
     }
   }
 
@@ -112,13 +140,13 @@ export class ResourceServer {
   }
 
   /** The RFC 9728 protected-resource metadata document. */
-  protectedResourceMetadata(): Record<string, unknown> {
+  metadata(): Record<string, unknown> {
     const m: Record<string, unknown> = {
       resource: this.resource,
       authorization_servers: [this.issuer],
       bearer_methods_supported: ['header'],
       dpop_signing_alg_values_supported: ['ES256', 'EdDSA', 'RS256'],
-      dpop_bound_access_tokens_required: this.dpop === 'required',
+      dpop_bound_access_tokens_required: this.requireDpop,
     }
     const scopes = this.#o.scopesSupported ?? this.requiredScopes
     if (scopes.length) m.scopes_supported = scopes
@@ -126,43 +154,39 @@ export class ResourceServer {
     return m
   }
 
-  /** The WWW-Authenticate value for a refusal (error undefined: no credentials were sent). */
-  challenge(error?: string, description?: string, scope?: string[], scheme: 'DPoP' | 'Bearer' = 'DPoP'): string {
+  /**
+   * The WWW-Authenticate value for a refusal (error undefined: no
+   * credentials were sent, RFC 6750 §3.1), with resource_metadata (RFC 9728 §5.1).
+   */
+  wwwAuthenticate(error?: string, description?: string, scope?: string[]): string {
+    return this.#challenge(error, description, scope, 'DPoP')
+  }
+
+  #challenge(error: string | undefined, description: string | undefined, scope: string[] | undefined, scheme: 'DPoP' | 'Bearer'): string {
     const parts: string[] = []
     if (error) parts.push(`error="${quote(error)}"`)
     if (description) parts.push(`error_description="${quote(description)}"`)
     if (scope?.length) parts.push(`scope="${quote(scope.join(' '))}"`)
     if (scheme === 'DPoP') parts.push('algs="ES256 EdDSA RS256"')
     parts.push(`resource_metadata="${quote(this.resourceMetadataUrl)}"`)
-    const dpop = `DPoP ${parts.join(', ')}`
-    if (this.dpop === 'allowed' && !error) {
-      return `Bearer resource_metadata="${quote(this.resourceMetadataUrl)}", ${dpop}`
+    if (!this.requireDpop && !error) {
+      return `Bearer resource_metadata="${quote(this.resourceMetadataUrl)}", DPoP ${parts.join(', ')}`
     }
-    return scheme === 'Bearer' ? `Bearer ${parts.join(', ')}` : dpop
+    return `${scheme} ${parts.join(', ')}`
   }
 
   #fail(status: number, error: string, description: string, scope?: string[], scheme: 'DPoP' | 'Bearer' = 'DPoP'): never {
-    throw new TokenVerificationError(error, description, status, this.challenge(error, description, scope, scheme))
+    throw new TokenVerificationError(error, description, status, this.#challenge(error, description, scope, scheme))
   }
 
   #requestUrl(req: RequestLike): string {
     const raw = req.originalUrl ?? req.url ?? '/'
-    if (/^https?:\/\//i.test(raw)) return this.#o.publicUrl ? new URL(new URL(raw).pathname, this.#o.publicUrl).href : raw
-    if (this.#o.publicUrl) return new URL(raw, this.#o.publicUrl.replace(/\/+$/, '') + '/').href.replace(/(?<!:)\/\/+/g, '/')
+    const base = this.#o.publicBaseUrl?.replace(/\/+$/, '')
+    if (/^https?:\/\//i.test(raw)) return base ? base + new URL(raw).pathname : raw
+    if (base) return base + (raw.startsWith('/') ? raw : `/${raw}`)
     const host = header(req.headers, 'host')[0]
-    if (!host) this.#fail(400, 'invalid_request', 'the request has no Host header and no publicUrl is configured')
+    if (!host) this.#fail(400, 'invalid_request', 'the request has no Host header and no publicBaseUrl is configured')
     return `http://${host}${raw.startsWith('/') ? raw : `/${raw}`}`
-  }
-
-  #remember(jti: string, iat: number, window: number): boolean {
-    const now = Math.floor(Date.now() / 1000)
-    if (this.#seen.size > 10_000) {
-      for (const [k, until] of this.#seen) if (until < now) this.#seen.delete(k)
-    }
-    const until = this.#seen.get(jti)
-    if (until !== undefined && until >= now) return false
-    this.#seen.set(jti, Math.max(iat, now) + window)
-    return true
   }
 
   /**
@@ -180,33 +204,32 @@ export class ResourceServer {
     }
     const scheme = (m[1] as string).toLowerCase() === 'dpop' ? 'DPoP' : 'Bearer'
     const token = m[2] as string
-    if (scheme === 'Bearer' && this.dpop === 'required') {
+    if (scheme === 'Bearer' && this.requireDpop) {
       this.#fail(401, 'invalid_token', 'this resource requires a DPoP-bound token (Authorization: DPoP)')
     }
 
-    let claims: Record<string, any>
+    let verified: VerifiedClaims
     try {
-      const r = await jwtVerify(token, this.#jwks, {
-        issuer: this.issuer, audience: this.audience, typ: 'at+jwt', algorithms: ALGS,
-        requiredClaims: ['exp', 'iat', 'sub', 'jti', 'client_id'], clockTolerance: this.#o.clockToleranceSeconds ?? 5,
-      })
-      claims = r.payload as Record<string, any>
+      verified = await verifyToken(token, { issuer: this.issuer, audience: this.audience, jwks: this.#jwks, leeway: this.#o.leeway })
     } catch (e) {
+      if (e instanceof SharkError && e.statusCode !== undefined) {
+        throw new TokenVerificationError('temporarily_unavailable', 'the issuer\'s keys cannot be read', 503, this.#challenge(undefined, undefined, undefined, scheme))
+      }
       const why = e instanceof joseErrors.JWTExpired ? 'the token has expired'
         : e instanceof joseErrors.JWTClaimValidationFailed ? `the token's ${e.claim} claim is not accepted here`
-          : e instanceof joseErrors.JWSSignatureVerificationFailed || e instanceof joseErrors.JWKSNoMatchingKey ? 'the token signature does not verify'
+          : e instanceof joseErrors.JWSSignatureVerificationFailed || e instanceof SharkError ? 'the token signature does not verify'
             : 'the token is not a valid access token'
       this.#fail(401, 'invalid_token', why, undefined, scheme)
     }
+    const claims = verified.raw
 
     const jkt = typeof claims.cnf?.jkt === 'string' ? claims.cnf.jkt as string : null
-    let proofJkt: string | null = null
     if (jkt !== null && scheme === 'Bearer') {
       this.#fail(401, 'invalid_token', 'a DPoP-bound token must be sent with Authorization: DPoP', undefined, 'DPoP')
     }
     if (scheme === 'DPoP') {
       if (jkt === null) this.#fail(401, 'invalid_token', 'the token is not DPoP-bound')
-      proofJkt = await this.#checkProof(req, token, jkt)
+      await this.#checkProof(req, token, jkt)
     }
 
     const scopes = ((claims.scope as string | undefined) ?? '').split(' ')
@@ -223,14 +246,14 @@ export class ResourceServer {
       }
       if (!active) this.#fail(401, 'invalid_token', 'the token has been revoked', undefined, scheme)
     }
-    return new VerifiedClaims(claims, token, proofJkt)
+    return verified
   }
 
   #fail401NoToken(): never {
-    throw new TokenVerificationError('invalid_request', 'no access token was sent', 401, this.challenge())
+    throw new TokenVerificationError('invalid_request', 'no access token was sent', 401, this.wwwAuthenticate())
   }
 
-  async #checkProof(req: RequestLike, token: string, jkt: string): Promise<string> {
+  async #checkProof(req: RequestLike, token: string, jkt: string): Promise<void> {
     const proofs = header(req.headers, 'dpop')
     if (proofs.length !== 1 || !proofs[0]) {
       this.#fail(401, 'invalid_dpop_proof', proofs.length ? 'exactly one DPoP proof is needed' : 'the DPoP proof is missing')
@@ -242,7 +265,7 @@ export class ResourceServer {
       const h = decodeProtectedHeader(proof)
       if (h.typ !== 'dpop+jwt') throw new Error('typ')
       if (!h.jwk || typeof h.jwk !== 'object' || 'd' in h.jwk || 'k' in h.jwk) throw new Error('jwk')
-      const r = await jwtVerify(proof, EmbeddedJWK, { typ: 'dpop+jwt', algorithms: ALGS })
+      const r = await jwtVerify(proof, EmbeddedJWK, { typ: 'dpop+jwt', algorithms: PROOF_ALGS })
       p = r.payload as Record<string, any>
       protectedHeader = r.protectedHeader as Record<string, any>
     } catch {
@@ -257,7 +280,7 @@ export class ResourceServer {
       this.#fail(401, 'invalid_dpop_proof', 'the proof htu is not a URL')
     }
     if (htu !== htuOf(this.#requestUrl(req))) this.#fail(401, 'invalid_dpop_proof', 'the proof htu does not match the request URL')
-    const window = this.#o.iatWindowSeconds ?? 60
+    const window = this.#o.dpopIatWindow ?? 60
     const now = Math.floor(Date.now() / 1000)
     if (typeof p.iat !== 'number' || Math.abs(now - p.iat) > window) {
       this.#fail(401, 'invalid_dpop_proof', 'the proof iat is outside the accepted window')
@@ -268,8 +291,9 @@ export class ResourceServer {
     if (p.ath !== await sha256b64url(token)) this.#fail(401, 'invalid_dpop_proof', 'the proof ath does not match the access token')
     const thumb = await calculateJwkThumbprint(protectedHeader.jwk, 'sha256')
     if (thumb !== jkt) this.#fail(401, 'invalid_token', 'the token is bound to another key than the proof (cnf.jkt)')
-    if (!this.#remember(`${thumb}:${p.jti}`, p.iat, window)) this.#fail(401, 'invalid_dpop_proof', 'the proof was replayed (jti seen before)')
-    return thumb
+    if (this.#replay.seen(`${thumb}:${p.jti}`, Math.max(p.iat, now) + window)) {
+      this.#fail(401, 'invalid_dpop_proof', 'the proof was replayed (jti seen before)')
+    }
   }
 
   /**
@@ -298,7 +322,7 @@ export class ResourceServer {
     return (req: any, res: any, next?: () => void): void => {
       const path = String(req.originalUrl ?? req.url ?? '/').split('?')[0] as string
       if ((req.method ?? 'GET').toUpperCase() === 'GET' && paths.has(path)) {
-        respond(res, 200, this.protectedResourceMetadata(), { 'cache-control': 'max-age=300' })
+        respond(res, 200, this.metadata(), { 'cache-control': 'max-age=300' })
         return
       }
       if (next) next()
@@ -308,7 +332,7 @@ export class ResourceServer {
   /** For Fetch API servers: a Response for a refusal, null when the request may go on (claims in the second slot). */
   async handle(request: Request, options: { requiredScopes?: string[] | undefined } = {}): Promise<[Response | null, VerifiedClaims | null]> {
     if (request.method === 'GET' && new Set([new URL(this.resourceMetadataUrl).pathname, '/.well-known/oauth-protected-resource']).has(new URL(request.url).pathname)) {
-      return [Response.json(this.protectedResourceMetadata()), null]
+      return [Response.json(this.metadata()), null]
     }
     try {
       return [null, await this.verify(request, options)]
@@ -336,22 +360,20 @@ function respond(res: any, status: number, body: unknown, headers: Record<string
   res.end(text)
 }
 
-export function createResourceServer(options: ResourceServerOptions): ResourceServer {
-  return new ResourceServer(options)
-}
-
-const shared = new WeakMap<ResourceServerOptions, ResourceServer>()
+const shared = new Map<string, ResourceServer>()
 
 /**
- * The framework-agnostic check: verifies req against options. The JWKS and
- * proof-replay caches live with the options object, so pass the same one
- * each time (or hold a ResourceServer).
+ * The framework-agnostic check: verifies req against options (those of
+ * ResourceServer). The server behind it, with its JWKS and proof-replay
+ * caches, is kept per configuration, so calling this per request is cheap.
  */
 export async function verifyRequest(req: RequestLike, options: ResourceServerOptions): Promise<VerifiedClaims> {
-  let rs = shared.get(options)
+  const { requiredScopes, replayCache, ...rest } = options
+  const key = JSON.stringify(Object.entries(rest).sort())
+  let rs = shared.get(key)
   if (!rs) {
-    rs = new ResourceServer(options)
-    shared.set(options, rs)
+    rs = new ResourceServer({ ...rest, replayCache })
+    shared.set(key, rs)
   }
-  return rs.verify(req)
+  return rs.verify(req, { requiredScopes })
 }

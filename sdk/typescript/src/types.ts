@@ -62,9 +62,12 @@ export interface AuditEvent {
   targetId: string | null
   metadata: Record<string, unknown>
   createdAt: string
+  actorType: string | null
+  /** The server's id of the request that caused the event. */
+  requestId: string | null
 }
 
-export interface AuditPage {
+export interface AuditLogPage {
   data: AuditEvent[]
   nextCursor: string | null
 }
@@ -102,6 +105,9 @@ export interface VaultConnectionRecord {
   createdAt: string
   updatedAt: string
   needsReauth: boolean
+  scopes: string[]
+  /** When the stored provider access token expires. */
+  expiresAt: string | null
 }
 
 export interface VaultConnectionList {
@@ -142,6 +148,8 @@ export interface TokenResponse {
   cnfJkt: string | null
   /** The access token's act claim (unverified), for exchanged tokens. */
   act: ActClaim | null
+  /** The whole answer as the server sent it. */
+  raw: Record<string, unknown>
 }
 
 export interface IntrospectionResult {
@@ -149,8 +157,6 @@ export interface IntrospectionResult {
   scope: string | null
   clientId: string | null
   sub: string | null
-  aud: string | string[] | null
-  iss: string | null
   exp: number | null
   iat: number | null
   jti: string | null
@@ -168,6 +174,15 @@ export interface DeviceAuthorization {
   verificationUriComplete: string | null
   expiresIn: number
   interval: number
+}
+
+export interface User {
+  id: string
+  email: string
+  name: string | null
+  emailVerified: boolean
+  createdAt: string
+  updatedAt: string | null
 }
 
 export interface Webhook {
@@ -210,12 +225,26 @@ export const toTokenInfo = (j: any): TokenInfo => ({
 export const toAuditEvent = (j: any): AuditEvent => ({
   id: j.id, event: j.event, actorId: str(j.actor_id), targetId: str(j.target_id),
   metadata: j.metadata && typeof j.metadata === 'object' ? j.metadata : {}, createdAt: j.created_at,
+  actorType: str(j.actor_type), requestId: str(j.request_id),
 })
 
 export const toConnection = (j: any): VaultConnectionRecord => ({
   id: j.id, userId: j.user_id, providerId: j.provider_id, providerName: str(j.provider_name),
   createdAt: j.created_at, updatedAt: j.updated_at, needsReauth: j.needs_reauth === true,
+  scopes: strs(j.scopes), expiresAt: str(j.expires_at),
 })
+
+export const toUser = (j: any): User => ({
+  id: j.id, email: j.email, name: str(j.name), emailVerified: j.email_verified === true,
+  createdAt: j.created_at, updatedAt: str(j.updated_at),
+})
+
+/** A JSON object with its keys (not its values' keys) turned to camelCase. */
+export function camel(j: any): Record<string, unknown> {
+  const out: Record<string, unknown> = {}
+  for (const [k, v] of Object.entries(j ?? {})) out[k.replace(/_([a-z0-9])/g, (_, c) => c.toUpperCase())] = v
+  return out
+}
 
 export const toWebhook = (j: any): Webhook => {
   const w: Webhook = {
@@ -228,8 +257,7 @@ export const toWebhook = (j: any): Webhook => {
 
 export function toIntrospection(j: any): IntrospectionResult {
   return {
-    active: j.active === true, scope: str(j.scope), clientId: str(j.client_id), sub: str(j.sub),
-    aud: typeof j.aud === 'string' || Array.isArray(j.aud) ? j.aud : null, iss: str(j.iss), exp: num(j.exp),
+    active: j.active === true, scope: str(j.scope), clientId: str(j.client_id), sub: str(j.sub), exp: num(j.exp),
     iat: num(j.iat), jti: str(j.jti), tokenType: str(j.token_type), cnfJkt: str(j.cnf?.jkt),
     act: j.act && typeof j.act === 'object' ? j.act : null, raw: j,
   }

@@ -4,7 +4,7 @@ import { withNonceRetry, type DPoPProver } from './dpop.js'
 import { Transport, errorFor, seg } from './http.js'
 import { VaultError } from './errors.js'
 import {
-  toConnection, type VaultConnectionList, type VaultConnectionRecord, type VaultDisconnectResult, type VaultTokenResult,
+  toConnection, type VaultConnectionList, type VaultDisconnectResult, type VaultTokenResult,
 } from './types.js'
 
 export interface VaultClientOptions {
@@ -12,7 +12,7 @@ export interface VaultClientOptions {
   authUrl: string
   /** The agent's DPoP-bound access token, the default bearerToken of fetchToken. */
   accessToken?: string | undefined
-  /** The admin key (sk_live_…) for listConnections, getConnection and disconnect. */
+  /** The admin key (sk_live_…) for listConnections and disconnect. */
   adminKey?: string | undefined
   maxRetries?: number | undefined
   timeoutMs?: number | undefined
@@ -40,12 +40,6 @@ export class VaultClient {
       query: { provider_id: options.providerId, user_id: options.userId, limit: options.limit ?? 50, offset: options.offset },
     })
     return { total: j.total, items: j.items.map(toConnection) }
-  }
-
-  async getConnection(connectionId: string): Promise<VaultConnectionRecord> {
-    return toConnection(await this.#http.call('GET', `/api/v1/vault/connections/${seg(connectionId)}`, {
-      authorization: this.#admin(), surface: 'vault',
-    }))
   }
 
   /**

@@ -157,10 +157,10 @@ describe('admin', () => {
       assert.equal(e.error, 'invalid_client')
       assert.ok((await oauth.getToken({ clientId: a.clientId, clientSecret: c.clientSecret })).accessToken)
       // A grace period keeps the previous secret working for a while.
-      const g = await admin.agents.rotateSecret(a.id, { graceSeconds: 300 })
+      const g = await admin.agents.rotateSecret(a.id, { gracePeriodSeconds: 300 })
       assert.ok((await oauth.getToken({ clientId: a.clientId, clientSecret: c.clientSecret })).accessToken)
       assert.ok((await oauth.getToken({ clientId: a.clientId, clientSecret: g.clientSecret })).accessToken)
-      await rejects(admin.agents.rotateSecret(a.id, { graceSeconds: -1 }), SharkError, { status: 400 })
+      await rejects(admin.agents.rotateSecret(a.id, { gracePeriodSeconds: -1 }), SharkError, { status: 400 })
       await rejects(admin.agents.rotateSecret('shark_agent_nope'), NotFoundError)
     })
 

@@ -9,7 +9,7 @@ import assert from 'node:assert/strict'
 import http from 'node:http'
 import * as jose from 'jose'
 import {
-  Client, OAuthClient, DPoPProver, DPoPHTTPClient, ResourceServer, createResourceServer, verifyRequest,
+  Client, OAuthClient, DPoPProver, DPoPHTTPClient, ResourceServer, ReplayCache, verifyRequest, verifyToken, JWKSCache,
   VerifiedClaims, TokenVerificationError, SharkError,
 } from '../dist/index.js'
 import { useShark, signUp, uniq, userDelegatedToken } from './shark.mjs'
@@ -24,7 +24,7 @@ async function serve(makeRs, requiredScopes = ['mcp:read']) {
         if (err) { res.statusCode = 500; res.end(String(err)); return }
         res.setHeader('content-type', 'application/json')
         res.end(JSON.stringify({ sub: req.auth.sub, clientId: req.auth.clientId, scopes: req.auth.scopes,
-          chain: req.auth.delegationChain().map((h) => h.sub), dpopJkt: req.auth.dpopJkt }))
+          chain: req.auth.delegationChain().map((h) => h.sub), jkt: req.auth.jkt }))
       })
     })
   })
@@ -54,7 +54,7 @@ describe('resource server', () => {
   before(async () => {
     admin = new Client({ baseUrl: shark.url, token: shark.adminKey })
     srv = await serve((url) => new ResourceServer({
-      issuer: shark.url, audience: `${url}/`, resource: `${url}/`, requiredScopes: [], resourceName: 'Test MCP',
+      issuer: shark.url, resource: `${url}/`, requiredScopes: [], resourceName: 'Test MCP',
       scopesSupported: ['mcp:read', 'mcp:write'],
     }))
     app = await admin.apps.createApp({ name: uniq('mcp'), scopes: ['mcp:read', 'mcp:write'], resources: [`${srv.url}/`] })
@@ -91,7 +91,7 @@ describe('resource server', () => {
     const as = await (await fetch(`${shark.url}/.well-known/oauth-authorization-server`)).json()
     assert.equal(as.issuer, shark.url)
     // A resource with a path gets the path-inserted URL (RFC 9728 §3.1).
-    const rs = new ResourceServer({ issuer: shark.url, audience: 'https://mcp.example.com/mcp' })
+    const rs = new ResourceServer({ issuer: shark.url, resource: 'https://mcp.example.com/mcp' })
     assert.equal(rs.resourceMetadataUrl, 'https://mcp.example.com/.well-known/oauth-protected-resource/mcp')
   })
 
@@ -103,7 +103,7 @@ describe('resource server', () => {
     assert.equal(body.clientId, agent.clientId)
     assert.deepEqual(body.scopes, ['mcp:read'])
     assert.deepEqual(body.chain, [])
-    assert.equal(body.dpopJkt, prover.jkt)
+    assert.equal(body.jkt, prover.jkt)
   })
 
   it('no token: 401 with a DPoP challenge naming resource_metadata and algs, no error code', async () => {
@@ -123,23 +123,23 @@ describe('resource server', () => {
     await refused(await raw('/resource', { authorization: `Bearer ${bearer.accessToken}` }), 401, 'invalid_token')
     await refused(await raw('/resource', { authorization: `Bearer ${token}` }), 401, 'invalid_token')
     // Authorization: DPoP with an unbound token.
-    await refused(await raw('/resource', { authorization: `DPoP ${bearer.accessToken}`, dpop: await prover.createProof('GET', `${srv.url}/resource`, { accessToken: bearer.accessToken }) }), 401, 'invalid_token')
+    await refused(await raw('/resource', { authorization: `DPoP ${bearer.accessToken}`, dpop: await prover.makeProof('GET', `${srv.url}/resource`, { accessToken: bearer.accessToken }) }), 401, 'invalid_token')
   })
 
   it('proof checks: missing, replayed, wrong htm, wrong htu, wrong ath, another key, stale iat, not a dpop+jwt', async () => {
     const url = `${srv.url}/resource`
     const auth = { authorization: `DPoP ${token}` }
     await refused(await raw('/resource', auth), 401, 'invalid_dpop_proof')
-    const proof = await prover.createProof('GET', url, { accessToken: token })
+    const proof = await prover.makeProof('GET', url, { accessToken: token })
     assert.equal((await raw('/resource', { ...auth, dpop: proof })).status, 200)
     const c = await refused(await raw('/resource', { ...auth, dpop: proof }), 401, 'invalid_dpop_proof')
     assert.match(c.error_description, /replayed/)
-    await refused(await raw('/resource', { ...auth, dpop: await prover.createProof('POST', url, { accessToken: token }) }), 401, 'invalid_dpop_proof')
-    await refused(await raw('/resource', { ...auth, dpop: await prover.createProof('GET', `${srv.url}/other`, { accessToken: token }) }), 401, 'invalid_dpop_proof')
-    await refused(await raw('/resource', { ...auth, dpop: await prover.createProof('GET', url, { accessToken: `${token}x` }) }), 401, 'invalid_dpop_proof')
-    await refused(await raw('/resource', { ...auth, dpop: await prover.createProof('GET', url) }), 401, 'invalid_dpop_proof')
+    await refused(await raw('/resource', { ...auth, dpop: await prover.makeProof('POST', url, { accessToken: token }) }), 401, 'invalid_dpop_proof')
+    await refused(await raw('/resource', { ...auth, dpop: await prover.makeProof('GET', `${srv.url}/other`, { accessToken: token }) }), 401, 'invalid_dpop_proof')
+    await refused(await raw('/resource', { ...auth, dpop: await prover.makeProof('GET', url, { accessToken: `${token}x` }) }), 401, 'invalid_dpop_proof')
+    await refused(await raw('/resource', { ...auth, dpop: await prover.makeProof('GET', url) }), 401, 'invalid_dpop_proof')
     const thief = await DPoPProver.generate()
-    const stolen = await refused(await raw('/resource', { ...auth, dpop: await thief.createProof('GET', url, { accessToken: token }) }), 401, 'invalid_token')
+    const stolen = await refused(await raw('/resource', { ...auth, dpop: await thief.makeProof('GET', url, { accessToken: token }) }), 401, 'invalid_token')
     assert.match(stolen.error_description, /cnf\.jkt/)
     // Hand-built proofs: stale iat, wrong typ, a symmetric key.
     const { privateKey, publicKey } = await jose.generateKeyPair('ES256')
@@ -178,7 +178,7 @@ describe('resource server', () => {
   })
 
   it('with introspection, a revocation is seen at once', async () => {
-    const guarded = await serve((url) => createResourceServer({ issuer: shark.url, audience: `${url}/`, introspection: { clientId: rsAgent.clientId, clientSecret: rsAgent.clientSecret } }))
+    const guarded = await serve((url) => new ResourceServer({ issuer: shark.url, resource: `${url}/`, introspect: true, introspectionClientId: rsAgent.clientId, introspectionClientSecret: rsAgent.clientSecret }))
     try {
       await admin.apps.updateApp(app.id, { resources: [`${srv.url}/`, `${guarded.url}/`] })
       const a = await admin.agents.registerAgent({ appId: app.id, name: 'revoked-later', scopes: ['mcp:read'] })
@@ -195,7 +195,7 @@ describe('resource server', () => {
     }
   })
 
-  it('a delegated token shows its chain; dpop: "allowed" takes bearer tokens with a Bearer challenge', async () => {
+  it('a delegated token shows its chain; requireDpop: false takes bearer tokens with a Bearer challenge', async () => {
     const person = await signUp(shark)
     const { accessToken: subject } = await userDelegatedToken(shark, person, { scope: 'mcp:read', audience: agent.clientId })
     const p = await DPoPProver.generate()
@@ -204,30 +204,31 @@ describe('resource server', () => {
     assert.equal(body.sub, person.id)
     assert.deepEqual(body.chain, [agent.clientId])
 
-    const rs = new ResourceServer({ issuer: shark.url, audience: `${srv.url}/`, dpop: 'allowed' })
+    const rs = new ResourceServer({ issuer: shark.url, resource: `${srv.url}/`, requireDpop: false })
     const bearer = await new OAuthClient(shark.url).getToken({ clientId: agent.clientId, clientSecret: agent.clientSecret, scope: 'mcp:read', resource: `${srv.url}/` })
     const claims = await rs.verify({ method: 'GET', url: '/x', headers: { host: '127.0.0.1', authorization: `Bearer ${bearer.accessToken}` } })
     assert.ok(claims instanceof VerifiedClaims)
-    assert.equal(claims.dpopJkt, null)
+    assert.equal(claims.jkt, null)
+    assert.equal(claims.clientId, agent.clientId)
     const e = await rs.verify({ method: 'GET', url: '/x', headers: { host: '127.0.0.1' } }).catch((x) => x)
     assert.ok(e instanceof TokenVerificationError)
     assert.match(e.wwwAuthenticate, /^Bearer resource_metadata="[^"]+", DPoP /)
   })
 
   it('verifyRequest (framework-agnostic), handle() for Fetch API Requests, and a Fastify-style reply', async () => {
-    const options = { issuer: shark.url, audience: `${srv.url}/`, requiredScopes: ['mcp:read'], publicUrl: 'https://mcp.example.com' }
+    const options = { issuer: shark.url, resource: `${srv.url}/`, requiredScopes: ['mcp:read'], publicBaseUrl: 'https://mcp.example.com' }
     const url = 'https://mcp.example.com/tools/call?x=1'
-    const proof = await prover.createProof('POST', url, { accessToken: token })
+    const proof = await prover.makeProof('POST', url, { accessToken: token })
     const claims = await verifyRequest({ method: 'POST', url: '/tools/call?x=1', headers: { authorization: `DPoP ${token}`, dpop: proof } }, options)
     assert.equal(claims.clientId, agent.clientId)
-    // The same options object shares the replay cache.
-    await assert.rejects(verifyRequest({ method: 'POST', url: '/tools/call?x=1', headers: { authorization: `DPoP ${token}`, dpop: proof } }, options),
+    // The same configuration shares the replay cache.
+    await assert.rejects(verifyRequest({ method: 'POST', url: '/tools/call?x=1', headers: { authorization: `DPoP ${token}`, dpop: proof } }, { ...options }),
       (e) => e instanceof TokenVerificationError && e.error === 'invalid_dpop_proof' && e.statusCode === 401)
 
-    const rs = createResourceServer(options)
+    const rs = new ResourceServer(options)
     const [meta] = await rs.handle(new Request('https://mcp.example.com/.well-known/oauth-protected-resource'))
     assert.equal((await meta.json()).resource, `${srv.url}/`)
-    const [ok, verified] = await rs.handle(new Request(url, { method: 'POST', headers: { authorization: `DPoP ${token}`, dpop: await prover.createProof('POST', url, { accessToken: token }) } }))
+    const [ok, verified] = await rs.handle(new Request(url, { method: 'POST', headers: { authorization: `DPoP ${token}`, dpop: await prover.makeProof('POST', url, { accessToken: token }) } }))
     assert.equal(ok, null)
     assert.equal(verified.sub, agent.clientId)
     const [denied] = await rs.handle(new Request(url, { method: 'POST' }))
@@ -244,18 +245,59 @@ describe('resource server', () => {
     assert.equal(sent.status, 401)
     assert.match(sent.headers['www-authenticate'], /^DPoP /)
     assert.equal(JSON.parse(sent.body).error, 'invalid_request')
-    const request = { method: 'POST', url: '/tools/call', headers: { authorization: `DPoP ${token}`, dpop: await prover.createProof('POST', url, { accessToken: token }) } }
+    const request = { method: 'POST', url: '/tools/call', headers: { authorization: `DPoP ${token}`, dpop: await prover.makeProof('POST', url, { accessToken: token }) } }
     await rs.middleware()(request, reply, () => { called = true })
     assert.equal(called, true)
     assert.equal(request.auth.sub, agent.clientId)
     assert.throws(() => new ResourceServer({ issuer: shark.url }), TypeError)
+    assert.throws(() => new ResourceServer({ issuer: shark.url, resource: 'https://x', introspect: true }), TypeError)
+  })
+
+  it('verifyToken with a JWKSCache or a JWKS object; ReplayCache; the admin key as introspection credential', async () => {
+    const cache = new JWKSCache(`${shark.url}/.well-known/jwks.json`)
+    const c = await verifyToken(token, { issuer: shark.url, audience: `${srv.url}/`, jwks: cache })
+    assert.ok(c instanceof VerifiedClaims)
+    assert.equal(c.jkt, prover.jkt)
+    assert.equal(c.jti, JSON.parse(Buffer.from(token.split('.')[1], 'base64url')).jti)
+    assert.equal(c.isDelegated(), false)
+    assert.ok(c.hasScope('mcp:read'))
+    const kid = JSON.parse(Buffer.from(token.split('.')[0], 'base64url')).kid
+    assert.equal((await cache.get(kid)).kid, kid)
+    await assert.rejects(cache.get('no-such-kid'), SharkError)
+    const set = await (await fetch(`${shark.url}/.well-known/jwks.json`)).json()
+    assert.equal((await verifyToken(token, { issuer: shark.url, audience: `${srv.url}/`, jwks: set })).sub, agent.clientId)
+    await assert.rejects(verifyToken(token, { issuer: shark.url, audience: 'https://elsewhere' }), jose.errors.JWTClaimValidationFailed)
+    await assert.rejects(verifyToken(token, { issuer: 'https://other-issuer.example', audience: `${srv.url}/`, jwks: cache }), jose.errors.JWTClaimValidationFailed)
+    await assert.rejects(verifyToken(token, { issuer: shark.url, audience: `${srv.url}/`, now: Math.floor(Date.now() / 1000) + 7200 }), jose.errors.JWTExpired)
+    await assert.rejects(verifyToken(token, { issuer: shark.url, audience: `${srv.url}/`, jwks: { keys: [] } }), SharkError)
+
+    const replay = new ReplayCache({ maxEntries: 2 })
+    const soon = Date.now() / 1000 + 60
+    assert.equal(replay.seen('a', soon), false)
+    assert.equal(replay.seen('a', soon), true)
+    assert.equal(replay.seen('b', soon), false)
+    assert.equal(replay.seen('c', soon), false) // full: the oldest ('a') goes
+    assert.equal(replay.seen('a', soon), false)
+    assert.equal(replay.seen('x', Date.now() / 1000 - 1), false)
+    assert.equal(replay.seen('x', soon), false, 'an expired entry does not count')
+
+    // A shared ReplayCache and the admin key for introspection.
+    const shared = new ReplayCache()
+    const a = new ResourceServer({ issuer: shark.url, resource: `${srv.url}/`, replayCache: shared, introspect: true, introspectionToken: shark.adminKey })
+    const b = new ResourceServer({ issuer: shark.url, resource: `${srv.url}/`, replayCache: shared })
+    const url = `${srv.url}/shared`
+    const proof = await prover.makeProof('GET', url, { accessToken: token })
+    const req = { method: 'GET', url: '/shared', headers: { host: new URL(srv.url).host, authorization: `DPoP ${token}`, dpop: proof } }
+    assert.equal((await a.verify(req)).sub, agent.clientId)
+    await assert.rejects(b.verify(req), (e) => e instanceof TokenVerificationError && /replayed/.test(e.errorDescription))
+    assert.equal(a.wwwAuthenticate('invalid_token', 'x'), `DPoP error="invalid_token", error_description="x", algs="ES256 EdDSA RS256", resource_metadata="${srv.url}/.well-known/oauth-protected-resource"`)
   })
 
   it('customer-agents: the full example, as written apart from ids, against this resource server', async () => {
     // The MCP server of the guide: it trusts the issuer's JWKS and, so that a
     // cancellation is seen at once, checks revocation by introspection. The
     // guide's token names no resource, so its audience is the issuer.
-    const mcp = await serve((url) => createResourceServer({ issuer: shark.url, audience: shark.url, resource: url, introspection: { clientId: rsAgent.clientId, clientSecret: rsAgent.clientSecret } }))
+    const mcp = await serve((url) => new ResourceServer({ issuer: shark.url, audience: shark.url, resource: url, introspect: true, introspectionClientId: rsAgent.clientId, introspectionClientSecret: rsAgent.clientSecret }))
     try {
       const SHARK_URL = shark.url
       const ADMIN_KEY = shark.adminKey

@@ -42,8 +42,8 @@ export class AgentTokenClaims {
   }
 
   /** Decodes a JWT's payload; no signature check. Throws TypeError for a non-JWT. */
-  static parse(jwt: string): AgentTokenClaims {
-    const raw = decodeJwtPayload(jwt)
+  static parse(jwtToken: string): AgentTokenClaims {
+    const raw = decodeJwtPayload(jwtToken)
     if (raw === null) throw new TypeError('not a JWT (three base64url parts with a JSON object payload)')
     return new AgentTokenClaims(raw)
   }

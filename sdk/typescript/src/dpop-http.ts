@@ -38,6 +38,7 @@ export class DPoPResponse {
   readonly url: string
   readonly #text: string
 
+  /** @internal */
   constructor(status: number, headers: Headers, url: string, text: string) {
     this.status = status
     this.headers = headers

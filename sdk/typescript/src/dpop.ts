@@ -92,7 +92,7 @@ export class DPoPProver {
     return `${input}.${b64url(new Uint8Array(sig))}`
   }
 
-  /** Remembers a DPoP-Nonce the server at url sent, for the next proofs there. */
+  /** @internal Remembers a DPoP-Nonce the server at url sent, for the next proofs there. */
   observeNonce(url: string, headers: Headers): void {
     const n = headers.get('dpop-nonce')
     if (n) this.#nonces.set(new URL(url).origin, n)

@@ -1,9 +1,9 @@
 // @sharkauth/sdk: the public surface.
 export { Client, AgentsClient, UsersClient, AppsClient, AuditClient, WebhooksClient } from './admin.js'
 export type { ClientOptions, AdminOptions, RegisterAgentOptions, UpdateAgentOptions, ListAgentsOptions, AuditQuery } from './admin.js'
-export { OAuthClient, exchangeToken, TOKEN_EXCHANGE_GRANT, DEVICE_CODE_GRANT, ACCESS_TOKEN_TYPE } from './oauth.js'
+export { OAuthClient, exchangeToken } from './oauth.js'
 export type { OAuthClientOptions } from './oauth.js'
-export { DPoPProver, jwkThumbprint } from './dpop.js'
+export { DPoPProver } from './dpop.js'
 export type { PublicJwk, ProofOptions } from './dpop.js'
 export { DPoPHTTPClient, DPoPResponse } from './dpop-http.js'
 export type { DPoPRequestOptions, DPoPGetOptions, DPoPBodyOptions, DPoPDeleteOptions } from './dpop-http.js'
@@ -17,4 +17,8 @@ export type { ResourceServerOptions, RequestLike } from './resource.js'
 export {
   SharkError, AuthenticationError, NotFoundError, RateLimitError, OAuthError, VaultError, TokenVerificationError,
 } from './errors.js'
-export type * from './types.js'
+export type {
+  Agent, AgentPage, App, User, Webhook, TokenInfo, RevokeResult, AgentCredentials, AuditEvent, AuditLogPage,
+  CascadeRevokeResult, AgentList, BulkRevokeResult, DPoPRotationResult, VaultConnectionRecord, VaultConnectionList,
+  VaultDisconnectResult, VaultTokenResult, ActClaim, TokenResponse, IntrospectionResult, DeviceAuthorization,
+} from './types.js'

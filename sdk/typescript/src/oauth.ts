@@ -76,6 +76,7 @@ export class OAuthClient {
     this.#clientSecret = o.clientSecret
   }
 
+  /** @internal */
   get tokenEndpoint(): string {
     return this.#http.url('/oauth/token')
   }

@@ -251,8 +251,27 @@ describe('admin', () => {
     })
   })
 
+  describe('users (CRUD)', () => {
+    it('createUser, getUser, listUsers, deleteUser; a duplicate email is 409, an unknown id 404', async () => {
+      const email = `${uniq('u')}@example.com`
+      const u = await admin.users.createUser({ email, name: 'Ada' })
+      assert.match(u.id, /^usr_/)
+      assert.equal(u.email, email)
+      assert.equal(u.name, 'Ada')
+      assert.equal(typeof u.emailVerified, 'boolean')
+      assert.equal((await admin.users.getUser(u.id)).email, email)
+      assert.ok((await admin.users.listUsers({ limit: 1000 })).some((x) => x.id === u.id))
+      assert.equal((await admin.users.listUsers({ limit: 1 })).length, 1)
+      await rejects(admin.users.createUser({ email }), SharkError, { status: 409 })
+      await rejects(admin.users.createUser({ email: 'not an email' }), SharkError, { status: 400 })
+      await admin.users.deleteUser(u.id)
+      await rejects(admin.users.getUser(u.id), NotFoundError)
+      await rejects(admin.users.deleteUser(u.id), NotFoundError)
+    })
+  })
+
   describe('audit and webhooks', () => {
-    it('audit.listEvents filters by actor, target, event prefix, and pages with the cursor', async () => {
+    it('audit.listEvents filters by actor, target, event prefix, and pages with the cursor; iterEvents walks the pages', async () => {
       const a = await newAgent()
       await tokenFor(a)
       await tokenFor(a)
@@ -266,11 +285,14 @@ describe('admin', () => {
       assert.equal(new Set([...p1.data, ...p2.data].map((e) => e.id)).size, 3)
       const byTarget = await admin.audit.listEvents({ targetId: a.id })
       assert.ok(byTarget.data.some((e) => e.event === 'agent.created'))
+      const all = []
+      for await (const e of admin.audit.iterEvents({ actorId: a.id, event: 'oauth.*', pageSize: 1 })) all.push(e.id)
+      assert.deepEqual(all, [...p1.data, ...p2.data].map((e) => e.id))
       await rejects(admin.audit.listEvents({ event: 'oauth*x' }), SharkError, { status: 400 })
       await rejects(admin.audit.listEvents({ cursor: 'forged' }), SharkError, { status: 400 })
     })
 
-    it('webhooks: create (secret once), list, delete; a bad URL is refused', async () => {
+    it('webhooks: create (secret once), list, get, update, rotateSecret, delete; a bad URL is refused', async () => {
       const w = await admin.webhooks.createWebhook({ url: 'https://hooks.example.com/shark', events: ['oauth.token.exchanged', 'user.agents_revoked', 'agent.dpop_key_rotated'] })
       assert.match(w.id, /^wh/)
       assert.match(w.secret, /^whsec_/)
@@ -280,10 +302,24 @@ describe('admin', () => {
       const mine = list.find((x) => x.id === w.id)
       assert.ok(mine)
       assert.equal(mine.secret, undefined)
+      assert.equal((await admin.webhooks.getWebhook(w.id)).url, 'https://hooks.example.com/shark')
+      const u = await admin.webhooks.updateWebhook(w.id, { events: ['user.agents_revoked'], enabled: false, description: 'siem' })
+      assert.deepEqual(u.events, ['user.agents_revoked'])
+      assert.equal(u.enabled, false)
+      const r = await admin.webhooks.rotateSecret(w.id)
+      assert.equal(r.id, w.id)
+      assert.match(r.secret, /^whsec_/)
+      assert.notEqual(r.secret, w.secret)
+      assert.ok(r.rotatedAt)
+      await rejects(admin.webhooks.testWebhook(w.id), SharkError, { status: 409 }) // disabled
+      await rejects(admin.webhooks.updateWebhook(w.id, { url: 'ftp://x' }), SharkError, { status: 400 })
       await rejects(admin.webhooks.createWebhook({ url: 'not a url', events: ['user.agents_revoked'] }), SharkError, { status: 400 })
       await admin.webhooks.deleteWebhook(w.id)
       assert.ok(!(await admin.webhooks.listWebhooks()).some((x) => x.id === w.id))
       await rejects(admin.webhooks.deleteWebhook(w.id), NotFoundError)
+      await rejects(admin.webhooks.getWebhook(w.id), NotFoundError)
+      await rejects(admin.webhooks.rotateSecret(w.id), NotFoundError)
+      await rejects(admin.webhooks.listDeliveries(w.id), NotFoundError)
     })
   })
 

@@ -68,6 +68,51 @@ describe('flows', () => {
       assert.notEqual(again.jti, b.jti)
       assert.equal(again.ath, undefined)
       assert.notEqual((await DPoPProver.generate()).jkt, p.jkt)
+      await assert.rejects(DPoPProver.generate({ alg: 'HS256' }), TypeError)
+    })
+
+    it('an EdDSA (Ed25519) prover gets a bound token and fetches with it; fromKeyPair wraps an existing pair', async () => {
+      const agent = await newAgent()
+      const ed = await DPoPProver.generate({ alg: 'EdDSA' })
+      assert.equal(ed.alg, 'EdDSA')
+      assert.equal(ed.publicJwk.kty, 'OKP')
+      const t = await new OAuthClient(shark.url).getTokenWithDpop({ dpopProver: ed, clientId: agent.clientId, clientSecret: agent.clientSecret, scope: 'docs:read' })
+      assert.equal(t.cnfJkt, ed.jkt)
+      const pair = await crypto.subtle.generateKey({ name: 'ECDSA', namedCurve: 'P-256' }, false, ['sign', 'verify'])
+      const wrapped = await DPoPProver.fromKeyPair(pair)
+      const t2 = await new OAuthClient(shark.url).getTokenWithDpop({ dpopProver: wrapped, clientId: agent.clientId, clientSecret: agent.clientSecret, scope: 'docs:read' })
+      assert.equal(t2.cnfJkt, wrapped.jkt)
+      const rsa = await crypto.subtle.generateKey({ name: 'RSASSA-PKCS1-v1_5', modulusLength: 2048, publicExponent: new Uint8Array([1, 0, 1]), hash: 'SHA-256' }, false, ['sign', 'verify'])
+      await assert.rejects(DPoPProver.fromKeyPair(rsa), TypeError)
+    })
+  })
+
+  describe('webhook deliveries', () => {
+    it('testWebhook sends a signed test event to the endpoint; listDeliveries shows it', async () => {
+      const got = []
+      const sink = http.createServer((req, res) => {
+        let body = ''
+        req.on('data', (c) => { body += c })
+        req.on('end', () => { got.push({ headers: req.headers, body }); res.end('ok') })
+      })
+      await new Promise((r) => sink.listen(0, '127.0.0.1', r))
+      try {
+        const w = await admin.webhooks.createWebhook({ url: `http://127.0.0.1:${sink.address().port}/hook`, events: ['user.agents_revoked'] })
+        const t = await admin.webhooks.testWebhook(w.id)
+        assert.ok(t && typeof t === 'object')
+        let deliveries = []
+        for (let i = 0; i < 100 && !(got.length && deliveries.some((d) => d.status === 'delivered')); i++) {
+          await new Promise((r) => setTimeout(r, 200))
+          deliveries = await admin.webhooks.listDeliveries(w.id, { limit: 10 })
+        }
+        assert.ok(got.length >= 1, 'the endpoint got the test event')
+        assert.ok(deliveries.length >= 1)
+        assert.ok(deliveries.some((d) => d.status === 'delivered'), JSON.stringify(deliveries))
+        assert.ok('createdAt' in deliveries[0] || 'id' in deliveries[0])
+        assert.equal((await admin.webhooks.listDeliveries(w.id, { status: 'failed' })).length, 0)
+      } finally {
+        sink.close()
+      }
     })
   })
 

@@ -16,3 +16,5 @@ $SUDO apt-get install -y -qq --no-install-recommends \
   python3 python3-pytest python3-requests python3-cryptography \
   clang libclang-rt-dev \
   curl ca-certificates >/dev/null
+# conformance: authlib (OIDC discovery validators, an outside RP) and PyJWT
+$SUDO apt-get install -y -qq --no-install-recommends python3-authlib python3-jwt >/dev/null

@@ -169,6 +169,24 @@ def test_userinfo_demands_the_nonce(ns):
     assert r.json()["sub"].startswith("usr_")
 
 
+def test_the_vault_demands_the_nonce(ns):
+    """The vault's token retrieval checks the proof before anything else."""
+    key, at, _ = nonce_token(ns)
+    path = "/api/v1/vault/no-such-provider/token"
+    url = flows.issuer(ns) + path
+    r = requests.get(ns.url(path), timeout=10, headers={
+        "Authorization": "DPoP " + at, "DPoP": key.proof(url, "GET", at)})
+    assert r.status_code == 401, r.text
+    assert 'error="use_dpop_nonce"' in r.headers["WWW-Authenticate"]
+    assert r.json()["error"]["code"] == "use_dpop_nonce"
+    r = requests.get(ns.url(path), timeout=10, headers={
+        "Authorization": "DPoP " + at,
+        "DPoP": key.proof(url, "GET", at, nonce=r.headers["DPoP-Nonce"])})
+    # past the proof: now it is about what the token may fetch
+    assert r.status_code == 403, r.text
+    assert "vault:read" in r.json()["error"]["message"]
+
+
 def test_token_endpoint_dpop_errors_are_in_the_body_only(s):
     c = m2m(s)
     htu = flows.issuer(s) + "/oauth/token"

@@ -41,10 +41,13 @@ static const char *hint_client(http_req *req, const char *hint)
         return NULL;
     const keyring_snap *ks = keyring_current(http_req_app(req)->keys);
     const char *kid = json_string_value(json_object_get(jws_header(t), "kid"));
+    const char *typ = json_string_value(json_object_get(jws_header(t), "typ"));
     const keyring_key *k = kid != NULL ? keyring_find(ks, kid) : NULL;
     const json_t *c = jws_claims(t);
     const char *iss = json_string_value(json_object_get(c, "iss"));
-    if (k != NULL && jws_verify(t, k->key) == 0 && iss != NULL &&
+    /* typ JWT: our access tokens (at+jwt) and the like are not ID tokens */
+    if (k != NULL && typ != NULL && strcmp(typ, "JWT") == 0 && jws_verify(t, k->key) == 0 &&
+        iss != NULL &&
         strcmp(iss, http_req_app(req)->cfg.issuer) == 0) {
         const json_t *a = json_object_get(c, "aud");
         if (json_is_array(a) && json_array_size(a) == 1)

@@ -123,6 +123,7 @@ def test_bad_hints_are_refused(s, signed_in):
     for params in ({"id_token_hint": head + "." + forged + "." + sig},
                    {"id_token_hint": "not-a-jwt"},
                    {"id_token_hint": t["access_token"] + "x"},
+                   {"id_token_hint": t["access_token"]},  # ours, but not an ID token
                    {"id_token_hint": t["id_token"], "client_id": other.client_id},
                    {"post_logout_redirect_uri": AFTER}):  # no client named
         r = browser.get(s.url("/oauth/logout?" + urllib.parse.urlencode(params)),

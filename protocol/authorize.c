@@ -441,7 +441,8 @@ static void validated_client(http_req *req, struct check *c, const oauth_client 
     /* Checked first, so the errors below go back the way the client wants. */
     const char *mode = in_str(c, "response_mode");
     if (mode != NULL && !oauth_response_mode_known(mode)) {
-        request_error(c, z, "invalid_request", "response_mode must be query, fragment or form_post");
+        request_error(c, z, "invalid_request",
+                      "response_mode must be query, fragment or form_post");
         return;
     }
     if (mode != NULL)

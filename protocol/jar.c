@@ -57,7 +57,8 @@ static const json_t *verified(struct jar *j, const char *jwks_text, jws_token *t
     else if (!json_is_integer(exp) || json_integer_value(exp) <= now ||
              json_integer_value(exp) > now + MAX_AHEAD_S)
         *why = "the request object must expire, within an hour";
-    else if (json_object_get(c, "client_id") != NULL && (cid == NULL || strcmp(cid, j->client_id) != 0))
+    else if (json_object_get(c, "client_id") != NULL &&
+             (cid == NULL || strcmp(cid, j->client_id) != 0))
         *why = "the request object's client_id is not the request's";
     else if (json_object_get(c, "request") != NULL || json_object_get(c, "request_uri") != NULL)
         *why = "a request object cannot hold request or request_uri";

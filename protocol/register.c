@@ -359,7 +359,8 @@ static int parse_resources(client_meta *m, arena *a, const json_t *body)
 
 /* OpenID Connect members kept in the metadata as given once they pass:
  * id_token_signed_response_alg names a key the server holds (RS256, or the
- * access-token key's alg), post_logout_redirect_uris are redirect URIs. */
+ * access-token key's alg), post_logout_redirect_uris are redirect URIs;
+ * request_uris is refused. */
 static int parse_oidc(client_meta *m, arena *a, const json_t *body, const char *signing_alg)
 {
     const json_t *alg = member(body, "id_token_signed_response_alg");
@@ -368,6 +369,10 @@ static int parse_oidc(client_meta *m, arena *a, const json_t *body, const char *
         return fail(m, "invalid_client_metadata",
                     arena_printf(a, "id_token_signed_response_alg must be RS256 or %s",
                                  signing_alg));
+    /* nothing is fetched: request objects come by value or through PAR */
+    if (member(body, "request_uris") != NULL)
+        return fail(m, "invalid_client_metadata",
+                    "request_uris is not supported; push the request (PAR) instead");
     const json_t *uris = member(body, "post_logout_redirect_uris");
     if (uris != NULL && string_array(m, a, uris, "post_logout_redirect_uris") != 0)
         return -1;

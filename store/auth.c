@@ -124,8 +124,11 @@ static store_stmt session_get = {
     "t AS (UPDATE sessions SET last_seen_at = now(), idle_expires_at = least("
     "  absolute_expires_at, now() + $2::int * interval '1 second') "
     "  WHERE id_hash = $1 AND EXISTS (SELECT 1 FROM s WHERE valid)) "
+    /* floor: a cast rounds, which would put the sign-in up to half a
+     * second in the future (max_age compares it with the clock) */
     "SELECT s.valid::text, s.user_id, s.public_id, s.csrf_token, "
-    "  extract(epoch FROM s.auth_time)::bigint::text, u.email, u.name, u.email_verified::text "
+    "  floor(extract(epoch FROM s.auth_time))::bigint::text, u.email, u.name, "
+    "  u.email_verified::text "
     "FROM s JOIN users u ON u.id = s.user_id",
     2, 0};
 

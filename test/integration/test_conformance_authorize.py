@@ -138,6 +138,16 @@ def test_prompt_consent_asks_again(s, person, client):
     assert "code" in back(r2, client)
 
 
+def test_prompt_login_consent_signs_in_then_asks(s, person, client):
+    consented(s, person, client)
+    r, verifier, state = go(s, person.browser, client, prompt="login consent")
+    assert is_login(r)
+    r = flows.log_in(s, person.browser, r.headers["Location"], person)
+    assert r.status_code == 200 and "wants to act for you" in r.text, r.text
+    q = back(flows.consent(s, person.browser, r), client, state)
+    assert flows.redeem(s, client, q["code"], verifier).status_code == 200
+
+
 def test_prompt_select_account_shows_the_login_page(s, person, client):
     consented(s, person, client)
     r, _, _ = go(s, person.browser, client, prompt="select_account")

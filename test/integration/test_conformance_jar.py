@@ -146,3 +146,10 @@ def test_request_and_request_uri_together_or_foreign_request_uri_are_refused(s, 
         {"client_id": c.client_id, "request_uri": "https://client.example.test/request.jwt"})),
         allow_redirects=False, timeout=flows.TIMEOUT)
     assert r.status_code == 400 and "Location" not in r.headers
+
+
+def test_registration_refuses_request_uris(s):
+    r = requests.post(s.url("/oauth/register"), headers=s.auth(), timeout=10, json={
+        "redirect_uris": [flows.REDIRECT], "request_uris": ["https://client.example.test/r"]})
+    assert r.status_code == 400, r.text
+    assert r.json()["error"] == "invalid_client_metadata"

@@ -8,7 +8,8 @@ FRAGMENT_DIR holds base.yaml (openapi, info, servers, components, security,
 tags) and any number of paths-<area>.yaml (a mapping of path -> Path Item)
 and components-<area>.yaml (a mapping of component kind -> name -> object).
 Every such file is picked up; the build fails on a path, component or
-operationId defined twice, on a $ref that points nowhere, and on any other
+operationId defined twice, on a $ref that points nowhere, on a key with a
+space and no value (an unquoted comma in a flow mapping), and on any other
 file name or top-level key it does not know. The depfile names the directory
 itself, so adding a fragment rebuilds too."""
 import glob
@@ -33,7 +34,26 @@ def load(path):
             fail("%s: %s" % (path, e))
     if not isinstance(doc, dict):
         fail("%s: the top level must be a mapping" % path)
+    stray = stray_keys(doc, "", [])
+    if stray:
+        fail("%s: a key with no value (an unquoted comma in a {...} mapping? quote the text): %s"
+             % (path, stray[0]))
     return doc
+
+
+def stray_keys(node, where, out):
+    """Keys with a space and no value: what an unquoted comma in a flow
+    mapping makes of the rest of a sentence ({description: a, b} reads as
+    description "a" and a key "b")."""
+    if isinstance(node, dict):
+        for k, v in node.items():
+            if v is None and isinstance(k, str) and " " in k.strip():
+                out.append("%s: %r" % (where, k))
+            stray_keys(v, "%s/%s" % (where, k), out)
+    elif isinstance(node, list):
+        for i, v in enumerate(node):
+            stray_keys(v, "%s/%d" % (where, i), out)
+    return out
 
 
 def refs(node, out):

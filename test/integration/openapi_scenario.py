@@ -12,7 +12,9 @@ test_openapi.py sees each one as it is sent.
 An area that adds routes (and documents them in api/openapi/paths-<area>.yaml)
 adds their calls here, or in its own openapi_scenario_<area>.py: a module with
 run(server) that is picked up by name and run after this one, on the same
-server, with the same recorder."""
+server, with the same recorder. A module that needs a server with other flags
+starts it and appends its base URL to RECORDED, so that its traffic is
+checked too."""
 import glob
 import importlib
 import os
@@ -31,6 +33,7 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 SHARK_ARGS = ["--webhook-allowed-hosts", "127.0.0.1", "--webhook-retry-schedule", "1,1,1",
               "--webhook-timeout", "2", "--vault-refresh-skew", "60"]
 T = 20
+RECORDED = []  # base URLs whose traffic the recorder checks (test_openapi.py fills it)
 
 
 def uniq(p):

@@ -87,11 +87,13 @@ def records(server):
     request that reached the server."""
     seen = []
     real_send = requests.Session.send
-    base = server.url("")
+    # the scenario's server, and any other it starts with other flags (RECORDED)
+    bases = openapi_scenario.RECORDED
+    bases[:] = [server.url("")]
 
     def send(self, request, **kw):
         resp = real_send(self, request, **kw)
-        if request.url.startswith(base + "/"):
+        if any(request.url.startswith(b + "/") for b in bases):
             path = urllib.parse.urlsplit(request.url).path
             seen.append({"op": operation_of(request.method, path),
                          "request": "%s %s" % (request.method, path),
@@ -183,6 +185,9 @@ OP = "  get:\n    operationId: %s\n    responses: {'200': {description: ok}}\n"
      "components/schemas/A is defined twice"),
     ({"notes.yaml": "a: 1\n"}, "name it paths-<area>.yaml or components-<area>.yaml"),
     ({"paths-a.yaml": "x:\n" + OP % "a"}, "'x' is not a path"),
+    ({"paths-a.yaml": "/x:\n  get:\n    operationId: a\n"
+      "    responses: {'200': {description: The page, or the signed-out page.}}\n"},
+     "a key with no value (an unquoted comma"),
 ])
 def test_assembly_fails_loudly(tmp_path, files, error):
     """The build's assembly refuses a document that two fragments disagree on."""

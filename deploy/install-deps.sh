@@ -16,3 +16,5 @@ $SUDO apt-get install -y -qq --no-install-recommends \
   python3 python3-pytest python3-requests python3-cryptography \
   clang libclang-rt-dev \
   curl ca-certificates >/dev/null
+# python3-venv: test/run installs the Python SDK (sdk/python) in a fresh virtual environment.
+$SUDO apt-get install -y -qq --no-install-recommends python3-venv >/dev/null

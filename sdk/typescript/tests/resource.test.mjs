@@ -12,7 +12,7 @@ import {
   Client, OAuthClient, DPoPProver, DPoPHTTPClient, ResourceServer, ReplayCache, verifyRequest, verifyToken, JWKSCache,
   VerifiedClaims, TokenVerificationError, SharkError,
 } from '../dist/index.js'
-import { useShark, signUp, uniq, userDelegatedToken } from './shark.mjs'
+import { useShark, signUp, uniq, userDelegatedToken, freePort } from './shark.mjs'
 
 // A node http server: metadata, then the guard, then the handler.
 async function serve(makeRs, requiredScopes = ['mcp:read']) {
@@ -167,6 +167,15 @@ describe('resource server', () => {
     const self = await new jose.SignJWT({ ...JSON.parse(Buffer.from(b, 'base64url')) }).setProtectedHeader({ alg: 'ES256', typ: 'at+jwt', kid: JSON.parse(Buffer.from(h, 'base64url')).kid }).sign(privateKey)
     await refused(await call('/resource', self, prover), 401, 'invalid_token')
     await refused(await raw('/resource', { authorization: 'DPoP %%%' }), 401, 'invalid_token')
+  })
+
+  it('unreachable keys or introspection are 503 temporarily_unavailable, not a verdict on the token', async () => {
+    const closed = `http://127.0.0.1:${await freePort()}`
+    const req = async () => ({ method: 'GET', url: '/r', headers: { host: new URL(srv.url).host, authorization: `DPoP ${token}`, dpop: await prover.makeProof('GET', `${srv.url}/r`, { accessToken: token }) } })
+    const noKeys = new ResourceServer({ issuer: shark.url, resource: `${srv.url}/`, jwksUrl: `${closed}/.well-known/jwks.json` })
+    await assert.rejects(noKeys.verify(await req()), (e) => e instanceof TokenVerificationError && e.statusCode === 503 && e.error === 'temporarily_unavailable')
+    const badIntrospection = new ResourceServer({ issuer: shark.url, resource: `${srv.url}/`, introspect: true, introspectionClientId: rsAgent.clientId, introspectionClientSecret: 'wrong' })
+    await assert.rejects(badIntrospection.verify(await req()), (e) => e instanceof TokenVerificationError && e.statusCode === 503)
   })
 
   it('insufficient scope is 403 with the scope needed', async () => {

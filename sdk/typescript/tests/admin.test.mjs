@@ -155,6 +155,7 @@ describe('admin', () => {
       const oauth = new OAuthClient({ baseUrl: shark.url })
       const e = await rejects(oauth.getToken({ clientId: a.clientId, clientSecret: a.clientSecret }), OAuthError, { status: 401 })
       assert.equal(e.error, 'invalid_client')
+      assert.match(e.wwwAuthenticate, /^Basic/, 'RFC 6749 §5.2: the challenge of a 401 invalid_client')
       assert.ok((await oauth.getToken({ clientId: a.clientId, clientSecret: c.clientSecret })).accessToken)
       // A grace period keeps the previous secret working for a while.
       const g = await admin.agents.rotateSecret(a.id, { gracePeriodSeconds: 300 })

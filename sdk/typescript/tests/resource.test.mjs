@@ -22,9 +22,14 @@ async function serve(makeRs, requiredScopes = ['mcp:read']) {
       const need = req.url.startsWith('/write') ? ['mcp:write'] : requiredScopes
       rs.middleware({ requiredScopes: need })(req, res, (err) => {
         if (err) { res.statusCode = 500; res.end(String(err)); return }
-        res.setHeader('content-type', 'application/json')
-        res.end(JSON.stringify({ sub: req.auth.sub, clientId: req.auth.clientId, scopes: req.auth.scopes,
-          chain: req.auth.delegationChain().map((h) => h.sub), jkt: req.auth.jkt }))
+        let body = ''
+        req.on('data', (c) => { body += c })
+        req.on('end', () => {
+          res.setHeader('content-type', 'application/json')
+          res.end(JSON.stringify({ sub: req.auth.sub, clientId: req.auth.clientId, scopes: req.auth.scopes,
+            chain: req.auth.delegationChain().map((h) => h.sub), jkt: req.auth.jkt, method: req.method, url: req.url,
+            contentType: req.headers['content-type'] ?? null, body }))
+        })
       })
     })
   })
@@ -104,6 +109,26 @@ describe('resource server', () => {
     assert.deepEqual(body.scopes, ['mcp:read'])
     assert.deepEqual(body.chain, [])
     assert.equal(body.jkt, prover.jkt)
+  })
+
+  it('DPoPHTTPClient: every method gets its own proof (htm, htu, ath); params, json and form bodies arrive', async () => {
+    const http2 = new DPoPHTTPClient({ baseUrl: srv.url })
+    const o = { token, prover }
+    const got = async (p) => (await p).raiseForStatus().json()
+    assert.deepEqual(await got(http2.getWithDpop('/resource', { ...o, params: { q: 'a b', n: 2 } })).then((b) => [b.method, b.url]), ['GET', '/resource?q=a+b&n=2'])
+    const put = await got(http2.putWithDpop('/resource', { ...o, json: { x: 1 } }))
+    assert.deepEqual([put.method, put.contentType, put.body], ['PUT', 'application/json', '{"x":1}'])
+    const patch = await got(http2.patchWithDpop('/resource', { ...o, data: { a: '1', b: 'two words' } }))
+    assert.deepEqual([patch.method, patch.contentType, patch.body], ['PATCH', 'application/x-www-form-urlencoded', 'a=1&b=two+words'])
+    const post = await got(http2.postWithDpop('/resource', { ...o, data: 'raw text', headers: { 'content-type': 'text/plain' } }))
+    assert.deepEqual([post.method, post.contentType, post.body], ['POST', 'text/plain', 'raw text'])
+    assert.equal((await got(http2.deleteWithDpop('/resource', o))).method, 'DELETE')
+    assert.equal((await got(http2.requestWithDpop('options', `${srv.url}/resource`, o))).method, 'OPTIONS')
+    const r = await http2.getWithDpop('/write', o)
+    assert.equal(r.ok, false)
+    assert.throws(() => r.raiseForStatus(), (e) => e instanceof SharkError && e.statusCode === 403 && /insufficient_scope/.test(e.message))
+    await assert.rejects(http2.getWithDpop('/resource', { token }), TypeError)
+    assert.throws(() => new DPoPHTTPClient({ baseUrl: 'mcp.example.com' }), TypeError)
   })
 
   it('no token: 401 with a DPoP challenge naming resource_metadata and algs, no error code', async () => {

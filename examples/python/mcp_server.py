@@ -9,8 +9,10 @@ whose scope holds mcp:read; the tool add_note also needs mcp:write.
     SHARK_URL=http://127.0.0.1:8080 MCP_PORT=8765 python3 mcp_server.py
 
 Environment: SHARK_URL (the issuer), MCP_PORT (default 8765), MCP_PUBLIC_URL
-(the URL clients use, default http://127.0.0.1:$MCP_PORT), SHARK_INTROSPECT_KEY
-(optional: an admin key, to see revocations at once through introspection)."""
+(the URL clients use, default http://127.0.0.1:$MCP_PORT), and optionally
+SHARK_RS_CLIENT_ID / SHARK_RS_CLIENT_SECRET: the credentials of an agent marked
+resource_server (provision.py makes one), with which the server introspects each
+token so a revocation is seen at once — no admin key on the resource server."""
 import json
 import os
 import sys
@@ -21,7 +23,8 @@ from shark_auth import ResourceServer
 SHARK_URL = os.environ.get("SHARK_URL", "http://127.0.0.1:8080")
 PORT = int(os.environ.get("MCP_PORT", "8765"))
 PUBLIC_URL = os.environ.get("MCP_PUBLIC_URL", "http://127.0.0.1:%d" % PORT).rstrip("/")
-INTROSPECT_KEY = os.environ.get("SHARK_INTROSPECT_KEY")
+RS_ID = os.environ.get("SHARK_RS_CLIENT_ID")
+RS_SECRET = os.environ.get("SHARK_RS_CLIENT_SECRET")
 
 rs = ResourceServer(
     issuer=SHARK_URL,
@@ -30,7 +33,8 @@ rs = ResourceServer(
     scopes_supported=["mcp:read", "mcp:write"],
     resource_name="SharkAuth example MCP server",
     public_base_url=PUBLIC_URL,
-    **({"introspect": True, "introspection_token": INTROSPECT_KEY} if INTROSPECT_KEY else {}),
+    **({"introspect": True, "introspection_client_id": RS_ID,
+        "introspection_client_secret": RS_SECRET} if RS_ID else {}),
 )
 
 NOTES = []

@@ -23,18 +23,22 @@ class AgentsClient(AdminBase):
                        description: Optional[str] = None, created_by: Optional[str] = None,
                        grant_types: Optional[Sequence[str]] = None,
                        dpop_jkt: Optional[str] = None,
-                       client_id: Optional[str] = None) -> Dict[str, Any]:
+                       client_id: Optional[str] = None,
+                       resource_server: Optional[bool] = None) -> Dict[str, Any]:
         """Create an agent. The answer (a dict) carries client_id and, once only,
         client_secret. `created_by` links it to the customer (user id) so
         users.revoke_agents and the vault reach it. `client_id` (shark_agent_
         followed by letters, digits, '.', '_' or '-') names it yourself, e.g.
         shark_agent_v3.2_<instance>, so bulk_revoke_by_pattern can reach a class
-        of agents; by default the server picks a random one."""
+        of agents; by default the server picks a random one. resource_server=True
+        lets the agent introspect any token: the credentials an API or MCP server
+        gives ResourceServer(introspect=True) instead of the admin key."""
         body: Dict[str, Any] = {"app_id": app_id, "name": name}
         for k, v in (("scopes", list(scopes) if scopes is not None else None),
                      ("description", description), ("created_by", created_by),
                      ("grant_types", list(grant_types) if grant_types is not None else None),
-                     ("dpop_jkt", dpop_jkt), ("client_id", client_id)):
+                     ("dpop_jkt", dpop_jkt), ("client_id", client_id),
+                     ("resource_server", resource_server)):
             if v is not None:
                 body[k] = v
         return self._t.send("POST", "/api/v1/agents", json=body).json()
@@ -51,10 +55,12 @@ class AgentsClient(AdminBase):
 
     def update_agent(self, agent_id: str, *, name: Optional[str] = None,
                      description: Optional[str] = None, scopes: Optional[Sequence[str]] = None,
-                     status: Optional[str] = None) -> Dict[str, Any]:
+                     status: Optional[str] = None,
+                     resource_server: Optional[bool] = None) -> Dict[str, Any]:
         body = {k: v for k, v in (("name", name), ("description", description),
                                   ("scopes", list(scopes) if scopes is not None else None),
-                                  ("status", status)) if v is not None}
+                                  ("status", status), ("resource_server", resource_server))
+                if v is not None}
         return self._t.send("PATCH", "/api/v1/agents/" + seg(agent_id), json=body).json()
 
     def delete_agent(self, agent_id: str) -> None:

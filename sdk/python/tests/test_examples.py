@@ -12,14 +12,10 @@ from conftest import REPO, free_port, run_example
 EX = os.path.join(REPO, "examples", "python")
 
 
-@pytest.fixture
-def mcp_server(shark):
-    port = free_port()
-    env = {"SHARK_URL": shark.url, "MCP_PORT": str(port),
-           "SHARK_INTROSPECT_KEY": shark.admin_key}
-    proc = run_example([os.path.join(EX, "mcp_server.py")], env, stdout=subprocess.PIPE,
+def start_mcp_server(shark, port, env):
+    env = dict(env, SHARK_URL=shark.url, MCP_PORT=str(port))
+    proc = run_example([os.path.join(EX, "mcp_server.py")], env, stdout=subprocess.DEVNULL,
                        stderr=subprocess.DEVNULL)
-    url = "http://127.0.0.1:%d/mcp" % port
     deadline = time.time() + 60
     while True:
         try:
@@ -31,9 +27,7 @@ def mcp_server(shark):
                 proc.kill()
                 raise RuntimeError("the example server did not start")
             time.sleep(0.1)
-    yield url
-    proc.terminate()
-    proc.wait(10)
+    return proc
 
 
 def run(args, env):
@@ -43,11 +37,24 @@ def run(args, env):
     return out.decode()
 
 
-def test_agent_calls_the_protected_mcp_server(shark, mcp_server):
+@pytest.fixture
+def world(shark):
+    """provision.py's exports, and mcp_server.py started with them."""
+    port = free_port()
+    mcp_url = "http://127.0.0.1:%d/mcp" % port
     exports = run([os.path.join(EX, "provision.py")], {
-        "SHARK_URL": shark.url, "SHARK_ADMIN_KEY": shark.admin_key, "MCP_URL": mcp_server})
+        "SHARK_URL": shark.url, "SHARK_ADMIN_KEY": shark.admin_key, "MCP_URL": mcp_url})
     env = dict(line[len("export "):].split("=", 1) for line in exports.splitlines())
+    proc = start_mcp_server(shark, port, env)
+    yield mcp_url, env
+    proc.terminate()
+    proc.wait(10)
+
+
+def test_agent_calls_the_protected_mcp_server(shark, world):
+    mcp_server, env = world
     assert env["SHARK_AGENT_CLIENT_ID"].startswith("shark_agent_")
+    assert env["SHARK_RS_CLIENT_ID"].startswith("shark_agent_")
     out = json.loads(run([os.path.join(EX, "agent.py")], env))
     assert out["issuer"] == shark.url and out["resource"] == mcp_server
     calls = out["calls"]
@@ -62,8 +69,18 @@ def test_agent_calls_the_protected_mcp_server(shark, mcp_server):
     assert out["calls"]["tools/call:whoami"]["status"] == 200
     assert out["calls"]["tools/call:add_note"] == {"status": 403,
                                                    "body": {"error": "insufficient_scope"}}
-    # a revoked agent is refused at once (the server introspects)
-    from shark_auth import Client
+    # a revoked agent is refused at once: the server introspects with its
+    # resource-server credentials
+    from shark_auth import Client, DPoPHTTPClient, DPoPProver, OAuthClient
+    prover = DPoPProver.generate()
+    t = OAuthClient(shark.url).get_token_with_dpop(
+        dpop_prover=prover, client_id=env["SHARK_AGENT_CLIENT_ID"],
+        client_secret=env["SHARK_AGENT_CLIENT_SECRET"], scope="mcp:read", resource=mcp_server)
+    http = DPoPHTTPClient(base_url=mcp_server)
+    call = {"jsonrpc": "2.0", "id": 1, "method": "tools/list"}
+    assert http.post_with_dpop("", token=t.access_token, prover=prover, json=call
+                               ).status_code == 200
     Client(shark.url, token=shark.admin_key).agents.revoke_all(env["SHARK_AGENT_CLIENT_ID"])
-    r = httpx.post(mcp_server, json={"jsonrpc": "2.0", "id": 1, "method": "tools/list"})
-    assert r.status_code == 401
+    r = http.post_with_dpop("", token=t.access_token, prover=prover, json=call)
+    assert r.status_code == 401 and r.json() == {
+        "error": "invalid_token", "error_description": "the token is revoked or expired"}

@@ -378,3 +378,27 @@ def test_jwks_cache_follows_key_rotation(shark, rs_world):
         with pytest.raises(TokenVerificationError) as e:
             verify_token(t, issuer=shark.url, audience=url, jwks=stale)
         assert "does not publish" in e.value.error_description
+
+
+def test_introspection_with_resource_server_credentials(shark, admin, app, rs_world, bound):
+    """Least privilege: the resource server introspects as an agent marked
+    resource_server, not with the admin key; an ordinary agent's credentials
+    learn nothing about others' tokens (active: false), so the helper refuses."""
+    prover, token = bound
+    url = rs_world["resource"]
+    plain = admin.agents.register_agent(app_id=app["id"], name="plain", scopes=["mcp:read"])
+    rs_agent = admin.agents.register_agent(app_id=app["id"], name="mcp-server",
+                                           scopes=["mcp:read"], resource_server=True)
+    assert rs_agent["resource_server"] is True
+    def server(agent):
+        return ResourceServer(issuer=shark.url, resource=url, introspect=True,
+                              introspection_client_id=agent["client_id"],
+                              introspection_client_secret=agent["client_secret"])
+    assert server(rs_agent).verify("GET", url, headers(prover, token, url)).sub
+    refused(lambda: server(plain).verify("GET", url, headers(prover, token, url)), 401,
+            "invalid_token")
+    assert admin.agents.update_agent(plain["id"], resource_server=True)["resource_server"] is True
+    assert server(plain).verify("GET", url, headers(prover, token, url)).sub
+    bad = dict(rs_agent, client_secret="wrong")
+    refused(lambda: server(bad).verify("GET", url, headers(prover, token, url)), 503,
+            "temporarily_unavailable")

@@ -48,6 +48,15 @@ describe('admin', () => {
       assert.ok(e.requestId, 'the server request id travels with the error')
     })
 
+    it('an unreachable server is a SharkError without statusCode (after retries for reads)', async () => {
+      const { freePort } = await import('./shark.mjs')
+      const gone = new Client({ baseUrl: `http://127.0.0.1:${await freePort()}`, token: 'sk_live_x', maxRetries: 1 })
+      const e = await rejects(gone.agents.listAgents(), SharkError)
+      assert.equal(e.statusCode, undefined)
+      assert.match(e.message, /cannot reach/)
+      await rejects(gone.agents.registerAgent({ appId: 'a', name: 'n' }), SharkError)
+    })
+
     it('exposes the sub-clients, each also constructible alone', () => {
       for (const [k, C] of [['agents', AgentsClient], ['users', UsersClient], ['apps', AppsClient], ['audit', AuditClient], ['webhooks', WebhooksClient], ['oauth', OAuthClient]]) {
         assert.ok(admin[k] instanceof C, k)

@@ -16,3 +16,5 @@ $SUDO apt-get install -y -qq --no-install-recommends \
   python3 python3-pytest python3-requests python3-cryptography \
   clang libclang-rt-dev \
   curl ca-certificates >/dev/null
+# dashboard: headless Chromium that the Playwright tests of dashboard/ drive.
+$SUDO apt-get install -y -qq --no-install-recommends chromium >/dev/null

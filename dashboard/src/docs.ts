@@ -11,6 +11,5 @@ createApiReference("#api-reference", {
   telemetry: false,
   showDeveloperTools: "never",
   agent: { disabled: true },
-  mcp: { disabled: true },
   documentDownloadType: "yaml",
 } as any);

@@ -167,6 +167,27 @@ describe('dashboard', { timeout: 600_000 }, () => {
     await shot('audit')
   })
 
+  it('tails the audit log live and exports it as CSV', async () => {
+    if (setupError) throw setupError
+    await nav('Audit log')
+    await page.getByRole('button', { name: 'Clear' }).click()
+    await page.getByRole('checkbox', { name: 'Live tail' }).check()
+    const made = await shark.admin('POST', '/api/v1/apps', { name: 'tailed-app' })
+    await page.getByRole('cell', { name: made.id, exact: true }).waitFor()
+    await page.getByRole('checkbox', { name: 'Live tail' }).uncheck()
+    const [download] = await Promise.all([
+      page.waitForEvent('download'),
+      page.getByRole('button', { name: 'Export CSV' }).click(),
+    ])
+    const file = path.join(SHOTS, 'audit-log.csv')
+    await download.saveAs(file)
+    const lines = fs.readFileSync(file, 'utf8').trim().split(/\r?\n/)
+    assert.match(lines[0], /^created_at,id,event,/)
+    assert.ok(lines.some((l) => l.includes(made.id) && l.includes('app.created')), lines.slice(0, 5).join('\n'))
+    const total = (await shark.admin('GET', '/api/v1/audit-logs?limit=1000')).data.length
+    assert.equal(lines.length - 1, total, 'every event, once')
+  })
+
   it('draws the delegation canvas of a three-hop chain', async () => {
     if (setupError) throw setupError
     const mk = async (name) => {

@@ -112,27 +112,29 @@ export function rowsOf(page: any): any[] {
 }
 
 // Whether the server can count a destructive action before doing it: the
-// OpenAPI document it serves names a dry_run parameter on that path. Asked
-// once; a server without the document, or without dry runs, gets a
-// confirmation without counts (never a request that would act).
-let doc: Promise<string> | null = null;
-export async function supportsDryRun(path: string): Promise<boolean> {
+// OpenAPI document it serves gives that operation a dry_run parameter. Asked
+// once; a server without the document, or without dry runs for the
+// operation, gets a confirmation without counts (never a request that would
+// act). The YAML parser loads only when a confirmation first opens.
+let doc: Promise<any> | null = null;
+export async function supportsDryRun(path: string, method: string): Promise<boolean> {
   doc ??= fetch("/api/openapi.yaml", { credentials: "same-origin" })
-    .then((r) => (r.ok ? r.text() : ""))
-    .catch(() => "");
-  const text = await doc;
-  return dryRunIn(text, path);
+    .then(async (r) => {
+      if (!r.ok) return null;
+      const [{ parse }, text] = await Promise.all([import("yaml"), r.text()]);
+      return parse(text, { maxAliasCount: -1 });
+    })
+    .catch(() => null);
+  return hasDryRun(await doc, path, method);
 }
 
-export function dryRunIn(text: string, path: string): boolean {
-  const lines = text.split("\n");
-  const start = lines.findIndex((l) => l.trim() === `${path}:` || l.trim() === `'${path}':`);
-  if (start < 0) return false;
-  const indent = lines[start].length - lines[start].trimStart().length;
-  for (let i = start + 1; i < lines.length; i++) {
-    const l = lines[i];
-    if (l.trim() !== "" && l.length - l.trimStart().length <= indent) break;
-    if (/\bdry_run\b/.test(l)) return true;
-  }
-  return false;
+export function hasDryRun(spec: any, path: string, method: string): boolean {
+  const item = spec?.paths?.[path];
+  if (!item || typeof item !== "object") return false;
+  const resolve = (p: any) => {
+    const ref = typeof p?.$ref === "string" && p.$ref.match(/^#\/components\/parameters\/(.+)$/);
+    return ref ? spec?.components?.parameters?.[ref[1]] : p;
+  };
+  const params = [...(item.parameters ?? []), ...(item[method.toLowerCase()]?.parameters ?? [])];
+  return params.map(resolve).some((p: any) => p?.name === "dry_run" && p?.in === "query");
 }

@@ -2,38 +2,50 @@
 import { afterEach, describe, expect, it } from "vitest";
 import { cleanup, fireEvent, render, screen } from "@testing-library/react";
 import { Field, Pager, SecretOnce, Table, splitList } from "./components";
-import { dryRunIn, rowsOf, url } from "./api";
+import { hasDryRun, rowsOf, url } from "./api";
 import { useState } from "react";
 
 afterEach(cleanup);
 
-describe("dryRunIn", () => {
-  const doc = [
-    "paths:",
-    "  /api/v1/agents/{id}/tokens/revoke-all:",
-    "    post:",
-    "      parameters:",
-    "      - name: dry_run",
-    "        in: query",
-    "  /api/v1/admin/oauth/revoke-by-pattern:",
-    "    post:",
-    "      summary: no counting here",
-    "  /api/v1/users/{id}/revoke-agents:",
-    "    post: {}",
-    "components:",
-    "  parameters:",
-    "    DryRun: {name: dry_run}",
-  ].join("\n");
-  it("finds a dry_run parameter on the path that names it", () => {
-    expect(dryRunIn(doc, "/api/v1/agents/{id}/tokens/revoke-all")).toBe(true);
+describe("hasDryRun", () => {
+  const dry = { name: "dry_run", in: "query", schema: { type: "string" } };
+  const spec = {
+    paths: {
+      "/api/v1/agents/{id}/tokens/revoke-all": { post: { parameters: [dry] } },
+      "/api/v1/users/{id}/revoke-agents": { parameters: [{ $ref: "#/components/parameters/DryRun" }], post: {} },
+      "/api/v1/admin/oauth/revoke-by-pattern": { post: { parameters: [{ name: "dry_run", in: "header" }] } },
+      "/api/v1/vault/connections/{id}": { get: { parameters: [dry] }, delete: {} },
+    },
+    components: { parameters: { DryRun: dry } },
+  };
+  it("finds a dry_run query parameter on the operation, its path item or through a $ref", () => {
+    expect(hasDryRun(spec, "/api/v1/agents/{id}/tokens/revoke-all", "POST")).toBe(true);
+    expect(hasDryRun(spec, "/api/v1/users/{id}/revoke-agents", "POST")).toBe(true);
   });
-  it("does not borrow one from the next path or from components", () => {
-    expect(dryRunIn(doc, "/api/v1/admin/oauth/revoke-by-pattern")).toBe(false);
-    expect(dryRunIn(doc, "/api/v1/users/{id}/revoke-agents")).toBe(false);
+  it("does not take another operation's, or a header of that name", () => {
+    expect(hasDryRun(spec, "/api/v1/vault/connections/{id}", "DELETE")).toBe(false);
+    expect(hasDryRun(spec, "/api/v1/admin/oauth/revoke-by-pattern", "POST")).toBe(false);
   });
   it("says no for a path or document that is missing", () => {
-    expect(dryRunIn(doc, "/api/v1/nope")).toBe(false);
-    expect(dryRunIn("", "/api/v1/agents/{id}/tokens/revoke-all")).toBe(false);
+    expect(hasDryRun(spec, "/api/v1/nope", "POST")).toBe(false);
+    expect(hasDryRun(null, "/api/v1/agents/{id}/tokens/revoke-all", "POST")).toBe(false);
+  });
+  it("reads YAML with anchors and aliases as the assembled document may have them", async () => {
+    const { parse } = await import("yaml");
+    const text = [
+      "paths:",
+      "  /a:",
+      "    post:",
+      "      parameters:",
+      "      - &id001",
+      "        name: dry_run",
+      "        in: query",
+      "  /b:",
+      "    post:",
+      "      parameters:",
+      "      - *id001",
+    ].join("\n");
+    expect(hasDryRun(parse(text), "/b", "post")).toBe(true);
   });
 });
 

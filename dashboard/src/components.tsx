@@ -216,12 +216,14 @@ export function Confirm({
   const [busy, setBusy] = useState(false);
   useEffect(() => {
     let live = true;
-    supportsDryRun(route).then(async (yes) => {
+    supportsDryRun(route, method).then(async (yes) => {
       if (!yes) return live && setCounts("none");
       try {
         const r = await api(path, { method, body, query: { ...query, dry_run: true } });
         const nums: Record<string, number> = {};
-        for (const [k, v] of Object.entries(r ?? {})) if (typeof v === "number") nums[k] = v;
+        for (const [k, v] of Object.entries(r ?? {}))
+          if (typeof v === "number") nums[k] = v;
+          else if (Array.isArray(v)) nums[k] = v.length; // e.g. revoked_agent_ids
         live && setCounts(nums);
       } catch (e) {
         live && (setCounts("none"), setError(e as Error));

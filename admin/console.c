@@ -43,7 +43,9 @@ static void page(http_req *req, const char *name, const char *csp)
 static void admin_app(http_req *req)
 {
     const char *path = http_req_path(req);
-    if (strncmp(path, "/admin/assets/", 14) == 0) {
+    /* Under /admin/assets there are files only: anything else is a 404,
+     * never the app (a stale or mistyped asset URL must not get HTML). */
+    if (strcmp(path, "/admin/assets") == 0 || strncmp(path, "/admin/assets/", 14) == 0) {
         const asset *a = assets_find(&console_assets, path);
         if (a == NULL) {
             http_error(req, 404, "not_found", "no such asset");

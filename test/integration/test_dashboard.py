@@ -69,7 +69,8 @@ def test_hashed_assets_are_immutable_and_revalidate(shark):
     refused = requests.get(shark.url(js), headers={"Accept-Encoding": "gzip;q=0"}, timeout=15)
     assert "Content-Encoding" not in refused.headers
     assert requests.head(shark.url(js), timeout=15).status_code == 200
-    for bad in ("/admin/assets/nope.js", "/admin/assets/..%2Findex.html", "/admin/assets/x'%20OR%201=1"):
+    for bad in ("/admin/assets", "/admin/assets/nope.js", "/admin/assets/a/b/c",
+                "/admin/assets/..%2Findex.html", "/admin/assets/x'%20OR%201=1"):
         r = requests.get(shark.url(bad), timeout=15)
         assert r.status_code == 404, bad
         assert r.json()["error"]["code"] == "not_found"

@@ -186,6 +186,16 @@ export function Modal({ title, children, onClose }: { title: string; children: R
   );
 }
 
+// What a dry run's counts mean, in the words an admin reads first.
+const COUNT_LABELS: Record<string, string> = {
+  revoked_count: "tokens would be revoked",
+  revoked_token_count: "tokens would be revoked",
+  revoked_agent_ids: "agents would lose their tokens",
+  revoked_consent_count: "consents would be revoked",
+  disabled_count: "agents would be disabled",
+  matched_client_count: "clients match the pattern",
+};
+
 // Asks before a destructive action and says what it will revoke: the counts
 // come from the route's dry run when the server offers one.
 export function Confirm({
@@ -257,7 +267,7 @@ export function Confirm({
         <ul className="counts" data-testid="dry-run-counts">
           {Object.entries(counts).map(([k, v]) => (
             <li key={k}>
-              <strong>{v.toLocaleString()}</strong> {k.replace(/_/g, " ")}
+              <strong>{v.toLocaleString()}</strong> {COUNT_LABELS[k] ?? k.replace(/_/g, " ")}
             </li>
           ))}
         </ul>

@@ -1,6 +1,5 @@
 #include "assets.h"
 
-#include <stdbool.h>
 #include <string.h>
 #include <strings.h>
 
@@ -20,8 +19,7 @@ const asset *assets_find(const asset_table *t, const char *path)
     return NULL;
 }
 
-/* RFC 9110 §12.5.3: gzip listed, and not with a q-value of zero. */
-static bool accepts_gzip(const char *ae)
+bool assets_accepts_gzip(const char *ae)
 {
     const char *p = ae;
     while (p != NULL && *p != '\0') {
@@ -65,7 +63,7 @@ void assets_respond(http_req *req, const asset *a, const char *cache_control)
         http_respond(req, 304, NULL, "", 0);
         return;
     }
-    if (a->gz != NULL && accepts_gzip(http_req_header(req, "Accept-Encoding"))) {
+    if (a->gz != NULL && assets_accepts_gzip(http_req_header(req, "Accept-Encoding"))) {
         http_header(req, "Content-Encoding", "gzip");
         http_respond(req, 200, a->type, a->gz, a->gzlen);
         return;

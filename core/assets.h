@@ -7,6 +7,7 @@
 #ifndef SHARK_CORE_ASSETS_H
 #define SHARK_CORE_ASSETS_H
 
+#include <stdbool.h>
 #include <stddef.h>
 
 #include "http.h"
@@ -28,6 +29,9 @@ typedef struct asset_table {
 
 /* The asset at exactly path, or NULL. */
 const asset *assets_find(const asset_table *t, const char *path);
+/* True when an Accept-Encoding value lists gzip without q=0 (RFC 9110
+ * §12.5.3). Pure. */
+bool assets_accepts_gzip(const char *accept_encoding);
 /* Answers 200 with the asset (or 304 on a matching If-None-Match) and
  * cache_control; the caller sets any other headers first. */
 void assets_respond(http_req *req, const asset *a, const char *cache_control);

@@ -5,6 +5,7 @@ mutation, sign-out, bad input), the delegation chain route and the audit CSV
 export. A real server over HTTP throughout."""
 import csv
 import gzip
+import hashlib
 import io
 import json
 import re
@@ -196,6 +197,38 @@ def test_sign_out_needs_the_csrf_token_and_ends_the_session(shark):
     ev = requests.get(shark.url("/api/v1/audit-logs"), params={"event": "admin.session_ended"},
                       headers=shark.auth(), timeout=15).json()["data"]
     assert ev and ev[0]["target_id"].startswith("ads_")
+
+
+def test_only_digests_are_stored_and_expired_sessions_are_refused(shark):
+    s, csrf, r = session(shark)
+    value = r.cookies["shark_admin"]
+    rows = shark.psql("SELECT id || ' ' || token_hash FROM admin_sessions")
+    assert hashlib.sha256(value.encode()).hexdigest() in rows
+    assert value not in rows and csrf not in rows and shark.admin_key not in rows
+    digest = hashlib.sha256(value.encode()).hexdigest()
+    shark.psql("UPDATE admin_sessions SET expires_at = now() - interval '1 second' "
+               "WHERE token_hash = '%s'" % digest)
+    assert s.get(shark.url("/api/v1/apps"), timeout=15).status_code == 401
+    assert s.get(shark.url(SESSION), timeout=15).status_code == 401
+    # The next sign-in purges what expired.
+    session(shark)
+    assert shark.psql("SELECT count(*) FROM admin_sessions WHERE token_hash = '%s'" % digest).strip() == "0"
+
+
+def test_a_revoked_admin_key_ends_its_sessions():
+    own = Shark()
+    own.start()
+    try:
+        s, csrf, _ = session(own)
+        assert s.get(own.url("/api/v1/apps"), timeout=15).status_code == 200
+        own.psql("UPDATE admin_keys SET revoked_at = now()")
+        assert s.get(own.url("/api/v1/apps"), timeout=15).status_code == 401
+        r = s.post(own.url("/api/v1/apps"), json={"name": "x"}, headers={"X-CSRF-Token": csrf},
+                   timeout=15)
+        assert r.status_code == 401
+        assert sign_in(own).status_code == 401
+    finally:
+        own.cleanup()
 
 
 def test_under_an_https_issuer_the_cookie_is_host_prefixed_and_secure():

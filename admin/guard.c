@@ -8,6 +8,7 @@
 #include "../crypto/hash.h"
 #include "../store/system.h"
 #include "admin.h"
+#include "session.h"
 
 bool admin_db_error(http_req *req, int err)
 {
@@ -42,9 +43,19 @@ static void on_key_checked(void *ud, PGresult *res, int err, const char *msg)
     ar->handler(req);
 }
 
+static void run_route(http_req *req)
+{
+    const admin_route *ar = http_req_route_data(req);
+    ar->handler(req);
+}
+
+/* The admin key as a Bearer token, or else a dashboard session cookie
+ * (with its CSRF header on mutations, admin/session.h). */
 static void guard(http_req *req)
 {
     const char *auth = http_req_header(req, "Authorization");
+    if (auth == NULL && admin_session_guard(req, run_route))
+        return;
     if (auth == NULL || http_req_header_count(req, "Authorization") != 1 ||
         strncasecmp(auth, "Bearer ", 7) != 0 || strncmp(auth + 7, "sk_live_", 8) != 0 ||
         strlen(auth + 7) > 128) {

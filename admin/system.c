@@ -11,8 +11,11 @@
 #include "admin.h"
 #include "agents.h"
 #include "audit.h"
+#include "chain.h"
+#include "console.h"
 #include "dcr.h"
 #include "revoke.h"
+#include "session.h"
 #include "users.h"
 #include "webhooks.h"
 #include "shark_config.h"
@@ -133,6 +136,9 @@ int admin_register(router *r)
         return -1;
     if (admin_webhooks_register(r) != 0 ||
         admin_dcr_register(r) != 0)
+        return -1;
+    if (admin_session_register(r) != 0 || admin_chain_register(r) != 0 ||
+        admin_console_register(r) != 0)
         return -1;
     if (admin_audit_register(r) != 0)
         return -1;

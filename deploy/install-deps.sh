@@ -25,3 +25,5 @@ $SUDO apt-get install -y -qq --no-install-recommends python3-yaml python3-jsonsc
 # python3-venv (above) also lets test/run install the Python SDK (sdk/python) in a fresh virtual environment.
 # conformance: authlib (OIDC discovery validators, an outside RP) and PyJWT
 $SUDO apt-get install -y -qq --no-install-recommends python3-authlib python3-jwt >/dev/null
+# dashboard: headless Chromium that the Playwright tests of dashboard/ drive.
+$SUDO apt-get install -y -qq --no-install-recommends chromium >/dev/null

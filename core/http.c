@@ -339,6 +339,15 @@ void http_respond(http_req *r, int status, const char *content_type, const char 
         shark_fatal("request answered twice");
     r->responded = true;
     r->status = status;
+    /* Every 503 is a passing condition (database outage, overload): tell
+     * clients and load balancers when to come back unless the handler did. */
+    if (status == 503) {
+        bool has = false;
+        for (int i = 0; i < r->nrhdrs && !has; i++)
+            has = strcasecmp(r->rhdrs[i].name, "Retry-After") == 0;
+        if (!has)
+            http_header(r, "Retry-After", "1");
+    }
     if (c->close_after || c->w->draining)
         r->keep_alive = false;
     c->state = C_WRITING;
@@ -869,6 +878,18 @@ static int cb_body(llhttp_t *p, const char *at, size_t n)
     return 0;
 }
 
+/* A chunk's size is known from its header: one that cannot fit is refused
+ * now, not after the client has sent (or stalled on) megabytes. */
+static int cb_chunk_header(llhttp_t *p)
+{
+    http_conn *c = p->data;
+    if (p->content_length > c->w->app->cfg.max_body - c->req.body_len) {
+        c->pending_error = 413;
+        return -1;
+    }
+    return 0;
+}
+
 static int cb_message_complete(llhttp_t *p)
 {
     (void)p;
@@ -885,6 +906,7 @@ static const llhttp_settings_t parser_settings = {
     .on_header_value_complete = cb_header_value_complete,
     .on_headers_complete = cb_headers_complete,
     .on_body = cb_body,
+    .on_chunk_header = cb_chunk_header,
     .on_message_complete = cb_message_complete,
 };
 

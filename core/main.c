@@ -129,8 +129,9 @@ static int serve(int argc, char **argv)
                                   sizeof(err));
         if (embed == NULL)
             goto fail;
+        a.embed = embed;
     }
-    if (store_migrate(a.conninfo, err, sizeof(err)) != 0)
+    if (!a.cfg.no_migrate && store_migrate(a.conninfo, err, sizeof(err)) != 0)
         goto fail;
     if (firstboot_run(&a, err, sizeof(err)) != 0 || oauth_startup(&a, err, sizeof(err)) != 0)
         goto fail;

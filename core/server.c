@@ -153,7 +153,7 @@ static int worker_init(worker *w, app *a, int index, char *err, size_t errlen)
     uv_timer_init(&w->loop, &w->tick);
     w->tick.data = w;
     uv_timer_start(&w->tick, on_tick, TICK_MS, TICK_MS);
-    w->pool = store_pool_new(&w->loop, a->conninfo, a->cfg.db_pool_size, 5000);
+    w->pool = store_pool_new(&w->loop, a->conninfo, a->cfg.db_pool_size, a->cfg.db_wait_ms);
     if (w->pool == NULL) {
         snprintf(err, errlen, "cannot create database pool");
         return -1;

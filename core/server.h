@@ -45,6 +45,7 @@ typedef struct app {
     void (*join_background)(struct app *a);
     struct outbound *outbound; /* owned by core/outbound.c */
     struct fetch *fetch;       /* outbound HTTP for handlers, owned by core/fetch.c */
+    struct store_embed *embed; /* the supervised embedded cluster, or NULL (--db) */
     uint64_t start_ms;
 } app;
 

@@ -16,3 +16,9 @@ $SUDO apt-get install -y -qq --no-install-recommends \
   python3 python3-pytest python3-requests python3-cryptography \
   clang libclang-rt-dev \
   curl ca-certificates >/dev/null
+# production (issue 19): HAProxy in front of the multi-node netns test, iproute2 for it.
+$SUDO apt-get install -y -qq --no-install-recommends haproxy iproute2 >/dev/null
+# production (issue 19): Patroni + etcd for the PostgreSQL failover test.
+$SUDO apt-get install -y -qq --no-install-recommends patroni etcd-server python3-psycopg2 >/dev/null
+# production (issue 19): helm and kubeconform (Go modules) for the deploy/ checks.
+bash "$(dirname "$0")/tools.sh"

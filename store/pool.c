@@ -103,6 +103,10 @@ struct store_pool {
     uv_timer_t queue_timer;
     uv_timer_t defer;
     token_batcher *batcher; /* store/batch.c, created on first use */
+    /* No connection is up and the last attempt failed: the database is
+     * known to be unreachable, so requests fail at once instead of waiting
+     * out the queue timeout. Cleared when a connection is ready again. */
+    bool outage;
     bool closing;
     int pending_closes;
     void (*done)(void *ud);
@@ -365,6 +369,14 @@ static void on_retry(uv_timer_t *h)
     conn_connect(h->data);
 }
 
+static int pool_connected(const store_pool *p)
+{
+    int n = 0;
+    for (int i = 0; i < p->size; i++)
+        n += p->conns[i].state == CONN_IDLE || p->conns[i].state == CONN_BUSY;
+    return n;
+}
+
 /* Fails whatever the connection was doing, closes it and schedules a
  * reconnect with exponential backoff. */
 static void conn_drop(store_conn *c)
@@ -394,6 +406,12 @@ static void conn_drop(store_conn *c)
     store_revoked_gap();
     if (p->closing)
         return;
+    if (!p->outage && pool_connected(p) == 0) {
+        p->outage = true;
+        while (p->queue.head)
+            req_fail_later(p, list_pop(&p->queue), STORE_EUNAVAIL, "database unavailable");
+        uv_timer_stop(&p->queue_timer);
+    }
     c->backoff_ms = c->backoff_ms ? c->backoff_ms * 2 : BACKOFF_MIN_MS;
     if (c->backoff_ms > BACKOFF_MAX_MS)
         c->backoff_ms = BACKOFF_MAX_MS;
@@ -630,6 +648,7 @@ static void conn_complete(store_conn *c)
         break;
     case REQ_LISTEN:
         /* Changes made while this connection was not listening were missed. */
+        p->outage = false;
         clients_changed();
         store_revoked_gap();
         break;
@@ -749,6 +768,10 @@ static int pool_submit(store_pool *p, store_req *r)
 
     if (c) {
         conn_start(c, r);
+        return 0;
+    }
+    if (p->outage) {
+        req_fail_later(p, r, STORE_EUNAVAIL, "database unavailable");
         return 0;
     }
     if (p->queue.len >= QUEUE_MAX) {
@@ -986,6 +1009,7 @@ void store_pool_stats_get(const store_pool *p, store_pool_stats *out)
     memset(out, 0, sizeof(*out));
     out->size = p->size;
     out->queued = p->queue.len;
+    out->outage = p->outage;
     for (int i = 0; i < p->size; i++) {
         if (p->conns[i].state == CONN_IDLE)
             out->idle++;

@@ -8,7 +8,9 @@
  * that loop's thread. Connections are opened without blocking
  * (PQconnectStart/PQconnectPoll); a dropped connection is reopened with
  * backoff, and any query in flight on it, or waiting longer than the queue
- * timeout, completes with an error instead of hanging.
+ * timeout, completes with an error instead of hanging. While no connection
+ * is up and the last attempt to open one failed (a known outage), queries
+ * fail at once with STORE_EUNAVAIL instead of waiting for the timeout.
  */
 #ifndef SHARK_STORE_H
 #define SHARK_STORE_H
@@ -104,6 +106,7 @@ uint64_t store_clients_generation(void);
 /* Pool gauges for /metrics and /readyz (loop thread only). */
 typedef struct store_pool_stats {
     int size, connected, in_use, idle, queued;
+    int outage; /* 1 during a known outage (queries fail at once) */
 } store_pool_stats;
 void store_pool_stats_get(const store_pool *p, store_pool_stats *out);
 

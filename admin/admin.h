@@ -19,8 +19,13 @@ typedef struct admin_route {
 /* Registers a table of admin routes behind the key check. */
 int admin_routes_add(router *r, const admin_route *routes, size_t n);
 
-/* Registers everything this module serves. */
+/* Registers everything this module serves, and the /api/ surface's error
+ * envelope. */
 int admin_register(router *r);
+
+/* route_envelope of /api/ (and, set by app/, of every path no other module
+ * claims): {"error":{"code","message","request_id"}}. */
+void admin_envelope(http_req *r, int status, const char *code, const char *message);
 
 /* The request body as a JSON object, released with the request. Every
  * route that reads JSON reads it here: a body not sent as application/json

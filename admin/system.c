@@ -145,7 +145,8 @@ static const admin_route system_admin_routes[] = {
 
 int admin_register(router *r)
 {
-    if (router_add(r, "GET", "/healthz", healthz, NULL) != 0 ||
+    if (router_surface(r, "/api/", admin_envelope) != 0 ||
+        router_add(r, "GET", "/healthz", healthz, NULL) != 0 ||
         router_add(r, "GET", "/readyz", readyz, NULL) != 0 ||
         router_add(r, "GET", "/metrics", metrics_route, NULL) != 0 ||
         web_routes_add(r, firstboot_routes, 1) != 0)

@@ -12,7 +12,7 @@
 
 #include "../core/fetch.h"
 #include "../core/log.h"
-#include "../core/outbound.h"
+#include "../core/egress.h"
 #include "../crypto/encoding.h"
 #include "../crypto/hash.h"
 #include "../crypto/seal.h"
@@ -282,7 +282,7 @@ static bool url_field(http_req *req, json_t *b, const char *field, const char **
     if (*bad || v == NULL)
         return !*bad;
     char err[200];
-    if (hook_url_check(http_req_app(req)->cfg.webhook_allowed_hosts, v, err, sizeof(err)) != 0 ||
+    if (egress_url_check(http_req_app(req)->cfg.webhook_allowed_hosts, v, err, sizeof(err)) != 0 ||
         strchr(v, '#') != NULL) {
         *bad = true;
         http_error(req, 400, "invalid_request",

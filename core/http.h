@@ -68,11 +68,11 @@ void http_respond(http_req *r, int status, const char *content_type, const char 
                   size_t len);
 /* Serialises and takes the reference to `body`. */
 void http_respond_json(http_req *r, int status, json_t *body);
-/* The error envelope of the path's surface: RFC 6749 §5.2 under /oauth/,
- * {"error":{"code","message","request_id"}} elsewhere. */
+/* Answers in the error envelope of the path's surface (router_surface:
+ * each module registers its own, e.g. RFC 6749 under /oauth/). */
 void http_error(http_req *r, int status, const char *code, const char *message);
-/* Always the RFC 6749 envelope (error, error_description). */
-void http_error_oauth(http_req *r, int status, const char *error, const char *description);
+/* The request id responses echo (X-Request-Id, error envelopes). */
+const char *http_req_echo_id(const http_req *r);
 
 /* Reason phrase for a status code. */
 const char *http_status_text(int status);

@@ -14,6 +14,7 @@
 #include "audience.h"
 #include "authorize.h"
 #include "client.h"
+#include "errors.h"
 #include "login.h"
 #include "oauth.h"
 #include "pages.h"

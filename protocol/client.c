@@ -1,4 +1,5 @@
 #include "client.h"
+#include "errors.h"
 
 #include <pthread.h>
 #include <stdint.h>

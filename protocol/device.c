@@ -8,6 +8,7 @@
 #include "../crypto/hash.h"
 #include "../store/device.h"
 #include "client.h"
+#include "errors.h"
 #include "device.h"
 #include "oauth.h"
 #include "pages.h"

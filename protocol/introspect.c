@@ -19,6 +19,7 @@
 #include "../store/system.h"
 #include "access.h"
 #include "client.h"
+#include "errors.h"
 #include "form.h"
 #include "oauth.h"
 #include "token.h"

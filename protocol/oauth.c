@@ -10,6 +10,7 @@
 #include "../store/oauth.h"
 #include "authorize.h"
 #include "device.h"
+#include "errors.h"
 #include "keys.h"
 #include "register.h"
 #include "token.h"
@@ -343,7 +344,8 @@ static const admin_route admin_routes[] = {
 
 int oauth_routes(router *r)
 {
-    if (router_add(r, "GET", "/.well-known/oauth-authorization-server", metadata, NULL) != 0 ||
+    if (router_surface(r, "/oauth/", oauth_envelope) != 0 ||
+        router_add(r, "GET", "/.well-known/oauth-authorization-server", metadata, NULL) != 0 ||
         router_add(r, "GET", "/.well-known/openid-configuration", metadata, NULL) != 0 ||
         router_add(r, "GET", "/.well-known/jwks.json", jwks, NULL) != 0 ||
         router_add(r, "POST", "/oauth/token", oauth_token_endpoint, NULL) != 0 ||

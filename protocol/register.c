@@ -16,6 +16,7 @@
 #include "../store/system.h"
 #include "audience.h"
 #include "client.h"
+#include "errors.h"
 
 #define MAX_LIST 50  /* entries in any metadata array, scopes included */
 #define MAX_NAME 200 /* characters of client_name */

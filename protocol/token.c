@@ -19,6 +19,7 @@
 #include "access.h"
 #include "audience.h"
 #include "client.h"
+#include "errors.h"
 #include "dpopkeys.h"
 #include "form.h"
 #include "keys.h"

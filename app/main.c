@@ -16,15 +16,17 @@
 #include "../cli/cli.h"
 #include "../protocol/keys.h"
 #include "../protocol/oauth.h"
+#include "../hooks/deliver.h"
 #include "../store/embed.h"
 #include "../store/store.h"
-#include "config.h"
-#include "fetch.h"
-#include "log.h"
-#include "outbound.h"
-#include "server.h"
+#include "../core/config.h"
+#include "../core/fetch.h"
+#include "../core/fatal.h"
+#include "../core/log.h"
+#include "../core/metrics.h"
+#include "../core/server.h"
 #include "shark_config.h"
-#include "tls.h"
+#include "../core/tls.h"
 
 static const char usage[] =
     "usage: shark <command> [flags]\n\n"
@@ -65,27 +67,71 @@ static int lock_data_dir(const char *dir, char *err, size_t errlen)
     return fd;
 }
 
-/* The per-loop set-up and the background services of every module. */
-static void loop_init(worker *w)
+/* The per-loop state and the background services of every module: this
+ * file is the composition root, the only place that knows them all. */
+static int loop_init(worker *w)
 {
+    app *a = w->app;
+    w->pool = store_pool_new(&w->loop, a->conninfo, a->cfg.db_pool_size, a->cfg.db_wait_ms);
+    if (w->pool == NULL)
+        return -1;
     oauth_loop_init(w);
     fetch_loop_init(w);
+    return 0;
+}
+
+static void loop_tick(worker *w)
+{
+    if (w->pool == NULL)
+        return;
+    store_pool_stats st;
+    store_pool_stats_get(w->pool, &st);
+    metrics_pool(w->app->metrics, w->index, st.in_use, st.idle, st.size);
+}
+
+struct loop_closing {
+    worker *w;
+    void (*done)(worker *w);
+};
+
+static void on_pool_closed(void *ud)
+{
+    struct loop_closing *c = ud;
+    worker *w = c->w;
+    void (*done)(worker *) = c->done;
+    free(c);
+    w->pool = NULL;
+    done(w);
+}
+
+static void loop_close(worker *w, void (*done)(worker *w))
+{
+    if (w->pool == NULL) {
+        done(w);
+        return;
+    }
+    struct loop_closing *c = malloc(sizeof(*c));
+    if (c == NULL)
+        shark_fatal("out of memory");
+    c->w = w;
+    c->done = done;
+    store_pool_close(w->pool, on_pool_closed, c);
 }
 
 static int background_start(app *a)
 {
-    return fetch_start(a) != 0 ? -1 : outbound_start(a);
+    return fetch_start(a) != 0 ? -1 : hooks_start(a);
 }
 
 static void background_stop(app *a)
 {
-    outbound_stop(a);
+    hooks_stop(a);
     fetch_stop(a);
 }
 
 static void background_join(app *a)
 {
-    outbound_join(a);
+    hooks_join(a);
     fetch_join(a);
 }
 
@@ -140,6 +186,8 @@ static int serve(int argc, char **argv)
         goto fail;
     }
     a.loop_init = loop_init;
+    a.loop_tick = loop_tick;
+    a.loop_close = loop_close;
     a.start_background = background_start;
     a.stop_background = background_stop;
     a.join_background = background_join;
@@ -147,7 +195,8 @@ static int serve(int argc, char **argv)
         (a.tls = tls_ctx_new(a.cfg.tls_cert, a.cfg.tls_key, err, sizeof(err))) == NULL)
         goto fail;
     a.router = router_new();
-    if (admin_register(a.router) != 0 || oauth_routes(a.router) != 0) {
+    if (router_surface(a.router, "", admin_envelope) != 0 || admin_register(a.router) != 0 ||
+        oauth_routes(a.router) != 0) {
         snprintf(err, sizeof(err), "route table is inconsistent");
         goto fail;
     }

@@ -35,7 +35,9 @@ static void on_ready_version(void *ud, PGresult *res, int err, const char *msg)
         return;
     }
     int v = PQgetisnull(res, 0, 0) ? -1 : atoi(PQgetvalue(res, 0, 0));
-    if (v != latest) {
+    /* Newer is fine: a newer shark migrated during a rolling upgrade, and
+     * migrations stay backward compatible across one version. */
+    if (v < latest) {
         http_respond_json(req, 503, json_pack("{s:s,s:s,s:i,s:i}", "status", "unavailable",
                                               "database", "not migrated", "schema_version", v,
                                               "expected_version", latest));

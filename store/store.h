@@ -112,10 +112,29 @@ void store_pool_stats_get(const store_pool *p, store_pool_stats *out);
 
 /* ---- start-up (blocking; main thread, before the loops start) ---- */
 
-/* Applies every embedded migration not yet applied, under a PostgreSQL
- * advisory lock so concurrent `shark` processes serialise. Returns 0, or -1
- * with a message in `err` (size errlen). */
+/* Migrations, under a PostgreSQL advisory lock so concurrent `shark`
+ * processes serialise. Each mode looks at every embedded migration not yet
+ * recorded in schema_migrations ("pending"):
+ *   APPLY    applies each in its own transaction and records it
+ *   CHECK    changes nothing (not even creating schema_migrations)
+ *   DRY_RUN  runs them all in one transaction that is rolled back, so SQL
+ *            that would fail is found without changing anything
+ * `cb` (may be NULL) hears of each pending migration once it has run (or,
+ * for CHECK, been found). A schema already migrated past this binary (a
+ * newer shark ran) is refused by APPLY and DRY_RUN; CHECK reports it in
+ * *newer (may be NULL; 0 otherwise), since serving on it is fine:
+ * migrations stay backward compatible across one version. Returns the
+ * number pending, or -1 with a message in err (size errlen). */
+enum store_migrate_mode { STORE_MIGRATE_APPLY, STORE_MIGRATE_CHECK, STORE_MIGRATE_DRY_RUN };
+typedef void (*store_migrate_cb)(void *ud, int version, const char *name);
+int store_migrate_run(const char *conninfo, enum store_migrate_mode mode, store_migrate_cb cb,
+                      void *ud, int *newer, char *err, size_t errlen);
+/* APPLY without a report: 0 or -1. */
 int store_migrate(const char *conninfo, char *err, size_t errlen);
+/* 0 when every embedded migration is recorded, newer ones allowed (what
+ * `serve --no-migrate` needs), else -1 saying how many are missing or why
+ * the check failed. */
+int store_schema_require(const char *conninfo, char *err, size_t errlen);
 
 /* Highest migration version applied, or -1 if unreachable / unmigrated. */
 int store_schema_version(PGconn *conn);

@@ -20,5 +20,7 @@ $SUDO apt-get install -y -qq --no-install-recommends \
 $SUDO apt-get install -y -qq --no-install-recommends haproxy iproute2 >/dev/null
 # production (issue 19): Patroni + etcd for the PostgreSQL failover test.
 $SUDO apt-get install -y -qq --no-install-recommends patroni etcd-server python3-psycopg2 >/dev/null
+# production (issue 19): PyYAML for test/deploy (reading rendered manifests).
+$SUDO apt-get install -y -qq --no-install-recommends python3-yaml >/dev/null
 # production (issue 19): helm and kubeconform (Go modules) for the deploy/ checks.
 bash "$(dirname "$0")/tools.sh"

@@ -10,6 +10,8 @@ KUBECONFORM_VERSION=v0.6.7
 # The Kubernetes JSON schemas kubeconform validates against, as PyPI's
 # kubernetes-validate ships them (kubeconform's own default fetches from the web).
 SCHEMAS_VERSION=1.37.0
+# The Kubernetes release the manifests are checked against (oldest supported).
+KUBE_VERSION=1.31.0
 dir="${SHARK_TOOLS:-/var/cache/shark-tools}"
 if ! mkdir -p "$dir" 2>/dev/null || [ ! -w "$dir" ]; then
   dir="${HOME:-/tmp}/.cache/shark-tools"
@@ -24,14 +26,21 @@ build() { # name module version
 }
 build helm helm.sh/helm/v3/cmd/helm "$HELM_VERSION"
 build kubeconform github.com/yannh/kubeconform/cmd/kubeconform "$KUBECONFORM_VERSION"
-if ! need schemas "$SCHEMAS_VERSION"; then
+if ! need schemas "$SCHEMAS_VERSION-$KUBE_VERSION"; then
   rm -rf "$dir/schemas.tmp"
   python3 -m pip install -q --no-deps --no-compile --target "$dir/schemas.tmp" \
     "kubernetes-validate==$SCHEMAS_VERSION" >&2
   rm -rf "$dir/schemas"
-  mv "$dir/schemas.tmp/kubernetes_validate/kubernetes-json-schema" "$dir/schemas"
+  mkdir -p "$dir/schemas"
+  # One Kubernetes version, strict (unknown fields refused). Its $refs name
+  # the definitions by a path kubernetes-validate maps itself; kubeconform
+  # needs a file: URL to load them.
+  src="$dir/schemas.tmp/kubernetes_validate/kubernetes-json-schema/v$KUBE_VERSION-local-strict"
+  [ -d "$src" ] || { echo "tools.sh: no schemas for Kubernetes $KUBE_VERSION" >&2; exit 1; }
+  mv "$src" "$dir/schemas/v$KUBE_VERSION-strict"
+  find "$dir/schemas" -name '*.json' -exec \
+    sed -i "s#\"/api/_definitions.json#\"file://$dir/schemas/v$KUBE_VERSION-strict/_definitions.json#g" {} +
   rm -rf "$dir/schemas.tmp"
-  touch "$dir/schemas/ok"
-  echo "$SCHEMAS_VERSION" >"$dir/schemas.version"
+  echo "$SCHEMAS_VERSION-$KUBE_VERSION" >"$dir/schemas.version"
 fi
 echo "$dir"

@@ -144,7 +144,7 @@ static void audit_list(http_req *req)
         http_error(req, 400, "invalid_request", "cursor is not one this server issued");
         return;
     }
-    if (store_audit_list(http_req_pool(req), f, on_list, req) != 0)
+    if (store_audit_list(http_req_read_pool(req), f, on_list, req) != 0)
         admin_db_error(req, STORE_EUNAVAIL);
 }
 

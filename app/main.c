@@ -76,6 +76,10 @@ static int loop_init(worker *w)
     w->pool = store_pool_new(&w->loop, a->conninfo, a->cfg.db_pool_size, a->cfg.db_wait_ms);
     if (w->pool == NULL)
         return -1;
+    if (a->cfg.db_read[0] != '\0' &&
+        (w->read_pool = store_pool_new_replica(&w->loop, a->cfg.db_read, a->cfg.db_pool_size,
+                                               a->cfg.db_wait_ms)) == NULL)
+        return -1;
     oauth_loop_init(w);
     fetch_loop_init(w);
     return 0;
@@ -100,6 +104,14 @@ static void on_pool_closed(void *ud)
     struct loop_closing *c = ud;
     worker *w = c->w;
     void (*done)(worker *) = c->done;
+    /* The replica's pool, if any, closes after the primary's. */
+    if (w->read_pool != NULL) {
+        store_pool *rp = w->read_pool;
+        w->read_pool = NULL;
+        w->pool = NULL;
+        store_pool_close(rp, on_pool_closed, c);
+        return;
+    }
     free(c);
     w->pool = NULL;
     done(w);

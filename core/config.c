@@ -54,6 +54,8 @@ static const struct opt opts[] = {
      "database connections per thread (default 4)"},
     {"db-wait", "SHARK_DB_WAIT", NUM(OPT_SECONDS, db_wait_ms), 1, 600,
      "seconds a query may wait for a free connection (default 5)"},
+    {"db-read", "SHARK_DB_READ", STR(db_read), 0, 0,
+     "read replica for listings and audit reads (stale by its lag; default: --db)"},
     {"no-migrate", "SHARK_NO_MIGRATE", NUM(OPT_FLAG, no_migrate), 0, 0,
      "do not apply migrations at start (run `shark migrate` first)"},
     {"max-connections", "SHARK_MAX_CONNECTIONS", NUM(OPT_INT, max_connections), 1, 1000000,

@@ -61,6 +61,7 @@ typedef struct worker {
     uv_async_t wake; /* main thread -> loop: begin shutdown */
     uv_timer_t tick; /* housekeeping: pool gauges, shutdown progress */
     struct store_pool *pool; /* set by app->loop_init; NULL once loop_close ran */
+    struct store_pool *read_pool; /* --db-read replica, or NULL; closed with pool */
     uv_thread_t thread;
     int nconns;      /* open connections */
     int draining;    /* shutdown begun */

@@ -107,6 +107,7 @@ struct store_pool {
      * known to be unreachable, so requests fail at once instead of waiting
      * out the queue timeout. Cleared when a connection is ready again. */
     bool outage;
+    bool replica; /* a hot standby: no LISTEN (refused during recovery) */
     bool closing;
     int pending_closes;
     void (*done)(void *ud);
@@ -403,7 +404,8 @@ static void conn_drop(store_conn *c)
     c->state = CONN_DOWN;
     /* Until the set is reloaded, revocations notified meanwhile may be lost
      * to this process (every connection may be down). */
-    store_revoked_gap();
+    if (!p->replica)
+        store_revoked_gap();
     if (p->closing)
         return;
     if (!p->outage && pool_connected(p) == 0) {
@@ -449,10 +451,16 @@ static void conn_connect_step(store_conn *c)
             goto fail;
         return;
     case PGRES_POLLING_OK:
-        if (PQsetnonblocking(c->pg, 1) != 0 || conn_watch(c, UV_READABLE, false) ||
-            !(r = req_new(REQ_LISTEN, NULL, NULL)))
+        if (PQsetnonblocking(c->pg, 1) != 0 || conn_watch(c, UV_READABLE, false))
             goto fail;
         c->backoff_ms = 0;
+        if (c->pool->replica) {
+            c->pool->outage = false;
+            conn_release(c);
+            return;
+        }
+        if (!(r = req_new(REQ_LISTEN, NULL, NULL)))
+            goto fail;
         conn_start(c, r); /* serves the queue once LISTEN is done */
         return;
     default:
@@ -788,14 +796,15 @@ static int pool_submit(store_pool *p, store_req *r)
     return 0;
 }
 
-store_pool *store_pool_new(uv_loop_t *loop, const char *conninfo, int size,
-                           int queue_timeout_ms)
+static store_pool *pool_create(uv_loop_t *loop, const char *conninfo, int size,
+                               int queue_timeout_ms, bool replica)
 {
     store_pool *p = calloc(1, sizeof(*p));
 
     if (!p || size <= 0)
         goto fail;
     p->loop = loop;
+    p->replica = replica;
     p->size = size;
     p->queue_timeout_ms = queue_timeout_ms > 0 ? queue_timeout_ms : 1000;
     p->conninfo = strdup(conninfo);
@@ -822,6 +831,23 @@ fail:
     }
     free(p);
     return NULL;
+}
+
+store_pool *store_pool_new(uv_loop_t *loop, const char *conninfo, int size,
+                           int queue_timeout_ms)
+{
+    return pool_create(loop, conninfo, size, queue_timeout_ms, false);
+}
+
+store_pool *store_pool_new_replica(uv_loop_t *loop, const char *conninfo, int size,
+                                   int queue_timeout_ms)
+{
+    return pool_create(loop, conninfo, size, queue_timeout_ms, true);
+}
+
+bool store_pool_outage(const store_pool *p)
+{
+    return p->outage;
 }
 
 int store_exec(store_pool *p, const store_stmt *stmt, const char *const *params,

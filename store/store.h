@@ -16,6 +16,7 @@
 #define SHARK_STORE_H
 
 #include <libpq-fe.h>
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <uv.h>
@@ -55,6 +56,14 @@ typedef void (*store_cb)(void *ud, PGresult *res, int err, const char *msg);
  * bounded queue for up to `queue_timeout_ms`). NULL on allocation failure. */
 store_pool *store_pool_new(uv_loop_t *loop, const char *conninfo, int size,
                            int queue_timeout_ms);
+/* The same for a read replica (a hot standby, --db-read): its connections
+ * do not LISTEN (a standby refuses it), so it carries no invalidations and
+ * must only serve reads that may be stale (listings, audit), never token,
+ * client or revocation checks. */
+store_pool *store_pool_new_replica(uv_loop_t *loop, const char *conninfo, int size,
+                                   int queue_timeout_ms);
+/* True during a known outage (no connection up, the last attempt failed). */
+bool store_pool_outage(const store_pool *p);
 
 /* Starts closing: queued and in-flight queries fail with STORE_EUNAVAIL, then
  * every handle is closed and `done` runs once on the loop. The pool is freed

@@ -30,7 +30,7 @@ class Standby:
             os.chmod(d, mode)
         r = subprocess.run(["runuser", "-u", "postgres", "--",
                             os.path.join(pg_bindir(), "pg_basebackup"), "-D", self.pgdata,
-                            "-R", "-X", "stream", "-h", primary.sockdir, "-p",
+                            "-R", "-X", "stream", "-c", "fast", "-h", primary.sockdir, "-p",
                             str(primary.port), "-U", "postgres"],
                            capture_output=True, text=True, cwd="/", timeout=120)
         assert r.returncode == 0, r.stderr

@@ -154,8 +154,11 @@ class Cluster:
         with open(cfg, "w") as f:
             f.write("""global
     maxconn 4000
+    log stdout format raw local0
 defaults
     mode http
+    log global
+    option httplog
     timeout connect 300ms
     timeout client 30s
     timeout server 2s
@@ -358,6 +361,10 @@ def test_node_cut_off_and_node_killed_under_load(cl):
     n_answered, n_failed = len(answered), len(failed)
     print("\nunder load: %d answered 200, %d not (%s)" % (n_answered, n_failed,
                                                          sorted(set(map(str, failed)))))
+    with open(cl.log("haproxy"), errors="replace") as f:
+        for line in f:
+            if " 200 " not in line and "/oauth/token" in line:
+                print("haproxy: " + line.strip())
     assert n_answered > 0
     # Every token answered is in the database and good on the surviving node.
     jtis = [claims(t)["jti"] for t in answered]
@@ -367,8 +374,11 @@ def test_node_cut_off_and_node_killed_under_load(cl):
     assert missing == [], "%d answered tokens are not stored" % len(missing)
     for t in answered[:: max(1, n_answered // 30)]:
         assert active(cl.url("n1", ""), auth, t)
-    # HAProxy retries what the lost nodes did not answer; at most the
-    # requests in flight at each of the two faults may still fail.
+    # HAProxy re-sends what never reached a node (refused, reset); a request
+    # in flight on the node whose link went down ends in 504 at `timeout
+    # server` (HAProxy 2.6 did not re-send those POSTs: "sH--", 0 retries in
+    # its log). So at most the requests in flight at each fault may fail, and
+    # their clients must retry; none of them was answered 200.
     assert n_failed <= 2 * len(threads), failed[:10]
     # The cut-off node comes back and serves the same data.
     cl.lab.link("n2", True)

@@ -56,6 +56,9 @@ static void run_until(const bool *flag, uint64_t ms)
     uv_timer_t guard;
 
     timed_out = false;
+    /* The loop's clock stands still while blocking test code runs; a guard
+     * armed from a stale clock would fire at once. */
+    uv_update_time(&loop);
     uv_timer_init(&loop, &guard);
     uv_timer_start(&guard, on_guard, ms, 0);
     while (!*flag && !timed_out)

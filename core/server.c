@@ -10,6 +10,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include "../store/revoked.h"
 #include "../store/store.h"
 #include "fatal.h"
 #include "http.h"
@@ -221,6 +222,7 @@ int server_run(app *a)
         fprintf(stderr, "shark: cannot start the background service\n");
         return -1;
     }
+    store_revoked_start(a->conninfo);
     uv_loop_t *main_loop = uv_default_loop();
     uv_signal_init(main_loop, &m.sigterm);
     uv_signal_init(main_loop, &m.sigint);

@@ -245,6 +245,28 @@ int store_replay_purge(store_pool *p, int limit, store_cb cb, void *ud)
     return store_exec(p, &purge_replay, params, cb, ud);
 }
 
+static store_stmt purge_expired = {"retention_purge",
+                                   "SELECT shark_purge_expired($1::int, $2::int)", 2, 0};
+static store_stmt audit_maintain = {"audit_maintain", "SELECT shark_maintain_audit($1::int)", 1,
+                                    0};
+
+int store_retention_purge(store_pool *p, int limit, int webhook_days, store_cb cb, void *ud)
+{
+    char lim[16], days[16];
+    snprintf(lim, sizeof(lim), "%d", limit);
+    snprintf(days, sizeof(days), "%d", webhook_days);
+    const char *params[] = {lim, days};
+    return store_exec(p, &purge_expired, params, cb, ud);
+}
+
+int store_audit_maintain(store_pool *p, int retention_days, store_cb cb, void *ud)
+{
+    char days[16];
+    snprintf(days, sizeof(days), "%d", retention_days);
+    const char *params[] = {days};
+    return store_exec(p, &audit_maintain, params, cb, ud);
+}
+
 int store_oauth_maintain(store_pool *p, store_cb cb, void *ud)
 {
     return store_exec(p, &maintain, NULL, cb, ud);

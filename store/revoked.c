@@ -467,11 +467,12 @@ enum store_revoked store_revoked_check(const store_revoked_token *tk)
     return r;
 }
 
+/* Under the writers' lock: `used` is theirs. */
 void store_revoked_stats(uint64_t *entries, uint64_t *bytes)
 {
-    atomic_fetch_add(&nreaders, 1);
+    pthread_mutex_lock(&wlock);
     table *t = atomic_load(&cur);
     *entries = t ? t->used : 0;
     *bytes = t ? sizeof(*t) + t->cap * sizeof(slot) : 0;
-    atomic_fetch_sub(&nreaders, 1);
+    pthread_mutex_unlock(&wlock);
 }

@@ -15,6 +15,8 @@ from conftest import assert_api_error
 from test_agents import EcKey, api, audit, events_named, introspect, make_agent, make_app, \
     make_user, token_ok, unverified_claims
 from test_cluster_oauth import two_nodes
+from test_vault import api as vapi, introspect as vault_introspect, provider, vault_fetch, \
+    vshark, world  # noqa: F401 (fixtures)
 
 
 def jti(tok):
@@ -258,3 +260,25 @@ def test_agent_tokens_bad_paging(shark, params):
     r = api(shark, "GET", "/api/v1/agents/%s/tokens" % agent["id"], params=params)
     assert r.status_code == 400, r.text
     assert_api_error(r.json(), "invalid_request")
+
+
+def test_dry_run_vault_disconnect(vshark, provider):
+    w = world(vshark, provider)
+    assert vault_fetch(vshark, w["pid"], w["token"], w["key"]).status_code == 200
+    path = "/api/v1/vault/connections/" + w["conn"]["id"]
+    r = vapi(vshark, "DELETE", path + "?dry_run=true")
+    assert r.status_code == 200, r.text
+    assert r.json() == {"connection_id": w["conn"]["id"], "dry_run": True,
+                        "revoked_agent_ids": [w["agent"]["client_id"]], "revoked_token_count": 1}
+    r = vapi(vshark, "DELETE", path + "?dry_run=true&cascade_to_agents=false")
+    assert r.json()["revoked_agent_ids"] == [] and r.json()["revoked_token_count"] == 0
+    assert vault_introspect(vshark, w["token"])["active"] is True
+    assert vapi(vshark, "GET", path).status_code == 200  # still connected
+    assert vapi(vshark, "DELETE", path + "?dry_run=maybe").status_code == 400
+    assert vapi(vshark, "DELETE", "/api/v1/vault/connections/conn_nope?dry_run=true"
+                ).status_code == 404
+    # the real disconnect revokes what the dry run counted, by one watermark
+    r = vapi(vshark, "DELETE", path)
+    assert r.json()["revoked_token_count"] == 1
+    assert vault_introspect(vshark, w["token"])["active"] is False
+    assert marks(vshark, "client", w["agent"]["client_id"]) == 1

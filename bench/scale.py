@@ -184,7 +184,8 @@ def wal_since(s, lsn):
 
 
 def populate(s, n, agent):
-    """N tokens of `agent`, N over the fleet, an audit row each, as the server writes them."""
+    """N tokens of `agent`, N over the fleet, an audit row each, as the server writes them:
+    issued a millisecond apart, expiring to the second (as the JWT's exp)."""
     s.sql("INSERT INTO oauth_clients (client_id, kind, name, description, secret_hash, "
           "auth_method, grant_types, scopes, app_id, created_by) SELECT "
           "'shark_agent_fleet_' || lpad(g::text, 4, '0'), kind, name || g, description, "
@@ -198,12 +199,14 @@ def populate(s, n, agent):
             s.sql("WITH g AS (SELECT g, %s AS cid FROM generate_series(%d, %d) g), "
                   "t AS (INSERT INTO oauth_tokens (jti, client_id, subject, scope, expires_at, "
                   "issued_at) SELECT 'tok_%s_' || g, cid, cid, 'mcp:read', "
-                  "now() + interval '50 minutes', now() - interval '5 minutes' FROM g) "
+                  "date_trunc('second', now() + interval '40 minutes' + g * interval '1 ms'), "
+                  "now() - interval '20 minutes' + g * interval '1 ms' FROM g) "
                   "INSERT INTO audit_events (id, event, actor_id, actor_type, target_id, metadata, "
                   "request_id, client_ip, created_at) SELECT shark_id('audit_'), "
                   "'oauth.token_issued', cid, 'agent', 'tok_%s_' || g, jsonb_build_object("
                   "'client_id', cid, 'grant_type', 'client_credentials', 'scope', 'mcp:read'), "
-                  "'req_bench' || g, '127.0.0.1', now() - interval '5 minutes' FROM g"
+                  "'req_bench' || g, '127.0.0.1', now() - interval '20 minutes' + g * interval '1 ms' "
+                  "FROM g"
                   % (expr, lo, hi, who, who))
     s.sql("VACUUM ANALYZE oauth_tokens")
     s.sql("VACUUM ANALYZE audit_events")

@@ -237,8 +237,11 @@ int store_agent_delete(store_pool *p, const char *id, const store_actor *who, st
     return store_exec(p, &agent_delete, params, cb, ud);
 }
 
-/* Newest first by (issued_at, jti), read through oauth_tokens_client; a
- * page asks for one row more than it shows to know whether another follows. */
+/* Newest first by (expires_at, jti): the order of oauth_tokens_client
+ * (client_id, expires_at), so a page reads its rows off the index instead of
+ * sorting all of an agent's tokens (tokens of one agent share a lifetime, so
+ * this is their issuing order too). A page asks for one row more than it
+ * shows to know whether another follows. */
 static store_stmt agent_tokens = {
     "agent_tokens",
     "WITH t AS (SELECT jti, client_id, jkt, scope, expires_at, issued_at FROM oauth_tokens "
@@ -246,15 +249,15 @@ static store_stmt agent_tokens = {
     "  AND issued_at > coalesce((SELECT revoked_before FROM revocation_watermarks "
     "    WHERE kind = 'client' AND subject_id = $1), '-infinity') "
     "  AND (user_id IS NULL OR NOT shark_token_marked(client_id, user_id, issued_at))), "
-    "pg AS (SELECT * FROM t WHERE $3::timestamptz IS NULL OR (issued_at, jti) < ($3, $4) "
-    "  ORDER BY issued_at DESC, jti DESC LIMIT $2::int + 1), "
-    "shown AS (SELECT * FROM pg ORDER BY issued_at DESC, jti DESC LIMIT $2::int) "
+    "pg AS (SELECT * FROM t WHERE $3::timestamptz IS NULL OR (expires_at, jti) < ($3, $4) "
+    "  ORDER BY expires_at DESC, jti DESC LIMIT $2::int + 1), "
+    "shown AS (SELECT * FROM pg ORDER BY expires_at DESC, jti DESC LIMIT $2::int) "
     "SELECT coalesce((SELECT json_agg(json_build_object('token_id', jti, 'agent_id', "
     "  client_id, 'jkt', jkt, 'scope', scope, 'expires_at', expires_at, 'created_at', "
-    "  issued_at) ORDER BY issued_at DESC, jti DESC) FROM shown), '[]')::text AS data, "
+    "  issued_at) ORDER BY expires_at DESC, jti DESC) FROM shown), '[]')::text AS data, "
     "  (SELECT count(*) FROM t) AS total, "
-    "  CASE WHEN (SELECT count(*) FROM pg) > $2::int THEN (SELECT " TS_US("issued_at")
-    "  || ' ' || jti FROM shown ORDER BY issued_at, jti LIMIT 1) END AS next "
+    "  CASE WHEN (SELECT count(*) FROM pg) > $2::int THEN (SELECT " TS_US("expires_at")
+    "  || ' ' || jti FROM shown ORDER BY expires_at, jti LIMIT 1) END AS next "
     "FROM oauth_clients WHERE client_id = $1 AND kind = 'agent'",
     4, 0};
 

@@ -59,8 +59,8 @@ int store_agent_update(store_pool *p, const store_agent_in *in, const store_acto
 int store_agent_delete(store_pool *p, const char *id, const store_actor *who, store_cb cb,
                        void *ud);
 /* Row (none if unknown agent): data (JSON array of at most `limit` live
- * tokens, newest first, after the position (after_ts, after_jti) when
- * given), total (all live tokens), next ("<issued_at> <jti>" of the last
+ * tokens, latest expiry first, after the position (after_ts, after_jti) when
+ * given), total (all live tokens), next ("<expires_at> <jti>" of the last
  * shown when more follow, else NULL). A bad after_ts fails with
  * STORE_EINVALID. */
 int store_agent_tokens(store_pool *p, const char *id, int limit, const char *after_ts,

@@ -228,8 +228,9 @@ def test_agent_tokens_page_by_cursor_stably_under_inserts(shark):
         params = {"limit": 2, "cursor": page["next_cursor"]}
     assert len(seen) == len(set(seen))
     assert first <= set(seen)
-    created = [t["created_at"] for t in api(shark, "GET", path, params={"limit": 1000}).json()["data"]]
-    assert created == sorted(created, reverse=True)
+    listed = api(shark, "GET", path, params={"limit": 1000}).json()["data"]
+    assert [t["expires_at"] for t in listed] == sorted((t["expires_at"] for t in listed),
+                                                       reverse=True)
 
 
 def test_agent_tokens_limit_defaults_to_100(shark):

@@ -6,8 +6,8 @@
 
 #include "../core/server.h"
 #include "../identity/web.h"
-#include "../identity/web.h"
 #include "../store/embed.h"
+#include "../store/revoked.h"
 #include "../store/system.h"
 #include "account.h"
 #include "keys.h"
@@ -89,8 +89,17 @@ static void metrics_route(http_req *req)
         free(tail);
     }
     arena_cleanup(http_req_arena(req), free_cb, text);
+    uint64_t entries, bytes;
+    store_revoked_stats(&entries, &bytes);
+    const char *all = arena_printf(http_req_arena(req),
+                                   "%s# HELP shark_revoked_entries Revoked jtis and watermarks held in memory.\n"
+                                   "# TYPE shark_revoked_entries gauge\nshark_revoked_entries %llu\n"
+                                   "# HELP shark_revoked_bytes Memory of the revoked set's table.\n"
+                                   "# TYPE shark_revoked_bytes gauge\nshark_revoked_bytes %llu\n",
+                                   text ? text : "", (unsigned long long)entries,
+                                   (unsigned long long)bytes);
     http_header(req, "Cache-Control", "no-cache");
-    http_respond(req, 200, "text/plain; version=0.0.4", text, strlen(text));
+    http_respond(req, 200, "text/plain; version=0.0.4", all, strlen(all));
 }
 
 static void on_health_version(void *ud, PGresult *res, int err, const char *msg)

@@ -22,6 +22,7 @@
 #include "../hooks/deliver.h"
 #include "../store/embed.h"
 #include "../vault/vault.h"
+#include "../store/revoked.h"
 #include "../store/store.h"
 #include "../store/system.h"
 #include "../core/config.h"
@@ -258,6 +259,8 @@ static int serve(int argc, char **argv)
     a.rl = rl_new(a.cfg.rate_rps, a.cfg.rate_burst);
     a.conns = connlimit_new(a.cfg.max_connections, a.cfg.max_connections_per_ip);
     a.metrics = metrics_new(router_count(a.router), a.cfg.threads);
+    /* The revoked set's reloads (built off the loops) connect with this. */
+    store_revoked_start(a.conninfo);
     if (server_run(&a) != 0)
         goto cleanup;
     rc = 0;

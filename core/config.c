@@ -91,6 +91,10 @@ static const struct opt opts[] = {
      1, 365 * 86400, "seconds of continuous failure that disable an endpoint (default 259200)"},
     {"webhook-timeout", "SHARK_WEBHOOK_TIMEOUT", NUM(OPT_INT, webhook_timeout_s), 1, 300,
      "seconds a webhook attempt may take (default 10)"},
+    {"webhook-retention", "SHARK_WEBHOOK_RETENTION", NUM(OPT_INT, webhook_retention_days), 0,
+     36500, "days finished webhook deliveries are kept (default 30; 0 keeps them)"},
+    {"audit-retention", "SHARK_AUDIT_RETENTION", NUM(OPT_INT, audit_retention_days), 0, 36500,
+     "days of audit log kept, dropped by whole months (default 400; 0 keeps it)"},
     {"vault-refresh-skew", "SHARK_VAULT_REFRESH_SKEW", NUM(OPT_INT, vault_refresh_skew_s), 0, 3600,
      "refresh a vault access token expiring within this many seconds (default 60)"},
 };
@@ -128,6 +132,8 @@ void config_defaults(config *c, int ncpu)
     c->webhook_disable_after_s = 3 * 86400;
     c->webhook_timeout_s = 10;
     c->vault_refresh_skew_s = 60;
+    c->webhook_retention_days = 30;
+    c->audit_retention_days = 400;
 }
 
 static bool one_of(const char *v, const char *const *set)

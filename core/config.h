@@ -57,6 +57,9 @@ typedef struct config {
     int n_webhook_retry;
     int webhook_disable_after_s; /* failing continuously this long disables an endpoint */
     int webhook_timeout_s;       /* per delivery attempt */
+    int webhook_retention_days;  /* finished deliveries kept (0: forever) */
+    /* Retention */
+    int audit_retention_days; /* audit partitions kept (0: forever) */
     /* Vault */
     int vault_refresh_skew_s; /* refresh provider tokens expiring within this */
 } config;

@@ -576,7 +576,7 @@ static void on_subject_active(void *ud, enum oauth_token_state st)
         exchange_issue(t);
         return;
     }
-    oauth_token_check(t->req, t->actor.jti, t->actor.client_id, on_actor_active, t);
+    oauth_token_check(t->req, &t->actor, on_actor_active, t);
 }
 
 static bool token_type_ok(const char *tt)
@@ -619,7 +619,7 @@ static void token_exchange(struct treq *t)
         }
         t->has_actor = true;
     }
-    oauth_token_check(t->req, t->subject.jti, t->subject.client_id, on_subject_active, t);
+    oauth_token_check(t->req, &t->subject, on_subject_active, t);
 }
 
 /* ---- authorization code (RFC 6749 §4.1 with PKCE, RFC 7636) ---- */

@@ -54,24 +54,41 @@ def run(s, doc):
         rx.stop()
 
 
+ADMIN = [{"adminKey": []}, {"adminSession": []}]
+
+
 def probe(s, doc):
-    """The errors every admin-key operation shares, asked of each one the
-    document lists: no admin key (401), and, where it takes JSON, a body of another type
-    (415). Path parameters get made-up values: both checks come first."""
+    """The errors every admin operation shares, asked of each one the document
+    lists: no credentials (401); where it takes JSON, a body of another type
+    (415); and, signed in with the dashboard's admin session instead of the
+    key, a mutation without the session's X-CSRF-Token (403) while a read gets
+    past the guard. Path parameters get made-up values: these checks come
+    first. An operation the admin guard serves must say it takes both."""
     key = s.auth()
+    r = requests.post(s.url("/api/v1/admin/session"), json={"admin_key": s.admin_key}, timeout=T)
+    assert r.status_code == 201, r.text
+    jar = dict(r.cookies)
     for path, item in doc["paths"].items():
         url = s.url(re.sub(r"\{[^}]+\}", "nothing_here", path))
         for method, op in item.items():
             if method not in ("get", "put", "post", "patch", "delete"):
                 continue
-            if op.get("security", doc.get("security")) != [{"adminKey": []}]:
-                continue  # the key is the only way in
+            security = op.get("security", doc.get("security"))
+            if {"adminKey": []} not in security or any(x not in ADMIN for x in security):
+                continue  # not an admin-guard route (introspection takes clients too)
+            assert security == ADMIN, (method, path, security)
             r = requests.request(method, url, timeout=T)
             assert r.status_code == 401, (method, path, r.status_code, r.text)
             if "application/json" in op.get("requestBody", {}).get("content", {}):
                 r = requests.request(method, url, data="name=x", timeout=T, headers=dict(
                     key, **{"Content-Type": "application/x-www-form-urlencoded"}))
                 assert r.status_code == 415, (method, path, r.status_code, r.text)
+            r = requests.request(method, url, cookies=jar, timeout=T)
+            if method == "get":
+                assert r.status_code != 401, (method, path, r.status_code, r.text)
+            else:
+                assert r.status_code == 403, (method, path, r.status_code, r.text)
+                assert r.json()["error"]["code"] == "forbidden", r.text
 
 
 def _run(s, fake, rx):

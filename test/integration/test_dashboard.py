@@ -292,7 +292,11 @@ def test_chain_of_three_hops_from_a_person(shark, app):
     mid = requests.get(shark.url("/api/v1/tokens/%s/chain" % jti(t2)), headers=shark.auth(),
                        timeout=15).json()
     assert [h["jti"] for h in mid["hops"]] == [jti(x) for x in (g.access_token, t1, t2)]
-    assert mid["hops"][2]["revoked_at"] is not None
+    assert [h["revoked_at"] is not None for h in mid["hops"]] == [False, False, True]
+    # And what was derived from it shows revoked too.
+    full = requests.get(shark.url("/api/v1/tokens/%s/chain" % jti(t3)), headers=shark.auth(),
+                        timeout=15).json()
+    assert [h["revoked_at"] is not None for h in full["hops"]] == [False, False, True, True]
 
 
 def test_chain_of_a_token_without_parents_and_of_unknown_ones(shark, app):

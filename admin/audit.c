@@ -159,30 +159,49 @@ static void audit_list(http_req *req)
         admin_db_error(req, STORE_EUNAVAIL);
 }
 
-/* One CSV field (RFC 4180): quoted when it holds a quote, comma or line
- * break; a leading = + - @ (or tab, CR) gets a ' so a spreadsheet opening
- * the export never runs a value an agent or user chose as a formula. */
-/* Output with room sized up front (on_export): no bounds to check per byte. */
+/* CSV output in the request arena, grown by doubling: a field's text (a
+ * value jansson prints again) has no bound known in advance. */
 typedef struct csv_buf {
+    arena *a;
     char *p;
-    size_t n;
+    size_t n, cap;
 } csv_buf;
 
-static void buf_putc(csv_buf *b, char c) { b->p[b->n++] = c; }
+static void buf_reserve(csv_buf *b, size_t more)
+{
+    if (b->n + more <= b->cap)
+        return;
+    size_t cap = b->cap * 2 > b->n + more ? b->cap * 2 : b->n + more;
+    char *p = arena_alloc(b->a, cap);
+    memcpy(p, b->p, b->n);
+    b->p = p;
+    b->cap = cap;
+}
+
+static void buf_putc(csv_buf *b, char c)
+{
+    buf_reserve(b, 1);
+    b->p[b->n++] = c;
+}
 
 static void buf_puts(csv_buf *b, const char *s)
 {
     size_t l = strlen(s);
+    buf_reserve(b, l);
     memcpy(b->p + b->n, s, l);
     b->n += l;
 }
 
+/* One CSV field (RFC 4180): quoted when it holds a quote, comma or line
+ * break; a leading = + - @ (or tab, CR) gets a ' so a spreadsheet opening
+ * the export never runs a value an agent or user chose as a formula. */
 static void csv_field(csv_buf *b, const char *s)
 {
     if (s == NULL)
         s = "";
-    bool formula = strchr("=+-@\t\r", s[0]) != NULL && s[0] != '\0';
+    bool formula = s[0] != '\0' && strchr("=+-@\t\r", s[0]) != NULL;
     bool quote = formula || strpbrk(s, "\",\r\n") != NULL;
+    buf_reserve(b, 2 * strlen(s) + 3);
     if (quote)
         buf_putc(b, '"');
     if (formula)
@@ -212,12 +231,10 @@ static void on_export(void *ud, PGresult *res, int err, const char *msg)
     if (admin_db_error(req, err))
         return;
     int rows = PQntuples(res), shown = rows > q->f.limit ? q->f.limit : rows;
-    /* A field's text is no longer than its part of the row's JSON text, and
-     * quoting at most doubles it and adds three bytes. */
-    size_t ncol = sizeof(csv_columns) / sizeof(csv_columns[0]), cap = 256;
+    size_t ncol = sizeof(csv_columns) / sizeof(csv_columns[0]), cap = 4096;
     for (int i = 0; i < shown; i++)
-        cap += 2 * (size_t)PQgetlength(res, i, 0) + 4 * ncol + 2;
-    csv_buf b = {arena_alloc(http_req_arena(req), cap), 0};
+        cap += (size_t)PQgetlength(res, i, 0) + 16; /* a first guess; it grows */
+    csv_buf b = {http_req_arena(req), arena_alloc(http_req_arena(req), cap), 0, cap};
     for (size_t c = 0; c < ncol; c++) {
         if (c > 0)
             buf_putc(&b, ',');
@@ -225,7 +242,19 @@ static void on_export(void *ud, PGresult *res, int err, const char *msg)
     }
     buf_puts(&b, "\r\n");
     for (int i = 0; i < shown; i++) {
-        json_t *item = json_loads(PQgetvalue(res, i, 0), JSON_DECODE_ANY, NULL);
+        /* Integers past 64 bits parse as reals rather than fail. */
+        json_t *item = json_loads(PQgetvalue(res, i, 0), JSON_DECODE_INT_AS_REAL, NULL);
+        if (item == NULL) {
+            /* Not expected of the database's JSON; the row is kept whole. */
+            csv_field(&b, NULL);
+            buf_putc(&b, ',');
+            csv_field(&b, PQgetvalue(res, i, 2));
+            for (size_t c = 2; c < ncol; c++)
+                buf_putc(&b, ',');
+            csv_field(&b, PQgetvalue(res, i, 0));
+            buf_puts(&b, "\r\n");
+            continue;
+        }
         for (size_t c = 0; c < ncol; c++) {
             if (c > 0)
                 buf_putc(&b, ',');

@@ -1,5 +1,8 @@
 #include "chain.h"
 
+/* A hop is revoked by its own revoked_at or by a watermark covering it (a
+ * bulk revocation of its client, its user or that user's grant to it, as
+ * the token check reads them): the mark's time is when it was revoked. */
 #define ISO(col) "to_char(" col " AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.US\"Z\"')"
 
 static store_stmt chain_stmt = {
@@ -10,7 +13,12 @@ static store_stmt chain_stmt = {
     "  SELECT p.jti, p.parent_jti, up.depth + 1 FROM up "
     "  JOIN oauth_tokens p ON p.jti = up.parent_jti WHERE up.depth < 31), "
     "hops AS (SELECT DISTINCT ON (up.depth) up.depth, t.*, c.name AS client_name, "
-    "  c.kind AS client_kind FROM up JOIN oauth_tokens t ON t.jti = up.jti "
+    "  c.kind AS client_kind, coalesce(t.revoked_at, (SELECT max(w.revoked_before) "
+    "    FROM revocation_watermarks w WHERE w.revoked_before >= t.issued_at AND ("
+    "    (w.kind = 'client' AND w.subject_id = t.client_id) OR (t.user_id IS NOT NULL AND ("
+    "    (w.kind = 'user' AND w.subject_id = t.user_id) OR "
+    "    (w.kind = 'grant' AND w.subject_id = t.user_id || ' ' || t.client_id)))))) AS revoked "
+    "  FROM up JOIN oauth_tokens t ON t.jti = up.jti "
     "  LEFT JOIN oauth_clients c ON c.client_id = t.client_id ORDER BY up.depth) "
     "SELECT CASE WHEN count(*) = 0 THEN NULL ELSE json_build_object('jti', $1::text, "
     "  'principal', (SELECT json_build_object('subject', subject, 'user_id', user_id) "
@@ -19,7 +27,7 @@ static store_stmt chain_stmt = {
     "    'client_id', h.client_id, 'client_name', h.client_name, 'client_kind', h.client_kind, "
     "    'subject', h.subject, 'scope', h.scope, 'jkt', h.jkt, 'audience', h.audience, "
     "    'issued_at', " ISO("h.issued_at") ", 'expires_at', " ISO("h.expires_at") ", "
-    "    'revoked_at', " ISO("h.revoked_at") ", "
+    "    'revoked_at', " ISO("h.revoked") ", "
     "    'events', (SELECT coalesce(json_agg(json_build_object('id', e.id, 'event', e.event, "
     "      'actor_id', e.actor_id, 'actor_type', e.actor_type, 'metadata', e.metadata, "
     "      'created_at', " ISO("e.created_at") ") ORDER BY e.created_at, e.id), '[]'::json) "

@@ -2,8 +2,10 @@
  * The process-wide revoked set (see revoked.h): one open-addressed table of
  * 16-byte slots, each a 96-bit digest of what it names (a jti, or a
  * watermark's "<kind>:<subject>") and 32 bits of time (a jti's expiry, a
- * watermark's revoked_before, unix seconds). At most half the slots are used,
- * so an entry costs at most 32 bytes.
+ * watermark's revoked_before, unix seconds). A table is rebuilt half full
+ * and grows at three quarters, so an entry costs 21 to 32 bytes (the slot
+ * count need not be a power of two: a key's home slot is its multiplicative
+ * range reduction).
  *
  * Readers take no lock: they count themselves in `nreaders`, load the
  * current table and probe it with atomic loads. Writers (notifications,
@@ -34,7 +36,7 @@
 #include <time.h>
 #include <unistd.h>
 
-#define MIN_SLOTS 1024u /* a power of two */
+#define MIN_SLOTS 1024u
 #define MARK_TAG 0x80000000u /* in the tag: the slot is a watermark */
 #define FETCH_ROWS "10000"
 
@@ -125,10 +127,15 @@ static table *table_new(size_t cap)
     return t;
 }
 
+static bool full(const table *t)
+{
+    return (t->used + 1) * 4 > t->cap * 3;
+}
+
 /* The slot holding key/tag, or the empty slot where it would go. */
 static slot *probe(table *t, uint64_t key, uint32_t tag)
 {
-    for (size_t i = key & (t->cap - 1);; i = (i + 1) & (t->cap - 1)) {
+    for (size_t i = (size_t)(((unsigned __int128)key * t->cap) >> 64);; i = i + 1 == t->cap ? 0 : i + 1) {
         uint64_t k = atomic_load_explicit(&t->s[i].key, memory_order_acquire);
         if (k == 0 ||
             (k == key &&
@@ -156,16 +163,15 @@ static bool live(uint64_t val, uint32_t now)
     return ((val >> 32) & MARK_TAG) || (uint32_t)val > now;
 }
 
-/* A table holding the live entries of src (may be NULL) with room for
- * `extra` more at a quarter full. */
-static table *table_rebuilt(table *src, size_t extra)
+/* A table holding the live entries of src (may be NULL), half full. */
+static table *table_rebuilt(table *src)
 {
     uint32_t now = (uint32_t)time(NULL);
-    size_t n = extra, cap = MIN_SLOTS;
+    size_t n = 0, cap = MIN_SLOTS;
     for (size_t i = 0; src != NULL && i < src->cap; i++)
         n += src->s[i].key != 0 && live(src->s[i].val, now);
-    while (cap < (n + 1) * 4)
-        cap *= 2;
+    if (cap < (n + 1) * 2)
+        cap = (n + 1) * 2;
     table *t = table_new(cap);
     for (size_t i = 0; t != NULL && src != NULL && i < src->cap; i++) {
         uint64_t k = atomic_load_explicit(&src->s[i].key, memory_order_relaxed);
@@ -179,8 +185,8 @@ static table *table_rebuilt(table *src, size_t extra)
 /* Private to its builder: grows without regard for readers. */
 static int private_add(table **t, uint64_t key, uint64_t val)
 {
-    if (((*t)->used + 1) * 2 > (*t)->cap) {
-        table *n = table_rebuilt(*t, (*t)->used);
+    if (full(*t)) {
+        table *n = table_rebuilt(*t);
         if (n == NULL)
             return -1;
         free(*t);
@@ -214,8 +220,8 @@ static void publish_locked(table *t)
 static int add_locked(uint64_t key, uint64_t val)
 {
     table *t = atomic_load(&cur);
-    if (t == NULL || (t->used + 1) * 2 > t->cap) {
-        table *n = table_rebuilt(t, t ? t->used : 0);
+    if (t == NULL || full(t)) {
+        table *n = table_rebuilt(t);
         if (n == NULL)
             return -1;
         publish_locked(n);

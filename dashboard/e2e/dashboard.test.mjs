@@ -214,7 +214,9 @@ describe('dashboard', { timeout: 600_000 }, () => {
     await page.getByLabel('Event', { exact: true }).fill('oauth.token_exchanged')
     await page.getByLabel('Target ID').fill(leaf)
     await page.getByRole('button', { name: 'Filter' }).click()
-    await page.getByRole('link', { name: 'delegation' }).first().click()
+    // The exchange event's own row (the table may still show the previous rows a moment).
+    const row = page.getByRole('row').filter({ hasText: 'oauth.token_exchanged' }).filter({ hasText: leaf })
+    await row.getByRole('link', { name: 'delegation' }).click()
     await page.getByRole('heading', { name: 'Delegation canvas' }).waitFor()
     const hops = page.getByTestId('hop')
     await hops.nth(2).waitFor()

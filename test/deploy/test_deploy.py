@@ -4,7 +4,7 @@ Dockerfile's runtime stage against the libraries the built binary links, and
 the systemd unit (issue 19, point 2).
 
 helm and kubeconform are Go modules built once into a cache outside the
-repository by deploy/tools.sh (install-deps.sh runs it; so does this file
+repository by deploy/tools.sh (this file runs it
 when they are missing), with the schemas PyPI's kubernetes-validate ships.
 """
 import configparser

@@ -292,7 +292,11 @@ def test_chain_of_three_hops_from_a_person(shark, app):
     mid = requests.get(shark.url("/api/v1/tokens/%s/chain" % jti(t2)), headers=shark.auth(),
                        timeout=15).json()
     assert [h["jti"] for h in mid["hops"]] == [jti(x) for x in (g.access_token, t1, t2)]
-    assert mid["hops"][2]["revoked_at"] is not None
+    assert [h["revoked_at"] is not None for h in mid["hops"]] == [False, False, True]
+    # And what was derived from it shows revoked too.
+    full = requests.get(shark.url("/api/v1/tokens/%s/chain" % jti(t3)), headers=shark.auth(),
+                        timeout=15).json()
+    assert [h["revoked_at"] is not None for h in full["hops"]] == [False, False, True, True]
 
 
 def test_chain_of_a_token_without_parents_and_of_unknown_ones(shark, app):
@@ -366,3 +370,20 @@ def test_audit_export_refuses_bad_filters(shark, params):
 
 def test_audit_export_needs_the_admin(shark):
     assert requests.get(shark.url("/api/v1/audit-logs/export"), timeout=15).status_code == 401
+
+
+def test_audit_export_of_values_that_grow_when_quoted(shark):
+    # Quotes double in CSV (and the metadata cell is JSON, which escapes them
+    # too): the export outgrows its first guess at a size and must grow.
+    names = ['%d%s' % (i, '"' * 190) for i in range(30)]
+    for n in names:
+        r = requests.post(shark.url("/api/v1/apps"), headers=shark.auth(), json={"name": n},
+                          timeout=15)
+        assert r.status_code == 201, r.text
+    r = requests.get(shark.url("/api/v1/audit-logs/export"), headers=shark.auth(),
+                     params={"event": "app.created", "limit": 30}, timeout=15)
+    assert r.status_code == 200
+    rows = list(csv.reader(io.StringIO(r.text)))
+    assert len(rows) == 31
+    got = sorted(json.loads(x[9])["name"] for x in rows[1:])
+    assert got == sorted(names)

@@ -283,3 +283,33 @@ def test_dry_run_vault_disconnect(vshark, provider):
     assert r.json()["revoked_token_count"] == 1
     assert vault_introspect(vshark, w["token"])["active"] is False
     assert marks(vshark, "client", w["agent"]["client_id"]) == 1
+
+
+def metric(shark, name):
+    for line in shark.get("/metrics").text.splitlines():
+        if line.startswith(name + " "):
+            return int(float(line.split()[1]))
+    raise AssertionError("no metric " + name)
+
+
+def test_a_bulk_gap_reloads_in_the_background_at_32_bytes_an_entry(shark):
+    """5,000 jtis revoked in one statement make the trigger send "reload"; the
+    set is rebuilt off the loops and swapped in (checks meanwhile ask the
+    database), and then holds every entry in at most 32 bytes."""
+    app = make_app(shark)
+    agent = make_agent(shark, app["id"])
+    tok = token_ok(shark, agent["id"], agent["client_secret"])["access_token"]
+    tag = agent["id"][-8:]
+    shark.psql("INSERT INTO oauth_tokens (jti, client_id, subject, scope, expires_at) "
+               "SELECT 'tok_bulk%s_' || g, '%s', '%s', '', now() + interval '30 minutes' "
+               "FROM generate_series(1, 5000) g" % (tag, agent["id"], agent["id"]))
+    before = metric(shark, "shark_revoked_entries")
+    shark.psql("UPDATE oauth_tokens SET revoked_at = now() WHERE jti LIKE 'tok_bulk%s_%%'" % tag)
+    deadline = time.time() + 60
+    while metric(shark, "shark_revoked_entries") < before + 5000:
+        assert introspect(shark, tok)["active"]  # a check never waits for the reload
+        assert time.time() < deadline, "the revoked set was never reloaded"
+        time.sleep(0.1)
+    entries, size = metric(shark, "shark_revoked_entries"), metric(shark, "shark_revoked_bytes")
+    assert size <= 32 * entries + 64, (entries, size)
+    assert introspect(shark, tok)["active"]

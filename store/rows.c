@@ -1,0 +1,96 @@
+/* Typed rows of the token path (see rows.h). The column orders are those
+ * the statements in auth.c, device.c and oauth.c select. */
+#include "rows.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+enum { CODE_REUSED, CODE_EXPIRED, CODE_CLIENT, CODE_USER, CODE_REDIRECT, CODE_SCOPE,
+       CODE_CHALLENGE, CODE_NONCE, CODE_RESOURCE, CODE_AUTH_TIME, CODE_REVOKED, CODE_SESSION };
+enum { RT_SPENT, RT_EXPIRED, RT_FAMILY, RT_CLIENT, RT_USER, RT_SUBJECT, RT_SCOPE, RT_JKT,
+       RT_AUDIENCE, RT_AUTH_TIME, RT_LIVE, RT_SESSION };
+enum { DEV_STATUS, DEV_EXPIRED, DEV_TOO_FAST, DEV_CLIENT, DEV_USER, DEV_SCOPE, DEV_AUTH_TIME };
+
+static const char *text(const PGresult *res, arena *a, int c)
+{
+    return PQgetisnull(res, 0, c) ? NULL : arena_strdup(a, PQgetvalue(res, 0, c));
+}
+
+static bool flag(const PGresult *res, int c)
+{
+    return PQgetvalue(res, 0, c)[0] == 't';
+}
+
+static int64_t number(const PGresult *res, int c)
+{
+    return strtoll(PQgetvalue(res, 0, c), NULL, 10);
+}
+
+bool store_code_row_read(const PGresult *res, arena *a, store_code_row *out)
+{
+    memset(out, 0, sizeof(*out));
+    if (PQntuples(res) != 1)
+        return false;
+    out->reused = flag(res, CODE_REUSED);
+    out->expired = flag(res, CODE_EXPIRED);
+    out->client_id = text(res, a, CODE_CLIENT);
+    out->user_id = text(res, a, CODE_USER);
+    out->redirect_uri = text(res, a, CODE_REDIRECT);
+    out->scope = text(res, a, CODE_SCOPE);
+    out->code_challenge = text(res, a, CODE_CHALLENGE);
+    out->nonce = text(res, a, CODE_NONCE);
+    out->resource = text(res, a, CODE_RESOURCE);
+    out->auth_time = number(res, CODE_AUTH_TIME);
+    out->session_id = text(res, a, CODE_SESSION);
+    return true;
+}
+
+bool store_refresh_row_read(const PGresult *res, arena *a, store_refresh_row *out)
+{
+    memset(out, 0, sizeof(*out));
+    if (PQntuples(res) != 1)
+        return false;
+    out->spent = flag(res, RT_SPENT);
+    out->expired = flag(res, RT_EXPIRED);
+    out->live = flag(res, RT_LIVE);
+    out->family_id = text(res, a, RT_FAMILY);
+    out->client_id = text(res, a, RT_CLIENT);
+    out->user_id = text(res, a, RT_USER);
+    out->subject = text(res, a, RT_SUBJECT);
+    out->scope = text(res, a, RT_SCOPE);
+    out->jkt = text(res, a, RT_JKT);
+    out->audience = text(res, a, RT_AUDIENCE);
+    out->auth_time = number(res, RT_AUTH_TIME);
+    out->session_id = text(res, a, RT_SESSION);
+    return true;
+}
+
+bool store_device_row_read(const PGresult *res, arena *a, store_device_row *out)
+{
+    memset(out, 0, sizeof(*out));
+    if (PQntuples(res) != 1)
+        return false;
+    out->status = text(res, a, DEV_STATUS);
+    out->expired = flag(res, DEV_EXPIRED);
+    out->too_fast = flag(res, DEV_TOO_FAST);
+    out->client_id = text(res, a, DEV_CLIENT);
+    out->user_id = text(res, a, DEV_USER);
+    out->scope = text(res, a, DEV_SCOPE);
+    out->auth_time = number(res, DEV_AUTH_TIME);
+    return true;
+}
+
+bool store_code_replayed(const PGresult *res)
+{
+    return PQntuples(res) == 1 && flag(res, 0);
+}
+
+bool store_refresh_used(const PGresult *res)
+{
+    return PQntuples(res) == 1 && strcmp(PQgetvalue(res, 0, 0), "1") == 0;
+}
+
+bool store_token_issued(const PGresult *res)
+{
+    return PQntuples(res) == 1 && strcmp(PQgetvalue(res, 0, 0), "1") == 0;
+}

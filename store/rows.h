@@ -1,0 +1,56 @@
+/*
+ * store/rows: typed rows for the token path. A callback that got a result
+ * from store_code_redeem, store_refresh_peek, store_device_poll,
+ * store_code_confirm, store_refresh_use or store_token_issue reads it
+ * through these instead of indexing the PGresult by column number; the
+ * column order stays a store/ matter. Strings are copied into the arena
+ * given (NULL for SQL NULL), so they outlive the callback.
+ */
+#ifndef SHARK_STORE_ROWS_H
+#define SHARK_STORE_ROWS_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "../core/arena.h"
+#include "store.h"
+
+/* store_code_redeem */
+typedef struct store_code_row {
+    bool reused;  /* already redeemed: what it produced is now revoked */
+    bool expired;
+    const char *client_id, *user_id, *redirect_uri, *scope, *code_challenge, *nonce;
+    const char *resource; /* the audience the authorization bound, or NULL */
+    int64_t auth_time;
+    const char *session_id;
+} store_code_row;
+/* false when res has no row (unknown code). */
+bool store_code_row_read(const PGresult *res, arena *a, store_code_row *out);
+
+/* store_refresh_peek */
+typedef struct store_refresh_row {
+    bool spent, expired;
+    bool live; /* false once its client, person, consent or session is gone */
+    const char *family_id, *client_id, *user_id, *subject, *scope, *jkt, *audience;
+    int64_t auth_time;
+    const char *session_id;
+} store_refresh_row;
+bool store_refresh_row_read(const PGresult *res, arena *a, store_refresh_row *out);
+
+/* store_device_poll */
+typedef struct store_device_row {
+    const char *status; /* pending, approved, denied, used */
+    bool expired, too_fast;
+    const char *client_id, *user_id, *scope;
+    int64_t auth_time;
+} store_device_row;
+bool store_device_row_read(const PGresult *res, arena *a, store_device_row *out);
+
+/* The one-value answers: store_code_confirm (a replay came meanwhile),
+ * store_refresh_use (used now; false: someone else used it first),
+ * store_token_issue (issued; false: the DPoP replay key was taken). */
+bool store_code_replayed(const PGresult *res);
+bool store_refresh_used(const PGresult *res);
+bool store_token_issued(const PGresult *res);
+
+#endif

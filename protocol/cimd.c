@@ -24,7 +24,7 @@
 #include "../core/server.h"
 #include "../crypto/hash.h"
 #include "../store/cimd.h"
-#include "client.h"
+#include "scope.h"
 #include "register.h"
 
 #define CIMD_MAX_BYTES 5120

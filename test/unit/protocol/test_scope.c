@@ -1,4 +1,4 @@
-/* protocol/client.c: the scope grammar (RFC 6749 §3.3), subset and clip. */
+/* protocol/scope.c: the scope grammar (RFC 6749 §3.3), subset and clip. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -8,7 +8,7 @@
 #include <cmocka.h>
 
 #include "core/arena.h"
-#include "protocol/client.h"
+#include "protocol/scope.h"
 
 static void test_grammar(void **state)
 {

@@ -394,33 +394,6 @@ void oauth_client_lookup(http_req *req, const char *client_id, oauth_lookup_cb c
     cimd_resolve(req, client_id, on_lookup_resolved, l);
 }
 
-/* Basic credentials are form-encoded before base64 (RFC 6749 §2.3.1). */
-static int parse_basic(struct auth *a, const char *hdr)
-{
-    arena *ar = http_req_arena(a->req);
-    const char *b64 = hdr + 6;
-    while (*b64 == ' ')
-        b64++;
-    size_t n = strlen(b64);
-    uint8_t *raw = arena_alloc(ar, n + 1);
-    long len = enc_b64_decode(b64, n, raw, n + 1);
-    if (len <= 0)
-        return -1;
-    raw[len] = '\0';
-    if (memchr(raw, '\0', (size_t)len) != NULL)
-        return -1;
-    char *colon = strchr((char *)raw, ':');
-    if (colon == NULL)
-        return -1;
-    *colon = '\0';
-    char *id = (char *)raw, *secret = colon + 1;
-    if (http_pct_decode(id, true) != 0 || http_pct_decode(secret, true) != 0 || *id == '\0')
-        return -1;
-    a->client_id = id;
-    a->secret = secret;
-    return 0;
-}
-
 void oauth_client_authenticate(http_req *req, const form *f, oauth_client_cb cb, void *ud)
 {
     struct auth *a = arena_calloc(http_req_arena(req), sizeof(*a));
@@ -439,7 +412,7 @@ void oauth_client_authenticate(http_req *req, const form *f, oauth_client_cb cb,
     }
     if (hdr != NULL && strncasecmp(hdr, "Basic ", 6) == 0) {
         a->method = "client_secret_basic";
-        if (parse_basic(a, hdr) != 0) {
+        if (form_basic_credentials(http_req_arena(req), hdr, &a->client_id, &a->secret) != 0) {
             fail_client(a, "malformed Basic credentials");
             return;
         }

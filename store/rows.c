@@ -94,3 +94,63 @@ bool store_token_issued(const PGresult *res)
 {
     return PQntuples(res) == 1 && strcmp(PQgetvalue(res, 0, 0), "1") == 0;
 }
+
+enum { VL_USER, VL_AUTHORIZED, VL_CONN, VL_REAUTH, VL_ACCESS, VL_EXPIRES, VL_DUE, VL_CAN_REFRESH,
+       VL_GEN, VL_PROVIDER };
+enum { VP_REAUTH, VP_ACCESS, VP_EXPIRES, VP_DUE, VP_REFRESHING, VP_GEN };
+enum { VC_REFRESH, VC_TOKEN_URL, VC_CLIENT, VC_SECRET, VC_AUTH_STYLE };
+
+bool store_vault_lookup_row_read(const PGresult *res, arena *a, store_vault_lookup_row *out)
+{
+    memset(out, 0, sizeof(*out));
+    if (PQntuples(res) != 1)
+        return false;
+    out->user_id = text(res, a, VL_USER);
+    out->authorized = flag(res, VL_AUTHORIZED);
+    out->conn_id = text(res, a, VL_CONN);
+    out->needs_reauth = flag(res, VL_REAUTH);
+    out->access_sealed = text(res, a, VL_ACCESS);
+    out->expires_at = text(res, a, VL_EXPIRES);
+    out->due = flag(res, VL_DUE);
+    out->can_refresh = flag(res, VL_CAN_REFRESH);
+    out->refresh_gen = number(res, VL_GEN);
+    return true;
+}
+
+bool store_vault_poll_row_read(const PGresult *res, arena *a, store_vault_poll_row *out)
+{
+    memset(out, 0, sizeof(*out));
+    if (PQntuples(res) != 1)
+        return false;
+    out->needs_reauth = flag(res, VP_REAUTH);
+    out->access_sealed = text(res, a, VP_ACCESS);
+    out->expires_at = text(res, a, VP_EXPIRES);
+    out->due = flag(res, VP_DUE);
+    out->refreshing = flag(res, VP_REFRESHING);
+    out->refresh_gen = number(res, VP_GEN);
+    return true;
+}
+
+bool store_vault_claim_row_read(const PGresult *res, arena *a, store_vault_claim_row *out)
+{
+    memset(out, 0, sizeof(*out));
+    if (PQntuples(res) != 1)
+        return false;
+    out->refresh_sealed = text(res, a, VC_REFRESH);
+    out->token_url = text(res, a, VC_TOKEN_URL);
+    out->client_id = text(res, a, VC_CLIENT);
+    out->client_secret_sealed = text(res, a, VC_SECRET);
+    out->auth_style = text(res, a, VC_AUTH_STYLE);
+    return true;
+}
+
+bool store_vault_stored_expiry(const PGresult *res, arena *a, const char **expires_at)
+{
+    *expires_at = PQntuples(res) == 1 ? text(res, a, 0) : NULL;
+    return PQntuples(res) == 1;
+}
+
+bool store_vault_fetch_recorded(const PGresult *res)
+{
+    return PQntuples(res) == 1 && flag(res, 0);
+}

@@ -46,6 +46,40 @@ typedef struct store_device_row {
 } store_device_row;
 bool store_device_row_read(const PGresult *res, arena *a, store_device_row *out);
 
+/* ---- the vault's agent path (store/vault.h) ---- */
+
+/* store_vault_fetch_lookup */
+typedef struct store_vault_lookup_row {
+    const char *user_id;  /* NULL: the token acts for nobody */
+    bool authorized;      /* the agent may use the user's connections */
+    const char *conn_id;  /* NULL: no connection to the provider */
+    bool needs_reauth, due, can_refresh;
+    const char *access_sealed, *expires_at;
+    long long refresh_gen;
+} store_vault_lookup_row;
+bool store_vault_lookup_row_read(const PGresult *res, arena *a, store_vault_lookup_row *out);
+
+/* store_vault_conn_poll */
+typedef struct store_vault_poll_row {
+    bool needs_reauth, due, refreshing;
+    const char *access_sealed, *expires_at;
+    long long refresh_gen;
+} store_vault_poll_row;
+/* false when the connection is gone */
+bool store_vault_poll_row_read(const PGresult *res, arena *a, store_vault_poll_row *out);
+
+/* store_vault_refresh_claim */
+typedef struct store_vault_claim_row {
+    const char *refresh_sealed, *token_url, *client_id, *client_secret_sealed, *auth_style;
+} store_vault_claim_row;
+/* false when the claim was not taken */
+bool store_vault_claim_row_read(const PGresult *res, arena *a, store_vault_claim_row *out);
+
+/* store_vault_refresh_store: the new expiry; false when the connection is gone. */
+bool store_vault_stored_expiry(const PGresult *res, arena *a, const char **expires_at);
+/* store_vault_record_fetch: false when the connection was disconnected. */
+bool store_vault_fetch_recorded(const PGresult *res);
+
 /* The one-value answers: store_code_confirm (a replay came meanwhile),
  * store_refresh_use (used now; false: someone else used it first),
  * store_token_issue (issued; false: the DPoP replay key was taken). */

@@ -16,6 +16,12 @@ static const char *text(const PGresult *res, arena *a, int c)
     return PQgetisnull(res, 0, c) ? NULL : arena_strdup(a, PQgetvalue(res, 0, c));
 }
 
+/* SQL NULL as "" (where callers have always read it so). */
+static const char *text0(const PGresult *res, arena *a, int c)
+{
+    return arena_strdup(a, PQgetvalue(res, 0, c));
+}
+
 static bool flag(const PGresult *res, int c)
 {
     return PQgetvalue(res, 0, c)[0] == 't';
@@ -153,4 +159,38 @@ bool store_vault_stored_expiry(const PGresult *res, arena *a, const char **expir
 bool store_vault_fetch_recorded(const PGresult *res)
 {
     return PQntuples(res) == 1 && flag(res, 0);
+}
+
+enum { SES_VALID, SES_USER, SES_PUBLIC, SES_CSRF, SES_AUTH_TIME, SES_EMAIL, SES_NAME, SES_VERIFIED };
+enum { LOGIN_ALLOWED, LOGIN_USER, LOGIN_HASH, LOGIN_ATTEMPT };
+
+bool store_session_row_read(const PGresult *res, arena *a, store_session_row *out)
+{
+    memset(out, 0, sizeof(*out));
+    if (PQntuples(res) != 1)
+        return false;
+    out->valid = flag(res, SES_VALID);
+    out->user_id = text0(res, a, SES_USER);
+    out->public_id = text0(res, a, SES_PUBLIC);
+    out->csrf = text0(res, a, SES_CSRF);
+    out->auth_time = number(res, SES_AUTH_TIME);
+    out->email = text0(res, a, SES_EMAIL);
+    out->name = text0(res, a, SES_NAME);
+    out->email_verified = flag(res, SES_VERIFIED);
+    return true;
+}
+
+bool store_login_row_read(const PGresult *res, arena *a, store_login_row *out)
+{
+    memset(out, 0, sizeof(*out));
+    if (PQntuples(res) != 1)
+        return false;
+    out->allowed = flag(res, LOGIN_ALLOWED);
+    out->attempt = atoi(PQgetvalue(res, 0, LOGIN_ATTEMPT));
+    /* no password set: cannot sign in this way, like an unknown account */
+    if (!PQgetisnull(res, 0, LOGIN_USER) && !PQgetisnull(res, 0, LOGIN_HASH)) {
+        out->user_id = text(res, a, LOGIN_USER);
+        out->password_hash = text(res, a, LOGIN_HASH);
+    }
+    return true;
 }

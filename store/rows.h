@@ -46,6 +46,26 @@ typedef struct store_device_row {
 } store_device_row;
 bool store_device_row_read(const PGresult *res, arena *a, store_device_row *out);
 
+/* ---- people (store/auth.h), for identity/ ---- */
+
+/* store_session_get; its strings read SQL NULL as "" (never NULL). */
+typedef struct store_session_row {
+    bool valid; /* false once its idle or absolute expiry passed */
+    const char *user_id, *public_id, *csrf, *email, *name;
+    int64_t auth_time;
+    bool email_verified;
+} store_session_row;
+/* false when unknown or ended */
+bool store_session_row_read(const PGresult *res, arena *a, store_session_row *out);
+
+/* store_auth_login_begin */
+typedef struct store_login_row {
+    bool allowed;                         /* both attempt counts within their limits */
+    const char *user_id, *password_hash; /* both NULL without an account with a password */
+    int attempt;                          /* this attempt's number at its address */
+} store_login_row;
+bool store_login_row_read(const PGresult *res, arena *a, store_login_row *out);
+
 /* ---- the vault's agent path (store/vault.h) ---- */
 
 /* store_vault_fetch_lookup */

@@ -12,6 +12,7 @@
 
 #include "../admin/admin.h"
 #include "../admin/firstboot.h"
+#include "../api/api_doc.h"
 #include "../cli/cli.h"
 #include "../protocol/access.h"
 #include "../protocol/client.h"
@@ -43,6 +44,7 @@ static const char usage[] =
     "  revoke-pattern  revoke the tokens of clients matching a client_id pattern\n"
     "  audit           show or follow the audit log\n"
     "  vault rekey     re-seal stored secrets under a new master key (server stopped)\n"
+    "  routes          print the route table (method and path template) and exit\n"
     "  version         print the version\n"
     "  help            show this text\n\n"
     "The admin commands talk to a running server: shark <command> --help.\n"
@@ -150,6 +152,29 @@ static void background_join(app *a)
     fetch_join(a);
 }
 
+/* Every module's routes: the one table `serve` runs and `routes` prints. */
+static int register_routes(router *r)
+{
+    return router_surface(r, "", admin_envelope) != 0 || admin_register(r) != 0 ||
+                   vault_register(r) != 0 || oauth_routes(r) != 0 || api_doc_routes(r) != 0
+               ? -1
+               : 0;
+}
+
+/* `shark routes`: the table as "METHOD /path/{param}" lines, so tests can
+ * compare the real router with the OpenAPI document. */
+static int print_routes(void)
+{
+    router *r = router_new();
+    int rc = register_routes(r);
+    for (int i = 0; rc == 0 && i < router_count(r); i++)
+        printf("%s %s\n", router_get(r, i)->method, router_get(r, i)->pattern);
+    router_free(r);
+    if (rc != 0)
+        fprintf(stderr, "shark: route table is inconsistent\n");
+    return rc == 0 ? 0 : 1;
+}
+
 static int serve(int argc, char **argv)
 {
     static app a; /* lives for the whole process; loops hold pointers into it */
@@ -209,8 +234,7 @@ static int serve(int argc, char **argv)
         (a.tls = tls_ctx_new(a.cfg.tls_cert, a.cfg.tls_key, err, sizeof(err))) == NULL)
         goto fail;
     a.router = router_new();
-    if (router_surface(a.router, "", admin_envelope) != 0 || admin_register(a.router) != 0 ||
-        vault_register(a.router) != 0 || oauth_routes(a.router) != 0) {
+    if (register_routes(a.router) != 0) {
         snprintf(err, sizeof(err), "route table is inconsistent");
         goto fail;
     }
@@ -245,7 +269,7 @@ int main(int argc, char **argv)
 {
     bool bare = argc > 1 && (strcmp(argv[1], "help") == 0 || strcmp(argv[1], "--help") == 0 ||
                              strcmp(argv[1], "-h") == 0 || strcmp(argv[1], "version") == 0 ||
-                             strcmp(argv[1], "--version") == 0);
+                             strcmp(argv[1], "--version") == 0 || strcmp(argv[1], "routes") == 0);
     if (bare && argc > 2) {
         fprintf(stderr, "shark %s: unexpected argument '%s'\n", argv[1], argv[2]);
         return 2;
@@ -261,6 +285,8 @@ int main(int argc, char **argv)
     }
     if (strcmp(argv[1], "serve") == 0)
         return serve(argc - 2, argv + 2);
+    if (strcmp(argv[1], "routes") == 0)
+        return print_routes();
     if (strcmp(argv[1], "vault") == 0)
         return vault_cli_main(argc - 2, argv + 2);
     if (cli_handles(argv[1]))

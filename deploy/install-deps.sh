@@ -18,3 +18,10 @@ $SUDO apt-get install -y -qq --no-install-recommends \
   curl ca-certificates >/dev/null
 # restructuring: clang-format for the house style check (test/format.sh, .clang-format).
 $SUDO apt-get install -y -qq --no-install-recommends clang-format >/dev/null
+# openapi: python3-yaml assembles api/openapi/*.yaml at build time; python3-jsonschema
+# (Draft 2020-12) validates responses in test/integration/test_openapi.py; python3-venv
+# lets test/run install openapi-spec-validator (PyPI only) to check the document.
+$SUDO apt-get install -y -qq --no-install-recommends python3-yaml python3-jsonschema python3-venv >/dev/null
+# python3-venv (above) also lets test/run install the Python SDK (sdk/python) in a fresh virtual environment.
+# conformance: authlib (OIDC discovery validators, an outside RP) and PyJWT
+$SUDO apt-get install -y -qq --no-install-recommends python3-authlib python3-jwt >/dev/null

@@ -163,7 +163,7 @@ static void guard(http_req *req)
                "this server does not answer to that Host; use the issuer's address");
         return;
     }
-    if (!same_origin(req, issuer)) {
+    if (!(wr->flags & WEB_ANY_ORIGIN) && !same_origin(req, issuer)) {
         refuse(req, wr, 403, "forbidden", "a cross-site request cannot do this");
         return;
     }

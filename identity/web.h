@@ -28,6 +28,9 @@
 enum {
     WEB_PAGE = 1,  /* a hosted HTML page: refusals are error pages */
     WEB_LOCAL = 2, /* only for a client on this machine (the first-boot key) */
+    /* a POST other sites may send because it changes nothing (RP-initiated
+     * logout: it only asks the person, whose answer is same-origin) */
+    WEB_ANY_ORIGIN = 4,
 };
 
 typedef struct web_route {

@@ -11,7 +11,10 @@
 #include "device.h"
 #include "errors.h"
 #include "keys.h"
+#include "logout.h"
+#include "prompt.h"
 #include "register.h"
+#include "respmode.h"
 #include "token.h"
 
 #define TICK_MS 1000
@@ -183,60 +186,103 @@ static void jwks(http_req *req)
     http_respond(req, 200, "application/jwk-set+json", s->jwks, s->jwks_len);
 }
 
+static json_t *strings(const char *const *v)
+{
+    json_t *a = json_array();
+    for (; *v != NULL; v++)
+        json_array_append_new(a, json_string(*v));
+    return a;
+}
+
+/* RFC 8414 and OpenID Connect Discovery 1.0 in one document, served at both
+ * well-known paths. Lists only what the server does: each member is checked
+ * by test_conformance_discovery.py (authlib's validators) and openid-client. */
 static void metadata(http_req *req)
 {
     app *a = http_req_app(req);
-    char u[9][600];
-    oauth_url(a, "/oauth/token", u[0], sizeof(u[0]));
-    oauth_url(a, "/.well-known/jwks.json", u[1], sizeof(u[1]));
-    oauth_url(a, "/oauth/register", u[2], sizeof(u[2]));
-    oauth_url(a, "/oauth/introspect", u[3], sizeof(u[3]));
-    oauth_url(a, "/oauth/revoke", u[4], sizeof(u[4]));
-    oauth_url(a, "/oauth/authorize", u[5], sizeof(u[5]));
-    oauth_url(a, "/oauth/userinfo", u[6], sizeof(u[6]));
-    oauth_url(a, "/oauth/par", u[7], sizeof(u[7]));
-    oauth_url(a, "/oauth/device_authorization", u[8], sizeof(u[8]));
-    json_t *auth_methods = json_pack("[s,s,s,s]", "client_secret_basic", "client_secret_post",
-                                     "private_key_jwt", "none");
-    json_t *algs = json_pack("[s,s,s,s,s]", "ES256", "EdDSA", "Ed25519", "RS256", "PS256");
-    json_t *m = json_pack(
-        "{s:s,s:s,s:s,s:s,s:s,s:s,s:[s,s],s:[s],s:[s],s:O,s:O,s:O,s:O,s:O,s:O,s:[s,s,s,s],"
-        "s:b,s:b,s:b,s:s,s:s,s:s,s:[s],s:[s],s:[s,s,s],s:b}",
-        "issuer", a->cfg.issuer, "token_endpoint", u[0], "jwks_uri", u[1],
-        "registration_endpoint", u[2], "introspection_endpoint", u[3], "revocation_endpoint",
-        u[4], "grant_types_supported", "client_credentials",
-        "urn:ietf:params:oauth:grant-type:token-exchange", "response_types_supported", "code",
-        "code_challenge_methods_supported", "S256", "token_endpoint_auth_methods_supported",
-        auth_methods, "introspection_endpoint_auth_methods_supported", auth_methods,
-        "revocation_endpoint_auth_methods_supported", auth_methods,
-        "token_endpoint_auth_signing_alg_values_supported", algs,
-        "dpop_signing_alg_values_supported", algs, "introspection_signing_alg_values_supported",
-        algs, "scopes_supported", "openid", "profile", "email", "vault:read",
-        "authorization_response_iss_parameter_supported", 1,
-        "tls_client_certificate_bound_access_tokens", 0, "dpop_nonce_required",
-        strcmp(a->cfg.dpop_nonce, "on") == 0, "authorization_endpoint", u[5], "userinfo_endpoint",
-        u[6], "pushed_authorization_request_endpoint", u[7], "subject_types_supported", "public",
-        "id_token_signing_alg_values_supported", a->cfg.signing_alg, "claims_supported", "sub",
-        "email", "name", "require_pushed_authorization_requests", 0);
-    json_t *grants = json_object_get(m, "grant_types_supported");
-    json_array_append_new(grants, json_string("authorization_code"));
-    json_array_append_new(grants, json_string("refresh_token"));
-    json_array_append_new(grants, json_string("urn:ietf:params:oauth:grant-type:device_code"));
-    json_object_set_new(m, "device_authorization_endpoint", json_string(u[8]));
-    json_object_set_new(m, "response_modes_supported", json_pack("[s]", "query"));
-    json_object_set_new(m, "client_id_metadata_document_supported", json_true());
-    /* RS256 always (OpenID Connect Discovery §3): clients registered with
-     * id_token_signed_response_alg RS256 get id_tokens signed so. */
+    static const struct {
+        const char *member, *path;
+    } endpoints[] = {
+        {"token_endpoint", "/oauth/token"},
+        {"jwks_uri", "/.well-known/jwks.json"},
+        {"registration_endpoint", "/oauth/register"},
+        {"introspection_endpoint", "/oauth/introspect"},
+        {"revocation_endpoint", "/oauth/revoke"},
+        {"authorization_endpoint", "/oauth/authorize"},
+        {"userinfo_endpoint", "/oauth/userinfo"},
+        {"pushed_authorization_request_endpoint", "/oauth/par"},
+        {"device_authorization_endpoint", "/oauth/device_authorization"},
+        {"end_session_endpoint", "/oauth/logout"},
+    };
+    static const char *const grants[] = {
+        "authorization_code", "refresh_token", "client_credentials",
+        "urn:ietf:params:oauth:grant-type:token-exchange",
+        "urn:ietf:params:oauth:grant-type:device_code", NULL};
+    static const char *const auth_methods[] = {"client_secret_basic", "client_secret_post",
+                                               "private_key_jwt", "none", NULL};
+    /* introspection needs an authenticated caller: no "none" */
+    static const char *const confidential[] = {"client_secret_basic", "client_secret_post",
+                                               "private_key_jwt", NULL};
+    static const char *const algs[] = {"ES256", "EdDSA", "Ed25519", "RS256", "PS256", NULL};
+    static const char *const scopes[] = {"openid", "profile", "email", "offline_access",
+                                         "vault:read", NULL};
+    static const char *const claims[] = {"iss", "sub", "aud", "exp", "iat", "auth_time",
+                                         "nonce", "at_hash", "amr", "email",
+                                         "email_verified", "name", NULL};
+    static const char *const token_types[] = {"urn:ietf:params:oauth:token-type:access_token",
+                                              "urn:ietf:params:oauth:token-type:jwt", NULL};
+    json_t *m = json_object();
+    json_object_set_new(m, "issuer", json_string(a->cfg.issuer));
+    char u[600];
+    for (size_t i = 0; i < sizeof(endpoints) / sizeof(endpoints[0]); i++) {
+        oauth_url(a, endpoints[i].path, u, sizeof(u));
+        json_object_set_new(m, endpoints[i].member, json_string(u));
+    }
+    json_object_set_new(m, "scopes_supported", strings(scopes));
+    json_object_set_new(m, "response_types_supported", json_pack("[s]", "code"));
+    json_object_set_new(m, "response_modes_supported", strings(oauth_response_modes));
+    json_object_set_new(m, "grant_types_supported", strings(grants));
+    json_object_set_new(m, "code_challenge_methods_supported", json_pack("[s]", "S256"));
+    json_object_set_new(m, "token_endpoint_auth_methods_supported", strings(auth_methods));
+    json_object_set_new(m, "token_endpoint_auth_signing_alg_values_supported", strings(algs));
+    json_object_set_new(m, "introspection_endpoint_auth_methods_supported",
+                        strings(confidential));
+    json_object_set_new(m, "introspection_endpoint_auth_signing_alg_values_supported",
+                        strings(algs));
+    json_object_set_new(m, "revocation_endpoint_auth_methods_supported", strings(auth_methods));
+    json_object_set_new(m, "revocation_endpoint_auth_signing_alg_values_supported",
+                        strings(algs));
+    json_object_set_new(m, "dpop_signing_alg_values_supported", strings(algs));
+    json_object_set_new(m, "dpop_nonce_required",
+                        json_boolean(strcmp(a->cfg.dpop_nonce, "on") == 0));
+    /* RFC 9701: introspection answers as a signed JWT when asked to */
+    json_object_set_new(m, "introspection_signing_alg_values_supported",
+                        json_pack("[s]", a->cfg.signing_alg));
+    /* id_tokens: RS256 (OpenID's default) or the access-token key's alg */
+    json_t *id_algs = json_pack("[s]", "RS256");
     if (strcmp(a->cfg.signing_alg, "RS256") != 0)
-        json_array_append_new(json_object_get(m, "id_token_signing_alg_values_supported"),
-                              json_string("RS256"));
-    json_decref(auth_methods);
-    json_decref(algs);
-    json_object_set_new(m, "token_types_supported",
-                        json_pack("[s,s]", "urn:ietf:params:oauth:token-type:access_token",
-                                  "urn:ietf:params:oauth:token-type:jwt"));
+        json_array_append_new(id_algs, json_string(a->cfg.signing_alg));
+    json_object_set_new(m, "id_token_signing_alg_values_supported", id_algs);
     json_object_set_new(m, "access_token_signing_alg_values_supported",
                         json_pack("[s]", a->cfg.signing_alg));
+    json_object_set_new(m, "subject_types_supported", json_pack("[s]", "public"));
+    json_object_set_new(m, "claims_supported", strings(claims));
+    json_object_set_new(m, "claims_parameter_supported", json_false());
+    json_object_set_new(m, "prompt_values_supported", strings(oauth_prompt_values));
+    /* JAR (RFC 9101): request objects by value, signed with the client's
+     * keys (any alg of algs). request_object_signing_alg_values_supported is
+     * left out: validators (authlib) insist it lists "none", never taken. */
+    json_object_set_new(m, "request_parameter_supported", json_true());
+    /* request_uri: only the ones PAR issues, which need no registration */
+    json_object_set_new(m, "request_uri_parameter_supported", json_true());
+    json_object_set_new(m, "require_request_uri_registration", json_true());
+    json_object_set_new(m, "require_pushed_authorization_requests", json_false());
+    json_object_set_new(m, "authorization_response_iss_parameter_supported", json_true());
+    json_object_set_new(m, "tls_client_certificate_bound_access_tokens", json_false());
+    json_object_set_new(m, "client_id_metadata_document_supported", json_true());
+    json_object_set_new(m, "token_types_supported", strings(token_types));
+    json_object_set_new(m, "frontchannel_logout_supported", json_false());
+    json_object_set_new(m, "backchannel_logout_supported", json_false());
     http_header(req, "Cache-Control", "public, max-age=300");
     http_respond_json(req, 200, m);
 }
@@ -250,7 +296,7 @@ int oauth_routes(router *r)
         router_add(r, "POST", "/oauth/token", oauth_token_endpoint, NULL) != 0 ||
         oauth_introspect_routes(r) != 0 || oauth_register_routes(r) != 0 ||
         oauth_authorize_routes(r) != 0 || oauth_userinfo_routes(r) != 0 ||
-        oauth_device_routes(r) != 0)
+        oauth_device_routes(r) != 0 || oauth_logout_routes(r) != 0)
         return -1;
     return 0;
 }

@@ -2,13 +2,11 @@
 
 #include <string.h>
 #include <strings.h>
-#include <time.h>
 
-#include "../crypto/dpop.h"
 #include "../store/oauth.h"
 #include "client.h"
-#include "dpopkeys.h"
 #include "oauth.h"
+#include "proof.h"
 
 struct rauth {
     http_req *req;
@@ -102,14 +100,15 @@ void oauth_resource_auth(http_req *req, resource_cb cb, void *ud)
         deny(req, true, "invalid_dpop_proof", "a DPoP proof for a DPoP-bound token is required");
         return;
     }
-    char htu[2200];
-    oauth_url(a, http_req_path(req), htu, sizeof(htu));
-    const dpop_keys *keys = oauth_dpop_keys(http_req_loop_ctx(req));
-    int rc = dpop_verify_keys(keys, http_req_header(req, "DPoP"), http_req_method(req), htu,
-                              (int64_t)time(NULL), a->cfg.dpop_window_s, token, r->tok.jkt, NULL, &r->proof);
-    if (rc != 0) {
-        deny(req, true, "invalid_dpop_proof",
-             r->proof.reason && *r->proof.reason ? r->proof.reason : "invalid DPoP proof");
+    const char *why;
+    enum oauth_proof rc = oauth_proof_check(req, http_req_path(req), token, r->tok.jkt, &r->proof,
+                                            &why);
+    if (rc == OAUTH_PROOF_NONCE) {
+        deny(req, true, "use_dpop_nonce", why);
+        return;
+    }
+    if (rc != OAUTH_PROOF_OK) {
+        deny(req, true, "invalid_dpop_proof", why);
         return;
     }
     const char *key = arena_printf(http_req_arena(req), "dpop:%s:%s", r->proof.jkt, r->proof.jti);

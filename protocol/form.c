@@ -6,6 +6,7 @@
 
 #include "../core/http.h"
 #include "../crypto/encoding.h"
+#include "errors.h"
 
 int form_parse(arena *a, const char *body, size_t len, form *f, const char **bad)
 {
@@ -75,5 +76,30 @@ int form_basic_credentials(arena *a, const char *hdr, const char **id, const cha
         return -1;
     *id = i;
     *secret = s;
+    return 0;
+}
+
+/* Shared by every form-posting endpoint: content type, parse, duplicates. */
+int oauth_read_form(http_req *req, form *f)
+{
+    const char *ct = http_req_header(req, "Content-Type");
+    size_t len;
+    const char *body = http_req_body(req, &len);
+    const char *dup = NULL;
+    if (ct == NULL || strncasecmp(ct, "application/x-www-form-urlencoded", 33) != 0) {
+        http_error_oauth(req, 400, "invalid_request",
+                         "Content-Type must be application/x-www-form-urlencoded");
+        return -1;
+    }
+    int rc = form_parse(http_req_arena(req), body, len, f, &dup);
+    if (rc == FORM_EDUPLICATE) {
+        http_error_oauth(req, 400, "invalid_request",
+                         arena_printf(http_req_arena(req), "parameter %s given more than once", dup));
+        return -1;
+    }
+    if (rc != FORM_OK) {
+        http_error_oauth(req, 400, "invalid_request", "malformed form body");
+        return -1;
+    }
     return 0;
 }

@@ -10,6 +10,7 @@
 #include <stddef.h>
 
 #include "../core/arena.h"
+#include "../core/http.h"
 
 #define FORM_MAX_FIELDS 64
 
@@ -32,5 +33,10 @@ const char *form_get(const form *f, const char *name);
  * *secret (in a; the secret may be empty, the id may not). 0, or -1 when the
  * header is not well-formed Basic credentials. */
 int form_basic_credentials(arena *a, const char *hdr, const char **id, const char **secret);
+
+/* Shared by every form-posting endpoint: the Content-Type must be
+ * application/x-www-form-urlencoded, then form_parse; answers 400 (RFC 6749
+ * envelope) and returns -1 on any problem. */
+int oauth_read_form(http_req *req, form *f);
 
 #endif

@@ -6,7 +6,8 @@
 #include <string.h>
 
 enum { CODE_REUSED, CODE_EXPIRED, CODE_CLIENT, CODE_USER, CODE_REDIRECT, CODE_SCOPE,
-       CODE_CHALLENGE, CODE_NONCE, CODE_RESOURCE, CODE_AUTH_TIME, CODE_REVOKED, CODE_SESSION };
+       CODE_CHALLENGE, CODE_NONCE, CODE_RESOURCE, CODE_AUTH_TIME, CODE_REVOKED, CODE_SESSION,
+       CODE_DPOP_JKT, CODE_REDIRECT_SENT };
 enum { RT_SPENT, RT_EXPIRED, RT_FAMILY, RT_CLIENT, RT_USER, RT_SUBJECT, RT_SCOPE, RT_JKT,
        RT_AUDIENCE, RT_AUTH_TIME, RT_LIVE, RT_SESSION };
 enum { DEV_STATUS, DEV_EXPIRED, DEV_TOO_FAST, DEV_CLIENT, DEV_USER, DEV_SCOPE, DEV_AUTH_TIME };
@@ -48,6 +49,8 @@ bool store_code_row_read(const PGresult *res, arena *a, store_code_row *out)
     out->resource = text(res, a, CODE_RESOURCE);
     out->auth_time = number(res, CODE_AUTH_TIME);
     out->session_id = text(res, a, CODE_SESSION);
+    out->dpop_jkt = text(res, a, CODE_DPOP_JKT);
+    out->redirect_uri_sent = flag(res, CODE_REDIRECT_SENT);
     return true;
 }
 

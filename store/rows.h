@@ -23,6 +23,8 @@ typedef struct store_code_row {
     const char *resource; /* the audience the authorization bound, or NULL */
     int64_t auth_time;
     const char *session_id;
+    const char *dpop_jkt;   /* the DPoP key redemption must prove, or NULL */
+    bool redirect_uri_sent; /* the request named redirect_uri: redemption must too */
 } store_code_row;
 /* false when res has no row (unknown code). */
 bool store_code_row_read(const PGresult *res, arena *a, store_code_row *out);

@@ -1,0 +1,110 @@
+/* grant_type=refresh_token: rotation with reuse detection (RFC 9700 §4.14). */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <time.h>
+#include "../core/jsonw.h"
+#include "../crypto/dpop.h"
+#include "../crypto/encoding.h"
+#include "../crypto/hash.h"
+#include "../crypto/jws.h"
+#include "../store/audit.h"
+#include "../store/auth.h"
+#include "../store/device.h"
+#include "../store/oauth.h"
+#include "access.h"
+#include "audience.h"
+#include "client.h"
+#include "errors.h"
+#include "dpopkeys.h"
+#include "form.h"
+#include "keys.h"
+#include "oauth.h"
+#include "proof.h"
+#include "grant.h"
+
+/* ---- refresh (rotation with reuse detection) ---- */
+
+static void on_refresh_used(void *ud, PGresult *res, int err, const char *msg)
+{
+    struct treq *t = ud;
+    (void)msg;
+    if (err != STORE_OK) {
+        token_unavailable(t->req);
+        return;
+    }
+    if (strcmp(PQgetvalue(res, 0, 0), "1") != 0) {
+        http_error_oauth(t->req, 400, "invalid_grant",
+                         "refresh token already used; its whole family is revoked");
+        return;
+    }
+    token_issue(t);
+}
+
+/* Every check runs before the token is spent, so a refused request (wrong
+ * key, wider scope) cannot burn the holder's refresh token. */
+static void on_refresh(void *ud, PGresult *res, int err, const char *msg)
+{
+    struct treq *t = ud;
+    (void)msg;
+    if (err != STORE_OK) {
+        token_unavailable(t->req);
+        return;
+    }
+    if (PQntuples(res) != 1) {
+        http_error_oauth(t->req, 400, "invalid_grant", "unknown refresh token");
+        return;
+    }
+    if (PQgetvalue(res, 0, 0)[0] == 't') {
+        /* Spent: using it again revokes the family and is refused. */
+        if (store_refresh_use(http_req_pool(t->req), t->refresh_hash, on_refresh_used, t) != 0)
+            token_unavailable(t->req);
+        return;
+    }
+    if (PQgetvalue(res, 0, 1)[0] == 't' || strcmp(PQgetvalue(res, 0, 3), t->client->client_id) != 0) {
+        http_error_oauth(t->req, 400, "invalid_grant", "refresh token expired or not this client's");
+        return;
+    }
+    if (PQgetvalue(res, 0, 10)[0] != 't') {
+        http_error_oauth(t->req, 400, "invalid_grant",
+                         "the grant behind this refresh token was revoked");
+        return;
+    }
+    /* A DPoP-bound refresh token needs a proof by the same key. */
+    const char *jkt = token_row(t, res, 7);
+    if (jkt != NULL && (!t->dpop || strcmp(jkt, t->proof.jkt) != 0)) {
+        token_dpop_error(t, "this refresh token is bound to another DPoP key");
+        return;
+    }
+    const char *granted = token_row(t, res, 6);
+    if (token_read_scope(t, granted) != 0)
+        return;
+    t->family = token_row(t, res, 2);
+    t->user_id = token_row(t, res, 4);
+    t->sub = token_row(t, res, 5);
+    t->refresh_scope = granted;
+    t->aud = token_row(t, res, 8);
+    t->session_id = token_row(t, res, 11);
+    t->auth_time = strtoll(PQgetvalue(res, 0, 9), NULL, 10);
+    t->want_refresh = true;
+    t->want_id_token = t->scope != NULL && oauth_scope_subset("openid", t->scope);
+    t->event = "oauth.token_refreshed";
+    /* A spent token presented again is the reuse signal (RFC 9700 §4.14). */
+    if (store_refresh_use(http_req_pool(t->req), t->refresh_hash, on_refresh_used, t) != 0)
+        token_unavailable(t->req);
+}
+
+void grant_refresh(struct treq *t)
+{
+    const char *rt = form_get(&t->f, "refresh_token");
+    if (rt == NULL || strlen(rt) > 200) {
+        http_error_oauth(t->req, 400, "invalid_request", "refresh_token is required");
+        return;
+    }
+    char *hash = arena_alloc(http_req_arena(t->req), 65);
+    hash_sha256_hex(rt, strlen(rt), hash);
+    t->refresh_hash = hash;
+    if (store_refresh_peek(http_req_pool(t->req), hash, on_refresh, t) != 0)
+        token_unavailable(t->req);
+}

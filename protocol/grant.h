@@ -68,7 +68,8 @@ void token_read_audience(struct treq *t);
 int token_read_scope(struct treq *t, const char *allowed);
 void token_release(void *p);
 void token_unavailable(http_req *req);
-const char *token_row(struct treq *t, PGresult *res, int c);
+/* String equality with NULL read as "" (as an SQL NULL column once was). */
+bool token_same(const char *a, const char *b);
 
 /* The grants (one file each). */
 void grant_exchange(struct treq *t);

@@ -22,6 +22,7 @@
 #include "keys.h"
 #include "oauth.h"
 #include "proof.h"
+#include "../store/rows.h"
 #include "grant.h"
 #include "pkce.h"
 
@@ -35,49 +36,50 @@ static void on_code(void *ud, PGresult *res, int err, const char *msg)
         token_unavailable(t->req);
         return;
     }
-    if (PQntuples(res) != 1) {
+    store_code_row c;
+    if (!store_code_row_read(res, http_req_arena(t->req), &c)) {
         http_error_oauth(t->req, 400, "invalid_grant", "unknown authorization code");
         return;
     }
-    if (PQgetvalue(res, 0, 0)[0] == 't') {
+    if (c.reused) {
         http_error_oauth(t->req, 400, "invalid_grant",
                          "authorization code already used; the tokens it produced are revoked");
         return;
     }
     const char *redirect_uri = form_get(&t->f, "redirect_uri");
-    if (PQgetvalue(res, 0, 1)[0] == 't' || strcmp(PQgetvalue(res, 0, 2), t->client->client_id) != 0 ||
-        (redirect_uri != NULL && strcmp(redirect_uri, PQgetvalue(res, 0, 4)) != 0)) {
+    if (c.expired || !token_same(c.client_id, t->client->client_id) ||
+        (redirect_uri != NULL && !token_same(redirect_uri, c.redirect_uri))) {
         http_error_oauth(t->req, 400, "invalid_grant",
                          "authorization code expired, or issued to another client or redirect URI");
         return;
     }
-    if (!oauth_pkce_ok(form_get(&t->f, "code_verifier"), PQgetvalue(res, 0, 6))) {
+    if (!oauth_pkce_ok(form_get(&t->f, "code_verifier"), c.code_challenge ? c.code_challenge : "")) {
         http_error_oauth(t->req, 400, "invalid_grant", "code_verifier does not match the code_challenge");
         return;
     }
     /* RFC 6749 §4.1.3: named in the request, so required here. */
-    if (redirect_uri == NULL && PQgetvalue(res, 0, 13)[0] == 't') {
+    if (redirect_uri == NULL && c.redirect_uri_sent) {
         http_error_oauth(t->req, 400, "invalid_request",
                          "redirect_uri is required: the authorization request named one");
         return;
     }
     /* RFC 9449 §10: a code bound to a DPoP key goes only to proofs by it. */
-    const char *code_jkt = token_row(t, res, 12);
+    const char *code_jkt = c.dpop_jkt;
     if (code_jkt != NULL && (!t->dpop || strcmp(code_jkt, t->proof.jkt) != 0)) {
         http_error_oauth(t->req, 400, "invalid_grant",
                          "the authorization code is bound to another DPoP key");
         return;
     }
-    t->user_id = t->sub = token_row(t, res, 3);
-    t->scope = token_row(t, res, 5);
+    t->user_id = t->sub = c.user_id;
+    t->scope = c.scope;
     if (t->scope != NULL && *t->scope == '\0')
         t->scope = NULL;
-    t->nonce = token_row(t, res, 7);
-    t->session_id = token_row(t, res, 11);
+    t->nonce = c.nonce;
+    t->session_id = c.session_id;
     /* The authorization request may have bound the audience (resource);
      * otherwise the token request may name one (a client to hand it to). */
-    const char *bound = token_row(t, res, 8);
-    t->auth_time = strtoll(PQgetvalue(res, 0, 9), NULL, 10);
+    const char *bound = c.resource;
+    t->auth_time = c.auth_time;
     t->want_refresh = oauth_client_has_grant(t->client, GRANT_REFRESH);
     t->want_id_token = t->scope != NULL && oauth_scope_subset("openid", t->scope);
     t->event = "oauth.token_issued";

@@ -22,6 +22,7 @@
 #include "keys.h"
 #include "oauth.h"
 #include "proof.h"
+#include "../store/rows.h"
 #include "grant.h"
 
 /* ---- device code polling (RFC 8628 §3.4, §3.5) ---- */
@@ -34,12 +35,14 @@ static void on_device(void *ud, PGresult *res, int err, const char *msg)
         token_unavailable(t->req);
         return;
     }
-    if (PQntuples(res) != 1 || strcmp(PQgetvalue(res, 0, 3), t->client->client_id) != 0) {
+    store_device_row d;
+    if (!store_device_row_read(res, http_req_arena(t->req), &d) ||
+        !token_same(d.client_id, t->client->client_id)) {
         http_error_oauth(t->req, 400, "invalid_grant", "unknown device_code");
         return;
     }
-    const char *status = PQgetvalue(res, 0, 0);
-    if (PQgetvalue(res, 0, 1)[0] == 't') {
+    const char *status = d.status ? d.status : "";
+    if (d.expired) {
         http_error_oauth(t->req, 400, "expired_token", "the device code has expired");
         return;
     }
@@ -52,17 +55,17 @@ static void on_device(void *ud, PGresult *res, int err, const char *msg)
         return;
     }
     if (strcmp(status, "pending") == 0) {
-        bool fast = PQgetvalue(res, 0, 2)[0] == 't';
+        bool fast = d.too_fast;
         http_error_oauth(t->req, 400, fast ? "slow_down" : "authorization_pending",
                          fast ? "polling too often: wait 5 s longer between requests"
                               : "the user has not decided yet");
         return;
     }
-    t->user_id = t->sub = token_row(t, res, 4);
-    t->scope = token_row(t, res, 5);
+    t->user_id = t->sub = d.user_id;
+    t->scope = d.scope;
     if (t->scope != NULL && *t->scope == '\0')
         t->scope = NULL;
-    t->auth_time = strtoll(PQgetvalue(res, 0, 6), NULL, 10);
+    t->auth_time = d.auth_time;
     t->want_refresh = oauth_client_has_grant(t->client, GRANT_REFRESH);
     t->want_id_token = t->scope != NULL && oauth_scope_subset("openid", t->scope);
     t->event = "oauth.token_issued";

@@ -22,6 +22,7 @@
 #include "keys.h"
 #include "oauth.h"
 #include "proof.h"
+#include "../store/rows.h"
 #include "grant.h"
 
 /* ---- refresh (rotation with reuse detection) ---- */
@@ -34,7 +35,7 @@ static void on_refresh_used(void *ud, PGresult *res, int err, const char *msg)
         token_unavailable(t->req);
         return;
     }
-    if (strcmp(PQgetvalue(res, 0, 0), "1") != 0) {
+    if (!store_refresh_used(res)) {
         http_error_oauth(t->req, 400, "invalid_grant",
                          "refresh token already used; its whole family is revoked");
         return;
@@ -52,41 +53,42 @@ static void on_refresh(void *ud, PGresult *res, int err, const char *msg)
         token_unavailable(t->req);
         return;
     }
-    if (PQntuples(res) != 1) {
+    store_refresh_row r;
+    if (!store_refresh_row_read(res, http_req_arena(t->req), &r)) {
         http_error_oauth(t->req, 400, "invalid_grant", "unknown refresh token");
         return;
     }
-    if (PQgetvalue(res, 0, 0)[0] == 't') {
+    if (r.spent) {
         /* Spent: using it again revokes the family and is refused. */
         if (store_refresh_use(http_req_pool(t->req), t->refresh_hash, on_refresh_used, t) != 0)
             token_unavailable(t->req);
         return;
     }
-    if (PQgetvalue(res, 0, 1)[0] == 't' || strcmp(PQgetvalue(res, 0, 3), t->client->client_id) != 0) {
+    if (r.expired || !token_same(r.client_id, t->client->client_id)) {
         http_error_oauth(t->req, 400, "invalid_grant", "refresh token expired or not this client's");
         return;
     }
-    if (PQgetvalue(res, 0, 10)[0] != 't') {
+    if (!r.live) {
         http_error_oauth(t->req, 400, "invalid_grant",
                          "the grant behind this refresh token was revoked");
         return;
     }
     /* A DPoP-bound refresh token needs a proof by the same key. */
-    const char *jkt = token_row(t, res, 7);
+    const char *jkt = r.jkt;
     if (jkt != NULL && (!t->dpop || strcmp(jkt, t->proof.jkt) != 0)) {
         token_dpop_error(t, "this refresh token is bound to another DPoP key");
         return;
     }
-    const char *granted = token_row(t, res, 6);
+    const char *granted = r.scope;
     if (token_read_scope(t, granted) != 0)
         return;
-    t->family = token_row(t, res, 2);
-    t->user_id = token_row(t, res, 4);
-    t->sub = token_row(t, res, 5);
+    t->family = r.family_id;
+    t->user_id = r.user_id;
+    t->sub = r.subject;
     t->refresh_scope = granted;
-    t->aud = token_row(t, res, 8);
-    t->session_id = token_row(t, res, 11);
-    t->auth_time = strtoll(PQgetvalue(res, 0, 9), NULL, 10);
+    t->aud = r.audience;
+    t->session_id = r.session_id;
+    t->auth_time = r.auth_time;
     t->want_refresh = true;
     t->want_id_token = t->scope != NULL && oauth_scope_subset("openid", t->scope);
     t->event = "oauth.token_refreshed";

@@ -25,6 +25,7 @@
 #include "keys.h"
 #include "oauth.h"
 #include "proof.h"
+#include "../store/rows.h"
 #include "grant.h"
 #include "token.h"
 
@@ -142,7 +143,7 @@ static void on_confirmed(void *ud, PGresult *res, int err, const char *msg)
         return;
     }
     /* A replay of the code arrived while these were issued: they are revoked. */
-    if (PQgetvalue(res, 0, 0)[0] == 't') {
+    if (store_code_replayed(res)) {
         http_error_oauth(t->req, 400, "invalid_grant",
                          "authorization code already used; the tokens it produced are revoked");
         return;
@@ -179,7 +180,7 @@ static void on_issued(void *ud, PGresult *res, int err, const char *msg)
         token_unavailable(t->req);
         return;
     }
-    if (strcmp(PQgetvalue(res, 0, 0), "1") != 0) {
+    if (!store_token_issued(res)) {
         token_dpop_error(t, "DPoP proof already used");
         return;
     }
@@ -378,9 +379,9 @@ static void client_credentials(struct treq *t)
     token_read_audience(t);
 }
 
-const char *token_row(struct treq *t, PGresult *res, int c)
+bool token_same(const char *a, const char *b)
 {
-    return PQgetisnull(res, 0, c) ? NULL : arena_strdup(http_req_arena(t->req), PQgetvalue(res, 0, c));
+    return strcmp(a ? a : "", b ? b : "") == 0;
 }
 
 /* ---- dispatch ---- */

@@ -25,7 +25,7 @@
 #include "../crypto/hash.h"
 #include "../store/cimd.h"
 #include "scope.h"
-#include "register.h"
+#include "redirect_uri.h"
 
 #define CIMD_MAX_BYTES 5120
 #define CIMD_DEFAULT_AGE 3600

@@ -14,7 +14,7 @@
 #include "../store/oauth.h"
 #include "../store/revoked.h"
 #include "cimd.h"
-#include "oauth.h"
+#include "issuer.h"
 
 #define ASSERTION_TYPE "urn:ietf:params:oauth:client-assertion-type:jwt-bearer"
 

@@ -5,23 +5,8 @@
 #include <strings.h>
 #include <time.h>
 #include "../core/jsonw.h"
-#include "../crypto/dpop.h"
-#include "../crypto/encoding.h"
-#include "../crypto/hash.h"
-#include "../crypto/jws.h"
 #include "../store/audit.h"
-#include "../store/auth.h"
-#include "../store/device.h"
-#include "../store/oauth.h"
-#include "access.h"
-#include "audience.h"
-#include "client.h"
 #include "errors.h"
-#include "dpopkeys.h"
-#include "form.h"
-#include "keys.h"
-#include "oauth.h"
-#include "proof.h"
 #include "exchange.h"
 #include "grant.h"
 

@@ -11,7 +11,7 @@
 
 #include "../core/log.h"
 #include "../protocol/client.h"
-#include "../protocol/oauth.h"
+#include "../protocol/issuer.h"
 #include "../protocol/resource.h"
 #include "../store/rows.h"
 #include "../store/vault.h"

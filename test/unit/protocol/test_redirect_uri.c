@@ -1,4 +1,4 @@
-/* protocol/register.c: which redirect URIs a client may register (OAuth 2.1:
+/* protocol/redirect_uri.c: which redirect URIs a client may register (OAuth 2.1:
  * absolute https, http only for loopback, no fragment, no credentials). */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -8,7 +8,7 @@
 
 #include <cmocka.h>
 
-#include "protocol/register.h"
+#include "protocol/redirect_uri.h"
 
 #define OK(u) assert_null(oauth_redirect_uri_problem(u))
 #define BAD(u) assert_non_null(oauth_redirect_uri_problem(u))

@@ -35,6 +35,16 @@ json_t *admin_body(http_req *req);
 /* limit (1..1000, default 100) and offset (>= 0) from the query string;
  * answers 400 and returns -1 on a bad value. */
 int admin_page(http_req *req, int *limit, int *offset);
+/* ?dry_run=true|false (absent: false) into *dry; answers 400 and returns -1
+ * on any other value. A dry run of a revoke route answers the counts it
+ * would revoke and changes nothing. */
+int admin_dry_run(http_req *req, bool *dry);
+/* Keyset cursors: an opaque base64url text of "<timestamp> <id>" (the last
+ * row shown). admin_cursor_parse reads ?cursor (absent or empty: *ts and
+ * *id NULL) and answers 400, returning -1, when it is not one of ours;
+ * admin_cursor_make encodes "<timestamp> <id>" (NULL: NULL). */
+int admin_cursor_parse(http_req *req, const char **ts, const char **id);
+const char *admin_cursor_make(http_req *req, const char *pos);
 /* The readers below do nothing once *bad is set, so a run of them needs one
  * check of bad at the end (the first failure has answered 400). */
 /* Validates v as an array of at most max strings (each accepted by ok when

@@ -23,6 +23,7 @@
 #include "../hooks/deliver.h"
 #include "../store/embed.h"
 #include "../vault/vault.h"
+#include "../store/revoked.h"
 #include "../store/store.h"
 #include "../store/system.h"
 #include "../core/config.h"
@@ -39,6 +40,7 @@ static const char usage[] =
     "SharkAuth: an OAuth 2.1 authorization server for AI agents.\n\n"
     "commands:\n"
     "  serve           run the server (shark serve --help for its flags)\n"
+    "  migrate         apply database migrations (--check, --dry-run; see --help)\n"
     "  app             create and list applications\n"
     "  agent           create, list and revoke agents, rotate their secrets\n"
     "  user            revoke the agents a user created\n"
@@ -79,8 +81,12 @@ static int lock_data_dir(const char *dir, char *err, size_t errlen)
 static int loop_init(worker *w)
 {
     app *a = w->app;
-    w->pool = store_pool_new(&w->loop, a->conninfo, a->cfg.db_pool_size, 5000);
+    w->pool = store_pool_new(&w->loop, a->conninfo, a->cfg.db_pool_size, a->cfg.db_wait_ms);
     if (w->pool == NULL)
+        return -1;
+    if (a->cfg.db_read[0] != '\0' &&
+        (w->read_pool = store_pool_new_replica(&w->loop, a->cfg.db_read, a->cfg.db_pool_size,
+                                               a->cfg.db_wait_ms)) == NULL)
         return -1;
     oauth_loop_init(w);
     fetch_loop_init(w);
@@ -115,6 +121,14 @@ static void on_pool_closed(void *ud)
     struct loop_closing *c = ud;
     worker *w = c->w;
     void (*done)(worker *) = c->done;
+    /* The replica's pool, if any, closes after the primary's. */
+    if (w->read_pool != NULL) {
+        store_pool *rp = w->read_pool;
+        w->read_pool = NULL;
+        w->pool = NULL;
+        store_pool_close(rp, on_pool_closed, c);
+        return;
+    }
     free(c);
     w->pool = NULL;
     loop_ctx_free(&w->ctx);
@@ -216,8 +230,12 @@ static int serve(int argc, char **argv)
                                   sizeof(err));
         if (embed == NULL)
             goto fail;
+        a.embed = embed;
     }
-    if (store_migrate(a.conninfo, err, sizeof(err)) != 0)
+    /* --no-migrate: a migration step (`shark migrate`, the Helm Job) ran or
+     * runs first; this binary needs its own migrations, newer ones are fine. */
+    if (a.cfg.no_migrate ? store_schema_require(a.conninfo, err, sizeof(err)) != 0
+                         : store_migrate(a.conninfo, err, sizeof(err)) != 0)
         goto fail;
     if (firstboot_run(&a, err, sizeof(err)) != 0 || oauth_startup(&a, err, sizeof(err)) != 0)
         goto fail;
@@ -242,6 +260,8 @@ static int serve(int argc, char **argv)
     a.rl = rl_new(a.cfg.rate_rps, a.cfg.rate_burst);
     a.conns = connlimit_new(a.cfg.max_connections, a.cfg.max_connections_per_ip);
     a.metrics = metrics_new(router_count(a.router), a.cfg.threads);
+    /* The revoked set's reloads (built off the loops) connect with this. */
+    store_revoked_start(a.conninfo);
     if (server_run(&a) != 0)
         goto cleanup;
     rc = 0;
@@ -263,6 +283,91 @@ cleanup:
         close(lockfd);
     if (rc == 0)
         log_msg(LOG_INFO, "stopped", NULL);
+    return rc;
+}
+
+static void on_migration(void *ud, int version, const char *name)
+{
+    printf("%s %04d %s\n", (const char *)ud, version, name);
+}
+
+/* `shark migrate [--check|--dry-run] [serve flags]`: the schema step of a
+ * rolling upgrade, run before new nodes start with --no-migrate. It takes
+ * the serve flags (--db, --data-dir, SHARK_*) so both read one config. */
+static int migrate_cmd(int argc, char **argv)
+{
+    static config cfg;
+    enum store_migrate_mode mode = STORE_MIGRATE_APPLY;
+    char err[1024], conninfo[1200], **rest = calloc((size_t)argc + 1, sizeof(char *));
+    int nrest = 0, lockfd = -1, rc = 1, newer = 0, pending;
+    store_embed *embed = NULL;
+
+    if (rest == NULL)
+        return 1;
+    err[0] = '\0';
+    for (int i = 0; i < argc; i++) {
+        if (strcmp(argv[i], "--check") == 0)
+            mode = STORE_MIGRATE_CHECK;
+        else if (strcmp(argv[i], "--dry-run") == 0)
+            mode = STORE_MIGRATE_DRY_RUN;
+        else
+            rest[nrest++] = argv[i];
+    }
+    config_defaults(&cfg, 1);
+    int pr = config_parse(&cfg, nrest, rest, env_get, err, sizeof(err));
+    free(rest);
+    if (pr == 1) {
+        printf("usage: shark migrate [--check | --dry-run] [--db CONNINFO | --data-dir DIR]\n\n"
+               "Applies the migrations this shark carries that the database lacks, each in\n"
+               "its own transaction, under the lock every shark takes to migrate.\n"
+               "  --check    change nothing; exit 0 when none is pending, 1 when some are\n"
+               "             (or the check failed: stderr says which)\n"
+               "  --dry-run  run the pending ones in one transaction, then roll it back\n"
+               "Other flags and SHARK_* variables are those of `shark serve`.\n");
+        return 0;
+    }
+    if (pr != 0) {
+        fprintf(stderr, "shark migrate: %s\n", err);
+        return 2;
+    }
+    log_set_level(cfg.log_level);
+    if (cfg.db[0] != '\0') {
+        snprintf(conninfo, sizeof(conninfo), "%s", cfg.db);
+    } else {
+        if (mkdir(cfg.data_dir, geteuid() == 0 ? 0711 : 0700) != 0 && errno != EEXIST) {
+            fprintf(stderr, "shark migrate: cannot create %s: %s\n", cfg.data_dir,
+                    strerror(errno));
+            return 1;
+        }
+        if ((lockfd = lock_data_dir(cfg.data_dir, err, sizeof(err))) < 0 ||
+            (embed = store_embed_start(cfg.data_dir, conninfo, sizeof(conninfo), err,
+                                       sizeof(err))) == NULL)
+            goto done;
+    }
+    const char *verb = mode == STORE_MIGRATE_CHECK     ? "pending"
+                       : mode == STORE_MIGRATE_DRY_RUN ? "would apply"
+                                                       : "applied";
+    pending = store_migrate_run(conninfo, mode, on_migration, (void *)verb, &newer, err,
+                                sizeof(err));
+    sodium_memzero(conninfo, sizeof(conninfo));
+    if (pending < 0)
+        goto done;
+    if (newer > 0)
+        printf("schema at version %d, newer than this shark's %d: nothing to do\n", newer,
+               store_schema_latest());
+    else if (pending == 0)
+        printf("schema up to date (version %d)\n", store_schema_latest());
+    else if (mode == STORE_MIGRATE_DRY_RUN)
+        printf("dry run: %d migration%s ran and were rolled back; nothing changed\n", pending,
+               pending == 1 ? "" : "s");
+    rc = mode == STORE_MIGRATE_CHECK && pending > 0 ? 1 : 0;
+    err[0] = '\0';
+done:
+    if (err[0] != '\0' && rc != 0)
+        fprintf(stderr, "shark migrate: %s\n", err);
+    store_embed_stop(embed);
+    if (lockfd >= 0)
+        close(lockfd);
     return rc;
 }
 
@@ -288,6 +393,8 @@ int main(int argc, char **argv)
         return serve(argc - 2, argv + 2);
     if (strcmp(argv[1], "routes") == 0)
         return print_routes();
+    if (strcmp(argv[1], "migrate") == 0)
+        return migrate_cmd(argc - 2, argv + 2);
     if (strcmp(argv[1], "vault") == 0)
         return vault_cli_main(argc - 2, argv + 2);
     if (cli_handles(argv[1]))

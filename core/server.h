@@ -50,6 +50,7 @@ typedef struct app {
     void (*stop_background)(struct app *a);
     void (*join_background)(struct app *a);
     struct fetch *fetch;       /* outbound HTTP for handlers, owned by core/fetch.c */
+    struct store_embed *embed; /* the supervised embedded cluster, or NULL (--db) */
     uint64_t start_ms;
 } app;
 
@@ -62,6 +63,7 @@ typedef struct worker {
     uv_timer_t tick; /* housekeeping: pool gauges, shutdown progress */
     struct store_pool *pool; /* set by app->loop_init; NULL once loop_close ran */
     loop_ctx ctx;            /* the modules' caches (core/loop.h) */
+    struct store_pool *read_pool; /* --db-read replica, or NULL; closed with pool */
     uv_thread_t thread;
     int nconns;      /* open connections */
     int draining;    /* shutdown begun */

@@ -25,3 +25,12 @@ $SUDO apt-get install -y -qq --no-install-recommends python3-yaml python3-jsonsc
 # python3-venv (above) also lets test/run install the Python SDK (sdk/python) in a fresh virtual environment.
 # conformance: authlib (OIDC discovery validators, an outside RP) and PyJWT
 $SUDO apt-get install -y -qq --no-install-recommends python3-authlib python3-jwt >/dev/null
+# dashboard: headless Chromium that the Playwright tests of dashboard/ drive.
+$SUDO apt-get install -y -qq --no-install-recommends chromium >/dev/null
+# production (issue 19): HAProxy in front of the multi-node netns test, iproute2 for it.
+$SUDO apt-get install -y -qq --no-install-recommends haproxy iproute2 >/dev/null
+# production (issue 19): Patroni + etcd for the PostgreSQL failover test.
+$SUDO apt-get install -y -qq --no-install-recommends patroni etcd-server python3-psycopg2 >/dev/null
+# production (issue 19): test/deploy reads rendered manifests with python3-yaml (above).
+# production (issue 19): helm and kubeconform (Go modules) for the deploy/ checks.
+bash "$(dirname "$0")/tools.sh"

@@ -478,11 +478,14 @@ static void on_check_entry(void *ud, centry *e, bool unavailable)
                                                                   : OAUTH_TOKEN_INACTIVE);
 }
 
-void oauth_token_check(http_req *req, const char *jti, const char *client_id, oauth_token_cb cb,
-                       void *ud)
+void oauth_token_check(http_req *req, const oauth_access *tok, oauth_token_cb cb, void *ud)
 {
     store_pool *p = http_req_pool(req);
-    enum store_revoked rev = store_revoked_check(p, jti);
+    const char *jti = tok->jti, *client_id = tok->client_id;
+    /* A person's token names them as sub; an agent's own token, itself. */
+    store_revoked_token rt = {jti, client_id,
+                              strncmp(tok->sub, "usr_", 4) == 0 ? tok->sub : NULL, tok->iat};
+    enum store_revoked rev = store_revoked_check(&rt);
     if (rev == STORE_REVOKED_YES) {
         cb(ud, OAUTH_TOKEN_INACTIVE);
         return;

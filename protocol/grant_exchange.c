@@ -135,7 +135,7 @@ static void on_subject_active(void *ud, enum oauth_token_state st)
         exchange_issue(t);
         return;
     }
-    oauth_token_check(t->req, t->actor.jti, t->actor.client_id, on_actor_active, t);
+    oauth_token_check(t->req, &t->actor, on_actor_active, t);
 }
 
 static bool token_type_ok(const char *tt)
@@ -178,5 +178,5 @@ void grant_exchange(struct treq *t)
         }
         t->has_actor = true;
     }
-    oauth_token_check(t->req, t->subject.jti, t->subject.client_id, on_subject_active, t);
+    oauth_token_check(t->req, &t->subject, on_subject_active, t);
 }

@@ -255,7 +255,7 @@ static void introspect_next(http_req *req, void *ud, const oauth_client *cl)
         inactive(c);
         return;
     }
-    oauth_token_check(req, c->tok.jti, c->tok.client_id, on_active, c);
+    oauth_token_check(req, &c->tok, on_active, c);
 }
 
 static void introspect_endpoint(http_req *req)

@@ -53,7 +53,7 @@ static void on_replay(void *ud, PGresult *res, int err, const char *msg)
         deny(r->req, true, "invalid_dpop_proof", "DPoP proof already used");
         return;
     }
-    oauth_token_check(r->req, r->tok.jti, r->tok.client_id, on_active, r);
+    oauth_token_check(r->req, &r->tok, on_active, r);
 }
 
 void oauth_resource_auth(http_req *req, resource_cb cb, void *ud)
@@ -93,7 +93,7 @@ void oauth_resource_auth(http_req *req, resource_cb cb, void *ud)
         return;
     }
     if (!r->dpop) {
-        oauth_token_check(req, r->tok.jti, r->tok.client_id, on_active, r);
+        oauth_token_check(req, &r->tok, on_active, r);
         return;
     }
     if (r->tok.jkt == NULL || http_req_header_count(req, "DPoP") != 1) {

@@ -14,6 +14,8 @@
 #define KEY_REFRESH_EVERY 10 /* ticks */
 #define MAINTAIN_EVERY 3600  /* ticks: an hour */
 #define PURGE_CHUNK 10000    /* replay keys per purge statement */
+#define RETIRE_EVERY 10      /* ticks between retention purges */
+#define RETIRE_CHUNK 1000    /* rows of each kind per retention statement */
 
 /* Stores a first key of purpose (another node may store its own first:
  * then that one is kept and this one dropped). */
@@ -78,6 +80,8 @@ struct upkeep {
     int ticks;
     bool busy;    /* key refresh out */
     bool purging; /* replay purge out */
+    bool retiring; /* retention purge out */
+    bool auditing; /* audit partition upkeep out */
 };
 
 static void on_keys(void *ud, PGresult *res, int err, const char *msg)
@@ -134,20 +138,62 @@ static void purge(struct upkeep *u)
         u->purging = true;
 }
 
+static void retire(struct upkeep *u);
+
+static void on_retired(void *ud, PGresult *res, int err, const char *msg)
+{
+    struct upkeep *u = ud;
+    u->retiring = false;
+    if (err != STORE_OK) {
+        if (err != STORE_EUNAVAIL)
+            log_msg(LOG_WARN, "retention purge failed", "error", msg ? msg : "", NULL);
+        return;
+    }
+    if (PQntuples(res) == 1 && atoi(PQgetvalue(res, 0, 0)) >= RETIRE_CHUNK && !u->w->draining)
+        retire(u);
+}
+
+/* Expired codes, sessions and old deliveries, a bounded chunk at a time. */
+static void retire(struct upkeep *u)
+{
+    if (!u->retiring && store_retention_purge(u->w->pool, RETIRE_CHUNK,
+                                              u->w->app->cfg.webhook_retention_days, on_retired,
+                                              u) == 0)
+        u->retiring = true;
+}
+
+static void on_audit_maintained(void *ud, PGresult *res, int err, const char *msg)
+{
+    struct upkeep *u = ud;
+    u->auditing = false;
+    if (err != STORE_OK)
+        log_msg(LOG_WARN, "audit partition upkeep failed", "error", msg ? msg : "unavailable",
+                NULL);
+    else if (PQntuples(res) == 1 && atoi(PQgetvalue(res, 0, 0)) > 0)
+        log_msg(LOG_INFO, "audit partitions past retention dropped", "count",
+                PQgetvalue(res, 0, 0), NULL);
+}
+
 static void on_upkeep(uv_timer_t *t)
 {
     struct upkeep *u = t->data;
     /* Stop with the loop; a query still out finishes against a closing pool
      * before the pool's own close completes, so u must outlive it. */
     if (u->w->draining) {
-        if (!u->busy && !u->purging)
+        if (!u->busy && !u->purging && !u->retiring && !u->auditing)
             uv_close((uv_handle_t *)t, free_upkeep);
         return;
     }
     int tick = u->ticks++;
     if (tick % MAINTAIN_EVERY == 0)
         store_oauth_maintain(u->w->pool, on_maintained, u);
+    if (tick % MAINTAIN_EVERY == 0 && !u->auditing &&
+        store_audit_maintain(u->w->pool, u->w->app->cfg.audit_retention_days, on_audit_maintained,
+                             u) == 0)
+        u->auditing = true;
     purge(u);
+    if (tick % RETIRE_EVERY == 0)
+        retire(u);
     if (tick % KEY_REFRESH_EVERY == 0 && !u->busy && store_keys_list(u->w->pool, on_keys, u) == 0)
         u->busy = true;
 }

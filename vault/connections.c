@@ -175,6 +175,20 @@ static void on_disconnected(void *ud, PGresult *res, int err, const char *msg)
     http_respond_json(req, 200, body);
 }
 
+static void on_disconnect_counted(void *ud, PGresult *res, int err, const char *msg)
+{
+    http_req *req = ud;
+    (void)msg;
+    if (!admin_found(req, res, err, "connection"))
+        return;
+    json_t *ids = json_loads(PQgetvalue(res, 0, 1), 0, NULL);
+    http_respond_json(req, 200, json_pack("{s:s,s:o,s:I,s:b}", "connection_id",
+                                          PQgetvalue(res, 0, 0), "revoked_agent_ids",
+                                          ids ? ids : json_array(), "revoked_token_count",
+                                          (json_int_t)atoll(PQgetvalue(res, 0, 2)), "dry_run",
+                                          1));
+}
+
 static void conn_delete(http_req *req)
 {
     const char *c = http_req_query_get(req, "cascade_to_agents");
@@ -182,7 +196,16 @@ static void conn_delete(http_req *req)
         http_error(req, 400, "invalid_request", "cascade_to_agents must be true or false");
         return;
     }
-    bool cascade = c == NULL || strcmp(c, "true") == 0;
+    bool cascade = c == NULL || strcmp(c, "true") == 0, dry;
+    if (admin_dry_run(req, &dry) != 0)
+        return;
+    /* A dry run answers what the cascade would revoke and disconnects nothing. */
+    if (dry) {
+        if (store_vault_conn_dry_run(http_req_pool(req), http_req_param(req, "id"), cascade,
+                                     on_disconnect_counted, req) != 0)
+            admin_db_error(req, STORE_EUNAVAIL);
+        return;
+    }
     http_req_set_ctx(req, cascade ? req : NULL);
     store_actor who = admin_actor(req);
     if (store_vault_conn_delete(http_req_pool(req), http_req_param(req, "id"), cascade, &who,

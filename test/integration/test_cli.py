@@ -484,6 +484,8 @@ def test_audit_follow_survives_restart(shark_factory):
 # command -> the tests here that run it successfully and make it fail
 COVERED = {
     "serve": ("test_serve_help", "test_serve_refuses_bad_flags"),
+    "migrate": ("test_migrate.py::test_check_dry_run_apply",
+                "test_migrate.py::test_bad_arguments_and_unreachable_database"),
     "app": ("test_app_create_and_list", "test_app_create_refused_by_the_server"),
     "agent": ("test_agent_create_and_list", "test_agent_commands_refused_by_the_server"),
     "user": ("test_user_revoke_agents", "test_user_revoke_agents_refused"),

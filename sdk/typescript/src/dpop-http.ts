@@ -96,7 +96,12 @@ export class DPoPHTTPClient {
     }
     const m = method.toUpperCase()
     const res = await withNonceRetry(options.prover, m, u.href, options.token, async (proof: string) => {
-      const r = await fetch(u, { method: m, headers: { ...headers, dpop: proof }, body, signal: AbortSignal.timeout(this.#timeoutMs) })
+      let r: Response
+      try {
+        r = await fetch(u, { method: m, headers: { ...headers, dpop: proof }, body, signal: AbortSignal.timeout(this.#timeoutMs) })
+      } catch (e) {
+        throw new SharkError(`cannot reach ${u.origin}: ${(e as Error).cause ?? (e as Error).message}`, { body: e })
+      }
       const text = await r.text()
       let json: unknown = null
       try { json = JSON.parse(text) } catch { /* not JSON */ }

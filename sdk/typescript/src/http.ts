@@ -134,7 +134,17 @@ export class Transport {
     const idempotent = o.idempotent ?? ['GET', 'HEAD', 'PUT', 'DELETE'].includes(method)
     const url = this.url(path, o.query)
     for (let attempt = 0; ; attempt++) {
-      const r = await fetch(url, { method, headers, body, signal: AbortSignal.timeout(this.timeoutMs) })
+      let r: Response
+      try {
+        r = await fetch(url, { method, headers, body, signal: AbortSignal.timeout(this.timeoutMs) })
+      } catch (e) {
+        // Connection refused, reset, timed out: an idempotent request may go again.
+        if (idempotent && attempt < this.maxRetries) {
+          await sleep(250 * 2 ** attempt)
+          continue
+        }
+        throw new SharkError(`cannot reach ${this.baseUrl}: ${(e as Error).cause ?? (e as Error).message}`, { body: e })
+      }
       const text = await r.text()
       let json: unknown = null
       try { json = text ? JSON.parse(text) : null } catch { /* not JSON */ }

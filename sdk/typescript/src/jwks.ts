@@ -30,10 +30,15 @@ export class JWKSCache {
   async #refresh(): Promise<void> {
     this.#inflight ??= (async () => {
       try {
-        const r = await fetch(this.jwksUrl, { headers: { accept: 'application/json' }, signal: AbortSignal.timeout(this.#timeoutMs) })
+        let r: Response
+        try {
+          r = await fetch(this.jwksUrl, { headers: { accept: 'application/json' }, signal: AbortSignal.timeout(this.#timeoutMs) })
+        } catch (e) {
+          throw new SharkError(`cannot reach the JWKS at ${this.jwksUrl}: ${(e as Error).message}`, { statusCode: 503 })
+        }
         const body = await r.json().catch(() => null) as { keys?: JWK[] } | null
         if (r.status !== 200 || !Array.isArray(body?.keys)) {
-          throw new SharkError(`cannot read the JWKS at ${this.jwksUrl} (HTTP ${r.status})`, { statusCode: r.status })
+          throw new SharkError(`cannot read the JWKS at ${this.jwksUrl} (HTTP ${r.status})`, { statusCode: 503 })
         }
         const keys = new Map<string, JWK>()
         for (const k of body.keys) if (typeof k.kid === 'string' && !('d' in k)) keys.set(k.kid, k)

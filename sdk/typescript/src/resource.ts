@@ -242,7 +242,9 @@ export class ResourceServer {
       try {
         active = (await this.#introspector.introspect(token)).active
       } catch {
-        this.#fail(401, 'invalid_token', 'the token could not be checked for revocation', undefined, scheme)
+        // Not the client's fault: 503, so it retries rather than discards the token.
+        throw new TokenVerificationError('temporarily_unavailable', 'the token could not be checked for revocation', 503,
+          this.#challenge(undefined, undefined, undefined, scheme))
       }
       if (!active) this.#fail(401, 'invalid_token', 'the token has been revoked', undefined, scheme)
     }

@@ -48,6 +48,15 @@ describe('admin', () => {
       assert.ok(e.requestId, 'the server request id travels with the error')
     })
 
+    it('an unreachable server is a SharkError without statusCode (after retries for reads)', async () => {
+      const { freePort } = await import('./shark.mjs')
+      const gone = new Client({ baseUrl: `http://127.0.0.1:${await freePort()}`, token: 'sk_live_x', maxRetries: 1 })
+      const e = await rejects(gone.agents.listAgents(), SharkError)
+      assert.equal(e.statusCode, undefined)
+      assert.match(e.message, /cannot reach/)
+      await rejects(gone.agents.registerAgent({ appId: 'a', name: 'n' }), SharkError)
+    })
+
     it('exposes the sub-clients, each also constructible alone', () => {
       for (const [k, C] of [['agents', AgentsClient], ['users', UsersClient], ['apps', AppsClient], ['audit', AuditClient], ['webhooks', WebhooksClient], ['oauth', OAuthClient]]) {
         assert.ok(admin[k] instanceof C, k)
@@ -155,6 +164,7 @@ describe('admin', () => {
       const oauth = new OAuthClient({ baseUrl: shark.url })
       const e = await rejects(oauth.getToken({ clientId: a.clientId, clientSecret: a.clientSecret }), OAuthError, { status: 401 })
       assert.equal(e.error, 'invalid_client')
+      assert.match(e.wwwAuthenticate, /^Basic/, 'RFC 6749 §5.2: the challenge of a 401 invalid_client')
       assert.ok((await oauth.getToken({ clientId: a.clientId, clientSecret: c.clientSecret })).accessToken)
       // A grace period keeps the previous secret working for a while.
       const g = await admin.agents.rotateSecret(a.id, { gracePeriodSeconds: 300 })

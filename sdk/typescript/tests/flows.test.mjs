@@ -101,7 +101,7 @@ describe('flows', () => {
         const t = await admin.webhooks.testWebhook(w.id)
         assert.ok(t && typeof t === 'object')
         let deliveries = []
-        for (let i = 0; i < 100 && !(got.length && deliveries.some((d) => d.status === 'delivered')); i++) {
+        for (let i = 0; i < 300 && !(got.length && deliveries.some((d) => d.status === 'delivered')); i++) {
           await new Promise((r) => setTimeout(r, 200))
           deliveries = await admin.webhooks.listDeliveries(w.id, { limit: 10 })
         }

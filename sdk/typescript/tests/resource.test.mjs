@@ -12,7 +12,7 @@ import {
   Client, OAuthClient, DPoPProver, DPoPHTTPClient, ResourceServer, ReplayCache, verifyRequest, verifyToken, JWKSCache,
   VerifiedClaims, TokenVerificationError, SharkError,
 } from '../dist/index.js'
-import { useShark, signUp, uniq, userDelegatedToken } from './shark.mjs'
+import { useShark, signUp, uniq, userDelegatedToken, freePort } from './shark.mjs'
 
 // A node http server: metadata, then the guard, then the handler.
 async function serve(makeRs, requiredScopes = ['mcp:read']) {
@@ -22,9 +22,14 @@ async function serve(makeRs, requiredScopes = ['mcp:read']) {
       const need = req.url.startsWith('/write') ? ['mcp:write'] : requiredScopes
       rs.middleware({ requiredScopes: need })(req, res, (err) => {
         if (err) { res.statusCode = 500; res.end(String(err)); return }
-        res.setHeader('content-type', 'application/json')
-        res.end(JSON.stringify({ sub: req.auth.sub, clientId: req.auth.clientId, scopes: req.auth.scopes,
-          chain: req.auth.delegationChain().map((h) => h.sub), jkt: req.auth.jkt }))
+        let body = ''
+        req.on('data', (c) => { body += c })
+        req.on('end', () => {
+          res.setHeader('content-type', 'application/json')
+          res.end(JSON.stringify({ sub: req.auth.sub, clientId: req.auth.clientId, scopes: req.auth.scopes,
+            chain: req.auth.delegationChain().map((h) => h.sub), jkt: req.auth.jkt, method: req.method, url: req.url,
+            contentType: req.headers['content-type'] ?? null, body }))
+        })
       })
     })
   })
@@ -106,6 +111,26 @@ describe('resource server', () => {
     assert.equal(body.jkt, prover.jkt)
   })
 
+  it('DPoPHTTPClient: every method gets its own proof (htm, htu, ath); params, json and form bodies arrive', async () => {
+    const http2 = new DPoPHTTPClient({ baseUrl: srv.url })
+    const o = { token, prover }
+    const got = async (p) => (await p).raiseForStatus().json()
+    assert.deepEqual(await got(http2.getWithDpop('/resource', { ...o, params: { q: 'a b', n: 2 } })).then((b) => [b.method, b.url]), ['GET', '/resource?q=a+b&n=2'])
+    const put = await got(http2.putWithDpop('/resource', { ...o, json: { x: 1 } }))
+    assert.deepEqual([put.method, put.contentType, put.body], ['PUT', 'application/json', '{"x":1}'])
+    const patch = await got(http2.patchWithDpop('/resource', { ...o, data: { a: '1', b: 'two words' } }))
+    assert.deepEqual([patch.method, patch.contentType, patch.body], ['PATCH', 'application/x-www-form-urlencoded', 'a=1&b=two+words'])
+    const post = await got(http2.postWithDpop('/resource', { ...o, data: 'raw text', headers: { 'content-type': 'text/plain' } }))
+    assert.deepEqual([post.method, post.contentType, post.body], ['POST', 'text/plain', 'raw text'])
+    assert.equal((await got(http2.deleteWithDpop('/resource', o))).method, 'DELETE')
+    assert.equal((await got(http2.requestWithDpop('options', `${srv.url}/resource`, o))).method, 'OPTIONS')
+    const r = await http2.getWithDpop('/write', o)
+    assert.equal(r.ok, false)
+    assert.throws(() => r.raiseForStatus(), (e) => e instanceof SharkError && e.statusCode === 403 && /insufficient_scope/.test(e.message))
+    await assert.rejects(http2.getWithDpop('/resource', { token }), TypeError)
+    assert.throws(() => new DPoPHTTPClient({ baseUrl: 'mcp.example.com' }), TypeError)
+  })
+
   it('no token: 401 with a DPoP challenge naming resource_metadata and algs, no error code', async () => {
     const r = await raw('/resource')
     assert.equal(r.status, 401)
@@ -167,6 +192,15 @@ describe('resource server', () => {
     const self = await new jose.SignJWT({ ...JSON.parse(Buffer.from(b, 'base64url')) }).setProtectedHeader({ alg: 'ES256', typ: 'at+jwt', kid: JSON.parse(Buffer.from(h, 'base64url')).kid }).sign(privateKey)
     await refused(await call('/resource', self, prover), 401, 'invalid_token')
     await refused(await raw('/resource', { authorization: 'DPoP %%%' }), 401, 'invalid_token')
+  })
+
+  it('unreachable keys or introspection are 503 temporarily_unavailable, not a verdict on the token', async () => {
+    const closed = `http://127.0.0.1:${await freePort()}`
+    const req = async () => ({ method: 'GET', url: '/r', headers: { host: new URL(srv.url).host, authorization: `DPoP ${token}`, dpop: await prover.makeProof('GET', `${srv.url}/r`, { accessToken: token }) } })
+    const noKeys = new ResourceServer({ issuer: shark.url, resource: `${srv.url}/`, jwksUrl: `${closed}/.well-known/jwks.json` })
+    await assert.rejects(noKeys.verify(await req()), (e) => e instanceof TokenVerificationError && e.statusCode === 503 && e.error === 'temporarily_unavailable')
+    const badIntrospection = new ResourceServer({ issuer: shark.url, resource: `${srv.url}/`, introspect: true, introspectionClientId: rsAgent.clientId, introspectionClientSecret: 'wrong' })
+    await assert.rejects(badIntrospection.verify(await req()), (e) => e instanceof TokenVerificationError && e.statusCode === 503)
   })
 
   it('insufficient scope is 403 with the scope needed', async () => {

@@ -13,7 +13,6 @@
 #include "fatal.h"
 #include "log.h"
 #include "server.h"
-#include "../store/store.h"
 #include "utf8.h"
 
 #define READ_CHUNK 65536
@@ -131,13 +130,7 @@ arena *http_req_arena(http_req *r) { return r->a; }
 struct app *http_req_app(const http_req *r) { return r->c->w->app; }
 struct store_pool *http_req_pool(const http_req *r) { return r->c->w->pool; }
 struct loop_ctx *http_req_loop_ctx(const http_req *r) { return &r->c->w->ctx; }
-struct store_pool *http_req_read_pool(const http_req *r)
-{
-    worker *w = r->c->w;
-    /* A replica that is down is no reason to refuse a read the primary can
-     * answer. */
-    return w->read_pool != NULL && !store_pool_outage(w->read_pool) ? w->read_pool : w->pool;
-}
+struct store_pool *http_req_replica_pool(const http_req *r) { return r->c->w->read_pool; }
 uv_loop_t *http_req_loop(const http_req *r) { return &r->c->w->loop; }
 const void *http_req_route_data(const http_req *r) { return r->route ? r->route->data : NULL; }
 void http_req_set_ctx(http_req *r, void *ctx) { r->ctx = ctx; }

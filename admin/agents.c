@@ -88,7 +88,7 @@ static void app_list(http_req *req)
     admin_listing *p = admin_listing_new(req);
     if (p == NULL)
         return;
-    if (store_app_list(http_req_read_pool(req), p->limit, p->offset, admin_on_listing, p) != 0)
+    if (store_app_list(admin_read_pool(req), p->limit, p->offset, admin_on_listing, p) != 0)
         admin_db_error(req, STORE_EUNAVAIL);
 }
 
@@ -287,7 +287,7 @@ static void agent_list(http_req *req)
         http_error(req, 400, "invalid_request", "status must be active or disabled");
         return;
     }
-    if (store_agent_list(http_req_read_pool(req), http_req_query_get(req, "app_id"),
+    if (store_agent_list(admin_read_pool(req), http_req_query_get(req, "app_id"),
                          http_req_query_get(req, "created_by"), status, p->limit, p->offset,
                          admin_on_listing, p) != 0)
         admin_db_error(req, STORE_EUNAVAIL);

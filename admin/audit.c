@@ -155,7 +155,7 @@ static void audit_list(http_req *req)
     q->f.limit = 100;
     if (read_filter(req, &q->f, 1000) != 0)
         return;
-    if (store_audit_list(http_req_read_pool(req), &q->f, on_list, req) != 0)
+    if (store_audit_list(admin_read_pool(req), &q->f, on_list, req) != 0)
         admin_db_error(req, STORE_EUNAVAIL);
 }
 
@@ -290,7 +290,7 @@ static void audit_export(http_req *req)
     q->f.limit = 10000;
     if (read_filter(req, &q->f, 10000) != 0)
         return;
-    if (store_audit_list(http_req_read_pool(req), &q->f, on_export, req) != 0)
+    if (store_audit_list(admin_read_pool(req), &q->f, on_export, req) != 0)
         admin_db_error(req, STORE_EUNAVAIL);
 }
 

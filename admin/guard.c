@@ -11,6 +11,14 @@
 #include "admin.h"
 #include "session.h"
 
+store_pool *admin_read_pool(const http_req *req)
+{
+    store_pool *replica = http_req_replica_pool(req);
+    /* A replica that is down is no reason to refuse a read the primary can
+     * answer. */
+    return replica != NULL && !store_pool_outage(replica) ? replica : http_req_pool(req);
+}
+
 bool admin_db_error(http_req *req, int err)
 {
     if (err == STORE_OK)

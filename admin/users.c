@@ -141,7 +141,7 @@ static void user_list(http_req *req)
     const char *email = http_req_query_get(req, "email");
     if (email != NULL && *email == '\0')
         email = NULL;
-    if (store_user_list(http_req_read_pool(req), email, p->limit, p->offset, on_list, p) != 0)
+    if (store_user_list(admin_read_pool(req), email, p->limit, p->offset, on_list, p) != 0)
         admin_db_error(req, STORE_EUNAVAIL);
 }
 

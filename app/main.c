@@ -19,6 +19,7 @@
 #include "../protocol/dpopkeys.h"
 #include "../protocol/keys.h"
 #include "../protocol/oauth.h"
+#include "../protocol/upkeep.h"
 #include "../hooks/deliver.h"
 #include "../store/embed.h"
 #include "../vault/vault.h"

@@ -22,13 +22,12 @@
 #include "errors.h"
 #include "jar.h"
 #include "../identity/login.h"
-#include "oauth.h"
+#include "issuer.h"
 #include "../identity/pages.h"
 #include "prompt.h"
 #include "proof.h"
 #include "respmode.h"
 #include "../identity/session.h"
-#include "token.h"
 #include "../identity/web.h"
 
 #define REQUEST_TTL_S 600

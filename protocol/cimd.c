@@ -24,8 +24,8 @@
 #include "../core/server.h"
 #include "../crypto/hash.h"
 #include "../store/cimd.h"
-#include "client.h"
-#include "register.h"
+#include "scope.h"
+#include "redirect_uri.h"
 
 #define CIMD_MAX_BYTES 5120
 #define CIMD_DEFAULT_AGE 3600

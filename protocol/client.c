@@ -14,7 +14,7 @@
 #include "../store/oauth.h"
 #include "../store/revoked.h"
 #include "cimd.h"
-#include "oauth.h"
+#include "issuer.h"
 
 #define ASSERTION_TYPE "urn:ietf:params:oauth:client-assertion-type:jwt-bearer"
 
@@ -394,33 +394,6 @@ void oauth_client_lookup(http_req *req, const char *client_id, oauth_lookup_cb c
     cimd_resolve(req, client_id, on_lookup_resolved, l);
 }
 
-/* Basic credentials are form-encoded before base64 (RFC 6749 §2.3.1). */
-static int parse_basic(struct auth *a, const char *hdr)
-{
-    arena *ar = http_req_arena(a->req);
-    const char *b64 = hdr + 6;
-    while (*b64 == ' ')
-        b64++;
-    size_t n = strlen(b64);
-    uint8_t *raw = arena_alloc(ar, n + 1);
-    long len = enc_b64_decode(b64, n, raw, n + 1);
-    if (len <= 0)
-        return -1;
-    raw[len] = '\0';
-    if (memchr(raw, '\0', (size_t)len) != NULL)
-        return -1;
-    char *colon = strchr((char *)raw, ':');
-    if (colon == NULL)
-        return -1;
-    *colon = '\0';
-    char *id = (char *)raw, *secret = colon + 1;
-    if (http_pct_decode(id, true) != 0 || http_pct_decode(secret, true) != 0 || *id == '\0')
-        return -1;
-    a->client_id = id;
-    a->secret = secret;
-    return 0;
-}
-
 void oauth_client_authenticate(http_req *req, const form *f, oauth_client_cb cb, void *ud)
 {
     struct auth *a = arena_calloc(http_req_arena(req), sizeof(*a));
@@ -439,7 +412,7 @@ void oauth_client_authenticate(http_req *req, const form *f, oauth_client_cb cb,
     }
     if (hdr != NULL && strncasecmp(hdr, "Basic ", 6) == 0) {
         a->method = "client_secret_basic";
-        if (parse_basic(a, hdr) != 0) {
+        if (form_basic_credentials(http_req_arena(req), hdr, &a->client_id, &a->secret) != 0) {
             fail_client(a, "malformed Basic credentials");
             return;
         }
@@ -535,65 +508,3 @@ bool oauth_client_has_grant(const oauth_client *c, const char *grant)
     return false;
 }
 
-static bool scope_in(const char *s, size_t n, const char *have)
-{
-    const char *p = have;
-    while (p != NULL && *p != '\0') {
-        const char *sp = strchr(p, ' ');
-        size_t l = sp ? (size_t)(sp - p) : strlen(p);
-        if (l == n && memcmp(p, s, n) == 0)
-            return true;
-        p = sp ? sp + 1 : NULL;
-    }
-    return false;
-}
-
-bool oauth_scope_subset(const char *want, const char *have)
-{
-    const char *p = want;
-    while (p != NULL && *p != '\0') {
-        const char *sp = strchr(p, ' ');
-        size_t l = sp ? (size_t)(sp - p) : strlen(p);
-        if (l > 0 && !scope_in(p, l, have ? have : ""))
-            return false;
-        p = sp ? sp + 1 : NULL;
-    }
-    return true;
-}
-
-const char *oauth_scope_clip(arena *a, const char *s, const char *allow)
-{
-    char *out = arena_alloc(a, strlen(s) + 1), *o = out;
-    for (const char *p = s; *p != '\0';) {
-        size_t n = strcspn(p, " ");
-        if (n > 0 && scope_in(p, n, allow)) {
-            if (o != out)
-                *o++ = ' ';
-            memcpy(o, p, n);
-            o += n;
-        }
-        p += n + (p[n] == ' ');
-    }
-    *o = '\0';
-    return out;
-}
-
-bool oauth_scope_valid(const char *s)
-{
-    if (s == NULL || *s == '\0' || strlen(s) > 2000)
-        return false;
-    bool prev_space = true;
-    for (const char *p = s; *p; p++) {
-        unsigned char ch = (unsigned char)*p;
-        if (ch == ' ') {
-            if (prev_space)
-                return false;
-            prev_space = true;
-        } else if (ch < 0x21 || ch > 0x7e || ch == '"' || ch == '\\') {
-            return false;
-        } else {
-            prev_space = false;
-        }
-    }
-    return !prev_space;
-}

@@ -10,10 +10,9 @@
 #include "client.h"
 #include "errors.h"
 #include "device.h"
-#include "oauth.h"
+#include "issuer.h"
 #include "../identity/pages.h"
 #include "../identity/session.h"
-#include "token.h"
 #include "../identity/web.h"
 
 #define DEVICE_INTERVAL_S 5

@@ -26,8 +26,8 @@
 #include "errors.h"
 #include "form.h"
 #include "keys.h"
-#include "oauth.h"
-#include "token.h"
+#include "introspect.h"
+#include "issuer.h"
 
 typedef void (*caller_cb)(http_req *req, void *ud, const oauth_client *c /* NULL = admin */);
 

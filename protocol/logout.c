@@ -11,7 +11,6 @@
 #include "../identity/pages.h"
 #include "respmode.h"
 #include "../identity/session.h"
-#include "token.h"
 #include "../identity/web.h"
 
 #define MAX_PARAM 4000

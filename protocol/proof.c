@@ -5,7 +5,7 @@
 
 #include "access.h"
 #include "dpopkeys.h"
-#include "oauth.h"
+#include "issuer.h"
 
 enum oauth_proof oauth_proof_check(http_req *req, const char *path, const char *access_token,
                                    const char *jkt, dpop_result *out, const char **why)

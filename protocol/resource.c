@@ -5,7 +5,7 @@
 
 #include "../store/oauth.h"
 #include "client.h"
-#include "oauth.h"
+#include "issuer.h"
 #include "proof.h"
 
 struct rauth {

@@ -3,7 +3,8 @@
 
 #include "../store/auth.h"
 #include "client.h"
-#include "oauth.h"
+#include "userinfo.h"
+#include "issuer.h"
 #include "resource.h"
 
 static void on_claims(void *ud, PGresult *res, int err, const char *msg)

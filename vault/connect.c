@@ -11,7 +11,7 @@
 #include "../core/log.h"
 #include "../crypto/encoding.h"
 #include "../crypto/hash.h"
-#include "../protocol/oauth.h"
+#include "../protocol/issuer.h"
 #include "../identity/pages.h"
 #include "../identity/session.h"
 #include "../store/vault.h"

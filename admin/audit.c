@@ -216,8 +216,9 @@ static void csv_field(csv_buf *b, const char *s)
 }
 
 static const char *const csv_columns[] = {
-    "created_at", "id",        "event",     "actor_type", "actor_id",
-    "target_id",  "request_id", "client_request_id", "client_ip", "metadata"};
+    "created_at", "id",        "event",      "actor_type",
+    "actor_id",   "target_id", "request_id", "client_request_id",
+    "client_ip",  "metadata"};
 
 static void on_export(void *ud, PGresult *res, int err, const char *msg)
 {

@@ -26,7 +26,6 @@ static void on_alloc(uv_handle_t *h, size_t suggested, uv_buf_t *buf);
 static void on_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf);
 static void finish_request(http_conn *c);
 
-
 /* The loop thread's read buffer: a read is parsed (or, with TLS, decrypted)
  * from it before on_read returns, so a connection keeps input of its own
  * only for what is left over, and an idle one keeps none. */

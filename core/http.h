@@ -68,8 +68,7 @@ void *http_req_ctx(const http_req *r);
 void http_header(http_req *r, const char *name, const char *value);
 /* `body` must live until the request ends: arena memory, a literal, or
  * memory released by an arena cleanup. */
-void http_respond(http_req *r, int status, const char *content_type, const char *body,
-                  size_t len);
+void http_respond(http_req *r, int status, const char *content_type, const char *body, size_t len);
 /* Serialises and takes the reference to `body`. */
 void http_respond_json(http_req *r, int status, json_t *body);
 /* Answers in the error envelope of the path's surface (router_surface:

@@ -79,10 +79,10 @@ struct http_conn {
     size_t in_len, in_cap;
     http_req req; /* one request at a time; pipelined ones wait in `in` */
     enum conn_state state;
-    int refs;             /* open handles + an unanswered request */
-    bool closing;         /* uv_close issued */
-    bool close_after;     /* close once the current response is out */
-    int pending_error;    /* status for a request that cannot be parsed/accepted */
+    int refs;          /* open handles + an unanswered request */
+    bool closing;      /* uv_close issued */
+    bool close_after;  /* close once the current response is out */
+    int pending_error; /* status for a request that cannot be parsed/accepted */
     size_t header_bytes;
     uint8_t peer_addr[16];
     char peer_ip[48];

@@ -14,22 +14,70 @@
 /* ------------------------------------------------------------------ */
 /* request accessors                                                   */
 
-const char *http_req_method(const http_req *r) { return r->method; }
-const char *http_req_path(const http_req *r) { return r->path; }
-const char *http_req_query(const http_req *r) { return r->query; }
-const char *http_req_id(const http_req *r) { return r->audit_id; }
-const char *http_req_client_ip(const http_req *r) { return r->client_ip; }
-bool http_req_peer_is_loopback(const http_req *r) { return r->c->peer_loopback; }
-bool http_req_is_tls(const http_req *r) { return r->c->ssl != NULL; }
-arena *http_req_arena(http_req *r) { return r->a; }
-struct app *http_req_app(const http_req *r) { return r->c->w->app; }
-struct store_pool *http_req_pool(const http_req *r) { return r->c->w->pool; }
-struct loop_ctx *http_req_loop_ctx(const http_req *r) { return &r->c->w->ctx; }
-struct store_pool *http_req_replica_pool(const http_req *r) { return r->c->w->read_pool; }
-uv_loop_t *http_req_loop(const http_req *r) { return &r->c->w->loop; }
-const void *http_req_route_data(const http_req *r) { return r->route ? r->route->data : NULL; }
-void http_req_set_ctx(http_req *r, void *ctx) { r->ctx = ctx; }
-void *http_req_ctx(const http_req *r) { return r->ctx; }
+const char *http_req_method(const http_req *r)
+{
+    return r->method;
+}
+const char *http_req_path(const http_req *r)
+{
+    return r->path;
+}
+const char *http_req_query(const http_req *r)
+{
+    return r->query;
+}
+const char *http_req_id(const http_req *r)
+{
+    return r->audit_id;
+}
+const char *http_req_client_ip(const http_req *r)
+{
+    return r->client_ip;
+}
+bool http_req_peer_is_loopback(const http_req *r)
+{
+    return r->c->peer_loopback;
+}
+bool http_req_is_tls(const http_req *r)
+{
+    return r->c->ssl != NULL;
+}
+arena *http_req_arena(http_req *r)
+{
+    return r->a;
+}
+struct app *http_req_app(const http_req *r)
+{
+    return r->c->w->app;
+}
+struct store_pool *http_req_pool(const http_req *r)
+{
+    return r->c->w->pool;
+}
+struct loop_ctx *http_req_loop_ctx(const http_req *r)
+{
+    return &r->c->w->ctx;
+}
+struct store_pool *http_req_replica_pool(const http_req *r)
+{
+    return r->c->w->read_pool;
+}
+uv_loop_t *http_req_loop(const http_req *r)
+{
+    return &r->c->w->loop;
+}
+const void *http_req_route_data(const http_req *r)
+{
+    return r->route ? r->route->data : NULL;
+}
+void http_req_set_ctx(http_req *r, void *ctx)
+{
+    r->ctx = ctx;
+}
+void *http_req_ctx(const http_req *r)
+{
+    return r->ctx;
+}
 
 bool http_req_is_loopback(const http_req *r)
 {
@@ -131,30 +179,54 @@ const char *http_req_query_get(http_req *r, const char *name)
 const char *http_status_text(int status)
 {
     switch (status) {
-    case 100: return "Continue";
-    case 200: return "OK";
-    case 201: return "Created";
-    case 204: return "No Content";
-    case 302: return "Found";
-    case 303: return "See Other";
-    case 304: return "Not Modified";
-    case 400: return "Bad Request";
-    case 401: return "Unauthorized";
-    case 403: return "Forbidden";
-    case 404: return "Not Found";
-    case 405: return "Method Not Allowed";
-    case 408: return "Request Timeout";
-    case 409: return "Conflict";
-    case 413: return "Content Too Large";
-    case 415: return "Unsupported Media Type";
-    case 421: return "Misdirected Request";
-    case 422: return "Unprocessable Content";
-    case 429: return "Too Many Requests";
-    case 431: return "Request Header Fields Too Large";
-    case 500: return "Internal Server Error";
-    case 502: return "Bad Gateway";
-    case 503: return "Service Unavailable";
-    default: return status < 400 ? "OK" : status < 500 ? "Bad Request" : "Internal Server Error";
+    case 100:
+        return "Continue";
+    case 200:
+        return "OK";
+    case 201:
+        return "Created";
+    case 204:
+        return "No Content";
+    case 302:
+        return "Found";
+    case 303:
+        return "See Other";
+    case 304:
+        return "Not Modified";
+    case 400:
+        return "Bad Request";
+    case 401:
+        return "Unauthorized";
+    case 403:
+        return "Forbidden";
+    case 404:
+        return "Not Found";
+    case 405:
+        return "Method Not Allowed";
+    case 408:
+        return "Request Timeout";
+    case 409:
+        return "Conflict";
+    case 413:
+        return "Content Too Large";
+    case 415:
+        return "Unsupported Media Type";
+    case 421:
+        return "Misdirected Request";
+    case 422:
+        return "Unprocessable Content";
+    case 429:
+        return "Too Many Requests";
+    case 431:
+        return "Request Header Fields Too Large";
+    case 500:
+        return "Internal Server Error";
+    case 502:
+        return "Bad Gateway";
+    case 503:
+        return "Service Unavailable";
+    default:
+        return status < 400 ? "OK" : status < 500 ? "Bad Request" : "Internal Server Error";
     }
 }
 
@@ -211,8 +283,8 @@ void http_respond(http_req *r, int status, const char *content_type, const char 
     char clen[40] = "";
     if (status != 204 && status != 304)
         snprintf(clen, sizeof(clen), "Content-Length: %zu\r\n", len);
-    int n = snprintf(head, cap, "HTTP/1.1 %d %s\r\n%sX-Request-Id: %s\r\n%s%s%s%s",
-                     status, http_status_text(status), clen, echo_id(r),
+    int n = snprintf(head, cap, "HTTP/1.1 %d %s\r\n%sX-Request-Id: %s\r\n%s%s%s%s", status,
+                     http_status_text(status), clen, echo_id(r),
                      r->keep_alive ? "" : "Connection: close\r\n",
                      content_type ? "Content-Type: " : "", content_type ? content_type : "",
                      content_type ? "\r\n" : "");
@@ -233,16 +305,19 @@ void http_respond(http_req *r, int status, const char *content_type, const char 
     http_conn_send(c, bufs, len && !head_only ? 2 : 1, true);
 }
 
-static void json_free_cb(void *p) { free(p); }
+static void json_free_cb(void *p)
+{
+    free(p);
+}
 
 void http_respond_json(http_req *r, int status, json_t *body)
 {
     char *s = json_dumps(body, JSON_COMPACT);
     json_decref(body);
     if (s == NULL) {
-        http_respond(r, 500, "application/json",
-                     "{\"error\":{\"code\":\"internal_error\",\"message\":\"serialisation failed\"}}",
-                     70);
+        http_respond(
+            r, 500, "application/json",
+            "{\"error\":{\"code\":\"internal_error\",\"message\":\"serialisation failed\"}}", 70);
         return;
     }
     arena_cleanup(r->a, json_free_cb, s);
@@ -378,7 +453,8 @@ void http_req_normalize_path(char *p)
     static const char hex[] = "0123456789ABCDEF";
     char *o = p;
     for (; *p; p++) {
-        const char *h = p[0] == '%' && p[1] && p[2] ? strchr(hex, toupper((unsigned char)p[1])) : NULL;
+        const char *h = p[0] == '%' && p[1] && p[2] ? strchr(hex, toupper((unsigned char)p[1]))
+                                                    : NULL;
         const char *l = h ? strchr(hex, toupper((unsigned char)p[2])) : NULL;
         int ch = l ? (int)((h - hex) * 16 + (l - hex)) : -1;
         if (ch > 0 && (isalnum(ch) || ch == '-' || ch == '.' || ch == '_' || ch == '~')) {

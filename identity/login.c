@@ -96,8 +96,7 @@ static void on_begun(void *ud, PGresult *res, int err, const char *msg)
         l->cb(l->req, l->ud, NULL, "unavailable");
 }
 
-void login_password(http_req *req, const char *email, const char *password, login_cb cb,
-                    void *ud)
+void login_password(http_req *req, const char *email, const char *password, login_cb cb, void *ud)
 {
     struct login *l = arena_calloc(http_req_arena(req), sizeof(*l));
     l->req = req;

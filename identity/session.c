@@ -117,8 +117,7 @@ void session_start(http_req *req, const char *user_id, session_cb cb, void *ud)
                                 SESSION_ABSOLUTE_S));
     if (store_session_create(http_req_pool(req), hash, l->s.public_id, user_id, l->s.csrf,
                              SESSION_IDLE_S, SESSION_ABSOLUTE_S, http_req_client_ip(req),
-                             user_agent(req), on_created,
-                             l) != 0)
+                             user_agent(req), on_created, l) != 0)
         cb(req, ud, NULL, false);
 }
 
@@ -129,6 +128,5 @@ void session_clear_cookie(http_req *req)
 
 bool session_csrf_ok(const session *s, const char *token)
 {
-    return token != NULL && s != NULL &&
-           hash_ct_eq(s->csrf, strlen(s->csrf), token, strlen(token));
+    return token != NULL && s != NULL && hash_ct_eq(s->csrf, strlen(s->csrf), token, strlen(token));
 }

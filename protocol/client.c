@@ -98,8 +98,7 @@ static centry *cache_find(loop_ctx *lc, const char *client_id)
 {
     ccache *cc = cache_get(lc);
     centry *e = cc ? *cache_slot(cc, client_id) : NULL;
-    if (e == NULL || strcmp(e->c.client_id, client_id) != 0 ||
-        e->gen != store_clients_generation())
+    if (e == NULL || strcmp(e->c.client_id, client_id) != 0 || e->gen != store_clients_generation())
         return NULL;
     return e;
 }
@@ -120,9 +119,27 @@ static void cache_put(loop_ctx *lc, centry *e)
 /* An entry from a store_client_get row (columns in store/oauth.h). */
 static centry *entry_new(PGresult *r, uint64_t gen)
 {
-    enum { ID, KIND, NAME, SECRET, PREV, AUTH = 6, GRANTS, REDIRECTS, SCOPES, JWKS, JKT, STATUS,
-           CREATED_BY, PREV_UNTIL, RESOURCES, REGISTERED_BY, RESOURCE_SERVER, ID_TOKEN_ALG,
-           NCOLS };
+    enum {
+        ID,
+        KIND,
+        NAME,
+        SECRET,
+        PREV,
+        AUTH = 6,
+        GRANTS,
+        REDIRECTS,
+        SCOPES,
+        JWKS,
+        JKT,
+        STATUS,
+        CREATED_BY,
+        PREV_UNTIL,
+        RESOURCES,
+        REGISTERED_BY,
+        RESOURCE_SERVER,
+        ID_TOKEN_ALG,
+        NCOLS
+    };
     size_t bytes = sizeof(centry);
     for (int c = 0; c < NCOLS; c++)
         bytes += (size_t)PQgetlength(r, 0, c) + 1;
@@ -142,10 +159,16 @@ static centry *entry_new(PGresult *r, uint64_t gen)
     }
     e->refs = 1;
     e->gen = gen;
-    e->c = (oauth_client){.client_id = v[ID], .kind = v[KIND], .name = v[NAME],
-                          .auth_method = v[AUTH], .scopes = v[SCOPES], .dpop_jkt = v[JKT],
-                          .created_by = v[CREATED_BY], .resources = v[RESOURCES],
-                          .registered_by = v[REGISTERED_BY], .id_token_alg = v[ID_TOKEN_ALG],
+    e->c = (oauth_client){.client_id = v[ID],
+                          .kind = v[KIND],
+                          .name = v[NAME],
+                          .auth_method = v[AUTH],
+                          .scopes = v[SCOPES],
+                          .dpop_jkt = v[JKT],
+                          .created_by = v[CREATED_BY],
+                          .resources = v[RESOURCES],
+                          .registered_by = v[REGISTERED_BY],
+                          .id_token_alg = v[ID_TOKEN_ALG],
                           .resource_server = v[RESOURCE_SERVER] && v[RESOURCE_SERVER][0] == 't'};
     e->c.grant_types = v[GRANTS] ? json_loads(v[GRANTS], 0, NULL) : NULL;
     e->c.redirect_uris = v[REDIRECTS] ? json_loads(v[REDIRECTS], 0, NULL) : NULL;
@@ -197,7 +220,7 @@ static int check_assertion(struct auth *a, const centry *e)
     const char *kid = json_string_value(json_object_get(jws_header(t), "kid"));
     size_t i;
     json_t *k;
-    json_array_foreach(json_object_get(jwks, "keys"), i, k) {
+    json_array_foreach (json_object_get(jwks, "keys"), i, k) {
         const char *kk = json_string_value(json_object_get(k, "kid"));
         if (kid != NULL && (kk == NULL || strcmp(kk, kid) != 0))
             continue;
@@ -225,12 +248,13 @@ static int check_assertion(struct auth *a, const centry *e)
     if (json_is_string(aud))
         aud_ok = strcmp(json_string_value(aud), token_url) == 0 ||
                  strcmp(json_string_value(aud), ap->cfg.issuer) == 0;
-    json_array_foreach(aud, i, one) aud_ok |= json_is_string(one) &&
-                                              (strcmp(json_string_value(one), token_url) == 0 ||
-                                               strcmp(json_string_value(one), ap->cfg.issuer) == 0);
+    json_array_foreach (aud, i, one)
+        aud_ok |= json_is_string(one) && (strcmp(json_string_value(one), token_url) == 0 ||
+                                          strcmp(json_string_value(one), ap->cfg.issuer) == 0);
     if (!aud_ok)
         goto done;
-    a->assertion_jti = arena_printf(http_req_arena(a->req), "assert:%s:%s", a->client.client_id, jti);
+    a->assertion_jti = arena_printf(http_req_arena(a->req), "assert:%s:%s", a->client.client_id,
+                                    jti);
     a->assertion_exp = json_integer_value(exp);
     rc = 0;
 done:
@@ -407,7 +431,8 @@ void oauth_client_authenticate(http_req *req, const form *f, oauth_client_cb cb,
     int methods = (hdr != NULL && strncasecmp(hdr, "Basic ", 6) == 0) + (form_secret != NULL) +
                   (a->assertion != NULL);
     if (methods > 1 || http_req_header_count(req, "Authorization") > 1) {
-        http_error_oauth(req, 400, "invalid_request", "use exactly one client authentication method");
+        http_error_oauth(req, 400, "invalid_request",
+                         "use exactly one client authentication method");
         return;
     }
     if (hdr != NULL && strncasecmp(hdr, "Basic ", 6) == 0) {
@@ -475,7 +500,7 @@ static void on_check_entry(void *ud, centry *e, bool unavailable)
         k->cb(k->ud, OAUTH_TOKEN_UNAVAILABLE);
     else
         k->cb(k->ud, e != NULL && strcmp(e->status, "active") == 0 ? OAUTH_TOKEN_ACTIVE
-                                                                  : OAUTH_TOKEN_INACTIVE);
+                                                                   : OAUTH_TOKEN_INACTIVE);
 }
 
 void oauth_token_check(http_req *req, const oauth_access *tok, oauth_token_cb cb, void *ud)
@@ -483,8 +508,8 @@ void oauth_token_check(http_req *req, const oauth_access *tok, oauth_token_cb cb
     store_pool *p = http_req_pool(req);
     const char *jti = tok->jti, *client_id = tok->client_id;
     /* A person's token names them as sub; an agent's own token, itself. */
-    store_revoked_token rt = {jti, client_id,
-                              strncmp(tok->sub, "usr_", 4) == 0 ? tok->sub : NULL, tok->iat};
+    store_revoked_token rt = {jti, client_id, strncmp(tok->sub, "usr_", 4) == 0 ? tok->sub : NULL,
+                              tok->iat};
     enum store_revoked rev = store_revoked_check(&rt);
     if (rev == STORE_REVOKED_YES) {
         cb(ud, OAUTH_TOKEN_INACTIVE);
@@ -503,8 +528,8 @@ bool oauth_client_has_grant(const oauth_client *c, const char *grant)
 {
     size_t i;
     json_t *g;
-    json_array_foreach(c->grant_types, i, g) if (json_is_string(g) &&
-                                                 strcmp(json_string_value(g), grant) == 0) return true;
+    json_array_foreach (c->grant_types, i, g)
+        if (json_is_string(g) && strcmp(json_string_value(g), grant) == 0)
+            return true;
     return false;
 }
-

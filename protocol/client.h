@@ -22,9 +22,9 @@ typedef struct oauth_client {
     const char *resources;     /* space-separated: what it may name as resource/audience */
     const char *registered_by; /* open | admin | initial access token id; NULL unless dcr */
     json_t *grant_types, *redirect_uris; /* owned by the request arena */
-    const char *used_method; /* how it authenticated this time */
-    const char *id_token_alg; /* registered id_token_signed_response_alg, or NULL */
-    bool resource_server;     /* may introspect any token (set with the admin key) */
+    const char *used_method;             /* how it authenticated this time */
+    const char *id_token_alg;            /* registered id_token_signed_response_alg, or NULL */
+    bool resource_server;                /* may introspect any token (set with the admin key) */
 } oauth_client;
 
 /* Runs with the authenticated client. On failure the request has been

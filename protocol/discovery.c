@@ -46,21 +46,33 @@ static void metadata(http_req *req)
         {"device_authorization_endpoint", "/oauth/device_authorization"},
         {"end_session_endpoint", "/oauth/logout"},
     };
-    static const char *const grants[] = {
-        "authorization_code", "refresh_token", "client_credentials",
-        "urn:ietf:params:oauth:grant-type:token-exchange",
-        "urn:ietf:params:oauth:grant-type:device_code", NULL};
+    static const char *const grants[] = {"authorization_code",
+                                         "refresh_token",
+                                         "client_credentials",
+                                         "urn:ietf:params:oauth:grant-type:token-exchange",
+                                         "urn:ietf:params:oauth:grant-type:device_code",
+                                         NULL};
     static const char *const auth_methods[] = {"client_secret_basic", "client_secret_post",
                                                "private_key_jwt", "none", NULL};
     /* introspection needs an authenticated caller: no "none" */
     static const char *const confidential[] = {"client_secret_basic", "client_secret_post",
                                                "private_key_jwt", NULL};
     static const char *const algs[] = {"ES256", "EdDSA", "Ed25519", "RS256", "PS256", NULL};
-    static const char *const scopes[] = {"openid", "profile", "email", "offline_access",
-                                         "vault:read", NULL};
-    static const char *const claims[] = {"iss", "sub", "aud", "exp", "iat", "auth_time",
-                                         "nonce", "at_hash", "amr", "email",
-                                         "email_verified", "name", NULL};
+    static const char *const scopes[] = {"openid",         "profile",    "email",
+                                         "offline_access", "vault:read", NULL};
+    static const char *const claims[] = {"iss",
+                                         "sub",
+                                         "aud",
+                                         "exp",
+                                         "iat",
+                                         "auth_time",
+                                         "nonce",
+                                         "at_hash",
+                                         "amr",
+                                         "email",
+                                         "email_verified",
+                                         "name",
+                                         NULL};
     static const char *const token_types[] = {"urn:ietf:params:oauth:token-type:access_token",
                                               "urn:ietf:params:oauth:token-type:jwt", NULL};
     json_t *m = json_object();
@@ -77,13 +89,11 @@ static void metadata(http_req *req)
     json_object_set_new(m, "code_challenge_methods_supported", json_pack("[s]", "S256"));
     json_object_set_new(m, "token_endpoint_auth_methods_supported", strings(auth_methods));
     json_object_set_new(m, "token_endpoint_auth_signing_alg_values_supported", strings(algs));
-    json_object_set_new(m, "introspection_endpoint_auth_methods_supported",
-                        strings(confidential));
+    json_object_set_new(m, "introspection_endpoint_auth_methods_supported", strings(confidential));
     json_object_set_new(m, "introspection_endpoint_auth_signing_alg_values_supported",
                         strings(algs));
     json_object_set_new(m, "revocation_endpoint_auth_methods_supported", strings(auth_methods));
-    json_object_set_new(m, "revocation_endpoint_auth_signing_alg_values_supported",
-                        strings(algs));
+    json_object_set_new(m, "revocation_endpoint_auth_signing_alg_values_supported", strings(algs));
     json_object_set_new(m, "dpop_signing_alg_values_supported", strings(algs));
     json_object_set_new(m, "dpop_nonce_required",
                         json_boolean(strcmp(a->cfg.dpop_nonce, "on") == 0));

@@ -10,8 +10,9 @@ static bool claim_names(const json_t *claim, const char *id)
         return strcmp(json_string_value(claim), id) == 0;
     size_t i;
     json_t *v;
-    json_array_foreach(claim, i, v) if (json_is_string(v) && strcmp(json_string_value(v), id) == 0)
-        return true;
+    json_array_foreach (claim, i, v)
+        if (json_is_string(v) && strcmp(json_string_value(v), id) == 0)
+            return true;
     return false;
 }
 

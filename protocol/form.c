@@ -93,8 +93,9 @@ int oauth_read_form(http_req *req, form *f)
     }
     int rc = form_parse(http_req_arena(req), body, len, f, &dup);
     if (rc == FORM_EDUPLICATE) {
-        http_error_oauth(req, 400, "invalid_request",
-                         arena_printf(http_req_arena(req), "parameter %s given more than once", dup));
+        http_error_oauth(
+            req, 400, "invalid_request",
+            arena_printf(http_req_arena(req), "parameter %s given more than once", dup));
         return -1;
     }
     if (rc != FORM_OK) {

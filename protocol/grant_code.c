@@ -38,8 +38,10 @@ static void on_code(void *ud, PGresult *res, int err, const char *msg)
                          "authorization code expired, or issued to another client or redirect URI");
         return;
     }
-    if (!oauth_pkce_ok(form_get(&t->f, "code_verifier"), c.code_challenge ? c.code_challenge : "")) {
-        http_error_oauth(t->req, 400, "invalid_grant", "code_verifier does not match the code_challenge");
+    if (!oauth_pkce_ok(form_get(&t->f, "code_verifier"),
+                       c.code_challenge ? c.code_challenge : "")) {
+        http_error_oauth(t->req, 400, "invalid_grant",
+                         "code_verifier does not match the code_challenge");
         return;
     }
     /* RFC 6749 §4.1.3: named in the request, so required here. */

@@ -62,7 +62,6 @@ static void exchange_refuse(struct treq *t, const char *desc)
         on_refusal_recorded(r, NULL, STORE_EUNAVAIL, NULL);
 }
 
-
 static void exchange_issue(struct treq *t)
 {
     oauth_access *s = &t->subject;
@@ -156,7 +155,8 @@ void grant_exchange(struct treq *t)
         return;
     }
     if (st == NULL || stt == NULL) {
-        http_error_oauth(t->req, 400, "invalid_request", "subject_token and subject_token_type are required");
+        http_error_oauth(t->req, 400, "invalid_request",
+                         "subject_token and subject_token_type are required");
         return;
     }
     if (!token_type_ok(stt) || (at != NULL && !token_type_ok(att)) || (at == NULL && att != NULL)) {

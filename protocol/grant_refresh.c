@@ -50,7 +50,8 @@ static void on_refresh(void *ud, PGresult *res, int err, const char *msg)
         return;
     }
     if (r.expired || !token_same(r.client_id, t->client->client_id)) {
-        http_error_oauth(t->req, 400, "invalid_grant", "refresh token expired or not this client's");
+        http_error_oauth(t->req, 400, "invalid_grant",
+                         "refresh token expired or not this client's");
         return;
     }
     if (!r.live) {

@@ -74,8 +74,8 @@ static void authenticate(struct call *c)
             c->next(c->req, c, NULL);
             return;
         }
-        if (store_admin_key_check(http_req_pool(c->req), http_req_loop_ctx(c->req), hash,
-                                  on_admin, c) != 0)
+        if (store_admin_key_check(http_req_pool(c->req), http_req_loop_ctx(c->req), hash, on_admin,
+                                  c) != 0)
             http_error_oauth(c->req, 503, "temporarily_unavailable", "database unavailable");
         return;
     }

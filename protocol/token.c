@@ -20,7 +20,10 @@
 #include "grant.h"
 #include "token.h"
 
-void token_release(void *p) { json_decref(p); }
+void token_release(void *p)
+{
+    json_decref(p);
+}
 
 /* In the body only: WWW-Authenticate is for 401s (RFC 9449 §7.1 is about
  * resource servers), and certified clients read a 400's error from the body. */
@@ -46,8 +49,8 @@ static char *id_token(struct treq *t, const keyring_snap *ks, const char *access
 {
     char ah[44];
     at_hash(access_token, ah);
-    json_t *c = json_pack("{s:s,s:s,s:s,s:I,s:I,s:I,s:s}", "iss", t->app->cfg.issuer, "sub",
-                          t->sub, "aud", t->client->client_id, "iat", (json_int_t)t->iat, "exp",
+    json_t *c = json_pack("{s:s,s:s,s:s,s:I,s:I,s:I,s:s}", "iss", t->app->cfg.issuer, "sub", t->sub,
+                          "aud", t->client->client_id, "iat", (json_int_t)t->iat, "exp",
                           (json_int_t)t->exp, "auth_time", (json_int_t)t->auth_time, "at_hash", ah);
     if (t->nonce != NULL)
         json_object_set_new(c, "nonce", json_string(t->nonce));
@@ -59,7 +62,8 @@ static char *id_token(struct treq *t, const keyring_snap *ks, const char *access
     const keyring_key *k = t->client->id_token_alg != NULL &&
                                    strcmp(t->client->id_token_alg, active_alg) == 0
                                ? ks->active
-                               : ks->rs256 != NULL ? ks->rs256 : ks->active;
+                           : ks->rs256 != NULL ? ks->rs256
+                                               : ks->active;
     char *jwt = jws_sign_json(k->key, k->kid, "JWT", c);
     json_decref(c);
     return jwt;
@@ -194,7 +198,9 @@ static void on_issued(void *ud, PGresult *res, int err, const char *msg)
                        t->client->client_id,
                        t->user_id,
                        t->sub,
-                       t->refresh_scope ? t->refresh_scope : t->scope ? t->scope : "",
+                       t->refresh_scope ? t->refresh_scope
+                       : t->scope       ? t->scope
+                                        : "",
                        t->dpop ? t->proof.jkt : NULL,
                        t->aud,
                        t->session_id,
@@ -358,7 +364,8 @@ static void client_credentials(struct treq *t)
 {
     const oauth_client *c = t->client;
     if (strcmp(c->auth_method, "none") == 0) {
-        http_error_oauth(t->req, 400, "unauthorized_client", "public clients cannot use this grant");
+        http_error_oauth(t->req, 400, "unauthorized_client",
+                         "public clients cannot use this grant");
         return;
     }
     if (token_read_scope(t, c->scopes) != 0)
@@ -388,7 +395,7 @@ static void on_client(http_req *req, void *ud, const oauth_client *c)
     /* A client bound to a DPoP key gets tokens only for proofs by that key. */
     if (c->dpop_jkt != NULL && (!t->dpop || strcmp(c->dpop_jkt, t->proof.jkt) != 0)) {
         token_dpop_error(t, t->dpop ? "proof key is not the client's registered DPoP key"
-                              : "this client must present a DPoP proof");
+                                    : "this client must present a DPoP proof");
         return;
     }
     if (strcmp(t->grant, GRANT_CC) == 0)

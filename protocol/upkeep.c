@@ -78,8 +78,8 @@ struct upkeep {
     uv_timer_t timer;
     worker *w;
     int ticks;
-    bool busy;    /* key refresh out */
-    bool purging; /* replay purge out */
+    bool busy;     /* key refresh out */
+    bool purging;  /* replay purge out */
     bool retiring; /* retention purge out */
     bool auditing; /* audit partition upkeep out */
 };
@@ -97,7 +97,8 @@ static void on_keys(void *ud, PGresult *res, int err, const char *msg)
         return;
     char e[256];
     /* Another node rotated: publish its keys here too. */
-    if (!keyring_same(u->w->app->keys, rows, n) && keyring_load(u->w->app->keys, rows, n, e, sizeof(e)) != 0)
+    if (!keyring_same(u->w->app->keys, rows, n) &&
+        keyring_load(u->w->app->keys, rows, n, e, sizeof(e)) != 0)
         log_msg(LOG_WARN, "keyring refresh failed", "error", e, NULL);
     store_key_rows_free(rows, n);
 }
@@ -156,9 +157,9 @@ static void on_retired(void *ud, PGresult *res, int err, const char *msg)
 /* Expired codes, sessions and old deliveries, a bounded chunk at a time. */
 static void retire(struct upkeep *u)
 {
-    if (!u->retiring && store_retention_purge(u->w->pool, RETIRE_CHUNK,
-                                              u->w->app->cfg.webhook_retention_days, on_retired,
-                                              u) == 0)
+    if (!u->retiring &&
+        store_retention_purge(u->w->pool, RETIRE_CHUNK, u->w->app->cfg.webhook_retention_days,
+                              on_retired, u) == 0)
         u->retiring = true;
 }
 
@@ -170,8 +171,8 @@ static void on_audit_maintained(void *ud, PGresult *res, int err, const char *ms
         log_msg(LOG_WARN, "audit partition upkeep failed", "error", msg ? msg : "unavailable",
                 NULL);
     else if (PQntuples(res) == 1 && atoi(PQgetvalue(res, 0, 0)) > 0)
-        log_msg(LOG_INFO, "audit partitions past retention dropped", "count",
-                PQgetvalue(res, 0, 0), NULL);
+        log_msg(LOG_INFO, "audit partitions past retention dropped", "count", PQgetvalue(res, 0, 0),
+                NULL);
 }
 
 static void on_upkeep(uv_timer_t *t)

@@ -5,11 +5,36 @@
 #include <stdlib.h>
 #include <string.h>
 
-enum { CODE_REUSED, CODE_EXPIRED, CODE_CLIENT, CODE_USER, CODE_REDIRECT, CODE_SCOPE,
-       CODE_CHALLENGE, CODE_NONCE, CODE_RESOURCE, CODE_AUTH_TIME, CODE_REVOKED, CODE_SESSION,
-       CODE_DPOP_JKT, CODE_REDIRECT_SENT };
-enum { RT_SPENT, RT_EXPIRED, RT_FAMILY, RT_CLIENT, RT_USER, RT_SUBJECT, RT_SCOPE, RT_JKT,
-       RT_AUDIENCE, RT_AUTH_TIME, RT_LIVE, RT_SESSION };
+enum {
+    CODE_REUSED,
+    CODE_EXPIRED,
+    CODE_CLIENT,
+    CODE_USER,
+    CODE_REDIRECT,
+    CODE_SCOPE,
+    CODE_CHALLENGE,
+    CODE_NONCE,
+    CODE_RESOURCE,
+    CODE_AUTH_TIME,
+    CODE_REVOKED,
+    CODE_SESSION,
+    CODE_DPOP_JKT,
+    CODE_REDIRECT_SENT
+};
+enum {
+    RT_SPENT,
+    RT_EXPIRED,
+    RT_FAMILY,
+    RT_CLIENT,
+    RT_USER,
+    RT_SUBJECT,
+    RT_SCOPE,
+    RT_JKT,
+    RT_AUDIENCE,
+    RT_AUTH_TIME,
+    RT_LIVE,
+    RT_SESSION
+};
 enum { DEV_STATUS, DEV_EXPIRED, DEV_TOO_FAST, DEV_CLIENT, DEV_USER, DEV_SCOPE, DEV_AUTH_TIME };
 
 static const char *text(const PGresult *res, arena *a, int c)
@@ -104,8 +129,18 @@ bool store_token_issued(const PGresult *res)
     return PQntuples(res) == 1 && strcmp(PQgetvalue(res, 0, 0), "1") == 0;
 }
 
-enum { VL_USER, VL_AUTHORIZED, VL_CONN, VL_REAUTH, VL_ACCESS, VL_EXPIRES, VL_DUE, VL_CAN_REFRESH,
-       VL_GEN, VL_PROVIDER };
+enum {
+    VL_USER,
+    VL_AUTHORIZED,
+    VL_CONN,
+    VL_REAUTH,
+    VL_ACCESS,
+    VL_EXPIRES,
+    VL_DUE,
+    VL_CAN_REFRESH,
+    VL_GEN,
+    VL_PROVIDER
+};
 enum { VP_REAUTH, VP_ACCESS, VP_EXPIRES, VP_DUE, VP_REFRESHING, VP_GEN };
 enum { VC_REFRESH, VC_TOKEN_URL, VC_CLIENT, VC_SECRET, VC_AUTH_STYLE };
 
@@ -164,7 +199,16 @@ bool store_vault_fetch_recorded(const PGresult *res)
     return PQntuples(res) == 1 && flag(res, 0);
 }
 
-enum { SES_VALID, SES_USER, SES_PUBLIC, SES_CSRF, SES_AUTH_TIME, SES_EMAIL, SES_NAME, SES_VERIFIED };
+enum {
+    SES_VALID,
+    SES_USER,
+    SES_PUBLIC,
+    SES_CSRF,
+    SES_AUTH_TIME,
+    SES_EMAIL,
+    SES_NAME,
+    SES_VERIFIED
+};
 enum { LOGIN_ALLOWED, LOGIN_USER, LOGIN_HASH, LOGIN_ATTEMPT };
 
 bool store_session_row_read(const PGresult *res, arena *a, store_session_row *out)

@@ -17,7 +17,7 @@
 
 /* store_code_redeem */
 typedef struct store_code_row {
-    bool reused;  /* already redeemed: what it produced is now revoked */
+    bool reused; /* already redeemed: what it produced is now revoked */
     bool expired;
     const char *client_id, *user_id, *redirect_uri, *scope, *code_challenge, *nonce;
     const char *resource; /* the audience the authorization bound, or NULL */
@@ -62,9 +62,9 @@ bool store_session_row_read(const PGresult *res, arena *a, store_session_row *ou
 
 /* store_auth_login_begin */
 typedef struct store_login_row {
-    bool allowed;                         /* both attempt counts within their limits */
+    bool allowed;                        /* both attempt counts within their limits */
     const char *user_id, *password_hash; /* both NULL without an account with a password */
-    int attempt;                          /* this attempt's number at its address */
+    int attempt;                         /* this attempt's number at its address */
 } store_login_row;
 bool store_login_row_read(const PGresult *res, arena *a, store_login_row *out);
 
@@ -72,9 +72,9 @@ bool store_login_row_read(const PGresult *res, arena *a, store_login_row *out);
 
 /* store_vault_fetch_lookup */
 typedef struct store_vault_lookup_row {
-    const char *user_id;  /* NULL: the token acts for nobody */
-    bool authorized;      /* the agent may use the user's connections */
-    const char *conn_id;  /* NULL: no connection to the provider */
+    const char *user_id; /* NULL: the token acts for nobody */
+    bool authorized;     /* the agent may use the user's connections */
+    const char *conn_id; /* NULL: no connection to the provider */
     bool needs_reauth, due, can_refresh;
     const char *access_sealed, *expires_at;
     long long refresh_gen;

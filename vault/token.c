@@ -21,7 +21,7 @@
 typedef struct fetch_req {
     http_req *req;
     const char *provider, *agent, *conn_id;
-    long long gen;         /* refresh_gen when this fetch started waiting */
+    long long gen; /* refresh_gen when this fetch started waiting */
     uint64_t wait_until_ms;
     bool refreshed;
     const char *access, *expires_at;
@@ -49,9 +49,9 @@ static void on_recorded(void *ud, PGresult *res, int err, const char *msg)
         return;
     }
     http_header(req, "Cache-Control", "no-store");
-    http_respond_json(req, 200, json_pack("{s:s,s:s,s:s?,s:s}", "access_token", f->access,
-                                          "token_type", "Bearer", "expires_at", f->expires_at,
-                                          "provider", f->provider));
+    http_respond_json(req, 200,
+                      json_pack("{s:s,s:s,s:s?,s:s}", "access_token", f->access, "token_type",
+                                "Bearer", "expires_at", f->expires_at, "provider", f->provider));
 }
 
 /* Records the fetch (agent, connection) for the cascade, then answers. */
@@ -182,8 +182,9 @@ static void on_refreshed(void *ud, const fetch_response *res)
     if (r->outcome == GRANT_OK) {
         const char *ad = vault_conn_ad(req, f->conn_id, f->provider);
         f->access = g.access;
-        if (store_vault_refresh_store(http_req_pool(req), f->conn_id, vault_seal_text(req, g.access, ad),
-                                      g.expires_in, g.refresh ? vault_seal_text(req, g.refresh, ad) : NULL,
+        if (store_vault_refresh_store(http_req_pool(req), f->conn_id,
+                                      vault_seal_text(req, g.access, ad), g.expires_in,
+                                      g.refresh ? vault_seal_text(req, g.refresh, ad) : NULL,
                                       g.scopes, on_refresh_stored, f) != 0)
             admin_db_error(req, STORE_EUNAVAIL);
         return;
@@ -204,7 +205,8 @@ static void refresh(fetch_req *f, const store_vault_claim_row *c)
     refresh_req *r = arena_calloc(http_req_arena(req), sizeof(*r));
     r->f = f;
     f->refreshed = true;
-    const char *rt = vault_open_text(req, c->refresh_sealed, vault_conn_ad(req, f->conn_id, f->provider));
+    const char *rt = vault_open_text(req, c->refresh_sealed,
+                                     vault_conn_ad(req, f->conn_id, f->provider));
     provider_call pc;
     if (rt == NULL || vault_provider_call_init(req, &pc, f->provider, c->token_url, c->client_id,
                                                c->client_secret_sealed, c->auth_style) != 0) {
@@ -212,7 +214,8 @@ static void refresh(fetch_req *f, const store_vault_claim_row *c)
         on_refreshed(r, &none);
         return;
     }
-    const char *params = vault_secret_printf(req, "grant_type=refresh_token&refresh_token=%s", vault_pct(req, rt));
+    const char *params = vault_secret_printf(req, "grant_type=refresh_token&refresh_token=%s",
+                                             vault_pct(req, rt));
     if (vault_provider_post(req, &pc, pc.token_url, params, on_refreshed, r) != 0) {
         fetch_response none = {.error = "outbound HTTP is unavailable"};
         on_refreshed(r, &none);
@@ -257,7 +260,8 @@ static void on_lookup(void *ud, PGresult *res, int err, const char *msg)
         return;
     store_vault_lookup_row row;
     if (!store_vault_lookup_row_read(res, http_req_arena(req), &row) || row.user_id == NULL) {
-        http_error(req, 403, "forbidden", "the token acts for no user whose connections it could use");
+        http_error(req, 403, "forbidden",
+                   "the token acts for no user whose connections it could use");
         return;
     }
     if (!row.authorized) {
@@ -266,8 +270,9 @@ static void on_lookup(void *ud, PGresult *res, int err, const char *msg)
         return;
     }
     if (row.conn_id == NULL) {
-        http_error(req, 404, "not_found",
-                   arena_printf(http_req_arena(req), "no %s connection for this user", f->provider));
+        http_error(
+            req, 404, "not_found",
+            arena_printf(http_req_arena(req), "no %s connection for this user", f->provider));
         return;
     }
     f->conn_id = row.conn_id;

@@ -15,8 +15,7 @@
 
 /* A verified access token of client_id for sub, with claims parsed from
  * json ("{}" when NULL) and an optional DPoP binding. */
-static oauth_access token(const char *client_id, const char *sub, const char *jkt,
-                          const char *json)
+static oauth_access token(const char *client_id, const char *sub, const char *jkt, const char *json)
 {
     oauth_access t = {0};
     t.claims = json_loads(json ? json : "{}", 0, NULL);
@@ -116,7 +115,8 @@ static void test_delegation_depth(void **state)
 {
     (void)state;
     /* Two hops in the subject: one more makes three, the limit. */
-    oauth_access s = token(CALLER, "user_1", NULL, "{\"act\":{\"sub\":\"b\",\"act\":{\"sub\":\"c\"}}}");
+    oauth_access s = token(CALLER, "user_1", NULL,
+                           "{\"act\":{\"sub\":\"b\",\"act\":{\"sub\":\"c\"}}}");
     assert_null(deny(&s, NULL, NULL));
     json_decref(s.claims);
     s = token(CALLER, "user_1", NULL,
@@ -128,12 +128,9 @@ static void test_delegation_depth(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_own_token),
-        cmocka_unit_test(test_another_clients_token),
-        cmocka_unit_test(test_may_act),
-        cmocka_unit_test(test_actor_token),
-        cmocka_unit_test(test_bound_subject),
-        cmocka_unit_test(test_delegation_depth),
+        cmocka_unit_test(test_own_token),     cmocka_unit_test(test_another_clients_token),
+        cmocka_unit_test(test_may_act),       cmocka_unit_test(test_actor_token),
+        cmocka_unit_test(test_bound_subject), cmocka_unit_test(test_delegation_depth),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

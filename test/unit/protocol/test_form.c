@@ -67,11 +67,11 @@ static void test_malformed_is_refused(void **state)
     (void)state;
     arena *a = arena_new(1024);
     form f;
-    assert_int_equal(parse(a, "a=%zz", &f, NULL), FORM_EMALFORMED);   /* bad escape */
-    assert_int_equal(parse(a, "a=%4", &f, NULL), FORM_EMALFORMED);    /* truncated escape */
-    assert_int_equal(parse(a, "=value", &f, NULL), FORM_EMALFORMED);  /* no name */
+    assert_int_equal(parse(a, "a=%zz", &f, NULL), FORM_EMALFORMED);    /* bad escape */
+    assert_int_equal(parse(a, "a=%4", &f, NULL), FORM_EMALFORMED);     /* truncated escape */
+    assert_int_equal(parse(a, "=value", &f, NULL), FORM_EMALFORMED);   /* no name */
     assert_int_equal(parse(a, "a=%ff%fe", &f, NULL), FORM_EMALFORMED); /* not UTF-8 */
-    assert_int_equal(parse(a, "a=%00", &f, NULL), FORM_EMALFORMED);   /* NUL inside */
+    assert_int_equal(parse(a, "a=%00", &f, NULL), FORM_EMALFORMED);    /* NUL inside */
     const char nul[] = {'a', '=', 'x', '\0', 'y'};
     assert_int_equal(form_parse(a, nul, sizeof(nul), &f, NULL), FORM_EMALFORMED);
     arena_free(a);

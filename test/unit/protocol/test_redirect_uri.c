@@ -32,22 +32,22 @@ static void test_refused(void **state)
 {
     (void)state;
     BAD("");
-    BAD("/cb");                              /* relative */
+    BAD("/cb"); /* relative */
     BAD("app.example.com/cb");
     BAD("ftp://app.example.com/cb");
     BAD("javascript:alert(1)");
-    BAD("http://app.example.com/cb");        /* http off loopback */
+    BAD("http://app.example.com/cb"); /* http off loopback */
     BAD("http://127.0.0.2/cb");
     BAD("http://localhost.evil.example/cb");
-    BAD("https://app.example.com/cb#frag");  /* fragments are never allowed */
+    BAD("https://app.example.com/cb#frag"); /* fragments are never allowed */
     BAD("https://user:pw@app.example.com/cb");
     BAD("https://app.example.com@evil.example/cb");
-    BAD("https:///cb");                      /* no host */
+    BAD("https:///cb"); /* no host */
     BAD("https://:443/cb");
-    BAD("https://app.example.com:/cb");      /* empty port */
+    BAD("https://app.example.com:/cb"); /* empty port */
     BAD("https://app.example.com:123456/cb");
     BAD("https://app.example.com:44a/cb");
-    BAD("https://[2001:db8::1/cb");          /* unclosed literal */
+    BAD("https://[2001:db8::1/cb"); /* unclosed literal */
     BAD("https://app.example.com/c b");
     BAD("https://app.example.com/\tcb");
     BAD("https://app.example.com/caf\xc3\xa9");

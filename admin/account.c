@@ -108,8 +108,9 @@ static void on_login(http_req *req, void *ud, const session *s, const char *erro
             http_error(req, 401, "invalid_credentials", "wrong email or password");
         return;
     }
-    http_respond_json(req, 200, json_pack("{s:{s:s},s:{s:s},s:s}", "user", "id", s->user_id,
-                                          "session", "id", s->public_id, "csrf_token", s->csrf));
+    http_respond_json(req, 200,
+                      json_pack("{s:{s:s},s:{s:s},s:s}", "user", "id", s->user_id, "session", "id",
+                                s->public_id, "csrf_token", s->csrf));
 }
 
 static void login(http_req *req)
@@ -168,11 +169,14 @@ static void me_next(http_req *req, const session *s)
 {
     http_respond_json(req, 200,
                       json_pack("{s:s,s:s,s:s,s:b,s:s,s:s}", "id", s->user_id, "email", s->email,
-                                "name", s->name, "email_verified", s->email_verified,
-                                "session_id", s->public_id, "csrf_token", s->csrf));
+                                "name", s->name, "email_verified", s->email_verified, "session_id",
+                                s->public_id, "csrf_token", s->csrf));
 }
 
-static void me(http_req *req) { with_session(req, me_next, false); }
+static void me(http_req *req)
+{
+    with_session(req, me_next, false);
+}
 
 static void on_ended(void *ud, PGresult *res, int err, const char *msg)
 {
@@ -195,7 +199,10 @@ static void logout_next(http_req *req, const session *s)
         admin_db_error(req, STORE_EUNAVAIL);
 }
 
-static void logout(http_req *req) { with_session(req, logout_next, true); }
+static void logout(http_req *req)
+{
+    with_session(req, logout_next, true);
+}
 
 static void on_sessions(void *ud, PGresult *res, int err, const char *msg)
 {
@@ -213,16 +220,23 @@ static void sessions_next(http_req *req, const session *s)
         admin_db_error(req, STORE_EUNAVAIL);
 }
 
-static void sessions(http_req *req) { with_session(req, sessions_next, false); }
+static void sessions(http_req *req)
+{
+    with_session(req, sessions_next, false);
+}
 
 static void end_session_next(http_req *req, const session *s)
 {
     const char *id = http_req_param(req, "id");
-    if (id == NULL || store_session_end_public(http_req_pool(req), s->user_id, id, on_ended, req) != 0)
+    if (id == NULL ||
+        store_session_end_public(http_req_pool(req), s->user_id, id, on_ended, req) != 0)
         admin_db_error(req, STORE_EUNAVAIL);
 }
 
-static void end_session(http_req *req) { with_session(req, end_session_next, true); }
+static void end_session(http_req *req)
+{
+    with_session(req, end_session_next, true);
+}
 
 /* Cookie routes: behind the web guard (Host, and Origin on changes). */
 static const web_route routes[] = {

@@ -19,6 +19,11 @@ typedef struct admin_route {
 /* Registers a table of admin routes behind the key check. */
 int admin_routes_add(router *r, const admin_route *routes, size_t n);
 
+/* For reads that may be stale (listings, audit): the --db-read replica's
+ * pool when there is one and it is up, else http_req_pool. Never for token,
+ * client, key or revocation checks, nor for reading back one's own write. */
+store_pool *admin_read_pool(const http_req *req);
+
 /* Registers everything this module serves, and the /api/ surface's error
  * envelope. */
 int admin_register(router *r);

@@ -88,7 +88,7 @@ static void app_list(http_req *req)
     admin_listing *p = admin_listing_new(req);
     if (p == NULL)
         return;
-    if (store_app_list(http_req_read_pool(req), p->limit, p->offset, admin_on_listing, p) != 0)
+    if (store_app_list(admin_read_pool(req), p->limit, p->offset, admin_on_listing, p) != 0)
         admin_db_error(req, STORE_EUNAVAIL);
 }
 
@@ -242,8 +242,8 @@ static void agent_create(http_req *req)
     in.id = admin_string(req, b, "client_id", 100, &bad);
     in.scopes = admin_string_array(req, json_object_get(b, "scopes"), "scopes", MAX_SCOPES,
                                    scope_ok, &bad);
-    in.grant_types = admin_string_array(req, json_object_get(b, "grant_types"),
-                                        "grant_types", 2, grant_ok, &bad);
+    in.grant_types = admin_string_array(req, json_object_get(b, "grant_types"), "grant_types", 2,
+                                        grant_ok, &bad);
     in.resource_server = read_resource_server(req, b, &bad);
     if (bad)
         return;
@@ -256,8 +256,8 @@ static void agent_create(http_req *req)
         return;
     }
     /* A caller-chosen id lets fleets share a prefix (revoke-by-pattern). */
-    if (in.id != NULL && (strncmp(in.id, "shark_agent_", 12) != 0 || strlen(in.id) < 13 ||
-                          !id_char_ok(in.id))) {
+    if (in.id != NULL &&
+        (strncmp(in.id, "shark_agent_", 12) != 0 || strlen(in.id) < 13 || !id_char_ok(in.id))) {
         http_error(req, 400, "invalid_request",
                    "client_id must start with shark_agent_ and use letters, digits, . _ -");
         return;
@@ -267,7 +267,8 @@ static void agent_create(http_req *req)
     if (in.scopes == NULL)
         in.scopes = "[]";
     if (in.grant_types == NULL)
-        in.grant_types = "[\"client_credentials\",\"urn:ietf:params:oauth:grant-type:token-exchange\"]";
+        in.grant_types =
+            "[\"client_credentials\",\"urn:ietf:params:oauth:grant-type:token-exchange\"]";
     a->secret = new_id(req, "", 32);
     char hash[65];
     hash_sha256_hex(a->secret, strlen(a->secret), hash);
@@ -287,7 +288,7 @@ static void agent_list(http_req *req)
         http_error(req, 400, "invalid_request", "status must be active or disabled");
         return;
     }
-    if (store_agent_list(http_req_read_pool(req), http_req_query_get(req, "app_id"),
+    if (store_agent_list(admin_read_pool(req), http_req_query_get(req, "app_id"),
                          http_req_query_get(req, "created_by"), status, p->limit, p->offset,
                          admin_on_listing, p) != 0)
         admin_db_error(req, STORE_EUNAVAIL);
@@ -336,7 +337,8 @@ static void agent_update(http_req *req)
     if ((in.name != NULL && in.name[0] == '\0') ||
         (in.status != NULL && strcmp(in.status, "active") != 0 &&
          strcmp(in.status, "disabled") != 0)) {
-        http_error(req, 400, "invalid_request", "name must not be empty; status is active or disabled");
+        http_error(req, 400, "invalid_request",
+                   "name must not be empty; status is active or disabled");
         return;
     }
     in.id = http_req_param(req, "id");
@@ -368,8 +370,10 @@ static void on_tokens(void *ud, PGresult *res, int err, const char *msg)
     (void)msg;
     if (!admin_found(req, res, err, "agent"))
         return;
-    const char *next = admin_cursor_make(req, PQgetisnull(res, 0, 2) ? NULL : PQgetvalue(res, 0, 2));
-    char *body = arena_printf(http_req_arena(req), "{\"data\":%s,\"total\":%s,\"next_cursor\":%s%s%s}",
+    const char *next = admin_cursor_make(req,
+                                         PQgetisnull(res, 0, 2) ? NULL : PQgetvalue(res, 0, 2));
+    char *body = arena_printf(http_req_arena(req),
+                              "{\"data\":%s,\"total\":%s,\"next_cursor\":%s%s%s}",
                               PQgetvalue(res, 0, 0), PQgetvalue(res, 0, 1), next ? "\"" : "",
                               next ? next : "null", next ? "\"" : "");
     http_respond(req, 200, "application/json", body, strlen(body));
@@ -382,8 +386,8 @@ static void agent_tokens(http_req *req)
     const char *ts, *jti;
     if (admin_page(req, &limit, &offset) != 0 || admin_cursor_parse(req, &ts, &jti) != 0)
         return;
-    if (store_agent_tokens(http_req_pool(req), http_req_param(req, "id"), limit, ts, jti,
-                           on_tokens, req) != 0)
+    if (store_agent_tokens(http_req_pool(req), http_req_param(req, "id"), limit, ts, jti, on_tokens,
+                           req) != 0)
         admin_db_error(req, STORE_EUNAVAIL);
 }
 
@@ -394,9 +398,8 @@ static void on_revoked_all(void *ud, PGresult *res, int err, const char *msg)
     (void)msg;
     if (!admin_found(req, res, err, "agent"))
         return;
-    json_t *out = json_pack("{s:I,s:s}", "revoked_count",
-                            (json_int_t)atoll(PQgetvalue(res, 0, 0)), "agent_id",
-                            http_req_param(req, "id"));
+    json_t *out = json_pack("{s:I,s:s}", "revoked_count", (json_int_t)atoll(PQgetvalue(res, 0, 0)),
+                            "agent_id", http_req_param(req, "id"));
     if (a->dry)
         json_object_set_new(out, "dry_run", json_true());
     http_respond_json(req, 200, out);
@@ -421,9 +424,9 @@ static void on_secret_rotated(void *ud, PGresult *res, int err, const char *msg)
     if (!admin_found(a->req, res, err, "agent"))
         return;
     const char *id = http_req_param(a->req, "id");
-    http_respond_json(a->req, 200, json_pack("{s:s,s:s,s:s,s:s}", "agent_id", id, "client_id", id,
-                                             "client_secret", a->secret, "rotated_at",
-                                             PQgetvalue(res, 0, 0)));
+    http_respond_json(a->req, 200,
+                      json_pack("{s:s,s:s,s:s,s:s}", "agent_id", id, "client_id", id,
+                                "client_secret", a->secret, "rotated_at", PQgetvalue(res, 0, 0)));
 }
 
 static void agent_rotate_secret(http_req *req)
@@ -491,8 +494,9 @@ static void agent_rotate_dpop(http_req *req)
     jwk_key *key = NULL;
     int rc = jwk_from_json(jwk, &key);
     if (rc == JWK_ERR_PRIVATE || rc == JWK_ERR_SYMMETRIC) {
-        http_error(req, 400, "invalid_request",
-                   "new_public_key_jwk must be a public key: private or symmetric key material is refused");
+        http_error(
+            req, 400, "invalid_request",
+            "new_public_key_jwk must be a public key: private or symmetric key material is refused");
         return;
     }
     if (rc != 0) {

@@ -155,7 +155,7 @@ static void audit_list(http_req *req)
     q->f.limit = 100;
     if (read_filter(req, &q->f, 1000) != 0)
         return;
-    if (store_audit_list(http_req_read_pool(req), &q->f, on_list, req) != 0)
+    if (store_audit_list(admin_read_pool(req), &q->f, on_list, req) != 0)
         admin_db_error(req, STORE_EUNAVAIL);
 }
 
@@ -216,8 +216,9 @@ static void csv_field(csv_buf *b, const char *s)
 }
 
 static const char *const csv_columns[] = {
-    "created_at", "id",        "event",     "actor_type", "actor_id",
-    "target_id",  "request_id", "client_request_id", "client_ip", "metadata"};
+    "created_at", "id",        "event",      "actor_type",
+    "actor_id",   "target_id", "request_id", "client_request_id",
+    "client_ip",  "metadata"};
 
 static void on_export(void *ud, PGresult *res, int err, const char *msg)
 {
@@ -290,7 +291,7 @@ static void audit_export(http_req *req)
     q->f.limit = 10000;
     if (read_filter(req, &q->f, 10000) != 0)
         return;
-    if (store_audit_list(http_req_read_pool(req), &q->f, on_export, req) != 0)
+    if (store_audit_list(admin_read_pool(req), &q->f, on_export, req) != 0)
         admin_db_error(req, STORE_EUNAVAIL);
 }
 

@@ -6,9 +6,9 @@
 
 /* connect-src 'self' only: the app talks to this server and nothing else;
  * images may be data: URLs (inline SVG icons in the bundle). */
-#define CSP_BASE                                                                               \
-    "default-src 'self'; script-src 'self'; img-src 'self' data:; font-src 'self'; "          \
-    "connect-src 'self'; object-src 'none'; base-uri 'none'; frame-ancestors 'none'; "        \
+#define CSP_BASE                                                                       \
+    "default-src 'self'; script-src 'self'; img-src 'self' data:; font-src 'self'; "   \
+    "connect-src 'self'; object-src 'none'; base-uri 'none'; frame-ancestors 'none'; " \
     "form-action 'self'"
 static const char csp_admin[] = CSP_BASE "; style-src 'self'";
 /* Scalar's reference writes <style> elements at run time (its theme and

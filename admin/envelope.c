@@ -9,7 +9,7 @@ void admin_envelope(http_req *r, int status, const char *code, const char *messa
         j = json_pack("{s:s,s:s,s:s}", "error", code, "message", message, "request_id",
                       http_req_echo_id(r));
     else
-        j = json_pack("{s:{s:s,s:s,s:s}}", "error", "code", code, "message", message,
-                      "request_id", http_req_echo_id(r));
+        j = json_pack("{s:{s:s,s:s,s:s}}", "error", "code", code, "message", message, "request_id",
+                      http_req_echo_id(r));
     http_respond_json(r, status, j);
 }

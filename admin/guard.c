@@ -11,6 +11,14 @@
 #include "admin.h"
 #include "session.h"
 
+store_pool *admin_read_pool(const http_req *req)
+{
+    store_pool *replica = http_req_replica_pool(req);
+    /* A replica that is down is no reason to refuse a read the primary can
+     * answer. */
+    return replica != NULL && !store_pool_outage(replica) ? replica : http_req_pool(req);
+}
+
 bool admin_db_error(http_req *req, int err)
 {
     if (err == STORE_OK)
@@ -85,7 +93,10 @@ int admin_routes_add(router *r, const admin_route *routes, size_t n)
     return 0;
 }
 
-static void release(void *p) { json_decref(p); }
+static void release(void *p)
+{
+    json_decref(p);
+}
 
 /* application/json, with or without parameters (charset=utf-8). */
 static bool json_media_type(const char *ct)
@@ -202,13 +213,13 @@ const char *admin_string_array(http_req *req, json_t *v, const char *field, int 
     size_t i;
     json_t *e;
     bool good = json_is_array(v) && json_array_size(v) <= (size_t)max;
-    json_array_foreach(v, i, e) good = good && json_is_string(e) &&
-                                       (ok == NULL || ok(json_string_value(e)));
+    json_array_foreach (v, i, e)
+        good = good && json_is_string(e) && (ok == NULL || ok(json_string_value(e)));
     if (!good) {
         *bad = true;
         http_error(req, 400, "invalid_request",
-                   arena_printf(http_req_arena(req), "%s must be an array of at most %d valid strings",
-                                field, max));
+                   arena_printf(http_req_arena(req),
+                                "%s must be an array of at most %d valid strings", field, max));
         return NULL;
     }
     char *text = json_dumps(v, JSON_COMPACT);
@@ -236,8 +247,8 @@ const char *admin_string(http_req *req, json_t *obj, const char *field, size_t m
 void admin_respond_page(http_req *req, const char *data, const char *total, int limit, int offset)
 {
     char *body = arena_printf(http_req_arena(req),
-                              "{\"data\":%s,\"total\":%s,\"limit\":%d,\"offset\":%d}", data,
-                              total, limit, offset);
+                              "{\"data\":%s,\"total\":%s,\"limit\":%d,\"offset\":%d}", data, total,
+                              limit, offset);
     http_respond(req, 200, "application/json", body, strlen(body));
 }
 

@@ -32,8 +32,9 @@ static void on_rotated_keys(void *ud, PGresult *res, int err, const char *msg)
         return;
     }
     store_key_rows_free(rows, n);
-    http_respond_json(r->req, 201, json_pack("{s:s,s:s,s:s,s:s}", "kid", r->id, "alg", r->alg,
-                                             "use", r->use, "status", "active"));
+    http_respond_json(r->req, 201,
+                      json_pack("{s:s,s:s,s:s,s:s}", "kid", r->id, "alg", r->alg, "use", r->use,
+                                "status", "active"));
 }
 
 static void on_rotated(void *ud, PGresult *res, int err, const char *msg)
@@ -91,10 +92,14 @@ static void rotate_keys(http_req *req)
         return;
     }
     /* Old keys stay published until every token they signed has expired. */
-    store_key_rotation k = {r->id,           r->alg,
-                            pub,             sealed,
-                            sealed_len,      a->cfg.token_ttl_s + 60,
-                            http_req_id(req), http_req_client_ip(req),
+    store_key_rotation k = {r->id,
+                            r->alg,
+                            pub,
+                            sealed,
+                            sealed_len,
+                            a->cfg.token_ttl_s + 60,
+                            http_req_id(req),
+                            http_req_client_ip(req),
                             r->use};
     int rc = store_key_rotate(http_req_pool(req), &k, on_rotated, r);
     free(sealed);

@@ -23,8 +23,8 @@ static void on_pattern_revoked(void *ud, PGresult *res, int err, const char *msg
     if (admin_db_error(bp->req, err))
         return;
     json_t *out = json_pack("{s:I,s:s}", "revoked_count",
-                            (json_int_t)strtoll(PQgetvalue(res, 0, 0), NULL, 10),
-                            "pattern_matched", bp->pattern);
+                            (json_int_t)strtoll(PQgetvalue(res, 0, 0), NULL, 10), "pattern_matched",
+                            bp->pattern);
     if (bp->dry) {
         json_object_set_new(out, "dry_run", json_true());
         json_object_set_new(out, "matched_client_count",
@@ -89,8 +89,8 @@ static void revoke_by_pattern(http_req *req)
         http_error(req, 400, "invalid_request", "client_id_pattern has a [ with no closing ]");
         return;
     }
-    const char *prefix =
-        arena_strndup(http_req_arena(req), bp->pattern, strcspn(bp->pattern, "*?["));
+    const char *prefix = arena_strndup(http_req_arena(req), bp->pattern,
+                                       strcspn(bp->pattern, "*?["));
     if (store_revoke_candidates(http_req_pool(req), prefix, on_candidates, bp) != 0)
         admin_db_error(req, STORE_EUNAVAIL);
 }

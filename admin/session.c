@@ -22,8 +22,8 @@ static void session_body(http_req *req, int status, const char *token, const cha
 {
     char csrf[48];
     csrf_for(token, csrf);
-    char *body = arena_printf(http_req_arena(req),
-                              "{\"csrf_token\":\"%s\",\"expires_at\":\"%s\"}", csrf, expires);
+    char *body = arena_printf(http_req_arena(req), "{\"csrf_token\":\"%s\",\"expires_at\":\"%s\"}",
+                              csrf, expires);
     http_respond(req, status, "application/json", body, strlen(body));
 }
 
@@ -74,10 +74,9 @@ static void sign_in(http_req *req)
     hash_sha256_hex(key, strlen(key), key_hash);
     hash_sha256_hex(s->token, strlen(s->token), token_hash);
     store_actor who = admin_actor(req);
-    if (store_admin_session_open(http_req_pool(req), key_hash,
-                                 arena_printf(http_req_arena(req), "ads_%s", idb), token_hash,
-                                 ADMIN_SESSION_TTL_S, who.request_id, who.client_ip, on_opened,
-                                 s) != 0)
+    if (store_admin_session_open(
+            http_req_pool(req), key_hash, arena_printf(http_req_arena(req), "ads_%s", idb),
+            token_hash, ADMIN_SESSION_TTL_S, who.request_id, who.client_ip, on_opened, s) != 0)
         admin_db_error(req, STORE_EUNAVAIL);
 }
 
@@ -178,8 +177,7 @@ static void on_closed(void *ud, PGresult *res, int err, const char *msg)
     (void)res;
     if (admin_db_error(req, err))
         return;
-    web_set_cookie(req, ADMIN_SESSION_COOKIE, "", "/",
-                   "HttpOnly; SameSite=Strict; Max-Age=0");
+    web_set_cookie(req, ADMIN_SESSION_COOKIE, "", "/", "HttpOnly; SameSite=Strict; Max-Age=0");
     http_respond(req, 204, NULL, "", 0);
 }
 

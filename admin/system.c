@@ -34,17 +34,18 @@ static void on_ready_version(void *ud, PGresult *res, int err, const char *msg)
     (void)msg;
     int latest = store_schema_latest();
     if (err != STORE_OK) {
-        http_respond_json(req, 503, json_pack("{s:s,s:s}", "status", "unavailable", "database",
-                                              "unreachable"));
+        http_respond_json(
+            req, 503, json_pack("{s:s,s:s}", "status", "unavailable", "database", "unreachable"));
         return;
     }
     int v = PQgetisnull(res, 0, 0) ? -1 : atoi(PQgetvalue(res, 0, 0));
     /* Newer is fine: a newer shark migrated during a rolling upgrade, and
      * migrations stay backward compatible across one version. */
     if (v < latest) {
-        http_respond_json(req, 503, json_pack("{s:s,s:s,s:i,s:i}", "status", "unavailable",
-                                              "database", "not migrated", "schema_version", v,
-                                              "expected_version", latest));
+        http_respond_json(req, 503,
+                          json_pack("{s:s,s:s,s:i,s:i}", "status", "unavailable", "database",
+                                    "not migrated", "schema_version", v, "expected_version",
+                                    latest));
         return;
     }
     http_respond_json(req, 200, json_pack("{s:s,s:i}", "status", "ready", "schema_version", v));
@@ -54,15 +55,18 @@ static void readyz(http_req *req)
 {
     /* The supervisor saw the embedded cluster die: no need to ask it. */
     if (!store_embed_up(http_req_app(req)->embed)) {
-        http_respond_json(req, 503, json_pack("{s:s,s:s}", "status", "unavailable", "database",
-                                              "restarting"));
+        http_respond_json(
+            req, 503, json_pack("{s:s,s:s}", "status", "unavailable", "database", "restarting"));
         return;
     }
     if (store_system_schema_version(http_req_pool(req), on_ready_version, req) != 0)
         on_ready_version(req, NULL, STORE_EUNAVAIL, NULL);
 }
 
-static void free_cb(void *p) { free(p); }
+static void free_cb(void *p)
+{
+    free(p);
+}
 
 static void metrics_route(http_req *req)
 {
@@ -80,8 +84,8 @@ static void metrics_route(http_req *req)
             "# TYPE shark_embedded_db_restarts_total counter\n"
             "shark_embedded_db_restarts_total %ld\n";
         char *all = NULL, *tail = NULL;
-        if (asprintf(&tail, more, store_embed_up(a->embed) ? 1 : 0,
-                     store_embed_deaths(a->embed), store_embed_restarts(a->embed)) >= 0 &&
+        if (asprintf(&tail, more, store_embed_up(a->embed) ? 1 : 0, store_embed_deaths(a->embed),
+                     store_embed_restarts(a->embed)) >= 0 &&
             asprintf(&all, "%s%s", text, tail) >= 0) {
             free(text);
             text = all;
@@ -91,13 +95,13 @@ static void metrics_route(http_req *req)
     arena_cleanup(http_req_arena(req), free_cb, text);
     uint64_t entries, bytes;
     store_revoked_stats(&entries, &bytes);
-    const char *all = arena_printf(http_req_arena(req),
-                                   "%s# HELP shark_revoked_entries Revoked jtis and watermarks held in memory.\n"
-                                   "# TYPE shark_revoked_entries gauge\nshark_revoked_entries %llu\n"
-                                   "# HELP shark_revoked_bytes Memory of the revoked set's table.\n"
-                                   "# TYPE shark_revoked_bytes gauge\nshark_revoked_bytes %llu\n",
-                                   text ? text : "", (unsigned long long)entries,
-                                   (unsigned long long)bytes);
+    const char *all = arena_printf(
+        http_req_arena(req),
+        "%s# HELP shark_revoked_entries Revoked jtis and watermarks held in memory.\n"
+        "# TYPE shark_revoked_entries gauge\nshark_revoked_entries %llu\n"
+        "# HELP shark_revoked_bytes Memory of the revoked set's table.\n"
+        "# TYPE shark_revoked_bytes gauge\nshark_revoked_bytes %llu\n",
+        text ? text : "", (unsigned long long)entries, (unsigned long long)bytes);
     http_header(req, "Cache-Control", "no-cache");
     http_respond(req, 200, "text/plain; version=0.0.4", all, strlen(all));
 }
@@ -114,11 +118,11 @@ static void on_health_version(void *ud, PGresult *res, int err, const char *msg)
         db = json_pack("{s:s,s:i,s:i}", "status", "ok", "schema_version",
                        PQgetisnull(res, 0, 0) ? -1 : atoi(PQgetvalue(res, 0, 0)),
                        "expected_version", store_schema_latest());
-    http_respond_json(req, 200, json_pack("{s:s,s:s,s:I,s:o}", "status",
-                                          err == STORE_OK ? "ok" : "degraded", "version",
-                                          SHARK_VERSION, "uptime_seconds",
-                                          (json_int_t)((server_now_ms() - a->start_ms) / 1000),
-                                          "database", db));
+    http_respond_json(req, 200,
+                      json_pack("{s:s,s:s,s:I,s:o}", "status", err == STORE_OK ? "ok" : "degraded",
+                                "version", SHARK_VERSION, "uptime_seconds",
+                                (json_int_t)((server_now_ms() - a->start_ms) / 1000), "database",
+                                db));
 }
 
 static void system_health(http_req *req)
@@ -173,8 +177,7 @@ int admin_register(router *r)
         return -1;
     if (admin_users_register(r) != 0 || admin_revoke_register(r) != 0)
         return -1;
-    if (admin_webhooks_register(r) != 0 ||
-        admin_dcr_register(r) != 0)
+    if (admin_webhooks_register(r) != 0 || admin_dcr_register(r) != 0)
         return -1;
     if (admin_session_register(r) != 0 || admin_chain_register(r) != 0 ||
         admin_console_register(r) != 0)

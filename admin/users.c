@@ -62,7 +62,7 @@ static int read_user(http_req *req, json_t *b, store_user_fields *f)
     static const char *const known[] = {"email", "name", "email_verified", NULL};
     const char *key;
     json_t *v;
-    json_object_foreach(b, key, v) {
+    json_object_foreach (b, key, v) {
         size_t i = 0;
         while (known[i] != NULL && strcmp(known[i], key) != 0)
             i++;
@@ -78,8 +78,7 @@ static int read_user(http_req *req, json_t *b, store_user_fields *f)
     if (bad)
         return -1;
     if (f->email != NULL && !email_ok(f->email)) {
-        http_error(req, 400, "invalid_request",
-                   "email must contain @ and no control characters");
+        http_error(req, 400, "invalid_request", "email must contain @ and no control characters");
         return -1;
     }
     v = json_object_get(b, "email_verified");
@@ -128,8 +127,7 @@ static void on_list(void *ud, PGresult *res, int err, const char *msg)
     (void)msg;
     if (admin_db_error(p->req, err))
         return;
-    admin_respond_page(p->req, PQgetvalue(res, 0, 0), PQgetvalue(res, 0, 1), p->limit,
-                       p->offset);
+    admin_respond_page(p->req, PQgetvalue(res, 0, 0), PQgetvalue(res, 0, 1), p->limit, p->offset);
 }
 
 static void user_list(http_req *req)
@@ -141,7 +139,7 @@ static void user_list(http_req *req)
     const char *email = http_req_query_get(req, "email");
     if (email != NULL && *email == '\0')
         email = NULL;
-    if (store_user_list(http_req_read_pool(req), email, p->limit, p->offset, on_list, p) != 0)
+    if (store_user_list(admin_read_pool(req), email, p->limit, p->offset, on_list, p) != 0)
         admin_db_error(req, STORE_EUNAVAIL);
 }
 
@@ -318,9 +316,9 @@ static void user_revoke_agents(http_req *req)
         return;
     bool bad = false;
     json_t *ids = json_object_get(b, "agent_ids");
-    const char *agent_ids =
-        json_is_null(ids) ? NULL
-                          : admin_string_array(req, ids, "agent_ids", MAX_AGENT_IDS, nonempty, &bad);
+    const char *agent_ids = json_is_null(ids) ? NULL
+                                              : admin_string_array(req, ids, "agent_ids",
+                                                                   MAX_AGENT_IDS, nonempty, &bad);
     const char *reason = bad ? NULL : admin_string(req, b, "reason", MAX_REASON, &bad);
     if (bad)
         return;

@@ -78,7 +78,7 @@ static const char *read_events(http_req *req, json_t *v)
     json_t *canon = json_array();
     size_t i;
     json_t *e;
-    json_array_foreach(v, i, e) {
+    json_array_foreach (v, i, e) {
         char name[MAX_EVENT_LEN + 1];
         if (!json_is_string(e) || event_filter(json_string_value(e), name) != 0) {
             json_decref(canon);
@@ -92,7 +92,8 @@ static const char *read_events(http_req *req, json_t *v)
         bool dup = false;
         size_t k;
         json_t *c;
-        json_array_foreach(canon, k, c) dup = dup || strcmp(json_string_value(c), name) == 0;
+        json_array_foreach (canon, k, c)
+            dup = dup || strcmp(json_string_value(c), name) == 0;
         if (!dup)
             json_array_append_new(canon, json_string(name));
     }
@@ -297,9 +298,9 @@ static void on_rotated(void *ud, PGresult *res, int err, const char *msg)
     (void)msg;
     if (!admin_found(h->req, res, err, "webhook"))
         return;
-    http_respond_json(h->req, 200, json_pack("{s:s,s:s,s:s}", "id", http_req_param(h->req, "id"),
-                                             "secret", h->secret, "rotated_at",
-                                             PQgetvalue(res, 0, 0)));
+    http_respond_json(h->req, 200,
+                      json_pack("{s:s,s:s,s:s}", "id", http_req_param(h->req, "id"), "secret",
+                                h->secret, "rotated_at", PQgetvalue(res, 0, 0)));
 }
 
 static void hook_rotate(http_req *req)
@@ -321,8 +322,7 @@ static void hook_rotate(http_req *req)
 static void hook_deliveries(http_req *req)
 {
     const char *status = http_req_query_get(req, "status");
-    static const char *const statuses[] = {"pending", "sending", "retrying", "delivered",
-                                           "failed"};
+    static const char *const statuses[] = {"pending", "sending", "retrying", "delivered", "failed"};
     bool ok = status == NULL;
     for (size_t i = 0; i < sizeof(statuses) / sizeof(statuses[0]) && !ok; i++)
         ok = strcmp(status, statuses[i]) == 0;

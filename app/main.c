@@ -19,6 +19,7 @@
 #include "../protocol/dpopkeys.h"
 #include "../protocol/keys.h"
 #include "../protocol/oauth.h"
+#include "../protocol/upkeep.h"
 #include "../hooks/deliver.h"
 #include "../store/embed.h"
 #include "../vault/vault.h"
@@ -225,8 +226,7 @@ static int serve(int argc, char **argv)
     if (a.cfg.db[0] != '\0') {
         snprintf(a.conninfo, sizeof(a.conninfo), "%s", a.cfg.db);
     } else {
-        embed = store_embed_start(a.cfg.data_dir, a.conninfo, sizeof(a.conninfo), err,
-                                  sizeof(err));
+        embed = store_embed_start(a.cfg.data_dir, a.conninfo, sizeof(a.conninfo), err, sizeof(err));
         if (embed == NULL)
             goto fail;
         a.embed = embed;
@@ -334,8 +334,7 @@ static int migrate_cmd(int argc, char **argv)
         snprintf(conninfo, sizeof(conninfo), "%s", cfg.db);
     } else {
         if (mkdir(cfg.data_dir, geteuid() == 0 ? 0711 : 0700) != 0 && errno != EEXIST) {
-            fprintf(stderr, "shark migrate: cannot create %s: %s\n", cfg.data_dir,
-                    strerror(errno));
+            fprintf(stderr, "shark migrate: cannot create %s: %s\n", cfg.data_dir, strerror(errno));
             return 1;
         }
         if ((lockfd = lock_data_dir(cfg.data_dir, err, sizeof(err))) < 0 ||

@@ -172,8 +172,8 @@ static double system_busy(void)
     unsigned long long v[8] = {0};
     if (f == NULL)
         return 0;
-    if (fscanf(f, "cpu %llu %llu %llu %llu %llu %llu %llu %llu", &v[0], &v[1], &v[2], &v[3],
-               &v[4], &v[5], &v[6], &v[7]) != 8)
+    if (fscanf(f, "cpu %llu %llu %llu %llu %llu %llu %llu %llu", &v[0], &v[1], &v[2], &v[3], &v[4],
+               &v[5], &v[6], &v[7]) != 8)
         v[0] = v[1] = v[2] = v[5] = v[6] = v[7] = 0;
     fclose(f);
     /* user nice system [idle iowait] irq softirq steal */
@@ -296,14 +296,20 @@ static struct {
     int expect;
     int conns, threads, sign_threads;
     double seconds, warmup, rate;
-    long count;       /* count mode: exactly this many responses, no timing window */
-    long presign;     /* DPoP proofs to sign */
-    int idle;         /* extra idle keep-alive connections to hold */
+    long count;   /* count mode: exactly this many responses, no timing window */
+    long presign; /* DPoP proofs to sign */
+    int idle;     /* extra idle keep-alive connections to hold */
     int server_pid, db_pid;
     const char *label;
-    double slow_ms;   /* > 0: print when, in the window, responses took longer */
-} opt = {.expect = 200, .conns = 64, .threads = 1, .seconds = 10, .warmup = 2,
-         .presign = 300000, .method = "GET", .path = "/"};
+    double slow_ms; /* > 0: print when, in the window, responses took longer */
+} opt = {.expect = 200,
+         .conns = 64,
+         .threads = 1,
+         .seconds = 10,
+         .warmup = 2,
+         .presign = 300000,
+         .method = "GET",
+         .path = "/"};
 
 static req_t *reqs;
 static size_t nreqs;
@@ -388,8 +394,7 @@ static req_t build_req(const char *body, const char *dpop)
     if (dpop)
         n += snprintf(b + n, cap - (size_t)n, "DPoP: %s\r\n", dpop);
     if (body)
-        n += snprintf(b + n, cap - (size_t)n, "Content-Length: %zu\r\n\r\n%s", strlen(body),
-                      body);
+        n += snprintf(b + n, cap - (size_t)n, "Content-Length: %zu\r\n\r\n%s", strlen(body), body);
     else
         n += snprintf(b + n, cap - (size_t)n, "\r\n");
     return (req_t){b, (size_t)n};
@@ -432,7 +437,8 @@ static void prepare_requests(void)
         nreqs = ntokens ? ntokens : 1;
         reqs = xmalloc(nreqs * sizeof(*reqs));
         for (size_t i = 0; i < nreqs; i++) {
-            char *body = opt.body ? (ntokens ? subst(opt.body, tokens[i]) : strdup(opt.body)) : NULL;
+            char *body = opt.body ? (ntokens ? subst(opt.body, tokens[i]) : strdup(opt.body))
+                                  : NULL;
             reqs[i] = build_req(body, NULL);
             free(body);
         }
@@ -462,8 +468,12 @@ static void prepare_requests(void)
         nt = 64;
     uint64_t t0 = now_us();
     for (int i = 0; i < nt; i++) {
-        jobs[i] = (struct signjob){key, hdr_b64, run_id, nreqs * (size_t)i / (size_t)nt,
-                                   nreqs * (size_t)(i + 1) / (size_t)nt, (long)time(NULL)};
+        jobs[i] = (struct signjob){key,
+                                   hdr_b64,
+                                   run_id,
+                                   nreqs * (size_t)i / (size_t)nt,
+                                   nreqs * (size_t)(i + 1) / (size_t)nt,
+                                   (long)time(NULL)};
         pthread_create(&th[i], NULL, sign_range, &jobs[i]);
     }
     for (int i = 0; i < nt; i++)
@@ -828,8 +838,7 @@ static void *run_worker(void *arg)
                 /* EOF or reset */
                 if (c->state == C_BUSY) {
                     w->errors++;
-                    errmsg(r == 0 ? "server closed the connection mid-request"
-                                  : "connection reset",
+                    errmsg(r == 0 ? "server closed the connection mid-request" : "connection reset",
                            c->rb, c->rlen);
                 }
                 reconnect(w, c);
@@ -1003,32 +1012,56 @@ int main(int argc, char **argv)
         if (i + 1 >= argc)
             usage();
         const char *v = argv[++i];
-        if (!strcmp(a, "--port")) opt.port = atoi(v);
-        else if (!strcmp(a, "--method")) opt.method = v;
-        else if (!strcmp(a, "--path")) opt.path = v;
+        if (!strcmp(a, "--port"))
+            opt.port = atoi(v);
+        else if (!strcmp(a, "--method"))
+            opt.method = v;
+        else if (!strcmp(a, "--path"))
+            opt.path = v;
         else if (!strcmp(a, "--header")) {
-            if (opt.nheaders == 32) die("too many headers");
+            if (opt.nheaders == 32)
+                die("too many headers");
             opt.headers[opt.nheaders++] = v;
-        } else if (!strcmp(a, "--body")) opt.body = v;
-        else if (!strcmp(a, "--tokens")) opt.tokens_file = v;
-        else if (!strcmp(a, "--dpop")) opt.dpop_htu = v;
-        else if (!strcmp(a, "--presign")) opt.presign = atol(v);
-        else if (!strcmp(a, "--expect")) opt.expect = atoi(v);
-        else if (!strcmp(a, "--expect-body")) opt.expect_body = v;
-        else if (!strcmp(a, "--conns")) opt.conns = atoi(v);
-        else if (!strcmp(a, "--threads")) opt.threads = atoi(v);
-        else if (!strcmp(a, "--sign-threads")) opt.sign_threads = atoi(v);
-        else if (!strcmp(a, "--seconds")) opt.seconds = atof(v);
-        else if (!strcmp(a, "--warmup")) opt.warmup = atof(v);
-        else if (!strcmp(a, "--rate")) opt.rate = atof(v);
-        else if (!strcmp(a, "--count")) opt.count = atol(v);
-        else if (!strcmp(a, "--save")) opt.save_file = v;
-        else if (!strcmp(a, "--idle")) opt.idle = atoi(v);
-        else if (!strcmp(a, "--server-pid")) opt.server_pid = atoi(v);
-        else if (!strcmp(a, "--db-pid")) opt.db_pid = atoi(v);
-        else if (!strcmp(a, "--label")) opt.label = v;
-        else if (!strcmp(a, "--slow")) opt.slow_ms = atof(v);
-        else usage();
+        } else if (!strcmp(a, "--body"))
+            opt.body = v;
+        else if (!strcmp(a, "--tokens"))
+            opt.tokens_file = v;
+        else if (!strcmp(a, "--dpop"))
+            opt.dpop_htu = v;
+        else if (!strcmp(a, "--presign"))
+            opt.presign = atol(v);
+        else if (!strcmp(a, "--expect"))
+            opt.expect = atoi(v);
+        else if (!strcmp(a, "--expect-body"))
+            opt.expect_body = v;
+        else if (!strcmp(a, "--conns"))
+            opt.conns = atoi(v);
+        else if (!strcmp(a, "--threads"))
+            opt.threads = atoi(v);
+        else if (!strcmp(a, "--sign-threads"))
+            opt.sign_threads = atoi(v);
+        else if (!strcmp(a, "--seconds"))
+            opt.seconds = atof(v);
+        else if (!strcmp(a, "--warmup"))
+            opt.warmup = atof(v);
+        else if (!strcmp(a, "--rate"))
+            opt.rate = atof(v);
+        else if (!strcmp(a, "--count"))
+            opt.count = atol(v);
+        else if (!strcmp(a, "--save"))
+            opt.save_file = v;
+        else if (!strcmp(a, "--idle"))
+            opt.idle = atoi(v);
+        else if (!strcmp(a, "--server-pid"))
+            opt.server_pid = atoi(v);
+        else if (!strcmp(a, "--db-pid"))
+            opt.db_pid = atoi(v);
+        else if (!strcmp(a, "--label"))
+            opt.label = v;
+        else if (!strcmp(a, "--slow"))
+            opt.slow_ms = atof(v);
+        else
+            usage();
     }
     if (opt.port <= 0 || opt.conns < 1 || opt.threads < 1)
         usage();
@@ -1140,7 +1173,6 @@ int main(int argc, char **argv)
         return 2;
     }
     if (opt.count > 0 && done < (uint64_t)opt.count)
-        die("count mode: only %llu of %ld requests completed", (unsigned long long)done,
-            opt.count);
+        die("count mode: only %llu of %ld requests completed", (unsigned long long)done, opt.count);
     return 0;
 }

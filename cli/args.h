@@ -32,9 +32,8 @@ enum {
 };
 
 /* Accepted by every command. */
-#define CLI_F_COMMON                                                                    \
-    (CLI_F_URL | CLI_F_ADMIN_KEY | CLI_F_ADMIN_KEY_FILE | CLI_F_DATA_DIR | CLI_F_JSON | \
-     CLI_F_HELP)
+#define CLI_F_COMMON \
+    (CLI_F_URL | CLI_F_ADMIN_KEY | CLI_F_ADMIN_KEY_FILE | CLI_F_DATA_DIR | CLI_F_JSON | CLI_F_HELP)
 
 #define CLI_MAX_POS 4
 

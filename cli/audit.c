@@ -129,18 +129,14 @@ int cli_audit_export(cli_conn *c, const cli_args *a)
     long n = 0;
     for (;;) {
         cli_resp r;
-        const cli_param q[] = {{"actor_id", a->actor},
-                               {"event", a->event},
-                               {"since", a->since},
-                               {"until", a->until},
-                               {"limit", PAGE_MAX},
-                               {"cursor", cursor[0] ? cursor : NULL}};
+        const cli_param q[] = {{"actor_id", a->actor}, {"event", a->event},
+                               {"since", a->since},    {"until", a->until},
+                               {"limit", PAGE_MAX},    {"cursor", cursor[0] ? cursor : NULL}};
         if (cli_get(c, "/api/v1/audit-logs", q, sizeof(q) / sizeof(q[0]), &r) != 0)
             return 1;
         size_t i;
         const json_t *ev;
-        json_array_foreach(json_object_get(r.json, "data"), i, ev)
-        {
+        json_array_foreach (json_object_get(r.json, "data"), i, ev) {
             json_dumpf(ev, stdout, JSON_COMPACT);
             putchar('\n');
             n++;
@@ -178,7 +174,8 @@ int cli_audit(cli_conn *c, const cli_args *a)
         cli_table *t = cli_table_new(NCOLS, headers);
         size_t i;
         const json_t *ev;
-        json_array_foreach(data, i, ev) cli_table_add_json(t, ev, keys);
+        json_array_foreach (data, i, ev)
+            cli_table_add_json(t, ev, keys);
         cli_table_flush(t, stdout);
         cli_table_free(t);
         if (!json_is_null(json_object_get(r.json, "next_cursor")))

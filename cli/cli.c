@@ -33,16 +33,15 @@ static const struct command {
     {"app", "create", "--name NAME [--description D] [--scopes \"a b\"]",
      "Create an application (the OAuth client your backend's agents belong to).",
      CLI_F_NAME | CLI_F_DESCRIPTION | CLI_F_SCOPES, CLI_F_NAME, 0, cli_app_create},
-    {"app", "list", "[--limit N] [--offset N]", "List applications.", CLI_F_LIMIT | CLI_F_OFFSET,
-     0, 0, cli_app_list},
+    {"app", "list", "[--limit N] [--offset N]", "List applications.", CLI_F_LIMIT | CLI_F_OFFSET, 0,
+     0, cli_app_list},
     {"agent", "create",
      "--app APP_ID --name NAME --scopes \"a b\" [--description D] [--created-by USR_ID]",
      "Create an agent; its client_secret is printed once.",
      CLI_F_APP | CLI_F_NAME | CLI_F_SCOPES | CLI_F_DESCRIPTION | CLI_F_CREATED_BY,
      CLI_F_APP | CLI_F_NAME | CLI_F_SCOPES, 0, cli_agent_create},
     {"agent", "list", "[--app APP_ID] [--created-by USR_ID] [--status S] [--limit N] [--offset N]",
-     "List agents.",
-     CLI_F_APP | CLI_F_CREATED_BY | CLI_F_STATUS | CLI_F_LIMIT | CLI_F_OFFSET, 0, 0,
+     "List agents.", CLI_F_APP | CLI_F_CREATED_BY | CLI_F_STATUS | CLI_F_LIMIT | CLI_F_OFFSET, 0, 0,
      cli_agent_list},
     {"agent", "tokens", "AGENT_ID", "List an agent's active tokens.", 0, 0, 1, cli_agent_tokens},
     {"agent", "revoke-all", "AGENT_ID", "Revoke every token of an agent.", 0, 0, 1,
@@ -95,8 +94,7 @@ bool cli_handles(const char *cmd)
 
 static void print_synopsis(const struct command *c, FILE *out)
 {
-    fprintf(out, "shark %s%s%s %s", c->group, c->sub ? " " : "", c->sub ? c->sub : "",
-            c->synopsis);
+    fprintf(out, "shark %s%s%s %s", c->group, c->sub ? " " : "", c->sub ? c->sub : "", c->synopsis);
 }
 
 static void command_usage(const struct command *c, FILE *out)

@@ -72,7 +72,8 @@ static void list_table(const json_t *j, const char *what, const char *const *hea
     cli_table *t = cli_table_new(ncols, headers);
     size_t i;
     const json_t *row;
-    json_array_foreach(data, i, row) cli_table_add_json(t, row, keys);
+    json_array_foreach (data, i, row)
+        cli_table_add_json(t, row, keys);
     cli_table_flush(t, stdout);
     cli_table_free(t);
     json_int_t total = json_integer_value(json_object_get(j, "total"));
@@ -85,8 +86,8 @@ static void list_table(const json_t *j, const char *what, const char *const *hea
 
 static void show_app(const json_t *j)
 {
-    static const char *const keys[] = {"id", "name", "description", "scopes", "redirect_uris",
-                                       "created_at"};
+    static const char *const keys[] = {"id",     "name",          "description",
+                                       "scopes", "redirect_uris", "created_at"};
     cli_fields_print(j, keys, N(keys), stdout);
 }
 
@@ -99,9 +100,8 @@ static void show_apps(const json_t *j)
 
 static void show_agent(const json_t *j)
 {
-    static const char *const keys[] = {"id",     "client_id", "client_secret", "app_id",
-                                       "name",   "scopes",    "status",        "created_by",
-                                       "created_at"};
+    static const char *const keys[] = {"id",     "client_id", "client_secret", "app_id",    "name",
+                                       "scopes", "status",    "created_by",    "created_at"};
     cli_fields_print(j, keys, N(keys), stdout);
     printf("\nThe client_secret is shown once: store it now.\n");
 }
@@ -191,8 +191,10 @@ done:
 int cli_agent_list(cli_conn *c, const cli_args *a)
 {
     cli_resp r;
-    const cli_param q[] = {{"app_id", a->app},  {"created_by", a->created_by},
-                           {"status", a->status}, {"limit", a->limit},
+    const cli_param q[] = {{"app_id", a->app},
+                           {"created_by", a->created_by},
+                           {"status", a->status},
+                           {"limit", a->limit},
                            {"offset", a->offset}};
     return finish(cli_get(c, "/api/v1/agents", q, N(q), &r), &r, a, show_agents);
 }

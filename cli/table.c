@@ -127,7 +127,7 @@ char *cli_value_text(const json_t *v, const char *sep)
             shark_fatal("out of memory");
         size_t i;
         const json_t *item;
-        json_array_foreach(v, i, item) {
+        json_array_foreach (v, i, item) {
             char *s = cli_value_text(item, sep);
             fprintf(f, "%s%s", i ? sep : "", s);
             free(s);

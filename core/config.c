@@ -10,7 +10,16 @@
 
 #include "log.h"
 
-enum opt_kind { OPT_STR, OPT_INT, OPT_LISTEN, OPT_LEVEL, OPT_RATE, OPT_CIDRS, OPT_SECONDS, OPT_FLAG };
+enum opt_kind {
+    OPT_STR,
+    OPT_INT,
+    OPT_LISTEN,
+    OPT_LEVEL,
+    OPT_RATE,
+    OPT_CIDRS,
+    OPT_SECONDS,
+    OPT_FLAG
+};
 
 struct opt {
     const char *flag, *env;
@@ -91,8 +100,8 @@ static const struct opt opts[] = {
      1, 365 * 86400, "seconds of continuous failure that disable an endpoint (default 259200)"},
     {"webhook-timeout", "SHARK_WEBHOOK_TIMEOUT", NUM(OPT_INT, webhook_timeout_s), 1, 300,
      "seconds a webhook attempt may take (default 10)"},
-    {"webhook-retention", "SHARK_WEBHOOK_RETENTION", NUM(OPT_INT, webhook_retention_days), 0,
-     36500, "days finished webhook deliveries are kept (default 30; 0 keeps them)"},
+    {"webhook-retention", "SHARK_WEBHOOK_RETENTION", NUM(OPT_INT, webhook_retention_days), 0, 36500,
+     "days finished webhook deliveries are kept (default 30; 0 keeps them)"},
     {"audit-retention", "SHARK_AUDIT_RETENTION", NUM(OPT_INT, audit_retention_days), 0, 36500,
      "days of audit log kept, dropped by whole months (default 400; 0 keeps it)"},
     {"vault-refresh-skew", "SHARK_VAULT_REFRESH_SKEW", NUM(OPT_INT, vault_refresh_skew_s), 0, 3600,
@@ -248,8 +257,8 @@ static int check_hosts(const char *v)
         memcpy(item, v, n);
         item[n] = '\0';
         cidr tmp;
-        bool name =
-            strspn(item, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789.-") == n;
+        bool name = strspn(item,
+                           "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789.-") == n;
         if (!name && cidr_parse(item, &tmp) != 0)
             return -1;
         v += n;
@@ -361,7 +370,7 @@ int config_parse(config *c, int argc, char **argv, const char *(*env)(const char
             return fail(err, errlen, "unknown flag '%.*s' (see shark serve --help)", (int)nl + 2,
                         a);
         /* A bare boolean flag takes no value; --flag=false still works. */
-        const char *v = eq ? eq + 1
+        const char *v = eq                    ? eq + 1
                         : o->kind == OPT_FLAG ? "true"
                                               : (i + 1 < argc ? argv[++i] : NULL);
         if (v == NULL)
@@ -393,9 +402,10 @@ int config_parse(config *c, int argc, char **argv, const char *(*env)(const char
                     "(each up to 604800), got '%s'",
                     CONFIG_MAX_RETRIES, c->webhook_retry_schedule);
     if (check_hosts(c->webhook_allowed_hosts) != 0)
-        return fail(err, errlen,
-                    "--webhook-allowed-hosts: expected a comma list of hostnames and CIDRs, got '%s'",
-                    c->webhook_allowed_hosts);
+        return fail(
+            err, errlen,
+            "--webhook-allowed-hosts: expected a comma list of hostnames and CIDRs, got '%s'",
+            c->webhook_allowed_hosts);
     if ((c->tls_cert[0] != '\0') != (c->tls_key[0] != '\0'))
         return fail(err, errlen, "--tls-cert and --tls-key go together");
     if (c->issuer[0] == '\0') {

@@ -18,7 +18,7 @@ struct slot {
 struct connlimit {
     pthread_mutex_t mu;
     int max_total, max_per_addr, total;
-    size_t mask; /* slots - 1 */
+    size_t mask;   /* slots - 1 */
     uint64_t seed; /* so clients cannot pick addresses that collide */
     struct slot *slots;
 };

@@ -15,15 +15,12 @@
 static const struct {
     const char *cidr, *kind;
 } blocked[] = {
-    {"0.0.0.0/8", "unspecified"},     {"10.0.0.0/8", "private"},
-    {"100.64.0.0/10", "CGNAT"},       {"127.0.0.0/8", "loopback"},
-    {"169.254.0.0/16", "link-local"}, {"172.16.0.0/12", "private"},
-    {"192.0.0.0/24", "reserved"},     {"192.168.0.0/16", "private"},
-    {"198.18.0.0/15", "reserved"},    {"224.0.0.0/4", "multicast"},
-    {"240.0.0.0/4", "reserved"},      {"::/128", "unspecified"},
-    {"::1/128", "loopback"},          {"64:ff9b::/96", "NAT64"},
-    {"fc00::/7", "private"},          {"fe80::/10", "link-local"},
-    {"fec0::/10", "site-local"},      {"ff00::/8", "multicast"},
+    {"0.0.0.0/8", "unspecified"}, {"10.0.0.0/8", "private"},        {"100.64.0.0/10", "CGNAT"},
+    {"127.0.0.0/8", "loopback"},  {"169.254.0.0/16", "link-local"}, {"172.16.0.0/12", "private"},
+    {"192.0.0.0/24", "reserved"}, {"192.168.0.0/16", "private"},    {"198.18.0.0/15", "reserved"},
+    {"224.0.0.0/4", "multicast"}, {"240.0.0.0/4", "reserved"},      {"::/128", "unspecified"},
+    {"::1/128", "loopback"},      {"64:ff9b::/96", "NAT64"},        {"fc00::/7", "private"},
+    {"fe80::/10", "link-local"},  {"fec0::/10", "site-local"},      {"ff00::/8", "multicast"},
 };
 
 static bool allow_listed(const char *allow, const char *host, const uint8_t addr[16])

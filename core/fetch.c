@@ -35,24 +35,24 @@ struct fetch_reply {
     uv_loop_t *loop;
     fetch_loop_state state; /* is the loop still there for answers? */
     void *owner;
-    uv_async_t async;  /* fetch thread -> this loop: jobs are done */
+    uv_async_t async; /* fetch thread -> this loop: jobs are done */
     uv_timer_t watch;
-    uv_mutex_t lock;   /* guards done and closed */
+    uv_mutex_t lock; /* guards done and closed */
     fetch_job *done, **done_tail;
-    bool closed;       /* handles closing: finished jobs are dropped */
-    int pending;       /* submitted, not yet delivered (this loop only) */
+    bool closed; /* handles closing: finished jobs are dropped */
+    int pending; /* submitted, not yet delivered (this loop only) */
 };
 
 typedef struct fetch {
     app *app;
     uv_thread_t thread;
     uv_loop_t loop;
-    uv_async_t wake;   /* request loops / main -> fetch loop */
+    uv_async_t wake; /* request loops / main -> fetch loop */
     uv_timer_t deadline;
     curluv curl;
-    uv_mutex_t lock;   /* guards queue and accepting */
+    uv_mutex_t lock; /* guards queue and accepting */
     fetch_job *queue, **queue_tail;
-    bool accepting;    /* false before start and from the first signal on */
+    bool accepting;                            /* false before start and from the first signal on */
     bool running, stopping, aborting, closing; /* fetch loop only */
     fetch_job *inflight;
     int ninflight;
@@ -444,7 +444,7 @@ static void on_resolved(uv_getaddrinfo_t *g, int status, struct addrinfo *res)
         char text[64];
         addr16(ai->ai_addr, addr, text, sizeof(text));
         port = ntohs(ai->ai_family == AF_INET ? ((struct sockaddr_in *)ai->ai_addr)->sin_port
-                                               : ((struct sockaddr_in6 *)ai->ai_addr)->sin6_port);
+                                              : ((struct sockaddr_in6 *)ai->ai_addr)->sin6_port);
         const char *why = egress_refusal(allow, j->host, addr);
         if (why != NULL) {
             snprintf(why_text, sizeof(why_text), "%s resolves to %s, a %s address", j->host, text,

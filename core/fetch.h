@@ -33,32 +33,32 @@
 
 #include "server.h"
 
-#define FETCH_BODY_MAX (64 * 1024)  /* response bytes kept; more is an error */
-#define FETCH_TIMEOUT_MS 10000       /* default whole-transfer limit */
+#define FETCH_BODY_MAX (64 * 1024) /* response bytes kept; more is an error */
+#define FETCH_TIMEOUT_MS 10000     /* default whole-transfer limit */
 
 typedef struct fetch_request {
-    const char *method;             /* "GET", "POST", ...; NULL: POST with a body, else GET */
-    const char *url;                /* absolute http(s) URL */
-    const char *const *headers;     /* "Name: value" lines, NULL-terminated; may be NULL */
-    const char *body;               /* may be NULL */
+    const char *method;         /* "GET", "POST", ...; NULL: POST with a body, else GET */
+    const char *url;            /* absolute http(s) URL */
+    const char *const *headers; /* "Name: value" lines, NULL-terminated; may be NULL */
+    const char *body;           /* may be NULL */
     size_t body_len;
-    int timeout_ms;                 /* 0: FETCH_TIMEOUT_MS */
-    size_t body_max;                /* response bytes kept, at most FETCH_BODY_MAX; 0: that */
-    bool https_only;                /* refuse http:// */
-    const char *ca_file;            /* PEM bundle to trust instead of the system's; may be NULL */
+    int timeout_ms;      /* 0: FETCH_TIMEOUT_MS */
+    size_t body_max;     /* response bytes kept, at most FETCH_BODY_MAX; 0: that */
+    bool https_only;     /* refuse http:// */
+    const char *ca_file; /* PEM bundle to trust instead of the system's; may be NULL */
 } fetch_request;
 
 /* What came back. Valid only during the callback. */
 typedef struct fetch_response {
-    long status;                /* HTTP status; 0 when there was no HTTP answer */
-    const char *error;          /* NULL when answered; else why (refused, timeout, ...) */
-    bool refused;               /* the destination address is not allowed */
-    bool too_big;               /* body over body_max: error is set, status is what came */
-    const char *body;           /* NUL-terminated; "" when none */
+    long status;       /* HTTP status; 0 when there was no HTTP answer */
+    const char *error; /* NULL when answered; else why (refused, timeout, ...) */
+    bool refused;      /* the destination address is not allowed */
+    bool too_big;      /* body over body_max: error is set, status is what came */
+    const char *body;  /* NUL-terminated; "" when none */
     size_t body_len;
-    const char *content_type;   /* "" when none */
-    const char *cache_control;  /* "" when none */
-    long long retry_after_s;    /* Retry-After in seconds, -1 when absent */
+    const char *content_type;  /* "" when none */
+    const char *cache_control; /* "" when none */
+    long long retry_after_s;   /* Retry-After in seconds, -1 when absent */
     long long elapsed_ms;
 } fetch_response;
 

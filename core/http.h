@@ -53,10 +53,8 @@ struct app *http_req_app(const http_req *r);
 struct store_pool *http_req_pool(const http_req *r);
 /* The per-loop state of the loop the request runs on (core/loop.h). */
 struct loop_ctx *http_req_loop_ctx(const http_req *r);
-/* For reads that may be stale (listings, audit): the --db-read replica's
- * pool when there is one and it is up, else http_req_pool. Never for token,
- * client, key or revocation checks, nor for reading back one's own write. */
-struct store_pool *http_req_read_pool(const http_req *r);
+/* The loop's --db-read replica pool, or NULL (admin_read_pool chooses). */
+struct store_pool *http_req_replica_pool(const http_req *r);
 /* The loop the request runs on (for uv_queue_work). */
 struct uv_loop_s *http_req_loop(const http_req *r);
 /* Data the route was registered with. */
@@ -70,8 +68,7 @@ void *http_req_ctx(const http_req *r);
 void http_header(http_req *r, const char *name, const char *value);
 /* `body` must live until the request ends: arena memory, a literal, or
  * memory released by an arena cleanup. */
-void http_respond(http_req *r, int status, const char *content_type, const char *body,
-                  size_t len);
+void http_respond(http_req *r, int status, const char *content_type, const char *body, size_t len);
 /* Serialises and takes the reference to `body`. */
 void http_respond_json(http_req *r, int status, json_t *body);
 /* Answers in the error envelope of the path's surface (router_surface:

@@ -9,9 +9,8 @@
 #include "fatal.h"
 
 /* Status codes get their own series; anything else is counted by class. */
-static const int statuses[] = {200, 201, 204, 301, 302, 303, 304, 400, 401, 403,
-                               404, 405, 408, 409, 413, 415, 422, 429, 431, 500,
-                               502, 503};
+static const int statuses[] = {200, 201, 204, 301, 302, 303, 304, 400, 401, 403, 404,
+                               405, 408, 409, 413, 415, 422, 429, 431, 500, 502, 503};
 #define NSTATUS (sizeof(statuses) / sizeof(statuses[0]))
 #define NSLOTS (NSTATUS + 5) /* + 1xx..5xx catch-alls */
 
@@ -25,8 +24,8 @@ static const double hook_buckets[] = {0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5,
 static const char *const hook_results[] = {"delivered", "failed", "retried"};
 
 /* Requests no route took are counted by their method. */
-static const char *const methods[] = {"GET", "POST", "PUT", "PATCH", "DELETE", "HEAD", "OPTIONS",
-                                      "other"};
+static const char *const methods[] = {"GET",    "POST", "PUT",     "PATCH",
+                                      "DELETE", "HEAD", "OPTIONS", "other"};
 #define NMETHODS (sizeof(methods) / sizeof(methods[0]))
 
 struct pool_slot {
@@ -162,11 +161,13 @@ char *metrics_render(const metrics *m, const router *r, const char *version, dou
     struct out o = {malloc(8192), 0, 8192};
     if (o.s == NULL)
         shark_fatal("out of memory");
-    outf(&o, "# HELP shark_build_info Build information.\n# TYPE shark_build_info gauge\n"
-             "shark_build_info{version=\"%s\"} 1\n",
+    outf(&o,
+         "# HELP shark_build_info Build information.\n# TYPE shark_build_info gauge\n"
+         "shark_build_info{version=\"%s\"} 1\n",
          version);
-    outf(&o, "# HELP shark_uptime_seconds Seconds since start.\n# TYPE shark_uptime_seconds "
-             "gauge\nshark_uptime_seconds %.0f\n",
+    outf(&o,
+         "# HELP shark_uptime_seconds Seconds since start.\n# TYPE shark_uptime_seconds "
+         "gauge\nshark_uptime_seconds %.0f\n",
          uptime_s);
     outf(&o, "# HELP shark_http_requests_total HTTP requests by route, method and status.\n"
              "# TYPE shark_http_requests_total counter\n");
@@ -204,19 +205,21 @@ char *metrics_render(const metrics *m, const router *r, const char *version, dou
         idle += atomic_load_explicit(&m->pools[i].idle, memory_order_relaxed);
         size += atomic_load_explicit(&m->pools[i].size, memory_order_relaxed);
     }
-    outf(&o, "# HELP shark_db_pool_connections Database connections by state.\n"
-             "# TYPE shark_db_pool_connections gauge\n"
-             "shark_db_pool_connections{state=\"in_use\"} %d\n"
-             "shark_db_pool_connections{state=\"idle\"} %d\n"
-             "shark_db_pool_connections{state=\"configured\"} %d\n",
+    outf(&o,
+         "# HELP shark_db_pool_connections Database connections by state.\n"
+         "# TYPE shark_db_pool_connections gauge\n"
+         "shark_db_pool_connections{state=\"in_use\"} %d\n"
+         "shark_db_pool_connections{state=\"idle\"} %d\n"
+         "shark_db_pool_connections{state=\"configured\"} %d\n",
          in_use, idle, size);
     outf(&o, "# HELP shark_webhook_deliveries_total Webhook delivery attempts by outcome.\n"
              "# TYPE shark_webhook_deliveries_total counter\n");
     for (size_t i = 0; i < 3; i++)
         outf(&o, "shark_webhook_deliveries_total{result=\"%s\"} %lu\n", hook_results[i],
              atomic_load_explicit(&m->hook_results[i], memory_order_relaxed));
-    outf(&o, "# HELP shark_webhook_queued Webhook deliveries waiting or in flight.\n"
-             "# TYPE shark_webhook_queued gauge\nshark_webhook_queued %ld\n",
+    outf(&o,
+         "# HELP shark_webhook_queued Webhook deliveries waiting or in flight.\n"
+         "# TYPE shark_webhook_queued gauge\nshark_webhook_queued %ld\n",
          atomic_load_explicit(&m->hook_queued, memory_order_relaxed));
     outf(&o, "# HELP shark_webhook_delivery_seconds Webhook attempt duration.\n"
              "# TYPE shark_webhook_delivery_seconds histogram\n");

@@ -21,8 +21,8 @@ typedef struct route {
     const char *method;  /* "GET", "POST", ... */
     const char *pattern; /* as registered; also the metrics/log label */
     route_handler handler;
-    const void *data;    /* handler-specific (e.g. the wrapped admin handler) */
-    int index;           /* 0..router_count-1, for per-route metrics */
+    const void *data; /* handler-specific (e.g. the wrapped admin handler) */
+    int index;        /* 0..router_count-1, for per-route metrics */
 } route;
 
 typedef struct route_match {

@@ -140,8 +140,8 @@ static int worker_init(worker *w, app *a, int index, char *err, size_t errlen)
     if (rc == 0)
         rc = uv_listen((uv_stream_t *)&w->listener, 1024, on_connection);
     if (rc != 0) {
-        snprintf(err, errlen, "cannot listen on %s:%d: %s", a->cfg.listen_host,
-                 a->cfg.listen_port, uv_strerror(rc));
+        snprintf(err, errlen, "cannot listen on %s:%d: %s", a->cfg.listen_host, a->cfg.listen_port,
+                 uv_strerror(rc));
         return -1;
     }
     uv_async_init(&w->loop, &w->wake, on_wake);
@@ -229,8 +229,8 @@ int server_run(app *a)
     snprintf(port, sizeof(port), "%d", a->cfg.listen_port);
     char threads[16];
     snprintf(threads, sizeof(threads), "%d", m.n);
-    log_msg(LOG_INFO, "listening", "address", a->cfg.listen_host, "port", port, "threads",
-            threads, "issuer", a->cfg.issuer, "tls", a->tls ? "on" : "off", NULL);
+    log_msg(LOG_INFO, "listening", "address", a->cfg.listen_host, "port", port, "threads", threads,
+            "issuer", a->cfg.issuer, "tls", a->tls ? "on" : "off", NULL);
     uv_run(main_loop, UV_RUN_DEFAULT);
     for (int i = 0; i < m.n; i++) {
         uv_thread_join(&m.workers[i].thread);

@@ -59,16 +59,16 @@ typedef struct worker {
     int index;
     uv_loop_t loop;
     uv_tcp_t listener;
-    uv_async_t wake; /* main thread -> loop: begin shutdown */
-    uv_timer_t tick; /* housekeeping: pool gauges, shutdown progress */
-    struct store_pool *pool; /* set by app->loop_init; NULL once loop_close ran */
-    loop_ctx ctx;            /* the modules' caches (core/loop.h) */
+    uv_async_t wake;              /* main thread -> loop: begin shutdown */
+    uv_timer_t tick;              /* housekeeping: pool gauges, shutdown progress */
+    struct store_pool *pool;      /* set by app->loop_init; NULL once loop_close ran */
+    loop_ctx ctx;                 /* the modules' caches (core/loop.h) */
     struct store_pool *read_pool; /* --db-read replica, or NULL; closed with pool */
     uv_thread_t thread;
-    int nconns;      /* open connections */
-    int draining;    /* shutdown begun */
+    int nconns;   /* open connections */
+    int draining; /* shutdown begun */
     uint64_t drain_deadline_ms;
-    void *conns;     /* list head owned by http.c */
+    void *conns;      /* list head owned by http.c */
     uv_async_t *done; /* loop -> main thread: this loop has ended */
     _Atomic int ended;
 } worker;

@@ -19,8 +19,9 @@ struct ssl_ctx_st *tls_ctx_new(const char *cert, const char *key, char *err, siz
     return ctx;
 fail:
     snprintf(err, errlen, "TLS: cannot use %s / %s: %s", cert, key,
-             ERR_reason_error_string(ERR_get_error()) ? ERR_reason_error_string(ERR_peek_last_error())
-                                                      : "unknown error");
+             ERR_reason_error_string(ERR_get_error())
+                 ? ERR_reason_error_string(ERR_peek_last_error())
+                 : "unknown error");
     ERR_clear_error();
     SSL_CTX_free(ctx);
     return NULL;

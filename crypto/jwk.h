@@ -23,20 +23,20 @@
 typedef struct jwk_key jwk_key;
 
 typedef enum {
-	JWK_ES256,
-	JWK_EDDSA,
-	JWK_RS256,
-	JWK_PS256,
+    JWK_ES256,
+    JWK_EDDSA,
+    JWK_RS256,
+    JWK_PS256,
 } jwk_alg;
 
 enum {
-	JWK_ERR_INVALID = -1,   /* malformed, unsupported or mismatched key/alg */
-	JWK_ERR_PRIVATE = -2,   /* JWK carries private members (d, p, q, ...) */
-	JWK_ERR_SYMMETRIC = -3, /* kty "oct": shared secrets are never accepted */
-	JWK_ERR_NOKEY = -4,     /* operation needs the private key */
-	JWK_ERR_SPACE = -5,     /* output buffer too small */
-	JWK_ERR_INTERNAL = -6,  /* libcrypto failure (out of memory) */
-	JWK_ERR_BADSIG = -7,    /* signature does not verify */
+    JWK_ERR_INVALID = -1,   /* malformed, unsupported or mismatched key/alg */
+    JWK_ERR_PRIVATE = -2,   /* JWK carries private members (d, p, q, ...) */
+    JWK_ERR_SYMMETRIC = -3, /* kty "oct": shared secrets are never accepted */
+    JWK_ERR_NOKEY = -4,     /* operation needs the private key */
+    JWK_ERR_SPACE = -5,     /* output buffer too small */
+    JWK_ERR_INTERNAL = -6,  /* libcrypto failure (out of memory) */
+    JWK_ERR_BADSIG = -7,    /* signature does not verify */
 };
 
 /* base64url SHA-256: 43 characters. */

@@ -22,11 +22,11 @@
 typedef struct jws_token jws_token;
 
 enum {
-	JWS_ERR_FORMAT = -1,   /* not a compact JWS, bad base64url or header JSON */
-	JWS_ERR_ALG = -2,      /* alg missing, none, HS* or unsupported */
-	JWS_ERR_SIG = -3,      /* signature does not verify */
-	JWS_ERR_KEY = -4,      /* key does not fit the header's alg */
-	JWS_ERR_INTERNAL = -5, /* allocation or libcrypto failure */
+    JWS_ERR_FORMAT = -1,   /* not a compact JWS, bad base64url or header JSON */
+    JWS_ERR_ALG = -2,      /* alg missing, none, HS* or unsupported */
+    JWS_ERR_SIG = -3,      /* signature does not verify */
+    JWS_ERR_KEY = -4,      /* key does not fit the header's alg */
+    JWS_ERR_INTERNAL = -5, /* allocation or libcrypto failure */
 };
 
 /* Longest compact JWS jws_parse accepts. */
@@ -39,8 +39,7 @@ char *jws_sign(const jwk_key *key, const char *typ, const char *kid, int embed_j
                const void *payload, size_t n);
 /* A JWT: header {alg, typ, kid} and the compact JSON of claims as payload.
  * The access-token path: one allocation besides libcrypto's. */
-char *jws_sign_json(const jwk_key *key, const char *kid, const char *typ,
-                    const json_t *claims);
+char *jws_sign_json(const jwk_key *key, const char *kid, const char *typ, const json_t *claims);
 /* Signs with the key's alg under a caller-written header, used verbatim
  * (it must name that alg); for tests and unusual headers. */
 char *jws_sign_raw(const jwk_key *key, const char *header_json, const void *payload, size_t n);

@@ -14,12 +14,11 @@
 #define SEAL_OVERHEAD (1 + 24 + 16)
 
 /* Returns sealed length (n + SEAL_OVERHEAD) or -1 if out is too small. */
-long seal_box(const uint8_t key[SEAL_KEY_LEN], uint8_t key_version,
-              const uint8_t *msg, size_t n, const uint8_t *ad, size_t adlen,
-              uint8_t *out, size_t outsz);
+long seal_box(const uint8_t key[SEAL_KEY_LEN], uint8_t key_version, const uint8_t *msg, size_t n,
+              const uint8_t *ad, size_t adlen, uint8_t *out, size_t outsz);
 /* Returns plaintext length, or -1 on forgery, wrong key/AD, or size. */
-long seal_open(const uint8_t key[SEAL_KEY_LEN], const uint8_t *box, size_t n,
-               const uint8_t *ad, size_t adlen, uint8_t *out, size_t outsz);
+long seal_open(const uint8_t key[SEAL_KEY_LEN], const uint8_t *box, size_t n, const uint8_t *ad,
+               size_t adlen, uint8_t *out, size_t outsz);
 /* Key version byte of a sealed box, or -1 if too short. */
 int seal_key_version(const uint8_t *box, size_t n);
 

@@ -29,9 +29,9 @@
 #include "shark_config.h"
 
 #define TICK_MS 1000
-#define GAUGE_EVERY 5    /* ticks between outbox-depth refreshes */
-#define MAX_INFLIGHT 64  /* concurrent attempts per process */
-#define BODY_KEEP 1024   /* response bytes recorded */
+#define GAUGE_EVERY 5   /* ticks between outbox-depth refreshes */
+#define MAX_INFLIGHT 64 /* concurrent attempts per process */
+#define BODY_KEEP 1024  /* response bytes recorded */
 #define RETRY_AFTER_MAX_S 3600
 /* A claim outlives the attempt timeout by this much: enough for the record
  * write (the pool gives up on a query after 5 s), short enough that rows a

@@ -6,6 +6,7 @@
 
 #include "../crypto/password.h"
 #include "../store/auth.h"
+#include "../store/rows.h"
 
 struct login {
     uv_work_t work;
@@ -84,21 +85,18 @@ static void on_begun(void *ud, PGresult *res, int err, const char *msg)
         l->cb(l->req, l->ud, NULL, "unavailable");
         return;
     }
-    arena *a = http_req_arena(l->req);
-    l->allowed = PQgetvalue(res, 0, 0)[0] == 't';
-    l->attempt = atoi(PQgetvalue(res, 0, 3));
-    /* no password set: cannot sign in this way, like an unknown account */
-    if (!PQgetisnull(res, 0, 1) && !PQgetisnull(res, 0, 2)) {
-        l->user_id = arena_strdup(a, PQgetvalue(res, 0, 1));
-        l->stored = arena_strdup(a, PQgetvalue(res, 0, 2));
-    }
+    store_login_row row;
+    store_login_row_read(res, http_req_arena(l->req), &row);
+    l->allowed = row.allowed;
+    l->attempt = row.attempt;
+    l->user_id = row.user_id;
+    l->stored = row.password_hash;
     l->work.data = l;
     if (uv_queue_work(http_req_loop(l->req), &l->work, verify_work, verify_done) != 0)
         l->cb(l->req, l->ud, NULL, "unavailable");
 }
 
-void login_password(http_req *req, const char *email, const char *password, login_cb cb,
-                    void *ud)
+void login_password(http_req *req, const char *email, const char *password, login_cb cb, void *ud)
 {
     struct login *l = arena_calloc(http_req_arena(req), sizeof(*l));
     l->req = req;

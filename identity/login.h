@@ -24,8 +24,7 @@
  * error is NULL; otherwise s is NULL and error is "invalid_credentials",
  * "account_locked" or "unavailable". */
 typedef void (*login_cb)(http_req *req, void *ud, const session *s, const char *error);
-void login_password(http_req *req, const char *email, const char *password, login_cb cb,
-                    void *ud);
+void login_password(http_req *req, const char *email, const char *password, login_cb cb, void *ud);
 
 /* Hashes a new password on the thread pool; hash is NULL on failure. */
 typedef void (*hash_cb)(http_req *req, void *ud, const char *hash);

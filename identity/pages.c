@@ -23,12 +23,28 @@ const char *page_escape(http_req *req, const char *s)
     char *out = arena_alloc(http_req_arena(req), n + 1), *o = out;
     for (const char *p = s; *p; p++) {
         switch (*p) {
-        case '<': memcpy(o, "&lt;", 4); o += 4; break;
-        case '>': memcpy(o, "&gt;", 4); o += 4; break;
-        case '&': memcpy(o, "&amp;", 5); o += 5; break;
-        case '"': memcpy(o, "&quot;", 6); o += 6; break;
-        case '\'': memcpy(o, "&#39;", 5); o += 5; break;
-        default: *o++ = *p;
+        case '<':
+            memcpy(o, "&lt;", 4);
+            o += 4;
+            break;
+        case '>':
+            memcpy(o, "&gt;", 4);
+            o += 4;
+            break;
+        case '&':
+            memcpy(o, "&amp;", 5);
+            o += 5;
+            break;
+        case '"':
+            memcpy(o, "&quot;", 6);
+            o += 6;
+            break;
+        case '\'':
+            memcpy(o, "&#39;", 5);
+            o += 5;
+            break;
+        default:
+            *o++ = *p;
         }
     }
     *o = '\0';
@@ -55,6 +71,7 @@ void page_send(http_req *req, int status, const char *title, const char *body_ht
 void page_error(http_req *req, int status, const char *message)
 {
     page_send(req, status, "Error",
-              arena_printf(http_req_arena(req), "<h1>Something is not right</h1><p class=err>%s</p>",
+              arena_printf(http_req_arena(req),
+                           "<h1>Something is not right</h1><p class=err>%s</p>",
                            page_escape(req, message)));
 }

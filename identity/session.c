@@ -7,6 +7,7 @@
 #include "../crypto/encoding.h"
 #include "../crypto/hash.h"
 #include "../store/auth.h"
+#include "../store/rows.h"
 #include "web.h"
 
 #define COOKIE "shark_session"
@@ -28,31 +29,27 @@ const char *session_cookie_hash(http_req *req)
     return h;
 }
 
-static const char *col(http_req *req, PGresult *r, int c)
-{
-    return arena_strdup(http_req_arena(req), PQgetvalue(r, 0, c));
-}
-
 static void on_session(void *ud, PGresult *res, int err, const char *msg)
 {
     struct sload *l = ud;
     (void)msg;
-    if (err != STORE_OK || PQntuples(res) == 0) {
+    store_session_row row;
+    if (err != STORE_OK || !store_session_row_read(res, http_req_arena(l->req), &row)) {
         l->cb(l->req, l->ud, NULL, false);
         return;
     }
-    if (PQgetvalue(res, 0, 0)[0] != 't') {
+    if (!row.valid) {
         l->cb(l->req, l->ud, NULL, true);
         return;
     }
     session *s = &l->s;
-    s->user_id = col(l->req, res, 1);
-    s->public_id = col(l->req, res, 2);
-    s->csrf = col(l->req, res, 3);
-    s->auth_time = strtoll(PQgetvalue(res, 0, 4), NULL, 10);
-    s->email = col(l->req, res, 5);
-    s->name = col(l->req, res, 6);
-    s->email_verified = PQgetvalue(res, 0, 7)[0] == 't';
+    s->user_id = row.user_id;
+    s->public_id = row.public_id;
+    s->csrf = row.csrf;
+    s->auth_time = row.auth_time;
+    s->email = row.email;
+    s->name = row.name;
+    s->email_verified = row.email_verified;
     l->cb(l->req, l->ud, s, false);
 }
 
@@ -120,8 +117,7 @@ void session_start(http_req *req, const char *user_id, session_cb cb, void *ud)
                                 SESSION_ABSOLUTE_S));
     if (store_session_create(http_req_pool(req), hash, l->s.public_id, user_id, l->s.csrf,
                              SESSION_IDLE_S, SESSION_ABSOLUTE_S, http_req_client_ip(req),
-                             user_agent(req), on_created,
-                             l) != 0)
+                             user_agent(req), on_created, l) != 0)
         cb(req, ud, NULL, false);
 }
 
@@ -132,6 +128,5 @@ void session_clear_cookie(http_req *req)
 
 bool session_csrf_ok(const session *s, const char *token)
 {
-    return token != NULL && s != NULL &&
-           hash_ct_eq(s->csrf, strlen(s->csrf), token, strlen(token));
+    return token != NULL && s != NULL && hash_ct_eq(s->csrf, strlen(s->csrf), token, strlen(token));
 }

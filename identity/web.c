@@ -36,8 +36,9 @@ static int parse_authority(const char *s, size_t len, int dflt, struct authority
         return -1;
     for (size_t i = 0; i < hl; i++) {
         char ch = s[i];
-        bool ok = (ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z') || (ch >= '0' && ch <= '9') ||
-                  ch == '-' || ch == '.' || (s[0] == '[' && (ch == ':' || ch == '[' || ch == ']'));
+        bool ok = (ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z') ||
+                  (ch >= '0' && ch <= '9') || ch == '-' || ch == '.' ||
+                  (s[0] == '[' && (ch == ':' || ch == '[' || ch == ']'));
         if (!ok)
             return -1;
         out->host[i] = ch >= 'A' && ch <= 'Z' ? (char)(ch + 32) : ch;
@@ -86,8 +87,7 @@ static bool loopback_name(const char *host)
 bool web_host_is_loopback(const char *host)
 {
     struct authority h;
-    return host != NULL && parse_authority(host, strlen(host), 0, &h) == 0 &&
-           loopback_name(h.host);
+    return host != NULL && parse_authority(host, strlen(host), 0, &h) == 0 && loopback_name(h.host);
 }
 
 bool web_host_ok(const char *issuer, const char *host, bool any_loopback)
@@ -131,12 +131,10 @@ static bool same_origin(http_req *req, const char *issuer)
         return true;
     const char *origin = http_req_header(req, "Origin");
     const char *site = http_req_header(req, "Sec-Fetch-Site");
-    if (origin != NULL &&
-        (http_req_header_count(req, "Origin") != 1 ||
-         !web_origin_ok(issuer, http_req_header(req, "Host"), origin)))
+    if (origin != NULL && (http_req_header_count(req, "Origin") != 1 ||
+                           !web_origin_ok(issuer, http_req_header(req, "Host"), origin)))
         return false;
-    return site == NULL ||
-           strcasecmp(site, "same-origin") == 0 || strcasecmp(site, "none") == 0;
+    return site == NULL || strcasecmp(site, "same-origin") == 0 || strcasecmp(site, "none") == 0;
 }
 
 static void refuse(http_req *req, const web_route *wr, int status, const char *code,
@@ -191,8 +189,8 @@ void web_set_cookie(http_req *req, const char *base, const char *value, const ch
     bool prefixed = https_issuer(req);
     http_header(req, "Set-Cookie",
                 arena_printf(http_req_arena(req), "%s%s=%s; Path=%s; %s%s",
-                             prefixed ? "__Host-" : "", base, value, prefixed ? "/" : path,
-                             attrs, prefixed || http_req_is_tls(req) ? "; Secure" : ""));
+                             prefixed ? "__Host-" : "", base, value, prefixed ? "/" : path, attrs,
+                             prefixed || http_req_is_tls(req) ? "; Secure" : ""));
 }
 
 const char *web_cookie(http_req *req, const char *base)

@@ -12,7 +12,10 @@
 #include "../crypto/jws.h"
 #include "keys.h"
 
-static void release(void *p) { json_decref(p); }
+static void release(void *p)
+{
+    json_decref(p);
+}
 
 static const char *str(const json_t *o, const char *k)
 {
@@ -130,8 +133,7 @@ bool oauth_access_aud_has(const json_t *claims, const char *who)
     size_t i;
     if (json_is_string(aud))
         return strcmp(json_string_value(aud), who) == 0;
-    json_array_foreach(aud, i, one)
-    {
+    json_array_foreach (aud, i, one) {
         if (json_is_string(one) && strcmp(json_string_value(one), who) == 0)
             return true;
     }

@@ -21,7 +21,7 @@
 typedef struct oauth_access {
     json_t *claims; /* released with the arena; read only (shared with a cache) */
     const char *jti, *sub, *client_id, *scope, *jkt;
-    json_t *act;    /* borrowed from claims; NULL for direct tokens */
+    json_t *act; /* borrowed from claims; NULL for direct tokens */
     int64_t iat, exp;
 } oauth_access;
 

@@ -8,7 +8,8 @@
 
 bool oauth_resource_valid(const char *uri)
 {
-    size_t scheme = strspn(uri, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789+-.");
+    size_t scheme = strspn(uri,
+                           "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789+-.");
     if (scheme == 0 || !isalpha((unsigned char)uri[0]) || uri[scheme] != ':' ||
         uri[scheme + 1] == '\0' || strlen(uri) > 1000)
         return false;

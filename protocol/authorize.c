@@ -22,13 +22,12 @@
 #include "errors.h"
 #include "jar.h"
 #include "../identity/login.h"
-#include "oauth.h"
+#include "issuer.h"
 #include "../identity/pages.h"
 #include "prompt.h"
 #include "proof.h"
 #include "respmode.h"
 #include "../identity/session.h"
-#include "token.h"
 #include "../identity/web.h"
 
 #define REQUEST_TTL_S 600
@@ -38,8 +37,8 @@
 
 struct az {
     http_req *req;
-    const char *areq;  /* auth_requests id */
-    json_t *params;    /* client_id, redirect_uri, scope, state, code_challenge, nonce, resource */
+    const char *areq; /* auth_requests id */
+    json_t *params;   /* client_id, redirect_uri, scope, state, code_challenge, nonce, resource */
     const char *client_name;
     const session *s;
     form f;
@@ -47,7 +46,10 @@ struct az {
     bool resumed; /* back from the login page: prompt and max_age were applied */
 };
 
-static void release(void *p) { json_decref(p); }
+static void release(void *p)
+{
+    json_decref(p);
+}
 
 static const char *param(const struct az *z, const char *k)
 {
@@ -138,21 +140,14 @@ static void on_consumed(void *ud, PGresult *res, int err, const char *msg)
     http_req_set_ctx(z->req, (void *)code);
     char hash[65];
     hash_sha256_hex(code, strlen(code), hash);
-    store_code c = {hash,
-                    param(z, "client_id"),
-                    z->s->user_id,
-                    param(z, "redirect_uri"),
-                    param(z, "scope") ? param(z, "scope") : "",
-                    param(z, "code_challenge"),
-                    param(z, "nonce"),
-                    param(z, "resource"),
-                    /* offline_access asks for a grant that outlives the session */
-                    oauth_scope_subset("offline_access", param(z, "scope")) ? NULL
-                                                                              : z->s->public_id,
-                    param(z, "dpop_jkt"),
-                    json_is_true(json_object_get(z->params, "redirect_uri_sent")),
-                    z->s->auth_time,
-                    CODE_TTL_S};
+    store_code c = {
+        hash, param(z, "client_id"), z->s->user_id, param(z, "redirect_uri"),
+        param(z, "scope") ? param(z, "scope") : "", param(z, "code_challenge"), param(z, "nonce"),
+        param(z, "resource"),
+        /* offline_access asks for a grant that outlives the session */
+        oauth_scope_subset("offline_access", param(z, "scope")) ? NULL : z->s->public_id,
+        param(z, "dpop_jkt"), json_is_true(json_object_get(z->params, "redirect_uri_sent")),
+        z->s->auth_time, CODE_TTL_S};
     if (store_code_create(http_req_pool(z->req), &c, on_code, z) != 0)
         page_error(z->req, 503, "The service is busy. Please try again.");
 }
@@ -223,9 +218,9 @@ static void client_error(http_req *req, const char *error)
     else if (strcmp(error, OAUTH_LOOKUP_UNAVAILABLE) == 0)
         page_error(req, 503, "The service is busy. Please try again.");
     else
-        page_error(req, 400, arena_printf(http_req_arena(req),
-                                          "The client's metadata document cannot be used: %s.",
-                                          error));
+        page_error(req, 400,
+                   arena_printf(http_req_arena(req),
+                                "The client's metadata document cannot be used: %s.", error));
 }
 
 static void on_client_name(http_req *req, void *ud, const oauth_client *cl, const char *error)
@@ -243,8 +238,8 @@ static void on_client_name(http_req *req, void *ud, const oauth_client *cl, cons
 
 static void to_login(struct az *z)
 {
-    redirect(z->req, arena_printf(http_req_arena(z->req), "/login?request=%s",
-                                  oauth_qs(z->req, z->areq)));
+    redirect(z->req,
+             arena_printf(http_req_arena(z->req), "/login?request=%s", oauth_qs(z->req, z->areq)));
 }
 
 static void on_reauth_marked(void *ud, PGresult *res, int err, const char *msg)
@@ -316,12 +311,12 @@ static void on_stored(void *ud, PGresult *res, int err, const char *msg)
 
 struct check {
     http_req *req;
-    json_t *in;           /* the raw parameters */
+    json_t *in; /* the raw parameters */
     bool pushed;
     const char *areq;
-    form *f;              /* PAR: the form, authenticated after the proof */
+    form *f;                    /* PAR: the form, authenticated after the proof */
     const oauth_client *client; /* PAR: the authenticated client */
-    dpop_result proof;    /* PAR: the DPoP proof, when one came */
+    dpop_result proof;          /* PAR: the DPoP proof, when one came */
     const char *proof_jkt;
 };
 
@@ -380,11 +375,11 @@ static bool jkt_shape(const char *s)
 
 static void par_answer(struct check *c)
 {
-    http_respond_json(c->req, 201,
-                      json_pack("{s:s,s:i}", "request_uri",
-                                arena_printf(http_req_arena(c->req), REQUEST_URI_PREFIX "%s",
-                                             c->areq),
-                                "expires_in", PAR_TTL_S));
+    http_respond_json(
+        c->req, 201,
+        json_pack("{s:s,s:i}", "request_uri",
+                  arena_printf(http_req_arena(c->req), REQUEST_URI_PREFIX "%s", c->areq),
+                  "expires_in", PAR_TTL_S));
 }
 
 static void on_par_stored(void *ud, PGresult *res, int err, const char *msg)
@@ -418,9 +413,9 @@ static void validated_client(http_req *req, struct check *c, const oauth_client 
     bool match = false, sent = redirect_uri != NULL;
     size_t i;
     json_t *u;
-    json_array_foreach(cl->redirect_uris, i, u) match |=
-        redirect_uri != NULL && (strcmp(json_string_value(u), redirect_uri) == 0 ||
-                                 loopback_match(json_string_value(u), redirect_uri));
+    json_array_foreach (cl->redirect_uris, i, u)
+        match |= redirect_uri != NULL && (strcmp(json_string_value(u), redirect_uri) == 0 ||
+                                          loopback_match(json_string_value(u), redirect_uri));
     if (redirect_uri == NULL && n == 1) {
         redirect_uri = json_string_value(json_array_get(cl->redirect_uris, 0));
         match = true;
@@ -449,7 +444,8 @@ static void validated_client(http_req *req, struct check *c, const oauth_client 
     if (mode != NULL)
         json_object_set_new(z->params, "response_mode", json_string(mode));
     const char *rt = in_str(c, "response_type"), *scope = in_str(c, "scope");
-    const char *challenge = in_str(c, "code_challenge"), *method = in_str(c, "code_challenge_method");
+    const char *challenge = in_str(c, "code_challenge"),
+               *method = in_str(c, "code_challenge_method");
     if (rt == NULL || strcmp(rt, "code") != 0) {
         request_error(c, z, "unsupported_response_type", "response_type must be code");
         return;
@@ -466,8 +462,8 @@ static void validated_client(http_req *req, struct check *c, const oauth_client 
         request_error(c, z, "invalid_request", "code_challenge_method must be S256");
         return;
     }
-    if (scope != NULL && (!oauth_scope_valid(scope) ||
-                          !oauth_scope_subset(scope, cl->scopes ? cl->scopes : ""))) {
+    if (scope != NULL &&
+        (!oauth_scope_valid(scope) || !oauth_scope_subset(scope, cl->scopes ? cl->scopes : ""))) {
         request_error(c, z, "invalid_scope", "scope exceeds what this client may ask for");
         return;
     }
@@ -551,8 +547,9 @@ static void on_jar(http_req *req, void *ud, json_t *params, const char *why)
         if (c->pushed)
             http_error_oauth(req, 400, "invalid_request_object", why);
         else
-            page_error(req, 400, arena_printf(http_req_arena(req),
-                                              "The request object cannot be used: %s.", why));
+            page_error(
+                req, 400,
+                arena_printf(http_req_arena(req), "The request object cannot be used: %s.", why));
         return;
     }
     arena_cleanup(http_req_arena(req), release, params);
@@ -609,10 +606,19 @@ static void authorize(http_req *req)
     c->req = req;
     c->in = json_object();
     arena_cleanup(ar, release, c->in);
-    static const char *const names[] = {"client_id", "redirect_uri", "response_type", "scope",
-                                        "state", "code_challenge", "code_challenge_method",
-                                        "nonce", "resource", "response_mode", "prompt",
-                                        "max_age", "dpop_jkt"};
+    static const char *const names[] = {"client_id",
+                                        "redirect_uri",
+                                        "response_type",
+                                        "scope",
+                                        "state",
+                                        "code_challenge",
+                                        "code_challenge_method",
+                                        "nonce",
+                                        "resource",
+                                        "response_mode",
+                                        "prompt",
+                                        "max_age",
+                                        "dpop_jkt"};
     for (size_t i = 0; i < sizeof(names) / sizeof(names[0]); i++) {
         const char *v = http_req_query_get(req, names[i]);
         if (v != NULL && strlen(v) <= 2000)
@@ -634,7 +640,8 @@ static void on_par_client(http_req *req, void *ud, const oauth_client *cl)
 {
     struct check *c = ud;
     if (json_object_get(c->in, "request_uri") != NULL) {
-        http_error_oauth(req, 400, "invalid_request", "request_uri is not allowed in a pushed request");
+        http_error_oauth(req, 400, "invalid_request",
+                         "request_uri is not allowed in a pushed request");
         return;
     }
     const char *request = in_str(c, "request");
@@ -738,8 +745,8 @@ static const char *safe_next(const char *next)
 
 static void login_get(http_req *req)
 {
-    login_page(req, 200, http_req_query_get(req, "request"), safe_next(http_req_query_get(req, "next")),
-               NULL, NULL);
+    login_page(req, 200, http_req_query_get(req, "request"),
+               safe_next(http_req_query_get(req, "next")), NULL, NULL);
 }
 
 static void on_login(http_req *req, void *ud, const session *s, const char *error)

@@ -24,8 +24,8 @@
 #include "../core/server.h"
 #include "../crypto/hash.h"
 #include "../store/cimd.h"
-#include "client.h"
-#include "register.h"
+#include "scope.h"
+#include "redirect_uri.h"
 
 #define CIMD_MAX_BYTES 5120
 #define CIMD_DEFAULT_AGE 3600
@@ -175,8 +175,7 @@ static const char *validate(struct doc *f, json_t *doc, store_cimd *out)
         return "the document needs 1 to 20 redirect_uris";
     size_t i;
     json_t *u;
-    json_array_foreach(ru, i, u)
-    {
+    json_array_foreach (ru, i, u) {
         if (!json_is_string(u))
             return "a redirect_uri is not a string";
         const char *why = oauth_redirect_uri_problem(json_string_value(u));
@@ -235,7 +234,8 @@ static void on_fetched(void *ud, const fetch_response *res)
     f->max_age = max_age(res->cache_control);
     json_t *doc = json_loadb(res->body, res->body_len, JSON_REJECT_DUPLICATES, NULL);
     store_cimd c = {0};
-    const char *why = json_is_object(doc) ? validate(f, doc, &c) : "the document is not a JSON object";
+    const char *why = json_is_object(doc) ? validate(f, doc, &c)
+                                          : "the document is not a JSON object";
     json_decref(doc);
     if (why != NULL) {
         refuse(f, why);
@@ -252,16 +252,20 @@ static void fetch_document(struct doc *f)
         return;
     }
     if (!slot_take(f->addr)) {
-        log_msg(LOG_WARN, "client metadata document fetch refused: too many at once",
-                "request_id", http_req_id(f->req), "client_ip", f->addr, NULL);
+        log_msg(LOG_WARN, "client metadata document fetch refused: too many at once", "request_id",
+                http_req_id(f->req), "client_ip", f->addr, NULL);
         f->cb(f->req, f->ud, OAUTH_LOOKUP_UNAVAILABLE);
         return;
     }
     app *a = http_req_app(f->req);
     const char *headers[] = {"Accept: application/json", NULL};
-    fetch_request rq = {.method = "GET", .url = f->url, .headers = headers,
-                        .timeout_ms = CIMD_TIMEOUT_MS, .body_max = CIMD_MAX_BYTES,
-                        .https_only = true, .ca_file = a->cfg.outbound_ca_file};
+    fetch_request rq = {.method = "GET",
+                        .url = f->url,
+                        .headers = headers,
+                        .timeout_ms = CIMD_TIMEOUT_MS,
+                        .body_max = CIMD_MAX_BYTES,
+                        .https_only = true,
+                        .ca_file = a->cfg.outbound_ca_file};
     if (fetch_submit(a, &rq, on_fetched, f, http_req_loop(f->req)) != 0) {
         slot_give(f->addr);
         f->cb(f->req, f->ud, OAUTH_LOOKUP_UNAVAILABLE);

@@ -15,6 +15,10 @@
 
 bool cimd_is_url(const char *client_id);
 
+/* The error text of a lookup that failed for want of the store (also
+ * oauth_client_lookup's). */
+#define OAUTH_LOOKUP_UNAVAILABLE "unavailable"
+
 /* Makes sure a URL client_id has a fresh client row; error is NULL when the
  * caller can go on and load the client as usual (also for non-URL ids),
  * OAUTH_LOOKUP_UNAVAILABLE ("unavailable": answer 503) when the store or

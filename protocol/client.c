@@ -14,7 +14,7 @@
 #include "../store/oauth.h"
 #include "../store/revoked.h"
 #include "cimd.h"
-#include "oauth.h"
+#include "issuer.h"
 
 #define ASSERTION_TYPE "urn:ietf:params:oauth:client-assertion-type:jwt-bearer"
 
@@ -98,8 +98,7 @@ static centry *cache_find(loop_ctx *lc, const char *client_id)
 {
     ccache *cc = cache_get(lc);
     centry *e = cc ? *cache_slot(cc, client_id) : NULL;
-    if (e == NULL || strcmp(e->c.client_id, client_id) != 0 ||
-        e->gen != store_clients_generation())
+    if (e == NULL || strcmp(e->c.client_id, client_id) != 0 || e->gen != store_clients_generation())
         return NULL;
     return e;
 }
@@ -120,9 +119,27 @@ static void cache_put(loop_ctx *lc, centry *e)
 /* An entry from a store_client_get row (columns in store/oauth.h). */
 static centry *entry_new(PGresult *r, uint64_t gen)
 {
-    enum { ID, KIND, NAME, SECRET, PREV, AUTH = 6, GRANTS, REDIRECTS, SCOPES, JWKS, JKT, STATUS,
-           CREATED_BY, PREV_UNTIL, RESOURCES, REGISTERED_BY, RESOURCE_SERVER, ID_TOKEN_ALG,
-           NCOLS };
+    enum {
+        ID,
+        KIND,
+        NAME,
+        SECRET,
+        PREV,
+        AUTH = 6,
+        GRANTS,
+        REDIRECTS,
+        SCOPES,
+        JWKS,
+        JKT,
+        STATUS,
+        CREATED_BY,
+        PREV_UNTIL,
+        RESOURCES,
+        REGISTERED_BY,
+        RESOURCE_SERVER,
+        ID_TOKEN_ALG,
+        NCOLS
+    };
     size_t bytes = sizeof(centry);
     for (int c = 0; c < NCOLS; c++)
         bytes += (size_t)PQgetlength(r, 0, c) + 1;
@@ -142,10 +159,16 @@ static centry *entry_new(PGresult *r, uint64_t gen)
     }
     e->refs = 1;
     e->gen = gen;
-    e->c = (oauth_client){.client_id = v[ID], .kind = v[KIND], .name = v[NAME],
-                          .auth_method = v[AUTH], .scopes = v[SCOPES], .dpop_jkt = v[JKT],
-                          .created_by = v[CREATED_BY], .resources = v[RESOURCES],
-                          .registered_by = v[REGISTERED_BY], .id_token_alg = v[ID_TOKEN_ALG],
+    e->c = (oauth_client){.client_id = v[ID],
+                          .kind = v[KIND],
+                          .name = v[NAME],
+                          .auth_method = v[AUTH],
+                          .scopes = v[SCOPES],
+                          .dpop_jkt = v[JKT],
+                          .created_by = v[CREATED_BY],
+                          .resources = v[RESOURCES],
+                          .registered_by = v[REGISTERED_BY],
+                          .id_token_alg = v[ID_TOKEN_ALG],
                           .resource_server = v[RESOURCE_SERVER] && v[RESOURCE_SERVER][0] == 't'};
     e->c.grant_types = v[GRANTS] ? json_loads(v[GRANTS], 0, NULL) : NULL;
     e->c.redirect_uris = v[REDIRECTS] ? json_loads(v[REDIRECTS], 0, NULL) : NULL;
@@ -197,7 +220,7 @@ static int check_assertion(struct auth *a, const centry *e)
     const char *kid = json_string_value(json_object_get(jws_header(t), "kid"));
     size_t i;
     json_t *k;
-    json_array_foreach(json_object_get(jwks, "keys"), i, k) {
+    json_array_foreach (json_object_get(jwks, "keys"), i, k) {
         const char *kk = json_string_value(json_object_get(k, "kid"));
         if (kid != NULL && (kk == NULL || strcmp(kk, kid) != 0))
             continue;
@@ -225,12 +248,13 @@ static int check_assertion(struct auth *a, const centry *e)
     if (json_is_string(aud))
         aud_ok = strcmp(json_string_value(aud), token_url) == 0 ||
                  strcmp(json_string_value(aud), ap->cfg.issuer) == 0;
-    json_array_foreach(aud, i, one) aud_ok |= json_is_string(one) &&
-                                              (strcmp(json_string_value(one), token_url) == 0 ||
-                                               strcmp(json_string_value(one), ap->cfg.issuer) == 0);
+    json_array_foreach (aud, i, one)
+        aud_ok |= json_is_string(one) && (strcmp(json_string_value(one), token_url) == 0 ||
+                                          strcmp(json_string_value(one), ap->cfg.issuer) == 0);
     if (!aud_ok)
         goto done;
-    a->assertion_jti = arena_printf(http_req_arena(a->req), "assert:%s:%s", a->client.client_id, jti);
+    a->assertion_jti = arena_printf(http_req_arena(a->req), "assert:%s:%s", a->client.client_id,
+                                    jti);
     a->assertion_exp = json_integer_value(exp);
     rc = 0;
 done:
@@ -394,33 +418,6 @@ void oauth_client_lookup(http_req *req, const char *client_id, oauth_lookup_cb c
     cimd_resolve(req, client_id, on_lookup_resolved, l);
 }
 
-/* Basic credentials are form-encoded before base64 (RFC 6749 §2.3.1). */
-static int parse_basic(struct auth *a, const char *hdr)
-{
-    arena *ar = http_req_arena(a->req);
-    const char *b64 = hdr + 6;
-    while (*b64 == ' ')
-        b64++;
-    size_t n = strlen(b64);
-    uint8_t *raw = arena_alloc(ar, n + 1);
-    long len = enc_b64_decode(b64, n, raw, n + 1);
-    if (len <= 0)
-        return -1;
-    raw[len] = '\0';
-    if (memchr(raw, '\0', (size_t)len) != NULL)
-        return -1;
-    char *colon = strchr((char *)raw, ':');
-    if (colon == NULL)
-        return -1;
-    *colon = '\0';
-    char *id = (char *)raw, *secret = colon + 1;
-    if (http_pct_decode(id, true) != 0 || http_pct_decode(secret, true) != 0 || *id == '\0')
-        return -1;
-    a->client_id = id;
-    a->secret = secret;
-    return 0;
-}
-
 void oauth_client_authenticate(http_req *req, const form *f, oauth_client_cb cb, void *ud)
 {
     struct auth *a = arena_calloc(http_req_arena(req), sizeof(*a));
@@ -434,12 +431,13 @@ void oauth_client_authenticate(http_req *req, const form *f, oauth_client_cb cb,
     int methods = (hdr != NULL && strncasecmp(hdr, "Basic ", 6) == 0) + (form_secret != NULL) +
                   (a->assertion != NULL);
     if (methods > 1 || http_req_header_count(req, "Authorization") > 1) {
-        http_error_oauth(req, 400, "invalid_request", "use exactly one client authentication method");
+        http_error_oauth(req, 400, "invalid_request",
+                         "use exactly one client authentication method");
         return;
     }
     if (hdr != NULL && strncasecmp(hdr, "Basic ", 6) == 0) {
         a->method = "client_secret_basic";
-        if (parse_basic(a, hdr) != 0) {
+        if (form_basic_credentials(http_req_arena(req), hdr, &a->client_id, &a->secret) != 0) {
             fail_client(a, "malformed Basic credentials");
             return;
         }
@@ -502,7 +500,7 @@ static void on_check_entry(void *ud, centry *e, bool unavailable)
         k->cb(k->ud, OAUTH_TOKEN_UNAVAILABLE);
     else
         k->cb(k->ud, e != NULL && strcmp(e->status, "active") == 0 ? OAUTH_TOKEN_ACTIVE
-                                                                  : OAUTH_TOKEN_INACTIVE);
+                                                                   : OAUTH_TOKEN_INACTIVE);
 }
 
 void oauth_token_check(http_req *req, const oauth_access *tok, oauth_token_cb cb, void *ud)
@@ -510,8 +508,8 @@ void oauth_token_check(http_req *req, const oauth_access *tok, oauth_token_cb cb
     store_pool *p = http_req_pool(req);
     const char *jti = tok->jti, *client_id = tok->client_id;
     /* A person's token names them as sub; an agent's own token, itself. */
-    store_revoked_token rt = {jti, client_id,
-                              strncmp(tok->sub, "usr_", 4) == 0 ? tok->sub : NULL, tok->iat};
+    store_revoked_token rt = {jti, client_id, strncmp(tok->sub, "usr_", 4) == 0 ? tok->sub : NULL,
+                              tok->iat};
     enum store_revoked rev = store_revoked_check(&rt);
     if (rev == STORE_REVOKED_YES) {
         cb(ud, OAUTH_TOKEN_INACTIVE);
@@ -530,70 +528,8 @@ bool oauth_client_has_grant(const oauth_client *c, const char *grant)
 {
     size_t i;
     json_t *g;
-    json_array_foreach(c->grant_types, i, g) if (json_is_string(g) &&
-                                                 strcmp(json_string_value(g), grant) == 0) return true;
-    return false;
-}
-
-static bool scope_in(const char *s, size_t n, const char *have)
-{
-    const char *p = have;
-    while (p != NULL && *p != '\0') {
-        const char *sp = strchr(p, ' ');
-        size_t l = sp ? (size_t)(sp - p) : strlen(p);
-        if (l == n && memcmp(p, s, n) == 0)
+    json_array_foreach (c->grant_types, i, g)
+        if (json_is_string(g) && strcmp(json_string_value(g), grant) == 0)
             return true;
-        p = sp ? sp + 1 : NULL;
-    }
     return false;
-}
-
-bool oauth_scope_subset(const char *want, const char *have)
-{
-    const char *p = want;
-    while (p != NULL && *p != '\0') {
-        const char *sp = strchr(p, ' ');
-        size_t l = sp ? (size_t)(sp - p) : strlen(p);
-        if (l > 0 && !scope_in(p, l, have ? have : ""))
-            return false;
-        p = sp ? sp + 1 : NULL;
-    }
-    return true;
-}
-
-const char *oauth_scope_clip(arena *a, const char *s, const char *allow)
-{
-    char *out = arena_alloc(a, strlen(s) + 1), *o = out;
-    for (const char *p = s; *p != '\0';) {
-        size_t n = strcspn(p, " ");
-        if (n > 0 && scope_in(p, n, allow)) {
-            if (o != out)
-                *o++ = ' ';
-            memcpy(o, p, n);
-            o += n;
-        }
-        p += n + (p[n] == ' ');
-    }
-    *o = '\0';
-    return out;
-}
-
-bool oauth_scope_valid(const char *s)
-{
-    if (s == NULL || *s == '\0' || strlen(s) > 2000)
-        return false;
-    bool prev_space = true;
-    for (const char *p = s; *p; p++) {
-        unsigned char ch = (unsigned char)*p;
-        if (ch == ' ') {
-            if (prev_space)
-                return false;
-            prev_space = true;
-        } else if (ch < 0x21 || ch > 0x7e || ch == '"' || ch == '\\') {
-            return false;
-        } else {
-            prev_space = false;
-        }
-    }
-    return !prev_space;
 }

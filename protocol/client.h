@@ -13,16 +13,18 @@
 #include "../core/http.h"
 #include "../core/loop.h"
 #include "access.h"
+#include "cimd.h"
 #include "form.h"
+#include "scope.h"
 
 typedef struct oauth_client {
     const char *client_id, *kind, *name, *auth_method, *scopes, *dpop_jkt, *created_by;
     const char *resources;     /* space-separated: what it may name as resource/audience */
     const char *registered_by; /* open | admin | initial access token id; NULL unless dcr */
     json_t *grant_types, *redirect_uris; /* owned by the request arena */
-    const char *used_method; /* how it authenticated this time */
-    const char *id_token_alg; /* registered id_token_signed_response_alg, or NULL */
-    bool resource_server;     /* may introspect any token (set with the admin key) */
+    const char *used_method;             /* how it authenticated this time */
+    const char *id_token_alg;            /* registered id_token_signed_response_alg, or NULL */
+    bool resource_server;                /* may introspect any token (set with the admin key) */
 } oauth_client;
 
 /* Runs with the authenticated client. On failure the request has been
@@ -51,17 +53,8 @@ void oauth_token_check(http_req *req, const oauth_access *tok, oauth_token_cb cb
  * active (error NULL), when the store is unavailable (error ==
  * OAUTH_LOOKUP_UNAVAILABLE), or when its metadata document cannot be used
  * (error says why). c lives as long as the request. */
-#define OAUTH_LOOKUP_UNAVAILABLE "unavailable"
 typedef void (*oauth_lookup_cb)(http_req *req, void *ud, const oauth_client *c, const char *error);
 void oauth_client_lookup(http_req *req, const char *client_id, oauth_lookup_cb cb, void *ud);
 
 bool oauth_client_has_grant(const oauth_client *c, const char *grant);
-/* True when every space-separated scope of want is in have. */
-bool oauth_scope_subset(const char *want, const char *have);
-/* The space-separated scopes of s that are also in allow, in s's order, in
- * the arena ("" when none are). */
-const char *oauth_scope_clip(arena *a, const char *s, const char *allow);
-/* Scope text is 1*( %x21 / %x23-5B / %x5D-7E ) separated by single spaces. */
-bool oauth_scope_valid(const char *s);
-
 #endif

@@ -10,10 +10,9 @@
 #include "client.h"
 #include "errors.h"
 #include "device.h"
-#include "oauth.h"
+#include "issuer.h"
 #include "../identity/pages.h"
 #include "../identity/session.h"
-#include "token.h"
 #include "../identity/web.h"
 
 #define DEVICE_INTERVAL_S 5
@@ -114,7 +113,8 @@ static void on_client(http_req *req, void *ud, const oauth_client *c)
     struct dev *d = ud;
     d->client = c;
     if (!oauth_client_has_grant(c, GRANT_DEVICE)) {
-        http_error_oauth(req, 400, "unauthorized_client", "this client may not use the device flow");
+        http_error_oauth(req, 400, "unauthorized_client",
+                         "this client may not use the device flow");
         return;
     }
     d->scope = form_get(&d->f, "scope");
@@ -266,7 +266,8 @@ static void on_post_session(http_req *req, void *ud, const session *s, bool expi
             page_error(req, 503, "The service is busy. Please try again.");
         return;
     }
-    if (d->user_code == NULL || (strcmp(decision, "approve") != 0 && strcmp(decision, "deny") != 0)) {
+    if (d->user_code == NULL ||
+        (strcmp(decision, "approve") != 0 && strcmp(decision, "deny") != 0)) {
         page_error(req, 400, "No valid decision.");
         return;
     }

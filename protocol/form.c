@@ -1,8 +1,12 @@
 #include "form.h"
 
+#include <stdint.h>
 #include <string.h>
+#include <strings.h>
 
 #include "../core/http.h"
+#include "../crypto/encoding.h"
+#include "errors.h"
 
 int form_parse(arena *a, const char *body, size_t len, form *f, const char **bad)
 {
@@ -44,4 +48,59 @@ const char *form_get(const form *f, const char *name)
         if (strcmp(f->f[i].name, name) == 0)
             return f->f[i].value[0] != '\0' ? f->f[i].value : NULL;
     return NULL;
+}
+
+/* The id and secret are form-encoded before base64 (RFC 6749 §2.3.1), so
+ * both are decoded again after the split at the first colon. */
+int form_basic_credentials(arena *a, const char *hdr, const char **id, const char **secret)
+{
+    if (hdr == NULL || strncasecmp(hdr, "Basic ", 6) != 0)
+        return -1;
+    const char *b64 = hdr + 6;
+    while (*b64 == ' ')
+        b64++;
+    size_t n = strlen(b64);
+    uint8_t *raw = arena_alloc(a, n + 1);
+    long len = enc_b64_decode(b64, n, raw, n + 1);
+    if (len <= 0)
+        return -1;
+    raw[len] = '\0';
+    if (memchr(raw, '\0', (size_t)len) != NULL)
+        return -1;
+    char *colon = strchr((char *)raw, ':');
+    if (colon == NULL)
+        return -1;
+    *colon = '\0';
+    char *i = (char *)raw, *s = colon + 1;
+    if (http_pct_decode(i, true) != 0 || http_pct_decode(s, true) != 0 || *i == '\0')
+        return -1;
+    *id = i;
+    *secret = s;
+    return 0;
+}
+
+/* Shared by every form-posting endpoint: content type, parse, duplicates. */
+int oauth_read_form(http_req *req, form *f)
+{
+    const char *ct = http_req_header(req, "Content-Type");
+    size_t len;
+    const char *body = http_req_body(req, &len);
+    const char *dup = NULL;
+    if (ct == NULL || strncasecmp(ct, "application/x-www-form-urlencoded", 33) != 0) {
+        http_error_oauth(req, 400, "invalid_request",
+                         "Content-Type must be application/x-www-form-urlencoded");
+        return -1;
+    }
+    int rc = form_parse(http_req_arena(req), body, len, f, &dup);
+    if (rc == FORM_EDUPLICATE) {
+        http_error_oauth(
+            req, 400, "invalid_request",
+            arena_printf(http_req_arena(req), "parameter %s given more than once", dup));
+        return -1;
+    }
+    if (rc != FORM_OK) {
+        http_error_oauth(req, 400, "invalid_request", "malformed form body");
+        return -1;
+    }
+    return 0;
 }

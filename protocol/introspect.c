@@ -26,8 +26,8 @@
 #include "errors.h"
 #include "form.h"
 #include "keys.h"
-#include "oauth.h"
-#include "token.h"
+#include "introspect.h"
+#include "issuer.h"
 
 typedef void (*caller_cb)(http_req *req, void *ud, const oauth_client *c /* NULL = admin */);
 
@@ -74,8 +74,8 @@ static void authenticate(struct call *c)
             c->next(c->req, c, NULL);
             return;
         }
-        if (store_admin_key_check(http_req_pool(c->req), http_req_loop_ctx(c->req), hash,
-                                  on_admin, c) != 0)
+        if (store_admin_key_check(http_req_pool(c->req), http_req_loop_ctx(c->req), hash, on_admin,
+                                  c) != 0)
             http_error_oauth(c->req, 503, "temporarily_unavailable", "database unavailable");
         return;
     }

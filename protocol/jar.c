@@ -18,15 +18,14 @@ struct jar {
 };
 
 /* The verified claims (owned by t) or NULL with *why. */
-static const json_t *verified(struct jar *j, const char *jwks_text, jws_token *t,
-                              const char **why)
+static const json_t *verified(struct jar *j, const char *jwks_text, jws_token *t, const char **why)
 {
     json_t *jwks = json_loads(jwks_text, 0, NULL);
     const char *kid = json_string_value(json_object_get(jws_header(t), "kid"));
     bool ok = false;
     size_t i;
     json_t *k;
-    json_array_foreach(json_object_get(jwks, "keys"), i, k) {
+    json_array_foreach (json_object_get(jwks, "keys"), i, k) {
         const char *kk = json_string_value(json_object_get(k, "kid"));
         jwk_key *key = NULL;
         if (kid != NULL && (kk == NULL || strcmp(kk, kid) != 0))
@@ -47,8 +46,8 @@ static const json_t *verified(struct jar *j, const char *jwks_text, jws_token *t
     const json_t *aud = json_object_get(c, "aud"), *exp = json_object_get(c, "exp");
     const char *cid = json_string_value(json_object_get(c, "client_id"));
     bool aud_ok = json_is_string(aud) && strcmp(json_string_value(aud), a->cfg.issuer) == 0;
-    json_array_foreach(aud, i, k) aud_ok |=
-        json_is_string(k) && strcmp(json_string_value(k), a->cfg.issuer) == 0;
+    json_array_foreach (aud, i, k)
+        aud_ok |= json_is_string(k) && strcmp(json_string_value(k), a->cfg.issuer) == 0;
     int64_t now = (int64_t)time(NULL);
     if (iss == NULL || strcmp(iss, j->client_id) != 0)
         *why = "the request object's iss must be the client_id";
@@ -74,7 +73,7 @@ static json_t *parameters(struct jar *j, const json_t *c, const char **why)
     json_t *p = json_object();
     const char *name;
     json_t *v;
-    json_object_foreach((json_t *)c, name, v) {
+    json_object_foreach ((json_t *)c, name, v) {
         bool meta = false;
         for (const char *const *s = skip; *s != NULL; s++)
             meta |= strcmp(*s, name) == 0;

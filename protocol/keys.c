@@ -106,7 +106,8 @@ int keyring_load(keyring *kr, const store_key_row *rows, int n, char *err, size_
 {
     keyring_snap *s = calloc(1, sizeof(*s));
     json_t *set = json_array();
-    if (s == NULL || set == NULL || (s->keys = calloc((size_t)(n ? n : 1), sizeof(keyring_key))) == NULL)
+    if (s == NULL || set == NULL ||
+        (s->keys = calloc((size_t)(n ? n : 1), sizeof(keyring_key))) == NULL)
         shark_fatal("out of memory");
     for (int i = 0; i < n; i++) {
         keyring_key *k = &s->keys[s->n];
@@ -123,8 +124,7 @@ int keyring_load(keyring *kr, const store_key_row *rows, int n, char *err, size_
         s->n++;
         if (s->active == NULL && !k->retired && !k->id_token_only)
             s->active = k;
-        if (s->rs256 == NULL && !k->retired && k->id_token_only &&
-            jwk_key_alg(k->key) == JWK_RS256)
+        if (s->rs256 == NULL && !k->retired && k->id_token_only && jwk_key_alg(k->key) == JWK_RS256)
             s->rs256 = k;
         json_array_append_new(set, jwk_to_json(k->key, k->kid));
     }

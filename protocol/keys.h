@@ -26,13 +26,13 @@ typedef struct keyring_key {
 
 typedef struct keyring_snap {
     int n;
-    keyring_key *keys;   /* newest first */
+    keyring_key *keys;         /* newest first */
     const keyring_key *active; /* signs new tokens */
     /* signs the id_tokens of clients registered with RS256 (OpenID Connect
      * requires the alg): the active key when it is RS256, else the newest
      * id_token key; NULL when there is none */
     const keyring_key *rs256;
-    char *jwks;          /* the JWKS document served as is */
+    char *jwks; /* the JWKS document served as is */
     size_t jwks_len;
 } keyring_snap;
 
@@ -50,7 +50,7 @@ const keyring_key *keyring_find(const keyring_snap *s, const char *kid);
 
 /* A new private key sealed for storage: id (key_…), sealed bytes (malloc'd,
  * caller frees) and public JWK text (malloc'd). */
-int keyring_generate(const uint8_t master_key[32], const char *alg, char id[64],
-                     uint8_t **sealed, size_t *sealed_len, char **public_jwk);
+int keyring_generate(const uint8_t master_key[32], const char *alg, char id[64], uint8_t **sealed,
+                     size_t *sealed_len, char **public_jwk);
 
 #endif

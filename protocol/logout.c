@@ -11,7 +11,6 @@
 #include "../identity/pages.h"
 #include "respmode.h"
 #include "../identity/session.h"
-#include "token.h"
 #include "../identity/web.h"
 
 #define MAX_PARAM 4000
@@ -26,7 +25,7 @@ struct logout {
 static const char *get(struct logout *l, const char *name)
 {
     const char *v = http_req_method(l->req)[0] == 'G' ? http_req_query_get(l->req, name)
-                                                       : form_get(&l->f, name);
+                                                      : form_get(&l->f, name);
     return v != NULL && *v != '\0' && strlen(v) <= MAX_PARAM ? v : NULL;
 }
 
@@ -47,8 +46,7 @@ static const char *hint_client(http_req *req, const char *hint)
     const char *iss = json_string_value(json_object_get(c, "iss"));
     /* typ JWT: our access tokens (at+jwt) and the like are not ID tokens */
     if (k != NULL && typ != NULL && strcmp(typ, "JWT") == 0 && jws_verify(t, k->key) == 0 &&
-        iss != NULL &&
-        strcmp(iss, http_req_app(req)->cfg.issuer) == 0) {
+        iss != NULL && strcmp(iss, http_req_app(req)->cfg.issuer) == 0) {
         const json_t *a = json_object_get(c, "aud");
         if (json_is_array(a) && json_array_size(a) == 1)
             a = json_array_get(a, 0);
@@ -78,8 +76,8 @@ static void ask(struct logout *l, const session *s)
     const char *values[] = {l->hint, l->client_id, l->uri, l->state};
     for (int i = 0; i < 4; i++)
         if (values[i] != NULL)
-            hidden = arena_printf(a, "%s<input type=hidden name=%s value=\"%s\">", hidden,
-                                  names[i], page_escape(req, values[i]));
+            hidden = arena_printf(a, "%s<input type=hidden name=%s value=\"%s\">", hidden, names[i],
+                                  page_escape(req, values[i]));
     page_send(req, 200, "Sign out",
               arena_printf(a,
                            "<h1>Sign out?</h1><p>Signed in as <b>%s</b>.</p>"
@@ -134,8 +132,8 @@ static void on_client(void *ud, PGresult *res, int err, const char *msg)
     bool listed = false;
     size_t i;
     json_t *u;
-    json_array_foreach(uris, i, u) listed |= json_is_string(u) &&
-                                             strcmp(json_string_value(u), l->uri) == 0;
+    json_array_foreach (uris, i, u)
+        listed |= json_is_string(u) && strcmp(json_string_value(u), l->uri) == 0;
     json_decref(uris);
     if (!listed) {
         page_error(l->req, 400, "The post_logout_redirect_uri is not registered for this client.");
@@ -179,8 +177,14 @@ static void start(http_req *req, bool confirm)
         page_error(req, 503, "The service is busy. Please try again.");
 }
 
-static void logout(http_req *req) { start(req, false); }
-static void confirm(http_req *req) { start(req, true); }
+static void logout(http_req *req)
+{
+    start(req, false);
+}
+static void confirm(http_req *req)
+{
+    start(req, true);
+}
 
 static const web_route routes[] = {
     {"GET", "/oauth/logout", logout, WEB_PAGE},

@@ -10,11 +10,11 @@ int oauth_prompt_parse(const char *s, oauth_prompt *out)
     int n = 0;
     for (const char *p = s; p != NULL && *p;) {
         size_t len = strcspn(p, " ");
-        bool *flag = len == 4 && strncmp(p, "none", 4) == 0         ? &out->none
-                     : len == 5 && strncmp(p, "login", 5) == 0      ? &out->login
-                     : len == 7 && strncmp(p, "consent", 7) == 0    ? &out->consent
+        bool *flag = len == 4 && strncmp(p, "none", 4) == 0               ? &out->none
+                     : len == 5 && strncmp(p, "login", 5) == 0            ? &out->login
+                     : len == 7 && strncmp(p, "consent", 7) == 0          ? &out->consent
                      : len == 14 && strncmp(p, "select_account", 14) == 0 ? &out->select_account
-                                                                    : NULL;
+                                                                          : NULL;
         if (flag == NULL || *flag)
             return -1;
         *flag = true;

@@ -5,7 +5,7 @@
 
 #include "access.h"
 #include "dpopkeys.h"
-#include "oauth.h"
+#include "issuer.h"
 
 enum oauth_proof oauth_proof_check(http_req *req, const char *path, const char *access_token,
                                    const char *jkt, dpop_result *out, const char **why)
@@ -31,12 +31,12 @@ enum oauth_proof oauth_proof_check(http_req *req, const char *path, const char *
     }
     const char *proof = http_req_header(req, "DPoP");
     const char *htm = http_req_method(req);
-    int rc = dpop_verify_keys(oauth_dpop_keys(http_req_loop_ctx(req)), proof, htm, htu, now, a->cfg.dpop_window_s,
-                              access_token, jkt, nonces ? nonce : NULL, out);
+    int rc = dpop_verify_keys(oauth_dpop_keys(http_req_loop_ctx(req)), proof, htm, htu, now,
+                              a->cfg.dpop_window_s, access_token, jkt, nonces ? nonce : NULL, out);
     /* The nonce of the window just ended stays good for one more window. */
     if (rc == DPOP_ERR_NONCE)
-        rc = dpop_verify_keys(oauth_dpop_keys(http_req_loop_ctx(req)), proof, htm, htu, now, a->cfg.dpop_window_s,
-                              access_token, jkt, prev, out);
+        rc = dpop_verify_keys(oauth_dpop_keys(http_req_loop_ctx(req)), proof, htm, htu, now,
+                              a->cfg.dpop_window_s, access_token, jkt, prev, out);
     if (rc == DPOP_ERR_NONCE) {
         *why = "resend the proof with the DPoP-Nonce";
         return OAUTH_PROOF_NONCE;

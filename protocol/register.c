@@ -1,4 +1,5 @@
 #include "register.h"
+#include "redirect_uri.h"
 
 #include <stdbool.h>
 #include <stdlib.h>
@@ -18,11 +19,10 @@
 #include "client.h"
 #include "errors.h"
 
-#define MAX_LIST 50  /* entries in any metadata array, scopes included */
-#define MAX_NAME 200 /* characters of client_name */
-#define MAX_URI 2000 /* bytes of one redirect URI */
-#define MAX_JWKS 20  /* keys in jwks */
-#define MAX_CLIENT_ID 128 /* longer than any id issued */
+#define MAX_LIST 50        /* entries in any metadata array, scopes included */
+#define MAX_NAME 200       /* characters of client_name */
+#define MAX_JWKS 20        /* keys in jwks */
+#define MAX_CLIENT_ID 128  /* longer than any id issued */
 #define MAX_CREDENTIAL 200 /* bytes of a registration credential */
 
 static const char *const grant_types[] = {
@@ -36,15 +36,20 @@ static const char *const grant_types[] = {
 static const char *const auth_methods[] = {"client_secret_basic", "client_secret_post",
                                            "private_key_jwt", "none", NULL};
 /* Members this module interprets; anything else is kept as given. */
-static const char *const known[] = {"redirect_uris", "grant_types", "response_types",
-                                    "token_endpoint_auth_method", "scope", "client_name",
-                                    "jwks", "jwks_uri", "resources", NULL};
+static const char *const known[] = {
+    "redirect_uris", "grant_types", "response_types", "token_endpoint_auth_method",
+    "scope",         "client_name", "jwks",           "jwks_uri",
+    "resources",     NULL};
 /* Members the server assigns: never taken from a request. `created_by`
  * names the user a client's tokens are issued for (protocol/token.c). */
-static const char *const server_owned[] = {"client_id", "client_secret", "client_id_issued_at",
+static const char *const server_owned[] = {"client_id",
+                                           "client_secret",
+                                           "client_id_issued_at",
                                            "client_secret_expires_at",
                                            "registration_access_token",
-                                           "registration_client_uri", "created_by", NULL};
+                                           "registration_client_uri",
+                                           "created_by",
+                                           NULL};
 
 /* Grants anonymous registration may ask for: the interactive ones, where a
  * user decides what the client gets. */
@@ -96,7 +101,7 @@ static bool lists(const json_t *arr, const char *s)
 {
     size_t i;
     const json_t *v;
-    json_array_foreach(arr, i, v)
+    json_array_foreach (arr, i, v)
         if (strcmp(json_string_value(v), s) == 0)
             return true;
     return false;
@@ -162,49 +167,6 @@ static int only_from(client_meta *m, arena *a, const json_t *v, const char *fiel
                         arena_printf(a, "%s[%zu]: '%.80s' is not supported", field, i, s));
     }
     return 0;
-}
-
-static bool loopback_host(const char *h, size_t n)
-{
-    return (n == 9 && strncmp(h, "127.0.0.1", 9) == 0) || (n == 5 && strncmp(h, "[::1]", 5) == 0) ||
-           (n == 9 && strncasecmp(h, "localhost", 9) == 0);
-}
-
-const char *oauth_redirect_uri_problem(const char *u)
-{
-    size_t n = strlen(u);
-    if (n > MAX_URI)
-        return "is too long";
-    for (size_t i = 0; i < n; i++)
-        if ((unsigned char)u[i] <= 0x20 || (unsigned char)u[i] >= 0x7f)
-            return "contains a space, control or non-ASCII character";
-    if (strchr(u, '#') != NULL)
-        return "must not contain a fragment";
-    bool https = strncasecmp(u, "https://", 8) == 0;
-    if (!https && strncasecmp(u, "http://", 7) != 0)
-        return "must be an absolute https URL";
-    const char *auth = u + (https ? 8 : 7);
-    size_t alen = strcspn(auth, "/?");
-    if (memchr(auth, '@', alen) != NULL)
-        return "must not contain user credentials";
-    size_t hlen;
-    if (auth[0] == '[') {
-        const char *close = memchr(auth, ']', alen);
-        hlen = close != NULL ? (size_t)(close - auth) + 1 : 0;
-    } else {
-        hlen = strcspn(auth, ":/?");
-    }
-    if (hlen == 0)
-        return "has no valid host";
-    if (hlen < alen) {
-        size_t plen = alen - hlen - 1;
-        if (auth[hlen] != ':' || plen == 0 || plen > 5 ||
-            strspn(auth + hlen + 1, "0123456789") < plen)
-            return "has an invalid port";
-    }
-    if (!https && !loopback_host(auth, hlen))
-        return "may use http only for 127.0.0.1, [::1] or localhost";
-    return NULL;
 }
 
 static size_t utf8_chars(const char *s)
@@ -318,8 +280,7 @@ static int parse_redirect_uris(client_meta *m, arena *a, const json_t *body)
                         arena_printf(a, "redirect_uris[%zu] %s", i, why));
     }
     if (m->authz_code && json_array_size(uris) == 0)
-        return fail(m, "invalid_redirect_uri",
-                    "redirect_uris is required for authorization_code");
+        return fail(m, "invalid_redirect_uri", "redirect_uris is required for authorization_code");
     m->row.redirect_uris = uris != NULL ? dump(a, uris) : "[]";
     return 0;
 }
@@ -352,8 +313,10 @@ static int parse_resources(client_meta *m, arena *a, const json_t *body)
     for (size_t i = 0; i < json_array_size(res); i++)
         if (!oauth_resource_valid(json_string_value(json_array_get(res, i))))
             return fail(m, "invalid_client_metadata",
-                        arena_printf(a, "resources[%zu] must be an absolute URI without a "
-                                        "fragment, at most 1000 bytes", i));
+                        arena_printf(a,
+                                     "resources[%zu] must be an absolute URI without a "
+                                     "fragment, at most 1000 bytes",
+                                     i));
     m->row.resources = res != NULL ? dump(a, res) : "[]";
     return 0;
 }
@@ -367,9 +330,9 @@ static int parse_oidc(client_meta *m, arena *a, const json_t *body, const char *
     const json_t *alg = member(body, "id_token_signed_response_alg");
     if (alg != NULL && (!json_is_string(alg) || (strcmp(json_string_value(alg), "RS256") != 0 &&
                                                  strcmp(json_string_value(alg), signing_alg) != 0)))
-        return fail(m, "invalid_client_metadata",
-                    arena_printf(a, "id_token_signed_response_alg must be RS256 or %s",
-                                 signing_alg));
+        return fail(
+            m, "invalid_client_metadata",
+            arena_printf(a, "id_token_signed_response_alg must be RS256 or %s", signing_alg));
     /* nothing is fetched: request objects come by value or through PAR */
     if (member(body, "request_uris") != NULL)
         return fail(m, "invalid_client_metadata",
@@ -390,9 +353,9 @@ static int parse_name(client_meta *m, arena *a, const json_t *body)
 {
     const json_t *name = member(body, "client_name");
     if (name != NULL && (!json_is_string(name) || utf8_chars(json_string_value(name)) > MAX_NAME))
-        return fail(m, "invalid_client_metadata",
-                    arena_printf(a, "client_name must be a string of at most %d characters",
-                                 MAX_NAME));
+        return fail(
+            m, "invalid_client_metadata",
+            arena_printf(a, "client_name must be a string of at most %d characters", MAX_NAME));
     m->row.name = name != NULL ? arena_strdup(a, json_string_value(name)) : "";
     return 0;
 }
@@ -410,7 +373,7 @@ static int parse_metadata(arena *a, const json_t *body, const char *signing_alg,
     json_t *extra = json_object();
     const char *key;
     json_t *v;
-    json_object_foreach((json_t *)body, key, v)
+    json_object_foreach ((json_t *)body, key, v)
         if (!one_of(key, known) && !one_of(key, server_owned))
             json_object_set(extra, key, v);
     m->row.metadata = dump(a, extra);
@@ -446,7 +409,7 @@ static int within(client_meta *m, arena *a, const bounds *b)
      * gets the default interactive scopes this registration may have; the
      * response says which. */
     if (*m->row.scope == '\0' && (strstr(m->row.grant_types, "\"authorization_code\"") != NULL ||
-                                 strstr(m->row.grant_types, "device_code\"") != NULL))
+                                  strstr(m->row.grant_types, "device_code\"") != NULL))
         m->row.scope = b->any ? DEFAULT_SCOPES : oauth_scope_clip(a, DEFAULT_SCOPES, b->scopes);
     if (b->any)
         return 0;
@@ -455,11 +418,15 @@ static int within(client_meta *m, arena *a, const bounds *b)
     const char *grant = first_outside(a, m->row.grant_types, b->grants);
     if (grant != NULL)
         return fail(m, "invalid_client_metadata",
-                    open ? arena_printf(a, "grant type '%s' needs registration with the admin "
-                                           "key or an initial access token; anonymous "
-                                           "registration allows %s", grant, OPEN_GRANTS)
-                         : arena_printf(a, "the initial access token does not allow grant type "
-                                           "'%s'", grant));
+                    open ? arena_printf(a,
+                                        "grant type '%s' needs registration with the admin "
+                                        "key or an initial access token; anonymous "
+                                        "registration allows %s",
+                                        grant, OPEN_GRANTS)
+                         : arena_printf(a,
+                                        "the initial access token does not allow grant type "
+                                        "'%s'",
+                                        grant));
     for (const char *p = m->row.scope; *p != '\0';) {
         size_t n = strcspn(p, " ");
         const char *one = arena_strndup(a, p, n);
@@ -487,8 +454,8 @@ static json_t *json_body(http_req *req)
     }
     size_t len;
     const char *body = http_req_body(req, &len);
-    json_t *j = json_loadb(body != NULL ? body : "", body != NULL ? len : 0,
-                           JSON_REJECT_DUPLICATES, NULL);
+    json_t *j = json_loadb(body != NULL ? body : "", body != NULL ? len : 0, JSON_REJECT_DUPLICATES,
+                           NULL);
     if (!json_is_object(j)) {
         json_decref(j);
         http_error_oauth(req, 400, "invalid_request", "the body must be a JSON object");
@@ -553,9 +520,9 @@ static json_t *client_info(http_req *req, const PGresult *res, const char *token
     json_object_set_new(j, "client_id_issued_at", json_integer(issued));
     json_object_set_new(j, "client_secret_expires_at", json_integer(0));
     json_object_set_new(j, "registration_access_token", json_string(token));
-    json_object_set_new(j, "registration_client_uri",
-                        json_string(arena_printf(http_req_arena(req), "%s/oauth/register/%s",
-                                                 a->cfg.issuer, id)));
+    json_object_set_new(
+        j, "registration_client_uri",
+        json_string(arena_printf(http_req_arena(req), "%s/oauth/register/%s", a->cfg.issuer, id)));
     json_object_set_new(j, "token_endpoint_auth_method",
                         json_string(PQgetvalue(res, 0, STORE_CLIENT_AUTH_METHOD)));
     static const struct {
@@ -685,9 +652,9 @@ static void on_initial_token(void *ud, PGresult *res, int err, const char *msg)
         invalid_token(req);
         return;
     }
-    const bounds b = {arena_strdup(a, PQgetvalue(res, 0, 0)), false,
-                      arena_strdup(a, PQgetvalue(res, 0, 1)), arena_strdup(a, PQgetvalue(res, 0, 2)),
-                      arena_strdup(a, PQgetvalue(res, 0, 3))};
+    const bounds b = {
+        arena_strdup(a, PQgetvalue(res, 0, 0)), false, arena_strdup(a, PQgetvalue(res, 0, 1)),
+        arena_strdup(a, PQgetvalue(res, 0, 2)), arena_strdup(a, PQgetvalue(res, 0, 3))};
     ((reg *)http_req_ctx(req))->with_iat = true;
     register_within(req, &b);
 }
@@ -852,9 +819,8 @@ static void on_loaded(void *ud, PGresult *res, int err, const char *msg)
         respond_client(req, 200, res);
     else if (strcmp(method, "PUT") == 0)
         update_client(req, g, res);
-    else if (store_client_disable(http_req_pool(req), g->client_id, g->token_hash,
-                                  http_req_id(req), http_req_client_ip(req), on_deleted,
-                                  req) != 0)
+    else if (store_client_disable(http_req_pool(req), g->client_id, g->token_hash, http_req_id(req),
+                                  http_req_client_ip(req), on_deleted, req) != 0)
         db_failed(req, STORE_EUNAVAIL);
 }
 
@@ -881,8 +847,8 @@ int oauth_register_routes(router *r)
     if (router_add(r, "POST", "/oauth/register", register_client, NULL) != 0)
         return -1;
     for (size_t i = 0; i < sizeof(manage_methods) / sizeof(manage_methods[0]); i++)
-        if (router_add(r, manage_methods[i], "/oauth/register/{client_id}", manage_client,
-                       NULL) != 0)
+        if (router_add(r, manage_methods[i], "/oauth/register/{client_id}", manage_client, NULL) !=
+            0)
             return -1;
     return 0;
 }

@@ -20,10 +20,6 @@
 #include "../core/router.h"
 
 int oauth_register_routes(router *r);
-/* NULL if u is an absolute https URL (or http to a loopback host) without a
- * fragment or user credentials; otherwise what is wrong with it. Shared by
- * every place that accepts a client's redirect URIs. */
-const char *oauth_redirect_uri_problem(const char *u);
 
 /* Whether grant is a grant type registration accepts. */
 bool oauth_register_grant_supported(const char *grant);

@@ -5,7 +5,7 @@
 
 #include "../store/oauth.h"
 #include "client.h"
-#include "oauth.h"
+#include "issuer.h"
 #include "proof.h"
 
 struct rauth {
@@ -112,6 +112,7 @@ void oauth_resource_auth(http_req *req, resource_cb cb, void *ud)
         return;
     }
     const char *key = arena_printf(http_req_arena(req), "dpop:%s:%s", r->proof.jkt, r->proof.jti);
-    if (store_replay_record(http_req_pool(req), key, 2 * a->cfg.dpop_window_s + 5, on_replay, r) != 0)
+    if (store_replay_record(http_req_pool(req), key, 2 * a->cfg.dpop_window_s + 5, on_replay, r) !=
+        0)
         http_error(req, 503, "internal_error", "database unavailable; retry shortly");
 }

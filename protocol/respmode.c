@@ -75,8 +75,10 @@ static void form_post(http_req *req, const char *uri, const char *const *kv)
                               "document.forms[0].submit()</script></body></html>",
                               page_escape(req, uri), inputs, nonce);
     http_header(req, "Content-Security-Policy",
-                arena_printf(a, "default-src 'none'; script-src 'nonce-%s'; form-action %s; "
-                                "frame-ancestors 'none'", nonce, to));
+                arena_printf(a,
+                             "default-src 'none'; script-src 'nonce-%s'; form-action %s; "
+                             "frame-ancestors 'none'",
+                             nonce, to));
     http_header(req, "X-Frame-Options", "DENY");
     http_header(req, "Referrer-Policy", "no-referrer");
     http_header(req, "Cache-Control", "no-store");

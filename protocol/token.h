@@ -1,4 +1,4 @@
-/* token: the token endpoint and the form reading every OAuth POST shares. */
+/* token: the token endpoint (POST /oauth/token; the grants are in grant.h). */
 #ifndef SHARK_PROTOCOL_TOKEN_H
 #define SHARK_PROTOCOL_TOKEN_H
 
@@ -6,8 +6,5 @@
 #include "form.h"
 
 void oauth_token_endpoint(http_req *req);
-/* Requires a form Content-Type and parses the body (duplicates refused).
- * Returns 0, or -1 after answering 400. */
-int oauth_read_form(http_req *req, form *f);
 
 #endif

@@ -3,7 +3,8 @@
 
 #include "../store/auth.h"
 #include "client.h"
-#include "oauth.h"
+#include "userinfo.h"
+#include "issuer.h"
 #include "resource.h"
 
 static void on_claims(void *ud, PGresult *res, int err, const char *msg)
@@ -35,7 +36,8 @@ static void on_token(http_req *req, void *ud, const oauth_access *tok)
     (void)ud;
     if (tok->scope == NULL || !oauth_scope_subset("openid", tok->scope) ||
         strncmp(tok->sub, "usr_", 4) != 0) {
-        http_header(req, "WWW-Authenticate", "Bearer error=\"insufficient_scope\", scope=\"openid\"");
+        http_header(req, "WWW-Authenticate",
+                    "Bearer error=\"insufficient_scope\", scope=\"openid\"");
         http_error(req, 403, "insufficient_scope", "userinfo needs a user token with openid scope");
         return;
     }

@@ -16,8 +16,7 @@ static store_stmt open_stmt = {
     "ev AS (INSERT INTO audit_events (id, event, actor_id, actor_type, target_id, metadata, "
     "  request_id, client_ip) SELECT shark_id('audit_'), 'admin.session_created', s.key_id, "
     "  'admin', s.id, jsonb_build_object('expires_at', " ISO("s.expires_at") "), $5, $6 FROM s) "
-    "SELECT " ISO("expires_at") " AS expires_at FROM s",
-    6, 0};
+                        "SELECT " ISO("expires_at") " AS expires_at FROM s", 6, 0};
 
 int store_admin_session_open(store_pool *p, const char *key_hash, const char *id,
                              const char *token_hash, int ttl_s, const char *request_id,
@@ -32,9 +31,9 @@ int store_admin_session_open(store_pool *p, const char *key_hash, const char *id
 static store_stmt check_stmt = {
     "admin_session_check",
     "SELECT s.id, s.key_id, " ISO("s.expires_at") " AS expires_at FROM admin_sessions s "
-    "JOIN admin_keys k ON k.id = s.key_id AND k.revoked_at IS NULL "
-    "WHERE s.token_hash = $1 AND s.expires_at > now()",
-    1, 0};
+                        "JOIN admin_keys k ON k.id = s.key_id AND k.revoked_at IS NULL "
+                        "WHERE s.token_hash = $1 AND s.expires_at > now()",
+        1, 0};
 
 int store_admin_session_check(store_pool *p, const char *token_hash, store_cb cb, void *ud)
 {

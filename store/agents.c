@@ -4,8 +4,8 @@
 
 /* The audit row every statement below appends: event $E, actor, target,
  * metadata, request id and address, as an INSERT … SELECT over a CTE. */
-#define AUDIT(event, actor, actor_type, target, meta, rid, ip)                                 \
-    "INSERT INTO audit_events (id, event, actor_id, actor_type, target_id, metadata, "        \
+#define AUDIT(event, actor, actor_type, target, meta, rid, ip)                               \
+    "INSERT INTO audit_events (id, event, actor_id, actor_type, target_id, metadata, "       \
     "request_id, client_ip) SELECT shark_id('audit_'), '" event "', " actor ", '" actor_type \
     "', " target ", " meta ", " rid ", " ip " "
 
@@ -13,7 +13,7 @@
 #define TS_US(x) "to_char(" x " AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.US\"Z\"')"
 
 /* NULL stays NULL (an update leaves the column alone), else text[]. */
-#define JSON_TEXT_ARRAY(p)                                                                    \
+#define JSON_TEXT_ARRAY(p)                                                                     \
     "(CASE WHEN " p "::jsonb IS NULL THEN NULL ELSE ARRAY(SELECT jsonb_array_elements_text(" p \
     "::jsonb)) END)"
 
@@ -23,18 +23,19 @@ static store_stmt app_create = {
     "app_create",
     "WITH a AS (INSERT INTO apps (id, name, description, scopes, redirect_uris, resources) "
     "  VALUES ($1, $2, coalesce($3, ''), coalesce(" JSON_TEXT_ARRAY("$4") ", '{}'), "
-    "  coalesce(" JSON_TEXT_ARRAY("$5") ", '{}'), coalesce(" JSON_TEXT_ARRAY("$8") ", '{}')) "
-    "  RETURNING *), "
-    "ev AS (" AUDIT("app.created", "'admin'", "admin", "a.id",
+              "  coalesce(" JSON_TEXT_ARRAY("$5") ", '{}'), coalesce(" JSON_TEXT_ARRAY("$8") ", '{}')) "
+                        "  RETURNING *), "
+                        "ev AS (" AUDIT("app.created", "'admin'", "admin", "a.id",
                     "jsonb_build_object('name', a.name)", "$6", "$7") "FROM a) "
-    "SELECT shark_app_json(a)::text AS app FROM a",
-    8, 0};
+                                              "SELECT shark_app_json(a)::text AS app FROM a",
+                                        8, 0};
 
 int store_app_create(store_pool *p, const store_app_in *in, const store_actor *who, store_cb cb,
                      void *ud)
 {
-    const char *params[] = {in->id,           in->name,        in->description, in->scopes,
-                            in->redirect_uris, who->request_id, who->client_ip,  in->resources};
+    const char *params[] = {in->id,         in->name,          in->description,
+                            in->scopes,     in->redirect_uris, who->request_id,
+                            who->client_ip, in->resources};
     return store_exec(p, &app_create, params, cb, ud);
 }
 
@@ -68,18 +69,19 @@ static store_stmt app_update = {
     "WITH a AS (UPDATE apps SET name = coalesce($2, name), "
     "  description = coalesce($3, description), "
     "  scopes = coalesce(" JSON_TEXT_ARRAY("$4") ", scopes), "
-    "  redirect_uris = coalesce(" JSON_TEXT_ARRAY("$5") ", redirect_uris), "
-    "  resources = coalesce(" JSON_TEXT_ARRAY("$8") ", resources), "
-    "  updated_at = now() WHERE id = $1 RETURNING *), "
-    "ev AS (" AUDIT("app.updated", "'admin'", "admin", "a.id", "'{}'::jsonb", "$6", "$7") "FROM a) "
-    "SELECT shark_app_json(a)::text AS app FROM a",
-    8, 0};
+              "  redirect_uris = coalesce(" JSON_TEXT_ARRAY("$5") ", redirect_uris), "
+                        "  resources = coalesce(" JSON_TEXT_ARRAY("$8") ", resources), "
+                                  "  updated_at = now() WHERE id = $1 RETURNING *), "
+                                  "ev AS (" AUDIT("app.updated", "'admin'", "admin", "a.id", "'{}'::jsonb", "$6", "$7") "FROM a) "
+                                                  "SELECT shark_app_json(a)::text AS app FROM a",
+                                      8, 0};
 
 int store_app_update(store_pool *p, const store_app_in *in, const store_actor *who, store_cb cb,
                      void *ud)
 {
-    const char *params[] = {in->id,           in->name,        in->description, in->scopes,
-                            in->redirect_uris, who->request_id, who->client_ip,  in->resources};
+    const char *params[] = {in->id,         in->name,          in->description,
+                            in->scopes,     in->redirect_uris, who->request_id,
+                            who->client_ip, in->resources};
     return store_exec(p, &app_update, params, cb, ud);
 }
 
@@ -100,9 +102,9 @@ static store_stmt app_delete = {
                     "jsonb_build_object('cascade', $2, 'disabled_agents', (SELECT count(*) FROM dis), "
                     "'revoked_tokens', (SELECT n FROM rev))",
                     "$3", "$4") "FROM del) "
-    "SELECT EXISTS (SELECT 1 FROM a)::text AS found, (SELECT count(*) FROM ag) AS agents, "
-    "  EXISTS (SELECT 1 FROM go)::text AS deleted, (SELECT n FROM rev) AS revoked",
-    4, 0};
+              "SELECT EXISTS (SELECT 1 FROM a)::text AS found, (SELECT count(*) FROM ag) AS agents, "
+              "  EXISTS (SELECT 1 FROM go)::text AS deleted, (SELECT n FROM rev) AS revoked",
+        4, 0};
 
 int store_app_delete(store_pool *p, const char *id, int cascade, const store_actor *who,
                      store_cb cb, void *ud)
@@ -120,28 +122,28 @@ static store_stmt agent_create = {
     "WITH a AS (SELECT id, scopes FROM apps WHERE id = $2 FOR KEY SHARE), "
     "u AS (SELECT 1 WHERE $6::text IS NULL OR EXISTS (SELECT 1 FROM users WHERE id = $6)), "
     "s AS (SELECT " JSON_TEXT_ARRAY("$7") " AS scopes), "
-    "ok AS (SELECT a.id FROM a, s WHERE EXISTS (SELECT 1 FROM u) "
-    "  AND (cardinality(a.scopes) = 0 OR s.scopes <@ a.scopes)), "
-    "ins AS (INSERT INTO oauth_clients (client_id, kind, name, description, secret_hash, "
-    "  auth_method, grant_types, scopes, app_id, created_by, dpop_jkt, resource_server) "
-    "  SELECT $1, 'agent', $3, coalesce($4, ''), $5, 'client_secret_basic', "
-    "  " JSON_TEXT_ARRAY("$8") ", s.scopes, ok.id, $6, $9, coalesce($12::boolean, false) "
-    "  FROM ok, s RETURNING *), "
-    "ev AS (" AUDIT("agent.created", "$2", "app", "ins.client_id",
+              "ok AS (SELECT a.id FROM a, s WHERE EXISTS (SELECT 1 FROM u) "
+              "  AND (cardinality(a.scopes) = 0 OR s.scopes <@ a.scopes)), "
+              "ins AS (INSERT INTO oauth_clients (client_id, kind, name, description, secret_hash, "
+              "  auth_method, grant_types, scopes, app_id, created_by, dpop_jkt, resource_server) "
+              "  SELECT $1, 'agent', $3, coalesce($4, ''), $5, 'client_secret_basic', "
+              "  " JSON_TEXT_ARRAY("$8") ", s.scopes, ok.id, $6, $9, coalesce($12::boolean, false) "
+                        "  FROM ok, s RETURNING *), "
+                        "ev AS (" AUDIT("agent.created", "$2", "app", "ins.client_id",
                     "jsonb_build_object('name', ins.name, 'scopes', to_jsonb(ins.scopes), "
                     "'created_by', ins.created_by) || CASE WHEN ins.resource_server THEN "
                     "'{\"resource_server\": true}'::jsonb ELSE '{}' END",
                     "$10", "$11") "FROM ins) "
-    "SELECT EXISTS (SELECT 1 FROM a)::text AS app_found, EXISTS (SELECT 1 FROM u)::text AS "
-    "  user_found, EXISTS (SELECT 1 FROM ok)::text AS scopes_ok, "
-    "  (SELECT shark_agent_json(ins)::text FROM ins) AS agent",
-    12, 0};
+                                   "SELECT EXISTS (SELECT 1 FROM a)::text AS app_found, EXISTS (SELECT 1 FROM u)::text AS "
+                                   "  user_found, EXISTS (SELECT 1 FROM ok)::text AS scopes_ok, "
+                                   "  (SELECT shark_agent_json(ins)::text FROM ins) AS agent",
+                            12, 0};
 
-int store_agent_create(store_pool *p, const store_agent_in *in, const store_actor *who,
-                       store_cb cb, void *ud)
+int store_agent_create(store_pool *p, const store_agent_in *in, const store_actor *who, store_cb cb,
+                       void *ud)
 {
-    const char *params[] = {in->id,          in->app_id,      in->name,     in->description,
-                            in->secret_hash, in->created_by,  in->scopes,   in->grant_types,
+    const char *params[] = {in->id,          in->app_id,      in->name,       in->description,
+                            in->secret_hash, in->created_by,  in->scopes,     in->grant_types,
                             in->dpop_jkt,    who->request_id, who->client_ip, in->resource_server};
     return store_exec(p, &agent_create, params, cb, ud);
 }
@@ -156,8 +158,8 @@ static store_stmt agent_list = {
     "  (SELECT count(*) FROM f) AS total",
     5, 0};
 
-int store_agent_list(store_pool *p, const char *app_id, const char *created_by,
-                     const char *status, int limit, int offset, store_cb cb, void *ud)
+int store_agent_list(store_pool *p, const char *app_id, const char *created_by, const char *status,
+                     int limit, int offset, store_cb cb, void *ud)
 {
     char l[16], o[16];
     snprintf(l, sizeof(l), "%d", limit);
@@ -166,11 +168,10 @@ int store_agent_list(store_pool *p, const char *app_id, const char *created_by,
     return store_exec(p, &agent_list, params, cb, ud);
 }
 
-static store_stmt agent_get = {
-    "agent_get",
-    "SELECT shark_agent_json(c)::text AS agent FROM oauth_clients c "
-    "WHERE client_id = $1 AND kind = 'agent'",
-    1, 0};
+static store_stmt agent_get = {"agent_get",
+                               "SELECT shark_agent_json(c)::text AS agent FROM oauth_clients c "
+                               "WHERE client_id = $1 AND kind = 'agent'",
+                               1, 0};
 
 int store_agent_get(store_pool *p, const char *id, store_cb cb, void *ud)
 {
@@ -186,30 +187,30 @@ static store_stmt agent_update = {
     "  FROM oauth_clients c LEFT JOIN apps a ON a.id = c.app_id WHERE c.client_id = $1 "
     "  AND c.kind = 'agent' FOR UPDATE OF c), "
     "s AS (SELECT " JSON_TEXT_ARRAY("$4") " AS scopes), "
-    "ok AS (SELECT cur.client_id FROM cur, s WHERE s.scopes IS NULL "
-    "  OR (cur.app_scopes IS NULL AND s.scopes <@ cur.own_scopes) "
-    "  OR cardinality(cur.app_scopes) = 0 OR s.scopes <@ cur.app_scopes), "
-    "up AS (UPDATE oauth_clients c SET name = coalesce($2, c.name), "
-    "  description = coalesce($3, c.description), scopes = coalesce(s.scopes, c.scopes), "
-    "  status = coalesce($5, c.status), "
-    "  resource_server = coalesce($8::boolean, c.resource_server), updated_at = now() FROM s, ok "
-    "  WHERE c.client_id = ok.client_id RETURNING c.*), "
-    "rev AS (SELECT shark_revoke_mark('client', "
-    "  ARRAY(SELECT client_id FROM up WHERE status = 'disabled'), false) AS n), "
-    "rt AS (UPDATE refresh_tokens SET revoked_at = now() WHERE client_id IN "
-    "  (SELECT client_id FROM up WHERE status = 'disabled') AND revoked_at IS NULL), "
-    "ev AS (" AUDIT("agent.updated", "'admin'", "admin", "up.client_id",
+              "ok AS (SELECT cur.client_id FROM cur, s WHERE s.scopes IS NULL "
+              "  OR (cur.app_scopes IS NULL AND s.scopes <@ cur.own_scopes) "
+              "  OR cardinality(cur.app_scopes) = 0 OR s.scopes <@ cur.app_scopes), "
+              "up AS (UPDATE oauth_clients c SET name = coalesce($2, c.name), "
+              "  description = coalesce($3, c.description), scopes = coalesce(s.scopes, c.scopes), "
+              "  status = coalesce($5, c.status), "
+              "  resource_server = coalesce($8::boolean, c.resource_server), updated_at = now() FROM s, ok "
+              "  WHERE c.client_id = ok.client_id RETURNING c.*), "
+              "rev AS (SELECT shark_revoke_mark('client', "
+              "  ARRAY(SELECT client_id FROM up WHERE status = 'disabled'), false) AS n), "
+              "rt AS (UPDATE refresh_tokens SET revoked_at = now() WHERE client_id IN "
+              "  (SELECT client_id FROM up WHERE status = 'disabled') AND revoked_at IS NULL), "
+              "ev AS (" AUDIT("agent.updated", "'admin'", "admin", "up.client_id",
                     "jsonb_build_object('status', up.status, 'revoked_tokens', "
                     "(SELECT n FROM rev)) || CASE WHEN $8::boolean IS NULL THEN '{}' "
                     "ELSE jsonb_build_object('resource_server', up.resource_server) END",
                     "$6", "$7") "FROM up) "
-    "SELECT EXISTS (SELECT 1 FROM ok)::text AS scopes_ok, "
-    "  (SELECT shark_agent_json(up)::text FROM up) AS agent, (SELECT n FROM rev) AS revoked "
-    "FROM cur",
-    8, 0};
+                        "SELECT EXISTS (SELECT 1 FROM ok)::text AS scopes_ok, "
+                        "  (SELECT shark_agent_json(up)::text FROM up) AS agent, (SELECT n FROM rev) AS revoked "
+                        "FROM cur",
+                  8, 0};
 
-int store_agent_update(store_pool *p, const store_agent_in *in, const store_actor *who,
-                       store_cb cb, void *ud)
+int store_agent_update(store_pool *p, const store_agent_in *in, const store_actor *who, store_cb cb,
+                       void *ud)
 {
     const char *params[] = {in->id,     in->name,        in->description, in->scopes,
                             in->status, who->request_id, who->client_ip,  in->resource_server};
@@ -227,11 +228,10 @@ static store_stmt agent_delete = {
                     "jsonb_build_object('name', d.name, 'revoked_tokens', "
                     "(SELECT n FROM rev))",
                     "$2", "$3") "FROM d) "
-    "SELECT (SELECT n FROM rev) AS revoked_count FROM d",
-    3, 0};
+                                "SELECT (SELECT n FROM rev) AS revoked_count FROM d",
+                    3, 0};
 
-int store_agent_delete(store_pool *p, const char *id, const store_actor *who, store_cb cb,
-                       void *ud)
+int store_agent_delete(store_pool *p, const char *id, const store_actor *who, store_cb cb, void *ud)
 {
     const char *params[] = {id, who->request_id, who->client_ip};
     return store_exec(p, &agent_delete, params, cb, ud);
@@ -256,9 +256,9 @@ static store_stmt agent_tokens = {
     "  client_id, 'jkt', jkt, 'scope', scope, 'expires_at', expires_at, 'created_at', "
     "  issued_at) ORDER BY expires_at DESC, jti DESC) FROM shown), '[]')::text AS data, "
     "  (SELECT count(*) FROM t) AS total, "
-    "  CASE WHEN (SELECT count(*) FROM pg) > $2::int THEN (SELECT " TS_US("expires_at")
-    "  || ' ' || jti FROM shown ORDER BY expires_at, jti LIMIT 1) END AS next "
-    "FROM oauth_clients WHERE client_id = $1 AND kind = 'agent'",
+    "  CASE WHEN (SELECT count(*) FROM pg) > $2::int THEN (SELECT " TS_US(
+        "expires_at") "  || ' ' || jti FROM shown ORDER BY expires_at, jti LIMIT 1) END AS next "
+                      "FROM oauth_clients WHERE client_id = $1 AND kind = 'agent'",
     4, 0};
 
 int store_agent_tokens(store_pool *p, const char *id, int limit, const char *after_ts,
@@ -280,8 +280,8 @@ static store_stmt agent_revoke_all = {
                     "jsonb_build_object('revoked_count', (SELECT n FROM rev), "
                     "'layer', 2)",
                     "$2", "$3") "FROM c WHERE NOT $4) "
-    "SELECT (SELECT n FROM rev) AS revoked_count FROM c",
-    4, 0};
+                                "SELECT (SELECT n FROM rev) AS revoked_count FROM c",
+                    4, 0};
 
 int store_agent_revoke_all(store_pool *p, const char *id, int dry_run, const store_actor *who,
                            store_cb cb, void *ud)
@@ -298,11 +298,11 @@ static store_stmt agent_rotate_secret = {
     "  WHERE client_id = $1 AND kind = 'agent' RETURNING client_id, updated_at), "
     "ev AS (" AUDIT("agent.secret_rotated", "'admin'", "admin", "up.client_id",
                     "jsonb_build_object('grace_period_seconds', $3::int)", "$4", "$5") "FROM up) "
-    "SELECT to_jsonb(updated_at) #>> '{}' AS rotated_at FROM up",
-    5, 0};
+                          "SELECT to_jsonb(updated_at) #>> '{}' AS rotated_at FROM up",
+                    5, 0};
 
-int store_agent_rotate_secret(store_pool *p, const char *id, const char *secret_hash,
-                              int grace_s, const store_actor *who, store_cb cb, void *ud)
+int store_agent_rotate_secret(store_pool *p, const char *id, const char *secret_hash, int grace_s,
+                              const store_actor *who, store_cb cb, void *ud)
 {
     char g[16];
     snprintf(g, sizeof(g), "%d", grace_s);
@@ -328,16 +328,15 @@ static store_stmt agent_rotate_dpop = {
                     "jsonb_build_object('old_jkt', old.dpop_jkt, 'new_jkt', $2::text, "
                     "'reason', $3::text, 'revoked_token_count', (SELECT count(*) FROM rev))",
                     "$4", "$5") "FROM old WHERE NOT $6 RETURNING id) "
-    "SELECT coalesce(old.dpop_jkt, '') AS old_jkt, CASE WHEN $6 THEN (SELECT count(*) FROM hit) "
-    "  ELSE (SELECT count(*) FROM rev) END AS revoked_token_count, "
-    "  (SELECT id FROM ev) AS audit_event_id FROM old",
-    6, 0};
+              "SELECT coalesce(old.dpop_jkt, '') AS old_jkt, CASE WHEN $6 THEN (SELECT count(*) FROM hit) "
+              "  ELSE (SELECT count(*) FROM rev) END AS revoked_token_count, "
+              "  (SELECT id FROM ev) AS audit_event_id FROM old",
+        6, 0};
 
-int store_agent_rotate_dpop(store_pool *p, const char *id, const char *new_jkt,
-                            const char *reason, int dry_run, const store_actor *who, store_cb cb,
-                            void *ud)
+int store_agent_rotate_dpop(store_pool *p, const char *id, const char *new_jkt, const char *reason,
+                            int dry_run, const store_actor *who, store_cb cb, void *ud)
 {
-    const char *params[] = {id,           new_jkt,       reason,
-                            who->request_id, who->client_ip, dry_run ? "true" : "false"};
+    const char *params[] = {
+        id, new_jkt, reason, who->request_id, who->client_ip, dry_run ? "true" : "false"};
     return store_exec(p, &agent_rotate_dpop, params, cb, ud);
 }

@@ -41,20 +41,20 @@ typedef struct store_agent_in {
     const char *id, *app_id, *name, *description, *created_by, *dpop_jkt;
     const char *scopes, *grant_types; /* JSON arrays */
     const char *secret_hash;
-    const char *status;               /* update only */
-    const char *resource_server;      /* "true" / "false"; NULL: false on create, else kept */
+    const char *status;          /* update only */
+    const char *resource_server; /* "true" / "false"; NULL: false on create, else kept */
 } store_agent_in;
 /* Row: app_found, user_found, scopes_ok ('t'/'f'), agent (JSON or NULL). */
-int store_agent_create(store_pool *p, const store_agent_in *in, const store_actor *who,
-                       store_cb cb, void *ud);
+int store_agent_create(store_pool *p, const store_agent_in *in, const store_actor *who, store_cb cb,
+                       void *ud);
 /* Filters may be NULL. Row: data (JSON array), total. */
-int store_agent_list(store_pool *p, const char *app_id, const char *created_by,
-                     const char *status, int limit, int offset, store_cb cb, void *ud);
+int store_agent_list(store_pool *p, const char *app_id, const char *created_by, const char *status,
+                     int limit, int offset, store_cb cb, void *ud);
 /* Row (none if unknown): agent. */
 int store_agent_get(store_pool *p, const char *id, store_cb cb, void *ud);
 /* Row (none if unknown): scopes_ok, agent. Disabling revokes its tokens. */
-int store_agent_update(store_pool *p, const store_agent_in *in, const store_actor *who,
-                       store_cb cb, void *ud);
+int store_agent_update(store_pool *p, const store_agent_in *in, const store_actor *who, store_cb cb,
+                       void *ud);
 /* Row (none if unknown): revoked_count. The agent's tokens are revoked. */
 int store_agent_delete(store_pool *p, const char *id, const store_actor *who, store_cb cb,
                        void *ud);
@@ -71,11 +71,10 @@ int store_agent_revoke_all(store_pool *p, const char *id, int dry_run, const sto
                            store_cb cb, void *ud);
 /* Row (none if unknown): rotated_at. The old secret keeps working for
  * grace_s seconds (0: stops at once). */
-int store_agent_rotate_secret(store_pool *p, const char *id, const char *secret_hash,
-                              int grace_s, const store_actor *who, store_cb cb, void *ud);
+int store_agent_rotate_secret(store_pool *p, const char *id, const char *secret_hash, int grace_s,
+                              const store_actor *who, store_cb cb, void *ud);
 /* Row (none if unknown): old_jkt, revoked_token_count, audit_event_id. */
-int store_agent_rotate_dpop(store_pool *p, const char *id, const char *new_jkt,
-                            const char *reason, int dry_run, const store_actor *who, store_cb cb,
-                            void *ud);
+int store_agent_rotate_dpop(store_pool *p, const char *id, const char *new_jkt, const char *reason,
+                            int dry_run, const store_actor *who, store_cb cb, void *ud);
 
 #endif

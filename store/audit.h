@@ -24,12 +24,12 @@ int store_audit_record(store_pool *p, const store_audit_event *ev, store_cb cb, 
 
 typedef struct store_audit_filter {
     const char *actor_id, *target_id;
-    const char *event;        /* exact name, or NULL */
-    const char *event_prefix; /* "oauth." for "oauth.*", or NULL */
+    const char *event;         /* exact name, or NULL */
+    const char *event_prefix;  /* "oauth." for "oauth.*", or NULL */
     const char *since, *until; /* timestamptz text, or NULL */
     const char *cursor_ts;     /* keyset position: created_at in microseconds since epoch */
     const char *cursor_id;
-    int limit;                 /* rows wanted; one more is fetched to detect a next page */
+    int limit; /* rows wanted; one more is fetched to detect a next page */
 } store_audit_filter;
 
 /* Rows: `item` (the event as JSON text), `ts_us`, `id`; newest first, at most

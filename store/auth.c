@@ -2,8 +2,8 @@
 
 #include <stdio.h>
 
-#define AUDIT_INSERT                                                                       \
-    "INSERT INTO audit_events (id, event, actor_id, actor_type, target_id, metadata, "     \
+#define AUDIT_INSERT                                                                   \
+    "INSERT INTO audit_events (id, event, actor_id, actor_type, target_id, metadata, " \
     "request_id, client_ip) "
 
 static void itoa16(char out[24], int64_t v)
@@ -33,17 +33,17 @@ int store_auth_signup(store_pool *p, const char *id, const char *email, const ch
 /* The throttle keys of an attempt: the email's SHA-256 (so unknown accounts
  * get counters too and no address book builds up) and the address's
  * shark_addr_key (IPv6 by /64). */
-#define LOGIN_KEYS                                                                            \
-    "k AS (SELECT 'a:' || e AS acct, 'p:' || e || ':' || shark_addr_key($2) AS pair FROM "    \
+#define LOGIN_KEYS                                                                         \
+    "k AS (SELECT 'a:' || e AS acct, 'p:' || e || ':' || shark_addr_key($2) AS pair FROM " \
     "  (SELECT encode(sha256(convert_to(lower($1), 'UTF8')), 'hex') AS e) x) "
 
 /* ON CONFLICT serialises concurrent attempts on a key and reads its latest
  * count, so exactly the first max attempts of a window see n <= max. */
-#define LOGIN_COUNT(key)                                                                      \
-    "INSERT INTO login_throttle AS t (key, n, expires_at) SELECT k." key ", 1, now() + "       \
+#define LOGIN_COUNT(key)                                                                 \
+    "INSERT INTO login_throttle AS t (key, n, expires_at) SELECT k." key ", 1, now() + " \
     "  $5::int * interval '1 second' FROM k "
 
-#define LOGIN_COUNT_CONFLICT                                                                  \
+#define LOGIN_COUNT_CONFLICT                                                                   \
     "ON CONFLICT (key) DO UPDATE SET n = CASE WHEN t.expires_at <= now() THEN 1 ELSE t.n + 1 " \
     "  END, expires_at = excluded.expires_at RETURNING n"
 
@@ -53,16 +53,17 @@ static store_stmt login_begin = {
     "gc AS (DELETE FROM login_throttle WHERE key IN (SELECT key FROM login_throttle, k "
     "  WHERE expires_at < now() AND key NOT IN (k.acct, k.pair) LIMIT 10 "
     "  FOR UPDATE OF login_throttle SKIP LOCKED)), "
-    "p AS (" LOGIN_COUNT("pair") LOGIN_COUNT_CONFLICT "), "
+    "p AS (" LOGIN_COUNT("pair") LOGIN_COUNT_CONFLICT
+    "), "
     /* an address over its own limit does not count against the account */
     "a AS (" LOGIN_COUNT("acct") "WHERE (SELECT n FROM p) <= $3::int " LOGIN_COUNT_CONFLICT "), "
-    "u AS (SELECT id, password_hash FROM users WHERE lower(email) = lower($1)) "
-    "SELECT coalesce((SELECT n FROM p) <= $3::int AND (SELECT n FROM a) <= $4::int, false)::text "
-    "  AS allowed, (SELECT id FROM u), (SELECT password_hash FROM u), (SELECT n FROM p)",
-    5, 0};
+                "u AS (SELECT id, password_hash FROM users WHERE lower(email) = lower($1)) "
+                "SELECT coalesce((SELECT n FROM p) <= $3::int AND (SELECT n FROM a) <= $4::int, false)::text "
+                "  AS allowed, (SELECT id FROM u), (SELECT password_hash FROM u), (SELECT n FROM p)",
+        5, 0};
 
-int store_auth_login_begin(store_pool *p, const char *email, const char *client_ip,
-                           int max_pair, int max_account, int window_s, store_cb cb, void *ud)
+int store_auth_login_begin(store_pool *p, const char *email, const char *client_ip, int max_pair,
+                           int max_account, int window_s, store_cb cb, void *ud)
 {
     char mp[24], ma[24], w[24];
     itoa16(mp, max_pair);
@@ -92,8 +93,8 @@ int store_auth_login_end(store_pool *p, const char *email, const char *client_ip
 {
     char n[24];
     itoa16(n, attempt);
-    const char *params[] = {email,      client_ip, user_id, ok ? "true" : "false", n,
-                            request_id, locks ? "true" : "false"};
+    const char *params[] = {
+        email, client_ip, user_id, ok ? "true" : "false", n, request_id, locks ? "true" : "false"};
     return store_exec(p, &login_end, params, cb, ud);
 }
 
@@ -141,8 +142,8 @@ int store_session_get(store_pool *p, const char *id_hash, int idle_s, store_cb c
 }
 
 /* Grants bound to an ended session end with it (migration 0020). */
-#define SESSION_GRANTS_END                                                                     \
-    "rt AS (UPDATE refresh_tokens SET revoked_at = now() WHERE session_id IN "                 \
+#define SESSION_GRANTS_END                                                     \
+    "rt AS (UPDATE refresh_tokens SET revoked_at = now() WHERE session_id IN " \
     "  (SELECT public_id FROM e) AND revoked_at IS NULL) "
 
 static store_stmt session_end = {
@@ -163,8 +164,8 @@ static store_stmt session_end_public = {
     "  AND ended_at IS NULL RETURNING public_id), " SESSION_GRANTS_END "SELECT count(*) FROM e",
     2, 0};
 
-int store_session_end_public(store_pool *p, const char *user_id, const char *public_id,
-                             store_cb cb, void *ud)
+int store_session_end_public(store_pool *p, const char *user_id, const char *public_id, store_cb cb,
+                             void *ud)
 {
     const char *params[] = {user_id, public_id};
     return store_exec(p, &session_end_public, params, cb, ud);
@@ -281,9 +282,19 @@ int store_code_create(store_pool *p, const store_code *c, store_cb cb, void *ud)
     char at[24], ttl[24];
     itoa16(at, c->auth_time);
     itoa16(ttl, c->ttl_s);
-    const char *params[] = {c->code_hash, c->client_id, c->user_id, c->redirect_uri, c->scope,
-                            c->challenge, c->nonce,     c->resource, at,           ttl,
-                            c->session_id, c->dpop_jkt,  c->redirect_uri_sent ? "t" : "f"};
+    const char *params[] = {c->code_hash,
+                            c->client_id,
+                            c->user_id,
+                            c->redirect_uri,
+                            c->scope,
+                            c->challenge,
+                            c->nonce,
+                            c->resource,
+                            at,
+                            ttl,
+                            c->session_id,
+                            c->dpop_jkt,
+                            c->redirect_uri_sent ? "t" : "f"};
     return store_exec(p, &code_create, params, cb, ud);
 }
 
@@ -349,8 +360,8 @@ int store_refresh_create(store_pool *p, const store_refresh *r, store_cb cb, voi
     char at[24], ttl[24];
     itoa16(at, r->auth_time);
     itoa16(ttl, r->ttl_s);
-    const char *params[] = {r->token_hash, r->family_id, r->client_id, r->user_id,  r->subject,
-                            r->scope,      r->jkt,       r->audience,  at,          ttl,
+    const char *params[] = {r->token_hash, r->family_id, r->client_id, r->user_id, r->subject,
+                            r->scope,      r->jkt,       r->audience,  at,         ttl,
                             r->session_id};
     return store_exec(p, &refresh_create, params, cb, ud);
 }

@@ -26,8 +26,8 @@ int store_auth_signup(store_pool *p, const char *id, const char *email, const ch
  * allowed ('t' when both counts are within their limits), user id and
  * password_hash (both NULL when no such account), the attempt's number at
  * its address. */
-int store_auth_login_begin(store_pool *p, const char *email, const char *client_ip,
-                           int max_pair, int max_account, int window_s, store_cb cb, void *ud);
+int store_auth_login_begin(store_pool *p, const char *email, const char *client_ip, int max_pair,
+                           int max_account, int window_s, store_cb cb, void *ud);
 /* Step 2, for an existing account whose password was checked: success
  * clears the pair's count and takes this attempt off the account's;
  * failure keeps both. Audit user.login / user.login_failed (with the
@@ -51,8 +51,8 @@ int store_session_get(store_pool *p, const char *id_hash, int idle_s, store_cb c
 int store_session_end(store_pool *p, const char *id_hash, store_cb cb, void *ud);
 /* Ends the user's session with that public id, and the grants bound to it.
  * Row: ended count. */
-int store_session_end_public(store_pool *p, const char *user_id, const char *public_id,
-                             store_cb cb, void *ud);
+int store_session_end_public(store_pool *p, const char *user_id, const char *public_id, store_cb cb,
+                             void *ud);
 /* Row: data (JSON array of live sessions: id, created_at, last_seen_at,
  * client_ip, user_agent, expires_at). */
 int store_session_list(store_pool *p, const char *user_id, store_cb cb, void *ud);

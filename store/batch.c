@@ -18,9 +18,26 @@
 
 /* The columns of one record, in the statement's parameter order. */
 enum {
-    COL_JTI, COL_CLIENT, COL_SUBJECT, COL_USER, COL_SCOPE, COL_JKT, COL_AUDIENCE, COL_ACT,
-    COL_REPLAY, COL_TTL, COL_EXP, COL_EVENT, COL_ACTOR_ID, COL_ACTOR_TYPE, COL_METADATA,
-    COL_REQUEST_ID, COL_CLIENT_IP, COL_PARENT, COL_FAMILY, NCOLS
+    COL_JTI,
+    COL_CLIENT,
+    COL_SUBJECT,
+    COL_USER,
+    COL_SCOPE,
+    COL_JKT,
+    COL_AUDIENCE,
+    COL_ACT,
+    COL_REPLAY,
+    COL_TTL,
+    COL_EXP,
+    COL_EVENT,
+    COL_ACTOR_ID,
+    COL_ACTOR_TYPE,
+    COL_METADATA,
+    COL_REQUEST_ID,
+    COL_CLIENT_IP,
+    COL_PARENT,
+    COL_FAMILY,
+    NCOLS
 };
 
 typedef struct record {
@@ -39,7 +56,7 @@ typedef struct batch {
 
 struct token_batcher {
     store_pool *pool;
-    batch *open; /* not yet taken by a connection (held or queued): new records join it */
+    batch *open;  /* not yet taken by a connection (held or queued): new records join it */
     int inflight; /* submitted batches, BATCH_INFLIGHT at most */
     bool held;    /* open has not been submitted: it waits for an in-flight batch to end */
 };
@@ -86,15 +103,24 @@ static record *record_new(const store_token *t, store_cb cb, void *ud)
     snprintf(ttl, sizeof(ttl), "%d", t->replay_ttl_s);
     snprintf(exp, sizeof(exp), "%lld", (long long)t->expires_at);
     const char *v[NCOLS] = {
-        [COL_JTI] = t->jti,           [COL_CLIENT] = t->client_id,
-        [COL_SUBJECT] = t->subject,   [COL_USER] = t->user_id,
-        [COL_SCOPE] = t->scope,       [COL_JKT] = t->jkt,
-        [COL_AUDIENCE] = t->audience, [COL_ACT] = t->act,
-        [COL_REPLAY] = t->replay_key, [COL_TTL] = ttl,
-        [COL_EXP] = exp,              [COL_EVENT] = t->event,
-        [COL_ACTOR_ID] = t->actor_id, [COL_ACTOR_TYPE] = t->actor_type,
-        [COL_METADATA] = t->metadata, [COL_REQUEST_ID] = t->request_id,
-        [COL_CLIENT_IP] = t->client_ip, [COL_PARENT] = t->parent_jti,
+        [COL_JTI] = t->jti,
+        [COL_CLIENT] = t->client_id,
+        [COL_SUBJECT] = t->subject,
+        [COL_USER] = t->user_id,
+        [COL_SCOPE] = t->scope,
+        [COL_JKT] = t->jkt,
+        [COL_AUDIENCE] = t->audience,
+        [COL_ACT] = t->act,
+        [COL_REPLAY] = t->replay_key,
+        [COL_TTL] = ttl,
+        [COL_EXP] = exp,
+        [COL_EVENT] = t->event,
+        [COL_ACTOR_ID] = t->actor_id,
+        [COL_ACTOR_TYPE] = t->actor_type,
+        [COL_METADATA] = t->metadata,
+        [COL_REQUEST_ID] = t->request_id,
+        [COL_CLIENT_IP] = t->client_ip,
+        [COL_PARENT] = t->parent_jti,
         [COL_FAMILY] = t->family_id,
     };
     size_t bytes = sizeof(record);
@@ -168,8 +194,7 @@ static void on_build(void *ud, const char **params)
  * token's statement would have answered. */
 static PGresult *issued_result(const char *value)
 {
-    PGresAttDesc att = {.name = "issued", .typid = 25 /* text */, .typlen = -1,
-                        .atttypmod = -1};
+    PGresAttDesc att = {.name = "issued", .typid = 25 /* text */, .typlen = -1, .atttypmod = -1};
     PGresult *r = PQmakeEmptyPGresult(NULL, PGRES_TUPLES_OK);
     if (r == NULL || !PQsetResultAttrs(r, 1, &att) || !PQsetvalue(r, 0, 0, (char *)value, 1)) {
         PQclear(r);

@@ -27,14 +27,14 @@ static store_stmt chain_stmt = {
     "    'client_id', h.client_id, 'client_name', h.client_name, 'client_kind', h.client_kind, "
     "    'subject', h.subject, 'scope', h.scope, 'jkt', h.jkt, 'audience', h.audience, "
     "    'issued_at', " ISO("h.issued_at") ", 'expires_at', " ISO("h.expires_at") ", "
-    "    'revoked_at', " ISO("h.revoked") ", "
-    "    'events', (SELECT coalesce(json_agg(json_build_object('id', e.id, 'event', e.event, "
-    "      'actor_id', e.actor_id, 'actor_type', e.actor_type, 'metadata', e.metadata, "
-    "      'created_at', " ISO("e.created_at") ") ORDER BY e.created_at, e.id), '[]'::json) "
-    "      FROM (SELECT * FROM audit_events WHERE target_id = h.jti "
-    "            ORDER BY created_at, id LIMIT 50) e)) "
-    "    ORDER BY h.depth DESC))::text END AS chain FROM hops h",
-    1, 0};
+                        "    'revoked_at', " ISO("h.revoked") ", "
+                                         "    'events', (SELECT coalesce(json_agg(json_build_object('id', e.id, 'event', e.event, "
+                                         "      'actor_id', e.actor_id, 'actor_type', e.actor_type, 'metadata', e.metadata, "
+                                         "      'created_at', " ISO("e.created_at") ") ORDER BY e.created_at, e.id), '[]'::json) "
+                                                             "      FROM (SELECT * FROM audit_events WHERE target_id = h.jti "
+                                                             "            ORDER BY created_at, id LIMIT 50) e)) "
+                                                             "    ORDER BY h.depth DESC))::text END AS chain FROM hops h",
+                                             1, 0};
 
 int store_token_chain(store_pool *p, const char *jti, store_cb cb, void *ud)
 {

@@ -1,22 +1,21 @@
 #include "clients.h"
 
 /* The row every statement here returns, in STORE_CLIENT_* order. */
-#define CLIENT_COLS                                                                           \
-    "client_id, kind, status, registration_token_hash, secret_hash, auth_method, name, "      \
-    "array_to_json(grant_types)::text, array_to_json(response_types)::text, "                 \
-    "array_to_json(redirect_uris)::text, array_to_string(scopes, ' '), jwks::text, "          \
-    "metadata::text, extract(epoch FROM created_at)::bigint::text, registered_by, "             \
-    "array_to_json(resources)::text, " BOUND("scopes") ", " BOUND("grant_types") ", "          \
-    BOUND("resources")
+#define CLIENT_COLS                                                                      \
+    "client_id, kind, status, registration_token_hash, secret_hash, auth_method, name, " \
+    "array_to_json(grant_types)::text, array_to_json(response_types)::text, "            \
+    "array_to_json(redirect_uris)::text, array_to_string(scopes, ' '), jwks::text, "     \
+    "metadata::text, extract(epoch FROM created_at)::bigint::text, registered_by, "      \
+    "array_to_json(resources)::text, " BOUND("scopes") ", " BOUND("grant_types") ", " BOUND("resources")
 
 /* One list of the initial access token a client was registered with. */
-#define BOUND(col)                                                                            \
-    "(SELECT array_to_string(t." col ", ' ') FROM dcr_initial_tokens t WHERE t.id = "         \
+#define BOUND(col)                                                                    \
+    "(SELECT array_to_string(t." col ", ' ') FROM dcr_initial_tokens t WHERE t.id = " \
     "registered_by)"
 
 /* A JSON array parameter as text[], in order. */
-#define TEXT_ARRAY(p)                                                                         \
-    "ARRAY(SELECT e FROM jsonb_array_elements_text(" p "::jsonb) WITH ORDINALITY a(e, n) "     \
+#define TEXT_ARRAY(p)                                                                      \
+    "ARRAY(SELECT e FROM jsonb_array_elements_text(" p "::jsonb) WITH ORDINALITY a(e, n) " \
     "ORDER BY n)"
 
 #define SCOPES "coalesce(string_to_array(nullif($9, ''), ' '), '{}')"
@@ -38,36 +37,34 @@ static store_stmt client_register = {
     "  RETURNING id), "
     "c AS (INSERT INTO oauth_clients (client_id, kind, registration_token_hash, "
     "  secret_hash, name, auth_method, grant_types, response_types, redirect_uris, scopes, "
-    "  jwks, metadata, resources, registered_by) SELECT $1, 'dcr', $2, $3, $4, $5, "
-    TEXT_ARRAY("$6") ", " TEXT_ARRAY("$7") ", " TEXT_ARRAY("$8") ", " SCOPES ", $10::jsonb, "
-    "  $11::jsonb, " TEXT_ARRAY("$14") ", $16 "
-    "  WHERE $15::text IS NULL OR EXISTS (SELECT 1 FROM iat) RETURNING *), "
-    AUDIT("oauth.client_registered") ", "
-    "used AS (INSERT INTO audit_events (id, event, actor_id, actor_type, target_id, metadata, "
-    "  request_id, client_ip) SELECT shark_id('audit_'), 'admin.dcr_token_used', c.client_id, "
-    "  'client', iat.id, jsonb_build_object('client_id', c.client_id), $12, $13 FROM iat, c) "
-    "SELECT " CLIENT_COLS " FROM c",
-    16, 0};
+    "  jwks, metadata, resources, registered_by) SELECT $1, 'dcr', $2, $3, $4, $5, " TEXT_ARRAY("$6") ", " TEXT_ARRAY("$7") ", " TEXT_ARRAY("$8") ", " SCOPES ", $10::jsonb, "
+                                    "  $11::jsonb, " TEXT_ARRAY("$14") ", $16 "
+                                               "  WHERE $15::text IS NULL OR EXISTS (SELECT 1 FROM iat) RETURNING *), " AUDIT("oauth.client_registered") ", "
+                                                                              "used AS (INSERT INTO audit_events (id, event, actor_id, actor_type, target_id, metadata, "
+                                                                              "  request_id, client_ip) SELECT shark_id('audit_'), 'admin.dcr_token_used', c.client_id, "
+                                                                              "  'client', iat.id, jsonb_build_object('client_id', c.client_id), $12, $13 FROM iat, c) "
+                                                                              "SELECT " CLIENT_COLS
+                                                                              " FROM c",
+                                                   16, 0};
 
 static store_stmt client_update = {
     "client_update",
     "WITH c AS (UPDATE oauth_clients SET secret_hash = $3, name = $4, auth_method = $5, "
     "  grant_types = " TEXT_ARRAY("$6") ", response_types = " TEXT_ARRAY("$7") ", "
-    "  redirect_uris = " TEXT_ARRAY("$8") ", scopes = " SCOPES ", jwks = $10::jsonb, "
-    "  metadata = $11::jsonb, resources = " TEXT_ARRAY("$14") ", updated_at = now() "
-    "  WHERE client_id = $1 AND registration_token_hash = $2 AND kind = 'dcr' "
-    "  AND status = 'active' RETURNING *), " AUDIT("oauth.client_updated")
-    "SELECT " CLIENT_COLS " FROM c",
-    14, 0};
+              "  redirect_uris = " TEXT_ARRAY("$8") ", scopes = " SCOPES ", jwks = $10::jsonb, "
+                        "  metadata = $11::jsonb, resources = " TEXT_ARRAY("$14") ", updated_at = now() "
+                                   "  WHERE client_id = $1 AND registration_token_hash = $2 AND kind = 'dcr' "
+                                   "  AND status = 'active' RETURNING *), " AUDIT("oauth.client_updated") "SELECT " CLIENT_COLS " FROM c", 14,
+                                       0};
 
-static int exec_reg(store_pool *p, const store_stmt *stmt, const store_client_reg *c,
-                    store_cb cb, void *ud)
+static int exec_reg(store_pool *p, const store_stmt *stmt, const store_client_reg *c, store_cb cb,
+                    void *ud)
 {
-    const char *params[] = {c->client_id,   c->token_hash,  c->secret_hash,    c->name,
-                            c->auth_method, c->grant_types, c->response_types, c->redirect_uris,
-                            c->scope,       c->jwks,        c->metadata,       c->request_id,
-                            c->client_ip,   c->resources,   c->initial_token_hash,
-                            c->registered_by};
+    const char *params[] = {
+        c->client_id,   c->token_hash,  c->secret_hash,        c->name,
+        c->auth_method, c->grant_types, c->response_types,     c->redirect_uris,
+        c->scope,       c->jwks,        c->metadata,           c->request_id,
+        c->client_ip,   c->resources,   c->initial_token_hash, c->registered_by};
     return store_exec(p, stmt, params, cb, ud);
 }
 
@@ -82,8 +79,7 @@ int store_client_update(store_pool *p, const store_client_reg *c, store_cb cb, v
 }
 
 static store_stmt client_registration = {
-    "client_registration", "SELECT " CLIENT_COLS " FROM oauth_clients WHERE client_id = $1", 1,
-    0};
+    "client_registration", "SELECT " CLIENT_COLS " FROM oauth_clients WHERE client_id = $1", 1, 0};
 
 int store_client_registration(store_pool *p, const char *client_id, store_cb cb, void *ud)
 {

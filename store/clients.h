@@ -42,11 +42,11 @@ typedef struct store_client_reg {
     const char *secret_hash; /* NULL when the method uses no secret */
     const char *name, *auth_method;
     const char *grant_types, *response_types, *redirect_uris; /* JSON arrays of strings */
-    const char *scope;                  /* space-separated, "" for none */
-    const char *jwks;                   /* JSON object or NULL */
-    const char *metadata;               /* JSON object: the other members */
-    const char *resources;              /* JSON array of strings */
-    const char *request_id, *client_ip; /* for the audit event */
+    const char *scope;                                        /* space-separated, "" for none */
+    const char *jwks;                                         /* JSON object or NULL */
+    const char *metadata;                                     /* JSON object: the other members */
+    const char *resources;                                    /* JSON array of strings */
+    const char *request_id, *client_ip;                       /* for the audit event */
     /* register only: who vouched for it (open | admin | an initial access
      * token's id) and, with a token, the token's hash */
     const char *registered_by, *initial_token_hash;

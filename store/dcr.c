@@ -7,16 +7,15 @@
 static store_stmt token_create = {
     "dcr_token_create",
     "WITH t AS (INSERT INTO dcr_initial_tokens (id, token_hash, description, scopes, "
-    "  grant_types, resources, max_uses, expires_at) VALUES ($1, $2, $3, " TEXT_ARRAY("$4") ", "
-    TEXT_ARRAY("$5") ", " TEXT_ARRAY("$6") ", $7::int, now() + $8::int * interval '1 second') "
-    "  RETURNING *), "
-    "ev AS (INSERT INTO audit_events (id, event, actor_id, actor_type, target_id, metadata, "
-    "  request_id, client_ip) SELECT shark_id('audit_'), 'admin.dcr_token_created', 'admin', "
-    "  'admin', t.id, jsonb_build_object('scopes', to_jsonb(t.scopes), 'grant_types', "
-    "  to_jsonb(t.grant_types), 'resources', to_jsonb(t.resources), 'max_uses', t.max_uses, "
-    "  'expires_at', t.expires_at), $9, $10 FROM t) "
-    "SELECT shark_dcr_token_json(t)::text AS token FROM t",
-    10, 0};
+    "  grant_types, resources, max_uses, expires_at) VALUES ($1, $2, $3, " TEXT_ARRAY("$4") ", " TEXT_ARRAY("$5") ", " TEXT_ARRAY("$6") ", $7::int, now() + $8::int * interval '1 second') "
+                                    "  RETURNING *), "
+                                    "ev AS (INSERT INTO audit_events (id, event, actor_id, actor_type, target_id, metadata, "
+                                    "  request_id, client_ip) SELECT shark_id('audit_'), 'admin.dcr_token_created', 'admin', "
+                                    "  'admin', t.id, jsonb_build_object('scopes', to_jsonb(t.scopes), 'grant_types', "
+                                    "  to_jsonb(t.grant_types), 'resources', to_jsonb(t.resources), 'max_uses', t.max_uses, "
+                                    "  'expires_at', t.expires_at), $9, $10 FROM t) "
+                                    "SELECT shark_dcr_token_json(t)::text AS token FROM t",
+                              10, 0};
 
 int store_dcr_token_create(store_pool *p, const store_dcr_token_in *in, const store_actor *who,
                            store_cb cb, void *ud)
@@ -24,9 +23,9 @@ int store_dcr_token_create(store_pool *p, const store_dcr_token_in *in, const st
     char uses[16], ttl[16];
     snprintf(uses, sizeof(uses), "%d", in->max_uses);
     snprintf(ttl, sizeof(ttl), "%d", in->expires_in_s);
-    const char *params[] = {in->id,        in->token_hash, in->description, in->scopes,
-                            in->grant_types, in->resources, uses,          ttl,
-                            who->request_id, who->client_ip};
+    const char *params[] = {
+        in->id, in->token_hash,  in->description, in->scopes, in->grant_types, in->resources, uses,
+        ttl,    who->request_id, who->client_ip};
     return store_exec(p, &token_create, params, cb, ud);
 }
 

@@ -26,15 +26,15 @@ int store_device_create(store_pool *p, const char *device_code_hash, const char 
 #define DEVICE_MAX_MISSES "10"
 #define DEVICE_MAX_MISSES_ADDR "30"
 #define DEVICE_THROTTLE                                                                       \
-    "t AS (SELECT (SELECT count(*) FROM device_attempts WHERE user_id = $2 "                   \
-    "  AND at > now() - interval '15 minutes') >= " DEVICE_MAX_MISSES " OR (SELECT count(*) "  \
+    "t AS (SELECT (SELECT count(*) FROM device_attempts WHERE user_id = $2 "                  \
+    "  AND at > now() - interval '15 minutes') >= " DEVICE_MAX_MISSES " OR (SELECT count(*) " \
     "  FROM device_attempts WHERE addr_key = shark_addr_key($3) "                             \
     "  AND at > now() - interval '15 minutes') >= " DEVICE_MAX_MISSES_ADDR " AS throttled), " \
-    "gc AS (DELETE FROM device_attempts WHERE ctid IN (SELECT ctid FROM device_attempts "      \
+    "gc AS (DELETE FROM device_attempts WHERE ctid IN (SELECT ctid FROM device_attempts "     \
     "  WHERE at < now() - interval '15 minutes' LIMIT 10 FOR UPDATE SKIP LOCKED)), "
 
 #define DEVICE_MISS(found)                                                                    \
-    "miss AS (INSERT INTO device_attempts (user_id, addr_key) SELECT $2, shark_addr_key($3) "  \
+    "miss AS (INSERT INTO device_attempts (user_id, addr_key) SELECT $2, shark_addr_key($3) " \
     "  WHERE NOT (SELECT throttled FROM t) AND NOT EXISTS (SELECT 1 FROM " found ")) "
 
 static store_stmt device_lookup = {
@@ -42,10 +42,9 @@ static store_stmt device_lookup = {
     "WITH " DEVICE_THROTTLE
     "d AS (SELECT d.client_id, c.name, d.scope FROM device_codes d JOIN oauth_clients c "
     "  ON c.client_id = d.client_id WHERE d.user_code = $1 AND d.status = 'pending' "
-    "  AND d.expires_at > now()), " DEVICE_MISS("d")
-    "SELECT (SELECT throttled FROM t)::text, EXISTS (SELECT 1 FROM d)::text, "
-    "  (SELECT client_id FROM d), (SELECT name FROM d), (SELECT scope FROM d)",
-    3, 0};
+    "  AND d.expires_at > now()), " DEVICE_MISS("d") "SELECT (SELECT throttled FROM t)::text, EXISTS (SELECT 1 FROM d)::text, "
+             "  (SELECT client_id FROM d), (SELECT name FROM d), (SELECT scope FROM d)",
+        3, 0};
 
 int store_device_lookup(store_pool *p, const char *user_code, const char *user_id,
                         const char *client_ip, store_cb cb, void *ud)
@@ -60,23 +59,22 @@ static store_stmt device_decide = {
     "d AS (UPDATE device_codes SET status = CASE WHEN $4 THEN 'approved' ELSE 'denied' "
     "  END, user_id = $2, auth_time = to_timestamp($5::bigint) WHERE user_code = $1 "
     "  AND status = 'pending' AND expires_at > now() AND NOT (SELECT throttled FROM t) "
-    "  RETURNING client_id, scope), " DEVICE_MISS("d")
-    ", k AS (SELECT shark_consent_grant($2, d.client_id, d.scope) FROM d WHERE $4), "
-    "ev AS (INSERT INTO audit_events (id, event, actor_id, actor_type, target_id, metadata, "
-    "  request_id, client_ip) SELECT shark_id('audit_'), CASE WHEN $4 THEN "
-    "  'oauth.device_approved' ELSE 'oauth.device_denied' END, $2, 'user', d.client_id, "
-    "  '{}'::jsonb, $6, $3 FROM d) "
-    "SELECT (SELECT throttled FROM t)::text, (SELECT count(*) FROM d), "
-    "  (SELECT count(*) FROM k) AS consented",
-    6, 0};
+    "  RETURNING client_id, scope), " DEVICE_MISS("d") ", k AS (SELECT shark_consent_grant($2, d.client_id, d.scope) FROM d WHERE $4), "
+             "ev AS (INSERT INTO audit_events (id, event, actor_id, actor_type, target_id, metadata, "
+             "  request_id, client_ip) SELECT shark_id('audit_'), CASE WHEN $4 THEN "
+             "  'oauth.device_approved' ELSE 'oauth.device_denied' END, $2, 'user', d.client_id, "
+             "  '{}'::jsonb, $6, $3 FROM d) "
+             "SELECT (SELECT throttled FROM t)::text, (SELECT count(*) FROM d), "
+             "  (SELECT count(*) FROM k) AS consented",
+        6, 0};
 
 int store_device_decide(store_pool *p, const char *user_code, const char *user_id, int approve,
                         int64_t auth_time, const store_actor *who, store_cb cb, void *ud)
 {
     char at[24];
     snprintf(at, sizeof(at), "%lld", (long long)auth_time);
-    const char *params[] = {user_code,         user_id, who->client_ip, approve ? "true" : "false",
-                            at, who->request_id};
+    const char *params[] = {user_code, user_id,        who->client_ip, approve ? "true" : "false",
+                            at,        who->request_id};
     return store_exec(p, &device_decide, params, cb, ud);
 }
 

@@ -174,8 +174,8 @@ static void log_tail(const char *path, char *out, size_t len)
     if (fd < 0)
         return;
     size = lseek(fd, 0, SEEK_END);
-    if (size > 0 && lseek(fd, size > (off_t)sizeof(buf) - 1 ? size - (off_t)sizeof(buf) + 1 : 0,
-                          SEEK_SET) >= 0)
+    if (size > 0 &&
+        lseek(fd, size > (off_t)sizeof(buf) - 1 ? size - (off_t)sizeof(buf) + 1 : 0, SEEK_SET) >= 0)
         n = read(fd, buf, sizeof(buf) - 1);
     close(fd);
     if (n <= 0)
@@ -227,8 +227,7 @@ static int lookup_runas(struct runas *ra, char *err, size_t errlen)
 }
 
 /* mkdir if missing, then give it to the child user. */
-static int make_dir(const char *path, mode_t mode, const struct runas *ra, char *err,
-                    size_t errlen)
+static int make_dir(const char *path, mode_t mode, const struct runas *ra, char *err, size_t errlen)
 {
     if (mkdir(path, mode) != 0 && errno != EEXIST)
         goto fail;
@@ -295,8 +294,8 @@ static pid_t spawn(char *const argv[], const char *log_path, const char *cwd,
         setsid();
         if (dup2(in, 0) < 0 || dup2(out, 1) < 0 || dup2(out, 2) < 0)
             _exit(127);
-        if (ra->drop && (setgroups((size_t)ra->ngroups, ra->groups) != 0 ||
-                         setgid(ra->gid) != 0 || setuid(ra->uid) != 0))
+        if (ra->drop && (setgroups((size_t)ra->ngroups, ra->groups) != 0 || setgid(ra->gid) != 0 ||
+                         setuid(ra->uid) != 0))
             goto child_fail;
         /* After setuid: credential changes clear the death signal. */
         if (tie && (prctl(PR_SET_PDEATHSIG, SIGINT) != 0 || getppid() != parent))
@@ -535,9 +534,8 @@ static int read_password(const char *path, char out[PASSWORD_HEX + 1], char *err
 
 static int run_initdb(struct paths *p, const struct runas *ra, char *err, size_t errlen)
 {
-    char *argv[] = {p->initdb, "-D",          p->data, "-U",          "shark",
-                    "--auth=scram-sha-256", p->pwfile_opt, "-E", "UTF8", "--no-locale",
-                    NULL};
+    char *argv[] = {p->initdb,     "-D", p->data, "-U",          "shark", "--auth=scram-sha-256",
+                    p->pwfile_opt, "-E", "UTF8",  "--no-locale", NULL};
     char tail[512];
     int status;
     pid_t pid;
@@ -557,14 +555,22 @@ static int run_initdb(struct paths *p, const struct runas *ra, char *err, size_t
 static pid_t start_postgres(struct paths *p, const struct runas *ra, char *err, size_t errlen)
 {
     char *argv[] = {p->postgres,
-                    "-D", p->data,
-                    "-c", "listen_addresses=",
-                    "-c", "port=" PG_PORT,
-                    "-c", p->sockdir_opt,
-                    "-c", "unix_socket_permissions=0700",
-                    "-c", "max_connections=200",
-                    "-c", "shared_buffers=64MB",
-                    "-c", "logging_collector=off",
+                    "-D",
+                    p->data,
+                    "-c",
+                    "listen_addresses=",
+                    "-c",
+                    "port=" PG_PORT,
+                    "-c",
+                    p->sockdir_opt,
+                    "-c",
+                    "unix_socket_permissions=0700",
+                    "-c",
+                    "max_connections=200",
+                    "-c",
+                    "shared_buffers=64MB",
+                    "-c",
+                    "logging_collector=off",
                     NULL};
 
     return spawn(argv, p->pg_log, p->pg, ra, true, err, errlen);
@@ -681,8 +687,8 @@ done:
 /* A cluster from before passwords (initdb --auth=trust, no password file):
  * start it once reachable only by our own OS user (peer), set the role's
  * password, stop it; the password file is written only once that worked. */
-static int upgrade_trust(struct paths *p, const struct runas *ra, const char *password,
-                         char *err, size_t errlen)
+static int upgrade_trust(struct paths *p, const struct runas *ra, const char *password, char *err,
+                         size_t errlen)
 {
     char ident[512];
     struct passwd *me = getpwuid(geteuid());
@@ -718,12 +724,12 @@ static int upgrade_trust(struct paths *p, const struct runas *ra, const char *pa
 
 static int make_paths(struct paths *p, const char *bindir)
 {
-    if (join(p->pg, p->base, "pg") || join(p->data, p->pg, "data") ||
-        join(p->run, p->pg, "run") || join(p->initdb, bindir, "initdb") ||
-        join(p->postgres, bindir, "postgres") || join(p->initdb_log, p->pg, "initdb.log") ||
-        join(p->pg_log, p->pg, "postgres.log") || join(p->pidfile, p->data, "postmaster.pid") ||
-        join(p->version, p->data, "PG_VERSION") || join(p->password, p->pg, "password") ||
-        join(p->hba, p->data, "pg_hba.conf") || join(p->ident, p->data, "pg_ident.conf"))
+    if (join(p->pg, p->base, "pg") || join(p->data, p->pg, "data") || join(p->run, p->pg, "run") ||
+        join(p->initdb, bindir, "initdb") || join(p->postgres, bindir, "postgres") ||
+        join(p->initdb_log, p->pg, "initdb.log") || join(p->pg_log, p->pg, "postgres.log") ||
+        join(p->pidfile, p->data, "postmaster.pid") || join(p->version, p->data, "PG_VERSION") ||
+        join(p->password, p->pg, "password") || join(p->hba, p->data, "pg_hba.conf") ||
+        join(p->ident, p->data, "pg_ident.conf"))
         return -1;
     snprintf(p->pwfile_opt, sizeof(p->pwfile_opt), "--pwfile=%s", p->password);
     snprintf(p->sockdir_opt, sizeof(p->sockdir_opt), "unix_socket_directories=%s", p->run);
@@ -886,8 +892,8 @@ store_embed *store_embed_start(const char *data_dir, char *conninfo, size_t len,
             goto fail;
     }
     if (write_owned(p->hba, hba_scram, &ra, err, errlen) != 0 ||
-        write_owned(p->ident, "# Written by shark (store/embed.c): no maps.\n", &ra, err,
-                    errlen) != 0)
+        write_owned(p->ident, "# Written by shark (store/embed.c): no maps.\n", &ra, err, errlen) !=
+            0)
         goto fail;
     clear_stale(p->pidfile);
     clear_socket_lock(p->run);

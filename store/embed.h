@@ -32,8 +32,8 @@ typedef struct store_embed store_embed;
  * until it accepts connections. On success returns the handle and writes a
  * libpq conninfo for it (password included) into conninfo (size len). On
  * failure returns NULL with a human-readable reason in err (size errlen). */
-store_embed *store_embed_start(const char *data_dir, char *conninfo, size_t len,
-                               char *err, size_t errlen);
+store_embed *store_embed_start(const char *data_dir, char *conninfo, size_t len, char *err,
+                               size_t errlen);
 
 /* Fast shutdown (SIGINT), waits for the postmaster to exit, frees. */
 void store_embed_stop(store_embed *e);

@@ -129,8 +129,8 @@ int main(int argc, char **argv)
     qsort(ins, (size_t)n, sizeof(*ins), by_version);
     for (int i = 1; i < n; i++) {
         if (ins[i].version == ins[i - 1].version) {
-            fprintf(stderr, "embed_sql: %s and %s share version %d\n", ins[i - 1].name,
-                    ins[i].name, ins[i].version);
+            fprintf(stderr, "embed_sql: %s and %s share version %d\n", ins[i - 1].name, ins[i].name,
+                    ins[i].version);
             goto fail;
         }
     }

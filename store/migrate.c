@@ -62,8 +62,8 @@ static int apply(PGconn *conn, const struct store_migration *m, char *err, size_
         goto fail;
     if (run(conn, m->sql, what, err, errlen) != 0)
         goto fail;
-    res = PQexecParams(conn, "INSERT INTO schema_migrations (version, name) VALUES ($1, $2)",
-                       2, NULL, params, NULL, NULL, 0);
+    res = PQexecParams(conn, "INSERT INTO schema_migrations (version, name) VALUES ($1, $2)", 2,
+                       NULL, params, NULL, NULL, 0);
     if (PQresultStatus(res) != PGRES_COMMAND_OK) {
         errf(err, errlen, "%s: recording it: %s", what, PQerrorMessage(conn));
         goto fail;
@@ -108,8 +108,8 @@ int store_migrate_run(const char *conninfo, enum store_migrate_mode mode, store_
     }
     PQsetNoticeProcessor(conn, ignore_notice, NULL);
     /* Lock first: concurrent CREATE TABLE IF NOT EXISTS can still collide. */
-    if (run(conn, "SELECT pg_advisory_lock(" MIGRATE_LOCK_KEY ")", "taking the migration lock",
-            err, errlen) != 0)
+    if (run(conn, "SELECT pg_advisory_lock(" MIGRATE_LOCK_KEY ")", "taking the migration lock", err,
+            errlen) != 0)
         goto fail;
     if ((table = has_table(conn)) < 0) {
         errf(err, errlen, "looking for schema_migrations: %s", PQerrorMessage(conn));
@@ -120,13 +120,12 @@ int store_migrate_run(const char *conninfo, enum store_migrate_mode mode, store_
             goto fail;
         in_txn = true;
     }
-    if (mode != STORE_MIGRATE_CHECK &&
-        run(conn,
-            "CREATE TABLE IF NOT EXISTS schema_migrations ("
-            " version int PRIMARY KEY,"
-            " name text NOT NULL,"
-            " applied_at timestamptz NOT NULL DEFAULT now())",
-            "creating schema_migrations", err, errlen) != 0)
+    if (mode != STORE_MIGRATE_CHECK && run(conn,
+                                           "CREATE TABLE IF NOT EXISTS schema_migrations ("
+                                           " version int PRIMARY KEY,"
+                                           " name text NOT NULL,"
+                                           " applied_at timestamptz NOT NULL DEFAULT now())",
+                                           "creating schema_migrations", err, errlen) != 0)
         goto fail;
     if (table || mode != STORE_MIGRATE_CHECK) {
         applied = max_applied(conn);
@@ -178,15 +177,13 @@ fail:
 
 int store_migrate(const char *conninfo, char *err, size_t errlen)
 {
-    return store_migrate_run(conninfo, STORE_MIGRATE_APPLY, NULL, NULL, NULL, err, errlen) < 0
-               ? -1
-               : 0;
+    return store_migrate_run(conninfo, STORE_MIGRATE_APPLY, NULL, NULL, NULL, err, errlen) < 0 ? -1
+                                                                                               : 0;
 }
 
 int store_schema_require(const char *conninfo, char *err, size_t errlen)
 {
-    int pending = store_migrate_run(conninfo, STORE_MIGRATE_CHECK, NULL, NULL, NULL, err,
-                                    errlen);
+    int pending = store_migrate_run(conninfo, STORE_MIGRATE_CHECK, NULL, NULL, NULL, err, errlen);
     if (pending > 0)
         errf(err, errlen,
              "%d migration%s of this shark %s not applied; run `shark migrate` first (or "
@@ -201,8 +198,8 @@ static int is_applied(PGconn *conn, int version)
     char v[16];
     snprintf(v, sizeof(v), "%d", version);
     const char *params[] = {v};
-    PGresult *res = PQexecParams(conn, "SELECT 1 FROM schema_migrations WHERE version = $1::int",
-                                 1, NULL, params, NULL, NULL, 0);
+    PGresult *res = PQexecParams(conn, "SELECT 1 FROM schema_migrations WHERE version = $1::int", 1,
+                                 NULL, params, NULL, NULL, 0);
     int rc = PQresultStatus(res) == PGRES_TUPLES_OK ? PQntuples(res) == 1 : -1;
     PQclear(res);
     return rc;

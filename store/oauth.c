@@ -11,12 +11,12 @@
  * previous version take the newest unretired key as their active one, and
  * must never take an id_token key (this version refuses access tokens it
  * signed). */
-#define KEY_CREATED(purpose)                                                                  \
+#define KEY_CREATED(purpose) \
     "CASE WHEN " purpose " = 'id_token' THEN to_timestamp(0) ELSE now() END"
 
-#define KEYS_SQL                                                                              \
-    "SELECT id, alg, private_sealed, (retired_at IS NOT NULL)::text, "                        \
-    "extract(epoch FROM created_at)::bigint::text, purpose FROM signing_keys "                \
+#define KEYS_SQL                                                               \
+    "SELECT id, alg, private_sealed, (retired_at IS NOT NULL)::text, "         \
+    "extract(epoch FROM created_at)::bigint::text, purpose FROM signing_keys " \
     "WHERE publish_until IS NULL OR publish_until > now() ORDER BY created_at DESC, id DESC"
 
 void store_key_rows_free(store_key_row *rows, int n)
@@ -100,12 +100,11 @@ int store_key_insert(const char *conninfo, const char *id, const char *alg, cons
     if (PQresultStatus(r) != PGRES_TUPLES_OK)
         goto done;
     PQclear(r);
-    r = PQexecParams(c,
-                     "INSERT INTO signing_keys (id, alg, private_sealed, public_jwk, purpose, "
-                     "created_at) SELECT $1, $2, $3::bytea, $4::jsonb, $5, " KEY_CREATED("$5")
-                     " WHERE NOT EXISTS "
+    r = PQexecParams(
+        c, "INSERT INTO signing_keys (id, alg, private_sealed, public_jwk, purpose, "
+           "created_at) SELECT $1, $2, $3::bytea, $4::jsonb, $5, " KEY_CREATED("$5") " WHERE NOT EXISTS "
                      "(SELECT 1 FROM signing_keys WHERE retired_at IS NULL AND purpose = $5)",
-                     5, NULL, params, NULL, NULL, 0);
+               5, NULL, params, NULL, NULL, 0);
     if (PQresultStatus(r) != PGRES_COMMAND_OK)
         goto done;
     PQclear(r);
@@ -137,12 +136,12 @@ static store_stmt key_rotate = {
     "  WHERE retired_at IS NULL AND purpose = $8 RETURNING id), "
     "k AS (INSERT INTO signing_keys (id, alg, private_sealed, public_jwk, purpose, created_at) "
     "  VALUES ($1, $2, decode($3, 'hex'), $4::jsonb, $8, " KEY_CREATED("$8") ") RETURNING id), "
-    "ev AS (INSERT INTO audit_events (id, event, actor_type, target_id, metadata, request_id, "
-    "  client_ip) SELECT shark_id('audit_'), 'admin.signing_key_rotated', 'admin', k.id, "
-    "  jsonb_build_object('alg', $2::text, 'use', $8::text, 'retired', (SELECT "
-    "  coalesce(jsonb_agg(id), '[]'::jsonb) FROM old)), $6, $7 FROM k) "
-    "SELECT id FROM k",
-    8, 0};
+              "ev AS (INSERT INTO audit_events (id, event, actor_type, target_id, metadata, request_id, "
+              "  client_ip) SELECT shark_id('audit_'), 'admin.signing_key_rotated', 'admin', k.id, "
+              "  jsonb_build_object('alg', $2::text, 'use', $8::text, 'retired', (SELECT "
+              "  coalesce(jsonb_agg(id), '[]'::jsonb) FROM old)), $6, $7 FROM k) "
+              "SELECT id FROM k",
+        8, 0};
 
 int store_key_rotate(store_pool *p, const store_key_rotation *k, store_cb cb, void *ud)
 {
@@ -157,8 +156,9 @@ int store_key_rotate(store_pool *p, const store_key_rotation *k, store_cb cb, vo
     hex[k->sealed_len * 2] = '\0';
     char publish[16];
     snprintf(publish, sizeof(publish), "%d", k->publish_s);
-    const char *params[] = {k->id,           k->alg,       hex,       k->public_jwk, publish,
-                            k->request_id, k->client_ip, k->purpose ? k->purpose : "tokens"};
+    const char *params[] = {
+        k->id,   k->alg,        hex,          k->public_jwk,
+        publish, k->request_id, k->client_ip, k->purpose ? k->purpose : "tokens"};
     int rc = store_exec(p, &key_rotate, params, cb, ud);
     free(hex);
     return rc;
@@ -247,8 +247,7 @@ int store_replay_purge(store_pool *p, int limit, store_cb cb, void *ud)
 
 static store_stmt purge_expired = {"retention_purge",
                                    "SELECT shark_purge_expired($1::int, $2::int)", 2, 0};
-static store_stmt audit_maintain = {"audit_maintain", "SELECT shark_maintain_audit($1::int)", 1,
-                                    0};
+static store_stmt audit_maintain = {"audit_maintain", "SELECT shark_maintain_audit($1::int)", 1, 0};
 
 int store_retention_purge(store_pool *p, int limit, int webhook_days, store_cb cb, void *ud)
 {

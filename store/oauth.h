@@ -75,7 +75,7 @@ typedef struct store_token {
     const char *replay_key; /* DPoP jti record, or NULL */
     int replay_ttl_s;
     /* the audit event that records the issue */
-    const char *event;      /* oauth.token_issued / oauth.token_exchanged */
+    const char *event; /* oauth.token_issued / oauth.token_exchanged */
     const char *actor_id, *actor_type, *metadata, *request_id, *client_ip;
 } store_token;
 /* Row: `issued` — 1, or 0 when the replay key was already used (nothing was

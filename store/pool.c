@@ -55,8 +55,8 @@ struct store_req {
     } cb;
     void *ud;
     store_build_cb build; /* lazy query: fills params when a connection takes it */
-    uint64_t deadline; /* uv_now() after which a queued request fails */
-    int err;           /* for requests parked on `failed` */
+    uint64_t deadline;    /* uv_now() after which a queued request fails */
+    int err;              /* for requests parked on `failed` */
     const char *msg;
     int nparams;
     char *params[]; /* copies; the strings follow the array */
@@ -78,7 +78,7 @@ struct store_conn {
     bool in_cb;     /* a user callback for `req` is running */
     store_req *req; /* in flight */
     PGresult *result;
-    store_txn *txn; /* reserving transaction, if any */
+    store_txn *txn;    /* reserving transaction, if any */
     uint8_t *prepared; /* bitmap of statement ids prepared here */
     size_t prepared_len;
     int backoff_ms;
@@ -184,8 +184,7 @@ static int stmt_id(const store_stmt *st)
     if (id > 0)
         return id;
     id = atomic_fetch_add(&next_stmt_id, 1) + 1;
-    if (__atomic_compare_exchange_n(slot, &expected, id, false, __ATOMIC_ACQ_REL,
-                                    __ATOMIC_ACQUIRE))
+    if (__atomic_compare_exchange_n(slot, &expected, id, false, __ATOMIC_ACQ_REL, __ATOMIC_ACQUIRE))
         return id;
     return expected;
 }
@@ -212,8 +211,7 @@ static int conn_mark_prepared(store_conn *c, int id)
     return 0;
 }
 
-static store_req *req_new(enum req_kind kind, const store_stmt *st,
-                          const char *const *params)
+static store_req *req_new(enum req_kind kind, const store_stmt *st, const char *const *params)
 {
     int n = st ? st->nparams : 0;
     size_t bytes = sizeof(store_req) + (size_t)n * sizeof(char *);
@@ -517,8 +515,8 @@ static int conn_send(store_conn *c)
         snprintf(name, sizeof(name), "s%d", id);
         if (conn_is_prepared(c, id)) {
             c->phase = PHASE_EXEC;
-            ok = PQsendQueryPrepared(c->pg, name, r->nparams,
-                                     (const char *const *)r->params, NULL, NULL, 0);
+            ok = PQsendQueryPrepared(c->pg, name, r->nparams, (const char *const *)r->params, NULL,
+                                     NULL, 0);
         } else {
             c->phase = PHASE_PREPARE;
             ok = PQsendPrepare(c->pg, name, r->stmt->sql, r->nparams, NULL);
@@ -833,8 +831,7 @@ fail:
     return NULL;
 }
 
-store_pool *store_pool_new(uv_loop_t *loop, const char *conninfo, int size,
-                           int queue_timeout_ms)
+store_pool *store_pool_new(uv_loop_t *loop, const char *conninfo, int size, int queue_timeout_ms)
 {
     return pool_create(loop, conninfo, size, queue_timeout_ms, false);
 }
@@ -850,8 +847,8 @@ bool store_pool_outage(const store_pool *p)
     return p->outage;
 }
 
-int store_exec(store_pool *p, const store_stmt *stmt, const char *const *params,
-               store_cb cb, void *ud)
+int store_exec(store_pool *p, const store_stmt *stmt, const char *const *params, store_cb cb,
+               void *ud)
 {
     store_req *r;
 
@@ -918,8 +915,8 @@ static void txn_submit(store_txn *t, store_req *r)
         conn_start(c, list_pop(&t->steps));
 }
 
-int store_txn_exec(store_txn *txn, const store_stmt *stmt, const char *const *params,
-                   store_cb cb, void *ud)
+int store_txn_exec(store_txn *txn, const store_stmt *stmt, const char *const *params, store_cb cb,
+                   void *ud)
 {
     store_req *r = req_new(REQ_QUERY, stmt, params);
 
@@ -931,8 +928,7 @@ int store_txn_exec(store_txn *txn, const store_stmt *stmt, const char *const *pa
     return 0;
 }
 
-static void txn_end(store_txn *txn, enum req_kind kind, void (*cb)(void *ud, int err),
-                    void *ud)
+static void txn_end(store_txn *txn, enum req_kind kind, void (*cb)(void *ud, int err), void *ud)
 {
     store_req *r = txn->end;
 

@@ -7,8 +7,8 @@
 /* starts_with rather than LIKE: the prefix needs no escaping. */
 static store_stmt candidates = {
     "revoke_candidates",
-    "SELECT client_id FROM oauth_clients WHERE starts_with(client_id, $1) ORDER BY client_id",
-    1, 0};
+    "SELECT client_id FROM oauth_clients WHERE starts_with(client_id, $1) ORDER BY client_id", 1,
+    0};
 
 int store_revoke_candidates(store_pool *p, const char *prefix, store_cb cb, void *ud)
 {
@@ -48,34 +48,33 @@ int store_revoke_clients(store_pool *p, const char *client_ids, const char *patt
  * jti): a page may end inside such a group and the next one resumes exactly
  * there. */
 /* The live tokens a watermark of `kind` set in the window covers. */
-#define MARKED(kind, join)                                                                         \
-    "SELECT t.jti, t.client_id, w.revoked_before AS rb, t.expires_at "                             \
-    "FROM revocation_watermarks w JOIN oauth_tokens t ON " join " WHERE w.kind = " kind " "        \
-    "AND w.revoked_before >= coalesce($1::timestamptz, now() - interval '1 day') "                 \
+#define MARKED(kind, join)                                                                  \
+    "SELECT t.jti, t.client_id, w.revoked_before AS rb, t.expires_at "                      \
+    "FROM revocation_watermarks w JOIN oauth_tokens t ON " join " WHERE w.kind = " kind " " \
+    "AND w.revoked_before >= coalesce($1::timestamptz, now() - interval '1 day') "          \
     "AND t.issued_at <= w.revoked_before AND t.revoked_at IS NULL AND t.expires_at > now()"
 
 static store_stmt feed = {
     "revoke_feed",
     "SELECT json_build_object('data', coalesce(json_agg(json_build_object('jti', jti, "
     "  'client_id', client_id, 'revoked_at', " TS("revoked_at") ", "
-    "  'expires_at', " TS("expires_at") ") ORDER BY revoked_at, jti), '[]'::json), "
-    "  'next_since', " TS("max(revoked_at)") ", "
-    "  'next_after_jti', (array_agg(jti ORDER BY revoked_at DESC, jti DESC))[1])::text AS body "
-    "FROM (SELECT jti, client_id, revoked_at, expires_at FROM (SELECT jti, client_id, "
-    "  revoked_at, expires_at FROM oauth_tokens "
-    "  WHERE revoked_at >= coalesce($1::timestamptz, now() - interval '1 day') "
-    "  AND expires_at > now() "
-    "  UNION ALL SELECT jti, client_id, min(rb), expires_at FROM ("
-    MARKED("'client'", "t.client_id = w.subject_id") " UNION ALL "
-    MARKED("'user'", "t.user_id = w.subject_id") " UNION ALL "
-    MARKED("'grant'", "t.user_id = split_part(w.subject_id, ' ', 1) AND t.client_id = "
-                      "substr(w.subject_id, strpos(w.subject_id, ' ') + 1)")
-    ") m GROUP BY jti, client_id, expires_at) u "
-    "  WHERE CASE WHEN $2::text IS NULL "
-    "    THEN revoked_at > coalesce($1::timestamptz, now() - interval '1 day') "
-    "    ELSE (revoked_at, jti) > (coalesce($1::timestamptz, now() - interval '1 day'), $2) END "
-    "  ORDER BY revoked_at, jti LIMIT $3::int) r",
-    3, 0};
+                      "  'expires_at', " TS("expires_at") ") ORDER BY revoked_at, jti), '[]'::json), "
+                                        "  'next_since', " TS("max(revoked_at)") ", "
+                                                               "  'next_after_jti', (array_agg(jti ORDER BY revoked_at DESC, jti DESC))[1])::text AS body "
+                                                               "FROM (SELECT jti, client_id, revoked_at, expires_at FROM (SELECT jti, client_id, "
+                                                               "  revoked_at, expires_at FROM oauth_tokens "
+                                                               "  WHERE revoked_at >= coalesce($1::timestamptz, now() - interval '1 day') "
+                                                               "  AND expires_at > now() "
+                                                               "  UNION ALL SELECT jti, client_id, min(rb), expires_at FROM (" MARKED("'client'", "t.client_id = w.subject_id") " UNION ALL " MARKED(
+                                                                   "'user'",
+                                                                   "t.user_id = w.subject_id") " UNION ALL " MARKED("'grant'",
+                                                                                                                    "t.user_id = split_part(w.subject_id, ' ', 1) AND t.client_id = "
+                                                                                                                    "substr(w.subject_id, strpos(w.subject_id, ' ') + 1)") ") m GROUP BY jti, client_id, expires_at) u "
+                                                                                                                                                                           "  WHERE CASE WHEN $2::text IS NULL "
+                                                                                                                                                                           "    THEN revoked_at > coalesce($1::timestamptz, now() - interval '1 day') "
+                                                                                                                                                                           "    ELSE (revoked_at, jti) > (coalesce($1::timestamptz, now() - interval '1 day'), $2) END "
+                                                                                                                                                                           "  ORDER BY revoked_at, jti LIMIT $3::int) r",
+                                            3, 0};
 
 int store_revocations(store_pool *p, const char *since, const char *after_jti, int limit,
                       store_cb cb, void *ud)

@@ -1,7 +1,7 @@
 /*
  * store/revoke: Layer 4 (revoke every live token of a set of clients, with
- * its audit event, in one statement that writes a watermark per client) and the revocation feed resource
- * servers poll.
+ * its audit event, in one statement that writes a watermark per client) and the revocation feed
+ * resource servers poll.
  */
 #ifndef SHARK_STORE_REVOKE_H
 #define SHARK_STORE_REVOKE_H

@@ -59,10 +59,10 @@ static _Atomic(table *) cur;
 static _Atomic long nreaders;
 
 static pthread_mutex_t wlock = PTHREAD_MUTEX_INITIALIZER;
-static table *retired;            /* replaced, not yet freed */
-static bool loading;              /* a reload runs */
-static uint64_t load_gen;         /* `gaps` when it started */
-static pend *pending;             /* added while it runs */
+static table *retired;    /* replaced, not yet freed */
+static bool loading;      /* a reload runs */
+static uint64_t load_gen; /* `gaps` when it started */
+static pend *pending;     /* added while it runs */
 static size_t npending, cappending;
 
 static _Atomic uint64_t gaps;
@@ -135,7 +135,8 @@ static bool full(const table *t)
 /* The slot holding key/tag, or the empty slot where it would go. */
 static slot *probe(table *t, uint64_t key, uint32_t tag)
 {
-    for (size_t i = (size_t)(((unsigned __int128)key * t->cap) >> 64);; i = i + 1 == t->cap ? 0 : i + 1) {
+    for (size_t i = (size_t)(((unsigned __int128)key * t->cap) >> 64);;
+         i = i + 1 == t->cap ? 0 : i + 1) {
         uint64_t k = atomic_load_explicit(&t->s[i].key, memory_order_acquire);
         if (k == 0 ||
             (k == key &&

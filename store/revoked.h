@@ -19,7 +19,7 @@
 #include <stdint.h>
 
 enum store_revoked {
-    STORE_REVOKED_NO,      /* not revoked, as far as any revocation up to now goes */
+    STORE_REVOKED_NO, /* not revoked, as far as any revocation up to now goes */
     STORE_REVOKED_YES,
     STORE_REVOKED_UNKNOWN, /* ask the database: the set may be missing revocations,
                               or a watermark fell in the second the token was issued */

@@ -54,8 +54,7 @@ typedef void (*store_cb)(void *ud, PGresult *res, int err, const char *msg);
 /* Creates a pool of `size` connections for `conninfo` on `loop`. Connections
  * open in the background; the pool is usable at once (queries wait in a
  * bounded queue for up to `queue_timeout_ms`). NULL on allocation failure. */
-store_pool *store_pool_new(uv_loop_t *loop, const char *conninfo, int size,
-                           int queue_timeout_ms);
+store_pool *store_pool_new(uv_loop_t *loop, const char *conninfo, int size, int queue_timeout_ms);
 /* The same for a read replica (a hot standby, --db-read): its connections
  * do not LISTEN (a standby refuses it), so it carries no invalidations and
  * must only serve reads that may be stale (listings, audit), never token,
@@ -74,8 +73,8 @@ void store_pool_close(store_pool *p, void (*done)(void *ud), void *ud);
  * `cb` is always called exactly once, never synchronously from inside this
  * call. Returns 0, or STORE_EUNAVAIL if the wait queue is full (cb then is
  * not called). */
-int store_exec(store_pool *p, const store_stmt *stmt, const char *const *params,
-               store_cb cb, void *ud);
+int store_exec(store_pool *p, const store_stmt *stmt, const char *const *params, store_cb cb,
+               void *ud);
 
 /* Like store_exec, but the parameters are only produced when a connection
  * takes the query: `build` then fills params[0..nparams) with strings that
@@ -93,8 +92,8 @@ int store_exec_lazy(store_pool *p, const store_stmt *stmt, store_build_cb build,
  * STORE_EUNAVAIL, without calling cb, if the wait queue is full. */
 typedef void (*store_txn_cb)(void *ud, store_txn *txn, int err);
 int store_txn_begin(store_pool *p, store_txn_cb cb, void *ud);
-int store_txn_exec(store_txn *txn, const store_stmt *stmt, const char *const *params,
-                   store_cb cb, void *ud);
+int store_txn_exec(store_txn *txn, const store_stmt *stmt, const char *const *params, store_cb cb,
+                   void *ud);
 /* Commit; `cb` gets STORE_OK or an error (the txn is gone either way). */
 void store_txn_commit(store_txn *txn, void (*cb)(void *ud, int err), void *ud);
 /* Roll back and release the connection; never fails from the caller's view. */

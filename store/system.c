@@ -48,10 +48,9 @@ int store_system_boot(const char *conninfo, const char *key_id, const char *key_
         goto done;
     *created = strcmp(PQgetvalue(r, 0, 0), "1") == 0;
     PQclear(r);
-    const char *started =
-        "INSERT INTO audit_events (id, event, actor_type, metadata) VALUES "
-        "(shark_id('audit_'), 'system.started', "
-        "'system', jsonb_build_object('version', $1::text, 'pid', $2::int))";
+    const char *started = "INSERT INTO audit_events (id, event, actor_type, metadata) VALUES "
+                          "(shark_id('audit_'), 'system.started', "
+                          "'system', jsonb_build_object('version', $1::text, 'pid', $2::int))";
     const char *p2[] = {version, pid};
     r = PQexecParams(c, started, 2, NULL, p2, NULL, NULL, 0);
     if (exec_ok(c, r, err, errlen) != 0)
@@ -126,8 +125,7 @@ static void on_key_check(void *ud, PGresult *res, int err, const char *msg)
     free(k);
 }
 
-int store_admin_key_check(store_pool *p, loop_ctx *lc, const char *key_hash, store_cb cb,
-                          void *ud)
+int store_admin_key_check(store_pool *p, loop_ctx *lc, const char *key_hash, store_cb cb, void *ud)
 {
     struct key_call *k = calloc(1, sizeof(*k));
     if (k == NULL || strlen(key_hash) >= sizeof(k->hash)) {
@@ -154,8 +152,8 @@ int store_system_bootstrapped(store_pool *p, store_cb cb, void *ud)
     return store_exec(p, &bootstrapped, NULL, cb, ud);
 }
 
-static store_stmt schema_version = {
-    "system_schema_version", "SELECT max(version) AS version FROM schema_migrations", 0, 0};
+static store_stmt schema_version = {"system_schema_version",
+                                    "SELECT max(version) AS version FROM schema_migrations", 0, 0};
 
 int store_system_schema_version(store_pool *p, store_cb cb, void *ud)
 {

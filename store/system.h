@@ -22,8 +22,7 @@ int store_system_boot(const char *conninfo, const char *key_id, const char *key_
 /* Row: one column `id` when key_hash names a live admin key (none
  * otherwise). Marks the installation bootstrapped on first success. A key
  * that checks out is remembered in the calling loop's lc (p's loop): */
-int store_admin_key_check(store_pool *p, loop_ctx *lc, const char *key_hash, store_cb cb,
-                          void *ud);
+int store_admin_key_check(store_pool *p, loop_ctx *lc, const char *key_hash, store_cb cb, void *ud);
 /* True when key_hash checked out on this loop and no admin key has been
  * changed or removed since, on any node (the check then needs no query). */
 bool store_admin_key_cached(const loop_ctx *lc, const char *key_hash);

@@ -5,13 +5,15 @@
 /* ISO-8601 UTC with microseconds, the format every admin response uses. */
 #define TS(x) "to_char(" x " AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.US\"Z\"')"
 
-#define USER_JSON(u)                                                                        \
-    "json_build_object('id', " u ".id, 'email', " u ".email, 'name', " u ".name, "          \
-    "'email_verified', " u ".email_verified, 'created_at', " TS(u ".created_at") ", "       \
-    "'updated_at', " TS(u ".updated_at") ")"
+#define USER_JSON(u)                                                               \
+    "json_build_object('id', " u ".id, 'email', " u ".email, 'name', " u ".name, " \
+    "'email_verified', " u                                                         \
+    ".email_verified, 'created_at', " TS(u ".created_at") ", "                     \
+                                                          "'updated_at', " TS(u ".updated_at") ")"
 
-#define AUDIT_COLS "audit_events (id, event, actor_id, actor_type, target_id, metadata, " \
-                   "request_id, client_ip)"
+#define AUDIT_COLS                                                         \
+    "audit_events (id, event, actor_id, actor_type, target_id, metadata, " \
+    "request_id, client_ip)"
 
 static store_stmt user_create = {
     "users_create",
@@ -19,11 +21,10 @@ static store_stmt user_create = {
     "  $1, coalesce($2, ''), coalesce($3::boolean, false)) RETURNING *), "
     "ev AS (INSERT INTO " AUDIT_COLS " SELECT shark_id('audit_'), 'user.created', NULL, "
     "  'admin', u.id, jsonb_build_object('email', u.email), $4, $5 FROM u) "
-    "SELECT " USER_JSON("u") "::text AS item FROM u",
-    5, 0};
+    "SELECT " USER_JSON("u") "::text AS item FROM u", 5, 0};
 
-int store_user_create(store_pool *p, const store_user_fields *f, const store_actor *o,
-                      store_cb cb, void *ud)
+int store_user_create(store_pool *p, const store_user_fields *f, const store_actor *o, store_cb cb,
+                      void *ud)
 {
     const char *params[] = {f->email, f->name, f->email_verified, o->request_id, o->client_ip};
     return store_exec(p, &user_create, params, cb, ud);
@@ -36,12 +37,11 @@ static store_stmt user_list = {
     "WITH m AS (SELECT * FROM users WHERE $1::text IS NULL "
     "  OR strpos(lower(email), lower($1)) > 0) "
     "SELECT coalesce((SELECT json_agg(" USER_JSON("s") " ORDER BY s.created_at DESC, s.id DESC) "
-    "  FROM (SELECT * FROM m ORDER BY created_at DESC, id DESC LIMIT $2::int OFFSET $3::int) s), "
-    "  '[]'::json)::text AS data, (SELECT count(*) FROM m) AS total",
-    3, 0};
+             "  FROM (SELECT * FROM m ORDER BY created_at DESC, id DESC LIMIT $2::int OFFSET $3::int) s), "
+             "  '[]'::json)::text AS data, (SELECT count(*) FROM m) AS total",
+        3, 0};
 
-int store_user_list(store_pool *p, const char *email, int limit, int offset, store_cb cb,
-                    void *ud)
+int store_user_list(store_pool *p, const char *email, int limit, int offset, store_cb cb, void *ud)
 {
     char l[16], o[16];
     snprintf(l, sizeof(l), "%d", limit);
@@ -69,14 +69,12 @@ static store_stmt user_update = {
     "ev AS (INSERT INTO " AUDIT_COLS " SELECT shark_id('audit_'), 'user.updated', NULL, "
     "  'admin', u.id, jsonb_strip_nulls(jsonb_build_object('email', $2::text, 'name', $3::text, "
     "  'email_verified', $4::boolean)), $5, $6 FROM u) "
-    "SELECT " USER_JSON("u") "::text AS item FROM u",
-    6, 0};
+    "SELECT " USER_JSON("u") "::text AS item FROM u", 6, 0};
 
 int store_user_update(store_pool *p, const char *id, const store_user_fields *f,
                       const store_actor *o, store_cb cb, void *ud)
 {
-    const char *params[] = {id, f->email, f->name, f->email_verified, o->request_id,
-                            o->client_ip};
+    const char *params[] = {id, f->email, f->name, f->email_verified, o->request_id, o->client_ip};
     return store_exec(p, &user_update, params, cb, ud);
 }
 
@@ -94,8 +92,7 @@ static store_stmt user_delete = {
     "SELECT count(*) AS deleted, (SELECT n FROM t) AS revoked FROM d",
     3, 0};
 
-int store_user_delete(store_pool *p, const char *id, const store_actor *o, store_cb cb,
-                      void *ud)
+int store_user_delete(store_pool *p, const char *id, const store_actor *o, store_cb cb, void *ud)
 {
     const char *params[] = {id, o->request_id, o->client_ip};
     return store_exec(p, &user_delete, params, cb, ud);
@@ -132,8 +129,8 @@ static store_stmt user_consents = {
     "  json_build_object('data', coalesce((SELECT json_agg(json_build_object('id', id, "
     "  'user_id', user_id, 'client_id', client_id, 'scopes', to_json(scopes), "
     "  'created_at', " TS("created_at") ") ORDER BY created_at DESC, id DESC) FROM k), "
-    "  '[]'::json), 'total', (SELECT count(*) FROM k))::text AS body",
-    1, 0};
+                      "  '[]'::json), 'total', (SELECT count(*) FROM k))::text AS body",
+        1, 0};
 
 int store_user_consents(store_pool *p, const char *id, store_cb cb, void *ud)
 {
@@ -213,7 +210,7 @@ int store_user_revoke_agents(store_pool *p, const char *user_id, const char *age
                              const char *reason, int dry_run, const store_actor *o, store_cb cb,
                              void *ud)
 {
-    const char *params[] = {user_id,        agent_ids,   reason, o->request_id,
-                            o->client_ip, dry_run ? "true" : "false"};
+    const char *params[] = {user_id,       agent_ids,    reason,
+                            o->request_id, o->client_ip, dry_run ? "true" : "false"};
     return store_exec(p, &revoke_agents, params, cb, ud);
 }

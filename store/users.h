@@ -18,13 +18,12 @@ typedef struct store_user_fields {
 
 /* Row: `user` (JSON). STORE_ECONFLICT when the email (any case) is taken.
  * Audit user.created. */
-int store_user_create(store_pool *p, const store_user_fields *f, const store_actor *o,
-                      store_cb cb, void *ud);
+int store_user_create(store_pool *p, const store_user_fields *f, const store_actor *o, store_cb cb,
+                      void *ud);
 
 /* Row: `data` (JSON array, newest first), `total`. `email` (NULL = all)
  * matches case-insensitively anywhere in the address. */
-int store_user_list(store_pool *p, const char *email, int limit, int offset, store_cb cb,
-                    void *ud);
+int store_user_list(store_pool *p, const char *email, int limit, int offset, store_cb cb, void *ud);
 
 /* Row `user` (JSON), none when unknown. */
 int store_user_get(store_pool *p, const char *id, store_cb cb, void *ud);
@@ -36,8 +35,7 @@ int store_user_update(store_pool *p, const char *id, const store_user_fields *f,
 
 /* Row: `deleted` (0/1). Agents the user created stay, created_by cleared;
  * the user's consents go with it. Audit user.deleted. */
-int store_user_delete(store_pool *p, const char *id, const store_actor *o, store_cb cb,
-                      void *ud);
+int store_user_delete(store_pool *p, const char *id, const store_actor *o, store_cb cb, void *ud);
 
 /* Row: `found` ('true'/'false': the user exists), `body` — {data, total, filter}.
  * filter is "created", "authorized" or "all". */

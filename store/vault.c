@@ -7,13 +7,13 @@
 
 /* The audit row a statement appends (as in store/agents.c): INSERT …
  * SELECT over a CTE, so it exists exactly when the change happened. */
-#define AUDIT(event, actor, actor_type, target, meta, rid, ip)                                 \
-    "INSERT INTO audit_events (id, event, actor_id, actor_type, target_id, metadata, "        \
-    "request_id, client_ip) SELECT shark_id('audit_'), '" event "', " actor ", " actor_type  \
+#define AUDIT(event, actor, actor_type, target, meta, rid, ip)                              \
+    "INSERT INTO audit_events (id, event, actor_id, actor_type, target_id, metadata, "      \
+    "request_id, client_ip) SELECT shark_id('audit_'), '" event "', " actor ", " actor_type \
     ", " target ", " meta ", " rid ", " ip " "
 
 /* NULL stays NULL (an update leaves the column alone), else text[]. */
-#define JSON_TEXT_ARRAY(p)                                                                    \
+#define JSON_TEXT_ARRAY(p)                                                                     \
     "(CASE WHEN " p "::jsonb IS NULL THEN NULL ELSE ARRAY(SELECT jsonb_array_elements_text(" p \
     "::jsonb)) END)"
 
@@ -57,21 +57,21 @@ static store_stmt provider_create = {
     "WITH p AS (INSERT INTO vault_providers (id, name, authorize_url, token_url, revoke_url, "
     "  scopes, scope_separator, authorize_params, auth_style, rotates_refresh, client_id, "
     "  client_secret_sealed) VALUES ($1, $2, $3, $4, $5, coalesce(" JSON_TEXT_ARRAY("$6") ", "
-    "  '{}'), coalesce($7, ' '), coalesce($8, ''), coalesce($9, 'basic'), "
-    "  coalesce($10::boolean, false), $11, decode($12, 'base64')) RETURNING *), "
-    "ev AS (" AUDIT("vault.provider_created", "'admin'", "'admin'", "p.id",
+              "  '{}'), coalesce($7, ' '), coalesce($8, ''), coalesce($9, 'basic'), "
+              "  coalesce($10::boolean, false), $11, decode($12, 'base64')) RETURNING *), "
+              "ev AS (" AUDIT("vault.provider_created", "'admin'", "'admin'", "p.id",
                     "jsonb_build_object('name', p.name)", "$13", "$14") "FROM p) "
-    "SELECT shark_vault_provider_json(p)::text FROM p",
-    14, 0};
+                                     "SELECT shark_vault_provider_json(p)::text FROM p",
+                              14, 0};
 
 int store_vault_provider_create(store_pool *p, const store_vault_provider_in *in,
                                 const store_actor *who, store_cb cb, void *ud)
 {
-    const char *params[] = {in->id,          in->name,           in->authorize_url,
-                            in->token_url,   in->revoke_url,     in->scopes,
-                            in->scope_separator, in->authorize_params, in->auth_style,
-                            in->rotates,     in->client_id,      in->secret_sealed,
-                            who->request_id, who->client_ip};
+    const char *params[] = {
+        in->id,          in->name,      in->authorize_url,   in->token_url,
+        in->revoke_url,  in->scopes,    in->scope_separator, in->authorize_params,
+        in->auth_style,  in->rotates,   in->client_id,       in->secret_sealed,
+        who->request_id, who->client_ip};
     return store_exec(p, &provider_create, params, cb, ud);
 }
 
@@ -82,28 +82,37 @@ static store_stmt provider_update = {
     "up AS (UPDATE vault_providers p SET name = coalesce($2, name), "
     "  authorize_url = coalesce($3, authorize_url), token_url = coalesce($4, token_url), "
     "  revoke_url = coalesce($5, revoke_url), scopes = coalesce(" JSON_TEXT_ARRAY("$6") ", scopes), "
-    "  scope_separator = coalesce($7, scope_separator), "
-    "  authorize_params = coalesce($8, authorize_params), auth_style = coalesce($9, auth_style), "
-    "  rotates_refresh = coalesce($10::boolean, rotates_refresh), "
-    "  client_id = coalesce($11, client_id), "
-    "  client_secret_sealed = coalesce(decode($12, 'base64'), client_secret_sealed), "
-    "  updated_at = now() WHERE p.id IN (SELECT id FROM ok) RETURNING p.*), "
-    "ev AS (" AUDIT("vault.provider_updated", "'admin'", "'admin'", "up.id",
+              "  scope_separator = coalesce($7, scope_separator), "
+              "  authorize_params = coalesce($8, authorize_params), auth_style = coalesce($9, auth_style), "
+              "  rotates_refresh = coalesce($10::boolean, rotates_refresh), "
+              "  client_id = coalesce($11, client_id), "
+              "  client_secret_sealed = coalesce(decode($12, 'base64'), client_secret_sealed), "
+              "  updated_at = now() WHERE p.id IN (SELECT id FROM ok) RETURNING p.*), "
+              "ev AS (" AUDIT("vault.provider_updated", "'admin'", "'admin'", "up.id",
                     "jsonb_build_object('client_secret_changed', $12::text IS NOT NULL)", "$14",
                     "$15") "FROM up) "
-    "SELECT EXISTS (SELECT 1 FROM cur)::text AS found, EXISTS (SELECT 1 FROM ok)::text AS allowed, "
-    "  (SELECT shark_vault_provider_json(up)::text FROM up) AS provider",
-    15, 0};
+                         "SELECT EXISTS (SELECT 1 FROM cur)::text AS found, EXISTS (SELECT 1 FROM ok)::text AS allowed, "
+                         "  (SELECT shark_vault_provider_json(up)::text FROM up) AS provider",
+                  15, 0};
 
 int store_vault_provider_update(store_pool *p, const store_vault_provider_in *in,
-                                bool endpoints_given, const store_actor *who, store_cb cb,
-                                void *ud)
+                                bool endpoints_given, const store_actor *who, store_cb cb, void *ud)
 {
-    const char *params[] = {in->id,          in->name,           in->authorize_url,
-                            in->token_url,   in->revoke_url,     in->scopes,
-                            in->scope_separator, in->authorize_params, in->auth_style,
-                            in->rotates,     in->client_id,      in->secret_sealed,
-                            endpoints_given ? "true" : "false", who->request_id, who->client_ip};
+    const char *params[] = {in->id,
+                            in->name,
+                            in->authorize_url,
+                            in->token_url,
+                            in->revoke_url,
+                            in->scopes,
+                            in->scope_separator,
+                            in->authorize_params,
+                            in->auth_style,
+                            in->rotates,
+                            in->client_id,
+                            in->secret_sealed,
+                            endpoints_given ? "true" : "false",
+                            who->request_id,
+                            who->client_ip};
     return store_exec(p, &provider_update, params, cb, ud);
 }
 
@@ -115,13 +124,13 @@ static store_stmt provider_delete = {
     "  AND (SELECT c FROM n) = 0 RETURNING id), "
     "ev AS (" AUDIT("vault.provider_deleted", "'admin'", "'admin'", "del.id", "'{}'::jsonb", "$2",
                     "$3") "FROM del) "
-    "SELECT EXISTS (SELECT 1 FROM cur)::text AS found, "
-    "  coalesce((SELECT builtin FROM cur), false)::text AS builtin, (SELECT c FROM n) AS conns, "
-    "  EXISTS (SELECT 1 FROM del)::text AS deleted",
-    3, 0};
+              "SELECT EXISTS (SELECT 1 FROM cur)::text AS found, "
+              "  coalesce((SELECT builtin FROM cur), false)::text AS builtin, (SELECT c FROM n) AS conns, "
+              "  EXISTS (SELECT 1 FROM del)::text AS deleted",
+        3, 0};
 
-int store_vault_provider_delete(store_pool *p, const char *id, const store_actor *who,
-                                store_cb cb, void *ud)
+int store_vault_provider_delete(store_pool *p, const char *id, const store_actor *who, store_cb cb,
+                                void *ud)
 {
     const char *params[] = {id, who->request_id, who->client_ip};
     return store_exec(p, &provider_delete, params, cb, ud);
@@ -151,33 +160,33 @@ static store_stmt conn_upsert = {
     "WITH c AS (INSERT INTO vault_connections (id, user_id, provider_id, scopes, access_sealed, "
     "  access_expires_at, refresh_sealed) VALUES ($1, $2, $3, "
     "  coalesce(" JSON_TEXT_ARRAY("$4") ", '{}'), decode($5, 'base64'), "
-    "  CASE WHEN $8::int IS NOT NULL THEN now() + $8::int * interval '1 second' "
-    "    WHEN $6::text IS NULL THEN NULL "
-    "    WHEN $6::text ~ '^[0-9]{1,12}$' THEN to_timestamp($6::bigint) "
-    "    ELSE $6::timestamptz END, decode($7, 'base64')) "
-    "  ON CONFLICT (user_id, provider_id) DO UPDATE SET scopes = EXCLUDED.scopes, "
-    "  access_sealed = EXCLUDED.access_sealed, access_expires_at = EXCLUDED.access_expires_at, "
-    "  refresh_sealed = coalesce(EXCLUDED.refresh_sealed, vault_connections.refresh_sealed), "
-    "  needs_reauth = false, refreshing_until = NULL, "
-    "  refresh_gen = vault_connections.refresh_gen + 1, updated_at = now() "
-    "  WHERE vault_connections.id = EXCLUDED.id RETURNING *, (xmax <> 0) AS replaced), "
-    "ev AS (" AUDIT("vault.connection_created", "$9", "$10", "c.id",
+              "  CASE WHEN $8::int IS NOT NULL THEN now() + $8::int * interval '1 second' "
+              "    WHEN $6::text IS NULL THEN NULL "
+              "    WHEN $6::text ~ '^[0-9]{1,12}$' THEN to_timestamp($6::bigint) "
+              "    ELSE $6::timestamptz END, decode($7, 'base64')) "
+              "  ON CONFLICT (user_id, provider_id) DO UPDATE SET scopes = EXCLUDED.scopes, "
+              "  access_sealed = EXCLUDED.access_sealed, access_expires_at = EXCLUDED.access_expires_at, "
+              "  refresh_sealed = coalesce(EXCLUDED.refresh_sealed, vault_connections.refresh_sealed), "
+              "  needs_reauth = false, refreshing_until = NULL, "
+              "  refresh_gen = vault_connections.refresh_gen + 1, updated_at = now() "
+              "  WHERE vault_connections.id = EXCLUDED.id RETURNING *, (xmax <> 0) AS replaced), "
+              "ev AS (" AUDIT("vault.connection_created", "$9", "$10", "c.id",
                     "jsonb_build_object('provider_id', c.provider_id, 'user_id', c.user_id, "
                     "'scopes', to_jsonb(c.scopes), 'reconnected', c.replaced)",
                     "$11", "$12") "FROM c) "
-    "SELECT shark_vault_connection_json(ROW(c.id, c.user_id, c.provider_id, c.scopes, "
-    "  c.access_sealed, c.access_expires_at, c.refresh_sealed, c.needs_reauth, "
-    "  c.refreshing_until, c.refresh_gen, c.created_at, c.updated_at)::vault_connections)::text "
-    "FROM c",
-    12, 0};
+                         "SELECT shark_vault_connection_json(ROW(c.id, c.user_id, c.provider_id, c.scopes, "
+                         "  c.access_sealed, c.access_expires_at, c.refresh_sealed, c.needs_reauth, "
+                         "  c.refreshing_until, c.refresh_gen, c.created_at, c.updated_at)::vault_connections)::text "
+                         "FROM c",
+                  12, 0};
 
 int store_vault_conn_upsert(store_pool *p, const store_vault_conn_in *in, const store_actor *who,
                             store_cb cb, void *ud)
 {
-    const char *params[] = {in->id,          in->user_id,        in->provider_id,
-                            in->scopes,      in->access_sealed,  in->expires_at,
-                            in->refresh_sealed, in->expires_in,  in->actor_id,
-                            in->actor_type,  who->request_id,    who->client_ip};
+    const char *params[] = {
+        in->id,          in->user_id,        in->provider_id, in->scopes,   in->access_sealed,
+        in->expires_at,  in->refresh_sealed, in->expires_in,  in->actor_id, in->actor_type,
+        who->request_id, who->client_ip};
     return store_exec(p, &conn_upsert, params, cb, ud);
 }
 
@@ -212,8 +221,8 @@ int store_vault_conn_get(store_pool *p, const char *id, store_cb cb, void *ud)
 
 /* ---- disconnect ---- */
 
-static store_stmt conn_lock = {
-    "vault_conn_lock", "SELECT id FROM vault_connections WHERE id = $1 FOR UPDATE", 1, 0};
+static store_stmt conn_lock = {"vault_conn_lock",
+                               "SELECT id FROM vault_connections WHERE id = $1 FOR UPDATE", 1, 0};
 
 /* Runs after conn_lock, with a snapshot that sees every fetch recorded
  * before the lock was granted. The agents' tokens, the delete and the audit
@@ -233,12 +242,14 @@ static store_stmt conn_delete = {
                     "'cascade_to_agents', $2::boolean, 'revoked_agent_ids', (SELECT j FROM ids), "
                     "'revoked_token_count', (SELECT n FROM rev), 'layer', 5)",
                     "$3", "$4") "FROM d RETURNING id) "
-    "SELECT d.id, (SELECT j FROM ids)::text AS revoked_agent_ids, "
-    "  (SELECT n FROM rev) AS revoked_token_count, (SELECT id FROM ev) AS audit_event_id, "
-    "  p.revoke_url, p.client_id, " B64("p.client_secret_sealed") ", p.auth_style, "
-    "  d.provider_id, " B64("d.refresh_sealed") ", " B64("d.access_sealed") " "
-    "FROM d JOIN vault_providers p ON p.id = d.provider_id",
-    4, 0};
+              "SELECT d.id, (SELECT j FROM ids)::text AS revoked_agent_ids, "
+              "  (SELECT n FROM rev) AS revoked_token_count, (SELECT id FROM ev) AS audit_event_id, "
+              "  p.revoke_url, p.client_id, " B64(
+                  "p.client_secret_sealed") ", p.auth_style, "
+                                            "  d.provider_id, " B64("d.refresh_sealed") ", " B64(
+                                                "d.access_sealed") " "
+                                                                   "FROM d JOIN vault_providers p ON p.id = d.provider_id",
+        4, 0};
 
 /* What a cascading disconnect would revoke, changing nothing. */
 static store_stmt conn_dry_run = {
@@ -366,11 +377,11 @@ static store_stmt fetch_lookup = {
     "  AND v.provider_id = $3) "
     "SELECT (SELECT user_id FROM u), EXISTS (SELECT 1 FROM ok)::text AS authorized, c.id, "
     "  c.needs_reauth::text, " B64("c.access_sealed") ", " ISO("c.access_expires_at") ", "
-    "  (c.access_sealed IS NULL OR c.access_expires_at < now() + $4::int * interval '1 second')"
-    "  ::text AS due, (c.refresh_sealed IS NOT NULL)::text AS can_refresh, c.refresh_gen, "
-    "  c.provider_id "
-    "FROM (SELECT 1) one LEFT JOIN c ON true",
-    4, 0};
+                               "  (c.access_sealed IS NULL OR c.access_expires_at < now() + $4::int * interval '1 second')"
+                               "  ::text AS due, (c.refresh_sealed IS NOT NULL)::text AS can_refresh, c.refresh_gen, "
+                               "  c.provider_id "
+                               "FROM (SELECT 1) one LEFT JOIN c ON true",
+        4, 0};
 
 int store_vault_fetch_lookup(store_pool *p, const char *sub, const char *client_id,
                              const char *provider_id, int skew_s, store_cb cb, void *ud)
@@ -390,12 +401,11 @@ static store_stmt refresh_claim = {
     "  AND c.refresh_sealed IS NOT NULL "
     "  AND (c.refreshing_until IS NULL OR c.refreshing_until < now()) "
     "  AND (c.access_sealed IS NULL OR c.access_expires_at < now() + $2::int * interval '1 second') "
-    "RETURNING " B64("c.refresh_sealed") ", p.token_url, p.client_id, "
-    B64("p.client_secret_sealed") ", p.auth_style",
+    "RETURNING " B64("c.refresh_sealed") ", p.token_url, p.client_id, " B64(
+        "p.client_secret_sealed") ", p.auth_style",
     2, 0};
 
-int store_vault_refresh_claim(store_pool *p, const char *conn_id, int skew_s, store_cb cb,
-                              void *ud)
+int store_vault_refresh_claim(store_pool *p, const char *conn_id, int skew_s, store_cb cb, void *ud)
 {
     char skew[16];
     int_text(skew, skew_s);
@@ -406,10 +416,10 @@ int store_vault_refresh_claim(store_pool *p, const char *conn_id, int skew_s, st
 static store_stmt conn_poll = {
     "vault_conn_poll",
     "SELECT needs_reauth::text, " B64("access_sealed") ", " ISO("access_expires_at") ", "
-    "  (access_sealed IS NULL OR access_expires_at < now() + $2::int * interval '1 second')"
-    "  ::text AS due, (refreshing_until IS NOT NULL AND refreshing_until > now())::text, "
-    "  refresh_gen FROM vault_connections WHERE id = $1",
-    2, 0};
+                             "  (access_sealed IS NULL OR access_expires_at < now() + $2::int * interval '1 second')"
+                             "  ::text AS due, (refreshing_until IS NOT NULL AND refreshing_until > now())::text, "
+                             "  refresh_gen FROM vault_connections WHERE id = $1",
+        2, 0};
 
 int store_vault_conn_poll(store_pool *p, const char *conn_id, int skew_s, store_cb cb, void *ud)
 {
@@ -426,9 +436,8 @@ static store_stmt refresh_store = {
     "    ELSE now() + $3::int * interval '1 second' END, "
     "  refresh_sealed = coalesce(decode($4, 'base64'), refresh_sealed), "
     "  scopes = coalesce(" JSON_TEXT_ARRAY("$5") ", scopes), refreshing_until = NULL, "
-    "  refresh_gen = refresh_gen + 1, updated_at = now() WHERE id = $1 "
-    "RETURNING " ISO("access_expires_at"),
-    5, 0};
+              "  refresh_gen = refresh_gen + 1, updated_at = now() WHERE id = $1 "
+              "RETURNING " ISO("access_expires_at"), 5, 0};
 
 int store_vault_refresh_store(store_pool *p, const char *conn_id, const char *access_sealed,
                               const char *expires_in, const char *refresh_sealed,
@@ -447,14 +456,14 @@ static store_stmt refresh_failed = {
                     "jsonb_build_object('provider_id', c.provider_id, 'user_id', c.user_id, "
                     "'reason', $3::text, 'needs_reauth', c.needs_reauth)",
                     "$5", "$6") "FROM c) "
-    "SELECT count(*) FROM c",
-    6, 0};
+                                "SELECT count(*) FROM c",
+                    6, 0};
 
 int store_vault_refresh_failed(store_pool *p, const char *conn_id, bool reauth, const char *reason,
                                const char *agent_id, const store_actor *who, store_cb cb, void *ud)
 {
-    const char *params[] = {conn_id,  reauth ? "true" : "false", reason, agent_id,
-                            who->request_id, who->client_ip};
+    const char *params[] = {conn_id,  reauth ? "true" : "false", reason,
+                            agent_id, who->request_id,           who->client_ip};
     return store_exec(p, &refresh_failed, params, cb, ud);
 }
 
@@ -471,8 +480,8 @@ static store_stmt record_fetch = {
                     "jsonb_build_object('provider_id', c.provider_id, 'user_id', c.user_id, "
                     "'refreshed', $3::boolean)",
                     "$4", "$5") "FROM c) "
-    "SELECT EXISTS (SELECT 1 FROM c)::text AS found",
-    5, 0};
+                                "SELECT EXISTS (SELECT 1 FROM c)::text AS found",
+                    5, 0};
 
 int store_vault_record_fetch(store_pool *p, const char *conn_id, const char *agent_id,
                              bool refreshed, const store_actor *who, store_cb cb, void *ud)
@@ -508,10 +517,11 @@ static store_stmt state_consume = {
     "WITH s AS (DELETE FROM vault_connect_states WHERE state_hash = $1 AND user_id = $2 "
     "  RETURNING *) "
     "SELECT s.provider_id, s.code_verifier, (s.expires_at > now())::text, p.token_url, "
-    "  p.client_id, " B64("p.client_secret_sealed") ", p.auth_style, p.name, "
-    "  array_to_json(s.scopes)::text, (SELECT id FROM vault_connections v "
-    "  WHERE v.user_id = s.user_id AND v.provider_id = s.provider_id) "
-    "FROM s JOIN vault_providers p ON p.id = s.provider_id",
+    "  p.client_id, " B64(
+        "p.client_secret_sealed") ", p.auth_style, p.name, "
+                                  "  array_to_json(s.scopes)::text, (SELECT id FROM vault_connections v "
+                                  "  WHERE v.user_id = s.user_id AND v.provider_id = s.provider_id) "
+                                  "FROM s JOIN vault_providers p ON p.id = s.provider_id",
     2, 0};
 
 int store_vault_state_consume(store_pool *p, const char *state_hash, const char *user_id,
@@ -543,8 +553,7 @@ static bool ok_result(PGresult *r, ExecStatusType want, char *err, size_t errlen
     return false;
 }
 
-static long reseal_column(PGconn *c, int i, store_reseal_fn fn, void *ud, char *err,
-                          size_t errlen)
+static long reseal_column(PGconn *c, int i, store_reseal_fn fn, void *ud, char *err, size_t errlen)
 {
     char sql[512];
     long done = 0;
@@ -563,9 +572,9 @@ static long reseal_column(PGconn *c, int i, store_reseal_fn fn, void *ud, char *
         char *ad = strndup(PQgetvalue(r, row, 1), (size_t)PQgetlength(r, row, 1));
         size_t n = (size_t)PQgetlength(r, row, 2), outsz = n + 64;
         uint8_t *out = malloc(outsz);
-        long len = key && ad && out ? fn(ud, (const uint8_t *)PQgetvalue(r, row, 2), n, ad, out,
-                                         outsz)
-                                    : -1;
+        long len = key && ad && out
+                       ? fn(ud, (const uint8_t *)PQgetvalue(r, row, 2), n, ad, out, outsz)
+                       : -1;
         if (len < 0) {
             snprintf(err, errlen, "%s.%s of %s does not open with the current master key",
                      sealed_cols[i].table, sealed_cols[i].col, key ? key : "?");
@@ -586,8 +595,7 @@ static long reseal_column(PGconn *c, int i, store_reseal_fn fn, void *ud, char *
     return done;
 }
 
-long store_vault_rekey(const char *conninfo, store_reseal_fn fn, void *ud, char *err,
-                       size_t errlen)
+long store_vault_rekey(const char *conninfo, store_reseal_fn fn, void *ud, char *err, size_t errlen)
 {
     long total = 0;
     PGconn *c = PQconnectdb(conninfo);

@@ -21,10 +21,10 @@
 /* ---- providers ---- */
 typedef struct store_vault_provider_in {
     const char *id, *name, *authorize_url, *token_url, *revoke_url;
-    const char *scopes;         /* JSON array or NULL */
+    const char *scopes;                                                    /* JSON array or NULL */
     const char *scope_separator, *authorize_params, *auth_style, *rotates; /* "true"/"false" */
     const char *client_id;
-    const char *secret_sealed;  /* base64 or NULL (unchanged) */
+    const char *secret_sealed; /* base64 or NULL (unchanged) */
 } store_vault_provider_in;
 
 /* Row: items (JSON array), total. */
@@ -40,8 +40,8 @@ int store_vault_provider_update(store_pool *p, const store_vault_provider_in *in
                                 bool endpoints_given, const store_actor *who, store_cb cb,
                                 void *ud);
 /* Row: found, builtin, connections, deleted. */
-int store_vault_provider_delete(store_pool *p, const char *id, const store_actor *who,
-                                store_cb cb, void *ud);
+int store_vault_provider_delete(store_pool *p, const char *id, const store_actor *who, store_cb cb,
+                                void *ud);
 
 /* ---- connections ---- */
 /* Row: user_found, provider_found, existing connection id (NULL if none). */
@@ -50,11 +50,11 @@ int store_vault_conn_prepare(store_pool *p, const char *user_id, const char *pro
 
 typedef struct store_vault_conn_in {
     const char *id, *user_id, *provider_id;
-    const char *scopes;                       /* JSON array or NULL */
+    const char *scopes;                         /* JSON array or NULL */
     const char *access_sealed, *refresh_sealed; /* base64 or NULL */
-    const char *expires_at;                   /* ISO-8601, unix seconds or NULL */
-    const char *expires_in;                   /* seconds from now, or NULL */
-    const char *actor_id, *actor_type;        /* "admin"/"admin" or user id/"user" */
+    const char *expires_at;                     /* ISO-8601, unix seconds or NULL */
+    const char *expires_in;                     /* seconds from now, or NULL */
+    const char *actor_id, *actor_type;          /* "admin"/"admin" or user id/"user" */
 } store_vault_conn_in;
 /* Creates, or replaces the tokens of the user's connection to the provider
  * when in->id is that connection's id. Row (none when another connection
@@ -112,8 +112,7 @@ int store_vault_record_fetch(store_pool *p, const char *conn_id, const char *age
 /* Row (none if no such provider): authorize_url, client_id, scope (joined),
  * authorize_params, created ("f" when the provider has no client_id). */
 int store_vault_state_create(store_pool *p, const char *state_hash, const char *user_id,
-                             const char *provider_id, const char *verifier, store_cb cb,
-                             void *ud);
+                             const char *provider_id, const char *verifier, store_cb cb, void *ud);
 /* Single use. Row (none if unknown or not this user's): provider_id,
  * code_verifier, live, token_url, client_id, client_secret_sealed,
  * auth_style, provider_name, scopes (JSON), existing connection id. */

@@ -5,13 +5,13 @@
 
 /* The audit row a statement appends (as in store/agents.c): INSERT …
  * SELECT over a CTE, so it exists exactly when the change happened. */
-#define AUDIT(event, target, meta, rid, ip)                                                   \
-    "INSERT INTO audit_events (id, event, actor_id, actor_type, target_id, metadata, "        \
+#define AUDIT(event, target, meta, rid, ip)                                                    \
+    "INSERT INTO audit_events (id, event, actor_id, actor_type, target_id, metadata, "         \
     "request_id, client_ip) SELECT shark_id('audit_'), '" event "', 'admin', 'admin', " target \
     ", " meta ", " rid ", " ip " "
 
 /* NULL stays NULL (an update leaves the column alone), else text[]. */
-#define EVENTS(p)                                                                             \
+#define EVENTS(p)                                                                              \
     "(CASE WHEN " p "::jsonb IS NULL THEN NULL ELSE ARRAY(SELECT jsonb_array_elements_text(" p \
     "::jsonb)) END)"
 
@@ -28,16 +28,17 @@ static store_stmt hook_create = {
     "hook_create",
     "WITH w AS (INSERT INTO webhooks (id, url, events, description, secret_sealed) "
     "  VALUES ($1, $2, " EVENTS("$3") ", coalesce($4, ''), decode($5, 'base64')) RETURNING *), "
-    "ev AS (" AUDIT("webhook.created", "w.id", "jsonb_build_object('events', to_jsonb(w.events))",
+              "ev AS (" AUDIT("webhook.created", "w.id", "jsonb_build_object('events', to_jsonb(w.events))",
                     "$6", "$7") "FROM w) "
-    "SELECT shark_webhook_json(w)::text AS webhook FROM w",
-    7, 0};
+                                    "SELECT shark_webhook_json(w)::text AS webhook FROM w",
+                              7, 0};
 
-int store_hook_create(store_pool *p, const store_hook_in *in, const store_actor *who,
-                      store_cb cb, void *ud)
+int store_hook_create(store_pool *p, const store_hook_in *in, const store_actor *who, store_cb cb,
+                      void *ud)
 {
-    const char *params[] = {in->id,           in->url,         in->events,    in->description,
-                            in->secret_sealed, who->request_id, who->client_ip};
+    const char *params[] = {in->id,          in->url,           in->events,
+                            in->description, in->secret_sealed, who->request_id,
+                            who->client_ip};
     return store_exec(p, &hook_create, params, cb, ud);
 }
 
@@ -71,19 +72,19 @@ static store_stmt hook_update = {
     "hook_update",
     "WITH w AS (UPDATE webhooks SET url = coalesce($2, url), "
     "  events = coalesce(" EVENTS("$3") ", events), description = coalesce($4, description), "
-    "  enabled = coalesce($5::boolean, enabled), "
-    "  failing_since = CASE WHEN $5::boolean THEN NULL ELSE failing_since END, "
-    "  disabled_at = CASE WHEN $5::boolean THEN NULL ELSE disabled_at END, updated_at = now() "
-    "  WHERE id = $1 RETURNING *), "
-    "ev AS (" AUDIT("webhook.updated", "w.id",
+              "  enabled = coalesce($5::boolean, enabled), "
+              "  failing_since = CASE WHEN $5::boolean THEN NULL ELSE failing_since END, "
+              "  disabled_at = CASE WHEN $5::boolean THEN NULL ELSE disabled_at END, updated_at = now() "
+              "  WHERE id = $1 RETURNING *), "
+              "ev AS (" AUDIT("webhook.updated", "w.id",
                     "jsonb_build_object('events', to_jsonb(w.events), 'enabled', w.enabled, "
                     "'url_changed', $2::text IS NOT NULL)",
                     "$6", "$7") "FROM w) "
-    "SELECT shark_webhook_json(w)::text AS webhook FROM w",
-    7, 0};
+                              "SELECT shark_webhook_json(w)::text AS webhook FROM w",
+                  7, 0};
 
-int store_hook_update(store_pool *p, const store_hook_in *in, const store_actor *who,
-                      store_cb cb, void *ud)
+int store_hook_update(store_pool *p, const store_hook_in *in, const store_actor *who, store_cb cb,
+                      void *ud)
 {
     const char *params[] = {in->id,      in->url,         in->events,    in->description,
                             in->enabled, who->request_id, who->client_ip};
@@ -94,11 +95,10 @@ static store_stmt hook_delete = {
     "hook_delete",
     "WITH d AS (DELETE FROM webhooks WHERE id = $1 RETURNING id), "
     "ev AS (" AUDIT("webhook.deleted", "d.id", "'{}'::jsonb", "$2", "$3") "FROM d) "
-    "SELECT id FROM d",
-    3, 0};
+                                                                          "SELECT id FROM d",
+                    3, 0};
 
-int store_hook_delete(store_pool *p, const char *id, const store_actor *who, store_cb cb,
-                      void *ud)
+int store_hook_delete(store_pool *p, const char *id, const store_actor *who, store_cb cb, void *ud)
 {
     const char *params[] = {id, who->request_id, who->client_ip};
     return store_exec(p, &hook_delete, params, cb, ud);
@@ -109,8 +109,8 @@ static store_stmt hook_rotate = {
     "WITH w AS (UPDATE webhooks SET secret_sealed = decode($2, 'base64'), updated_at = now() "
     "  WHERE id = $1 RETURNING id, updated_at), "
     "ev AS (" AUDIT("webhook.secret_rotated", "w.id", "'{}'::jsonb", "$3", "$4") "FROM w) "
-    "SELECT shark_utc(updated_at) AS rotated_at FROM w",
-    4, 0};
+                          "SELECT shark_utc(updated_at) AS rotated_at FROM w",
+                    4, 0};
 
 int store_hook_rotate(store_pool *p, const char *id, const char *secret_sealed,
                       const store_actor *who, store_cb cb, void *ud)
@@ -154,8 +154,8 @@ static store_stmt hook_deliveries = {
     "FROM webhooks WHERE id = $1",
     4, 0};
 
-int store_hook_deliveries(store_pool *p, const char *id, const char *status, int limit,
-                          int offset, store_cb cb, void *ud)
+int store_hook_deliveries(store_pool *p, const char *id, const char *status, int limit, int offset,
+                          store_cb cb, void *ud)
 {
     char l[16], o[16];
     int_text(l, limit);
@@ -173,11 +173,11 @@ static store_stmt hook_redeliver = {
     "ev AS (" AUDIT("webhook.redelivered", "d.webhook_id",
                     "jsonb_build_object('delivery_id', d.id, 'event', d.event)", "$2",
                     "$3") "FROM d), "
-    "wake AS (SELECT pg_notify('shark_webhooks', '') FROM d) "
-    "SELECT (cur.status = 'sending')::text AS sending, "
-    "  (SELECT shark_delivery_json(d)::text FROM d) AS delivery, "
-    "  (SELECT count(*) FROM wake) FROM cur",
-    3, 0};
+                          "wake AS (SELECT pg_notify('shark_webhooks', '') FROM d) "
+                          "SELECT (cur.status = 'sending')::text AS sending, "
+                          "  (SELECT shark_delivery_json(d)::text FROM d) AS delivery, "
+                          "  (SELECT count(*) FROM wake) FROM cur",
+                    3, 0};
 
 int store_hook_redeliver(store_pool *p, const char *delivery_id, const store_actor *who,
                          store_cb cb, void *ud)
@@ -319,16 +319,17 @@ int store_hook_record(store_pool *p, const store_hook_attempt *a, store_hook_rec
     int_text(latency, a->latency_ms);
     snprintf(retry, sizeof(retry), "%.3f", a->retry_in_s);
     int_text(disable, a->disable_after_s);
-    const char *params[] = {a->delivery_id, a->webhook_id,       attempt,  a->status_code ? code : NULL,
-                            latency,        a->response_body,     a->error, a->status,
-                            retry,          disable};
+    const char *params[] = {
+        a->delivery_id, a->webhook_id,    attempt,  a->status_code ? code : NULL,
+        latency,        a->response_body, a->error, a->status,
+        retry,          disable};
     return typed_exec(p, &hook_record, params, on_record, (void (*)(void))cb, ud);
 }
 
 static store_stmt hook_queued = {
     "hook_queued",
-    "SELECT count(*) FROM webhook_deliveries WHERE status IN ('pending', 'retrying', 'sending')",
-    0, 0};
+    "SELECT count(*) FROM webhook_deliveries WHERE status IN ('pending', 'retrying', 'sending')", 0,
+    0};
 
 static void on_queued(void *ud, PGresult *res, int err, const char *msg)
 {

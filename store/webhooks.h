@@ -22,18 +22,17 @@ typedef struct store_hook_in {
     const char *secret_sealed;          /* base64 sealed signing key (create) */
 } store_hook_in;
 /* Row: webhook (JSON). */
-int store_hook_create(store_pool *p, const store_hook_in *in, const store_actor *who,
-                      store_cb cb, void *ud);
+int store_hook_create(store_pool *p, const store_hook_in *in, const store_actor *who, store_cb cb,
+                      void *ud);
 /* Row: data (JSON array), total. */
 int store_hook_list(store_pool *p, int limit, int offset, store_cb cb, void *ud);
 /* Row (none if unknown): webhook. */
 int store_hook_get(store_pool *p, const char *id, store_cb cb, void *ud);
 /* Row (none if unknown): webhook. Enabling clears the failure record. */
-int store_hook_update(store_pool *p, const store_hook_in *in, const store_actor *who,
-                      store_cb cb, void *ud);
-/* Row (none if unknown): id. Its deliveries go with it. */
-int store_hook_delete(store_pool *p, const char *id, const store_actor *who, store_cb cb,
+int store_hook_update(store_pool *p, const store_hook_in *in, const store_actor *who, store_cb cb,
                       void *ud);
+/* Row (none if unknown): id. Its deliveries go with it. */
+int store_hook_delete(store_pool *p, const char *id, const store_actor *who, store_cb cb, void *ud);
 /* Row (none if unknown): rotated_at. */
 int store_hook_rotate(store_pool *p, const char *id, const char *secret_sealed,
                       const store_actor *who, store_cb cb, void *ud);
@@ -42,8 +41,8 @@ int store_hook_rotate(store_pool *p, const char *id, const char *secret_sealed,
 int store_hook_test(store_pool *p, const char *id, store_cb cb, void *ud);
 /* Row (none if unknown webhook): data (JSON array, newest first), total.
  * status may be NULL. */
-int store_hook_deliveries(store_pool *p, const char *id, const char *status, int limit,
-                          int offset, store_cb cb, void *ud);
+int store_hook_deliveries(store_pool *p, const char *id, const char *status, int limit, int offset,
+                          store_cb cb, void *ud);
 /* Queues a delivery again now (one more attempt). Row (none if unknown):
  * sending ('t' while an attempt is in flight: nothing changed), delivery. */
 int store_hook_redeliver(store_pool *p, const char *delivery_id, const store_actor *who,
@@ -67,7 +66,7 @@ int store_hook_claim(store_pool *p, int limit, int lock_s, store_hook_due_cb cb,
 typedef struct store_hook_attempt {
     const char *delivery_id, *webhook_id;
     int attempt;
-    int status_code;           /* 0: no response */
+    int status_code; /* 0: no response */
     int latency_ms;
     const char *response_body; /* first 1 KB, or NULL */
     const char *error;         /* NULL on success */

@@ -40,8 +40,7 @@ void vault_wipe(void *p)
 }
 
 /* Request memory wiped when the request ends: for anything holding a secret. */
-char *vault_secret_printf(http_req *req, const char *fmt,
-                                                                  ...)
+char *vault_secret_printf(http_req *req, const char *fmt, ...)
 {
     va_list ap;
     va_start(ap, fmt);
@@ -122,8 +121,8 @@ char *vault_pct(http_req *req, const char *s)
 /* Opens the provider's client secret (AD = provider id). Returns -1 when a
  * stored secret does not open. */
 int vault_provider_call_init(http_req *req, provider_call *pc, const char *provider_id,
-                              const char *token_url, const char *client_id,
-                              const char *secret_sealed, const char *auth_style)
+                             const char *token_url, const char *client_id,
+                             const char *secret_sealed, const char *auth_style)
 {
     pc->token_url = token_url;
     pc->client_id = client_id ? client_id : "";
@@ -135,13 +134,13 @@ int vault_provider_call_init(http_req *req, provider_call *pc, const char *provi
 /* POSTs form `params` (already encoded) to url with the client's
  * authentication: Basic (RFC 6749 §2.3.1, form-encoded id and secret) or
  * the credentials in the body. */
-int vault_provider_post(http_req *req, const provider_call *pc, const char *url,
-                         const char *params, fetch_cb cb, void *ud)
+int vault_provider_post(http_req *req, const provider_call *pc, const char *url, const char *params,
+                        fetch_cb cb, void *ud)
 {
     const char *body = params, *auth = NULL;
     if (pc->basic && pc->client_secret != NULL) {
-        const char *cred =
-            vault_secret_printf(req, "%s:%s", vault_pct(req, pc->client_id), vault_pct(req, pc->client_secret));
+        const char *cred = vault_secret_printf(req, "%s:%s", vault_pct(req, pc->client_id),
+                                               vault_pct(req, pc->client_secret));
         size_t cl = strlen(cred), bl = (cl + 2) / 3 * 4 + 1;
         char *b64 = arena_alloc(http_req_arena(req), bl);
         enc_b64((const uint8_t *)cred, cl, b64, bl);
@@ -149,22 +148,24 @@ int vault_provider_post(http_req *req, const provider_call *pc, const char *url,
         auth = vault_secret_printf(req, "Authorization: Basic %s", b64);
     } else if (pc->client_secret != NULL) {
         body = vault_secret_printf(req, "%s&client_id=%s&client_secret=%s", params,
-                             vault_pct(req, pc->client_id), vault_pct(req, pc->client_secret));
+                                   vault_pct(req, pc->client_id),
+                                   vault_pct(req, pc->client_secret));
     } else {
         body = vault_secret_printf(req, "%s&client_id=%s", params, vault_pct(req, pc->client_id));
     }
     const char *headers[] = {"Content-Type: application/x-www-form-urlencoded",
                              "Accept: application/json", auth, NULL};
-    fetch_request rq = {.method = "POST", .url = url, .headers = headers, .body = body,
-                        .body_len = strlen(body)};
+    fetch_request rq = {
+        .method = "POST", .url = url, .headers = headers, .body = body, .body_len = strlen(body)};
     return fetch_submit(http_req_app(req), &rq, cb, ud, http_req_loop(req));
 }
 
 bool vault_reauth_error(const char *e)
 {
     /* invalid_grant (RFC 6749); Slack answers 200 with its own names. */
-    return e != NULL && (strcmp(e, "invalid_grant") == 0 || strcmp(e, "invalid_refresh_token") == 0 ||
-                         strcmp(e, "token_revoked") == 0 || strcmp(e, "token_expired") == 0);
+    return e != NULL &&
+           (strcmp(e, "invalid_grant") == 0 || strcmp(e, "invalid_refresh_token") == 0 ||
+            strcmp(e, "token_revoked") == 0 || strcmp(e, "token_expired") == 0);
 }
 
 /* Granted scopes as a JSON array (space- or comma-separated in answers). */
@@ -208,16 +209,16 @@ enum outcome vault_read_grant(http_req *req, const fetch_response *res, grant *g
             json_integer_value(ex) < 100000000)
             g->expires_in = arena_printf(http_req_arena(req), "%lld",
                                          (long long)json_integer_value(ex));
-        else if (json_is_string(ex) && strspn(json_string_value(ex), "0123456789") ==
-                                           json_string_length(ex) && json_string_length(ex) > 0 &&
-                 json_string_length(ex) < 9)
+        else if (json_is_string(ex) &&
+                 strspn(json_string_value(ex), "0123456789") == json_string_length(ex) &&
+                 json_string_length(ex) > 0 && json_string_length(ex) < 9)
             g->expires_in = arena_strdup(http_req_arena(req), json_string_value(ex));
         if (json_is_string(sc))
             g->scopes = vault_scope_array(req, json_string_value(sc));
         o = GRANT_OK;
     } else {
-        g->error = arena_printf(http_req_arena(req), "the provider answered HTTP %ld without a token",
-                                res->status);
+        g->error = arena_printf(http_req_arena(req),
+                                "the provider answered HTTP %ld without a token", res->status);
     }
     json_decref(j);
     return o;

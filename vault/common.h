@@ -16,7 +16,7 @@
 #include "../store/vault.h"
 
 #define SEAL_VERSION 1
-#define POLL_MS 100      /* a fetch waiting for another's refresh re-reads the row this often */
+#define POLL_MS 100 /* a fetch waiting for another's refresh re-reads the row this often */
 #define WAIT_MAX_MS 10000
 #define VAULT_SCOPE "vault:read"
 #define CALLBACK_PATH "/api/v1/vault/callback"
@@ -56,8 +56,8 @@ int vault_provider_call_init(http_req *req, provider_call *pc, const char *provi
                              const char *secret_sealed, const char *auth_style);
 /* POSTs form `params` (already encoded) to url with the client's
  * authentication, answered on the request's loop. */
-int vault_provider_post(http_req *req, const provider_call *pc, const char *url,
-                        const char *params, fetch_cb cb, void *ud);
+int vault_provider_post(http_req *req, const provider_call *pc, const char *url, const char *params,
+                        fetch_cb cb, void *ud);
 
 /* A token endpoint's answer, read into request memory. */
 typedef struct grant {

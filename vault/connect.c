@@ -11,7 +11,7 @@
 #include "../core/log.h"
 #include "../crypto/encoding.h"
 #include "../crypto/hash.h"
-#include "../protocol/oauth.h"
+#include "../protocol/issuer.h"
 #include "../identity/pages.h"
 #include "../identity/session.h"
 #include "../store/vault.h"
@@ -39,8 +39,9 @@ static void on_state_created(void *ud, PGresult *res, int err, const char *msg)
     if (!admin_found(req, res, err, "provider"))
         return;
     if (!vault_col_true(res, 4)) {
-        http_error(req, 409, "conflict",
-                   "the provider has no client_id yet: set it with PATCH /api/v1/vault/providers/{id}");
+        http_error(
+            req, 409, "conflict",
+            "the provider has no client_id yet: set it with PATCH /api/v1/vault/providers/{id}");
         return;
     }
     uint8_t digest[HASH_SHA256_LEN];
@@ -54,9 +55,9 @@ static void on_state_created(void *ud, PGresult *res, int err, const char *msg)
         http_req_arena(req),
         "%s%sresponse_type=code&client_id=%s&redirect_uri=%s%s%s&state=%s&code_challenge=%s"
         "&code_challenge_method=S256%s%s",
-        url, strchr(url, '?') ? "&" : "?", vault_pct(req, PQgetvalue(res, 0, 1)), vault_pct(req, redirect),
-        *scope ? "&scope=" : "", *scope ? vault_pct(req, scope) : "", c->state, challenge,
-        *extra ? "&" : "", extra);
+        url, strchr(url, '?') ? "&" : "?", vault_pct(req, PQgetvalue(res, 0, 1)),
+        vault_pct(req, redirect), *scope ? "&scope=" : "", *scope ? vault_pct(req, scope) : "",
+        c->state, challenge, *extra ? "&" : "", extra);
     http_header(req, "Location", loc);
     http_header(req, "Cache-Control", "no-store");
     http_respond(req, 302, NULL, NULL, 0);
@@ -76,8 +77,9 @@ static void on_connect_session(http_req *req, void *ud, const session *s, bool e
     c->state = arena_strdup(http_req_arena(req), state);
     c->verifier = arena_strdup(http_req_arena(req), verifier);
     hash_sha256_hex(state, strlen(state), hash);
-    if (store_vault_state_create(http_req_pool(req), hash, s->user_id, http_req_param(req, "provider"),
-                                 c->verifier, on_state_created, c) != 0)
+    if (store_vault_state_create(http_req_pool(req), hash, s->user_id,
+                                 http_req_param(req, "provider"), c->verifier, on_state_created,
+                                 c) != 0)
         admin_db_error(req, STORE_EUNAVAIL);
 }
 
@@ -132,9 +134,9 @@ static void on_state_consumed(void *ud, PGresult *res, int err, const char *msg)
         return;
     }
     if (PQntuples(res) == 0 || !vault_col_true(res, 2)) {
-        page_error(req, 400, PQntuples(res) == 0
-                                 ? "This connection request is unknown or was already used."
-                                 : "This connection request expired; start again.");
+        page_error(req, 400,
+                   PQntuples(res) == 0 ? "This connection request is unknown or was already used."
+                                       : "This connection request expired; start again.");
         return;
     }
     const char *provider = vault_col(req, res, 0), *error = http_req_query_get(req, "error"),
@@ -150,16 +152,18 @@ static void on_state_consumed(void *ud, PGresult *res, int err, const char *msg)
     cb->conn.in.scopes = vault_col(req, res, 8);
     cb->existing = vault_col(req, res, 9);
     provider_call pc;
-    if (vault_provider_call_init(req, &pc, provider, vault_col(req, res, 3), vault_col(req, res, 4), vault_col(req, res, 5),
-                           vault_col(req, res, 6)) != 0) {
+    if (vault_provider_call_init(req, &pc, provider, vault_col(req, res, 3), vault_col(req, res, 4),
+                                 vault_col(req, res, 5), vault_col(req, res, 6)) != 0) {
         page_error(req, 500, "The provider's client secret cannot be opened.");
         return;
     }
     char redirect[2200];
     oauth_url(http_req_app(req), CALLBACK_PATH, redirect, sizeof(redirect));
-    const char *params = vault_secret_printf(req, "grant_type=authorization_code&code=%s&redirect_uri=%s"
-                                            "&code_verifier=%s",
-                                       vault_pct(req, code), vault_pct(req, redirect), vault_col(req, res, 1));
+    const char *params = vault_secret_printf(req,
+                                             "grant_type=authorization_code&code=%s&redirect_uri=%s"
+                                             "&code_verifier=%s",
+                                             vault_pct(req, code), vault_pct(req, redirect),
+                                             vault_col(req, res, 1));
     if (vault_provider_post(req, &pc, pc.token_url, params, on_code_exchanged, cb) != 0)
         page_error(req, 503, "Outbound HTTP is unavailable; try again shortly.");
 }
@@ -169,8 +173,9 @@ static void on_callback_session(http_req *req, void *ud, const session *s, bool 
     callback_req *cb = ud;
     const char *state = http_req_query_get(req, "state");
     if (s == NULL) {
-        page_error(req, 401, expired ? "Your session expired; sign in and connect again."
-                                     : "Sign in first, then connect the account again.");
+        page_error(req, 401,
+                   expired ? "Your session expired; sign in and connect again."
+                           : "Sign in first, then connect the account again.");
         return;
     }
     if (state == NULL || strlen(state) > 200) {

@@ -20,7 +20,8 @@ static void on_conn_prepared(void *ud, PGresult *res, int err, const char *msg)
     if (admin_db_error(c->req, err))
         return;
     if (!vault_col_true(res, 0) || !vault_col_true(res, 1)) {
-        http_error(c->req, 404, "not_found", vault_col_true(res, 0) ? "no such provider" : "no such user");
+        http_error(c->req, 404, "not_found",
+                   vault_col_true(res, 0) ? "no such provider" : "no such user");
         return;
     }
     vault_conn_store(c, vault_col(c->req, res, 2));
@@ -33,7 +34,8 @@ static int read_expiry(http_req *req, json_t *b, const char **out)
     *out = NULL;
     if (v == NULL || json_is_null(v))
         return 0;
-    if (json_is_integer(v) && json_integer_value(v) >= 0 && json_integer_value(v) < 100000000000LL) {
+    if (json_is_integer(v) && json_integer_value(v) >= 0 &&
+        json_integer_value(v) < 100000000000LL) {
         *out = arena_printf(http_req_arena(req), "%lld", (long long)json_integer_value(v));
         return 0;
     }
@@ -146,15 +148,17 @@ static void revoke_at_provider(http_req *req, PGresult *res)
     const char *refresh = vault_open_text(req, vault_col(req, res, 9), ad);
     const char *token = refresh ? refresh : vault_open_text(req, vault_col(req, res, 10), ad);
     provider_call pc;
-    if (token == NULL || vault_provider_call_init(req, &pc, provider, url, vault_col(req, res, 5),
-                                            vault_col(req, res, 6), vault_col(req, res, 7)) != 0)
+    if (token == NULL ||
+        vault_provider_call_init(req, &pc, provider, url, vault_col(req, res, 5),
+                                 vault_col(req, res, 6), vault_col(req, res, 7)) != 0)
         return;
     struct revoke_call *rc = calloc(1, sizeof(*rc));
     if (rc == NULL)
         return;
     snprintf(rc->provider, sizeof(rc->provider), "%s", provider);
-    const char *params = vault_secret_printf(req, "token=%s&token_type_hint=%s", vault_pct(req, token),
-                                       refresh ? "refresh_token" : "access_token");
+    const char *params = vault_secret_printf(req, "token=%s&token_type_hint=%s",
+                                             vault_pct(req, token),
+                                             refresh ? "refresh_token" : "access_token");
     if (vault_provider_post(req, &pc, url, params, on_provider_revoked, rc) != 0)
         free(rc);
 }
@@ -182,11 +186,11 @@ static void on_disconnect_counted(void *ud, PGresult *res, int err, const char *
     if (!admin_found(req, res, err, "connection"))
         return;
     json_t *ids = json_loads(PQgetvalue(res, 0, 1), 0, NULL);
-    http_respond_json(req, 200, json_pack("{s:s,s:o,s:I,s:b}", "connection_id",
-                                          PQgetvalue(res, 0, 0), "revoked_agent_ids",
-                                          ids ? ids : json_array(), "revoked_token_count",
-                                          (json_int_t)atoll(PQgetvalue(res, 0, 2)), "dry_run",
-                                          1));
+    http_respond_json(req, 200,
+                      json_pack("{s:s,s:o,s:I,s:b}", "connection_id", PQgetvalue(res, 0, 0),
+                                "revoked_agent_ids", ids ? ids : json_array(),
+                                "revoked_token_count", (json_int_t)atoll(PQgetvalue(res, 0, 2)),
+                                "dry_run", 1));
 }
 
 static void conn_delete(http_req *req)

@@ -55,8 +55,8 @@ static int read_provider(http_req *req, json_t *b, store_vault_provider_in *in, 
     url_field(req, b, "authorize_url", &in->authorize_url, &bad);
     url_field(req, b, "token_url", &in->token_url, &bad);
     url_field(req, b, "revoke_url", &in->revoke_url, &bad);
-    in->scopes = admin_string_array(req, json_object_get(b, "scopes"), "scopes", 100, vault_scope_ok,
-                                    &bad);
+    in->scopes = admin_string_array(req, json_object_get(b, "scopes"), "scopes", 100,
+                                    vault_scope_ok, &bad);
     in->scope_separator = admin_string(req, b, "scope_separator", 1, &bad);
     in->authorize_params = admin_string(req, b, "authorize_params", 1000, &bad);
     in->auth_style = admin_string(req, b, "auth_style", 8, &bad);
@@ -74,9 +74,10 @@ static int read_provider(http_req *req, json_t *b, store_vault_provider_in *in, 
          strcmp(in->auth_style, "post") != 0) ||
         (in->authorize_params != NULL && strpbrk(in->authorize_params, "#? \"<>") != NULL) ||
         (in->name != NULL && in->name[0] == '\0')) {
-        http_error(req, 400, "invalid_request",
-                   "name must not be empty; auth_style is basic or post; scope_separator is ' ' "
-                   "or ','; rotates_refresh_tokens is a boolean; authorize_params is a query string");
+        http_error(
+            req, 400, "invalid_request",
+            "name must not be empty; auth_style is basic or post; scope_separator is ' ' "
+            "or ','; rotates_refresh_tokens is a boolean; authorize_params is a query string");
         return -1;
     }
     if (rot != NULL)

@@ -49,8 +49,8 @@ static long reseal(void *ud, const uint8_t *box, size_t n, const char *ad, uint8
         return -1;
     long m = seal_open(k->old_key, box, n, (const uint8_t *)ad, strlen(ad), plain, n);
     long r = m < 0 ? -1
-                   : seal_box(k->new_key, 1, plain, (size_t)m, (const uint8_t *)ad, strlen(ad),
-                              out, outsz);
+                   : seal_box(k->new_key, 1, plain, (size_t)m, (const uint8_t *)ad, strlen(ad), out,
+                              outsz);
     sodium_memzero(plain, n + 1);
     free(plain);
     return r;
@@ -159,8 +159,8 @@ static int rekey(int argc, char **argv)
         goto done;
     }
     if (to_file && rename(tmp, path) != 0) {
-        snprintf(err, sizeof(err), "re-sealed, but cannot rename %s to %s (%s): do it by hand",
-                 tmp, path, strerror(errno));
+        snprintf(err, sizeof(err), "re-sealed, but cannot rename %s to %s (%s): do it by hand", tmp,
+                 path, strerror(errno));
         goto done;
     }
     printf("re-sealed %ld values under the new master key\n", n);

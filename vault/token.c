@@ -11,8 +11,9 @@
 
 #include "../core/log.h"
 #include "../protocol/client.h"
-#include "../protocol/oauth.h"
+#include "../protocol/issuer.h"
 #include "../protocol/resource.h"
+#include "../store/rows.h"
 #include "../store/vault.h"
 
 /* ------------------------------------------ token fetch (agent path) */
@@ -20,7 +21,7 @@
 typedef struct fetch_req {
     http_req *req;
     const char *provider, *agent, *conn_id;
-    long long gen;         /* refresh_gen when this fetch started waiting */
+    long long gen; /* refresh_gen when this fetch started waiting */
     uint64_t wait_until_ms;
     bool refreshed;
     const char *access, *expires_at;
@@ -43,14 +44,14 @@ static void on_recorded(void *ud, PGresult *res, int err, const char *msg)
     (void)msg;
     if (admin_db_error(req, err))
         return;
-    if (!vault_col_true(res, 0)) {
+    if (!store_vault_fetch_recorded(res)) {
         http_error(req, 404, "not_found", "the connection was disconnected");
         return;
     }
     http_header(req, "Cache-Control", "no-store");
-    http_respond_json(req, 200, json_pack("{s:s,s:s,s:s?,s:s}", "access_token", f->access,
-                                          "token_type", "Bearer", "expires_at", f->expires_at,
-                                          "provider", f->provider));
+    http_respond_json(req, 200,
+                      json_pack("{s:s,s:s,s:s?,s:s}", "access_token", f->access, "token_type",
+                                "Bearer", "expires_at", f->expires_at, "provider", f->provider));
 }
 
 /* Records the fetch (agent, connection) for the cascade, then answers. */
@@ -85,21 +86,20 @@ static void on_polled(void *ud, PGresult *res, int err, const char *msg)
     (void)msg;
     if (admin_db_error(req, err))
         return;
-    if (PQntuples(res) == 0) {
+    store_vault_poll_row row;
+    if (!store_vault_poll_row_read(res, http_req_arena(req), &row)) {
         http_error(req, 404, "not_found", "the connection was disconnected");
         return;
     }
-    long long gen = atoll(PQgetvalue(res, 0, 5));
-    bool due = vault_col_true(res, 3), refreshing = vault_col_true(res, 4);
-    if (vault_col_true(res, 0)) {
+    if (row.needs_reauth) {
         needs_reauth(req);
-    } else if (!due) {
-        fetch_serve(f, vault_col(req, res, 1), vault_col(req, res, 2));
-    } else if (gen != f->gen) {
+    } else if (!row.due) {
+        fetch_serve(f, row.access_sealed, row.expires_at);
+    } else if (row.refresh_gen != f->gen) {
         /* A refresh finished and the token is still stale: it failed. */
         http_error(req, 502, "provider_error",
                    "the provider could not refresh the token; the stored tokens are kept");
-    } else if (!refreshing) {
+    } else if (!row.refreshing) {
         fetch_claim(f); /* the holder's claim lapsed (it died): take over */
     } else if (server_now_ms() >= f->wait_until_ms) {
         http_error(req, 503, "internal_error", "a refresh of this token is still running; retry");
@@ -143,12 +143,11 @@ static void on_refresh_stored(void *ud, PGresult *res, int err, const char *msg)
     (void)msg;
     if (admin_db_error(req, err))
         return;
-    if (PQntuples(res) == 0) {
+    /* The new token is only in request memory: serve it without reopening. */
+    if (!store_vault_stored_expiry(res, http_req_arena(req), &f->expires_at)) {
         http_error(req, 404, "not_found", "the connection was disconnected");
         return;
     }
-    /* The new token is only in request memory: serve it without reopening. */
-    f->expires_at = vault_col(req, res, 0);
     store_actor who = admin_actor(req);
     if (store_vault_record_fetch(http_req_pool(req), f->conn_id, f->agent, true, &who, on_recorded,
                                  f) != 0)
@@ -183,8 +182,9 @@ static void on_refreshed(void *ud, const fetch_response *res)
     if (r->outcome == GRANT_OK) {
         const char *ad = vault_conn_ad(req, f->conn_id, f->provider);
         f->access = g.access;
-        if (store_vault_refresh_store(http_req_pool(req), f->conn_id, vault_seal_text(req, g.access, ad),
-                                      g.expires_in, g.refresh ? vault_seal_text(req, g.refresh, ad) : NULL,
+        if (store_vault_refresh_store(http_req_pool(req), f->conn_id,
+                                      vault_seal_text(req, g.access, ad), g.expires_in,
+                                      g.refresh ? vault_seal_text(req, g.refresh, ad) : NULL,
                                       g.scopes, on_refresh_stored, f) != 0)
             admin_db_error(req, STORE_EUNAVAIL);
         return;
@@ -198,22 +198,24 @@ static void on_refreshed(void *ud, const fetch_response *res)
         admin_db_error(req, STORE_EUNAVAIL);
 }
 
-/* Row of store_vault_refresh_claim: this fetch refreshes for everyone. */
-static void refresh(fetch_req *f, PGresult *res)
+/* The claim was taken: this fetch refreshes for everyone. */
+static void refresh(fetch_req *f, const store_vault_claim_row *c)
 {
     http_req *req = f->req;
     refresh_req *r = arena_calloc(http_req_arena(req), sizeof(*r));
     r->f = f;
     f->refreshed = true;
-    const char *rt = vault_open_text(req, vault_col(req, res, 0), vault_conn_ad(req, f->conn_id, f->provider));
+    const char *rt = vault_open_text(req, c->refresh_sealed,
+                                     vault_conn_ad(req, f->conn_id, f->provider));
     provider_call pc;
-    if (rt == NULL || vault_provider_call_init(req, &pc, f->provider, vault_col(req, res, 1), vault_col(req, res, 2),
-                                         vault_col(req, res, 3), vault_col(req, res, 4)) != 0) {
+    if (rt == NULL || vault_provider_call_init(req, &pc, f->provider, c->token_url, c->client_id,
+                                               c->client_secret_sealed, c->auth_style) != 0) {
         fetch_response none = {.error = "a stored secret cannot be opened"};
         on_refreshed(r, &none);
         return;
     }
-    const char *params = vault_secret_printf(req, "grant_type=refresh_token&refresh_token=%s", vault_pct(req, rt));
+    const char *params = vault_secret_printf(req, "grant_type=refresh_token&refresh_token=%s",
+                                             vault_pct(req, rt));
     if (vault_provider_post(req, &pc, pc.token_url, params, on_refreshed, r) != 0) {
         fetch_response none = {.error = "outbound HTTP is unavailable"};
         on_refreshed(r, &none);
@@ -227,8 +229,9 @@ static void on_claimed(void *ud, PGresult *res, int err, const char *msg)
     (void)msg;
     if (admin_db_error(req, err))
         return;
-    if (PQntuples(res) == 1) {
-        refresh(f, res);
+    store_vault_claim_row claim;
+    if (store_vault_claim_row_read(res, http_req_arena(req), &claim)) {
+        refresh(f, &claim);
         return;
     }
     /* Someone else refreshes (or just did): wait for the row to change. */
@@ -255,27 +258,30 @@ static void on_lookup(void *ud, PGresult *res, int err, const char *msg)
     (void)msg;
     if (admin_db_error(req, err))
         return;
-    if (PQgetisnull(res, 0, 0)) {
-        http_error(req, 403, "forbidden", "the token acts for no user whose connections it could use");
+    store_vault_lookup_row row;
+    if (!store_vault_lookup_row_read(res, http_req_arena(req), &row) || row.user_id == NULL) {
+        http_error(req, 403, "forbidden",
+                   "the token acts for no user whose connections it could use");
         return;
     }
-    if (!vault_col_true(res, 1)) {
+    if (!row.authorized) {
         http_error(req, 403, "forbidden",
                    "the agent is not authorised by the user (not created by them, no consent)");
         return;
     }
-    if (PQgetisnull(res, 0, 2)) {
-        http_error(req, 404, "not_found",
-                   arena_printf(http_req_arena(req), "no %s connection for this user", f->provider));
+    if (row.conn_id == NULL) {
+        http_error(
+            req, 404, "not_found",
+            arena_printf(http_req_arena(req), "no %s connection for this user", f->provider));
         return;
     }
-    f->conn_id = vault_col(req, res, 2);
-    f->gen = atoll(PQgetvalue(res, 0, 8));
-    if (vault_col_true(res, 3))
+    f->conn_id = row.conn_id;
+    f->gen = row.refresh_gen;
+    if (row.needs_reauth)
         needs_reauth(req);
-    else if (!vault_col_true(res, 6))
-        fetch_serve(f, vault_col(req, res, 4), vault_col(req, res, 5));
-    else if (!vault_col_true(res, 7))
+    else if (!row.due)
+        fetch_serve(f, row.access_sealed, row.expires_at);
+    else if (!row.can_refresh)
         needs_reauth(req); /* stale and nothing to refresh it with */
     else
         fetch_claim(f);

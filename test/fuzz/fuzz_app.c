@@ -24,8 +24,8 @@ worker *fuzz_worker(int (*routes)(router *r))
                                               CONFIG_MAX_PROXIES);
     a.router = router_new();
     a.rl = rl_new(0, 0); /* rate limiting off: every input is routed */
-    if (a.cfg.n_trusted_proxies != 1 || a.router == NULL || a.rl == NULL ||
-        routes(a.router) != 0 || (a.metrics = metrics_new(router_count(a.router), 1)) == NULL)
+    if (a.cfg.n_trusted_proxies != 1 || a.router == NULL || a.rl == NULL || routes(a.router) != 0 ||
+        (a.metrics = metrics_new(router_count(a.router), 1)) == NULL)
         fuzz_fail(__FILE__, __LINE__, "set-up");
     w.app = &a;
     return &w;

@@ -21,10 +21,10 @@
 worker *fuzz_worker(int (*routes)(router *r));
 
 /* A property the target checks does not hold: report it as a crash. */
-#define FUZZ_ASSERT(cond)                                                                    \
-    do {                                                                                     \
-        if (!(cond))                                                                         \
-            fuzz_fail(__FILE__, __LINE__, #cond);                                            \
+#define FUZZ_ASSERT(cond)                         \
+    do {                                          \
+        if (!(cond))                              \
+            fuzz_fail(__FILE__, __LINE__, #cond); \
     } while (0)
 _Noreturn void fuzz_fail(const char *file, int line, const char *what);
 

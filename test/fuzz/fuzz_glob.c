@@ -110,7 +110,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     bool got = glob_match(pattern, s);
     FUZZ_ASSERT(glob_valid(pattern) || !got);
 
-    uint32_t *p = malloc((strlen(pattern) + 1) * sizeof(*p)), *t = malloc((strlen(s) + 1) * sizeof(*t));
+    uint32_t *p = malloc((strlen(pattern) + 1) * sizeof(*p)),
+             *t = malloc((strlen(s) + 1) * sizeof(*t));
     struct ref r = {p, t, decode((const uint8_t *)pattern, p), decode((const uint8_t *)s, t), NULL};
     if ((r.pn + 1) * (r.sn + 1) <= 1 << 20) {
         r.memo = malloc((r.pn + 1) * (r.sn + 1));

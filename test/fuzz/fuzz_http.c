@@ -20,9 +20,11 @@
 #include "fuzz_app.h"
 
 static const char *const header_names[] = {
-    "Host", "Content-Type", "Authorization", "DPoP", "Cookie", "X-Forwarded-For",
-    "X-Request-Id", "Origin", "Transfer-Encoding", "Content-Length", "Expect", "Connection",
-    "Accept", "X-Echo",
+    "Host",           "Content-Type", "Authorization",
+    "DPoP",           "Cookie",       "X-Forwarded-For",
+    "X-Request-Id",   "Origin",       "Transfer-Encoding",
+    "Content-Length", "Expect",       "Connection",
+    "Accept",         "X-Echo",
 };
 
 static void check_request(http_req *r)

@@ -169,11 +169,21 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     memcpy(s, data + 1, size - 1);
     s[size - 1] = '\0';
     switch (data[0] % 5) {
-    case 0: fuzz_jws(s, size - 1); break;
-    case 1: fuzz_jwk(s, size - 1); break;
-    case 2: fuzz_dpop(s); break;
-    case 3: fuzz_dpop_claims(s, size - 1); break;
-    case 4: fuzz_htu(s); break;
+    case 0:
+        fuzz_jws(s, size - 1);
+        break;
+    case 1:
+        fuzz_jwk(s, size - 1);
+        break;
+    case 2:
+        fuzz_dpop(s);
+        break;
+    case 3:
+        fuzz_dpop_claims(s, size - 1);
+        break;
+    case 4:
+        fuzz_htu(s);
+        break;
     }
     free(s);
     return 0;

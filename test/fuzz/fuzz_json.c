@@ -68,8 +68,9 @@ static void h_json(http_req *r)
                                             short_string, &bad);
     if (bad)
         return; /* answered 400 */
-    FUZZ_ASSERT(name == NULL || (strlen(name) <= 100 &&
-                                 strlen(name) == json_string_length(json_object_get(body, "name"))));
+    FUZZ_ASSERT(
+        name == NULL ||
+        (strlen(name) <= 100 && strlen(name) == json_string_length(json_object_get(body, "name"))));
     FUZZ_ASSERT(desc == NULL || strlen(desc) <= 1000);
     if (scopes != NULL) {
         json_t *s = json_loads(scopes, 0, NULL);
@@ -81,7 +82,7 @@ static void h_json(http_req *r)
     int n = 0;
     const char *k;
     json_t *v;
-    json_object_foreach(body, k, v)
+    json_object_foreach (body, k, v)
         if (n < 8 && json_is_string(v) && strlen(json_string_value(v)) == json_string_length(v))
             vals[n++] = json_string_value(v);
     check_jsonw(http_req_arena(r), vals, n);

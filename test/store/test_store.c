@@ -162,8 +162,8 @@ static store_stmt st_create = {
     "CREATE TABLE IF NOT EXISTS store_test_kv (k text PRIMARY KEY, v text,"
     " n int CHECK (n >= 0))",
     0, 0};
-static store_stmt st_insert = {"test_insert", "INSERT INTO store_test_kv (k, v) VALUES ($1, $2)",
-                               2, 0};
+static store_stmt st_insert = {"test_insert", "INSERT INTO store_test_kv (k, v) VALUES ($1, $2)", 2,
+                               0};
 static store_stmt st_insert_n = {"test_insert_n",
                                  "INSERT INTO store_test_kv (k, n) VALUES ($1, $2::int)", 2, 0};
 static store_stmt st_get = {"test_get", "SELECT v FROM store_test_kv WHERE k = $1", 1, 0};
@@ -194,8 +194,7 @@ static int setup_cluster(void **state)
         fprintf(stderr, "store_embed_start: %s\n", err);
         return -1;
     }
-    snprintf(pool_conninfo, sizeof(pool_conninfo), "%s application_name=store_test_pool",
-             conninfo);
+    snprintf(pool_conninfo, sizeof(pool_conninfo), "%s application_name=store_test_pool", conninfo);
     return uv_loop_init(&loop);
 }
 
@@ -261,8 +260,8 @@ static void test_migrate(void **state)
     PQfinish(c);
 
     /* A database ahead of the binary is refused with a clear message. */
-    admin_query(ci, "INSERT INTO schema_migrations (version, name) VALUES (999999, 'future')",
-                NULL, 0);
+    admin_query(ci, "INSERT INTO schema_migrations (version, name) VALUES (999999, 'future')", NULL,
+                0);
     err[0] = '\0';
     assert_int_equal(store_migrate(ci, err, sizeof(err)), -1);
     assert_non_null(strstr(err, "999999"));
@@ -384,11 +383,16 @@ static void test_token_batch_refused_record(void **state)
     /* The first goes out at once; the rest gather in one batch behind it. */
     for (int i = 0; i < BATCHED; i++) {
         snprintf(jti[i], sizeof(jti[i]), "tok_batch_refused_%d", i);
-        store_token t = {.jti = jti[i], .client_id = "client_b", .subject = "client_b",
-                         .scope = "", .audience = i == 3 ? "https://bad.example/\xff" : NULL,
+        store_token t = {.jti = jti[i],
+                         .client_id = "client_b",
+                         .subject = "client_b",
+                         .scope = "",
+                         .audience = i == 3 ? "https://bad.example/\xff" : NULL,
                          .expires_at = (int64_t)time(NULL) + 600,
-                         .event = "oauth.token_issued", .actor_id = "client_b",
-                         .actor_type = "client", .metadata = "{}"};
+                         .event = "oauth.token_issued",
+                         .actor_id = "client_b",
+                         .actor_type = "client",
+                         .metadata = "{}"};
         assert_int_equal(store_token_issue(p, &t, on_counted, &o[i]), 0);
     }
     run_until(&counted.all, 10000);
@@ -402,12 +406,13 @@ static void test_token_batch_refused_record(void **state)
         }
     }
     admin_query(conninfo,
-                "SELECT count(*) FROM oauth_tokens WHERE jti LIKE 'tok\\_batch\\_refused\\_%'",
-                v, sizeof(v));
+                "SELECT count(*) FROM oauth_tokens WHERE jti LIKE 'tok\\_batch\\_refused\\_%'", v,
+                sizeof(v));
     assert_string_equal(v, "5");
-    admin_query(conninfo,
-                "SELECT count(*) FROM audit_events WHERE target_id LIKE 'tok\\_batch\\_refused\\_%'",
-                v, sizeof(v));
+    admin_query(
+        conninfo,
+        "SELECT count(*) FROM audit_events WHERE target_id LIKE 'tok\\_batch\\_refused\\_%'", v,
+        sizeof(v));
     assert_string_equal(v, "5");
     close_pool(p);
 }
@@ -811,18 +816,18 @@ static void on_rows(void *ud, PGresult *res, int err, const char *msg)
 }
 
 /* One store call with on_rows/&R, waited for; its error is in R.err. */
-#define DO(call)                                                                                \
-    do {                                                                                        \
-        rows_free();                                                                            \
-        assert_int_equal((call), 0);                                                            \
-        run_until(&R.done, 10000);                                                              \
-        assert_int_equal(R.calls, 1);                                                           \
+#define DO(call)                      \
+    do {                              \
+        rows_free();                  \
+        assert_int_equal((call), 0);  \
+        run_until(&R.done, 10000);    \
+        assert_int_equal(R.calls, 1); \
     } while (0)
 /* The same, which must succeed. */
-#define OK(call)                                                                                \
-    do {                                                                                        \
-        DO(call);                                                                               \
-        assert_int_equal(R.err, STORE_OK);                                                      \
+#define OK(call)                           \
+    do {                                   \
+        DO(call);                          \
+        assert_int_equal(R.err, STORE_OK); \
     } while (0)
 
 static const char *val(int row, int col)
@@ -893,10 +898,17 @@ static void tp_close(void)
 static void issue_token(const char *jti, const char *client, const char *user, const char *jkt)
 {
     struct outcome o;
-    store_token t = {.jti = jti, .client_id = client, .subject = user ? user : client,
-                     .user_id = user, .scope = "", .jkt = jkt,
-                     .expires_at = (int64_t)time(NULL) + 600, .event = "oauth.token_issued",
-                     .actor_id = client, .actor_type = "client", .metadata = "{}"};
+    store_token t = {.jti = jti,
+                     .client_id = client,
+                     .subject = user ? user : client,
+                     .user_id = user,
+                     .scope = "",
+                     .jkt = jkt,
+                     .expires_at = (int64_t)time(NULL) + 600,
+                     .event = "oauth.token_issued",
+                     .actor_id = client,
+                     .actor_type = "client",
+                     .metadata = "{}"};
     memset(&o, 0, sizeof(o));
     assert_int_equal(store_token_issue(tp, &t, on_result, &o), 0);
     run_until(&o.done, 10000);
@@ -927,12 +939,16 @@ static void make_app(const char *id, const char *scopes)
     OK(store_app_create(tp, &in, &WHO, on_rows, &R));
 }
 
-static void make_agent(const char *id, const char *app, const char *created_by,
-                       const char *scopes)
+static void make_agent(const char *id, const char *app, const char *created_by, const char *scopes)
 {
-    store_agent_in in = {.id = id, .app_id = app, .name = id, .created_by = created_by,
-                         .scopes = scopes, .grant_types = "[\"client_credentials\"]",
-                         .secret_hash = "hash-of-" "secret"};
+    store_agent_in in = {.id = id,
+                         .app_id = app,
+                         .name = id,
+                         .created_by = created_by,
+                         .scopes = scopes,
+                         .grant_types = "[\"client_credentials\"]",
+                         .secret_hash = "hash-of-"
+                                        "secret"};
     OK(store_agent_create(tp, &in, &WHO, on_rows, &R));
     assert_string_equal(col("scopes_ok"), "true");
     assert_non_null(col("agent"));
@@ -948,7 +964,8 @@ static void test_store_users(void **state)
     make_user("Ann.Store@Example.test", ann);
     make_user("bob.store@example.test", bob);
     assert_string_equal(sql1("SELECT count(*) FROM audit_events WHERE event = 'user.created' "
-                             "AND target_id = '%s' AND request_id = 'req_store_test'", ann),
+                             "AND target_id = '%s' AND request_id = 'req_store_test'",
+                             ann),
                         "1");
 
     /* create: the email is unique whatever its case */
@@ -1059,8 +1076,8 @@ static void test_store_users(void **state)
 
     /* Layer 3: a refused id changes nothing; then all of ann's agents */
     issue_token("tok_users_own", "shark_agent_users_own", ann, NULL);
-    OK(store_user_revoke_agents(tp, ann, "[\"shark_agent_users_own\", \"shark_agent_nope\"]",
-                                "r", 0, &WHO, on_rows, &R));
+    OK(store_user_revoke_agents(tp, ann, "[\"shark_agent_users_own\", \"shark_agent_nope\"]", "r",
+                                0, &WHO, on_rows, &R));
     assert_string_equal(col("found"), "true");
     assert_string_equal(col("refused"), "[\"shark_agent_nope\"]");
     assert_true(token_active("tok_users_own"));
@@ -1076,9 +1093,9 @@ static void test_store_users(void **state)
     OK(store_user_revoke_agents(tp, ann, NULL, "cancelled", 0, &WHO, on_rows, &R));
     assert_string_equal(col("refused"), "[]");
     b = js(col("body"));
-    assert_string_equal(json_string_value(json_array_get(json_object_get(b, "revoked_agent_ids"),
-                                                         0)),
-                        "shark_agent_users_own");
+    assert_string_equal(
+        json_string_value(json_array_get(json_object_get(b, "revoked_agent_ids"), 0)),
+        "shark_agent_users_own");
     assert_int_equal(json_array_size(json_object_get(b, "revoked_agent_ids")), 1);
     assert_int_equal(jint(b, "revoked_consent_count"), 0);
     assert_true(strncmp(jstr(b, "audit_event_id"), "audit_", 6) == 0);
@@ -1146,8 +1163,11 @@ static void test_store_apps_and_agents(void **state)
     assert_int_equal(R.ntuples, 0);
 
     /* agent create: unknown app, unknown user, scopes outside the app's */
-    store_agent_in in = {.id = "shark_agent_st_x", .app_id = "app_nope", .name = "x",
-                         .scopes = "[]", .grant_types = "[\"client_credentials\"]",
+    store_agent_in in = {.id = "shark_agent_st_x",
+                         .app_id = "app_nope",
+                         .name = "x",
+                         .scopes = "[]",
+                         .grant_types = "[\"client_credentials\"]",
                          .secret_hash = "h"};
     OK(store_agent_create(tp, &in, &WHO, on_rows, &R));
     assert_string_equal(col("app_found"), "false");
@@ -1294,14 +1314,12 @@ static void test_store_accounts_and_sessions(void **state)
     assert_string_equal(jstr(u, "id"), "usr_st_signup");
     assert_string_equal(jstr(u, "name"), "");
     json_decref(u);
-    DO(store_auth_signup(tp, "usr_st_signup2", "signup@example.TEST", "x", "h", &WHO, on_rows,
-                         &R));
+    DO(store_auth_signup(tp, "usr_st_signup2", "signup@example.TEST", "x", "h", &WHO, on_rows, &R));
     assert_int_equal(R.err, STORE_ECONFLICT);
     /* every attempt is counted before the password is checked: the pair
      * (email, address) allows 3 in the window, then refuses */
     for (int i = 1; i <= 3; i++) {
-        OK(store_auth_login_begin(tp, "SIGNUP@example.test", "127.0.0.1", 3, 50, 60, on_rows,
-                                  &R));
+        OK(store_auth_login_begin(tp, "SIGNUP@example.test", "127.0.0.1", 3, 50, 60, on_rows, &R));
         assert_string_equal(val(0, 0), "true");
         assert_string_equal(val(0, 1), "usr_st_signup");
         assert_string_equal(val(0, 2), "argon-hash");
@@ -1329,8 +1347,8 @@ static void test_store_accounts_and_sessions(void **state)
                             "127.0.0.1", "agent/1", on_rows, &R));
     OK(store_session_create(tp, "sess_hash_2", "ses_st_2", "usr_st_signup", "csrf-2", 600, 3600,
                             NULL, NULL, on_rows, &R));
-    OK(store_session_create(tp, "sess_hash_idle", "ses_st_idle", "usr_st_signup", "csrf-3", 0,
-                            3600, NULL, NULL, on_rows, &R));
+    OK(store_session_create(tp, "sess_hash_idle", "ses_st_idle", "usr_st_signup", "csrf-3", 0, 3600,
+                            NULL, NULL, on_rows, &R));
     DO(store_session_create(tp, "sess_hash_x", "ses_st_1", "usr_st_signup", "c", 600, 3600, NULL,
                             NULL, on_rows, &R)); /* public ids are unique */
     assert_int_equal(R.err, STORE_ECONFLICT);
@@ -1414,7 +1432,8 @@ static void test_store_requests_consents_codes(void **state)
     OK(store_consent_grant(tp, "usr_st_flow", "shark_agent_st_flow", "b c", &WHO, on_rows, &R));
     assert_string_equal(col("id"), cid);
     assert_string_equal(sql1("SELECT array_to_string(ARRAY(SELECT unnest(scopes) ORDER BY 1), "
-                             "' ') FROM consents WHERE id = '%s'", cid),
+                             "' ') FROM consents WHERE id = '%s'",
+                             cid),
                         "a b c");
     OK(store_consent_get(tp, "usr_st_flow", "shark_agent_st_flow", on_rows, &R));
     assert_non_null(val(0, 0));
@@ -1425,9 +1444,14 @@ static void test_store_requests_consents_codes(void **state)
 
     /* codes: redeemed once; a replay revokes what the first produced */
     int64_t at = (int64_t)time(NULL) - 5;
-    store_code c = {.code_hash = "code_hash_st_1", .client_id = "shark_agent_st_flow",
-                    .user_id = "usr_st_flow", .redirect_uri = "https://a.example/cb",
-                    .scope = "a b", .challenge = "chal", .nonce = "n-1", .auth_time = at,
+    store_code c = {.code_hash = "code_hash_st_1",
+                    .client_id = "shark_agent_st_flow",
+                    .user_id = "usr_st_flow",
+                    .redirect_uri = "https://a.example/cb",
+                    .scope = "a b",
+                    .challenge = "chal",
+                    .nonce = "n-1",
+                    .auth_time = at,
                     .ttl_s = 60};
     OK(store_code_create(tp, &c, on_rows, &R));
     OK(store_code_redeem(tp, "code_hash_st_1", "tok_st_code", "fam_st_code", on_rows, &R));
@@ -1443,9 +1467,14 @@ static void test_store_requests_consents_codes(void **state)
     assert_null(val(0, 8));
     assert_int_equal(atoll(val(0, 9)), at);
     issue_token("tok_st_code", "shark_agent_st_flow", "usr_st_flow", NULL);
-    store_refresh rt = {.token_hash = "rt_hash_st_code", .family_id = "fam_st_code",
-                        .client_id = "shark_agent_st_flow", .user_id = "usr_st_flow",
-                        .subject = "usr_st_flow", .scope = "a b", .auth_time = at, .ttl_s = 600};
+    store_refresh rt = {.token_hash = "rt_hash_st_code",
+                        .family_id = "fam_st_code",
+                        .client_id = "shark_agent_st_flow",
+                        .user_id = "usr_st_flow",
+                        .subject = "usr_st_flow",
+                        .scope = "a b",
+                        .auth_time = at,
+                        .ttl_s = 600};
     OK(store_refresh_create(tp, &rt, on_rows, &R));
     OK(store_code_confirm(tp, "code_hash_st_1", on_rows, &R));
     assert_string_equal(col("replayed"), "false");
@@ -1474,9 +1503,16 @@ static void test_store_refresh_tokens(void **state)
     (void)state;
     tp_open();
     int64_t at = (int64_t)time(NULL) - 60;
-    store_refresh r1 = {.token_hash = "rt_st_1", .family_id = "fam_st_r", .client_id = "cl_r",
-                        .user_id = "usr_r", .subject = "usr_r", .scope = "s", .jkt = "jkt-r",
-                        .audience = "https://rs.example", .auth_time = at, .ttl_s = 600};
+    store_refresh r1 = {.token_hash = "rt_st_1",
+                        .family_id = "fam_st_r",
+                        .client_id = "cl_r",
+                        .user_id = "usr_r",
+                        .subject = "usr_r",
+                        .scope = "s",
+                        .jkt = "jkt-r",
+                        .audience = "https://rs.example",
+                        .auth_time = at,
+                        .ttl_s = 600};
     OK(store_refresh_create(tp, &r1, on_rows, &R));
     DO(store_refresh_create(tp, &r1, on_rows, &R));
     assert_int_equal(R.err, STORE_ECONFLICT);
@@ -1579,7 +1615,8 @@ static void test_store_revoke_layer4_and_feed(void **state)
     assert_false(token_active("tok_l4_3"));
     assert_true(token_active("tok_l4_4"));
     assert_string_equal(sql1("SELECT (metadata->>'matched_client_count') || '|' || "
-                             "(metadata->>'pattern') FROM audit_events WHERE id = '%s'", ev),
+                             "(metadata->>'pattern') FROM audit_events WHERE id = '%s'",
+                             ev),
                         "2|shark_agent_l4_v1_*");
     OK(store_revoke_clients(tp, "[\"shark_agent_l4_v1_a\"]", "p", "again", 0, &WHO, on_rows, &R));
     assert_string_equal(col("revoked_count"), "0");
@@ -1654,10 +1691,13 @@ static void test_store_vault(void **state)
     make_user("vault.other@example.test", other);
 
     /* providers: custom ones change freely; a built-in keeps its endpoints */
-    store_vault_provider_in pin = {.id = "st_prov", .name = "St", .authorize_url =
-                                   "https://p.example/authorize", .token_url =
-                                   "https://p.example/token", .scopes = "[\"read\", \"write\"]",
-                                   .client_id = "cid", .secret_sealed = "c2VhbGVkLXNlY3JldA=="};
+    store_vault_provider_in pin = {.id = "st_prov",
+                                   .name = "St",
+                                   .authorize_url = "https://p.example/authorize",
+                                   .token_url = "https://p.example/token",
+                                   .scopes = "[\"read\", \"write\"]",
+                                   .client_id = "cid",
+                                   .secret_sealed = "c2VhbGVkLXNlY3JldA=="};
     OK(store_vault_provider_create(tp, &pin, &WHO, on_rows, &R));
     json_t *pj = js(val(0, 0));
     assert_string_equal(jstr(pj, "id"), "st_prov");
@@ -1666,8 +1706,10 @@ static void test_store_vault(void **state)
     json_decref(pj);
     DO(store_vault_provider_create(tp, &pin, &WHO, on_rows, &R));
     assert_int_equal(R.err, STORE_ECONFLICT);
-    store_vault_provider_in bare = {.id = "st_prov_bare", .name = "Bare", .authorize_url =
-                                    "https://b.example/a", .token_url = "https://b.example/t"};
+    store_vault_provider_in bare = {.id = "st_prov_bare",
+                                    .name = "Bare",
+                                    .authorize_url = "https://b.example/a",
+                                    .token_url = "https://b.example/t"};
     OK(store_vault_provider_create(tp, &bare, &WHO, on_rows, &R));
     OK(store_vault_provider_get(tp, "st_prov", on_rows, &R));
     assert_int_equal(R.ntuples, 1);
@@ -1702,10 +1744,15 @@ static void test_store_vault(void **state)
     OK(store_vault_conn_prepare(tp, "usr_nobody", "st_nope", on_rows, &R));
     assert_string_equal(col("user_found"), "false");
     assert_string_equal(col("provider_found"), "false");
-    store_vault_conn_in cin = {.id = "conn_st_1", .user_id = owner, .provider_id = "st_prov",
-                               .scopes = "[\"read\"]", .access_sealed = "YWNjZXNzLTE=",
-                               .refresh_sealed = "cmVmcmVzaC0x", .expires_in = "3600",
-                               .actor_id = "admin", .actor_type = "admin"};
+    store_vault_conn_in cin = {.id = "conn_st_1",
+                               .user_id = owner,
+                               .provider_id = "st_prov",
+                               .scopes = "[\"read\"]",
+                               .access_sealed = "YWNjZXNzLTE=",
+                               .refresh_sealed = "cmVmcmVzaC0x",
+                               .expires_in = "3600",
+                               .actor_id = "admin",
+                               .actor_type = "admin"};
     OK(store_vault_conn_upsert(tp, &cin, &WHO, on_rows, &R));
     assert_int_equal(R.ntuples, 1);
     json_t *cj = js(val(0, 0));
@@ -1767,7 +1814,7 @@ static void test_store_vault(void **state)
 
     /* single-flight refresh: only one claim while due */
     OK(store_vault_refresh_claim(tp, "conn_st_1", 60, on_rows, &R));
-    assert_int_equal(R.ntuples, 0); /* not due yet */
+    assert_int_equal(R.ntuples, 0);                                /* not due yet */
     OK(store_vault_conn_poll(tp, "conn_st_1", 7200, on_rows, &R)); /* due inside a 2 h skew */
     assert_string_equal(val(0, 3), "true");
     OK(store_vault_refresh_claim(tp, "conn_st_1", 7200, on_rows, &R));
@@ -1780,8 +1827,10 @@ static void test_store_vault(void **state)
     assert_int_equal(R.ntuples, 0); /* held */
     OK(store_vault_conn_poll(tp, "conn_st_1", 7200, on_rows, &R));
     assert_string_equal(val(0, 4), "true"); /* refreshing */
-    OK(store_vault_refresh_store(tp, "conn_st_1", "YWNjZXNzLTM=", "100000", NULL, "[\"read\", "
-                                 "\"write\"]", on_rows, &R));
+    OK(store_vault_refresh_store(tp, "conn_st_1", "YWNjZXNzLTM=", "100000", NULL,
+                                 "[\"read\", "
+                                 "\"write\"]",
+                                 on_rows, &R));
     assert_int_equal(R.ntuples, 1);
     assert_non_null(val(0, 0));
     OK(store_vault_conn_poll(tp, "conn_st_1", 60, on_rows, &R));
@@ -1809,16 +1858,13 @@ static void test_store_vault(void **state)
     assert_int_equal(R.ntuples, 0);
 
     /* fetch records */
-    OK(store_vault_record_fetch(tp, "conn_st_1", "shark_agent_st_vault", false, &WHO, on_rows,
-                                &R));
+    OK(store_vault_record_fetch(tp, "conn_st_1", "shark_agent_st_vault", false, &WHO, on_rows, &R));
     assert_string_equal(col("found"), "true");
-    OK(store_vault_record_fetch(tp, "conn_st_1", "shark_agent_st_vault", true, &WHO, on_rows,
-                                &R));
+    OK(store_vault_record_fetch(tp, "conn_st_1", "shark_agent_st_vault", true, &WHO, on_rows, &R));
     assert_string_equal(sql1("SELECT fetches FROM vault_access WHERE connection_id = "
                              "'conn_st_1' AND client_id = 'shark_agent_st_vault'"),
                         "2");
-    OK(store_vault_record_fetch(tp, "conn_nope", "shark_agent_st_vault", false, &WHO, on_rows,
-                                &R));
+    OK(store_vault_record_fetch(tp, "conn_nope", "shark_agent_st_vault", false, &WHO, on_rows, &R));
     assert_string_equal(col("found"), "false");
 
     /* connect flow states: single use, bound to the user */

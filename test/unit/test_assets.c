@@ -45,8 +45,10 @@ static void test_every_file_comes_back_byte_for_byte(void **state)
         assert_int_equal(a->etag[0], '"');
         assert_int_equal(strlen(a->etag), 26);
     }
-    assert_string_equal(assets_find(&test_assets, "/fx/bytes.bin")->type, "application/octet-stream");
-    assert_string_equal(assets_find(&test_assets, "/fx/tricky.txt")->type, "text/plain; charset=utf-8");
+    assert_string_equal(assets_find(&test_assets, "/fx/bytes.bin")->type,
+                        "application/octet-stream");
+    assert_string_equal(assets_find(&test_assets, "/fx/tricky.txt")->type,
+                        "text/plain; charset=utf-8");
     assert_string_equal(assets_find(&test_assets, "/fx/sub/big.js")->type,
                         "text/javascript; charset=utf-8");
 }
@@ -54,8 +56,9 @@ static void test_every_file_comes_back_byte_for_byte(void **state)
 static void test_lookup_is_exact(void **state)
 {
     (void)state;
-    const char *misses[] = {"/fx/", "/fx/bytes", "/fx/bytes.bin/", "/fx/sub", "/fx/sub/big.j",
-                            "fx/bytes.bin", "/FX/bytes.bin", "", "/fx/sub/big.jsx", "/zzz"};
+    const char *misses[] = {
+        "/fx/",          "/fx/bytes", "/fx/bytes.bin/",  "/fx/sub", "/fx/sub/big.j", "fx/bytes.bin",
+        "/FX/bytes.bin", "",          "/fx/sub/big.jsx", "/zzz"};
     for (size_t i = 0; i < sizeof(misses) / sizeof(misses[0]); i++)
         assert_null(assets_find(&test_assets, misses[i]));
     asset_table empty = {NULL, 0};
@@ -88,10 +91,11 @@ static void test_gzip_form(void **state)
 static void test_accept_encoding(void **state)
 {
     (void)state;
-    const char *yes[] = {"gzip", "GZIP", "br, gzip", "gzip;q=1", "deflate, gzip;q=0.5",
-                         "gzip ;q=0.001", "*;q=0, gzip"};
-    const char *no[] = {NULL, "", "br", "identity", "gzip;q=0", "gzip; q=0.000", "x-gzip",
-                        "gzipper", "br, gzip;q=0"};
+    const char *yes[] = {
+        "gzip",          "GZIP",       "br, gzip", "gzip;q=1", "deflate, gzip;q=0.5",
+        "gzip ;q=0.001", "*;q=0, gzip"};
+    const char *no[] = {NULL,     "",        "br",          "identity", "gzip;q=0", "gzip; q=0.000",
+                        "x-gzip", "gzipper", "br, gzip;q=0"};
     for (size_t i = 0; i < sizeof(yes) / sizeof(yes[0]); i++)
         assert_true(assets_accepts_gzip(yes[i]));
     for (size_t i = 0; i < sizeof(no) / sizeof(no[0]); i++)

@@ -38,8 +38,8 @@ static void test_addr_parse(void **state)
     assert_int_equal(a[2], 0x0d);
     assert_int_equal(a[3], 0xb8);
     assert_int_equal(a[15], 0xff);
-    const char *bad[] = {"", "1.2.3", "1.2.3.256", "1.2.3.4.5", "abc", "::g", "1.2.3.4/8",
-                         " 1.2.3.4", "1:2:3:4:5:6:7:8:9", "localhost"};
+    const char *bad[] = {"",    "1.2.3",     "1.2.3.256", "1.2.3.4.5",         "abc",
+                         "::g", "1.2.3.4/8", " 1.2.3.4",  "1:2:3:4:5:6:7:8:9", "localhost"};
     for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++)
         if (cidr_addr_parse(bad[i], a) != -1)
             fail_msg("address '%s' was accepted", bad[i]);
@@ -124,9 +124,21 @@ static void test_bad_ranges(void **state)
 {
     (void)state;
     const char *bad[] = {
-        "",           "/8",          "10.0.0.0/",   "10.0.0.0/33", "10.0.0.0/-1",
-        "10.0.0.0/8x", "10.0.0.0/8/8", "::1/129",    "::/",         "10.0.0/8",
-        "bogus",      "bogus/8",     "10.0.0.0/ 8", "10.0.0.0/+8", "10.0.0.0 /8",
+        "",
+        "/8",
+        "10.0.0.0/",
+        "10.0.0.0/33",
+        "10.0.0.0/-1",
+        "10.0.0.0/8x",
+        "10.0.0.0/8/8",
+        "::1/129",
+        "::/",
+        "10.0.0/8",
+        "bogus",
+        "bogus/8",
+        "10.0.0.0/ 8",
+        "10.0.0.0/+8",
+        "10.0.0.0 /8",
         "10.0.0.0/99999999999999999999",
         "aaaa:bbbb:cccc:dddd:eeee:ffff:0000:1111:2222:3333:4444:5555/64", /* too long */
     };

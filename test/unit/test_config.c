@@ -91,12 +91,30 @@ static void test_env_then_flags(void **state)
 {
     (void)state;
     const char *const env[] = {
-        "SHARK_LISTEN", "0.0.0.0:9000",       "SHARK_THREADS",   "3",
-        "SHARK_DB",     "postgres://x/y",     "SHARK_LOG_LEVEL", "debug",
-        "SHARK_DATA_DIR", "/var/lib/shark",   "SHARK_DB_POOL",   "7",
-        "SHARK_IDLE_TIMEOUT", "5",            "SHARK_RATE_LIMIT", "20:40",
-        "SHARK_TRUSTED_PROXY", "10.0.0.0/8",  "SHARK_ISSUER",    "", /* empty: ignored */
-        "SHARK_MAX_CONNECTIONS", "500",       "SHARK_MAX_CONNECTIONS_PER_IP", "20",
+        "SHARK_LISTEN",
+        "0.0.0.0:9000",
+        "SHARK_THREADS",
+        "3",
+        "SHARK_DB",
+        "postgres://x/y",
+        "SHARK_LOG_LEVEL",
+        "debug",
+        "SHARK_DATA_DIR",
+        "/var/lib/shark",
+        "SHARK_DB_POOL",
+        "7",
+        "SHARK_IDLE_TIMEOUT",
+        "5",
+        "SHARK_RATE_LIMIT",
+        "20:40",
+        "SHARK_TRUSTED_PROXY",
+        "10.0.0.0/8",
+        "SHARK_ISSUER",
+        "", /* empty: ignored */
+        "SHARK_MAX_CONNECTIONS",
+        "500",
+        "SHARK_MAX_CONNECTIONS_PER_IP",
+        "20",
         NULL,
     };
     config c;
@@ -116,12 +134,12 @@ static void test_env_then_flags(void **state)
     assert_int_equal(c.max_connections_per_ip, 20);
 
     /* Flags win over the environment; both flag forms work. */
-    assert_int_equal(parse_with(&c, env,
-                                ARGS("--threads=8", "--listen", "127.0.0.1:7000", "--log-level",
-                                     "error", "--db=", "--trusted-proxy", "192.168.0.0/16,::1",
-                                     "--request-timeout=30", "--max-connections-per-ip", "1",
-                                     "--max-connections=1000000")),
-                     0);
+    assert_int_equal(
+        parse_with(&c, env,
+                   ARGS("--threads=8", "--listen", "127.0.0.1:7000", "--log-level", "error",
+                        "--db=", "--trusted-proxy", "192.168.0.0/16,::1", "--request-timeout=30",
+                        "--max-connections-per-ip", "1", "--max-connections=1000000")),
+        0);
     assert_int_equal(c.max_connections_per_ip, 1);
     assert_int_equal(c.max_connections, 1000000);
     assert_int_equal(c.threads, 8);
@@ -220,11 +238,23 @@ static void test_unknown_flag_and_help(void **state)
     assert_non_null(f);
     config_usage(f);
     fclose(f);
-    const char *flags[] = {"--listen", "--data-dir", "--db", "--threads", "--issuer",
-                           "--log-level", "--tls-cert", "--tls-key", "--rate-limit",
-                           "--trusted-proxy", "--request-timeout", "--idle-timeout",
-                           "--shutdown-timeout", "--db-pool", "--max-connections",
-                           "--max-connections-per-ip", "SHARK_MAX_CONNECTIONS_PER_IP",
+    const char *flags[] = {"--listen",
+                           "--data-dir",
+                           "--db",
+                           "--threads",
+                           "--issuer",
+                           "--log-level",
+                           "--tls-cert",
+                           "--tls-key",
+                           "--rate-limit",
+                           "--trusted-proxy",
+                           "--request-timeout",
+                           "--idle-timeout",
+                           "--shutdown-timeout",
+                           "--db-pool",
+                           "--max-connections",
+                           "--max-connections-per-ip",
+                           "SHARK_MAX_CONNECTIONS_PER_IP",
                            "SHARK_LISTEN"};
     for (size_t i = 0; i < sizeof(flags) / sizeof(flags[0]); i++)
         if (strstr(buf, flags[i]) == NULL)
@@ -267,15 +297,15 @@ static void test_rate_limit_forms(void **state)
     assert_true(c.rate_rps == 7 && c.rate_burst == 7);
     assert_int_equal(parse_with(&c, NULL, ARGS("--rate-limit", "0.5:2")), 0);
     assert_true(c.rate_rps == 0.5 && c.rate_burst == 2);
-    const char *bad[] = {"abc", "-1", "5:", ":5", "5:0", "5:abc", "5:10:3", "nan", "inf",
-                         "1e10", "", "5 "};
+    const char *bad[] = {"abc",    "-1",  "5:",  ":5",   "5:0", "5:abc",
+                         "5:10:3", "nan", "inf", "1e10", "",    "5 "};
     for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++)
         expect_fail(NULL, ARGS("--rate-limit", bad[i]), "--rate-limit");
     /* A failed flag does not leave a half-applied value behind. */
     assert_int_equal(parse_with(&c, NULL, ARGS("--rate-limit", "3:4")), 0);
-    assert_int_equal(config_parse(&c, 2, (char *[]){"--rate-limit", "9:0", NULL}, env_get, err,
-                                  sizeof(err)),
-                     -1);
+    assert_int_equal(
+        config_parse(&c, 2, (char *[]){"--rate-limit", "9:0", NULL}, env_get, err, sizeof(err)),
+        -1);
     assert_true(c.rate_rps == 3 && c.rate_burst == 4);
 }
 
@@ -284,8 +314,7 @@ static void test_trusted_proxy_lists(void **state)
     (void)state;
     config c;
     assert_int_equal(
-        parse_with(&c, NULL, ARGS("--trusted-proxy", "10.0.0.0/8, 172.16.0.0/12,::1,fd00::/8")),
-        0);
+        parse_with(&c, NULL, ARGS("--trusted-proxy", "10.0.0.0/8, 172.16.0.0/12,::1,fd00::/8")), 0);
     assert_int_equal(c.n_trusted_proxies, 4);
     uint8_t a[16];
     assert_int_equal(cidr_addr_parse("172.20.1.1", a), 0);
@@ -321,9 +350,8 @@ static void test_tls_pair(void **state)
     const char *const env[] = {"SHARK_TLS_CERT", "/etc/cert.pem", NULL};
     expect_fail(env, NOARGS, "--tls-key");
     config c;
-    assert_int_equal(parse_with(&c, env, ARGS("--tls-key=/etc/key.pem", "--listen",
-                                              "0.0.0.0:8443")),
-                     0);
+    assert_int_equal(
+        parse_with(&c, env, ARGS("--tls-key=/etc/key.pem", "--listen", "0.0.0.0:8443")), 0);
     assert_string_equal(c.tls_cert, "/etc/cert.pem");
     assert_string_equal(c.tls_key, "/etc/key.pem");
     /* TLS makes the derived issuer https. */

@@ -106,7 +106,14 @@ static void test_churn_against_reference(void **state)
         x ^= x >> 7;
         x ^= x << 17;
         int i = (int)(x % N);
-        uint8_t a[16] = {0x20, 0x01, 0x0d, 0xb8, (uint8_t)(i >> 8), (uint8_t)i, 0, 0,
+        uint8_t a[16] = {0x20,
+                         0x01,
+                         0x0d,
+                         0xb8,
+                         (uint8_t)(i >> 8),
+                         (uint8_t)i,
+                         0,
+                         0,
                          (uint8_t)(x >> 40)}; /* the low 64 bits vary but do not count */
         bool up = (x >> 20) % 3 != 0 || ref[i] == 0;
         if (up) {

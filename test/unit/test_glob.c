@@ -99,15 +99,13 @@ static void test_table(void **state)
     (void)state;
     for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++)
         if (glob_match(cases[i].pattern, cases[i].s) != cases[i].match)
-            fail_msg("'%s' GLOB '%s': expected %d", cases[i].s, cases[i].pattern,
-                     cases[i].match);
+            fail_msg("'%s' GLOB '%s': expected %d", cases[i].s, cases[i].pattern, cases[i].match);
 }
 
 static void test_valid(void **state)
 {
     (void)state;
-    const char *ok[] = {"", "*", "abc", "[a]", "[]]", "[^]]", "[[]", "]", "a[b-c]*[^x]",
-                        "[]^]"};
+    const char *ok[] = {"", "*", "abc", "[a]", "[]]", "[^]]", "[[]", "]", "a[b-c]*[^x]", "[]^]"};
     const char *bad[] = {"[", "[]", "[^]", "a[b", "*[0-9", "[a]["};
     for (size_t i = 0; i < sizeof(ok) / sizeof(ok[0]); i++)
         if (!glob_valid(ok[i]))

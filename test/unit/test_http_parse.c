@@ -66,7 +66,7 @@ static void test_pct_decode_plus(void **state)
 static void test_pct_decode_malformed(void **state)
 {
     (void)state;
-    const char *bad[] = {"%",   "abc%",  "%4",  "abc%4", "%G0", "%0G", "%%41",
+    const char *bad[] = {"%",    "abc%", "%4",  "abc%4", "%G0", "%0G", "%%41",
                          "% 41", "%-1",  "%00", "a%00b", "%0",  "x%zz"};
     char b[64];
     for (int form = 0; form < 2; form++)

@@ -81,8 +81,8 @@ static void test_escapes(void **state)
 static void test_invalid_utf8_fails(void **state)
 {
     (void)state;
-    const char *bad[] = {"\xff", "a\xc0\x80", "\xed\xa0\x80", "\xf4\x90\x80\x80", "\xe2\x82",
-                         "\x80", "\xf0\x9f\x98"};
+    const char *bad[] = {"\xff",     "a\xc0\x80", "\xed\xa0\x80", "\xf4\x90\x80\x80",
+                         "\xe2\x82", "\x80",      "\xf0\x9f\x98"};
     arena *a = arena_new(64);
     for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
         jsonw *w = jsonw_new(a);
@@ -100,9 +100,9 @@ static void test_invalid_utf8_fails(void **state)
 static void test_random_against_jansson(void **state)
 {
     (void)state;
-    static const unsigned char pool[] = {'a', '"', '\\', '\n', 0x01, 0x1f, 0x7f, 0x80, 0xbf,
-                                         0xc2, 0xc0, 0xe0, 0xed, 0xef, 0xf0, 0xf4, 0xf5,
-                                         0xa0, 0x9f, 0x90, 0x8f, 0xff, ' ', '/'};
+    static const unsigned char pool[] = {'a',  '"',  '\\', '\n', 0x01, 0x1f, 0x7f, 0x80,
+                                         0xbf, 0xc2, 0xc0, 0xe0, 0xed, 0xef, 0xf0, 0xf4,
+                                         0xf5, 0xa0, 0x9f, 0x90, 0x8f, 0xff, ' ',  '/'};
     arena *a = arena_new(128);
     srand(7);
     for (int round = 0; round < 20000; round++) {
@@ -134,8 +134,10 @@ static void test_random_against_jansson(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_members_in_order),   cmocka_unit_test(test_empty_and_unclosed),
-        cmocka_unit_test(test_escapes),            cmocka_unit_test(test_invalid_utf8_fails),
+        cmocka_unit_test(test_members_in_order),
+        cmocka_unit_test(test_empty_and_unclosed),
+        cmocka_unit_test(test_escapes),
+        cmocka_unit_test(test_invalid_utf8_fails),
         cmocka_unit_test(test_random_against_jansson),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

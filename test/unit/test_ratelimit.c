@@ -285,14 +285,10 @@ static void test_threads_share_buckets(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_burst_then_refused),
-        cmocka_unit_test(test_refill_over_time),
-        cmocka_unit_test(test_retry_after_sensible),
-        cmocka_unit_test(test_zero_rps_disables),
-        cmocka_unit_test(test_separate_addresses),
-        cmocka_unit_test(test_ipv6_keyed_by_64),
-        cmocka_unit_test(test_key_masks_only_ipv6),
-        cmocka_unit_test(test_many_addresses_bounded),
+        cmocka_unit_test(test_burst_then_refused),    cmocka_unit_test(test_refill_over_time),
+        cmocka_unit_test(test_retry_after_sensible),  cmocka_unit_test(test_zero_rps_disables),
+        cmocka_unit_test(test_separate_addresses),    cmocka_unit_test(test_ipv6_keyed_by_64),
+        cmocka_unit_test(test_key_masks_only_ipv6),   cmocka_unit_test(test_many_addresses_bounded),
         cmocka_unit_test(test_threads_share_buckets),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

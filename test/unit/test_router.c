@@ -11,9 +11,18 @@
 
 struct http_req;
 
-static void h_a(struct http_req *req) { (void)req; }
-static void h_b(struct http_req *req) { (void)req; }
-static void h_c(struct http_req *req) { (void)req; }
+static void h_a(struct http_req *req)
+{
+    (void)req;
+}
+static void h_b(struct http_req *req)
+{
+    (void)req;
+}
+static void h_c(struct http_req *req)
+{
+    (void)req;
+}
 
 static int match(const router *r, const char *method, const char *path, route_match *m)
 {
@@ -266,9 +275,8 @@ static void test_malformed_refused(void **state)
 {
     (void)state;
     const char *bad[] = {
-        "",          "healthz",  "a/b",     "/a//b",   "/a/",    "//",
-        "/{}",       "/a/{id",   "/a/id}",  "/a/{i{d}", "/a/{id}x", "/a/x{id}",
-        "/{id}/{id}",
+        "",       "healthz", "a/b",      "/a//b",    "/a/",      "//",         "/{}",
+        "/a/{id", "/a/id}",  "/a/{i{d}", "/a/{id}x", "/a/x{id}", "/{id}/{id}",
     };
     router *r = router_new();
     for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {

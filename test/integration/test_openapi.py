@@ -414,6 +414,10 @@ def test_contract(records, op):
             except jsonschema.ValidationError as e:
                 raise AssertionError("%s: the request body does not fit: %s" % (
                     where, e.message)) from None
+            extra = undocumented_members(content[media]["schema"], body) \
+                if isinstance(body, (dict, list)) else []
+            assert not extra, "%s: took request members the document does not describe: %s" % (
+                where, extra)
         resp = _response_for(op, r["status"])
         assert resp is not None, "%s: status not documented" % where
         content = resp.get("content") or {}

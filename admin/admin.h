@@ -19,8 +19,13 @@ typedef struct admin_route {
 /* Registers a table of admin routes behind the key check. */
 int admin_routes_add(router *r, const admin_route *routes, size_t n);
 
-/* Registers everything this module serves. */
+/* Registers everything this module serves, and the /api/ surface's error
+ * envelope. */
 int admin_register(router *r);
+
+/* route_envelope of /api/ (and, set by app/, of every path no other module
+ * claims): {"error":{"code","message","request_id"}}. */
+void admin_envelope(http_req *r, int status, const char *code, const char *message);
 
 /* The request body as a JSON object, released with the request. Every
  * route that reads JSON reads it here: a body not sent as application/json
@@ -30,6 +35,16 @@ json_t *admin_body(http_req *req);
 /* limit (1..1000, default 100) and offset (>= 0) from the query string;
  * answers 400 and returns -1 on a bad value. */
 int admin_page(http_req *req, int *limit, int *offset);
+/* ?dry_run=true|false (absent: false) into *dry; answers 400 and returns -1
+ * on any other value. A dry run of a revoke route answers the counts it
+ * would revoke and changes nothing. */
+int admin_dry_run(http_req *req, bool *dry);
+/* Keyset cursors: an opaque base64url text of "<timestamp> <id>" (the last
+ * row shown). admin_cursor_parse reads ?cursor (absent or empty: *ts and
+ * *id NULL) and answers 400, returning -1, when it is not one of ours;
+ * admin_cursor_make encodes "<timestamp> <id>" (NULL: NULL). */
+int admin_cursor_parse(http_req *req, const char **ts, const char **id);
+const char *admin_cursor_make(http_req *req, const char *pos);
 /* The readers below do nothing once *bad is set, so a run of them needs one
  * check of bad at the end (the first failure has answered 400). */
 /* Validates v as an array of at most max strings (each accepted by ok when

@@ -88,7 +88,7 @@ static void app_list(http_req *req)
     admin_listing *p = admin_listing_new(req);
     if (p == NULL)
         return;
-    if (store_app_list(http_req_pool(req), p->limit, p->offset, admin_on_listing, p) != 0)
+    if (store_app_list(http_req_read_pool(req), p->limit, p->offset, admin_on_listing, p) != 0)
         admin_db_error(req, STORE_EUNAVAIL);
 }
 
@@ -157,6 +157,7 @@ struct agent_req {
     http_req *req;
     const char *secret;
     const char *new_jkt;
+    bool dry; /* ?dry_run=true: counts only */
 };
 
 static bool id_char_ok(const char *s)
@@ -286,7 +287,7 @@ static void agent_list(http_req *req)
         http_error(req, 400, "invalid_request", "status must be active or disabled");
         return;
     }
-    if (store_agent_list(http_req_pool(req), http_req_query_get(req, "app_id"),
+    if (store_agent_list(http_req_read_pool(req), http_req_query_get(req, "app_id"),
                          http_req_query_get(req, "created_by"), status, p->limit, p->offset,
                          admin_on_listing, p) != 0)
         admin_db_error(req, STORE_EUNAVAIL);
@@ -367,33 +368,49 @@ static void on_tokens(void *ud, PGresult *res, int err, const char *msg)
     (void)msg;
     if (!admin_found(req, res, err, "agent"))
         return;
-    char *body = arena_printf(http_req_arena(req), "{\"data\":%s,\"total\":%s}",
-                              PQgetvalue(res, 0, 0), PQgetvalue(res, 0, 1));
+    const char *next = admin_cursor_make(req, PQgetisnull(res, 0, 2) ? NULL : PQgetvalue(res, 0, 2));
+    char *body = arena_printf(http_req_arena(req), "{\"data\":%s,\"total\":%s,\"next_cursor\":%s%s%s}",
+                              PQgetvalue(res, 0, 0), PQgetvalue(res, 0, 1), next ? "\"" : "",
+                              next ? next : "null", next ? "\"" : "");
     http_respond(req, 200, "application/json", body, strlen(body));
 }
 
+/* Pages by cursor only (offset over a million tokens is a million rows). */
 static void agent_tokens(http_req *req)
 {
-    if (store_agent_tokens(http_req_pool(req), http_req_param(req, "id"), on_tokens, req) != 0)
+    int limit, offset;
+    const char *ts, *jti;
+    if (admin_page(req, &limit, &offset) != 0 || admin_cursor_parse(req, &ts, &jti) != 0)
+        return;
+    if (store_agent_tokens(http_req_pool(req), http_req_param(req, "id"), limit, ts, jti,
+                           on_tokens, req) != 0)
         admin_db_error(req, STORE_EUNAVAIL);
 }
 
 static void on_revoked_all(void *ud, PGresult *res, int err, const char *msg)
 {
-    http_req *req = ud;
+    struct agent_req *a = ud;
+    http_req *req = a->req;
     (void)msg;
     if (!admin_found(req, res, err, "agent"))
         return;
-    http_respond_json(req, 200, json_pack("{s:I,s:s}", "revoked_count",
-                                          (json_int_t)atoll(PQgetvalue(res, 0, 0)), "agent_id",
-                                          http_req_param(req, "id")));
+    json_t *out = json_pack("{s:I,s:s}", "revoked_count",
+                            (json_int_t)atoll(PQgetvalue(res, 0, 0)), "agent_id",
+                            http_req_param(req, "id"));
+    if (a->dry)
+        json_object_set_new(out, "dry_run", json_true());
+    http_respond_json(req, 200, out);
 }
 
 static void agent_revoke_all(http_req *req)
 {
+    struct agent_req *a = arena_calloc(http_req_arena(req), sizeof(*a));
+    a->req = req;
+    if (admin_dry_run(req, &a->dry) != 0)
+        return;
     store_actor who = admin_actor(req);
-    if (store_agent_revoke_all(http_req_pool(req), http_req_param(req, "id"), &who,
-                               on_revoked_all, req) != 0)
+    if (store_agent_revoke_all(http_req_pool(req), http_req_param(req, "id"), a->dry, &who,
+                               on_revoked_all, a) != 0)
         admin_db_error(req, STORE_EUNAVAIL);
 }
 
@@ -444,15 +461,21 @@ static void on_dpop_rotated(void *ud, PGresult *res, int err, const char *msg)
     (void)msg;
     if (!admin_found(a->req, res, err, "agent"))
         return;
-    http_respond_json(a->req, 200,
-                      json_pack("{s:s,s:s,s:I,s:s}", "old_jkt", PQgetvalue(res, 0, 0), "new_jkt",
-                                a->new_jkt, "revoked_token_count",
-                                (json_int_t)atoll(PQgetvalue(res, 0, 1)), "audit_event_id",
-                                PQgetvalue(res, 0, 2)));
+    json_t *out = json_pack("{s:s,s:s,s:I}", "old_jkt", PQgetvalue(res, 0, 0), "new_jkt",
+                            a->new_jkt, "revoked_token_count",
+                            (json_int_t)atoll(PQgetvalue(res, 0, 1)));
+    if (a->dry)
+        json_object_set_new(out, "dry_run", json_true());
+    else
+        json_object_set_new(out, "audit_event_id", json_string(PQgetvalue(res, 0, 2)));
+    http_respond_json(a->req, 200, out);
 }
 
 static void agent_rotate_dpop(http_req *req)
 {
+    bool dry;
+    if (admin_dry_run(req, &dry) != 0)
+        return;
     json_t *b = admin_body(req);
     if (b == NULL)
         return;
@@ -487,9 +510,10 @@ static void agent_rotate_dpop(http_req *req)
         return;
     }
     a->new_jkt = arena_strdup(http_req_arena(req), jkt);
+    a->dry = dry;
     store_actor who = admin_actor(req);
     if (store_agent_rotate_dpop(http_req_pool(req), http_req_param(req, "id"), a->new_jkt, reason,
-                                &who, on_dpop_rotated, a) != 0)
+                                dry, &who, on_dpop_rotated, a) != 0)
         admin_db_error(req, STORE_EUNAVAIL);
 }
 

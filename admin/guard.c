@@ -5,9 +5,11 @@
 #include <string.h>
 #include <strings.h>
 
+#include "../crypto/encoding.h"
 #include "../crypto/hash.h"
 #include "../store/system.h"
 #include "admin.h"
+#include "session.h"
 
 bool admin_db_error(http_req *req, int err)
 {
@@ -42,9 +44,19 @@ static void on_key_checked(void *ud, PGresult *res, int err, const char *msg)
     ar->handler(req);
 }
 
+static void run_route(http_req *req)
+{
+    const admin_route *ar = http_req_route_data(req);
+    ar->handler(req);
+}
+
+/* The admin key as a Bearer token, or else a dashboard session cookie
+ * (with its CSRF header on mutations, admin/session.h). */
 static void guard(http_req *req)
 {
     const char *auth = http_req_header(req, "Authorization");
+    if (auth == NULL && admin_session_guard(req, run_route))
+        return;
     if (auth == NULL || http_req_header_count(req, "Authorization") != 1 ||
         strncasecmp(auth, "Bearer ", 7) != 0 || strncmp(auth + 7, "sk_live_", 8) != 0 ||
         strlen(auth + 7) > 128) {
@@ -55,12 +67,13 @@ static void guard(http_req *req)
      * reveal nothing about the key itself. */
     char hash[65];
     hash_sha256_hex(auth + 7, strlen(auth + 7), hash);
-    if (store_admin_key_cached(hash)) {
+    if (store_admin_key_cached(http_req_loop_ctx(req), hash)) {
         const admin_route *ar = http_req_route_data(req);
         ar->handler(req);
         return;
     }
-    if (store_admin_key_check(http_req_pool(req), hash, on_key_checked, req) != 0)
+    if (store_admin_key_check(http_req_pool(req), http_req_loop_ctx(req), hash, on_key_checked,
+                              req) != 0)
         admin_db_error(req, STORE_EUNAVAIL);
 }
 
@@ -132,6 +145,53 @@ int admin_page(http_req *req, int *limit, int *offset)
         query_int(req, "offset", 0, 0, 1000000000, offset) != 0)
         return -1;
     return 0;
+}
+
+int admin_dry_run(http_req *req, bool *dry)
+{
+    const char *v = http_req_query_get(req, "dry_run");
+    *dry = v != NULL && strcmp(v, "true") == 0;
+    if (v != NULL && !*dry && strcmp(v, "false") != 0) {
+        http_error(req, 400, "invalid_request", "dry_run must be true or false");
+        return -1;
+    }
+    return 0;
+}
+
+int admin_cursor_parse(http_req *req, const char **ts, const char **id)
+{
+    const char *c = http_req_query_get(req, "cursor");
+    *ts = *id = NULL;
+    if (c == NULL || *c == '\0')
+        return 0;
+    uint8_t raw[1200];
+    long n = strlen(c) < 1600 ? enc_b64url_decode(c, strlen(c), raw, sizeof(raw) - 1) : -1;
+    char *sp = n > 0 ? memchr(raw, ' ', (size_t)n) : NULL;
+    /* the timestamp part is digits and ISO-8601 punctuation only */
+    bool ok = sp != NULL && sp != (char *)raw && sp + 1 < (char *)raw + n;
+    for (char *p = (char *)raw; ok && p < sp; p++)
+        ok = strchr("0123456789-:.TZ", *p) != NULL;
+    for (char *p = ok ? sp + 1 : NULL; p != NULL && p < (char *)raw + n; p++)
+        ok = ok && *p > ' ' && *p < 0x7f;
+    if (!ok) {
+        http_error(req, 400, "invalid_request", "cursor is not one this server issued");
+        return -1;
+    }
+    raw[n] = '\0';
+    *sp = '\0';
+    *ts = arena_strdup(http_req_arena(req), (char *)raw);
+    *id = arena_strdup(http_req_arena(req), sp + 1);
+    return 0;
+}
+
+const char *admin_cursor_make(http_req *req, const char *pos)
+{
+    if (pos == NULL)
+        return NULL;
+    size_t n = strlen(pos), cap = (n + 2) / 3 * 4 + 4;
+    char *out = arena_alloc(http_req_arena(req), cap);
+    enc_b64url((const uint8_t *)pos, n, out, cap);
+    return out;
 }
 
 const char *admin_string_array(http_req *req, json_t *v, const char *field, int max,

@@ -13,6 +13,7 @@
 struct by_pattern {
     http_req *req;
     const char *pattern, *reason;
+    bool dry;
 };
 
 static void on_pattern_revoked(void *ud, PGresult *res, int err, const char *msg)
@@ -21,11 +22,17 @@ static void on_pattern_revoked(void *ud, PGresult *res, int err, const char *msg
     (void)msg;
     if (admin_db_error(bp->req, err))
         return;
-    http_respond_json(bp->req, 200,
-                      json_pack("{s:I,s:s,s:s}", "revoked_count",
-                                (json_int_t)strtoll(PQgetvalue(res, 0, 0), NULL, 10),
-                                "audit_event_id", PQgetvalue(res, 0, 1), "pattern_matched",
-                                bp->pattern));
+    json_t *out = json_pack("{s:I,s:s}", "revoked_count",
+                            (json_int_t)strtoll(PQgetvalue(res, 0, 0), NULL, 10),
+                            "pattern_matched", bp->pattern);
+    if (bp->dry) {
+        json_object_set_new(out, "dry_run", json_true());
+        json_object_set_new(out, "matched_client_count",
+                            json_integer(strtoll(PQgetvalue(res, 0, 2), NULL, 10)));
+    } else {
+        json_object_set_new(out, "audit_event_id", json_string(PQgetvalue(res, 0, 1)));
+    }
+    http_respond_json(bp->req, 200, out);
 }
 
 /* The database narrowed by the literal prefix; the GLOB itself is decided
@@ -47,8 +54,8 @@ static void on_candidates(void *ud, PGresult *res, int err, const char *msg)
         return;
     }
     store_actor who = {http_req_id(bp->req), http_req_client_ip(bp->req)};
-    int rc = store_revoke_clients(http_req_pool(bp->req), text, bp->pattern, bp->reason, &who,
-                                  on_pattern_revoked, bp);
+    int rc = store_revoke_clients(http_req_pool(bp->req), text, bp->pattern, bp->reason, bp->dry,
+                                  &who, on_pattern_revoked, bp);
     free(text);
     if (rc != 0)
         admin_db_error(bp->req, STORE_EUNAVAIL);
@@ -61,6 +68,8 @@ static void revoke_by_pattern(http_req *req)
         return;
     struct by_pattern *bp = arena_calloc(http_req_arena(req), sizeof(*bp));
     bp->req = req;
+    if (admin_dry_run(req, &bp->dry) != 0)
+        return;
     bool bad = false;
     bp->pattern = admin_string(req, b, "client_id_pattern", MAX_PATTERN, &bad);
     bp->reason = admin_string(req, b, "reason", MAX_REASON, &bad);

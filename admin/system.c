@@ -1,19 +1,25 @@
 /* Operational endpoints and system routes: liveness, readiness, metrics,
  * system health, and the first-boot key reveal. */
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "../core/server.h"
-#include "../protocol/web.h"
+#include "../identity/web.h"
+#include "../store/embed.h"
+#include "../store/revoked.h"
 #include "../store/system.h"
 #include "account.h"
+#include "keys.h"
 #include "admin.h"
 #include "agents.h"
 #include "audit.h"
+#include "chain.h"
+#include "console.h"
 #include "dcr.h"
 #include "revoke.h"
+#include "session.h"
 #include "users.h"
-#include "vault.h"
 #include "webhooks.h"
 #include "shark_config.h"
 
@@ -33,7 +39,9 @@ static void on_ready_version(void *ud, PGresult *res, int err, const char *msg)
         return;
     }
     int v = PQgetisnull(res, 0, 0) ? -1 : atoi(PQgetvalue(res, 0, 0));
-    if (v != latest) {
+    /* Newer is fine: a newer shark migrated during a rolling upgrade, and
+     * migrations stay backward compatible across one version. */
+    if (v < latest) {
         http_respond_json(req, 503, json_pack("{s:s,s:s,s:i,s:i}", "status", "unavailable",
                                               "database", "not migrated", "schema_version", v,
                                               "expected_version", latest));
@@ -44,6 +52,12 @@ static void on_ready_version(void *ud, PGresult *res, int err, const char *msg)
 
 static void readyz(http_req *req)
 {
+    /* The supervisor saw the embedded cluster die: no need to ask it. */
+    if (!store_embed_up(http_req_app(req)->embed)) {
+        http_respond_json(req, 503, json_pack("{s:s,s:s}", "status", "unavailable", "database",
+                                              "restarting"));
+        return;
+    }
     if (store_system_schema_version(http_req_pool(req), on_ready_version, req) != 0)
         on_ready_version(req, NULL, STORE_EUNAVAIL, NULL);
 }
@@ -55,9 +69,37 @@ static void metrics_route(http_req *req)
     app *a = http_req_app(req);
     double up = (double)(server_now_ms() - a->start_ms) / 1000.0;
     char *text = metrics_render(a->metrics, a->router, SHARK_VERSION, up);
+    if (a->embed != NULL && text != NULL) {
+        const char *more =
+            "# HELP shark_embedded_db_up 1 while the embedded PostgreSQL accepts connections.\n"
+            "# TYPE shark_embedded_db_up gauge\nshark_embedded_db_up %d\n"
+            "# HELP shark_embedded_db_deaths_total Times the embedded PostgreSQL was found dead.\n"
+            "# TYPE shark_embedded_db_deaths_total counter\nshark_embedded_db_deaths_total %ld\n"
+            "# HELP shark_embedded_db_restarts_total Restarts of the embedded PostgreSQL that "
+            "succeeded.\n"
+            "# TYPE shark_embedded_db_restarts_total counter\n"
+            "shark_embedded_db_restarts_total %ld\n";
+        char *all = NULL, *tail = NULL;
+        if (asprintf(&tail, more, store_embed_up(a->embed) ? 1 : 0,
+                     store_embed_deaths(a->embed), store_embed_restarts(a->embed)) >= 0 &&
+            asprintf(&all, "%s%s", text, tail) >= 0) {
+            free(text);
+            text = all;
+        }
+        free(tail);
+    }
     arena_cleanup(http_req_arena(req), free_cb, text);
+    uint64_t entries, bytes;
+    store_revoked_stats(&entries, &bytes);
+    const char *all = arena_printf(http_req_arena(req),
+                                   "%s# HELP shark_revoked_entries Revoked jtis and watermarks held in memory.\n"
+                                   "# TYPE shark_revoked_entries gauge\nshark_revoked_entries %llu\n"
+                                   "# HELP shark_revoked_bytes Memory of the revoked set's table.\n"
+                                   "# TYPE shark_revoked_bytes gauge\nshark_revoked_bytes %llu\n",
+                                   text ? text : "", (unsigned long long)entries,
+                                   (unsigned long long)bytes);
     http_header(req, "Cache-Control", "no-cache");
-    http_respond(req, 200, "text/plain; version=0.0.4", text, strlen(text));
+    http_respond(req, 200, "text/plain; version=0.0.4", all, strlen(all));
 }
 
 static void on_health_version(void *ud, PGresult *res, int err, const char *msg)
@@ -118,7 +160,8 @@ static const admin_route system_admin_routes[] = {
 
 int admin_register(router *r)
 {
-    if (router_add(r, "GET", "/healthz", healthz, NULL) != 0 ||
+    if (router_surface(r, "/api/", admin_envelope) != 0 ||
+        router_add(r, "GET", "/healthz", healthz, NULL) != 0 ||
         router_add(r, "GET", "/readyz", readyz, NULL) != 0 ||
         router_add(r, "GET", "/metrics", metrics_route, NULL) != 0 ||
         web_routes_add(r, firstboot_routes, 1) != 0)
@@ -130,8 +173,13 @@ int admin_register(router *r)
         return -1;
     if (admin_users_register(r) != 0 || admin_revoke_register(r) != 0)
         return -1;
-    if (admin_webhooks_register(r) != 0 || admin_vault_register(r) != 0 ||
+    if (admin_webhooks_register(r) != 0 ||
         admin_dcr_register(r) != 0)
         return -1;
-    return admin_audit_register(r);
+    if (admin_session_register(r) != 0 || admin_chain_register(r) != 0 ||
+        admin_console_register(r) != 0)
+        return -1;
+    if (admin_audit_register(r) != 0)
+        return -1;
+    return admin_keys_register(r);
 }

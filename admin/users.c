@@ -141,7 +141,7 @@ static void user_list(http_req *req)
     const char *email = http_req_query_get(req, "email");
     if (email != NULL && *email == '\0')
         email = NULL;
-    if (store_user_list(http_req_pool(req), email, p->limit, p->offset, on_list, p) != 0)
+    if (store_user_list(http_req_read_pool(req), email, p->limit, p->offset, on_list, p) != 0)
         admin_db_error(req, STORE_EUNAVAIL);
 }
 
@@ -329,8 +329,11 @@ static void user_revoke_agents(http_req *req)
                    "agent_ids must name at least one agent; leave it out to revoke them all");
         return;
     }
+    bool dry;
+    if (admin_dry_run(req, &dry) != 0)
+        return;
     store_actor who = admin_actor(req);
-    if (store_user_revoke_agents(http_req_pool(req), id, agent_ids, reason, &who,
+    if (store_user_revoke_agents(http_req_pool(req), id, agent_ids, reason, dry, &who,
                                  on_agents_revoked, req) != 0)
         admin_db_error(req, STORE_EUNAVAIL);
 }

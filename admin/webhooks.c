@@ -7,7 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "../core/outbound.h"
+#include "../core/egress.h"
 #include "../core/server.h"
 #include "../crypto/encoding.h"
 #include "../crypto/hash.h"
@@ -120,7 +120,7 @@ static const char *read_url(http_req *req, json_t *b, bool required)
         return NULL;
     }
     char err[200];
-    if (hook_url_check(http_req_app(req)->cfg.webhook_allowed_hosts, url, err, sizeof(err)) !=
+    if (egress_url_check(http_req_app(req)->cfg.webhook_allowed_hosts, url, err, sizeof(err)) !=
         0) {
         http_error(req, 400, "invalid_request", arena_printf(http_req_arena(req), "%s", err));
         return NULL;

@@ -28,6 +28,7 @@ static const struct flag {
     {"actor", CLI_F_ACTOR, offsetof(cli_args, actor), false},
     {"event", CLI_F_EVENT, offsetof(cli_args, event), false},
     {"since", CLI_F_SINCE, offsetof(cli_args, since), false},
+    {"until", CLI_F_UNTIL, offsetof(cli_args, until), false},
     {"limit", CLI_F_LIMIT, offsetof(cli_args, limit), false},
     {"offset", CLI_F_OFFSET, offsetof(cli_args, offset), false},
     {"follow", CLI_F_FOLLOW, offsetof(cli_args, follow), true},

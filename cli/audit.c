@@ -122,6 +122,43 @@ static int follow(cli_conn *c, const cli_args *a, const json_t *first)
     return 1; /* only a refusal ends it; Ctrl-C ends the process */
 }
 
+/* Streams page after page: nothing is held but the page being written. */
+int cli_audit_export(cli_conn *c, const cli_args *a)
+{
+    char cursor[512] = "";
+    long n = 0;
+    for (;;) {
+        cli_resp r;
+        const cli_param q[] = {{"actor_id", a->actor},
+                               {"event", a->event},
+                               {"since", a->since},
+                               {"until", a->until},
+                               {"limit", PAGE_MAX},
+                               {"cursor", cursor[0] ? cursor : NULL}};
+        if (cli_get(c, "/api/v1/audit-logs", q, sizeof(q) / sizeof(q[0]), &r) != 0)
+            return 1;
+        size_t i;
+        const json_t *ev;
+        json_array_foreach(json_object_get(r.json, "data"), i, ev)
+        {
+            json_dumpf(ev, stdout, JSON_COMPACT);
+            putchar('\n');
+            n++;
+        }
+        const char *next = json_string_value(json_object_get(r.json, "next_cursor"));
+        snprintf(cursor, sizeof(cursor), "%s", next ? next : "");
+        cli_resp_free(&r);
+        if (fflush(stdout) != 0 || ferror(stdout)) {
+            fprintf(stderr, "shark audit export: cannot write the output\n");
+            return 1;
+        }
+        if (cursor[0] == '\0')
+            break;
+    }
+    fprintf(stderr, "shark audit export: %ld events\n", n);
+    return 0;
+}
+
 int cli_audit(cli_conn *c, const cli_args *a)
 {
     cli_resp r;

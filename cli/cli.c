@@ -61,6 +61,11 @@ static const struct command {
      "--follow keeps polling every 2 s and prints new events oldest first until interrupted\n"
      "(with --json, one event per line).",
      CLI_F_ACTOR | CLI_F_EVENT | CLI_F_SINCE | CLI_F_LIMIT | CLI_F_FOLLOW, 0, 0, cli_audit},
+    {"audit", "export", "--since ISO --until ISO [--actor ID] [--event E]",
+     "Write every audit event at or after --since and before --until as JSON lines, newest\n"
+     "first, to stdout: an archive to take before --audit-retention drops the months.",
+     CLI_F_ACTOR | CLI_F_EVENT | CLI_F_SINCE | CLI_F_UNTIL, CLI_F_SINCE | CLI_F_UNTIL, 0,
+     cli_audit_export},
 };
 
 #define NCOMMANDS (sizeof(commands) / sizeof(commands[0]))
@@ -176,7 +181,10 @@ int cli_main(const char *cmd, int argc, char **argv)
     }
     if (cli_args_parse(&a, argc, argv, err, sizeof(err)) != 0)
         return usage_error(cmd, NULL, err);
-    if (g->sub != NULL) {
+    /* A one-word command may also have subcommands ("audit", "audit export"). */
+    if (g->sub == NULL && a.npos > 0 && (c = find(cmd, a.pos[0])) != NULL) {
+        memmove(a.pos, a.pos + 1, (size_t)--a.npos * sizeof(a.pos[0]));
+    } else if (g->sub != NULL) {
         if (a.npos == 0) {
             if (a.help) {
                 group_usage(cmd, stdout);
@@ -190,7 +198,7 @@ int cli_main(const char *cmd, int argc, char **argv)
         }
         /* Commands see only the arguments after their subcommand. */
         memmove(a.pos, a.pos + 1, (size_t)--a.npos * sizeof(a.pos[0]));
-    } else {
+    } else if (c == NULL) {
         c = g;
     }
     if (a.help) {

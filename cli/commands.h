@@ -21,5 +21,7 @@ int cli_revoke_pattern(cli_conn *c, const cli_args *a);
 
 /* cli/audit.c: one page of the audit log, or with --follow a poll every 2 s. */
 int cli_audit(cli_conn *c, const cli_args *a);
+/* cli/audit.c: the events of [--since, --until) as JSON lines, page by page. */
+int cli_audit_export(cli_conn *c, const cli_args *a);
 
 #endif

@@ -10,7 +10,7 @@
 
 #include "log.h"
 
-enum opt_kind { OPT_STR, OPT_INT, OPT_LISTEN, OPT_LEVEL, OPT_RATE, OPT_CIDRS, OPT_SECONDS };
+enum opt_kind { OPT_STR, OPT_INT, OPT_LISTEN, OPT_LEVEL, OPT_RATE, OPT_CIDRS, OPT_SECONDS, OPT_FLAG };
 
 struct opt {
     const char *flag, *env;
@@ -52,6 +52,12 @@ static const struct opt opts[] = {
      "seconds to finish requests in flight on SIGTERM (default 10)"},
     {"db-pool", "SHARK_DB_POOL", NUM(OPT_INT, db_pool_size), 1, 64,
      "database connections per thread (default 4)"},
+    {"db-wait", "SHARK_DB_WAIT", NUM(OPT_SECONDS, db_wait_ms), 1, 600,
+     "seconds a query may wait for a free connection (default 5)"},
+    {"db-read", "SHARK_DB_READ", STR(db_read), 0, 0,
+     "read replica for listings and audit reads (stale by its lag; default: --db)"},
+    {"no-migrate", "SHARK_NO_MIGRATE", NUM(OPT_FLAG, no_migrate), 0, 0,
+     "do not apply migrations at start (run `shark migrate` first)"},
     {"max-connections", "SHARK_MAX_CONNECTIONS", NUM(OPT_INT, max_connections), 1, 1000000,
      "open connections in all; more get a 503 and are closed (default 10000)"},
     {"max-connections-per-ip", "SHARK_MAX_CONNECTIONS_PER_IP", NUM(OPT_INT, max_connections_per_ip),
@@ -85,6 +91,10 @@ static const struct opt opts[] = {
      1, 365 * 86400, "seconds of continuous failure that disable an endpoint (default 259200)"},
     {"webhook-timeout", "SHARK_WEBHOOK_TIMEOUT", NUM(OPT_INT, webhook_timeout_s), 1, 300,
      "seconds a webhook attempt may take (default 10)"},
+    {"webhook-retention", "SHARK_WEBHOOK_RETENTION", NUM(OPT_INT, webhook_retention_days), 0,
+     36500, "days finished webhook deliveries are kept (default 30; 0 keeps them)"},
+    {"audit-retention", "SHARK_AUDIT_RETENTION", NUM(OPT_INT, audit_retention_days), 0, 36500,
+     "days of audit log kept, dropped by whole months (default 400; 0 keeps it)"},
     {"vault-refresh-skew", "SHARK_VAULT_REFRESH_SKEW", NUM(OPT_INT, vault_refresh_skew_s), 0, 3600,
      "refresh a vault access token expiring within this many seconds (default 60)"},
 };
@@ -102,6 +112,7 @@ void config_defaults(config *c, int ncpu)
     c->request_timeout_ms = 10000;
     c->idle_timeout_ms = 60000;
     c->shutdown_timeout_ms = 10000;
+    c->db_wait_ms = 5000;
     c->db_pool_size = 4;
     c->max_body = 1024 * 1024;
     c->max_header = 16 * 1024;
@@ -121,6 +132,8 @@ void config_defaults(config *c, int ncpu)
     c->webhook_disable_after_s = 3 * 86400;
     c->webhook_timeout_s = 10;
     c->vault_refresh_skew_s = 60;
+    c->webhook_retention_days = 30;
+    c->audit_retention_days = 400;
 }
 
 static bool one_of(const char *v, const char *const *set)
@@ -305,6 +318,14 @@ static int apply(config *c, const struct opt *o, const char *v, char *err, size_
             return fail(err, errlen, "%s: expected RATE or RATE:BURST (0 disables), got '%s'", src,
                         v);
         return 0;
+    case OPT_FLAG: {
+        static const char *const yes[] = {"1", "true", "on", "yes", NULL};
+        static const char *const no[] = {"0", "false", "off", "no", NULL};
+        if (!one_of(v, yes) && !one_of(v, no))
+            return fail(err, errlen, "%s: expected true or false, got '%s'", src, v);
+        *(int *)(base + o->off) = one_of(v, yes);
+        return 0;
+    }
     case OPT_CIDRS:
         if ((n = cidr_parse_list(v, c->trusted_proxies, CONFIG_MAX_PROXIES)) < 0)
             return fail(err, errlen, "%s: expected a comma list of CIDRs, got '%s'", src, v);
@@ -339,7 +360,10 @@ int config_parse(config *c, int argc, char **argv, const char *(*env)(const char
         if (o == NULL)
             return fail(err, errlen, "unknown flag '%.*s' (see shark serve --help)", (int)nl + 2,
                         a);
-        const char *v = eq ? eq + 1 : (i + 1 < argc ? argv[++i] : NULL);
+        /* A bare boolean flag takes no value; --flag=false still works. */
+        const char *v = eq ? eq + 1
+                        : o->kind == OPT_FLAG ? "true"
+                                              : (i + 1 < argc ? argv[++i] : NULL);
         if (v == NULL)
             return fail(err, errlen, "--%s needs a value", o->flag);
         char src[64];

@@ -32,6 +32,9 @@ typedef struct config {
     int idle_timeout_ms;    /* keep-alive connections idle this long are closed */
     int shutdown_timeout_ms;
     int db_pool_size;       /* connections per loop thread */
+    int db_wait_ms;         /* a query waits this long for a connection, then 503 */
+    int no_migrate;         /* serve without applying migrations */
+    char db_read[1024];     /* read replica for listings and audit; empty = --db */
     size_t max_body;
     size_t max_header;
     int max_connections;        /* open connections of the process */
@@ -54,6 +57,9 @@ typedef struct config {
     int n_webhook_retry;
     int webhook_disable_after_s; /* failing continuously this long disables an endpoint */
     int webhook_timeout_s;       /* per delivery attempt */
+    int webhook_retention_days;  /* finished deliveries kept (0: forever) */
+    /* Retention */
+    int audit_retention_days; /* audit partitions kept (0: forever) */
     /* Vault */
     int vault_refresh_skew_s; /* refresh provider tokens expiring within this */
 } config;

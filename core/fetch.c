@@ -4,6 +4,8 @@
  * (resolution, curl) runs on the fetch thread's loop; init/start/stop/join
  * run on the main thread.
  *
+ * The destination policy itself is core/egress.c.
+ *
  * A job goes: caller's loop -> f->queue (f->lock) -> fetch loop (resolve,
  * check, curl) -> reply->done (reply->lock) -> caller's loop -> freed.
  */
@@ -19,8 +21,8 @@
 
 #include "cidr.h"
 #include "curluv.h"
+#include "egress.h"
 #include "fatal.h"
-#include "outbound.h"
 #include "shark_config.h"
 
 #define WATCH_MS 100 /* how often a reply loop looks for its own shutdown */
@@ -28,9 +30,11 @@
 typedef struct fetch_job fetch_job;
 typedef struct fetch_reply fetch_reply;
 
-/* One per registered request loop; freed by fetch_join. */
+/* One per registered loop; freed by fetch_join. */
 struct fetch_reply {
-    worker *w;
+    uv_loop_t *loop;
+    fetch_loop_state state; /* is the loop still there for answers? */
+    void *owner;
     uv_async_t async;  /* fetch thread -> this loop: jobs are done */
     uv_timer_t watch;
     uv_mutex_t lock;   /* guards done and closed */
@@ -149,7 +153,7 @@ static void reply_close(fetch_reply *r)
 static void on_reply(uv_async_t *h)
 {
     fetch_reply *r = h->data;
-    if (r->w->pool == NULL) {
+    if (r->state(r->owner) == FETCH_LOOP_GONE) {
         reply_close(r);
         return;
     }
@@ -160,6 +164,7 @@ static void on_reply(uv_async_t *h)
             .status = j->status,
             .error = j->error[0] ? j->error : NULL,
             .refused = j->refused,
+            .too_big = j->too_big,
             .body = j->resp ? j->resp : "",
             .body_len = j->resp_len,
             .content_type = j->content_type,
@@ -173,17 +178,30 @@ static void on_reply(uv_async_t *h)
 }
 
 /* The loop ends only once every handle is closed: ours close when the
- * worker drains with nothing outstanding, or when its pool is gone. */
+ * loop drains with nothing outstanding, or when it is gone. */
 static void on_watch(uv_timer_t *t)
 {
     fetch_reply *r = t->data;
-    if ((r->w->draining && r->pending == 0) || r->w->pool == NULL)
+    fetch_loop_status st = r->state(r->owner);
+    if ((st == FETCH_LOOP_DRAINING && r->pending == 0) || st == FETCH_LOOP_GONE)
         reply_close(r);
+}
+
+/* A request loop is there for answers while its pool is. */
+static fetch_loop_status worker_state(void *owner)
+{
+    worker *w = owner;
+    return w->pool == NULL ? FETCH_LOOP_GONE : w->draining ? FETCH_LOOP_DRAINING : FETCH_LOOP_LIVE;
 }
 
 void fetch_loop_init(worker *w)
 {
-    fetch *f = w->app->fetch;
+    fetch_attach(w->app, &w->loop, worker_state, w);
+}
+
+void fetch_attach(app *a, uv_loop_t *loop, fetch_loop_state state, void *owner)
+{
+    fetch *f = a->fetch;
     if (f == NULL)
         return;
     fetch_reply *r = calloc(1, sizeof(*r));
@@ -192,10 +210,12 @@ void fetch_loop_init(worker *w)
         shark_fatal("cannot set up outbound HTTP replies");
     f->replies = grown;
     f->replies[f->nreplies++] = r;
-    r->w = w;
+    r->loop = loop;
+    r->state = state;
+    r->owner = owner;
     r->done_tail = &r->done;
-    uv_async_init(&w->loop, &r->async, on_reply);
-    uv_timer_init(&w->loop, &r->watch);
+    uv_async_init(loop, &r->async, on_reply);
+    uv_timer_init(loop, &r->watch);
     r->async.data = r->watch.data = r;
     uv_timer_start(&r->watch, on_watch, WATCH_MS, WATCH_MS);
 }
@@ -207,7 +227,7 @@ int fetch_submit(app *a, const fetch_request *rq, fetch_cb cb, void *ud, uv_loop
     fetch *f = a->fetch;
     fetch_reply *r = NULL;
     for (int i = 0; f != NULL && i < f->nreplies && r == NULL; i++)
-        if (&f->replies[i]->w->loop == reply_loop)
+        if (f->replies[i]->loop == reply_loop)
             r = f->replies[i];
     if (r == NULL)
         return -1;
@@ -356,7 +376,7 @@ static curl_socket_t open_socket(void *ud, curlsocktype purpose, struct curl_soc
     if (sa->family != AF_INET && sa->family != AF_INET6)
         return CURL_SOCKET_BAD;
     addr16(&sa->addr, addr, text, sizeof(text));
-    const char *why = hook_refusal(j->f->app->cfg.webhook_allowed_hosts, j->host, addr);
+    const char *why = egress_refusal(j->f->app->cfg.webhook_allowed_hosts, j->host, addr);
     if (why != NULL) {
         j->refused = true;
         snprintf(j->error, sizeof(j->error), "refused: %s is a %s address", text, why);
@@ -425,7 +445,7 @@ static void on_resolved(uv_getaddrinfo_t *g, int status, struct addrinfo *res)
         addr16(ai->ai_addr, addr, text, sizeof(text));
         port = ntohs(ai->ai_family == AF_INET ? ((struct sockaddr_in *)ai->ai_addr)->sin_port
                                                : ((struct sockaddr_in6 *)ai->ai_addr)->sin6_port);
-        const char *why = hook_refusal(allow, j->host, addr);
+        const char *why = egress_refusal(allow, j->host, addr);
         if (why != NULL) {
             snprintf(why_text, sizeof(why_text), "%s resolves to %s, a %s address", j->host, text,
                      why);
@@ -541,6 +561,7 @@ static void on_transfer_done(void *ud, CURL *easy, CURLcode rc)
     if (rc == CURLE_OK) {
         j->status = code;
     } else if (j->too_big) {
+        j->status = code; /* answered, but more than the caller would read */
         snprintf(j->error, sizeof(j->error), "response body over %zu bytes", j->body_max);
     } else if (j->error[0] == '\0') {
         snprintf(j->error, sizeof(j->error), "%s%s%s", curl_easy_strerror(rc),

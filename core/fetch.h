@@ -1,22 +1,24 @@
 /*
- * fetch: outbound HTTP for request handlers (vault token calls to providers,
- * Client ID Metadata Documents; meant to be shared by webhooks).
+ * fetch: the one outbound HTTP service of the process: webhook delivery
+ * (hooks/), vault calls to providers (vault/), Client ID Metadata Documents
+ * (protocol/cimd.c); later SMTP relays and upstream SSO.
  *
  * One thread per process runs its own uv_loop driving libcurl's multi-socket
- * API. A handler on any request loop calls fetch_submit; the request is
+ * API. Code on any registered loop calls fetch_submit; the request is
  * copied, queued to that thread and performed there; the answer comes back
  * ON THE CALLER'S LOOP through a per-loop uv_async, so a handler never
  * blocks and never touches another thread's state.
  *
- * Destination policy: the fetch thread resolves the host itself
- * (uv_getaddrinfo), refuses loopback, private, link-local (cloud metadata),
- * CGNAT, multicast and unspecified addresses unless --webhook-allowed-hosts
- * lists the host or address (hook_refusal), and pins curl to the checked
- * addresses (CURLOPT_RESOLVE; every socket curl opens is checked again).
- * No redirects, no proxies, http and https only, TLS verification on.
+ * Destination policy (core/egress.h): the fetch thread resolves the host
+ * itself (uv_getaddrinfo), refuses what egress_refusal refuses, and pins
+ * curl to the checked addresses (CURLOPT_RESOLVE; every socket curl opens is
+ * checked again at connect time). No redirects, no proxies, http and https
+ * only, TLS verification on; a time cap per request and a cap on the
+ * response bytes read.
  *
  * Life cycle: fetch_init (main thread, before the loops are created) ->
- * fetch_loop_init for each request loop (app->loop_init) -> fetch_start
+ * fetch_loop_init for each request loop (app->loop_init), fetch_attach for
+ * any other loop -> fetch_start
  * (app->start_background) -> fetch_stop at the first signal: requests still
  * queued or submitted later fail at once with "shutting down", transfers in
  * flight get until --shutdown-timeout -> fetch_join after the request loops
@@ -51,6 +53,7 @@ typedef struct fetch_response {
     long status;                /* HTTP status; 0 when there was no HTTP answer */
     const char *error;          /* NULL when answered; else why (refused, timeout, ...) */
     bool refused;               /* the destination address is not allowed */
+    bool too_big;               /* body over body_max: error is set, status is what came */
     const char *body;           /* NUL-terminated; "" when none */
     size_t body_len;
     const char *content_type;   /* "" when none */
@@ -69,6 +72,15 @@ int fetch_init(app *a);
 /* Registers a request loop as a reply destination (app->loop_init, main
  * thread, before the loops run). */
 void fetch_loop_init(worker *w);
+
+/* Registers any other loop (a background service's): `state(owner)` is
+ * asked on that loop whether it is still there for answers. While DRAINING
+ * the reply handles stay open until nothing is outstanding; once GONE,
+ * answers are dropped (their callbacks never run). Main thread, before
+ * that loop runs and before the request loops do. */
+typedef enum { FETCH_LOOP_LIVE, FETCH_LOOP_DRAINING, FETCH_LOOP_GONE } fetch_loop_status;
+typedef fetch_loop_status (*fetch_loop_state)(void *owner);
+void fetch_attach(app *a, uv_loop_t *loop, fetch_loop_state state, void *owner);
 /* app->start_background / stop_background / join_background parts. */
 int fetch_start(app *a);
 void fetch_stop(app *a);

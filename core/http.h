@@ -51,6 +51,12 @@ bool http_req_is_tls(const http_req *r);
 arena *http_req_arena(http_req *r);
 struct app *http_req_app(const http_req *r);
 struct store_pool *http_req_pool(const http_req *r);
+/* The per-loop state of the loop the request runs on (core/loop.h). */
+struct loop_ctx *http_req_loop_ctx(const http_req *r);
+/* For reads that may be stale (listings, audit): the --db-read replica's
+ * pool when there is one and it is up, else http_req_pool. Never for token,
+ * client, key or revocation checks, nor for reading back one's own write. */
+struct store_pool *http_req_read_pool(const http_req *r);
 /* The loop the request runs on (for uv_queue_work). */
 struct uv_loop_s *http_req_loop(const http_req *r);
 /* Data the route was registered with. */
@@ -68,11 +74,11 @@ void http_respond(http_req *r, int status, const char *content_type, const char 
                   size_t len);
 /* Serialises and takes the reference to `body`. */
 void http_respond_json(http_req *r, int status, json_t *body);
-/* The error envelope of the path's surface: RFC 6749 §5.2 under /oauth/,
- * {"error":{"code","message","request_id"}} elsewhere. */
+/* Answers in the error envelope of the path's surface (router_surface:
+ * each module registers its own, e.g. RFC 6749 under /oauth/). */
 void http_error(http_req *r, int status, const char *code, const char *message);
-/* Always the RFC 6749 envelope (error, error_description). */
-void http_error_oauth(http_req *r, int status, const char *error, const char *description);
+/* The request id responses echo (X-Request-Id, error envelopes). */
+const char *http_req_echo_id(const http_req *r);
 
 /* Reason phrase for a status code. */
 const char *http_status_text(int status);

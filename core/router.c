@@ -20,9 +20,17 @@ struct entry {
     struct seg segs[MAX_SEGS];
 };
 
+struct surface {
+    const char *prefix;
+    size_t len;
+    route_envelope envelope;
+};
+
 struct router {
     struct entry *v;
     int n, cap;
+    struct surface surfaces[ROUTER_MAX_SURFACES];
+    int nsurfaces;
 };
 
 router *router_new(void)
@@ -216,4 +224,26 @@ int router_count(const router *r)
 const route *router_get(const router *r, int index)
 {
     return index >= 0 && index < r->n ? &r->v[index].r : NULL;
+}
+
+int router_surface(router *r, const char *prefix, route_envelope envelope)
+{
+    if (r->nsurfaces == ROUTER_MAX_SURFACES || envelope == NULL)
+        return -1;
+    for (int i = 0; i < r->nsurfaces; i++)
+        if (strcmp(r->surfaces[i].prefix, prefix) == 0)
+            return -1;
+    r->surfaces[r->nsurfaces++] = (struct surface){prefix, strlen(prefix), envelope};
+    return 0;
+}
+
+route_envelope router_envelope(const router *r, const char *path)
+{
+    const struct surface *best = NULL;
+    for (int i = 0; r != NULL && i < r->nsurfaces; i++) {
+        const struct surface *s = &r->surfaces[i];
+        if (strncmp(path, s->prefix, s->len) == 0 && (best == NULL || s->len > best->len))
+            best = s;
+    }
+    return best != NULL ? best->envelope : NULL;
 }

@@ -2,7 +2,8 @@
  * router: method + path patterns with {name} segments
  * ("/api/v1/agents/{id}/tokens"). Built once at start-up, then read-only and
  * shared by every loop thread. A lookup distinguishes "no such path" (404)
- * from "path exists, method does not" (405, with the Allow list).
+ * from "path exists, method does not" (405, with the Allow list), and keeps
+ * each surface's error envelope.
  */
 #ifndef SHARK_CORE_ROUTER_H
 #define SHARK_CORE_ROUTER_H
@@ -10,6 +11,7 @@
 #include <stddef.h>
 
 #define ROUTER_MAX_PARAMS 8
+#define ROUTER_MAX_SURFACES 8
 
 typedef struct router router;
 struct http_req;
@@ -45,6 +47,18 @@ int router_add(router *r, const char *method, const char *pattern, route_handler
 int router_match(const router *r, const char *method, const char *path, size_t pathlen,
                  route_match *m);
 int router_count(const router *r);
+
+/* A surface is a path prefix whose errors share one envelope ("/oauth/":
+ * RFC 6749; "/api/": the admin API's). The module that registers a
+ * surface's routes registers its envelope too; http_error answers with the
+ * envelope of the longest prefix of the request path, routed or not (404,
+ * 405, 429 and malformed requests included). "" is the default surface.
+ * -1 when the table is full or the prefix is taken. */
+typedef void (*route_envelope)(struct http_req *r, int status, const char *code,
+                               const char *message);
+int router_surface(router *r, const char *prefix, route_envelope envelope);
+/* The envelope for path, or NULL when no surface covers it. */
+route_envelope router_envelope(const router *r, const char *path);
 const route *router_get(const router *r, int index);
 
 #endif

@@ -10,7 +10,6 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
-#include "../store/store.h"
 #include "fatal.h"
 #include "http.h"
 #include "log.h"
@@ -30,10 +29,8 @@ static void on_connection(uv_stream_t *l, int status)
     http_accept(w, l);
 }
 
-static void on_pool_closed(void *ud)
+static void on_loop_closed(worker *w)
 {
-    worker *w = ud;
-    w->pool = NULL;
     uv_close((uv_handle_t *)&w->wake, NULL);
     uv_close((uv_handle_t *)&w->tick, NULL);
 }
@@ -41,21 +38,20 @@ static void on_pool_closed(void *ud)
 static void on_tick(uv_timer_t *t)
 {
     worker *w = t->data;
-    if (w->pool != NULL) {
-        store_pool_stats st;
-        store_pool_stats_get(w->pool, &st);
-        metrics_pool(w->app->metrics, w->index, st.in_use, st.idle, st.size);
-    }
+    if (w->app->loop_tick != NULL)
+        w->app->loop_tick(w);
     if (!w->draining)
         return;
     if (http_close_idle(w) > 0 && server_now_ms() < w->drain_deadline_ms)
         return;
-    /* Drained, or out of patience: close what is left, then the pool; the
-     * loop ends when the last handle is closed. */
+    /* Drained, or out of patience: close what is left, then the modules'
+     * per-loop state; the loop ends when the last handle is closed. */
     uv_timer_stop(&w->tick);
     http_close_all(w);
-    if (w->pool != NULL)
-        store_pool_close(w->pool, on_pool_closed, w);
+    if (w->app->loop_close != NULL)
+        w->app->loop_close(w, on_loop_closed);
+    else
+        on_loop_closed(w);
 }
 
 static void on_wake(uv_async_t *a)
@@ -153,13 +149,10 @@ static int worker_init(worker *w, app *a, int index, char *err, size_t errlen)
     uv_timer_init(&w->loop, &w->tick);
     w->tick.data = w;
     uv_timer_start(&w->tick, on_tick, TICK_MS, TICK_MS);
-    w->pool = store_pool_new(&w->loop, a->conninfo, a->cfg.db_pool_size, 5000);
-    if (w->pool == NULL) {
-        snprintf(err, errlen, "cannot create database pool");
+    if (a->loop_init != NULL && a->loop_init(w) != 0) {
+        snprintf(err, errlen, "cannot set up the loop's state (database pool)");
         return -1;
     }
-    if (a->loop_init != NULL)
-        a->loop_init(w);
     return 0;
 }
 

@@ -10,6 +10,7 @@
 #include <uv.h>
 
 #include "config.h"
+#include "loop.h"
 #include "connlimit.h"
 #include "metrics.h"
 #include "ratelimit.h"
@@ -19,7 +20,6 @@ struct store_pool;
 struct ssl_ctx_st;
 struct keyring;
 struct worker;
-struct outbound;
 struct fetch;
 
 /* Process-wide state; read-only once the loops run (except atomics inside
@@ -35,16 +35,22 @@ typedef struct app {
     uint8_t master_key[32];
     char firstboot_key[96]; /* from <data-dir>/admin.key.firstboot, if present */
     struct keyring *keys;   /* signing keys (protocol/keys.h) */
-    void (*loop_init)(struct worker *w); /* modules' per-loop set-up, before it runs */
-    /* The process-wide background service outside the request loops
-     * (core/outbound.h, webhook delivery), or NULL: started once the loops
+    /* The modules' per-loop state, supplied by the composition root (app/):
+     * loop_init before the loop runs (0 or -1), loop_tick on the loop's
+     * housekeeping timer, loop_close once the loop has drained (asynchronous:
+     * calls done(w) on the loop when everything it opened is closed). */
+    int (*loop_init)(struct worker *w);
+    void (*loop_tick)(struct worker *w);
+    void (*loop_close)(struct worker *w, void (*done)(struct worker *w));
+    /* The process-wide background services outside the request loops
+     * (the outbound HTTP service, webhook delivery), or NULL: started once the loops
      * exist (0 or -1), told at the first signal to stop (must not block),
      * joined after the loops have ended. */
     int (*start_background)(struct app *a);
     void (*stop_background)(struct app *a);
     void (*join_background)(struct app *a);
-    struct outbound *outbound; /* owned by core/outbound.c */
     struct fetch *fetch;       /* outbound HTTP for handlers, owned by core/fetch.c */
+    struct store_embed *embed; /* the supervised embedded cluster, or NULL (--db) */
     uint64_t start_ms;
 } app;
 
@@ -55,7 +61,9 @@ typedef struct worker {
     uv_tcp_t listener;
     uv_async_t wake; /* main thread -> loop: begin shutdown */
     uv_timer_t tick; /* housekeeping: pool gauges, shutdown progress */
-    struct store_pool *pool;
+    struct store_pool *pool; /* set by app->loop_init; NULL once loop_close ran */
+    loop_ctx ctx;            /* the modules' caches (core/loop.h) */
+    struct store_pool *read_pool; /* --db-read replica, or NULL; closed with pool */
     uv_thread_t thread;
     int nconns;      /* open connections */
     int draining;    /* shutdown begun */

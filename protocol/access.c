@@ -1,6 +1,5 @@
 #include "access.h"
 
-#include <pthread.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -35,35 +34,27 @@ typedef struct ventry {
     json_t *claims; /* a reference owned by the entry */
 } ventry;
 
-static pthread_key_t vcache_key;
-static pthread_once_t vcache_once = PTHREAD_ONCE_INIT;
+/* One per loop, in its loop_ctx (core/loop.h). */
+struct token_cache {
+    ventry slot[VCACHE_SLOTS];
+};
 
-static void vcache_free(void *p)
+void oauth_token_cache_free(loop_ctx *lc)
 {
-    ventry *slot = p;
-    for (int i = 0; i < VCACHE_SLOTS; i++)
-        json_decref(slot[i].claims);
-    free(slot);
+    for (int i = 0; lc->tokens != NULL && i < VCACHE_SLOTS; i++)
+        json_decref(lc->tokens->slot[i].claims);
+    free(lc->tokens);
+    lc->tokens = NULL;
 }
 
-static void vcache_key_init(void)
+/* The slot for digest in the loop's cache; NULL if there is no cache. */
+static ventry *vcache_slot(loop_ctx *lc, const uint8_t digest[HASH_SHA256_LEN])
 {
-    pthread_key_create(&vcache_key, vcache_free);
-}
-
-/* The slot for digest in this thread's cache; NULL if there is no cache. */
-static ventry *vcache_slot(const uint8_t digest[HASH_SHA256_LEN])
-{
-    pthread_once(&vcache_once, vcache_key_init);
-    ventry *slot = pthread_getspecific(vcache_key);
-    if (slot == NULL && (slot = calloc(VCACHE_SLOTS, sizeof(*slot))) != NULL &&
-        pthread_setspecific(vcache_key, slot) != 0) {
-        free(slot);
-        slot = NULL;
-    }
+    if (lc->tokens == NULL)
+        lc->tokens = calloc(1, sizeof(*lc->tokens));
     uint32_t h;
     memcpy(&h, digest, sizeof(h));
-    return slot ? &slot[h & (VCACHE_SLOTS - 1)] : NULL;
+    return lc->tokens ? &lc->tokens->slot[h & (VCACHE_SLOTS - 1)] : NULL;
 }
 
 /* The parts of the claims that make a verified token ours and current. */
@@ -94,8 +85,10 @@ done:
     return c;
 }
 
-int oauth_access_verify(app *a, arena *ar, const char *token, oauth_access *out)
+int oauth_access_verify(http_req *req, const char *token, oauth_access *out)
 {
+    app *a = http_req_app(req);
+    arena *ar = http_req_arena(req);
     memset(out, 0, sizeof(*out));
     size_t len = token ? strlen(token) : 0;
     if (token == NULL || len > 16384)
@@ -103,7 +96,7 @@ int oauth_access_verify(app *a, arena *ar, const char *token, oauth_access *out)
     const keyring_snap *snap = keyring_current(a->keys);
     uint8_t digest[HASH_SHA256_LEN];
     hash_sha256(token, len, digest);
-    ventry *e = vcache_slot(digest);
+    ventry *e = vcache_slot(http_req_loop_ctx(req), digest);
     json_t *c;
     if (e != NULL && e->snap == snap && memcmp(e->digest, digest, sizeof(digest)) == 0) {
         c = json_incref(e->claims);

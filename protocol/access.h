@@ -1,7 +1,7 @@
 /*
  * access: checks our own access tokens (JWTs signed by the keyring): format,
  * typ at+jwt, signature under a published kid, issuer, expiry. A verified
- * token's claims are cached per loop thread (keyed by its SHA-256) while the
+ * token's claims are cached per loop (loop_ctx, keyed by its SHA-256) while the
  * signing keys stay the same; revocation is a separate check on every call
  * (oauth_token_check, protocol/client.h). Also the DPoP server nonce, which
  * every node derives from the shared master key.
@@ -14,6 +14,8 @@
 #include <stdint.h>
 
 #include "../core/arena.h"
+#include "../core/http.h"
+#include "../core/loop.h"
 #include "../core/server.h"
 
 typedef struct oauth_access {
@@ -23,8 +25,11 @@ typedef struct oauth_access {
     int64_t iat, exp;
 } oauth_access;
 
-/* 0 when token is one of ours and unexpired; -1 otherwise. */
-int oauth_access_verify(app *a, arena *ar, const char *token, oauth_access *out);
+/* 0 when token is one of ours and unexpired; -1 otherwise. The claims live
+ * in the request's arena; the cache is the request loop's. */
+int oauth_access_verify(http_req *req, const char *token, oauth_access *out);
+/* Frees the loop's verified-token cache (after the loop ended). */
+void oauth_token_cache_free(loop_ctx *lc);
 /* True when the claims' aud (a string or an array of strings) names who. */
 bool oauth_access_aud_has(const json_t *claims, const char *who);
 /* Hops in an act chain. */

@@ -2,10 +2,15 @@
  * pushed request, RFC 9126), the login and consent pages, the decision, and
  * the redirect back with code, state and iss (RFC 9207). OAuth 2.1 rules:
  * PKCE with S256 only, exact redirect URI match, single-use short-lived
- * codes. Errors go back to the client only once its redirect URI is known
- * to be registered; before that the user sees an error page. */
+ * codes. OpenID Connect's prompt and max_age (protocol/prompt.h), the
+ * response modes of protocol/respmode.h, loopback redirect URIs on any port
+ * (RFC 8252 §7.3), and codes bound to a DPoP key (RFC 9449 §10: dpop_jkt, or
+ * a proof sent to PAR). Errors go back to the client only once its redirect
+ * URI is known to be registered; before that the user sees an error page. */
+#include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <time.h>
 
 #include "../crypto/encoding.h"
 #include "../crypto/hash.h"
@@ -14,12 +19,17 @@
 #include "audience.h"
 #include "authorize.h"
 #include "client.h"
-#include "login.h"
+#include "errors.h"
+#include "jar.h"
+#include "../identity/login.h"
 #include "oauth.h"
-#include "pages.h"
-#include "session.h"
+#include "../identity/pages.h"
+#include "prompt.h"
+#include "proof.h"
+#include "respmode.h"
+#include "../identity/session.h"
 #include "token.h"
-#include "web.h"
+#include "../identity/web.h"
 
 #define REQUEST_TTL_S 600
 #define PAR_TTL_S 90
@@ -34,6 +44,7 @@ struct az {
     const session *s;
     form f;
     bool approve;
+    bool resumed; /* back from the login page: prompt and max_age were applied */
 };
 
 static void release(void *p) { json_decref(p); }
@@ -52,49 +63,45 @@ static char *random_text(http_req *req, const char *prefix, size_t bytes)
     return arena_printf(http_req_arena(req), "%s%s", prefix, text);
 }
 
-/* application/x-www-form-urlencoded escaping for redirect parameters. */
-static const char *qs(http_req *req, const char *v)
-{
-    static const char hex[] = "0123456789ABCDEF";
-    size_t n = strlen(v);
-    char *o = arena_alloc(http_req_arena(req), n * 3 + 1), *p = o;
-    for (const char *c = v; *c; c++) {
-        unsigned char ch = (unsigned char)*c;
-        if ((ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z') || (ch >= '0' && ch <= '9') ||
-            ch == '-' || ch == '.' || ch == '_' || ch == '~') {
-            *p++ = (char)ch;
-        } else {
-            *p++ = '%';
-            *p++ = hex[ch >> 4];
-            *p++ = hex[ch & 15];
-        }
-    }
-    *p = '\0';
-    return o;
-}
-
 static void redirect(http_req *req, const char *url)
 {
     http_header(req, "Location", url);
     http_respond(req, 303, "text/plain", "", 0);
 }
 
-/* The answer to the client: code or error, with state and iss. */
-static void redirect_back(struct az *z, const char *kv)
+/* The answer to the client: code or error (k1=v1, k2=v2 when not NULL),
+ * with state and iss, in the request's response mode. */
+static void redirect_back(struct az *z, const char *k1, const char *v1, const char *k2,
+                          const char *v2)
 {
-    http_req *req = z->req;
-    const char *uri = param(z, "redirect_uri"), *state = param(z, "state");
-    app *a = http_req_app(req);
-    char *url = arena_printf(http_req_arena(req), "%s%c%s%s%s&iss=%s", uri,
-                             strchr(uri, '?') ? '&' : '?', kv, state ? "&state=" : "",
-                             state ? qs(req, state) : "", qs(req, a->cfg.issuer));
-    redirect(req, url);
+    const char *kv[9];
+    int n = 0;
+    kv[n++] = k1;
+    kv[n++] = v1;
+    if (k2 != NULL) {
+        kv[n++] = k2;
+        kv[n++] = v2;
+    }
+    if (param(z, "state") != NULL) {
+        kv[n++] = "state";
+        kv[n++] = param(z, "state");
+    }
+    kv[n++] = "iss";
+    kv[n++] = http_req_app(z->req)->cfg.issuer;
+    kv[n] = NULL;
+    oauth_response_send(z->req, param(z, "redirect_uri"), param(z, "response_mode"), kv);
 }
 
 static void redirect_error(struct az *z, const char *error, const char *desc)
 {
-    redirect_back(z, arena_printf(http_req_arena(z->req), "error=%s&error_description=%s", error,
-                                  qs(z->req, desc)));
+    redirect_back(z, "error", error, "error_description", desc);
+}
+
+static void prompt_of(const struct az *z, oauth_prompt *p)
+{
+    /* validated when the request was made */
+    if (oauth_prompt_parse(param(z, "prompt"), p) != 0)
+        memset(p, 0, sizeof(*p));
 }
 
 /* ---- issuing the code ---- */
@@ -108,8 +115,7 @@ static void on_code(void *ud, PGresult *res, int err, const char *msg)
         page_error(z->req, 503, "The service is busy. Please try again.");
         return;
     }
-    redirect_back(z, arena_printf(http_req_arena(z->req), "code=%s",
-                                  (const char *)http_req_ctx(z->req)));
+    redirect_back(z, "code", http_req_ctx(z->req), NULL, NULL);
 }
 
 static void on_consumed(void *ud, PGresult *res, int err, const char *msg)
@@ -143,6 +149,8 @@ static void on_consumed(void *ud, PGresult *res, int err, const char *msg)
                     /* offline_access asks for a grant that outlives the session */
                     oauth_scope_subset("offline_access", param(z, "scope")) ? NULL
                                                                               : z->s->public_id,
+                    param(z, "dpop_jkt"),
+                    json_is_true(json_object_get(z->params, "redirect_uri_sent")),
                     z->s->auth_time,
                     CODE_TTL_S};
     if (store_code_create(http_req_pool(z->req), &c, on_code, z) != 0)
@@ -194,9 +202,15 @@ static void on_consent(void *ud, PGresult *res, int err, const char *msg)
         return;
     }
     const char *scope = param(z, "scope");
-    /* A consent already covering these scopes needs no new question. */
-    if (!PQgetisnull(res, 0, 0) && oauth_scope_subset(scope ? scope : "", PQgetvalue(res, 0, 0)))
+    oauth_prompt p;
+    prompt_of(z, &p);
+    /* A consent already covering these scopes needs no new question, unless
+     * prompt=consent asks it anyway. */
+    if (!p.consent && !PQgetisnull(res, 0, 0) &&
+        oauth_scope_subset(scope ? scope : "", PQgetvalue(res, 0, 0)))
         finish(z, true);
+    else if (p.none)
+        redirect_error(z, "consent_required", "the user has not consented to these scopes");
     else
         consent_page(z);
 }
@@ -227,12 +241,59 @@ static void on_client_name(http_req *req, void *ud, const oauth_client *cl, cons
         page_error(req, 503, "The service is busy. Please try again.");
 }
 
+static void to_login(struct az *z)
+{
+    redirect(z->req, arena_printf(http_req_arena(z->req), "/login?request=%s",
+                                  oauth_qs(z->req, z->areq)));
+}
+
+static void on_reauth_marked(void *ud, PGresult *res, int err, const char *msg)
+{
+    struct az *z = ud;
+    (void)msg;
+    if (err != STORE_OK) {
+        page_error(z->req, 503, "The service is busy. Please try again.");
+        return;
+    }
+    if (PQgetvalue(res, 0, 0)[0] == '0') {
+        page_error(z->req, 400, "This authorization request was already used or has expired.");
+        return;
+    }
+    to_login(z);
+}
+
 static void on_session(http_req *req, void *ud, const session *s, bool expired)
 {
     struct az *z = ud;
     (void)expired;
+    oauth_prompt p;
+    prompt_of(z, &p);
     if (s == NULL) {
-        redirect(req, arena_printf(http_req_arena(req), "/login?request=%s", qs(req, z->areq)));
+        if (p.none)
+            redirect_error(z, "login_required", "no one is signed in");
+        else
+            to_login(z);
+        return;
+    }
+    /* The first look applies prompt and max_age; back from the login page,
+     * only the very session that was sent there is still not good enough. */
+    const json_t *ma = json_object_get(z->params, "max_age");
+    const char *stale = param(z, "reauth");
+    bool again = z->resumed ? stale != NULL && strcmp(stale, s->public_id) == 0
+                            : oauth_prompt_reauth(&p, ma ? json_integer_value(ma) : -1,
+                                                  s->auth_time, (int64_t)time(NULL));
+    if (again) {
+        if (p.none) {
+            redirect_error(z, "login_required", "the sign-in is older than max_age allows");
+            return;
+        }
+        json_t *mark = json_pack("{s:s}", "reauth", s->public_id);
+        char *text = json_dumps(mark, JSON_COMPACT);
+        json_decref(mark);
+        const char *copy = arena_strdup(http_req_arena(req), text ? text : "{}");
+        free(text);
+        if (store_authreq_merge(http_req_pool(req), z->areq, copy, on_reauth_marked, z) != 0)
+            page_error(req, 503, "The service is busy. Please try again.");
         return;
     }
     z->s = s;
@@ -258,6 +319,10 @@ struct check {
     json_t *in;           /* the raw parameters */
     bool pushed;
     const char *areq;
+    form *f;              /* PAR: the form, authenticated after the proof */
+    const oauth_client *client; /* PAR: the authenticated client */
+    dpop_result proof;    /* PAR: the DPoP proof, when one came */
+    const char *proof_jkt;
 };
 
 static const char *in_str(const struct check *c, const char *k)
@@ -274,6 +339,41 @@ static bool verifier_charset(const char *s, size_t min, size_t max)
     for (; *s; s++)
         if (!((*s >= 'a' && *s <= 'z') || (*s >= 'A' && *s <= 'Z') || (*s >= '0' && *s <= '9') ||
               *s == '-' || *s == '.' || *s == '_' || *s == '~'))
+            return false;
+    return true;
+}
+
+/* RFC 8252 §7.3: a loopback IP literal redirect URI matches with any port;
+ * scheme, host, path and query stay exact. */
+static bool loopback_match(const char *registered, const char *given)
+{
+    static const char *const hosts[] = {"http://127.0.0.1", "http://[::1]"};
+    for (size_t i = 0; i < 2; i++) {
+        size_t n = strlen(hosts[i]);
+        if (strncmp(registered, hosts[i], n) != 0 || strncmp(given, hosts[i], n) != 0)
+            continue;
+        const char *r = registered + n, *g = given + n;
+        if (*r == ':')
+            r += 1 + strspn(r + 1, "0123456789");
+        if (*g == ':') {
+            size_t digits = strspn(g + 1, "0123456789");
+            if (digits == 0 || digits > 5)
+                return false;
+            g += 1 + digits;
+        }
+        return (*r == '\0' || *r == '/' || *r == '?') && strcmp(r, g) == 0;
+    }
+    return false;
+}
+
+/* RFC 7638 thumbprint shape: 43 base64url characters. */
+static bool jkt_shape(const char *s)
+{
+    if (strlen(s) != 43)
+        return false;
+    for (; *s; s++)
+        if (!((*s >= 'a' && *s <= 'z') || (*s >= 'A' && *s <= 'Z') || (*s >= '0' && *s <= '9') ||
+              *s == '-' || *s == '_'))
             return false;
     return true;
 }
@@ -315,11 +415,12 @@ static void validated_client(http_req *req, struct check *c, const oauth_client 
     z->req = req;
     const char *redirect_uri = in_str(c, "redirect_uri");
     size_t n = json_array_size(cl->redirect_uris);
-    bool match = false;
+    bool match = false, sent = redirect_uri != NULL;
     size_t i;
     json_t *u;
     json_array_foreach(cl->redirect_uris, i, u) match |=
-        redirect_uri != NULL && strcmp(json_string_value(u), redirect_uri) == 0;
+        redirect_uri != NULL && (strcmp(json_string_value(u), redirect_uri) == 0 ||
+                                 loopback_match(json_string_value(u), redirect_uri));
     if (redirect_uri == NULL && n == 1) {
         redirect_uri = json_string_value(json_array_get(cl->redirect_uris, 0));
         match = true;
@@ -336,6 +437,17 @@ static void validated_client(http_req *req, struct check *c, const oauth_client 
     const char *state = in_str(c, "state");
     if (state != NULL)
         json_object_set_new(z->params, "state", json_string(state));
+    if (sent)
+        json_object_set_new(z->params, "redirect_uri_sent", json_true());
+    /* Checked first, so the errors below go back the way the client wants. */
+    const char *mode = in_str(c, "response_mode");
+    if (mode != NULL && !oauth_response_mode_known(mode)) {
+        request_error(c, z, "invalid_request",
+                      "response_mode must be query, fragment or form_post");
+        return;
+    }
+    if (mode != NULL)
+        json_object_set_new(z->params, "response_mode", json_string(mode));
     const char *rt = in_str(c, "response_type"), *scope = in_str(c, "scope");
     const char *challenge = in_str(c, "code_challenge"), *method = in_str(c, "code_challenge_method");
     if (rt == NULL || strcmp(rt, "code") != 0) {
@@ -369,6 +481,35 @@ static void validated_client(http_req *req, struct check *c, const oauth_client 
         request_error(c, z, "invalid_target", "this client may not ask for that resource");
         return;
     }
+    oauth_prompt prompt;
+    const char *prompt_text = in_str(c, "prompt"), *max_age = in_str(c, "max_age");
+    if (oauth_prompt_parse(prompt_text, &prompt) != 0) {
+        request_error(c, z, "invalid_request",
+                      "prompt must be none alone, or login, consent and select_account");
+        return;
+    }
+    if (max_age != NULL && oauth_max_age_parse(max_age) < 0) {
+        request_error(c, z, "invalid_request", "max_age must be a number of seconds");
+        return;
+    }
+    const char *jkt = in_str(c, "dpop_jkt");
+    if (jkt != NULL && !jkt_shape(jkt)) {
+        request_error(c, z, "invalid_request", "dpop_jkt must be a JWK SHA-256 thumbprint");
+        return;
+    }
+    /* RFC 9449 §10.1: both given, they must name the same key. */
+    if (c->proof_jkt != NULL && jkt != NULL && strcmp(jkt, c->proof_jkt) != 0) {
+        http_error_oauth(req, 400, "invalid_dpop_proof", "dpop_jkt is not the proof's key");
+        return;
+    }
+    if (c->proof_jkt != NULL)
+        jkt = c->proof_jkt;
+    if (prompt_text != NULL)
+        json_object_set_new(z->params, "prompt", json_string(prompt_text));
+    if (max_age != NULL)
+        json_object_set_new(z->params, "max_age", json_integer(oauth_max_age_parse(max_age)));
+    if (jkt != NULL)
+        json_object_set_new(z->params, "dpop_jkt", json_string(jkt));
     json_object_set_new(z->params, "code_challenge", json_string(challenge));
     if (scope != NULL)
         json_object_set_new(z->params, "scope", json_string(scope));
@@ -393,6 +534,33 @@ static void on_client(http_req *req, void *ud, const oauth_client *cl, const cha
         client_error(req, error);
     else
         validated_client(req, ud, cl);
+}
+
+/* A request object's claims replace the request's parameters. */
+static void on_jar(http_req *req, void *ud, json_t *params, const char *why)
+{
+    struct check *c = ud;
+    if (params == NULL && why == NULL) {
+        if (c->pushed)
+            http_error_oauth(req, 503, "temporarily_unavailable", "database unavailable");
+        else
+            page_error(req, 503, "The service is busy. Please try again.");
+        return;
+    }
+    if (params == NULL) {
+        if (c->pushed)
+            http_error_oauth(req, 400, "invalid_request_object", why);
+        else
+            page_error(req, 400, arena_printf(http_req_arena(req),
+                                              "The request object cannot be used: %s.", why));
+        return;
+    }
+    arena_cleanup(http_req_arena(req), release, params);
+    c->in = params;
+    if (c->pushed)
+        validated_client(req, c, c->client);
+    else
+        oauth_client_lookup(req, in_str(c, "client_id"), on_client, c);
 }
 
 /* ---- a pushed request comes back through the browser ---- */
@@ -420,6 +588,11 @@ static void authorize(http_req *req)
 {
     arena *ar = http_req_arena(req);
     const char *request_uri = http_req_query_get(req, "request_uri");
+    const char *request = http_req_query_get(req, "request");
+    if (request_uri != NULL && request != NULL) {
+        page_error(req, 400, "The request has both request and request_uri.");
+        return;
+    }
     if (request_uri != NULL) {
         struct az *z = arena_calloc(ar, sizeof(*z));
         z->req = req;
@@ -438,7 +611,8 @@ static void authorize(http_req *req)
     arena_cleanup(ar, release, c->in);
     static const char *const names[] = {"client_id", "redirect_uri", "response_type", "scope",
                                         "state", "code_challenge", "code_challenge_method",
-                                        "nonce", "resource"};
+                                        "nonce", "resource", "response_mode", "prompt",
+                                        "max_age", "dpop_jkt"};
     for (size_t i = 0; i < sizeof(names) / sizeof(names[0]); i++) {
         const char *v = http_req_query_get(req, names[i]);
         if (v != NULL && strlen(v) <= 2000)
@@ -449,7 +623,10 @@ static void authorize(http_req *req)
         page_error(req, 400, "The request names no client (client_id is missing).");
         return;
     }
-    oauth_client_lookup(req, cid, on_client, c);
+    if (request != NULL)
+        oauth_jar_open(req, cid, request, on_jar, c);
+    else
+        oauth_client_lookup(req, cid, on_client, c);
 }
 
 /* POST /oauth/par: the same checks, answered in JSON; client authenticated. */
@@ -460,7 +637,27 @@ static void on_par_client(http_req *req, void *ud, const oauth_client *cl)
         http_error_oauth(req, 400, "invalid_request", "request_uri is not allowed in a pushed request");
         return;
     }
-    validated_client(req, c, cl);
+    const char *request = in_str(c, "request");
+    c->client = cl;
+    if (request != NULL)
+        oauth_jar_open(req, cl->client_id, request, on_jar, c);
+    else
+        validated_client(req, c, cl);
+}
+
+static void on_par_replay(void *ud, PGresult *res, int err, const char *msg)
+{
+    struct check *c = ud;
+    (void)msg;
+    if (err != STORE_OK) {
+        http_error_oauth(c->req, 503, "temporarily_unavailable", "database unavailable");
+        return;
+    }
+    if (strcmp(PQgetvalue(res, 0, 0), "1") != 0) {
+        http_error_oauth(c->req, 400, "invalid_dpop_proof", "DPoP proof already used");
+        return;
+    }
+    oauth_client_authenticate(c->req, c->f, on_par_client, c);
 }
 
 static void par(http_req *req)
@@ -469,14 +666,34 @@ static void par(http_req *req)
     struct check *c = arena_calloc(ar, sizeof(*c));
     c->req = req;
     c->pushed = true;
-    form *f = arena_calloc(ar, sizeof(*f));
-    if (oauth_read_form(req, f) != 0)
+    c->f = arena_calloc(ar, sizeof(*c->f));
+    if (oauth_read_form(req, c->f) != 0)
         return;
     c->in = json_object();
     arena_cleanup(ar, release, c->in);
-    for (int i = 0; i < f->n; i++)
-        json_object_set_new(c->in, f->f[i].name, json_string(f->f[i].value));
-    oauth_client_authenticate(req, f, on_par_client, c);
+    for (int i = 0; i < c->f->n; i++)
+        json_object_set_new(c->in, c->f->f[i].name, json_string(c->f->f[i].value));
+    /* A proof here binds the code to its key (RFC 9449 §10.1). */
+    const char *why;
+    switch (oauth_proof_check(req, "/oauth/par", NULL, NULL, &c->proof, &why)) {
+    case OAUTH_PROOF_NONE:
+        oauth_client_authenticate(req, c->f, on_par_client, c);
+        return;
+    case OAUTH_PROOF_NONCE:
+        http_error_oauth(req, 400, "use_dpop_nonce", why);
+        return;
+    case OAUTH_PROOF_INVALID:
+        http_error_oauth(req, 400, "invalid_dpop_proof", why);
+        return;
+    case OAUTH_PROOF_OK:
+        break;
+    }
+    c->proof_jkt = c->proof.jkt;
+    app *a = http_req_app(req);
+    const char *key = arena_printf(ar, "dpop:%s:%s", c->proof.jkt, c->proof.jti);
+    if (store_replay_record(http_req_pool(req), key, 2 * a->cfg.dpop_window_s + 5, on_par_replay,
+                            c) != 0)
+        http_error_oauth(req, 503, "temporarily_unavailable", "database unavailable");
 }
 
 /* ---- login page ---- */
@@ -541,7 +758,7 @@ static void on_login(http_req *req, void *ud, const session *s, const char *erro
     }
     if (request != NULL)
         redirect(req, arena_printf(http_req_arena(req), "/oauth/authorize/resume?request=%s",
-                                   qs(req, request)));
+                                   oauth_qs(req, request)));
     else
         redirect(req, next ? next : "/");
 }
@@ -618,6 +835,7 @@ static void resume(http_req *req)
 {
     struct az *z = arena_calloc(http_req_arena(req), sizeof(*z));
     z->req = req;
+    z->resumed = true;
     z->areq = http_req_query_get(req, "request");
     if (z->areq == NULL || strlen(z->areq) > 100) {
         page_error(req, 400, "No authorization request to resume.");

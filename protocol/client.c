@@ -1,6 +1,6 @@
 #include "client.h"
+#include "errors.h"
 
-#include <pthread.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
@@ -35,12 +35,10 @@ typedef struct centry {
     char text[];
 } centry;
 
-typedef struct ccache {
+/* One per loop, in its loop_ctx (core/loop.h). */
+typedef struct client_cache {
     centry *slot[CACHE_SLOTS];
 } ccache;
-
-static pthread_key_t cache_key;
-static pthread_once_t cache_once = PTHREAD_ONCE_INIT;
 
 struct auth {
     http_req *req;
@@ -69,31 +67,22 @@ static void entry_unref(void *p)
     free(e);
 }
 
-static void cache_free(void *p)
+void oauth_client_cache_free(loop_ctx *lc)
 {
-    ccache *cc = p;
-    for (int i = 0; i < CACHE_SLOTS; i++)
+    ccache *cc = lc->clients;
+    for (int i = 0; cc != NULL && i < CACHE_SLOTS; i++)
         if (cc->slot[i] != NULL)
             entry_unref(cc->slot[i]);
     free(cc);
+    lc->clients = NULL;
 }
 
-static void cache_key_init(void)
+/* The loop's cache; NULL if it cannot be had (then nothing is cached). */
+static ccache *cache_get(loop_ctx *lc)
 {
-    pthread_key_create(&cache_key, cache_free);
-}
-
-/* This thread's cache; NULL if it cannot be had (then nothing is cached). */
-static ccache *cache_get(void)
-{
-    pthread_once(&cache_once, cache_key_init);
-    ccache *cc = pthread_getspecific(cache_key);
-    if (cc == NULL && (cc = calloc(1, sizeof(*cc))) != NULL &&
-        pthread_setspecific(cache_key, cc) != 0) {
-        free(cc);
-        cc = NULL;
-    }
-    return cc;
+    if (lc->clients == NULL)
+        lc->clients = calloc(1, sizeof(*lc->clients));
+    return lc->clients;
 }
 
 static centry **cache_slot(ccache *cc, const char *client_id)
@@ -105,9 +94,9 @@ static centry **cache_slot(ccache *cc, const char *client_id)
 }
 
 /* The current entry for client_id, or NULL. */
-static centry *cache_find(const char *client_id)
+static centry *cache_find(loop_ctx *lc, const char *client_id)
 {
-    ccache *cc = cache_get();
+    ccache *cc = cache_get(lc);
     centry *e = cc ? *cache_slot(cc, client_id) : NULL;
     if (e == NULL || strcmp(e->c.client_id, client_id) != 0 ||
         e->gen != store_clients_generation())
@@ -116,9 +105,9 @@ static centry *cache_find(const char *client_id)
 }
 
 /* Stores e, replacing whatever held its slot (arbitrary eviction). */
-static void cache_put(centry *e)
+static void cache_put(loop_ctx *lc, centry *e)
 {
-    ccache *cc = cache_get();
+    ccache *cc = cache_get(lc);
     if (cc == NULL)
         return;
     centry **slot = cache_slot(cc, e->c.client_id);
@@ -258,6 +247,7 @@ done:
 typedef void (*entry_cb)(void *ud, centry *e, bool unavailable);
 
 struct fetch {
+    loop_ctx *lc;
     entry_cb cb;
     void *ud;
     uint64_t gen; /* generation before the query started */
@@ -280,19 +270,20 @@ static void on_entry_row(void *ud, PGresult *res, int err, const char *msg)
         f->cb(f->ud, NULL, true);
         return;
     }
-    cache_put(e);
+    cache_put(f->lc, e);
     f->cb(f->ud, e, false);
     entry_unref(e);
 }
 
 static void entry_fetch(http_req *req, const char *client_id, entry_cb cb, void *ud)
 {
-    centry *e = cache_find(client_id);
+    centry *e = cache_find(http_req_loop_ctx(req), client_id);
     if (e != NULL) {
         cb(ud, e, false);
         return;
     }
     struct fetch *f = arena_calloc(http_req_arena(req), sizeof(*f));
+    f->lc = http_req_loop_ctx(req);
     f->cb = cb;
     f->ud = ud;
     /* Read before the query: a change committed while it runs moves the
@@ -514,11 +505,14 @@ static void on_check_entry(void *ud, centry *e, bool unavailable)
                                                                   : OAUTH_TOKEN_INACTIVE);
 }
 
-void oauth_token_check(http_req *req, const char *jti, const char *client_id, oauth_token_cb cb,
-                       void *ud)
+void oauth_token_check(http_req *req, const oauth_access *tok, oauth_token_cb cb, void *ud)
 {
     store_pool *p = http_req_pool(req);
-    enum store_revoked rev = store_revoked_check(p, jti);
+    const char *jti = tok->jti, *client_id = tok->client_id;
+    /* A person's token names them as sub; an agent's own token, itself. */
+    store_revoked_token rt = {jti, client_id,
+                              strncmp(tok->sub, "usr_", 4) == 0 ? tok->sub : NULL, tok->iat};
+    enum store_revoked rev = store_revoked_check(&rt);
     if (rev == STORE_REVOKED_YES) {
         cb(ud, OAUTH_TOKEN_INACTIVE);
         return;

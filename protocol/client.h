@@ -11,6 +11,8 @@
 #include <stdbool.h>
 
 #include "../core/http.h"
+#include "../core/loop.h"
+#include "access.h"
 #include "form.h"
 
 typedef struct oauth_client {
@@ -27,10 +29,14 @@ typedef struct oauth_client {
  * answered (401 invalid_client, 400 invalid_request, 503) and cb is not
  * called. */
 typedef void (*oauth_client_cb)(http_req *req, void *ud, const oauth_client *c);
+/* Frees the loop's client cache (after the loop ended). */
+void oauth_client_cache_free(loop_ctx *lc);
+
 void oauth_client_authenticate(http_req *req, const form *f, oauth_client_cb cb, void *ud);
 
 /* Whether an access token whose signature and expiry have been verified is
- * still usable: its jti not revoked and its client active. Both come from
+ * still usable: not revoked (by its jti, or by a watermark on its client,
+ * its person or their grant to the client) and its client active. Both come from
  * memory in the steady state (the process's revoked set, store/revoked.h, and
  * this loop's client cache); the database answers while the revoked set may
  * be missing a revocation, and the client record is fetched once when not
@@ -39,8 +45,7 @@ void oauth_client_authenticate(http_req *req, const form *f, oauth_client_cb cb,
  * tokens' expiry. cb may run before this returns. */
 enum oauth_token_state { OAUTH_TOKEN_UNAVAILABLE = -1, OAUTH_TOKEN_INACTIVE, OAUTH_TOKEN_ACTIVE };
 typedef void (*oauth_token_cb)(void *ud, enum oauth_token_state state);
-void oauth_token_check(http_req *req, const char *jti, const char *client_id, oauth_token_cb cb,
-                       void *ud);
+void oauth_token_check(http_req *req, const oauth_access *tok, oauth_token_cb cb, void *ud);
 /* Loads a client without authenticating it (through the same per-loop cache,
  * resolving metadata-document clients). c is NULL when it is unknown or not
  * active (error NULL), when the store is unavailable (error ==

@@ -8,12 +8,13 @@
 #include "../crypto/hash.h"
 #include "../store/device.h"
 #include "client.h"
+#include "errors.h"
 #include "device.h"
 #include "oauth.h"
-#include "pages.h"
-#include "session.h"
+#include "../identity/pages.h"
+#include "../identity/session.h"
 #include "token.h"
-#include "web.h"
+#include "../identity/web.h"
 
 #define DEVICE_INTERVAL_S 5
 #define GRANT_DEVICE "urn:ietf:params:oauth:grant-type:device_code"

@@ -1,6 +1,5 @@
 #include "dpopkeys.h"
 
-#include <pthread.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
@@ -17,27 +16,21 @@ typedef struct slot {
     jwk_key *key;
 } slot;
 
-typedef struct keycache {
+/* One per loop, in its loop_ctx (core/loop.h). */
+typedef struct dpop_key_cache {
     dpop_keys source;
     slot slots[SLOTS];
 } keycache;
 
-static pthread_key_t tls_key;
-static pthread_once_t tls_once = PTHREAD_ONCE_INIT;
-
-static void cache_free(void *p)
+void oauth_dpop_keys_free(loop_ctx *lc)
 {
-    keycache *kc = p;
-    for (int i = 0; i < SLOTS; i++) {
+    keycache *kc = lc->dpop_keys;
+    for (int i = 0; kc != NULL && i < SLOTS; i++) {
         free(kc->slots[i].json);
         jwk_free(kc->slots[i].key);
     }
     free(kc);
-}
-
-static void tls_init(void)
-{
-    pthread_key_create(&tls_key, cache_free);
+    lc->dpop_keys = NULL;
 }
 
 static int import(void *ud, const json_t *jwk, const jwk_key **out)
@@ -68,18 +61,14 @@ static int import(void *ud, const json_t *jwk, const jwk_key **out)
     return 0;
 }
 
-const dpop_keys *oauth_dpop_keys(void)
+const dpop_keys *oauth_dpop_keys(loop_ctx *lc)
 {
-    pthread_once(&tls_once, tls_init);
-    keycache *kc = pthread_getspecific(tls_key);
+    keycache *kc = lc->dpop_keys;
     if (kc == NULL) {
         if ((kc = calloc(1, sizeof(*kc))) == NULL)
             return NULL;
-        if (pthread_setspecific(tls_key, kc) != 0) {
-            free(kc);
-            return NULL;
-        }
         kc->source = (dpop_keys){import, kc};
+        lc->dpop_keys = kc;
     }
     return &kc->source;
 }

@@ -8,18 +8,24 @@
  * resource servers, about any token; a confidential client, about tokens
  * issued to it, whose aud names it, or whose sub or act chain is it; a
  * public client, about nothing. Everything else reads {"active": false}.
- * Refresh tokens (opaque, rt_…) are looked up in the store. */
+ * Refresh tokens (opaque, rt_…) are looked up in the store. A caller that
+ * accepts application/token-introspection+jwt gets the answer as a JWT
+ * signed by the active key (RFC 9701), addressed to it. */
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <time.h>
 
 #include "../crypto/hash.h"
+#include "../crypto/jws.h"
 #include "../store/auth.h"
 #include "../store/oauth.h"
 #include "../store/system.h"
 #include "access.h"
 #include "client.h"
+#include "errors.h"
 #include "form.h"
+#include "keys.h"
 #include "oauth.h"
 #include "token.h"
 
@@ -31,6 +37,7 @@ struct call {
     caller_cb next;
     oauth_access tok;
     const oauth_client *client;
+    json_t *refresh; /* the answer about a refresh token, until its client is checked */
 };
 
 static void on_admin(void *ud, PGresult *res, int err, const char *msg)
@@ -63,20 +70,68 @@ static void authenticate(struct call *c)
     if (auth != NULL && strncasecmp(auth, "Bearer sk_live_", 15) == 0) {
         char hash[65];
         hash_sha256_hex(auth + 7, strlen(auth + 7), hash);
-        if (store_admin_key_cached(hash)) {
+        if (store_admin_key_cached(http_req_loop_ctx(c->req), hash)) {
             c->next(c->req, c, NULL);
             return;
         }
-        if (store_admin_key_check(http_req_pool(c->req), hash, on_admin, c) != 0)
+        if (store_admin_key_check(http_req_pool(c->req), http_req_loop_ctx(c->req), hash,
+                                  on_admin, c) != 0)
             http_error_oauth(c->req, 503, "temporarily_unavailable", "database unavailable");
         return;
     }
     oauth_client_authenticate(c->req, &c->f, on_client, c);
 }
 
-static void inactive(http_req *req)
+#define JWT_TYPE "application/token-introspection+jwt"
+
+/* Whether Accept names the JWT answer (a media range list; parameters and
+ * q-values do not matter here: it is the only other type we offer). */
+static bool wants_jwt(http_req *req)
 {
-    http_respond(req, 200, "application/json", "{\"active\":false}", 16);
+    const char *accept = http_req_header(req, "Accept");
+    for (const char *p = accept; p != NULL && *p;) {
+        p += strspn(p, " \t");
+        size_t n = strcspn(p, ",;");
+        while (n > 0 && (p[n - 1] == ' ' || p[n - 1] == '\t'))
+            n--;
+        if (n == strlen(JWT_TYPE) && strncasecmp(p, JWT_TYPE, n) == 0)
+            return true;
+        p = strchr(p, ',');
+        p = p != NULL ? p + 1 : NULL;
+    }
+    return false;
+}
+
+/* Sends the answer (taking the reference to out). */
+static void answer(struct call *c, json_t *out)
+{
+    http_req *req = c->req;
+    if (!wants_jwt(req)) {
+        http_respond_json(req, 200, out);
+        return;
+    }
+    app *a = http_req_app(req);
+    const keyring_snap *ks = keyring_current(a->keys);
+    json_t *claims = json_pack("{s:s,s:s,s:I,s:o}", "iss", a->cfg.issuer, "aud",
+                               c->client != NULL ? c->client->client_id : a->cfg.issuer, "iat",
+                               (json_int_t)time(NULL), "token_introspection", out);
+    char *jwt = jws_sign_json(ks->active->key, ks->active->kid, "token-introspection+jwt", claims);
+    json_decref(claims);
+    if (jwt == NULL) {
+        http_error_oauth(req, 500, "server_error", "signing the answer failed");
+        return;
+    }
+    arena_cleanup(http_req_arena(req), free, jwt);
+    http_header(req, "Cache-Control", "no-store");
+    http_respond(req, 200, JWT_TYPE, jwt, strlen(jwt));
+}
+
+static void inactive(struct call *c)
+{
+    if (wants_jwt(c->req))
+        answer(c, json_pack("{s:b}", "active", 0));
+    else
+        http_respond(c->req, 200, "application/json", "{\"active\":false}", 16);
 }
 
 /* May this caller (NULL: the admin key) learn about a token of client_id,
@@ -113,28 +168,29 @@ static void on_active(void *ud, enum oauth_token_state st)
         return;
     }
     if (st != OAUTH_TOKEN_ACTIVE) {
-        inactive(c->req);
+        inactive(c);
         return;
     }
     json_t *out = json_deep_copy(c->tok.claims);
     json_object_set_new(out, "active", json_true());
     json_object_set_new(out, "token_type", json_string(c->tok.jkt ? "DPoP" : "Bearer"));
-    http_respond_json(c->req, 200, out);
+    answer(c, out);
 }
 
 /* A refresh token is as active as its row says and its client is; ud is
  * the answer to give if so. */
 static void on_refresh_client(http_req *req, void *ud, const oauth_client *cl, const char *error)
 {
-    json_t *out = ud;
+    struct call *c = ud;
+    json_t *out = c->refresh;
     if (cl == NULL && error != NULL && strcmp(error, OAUTH_LOOKUP_UNAVAILABLE) == 0) {
         json_decref(out);
         http_error_oauth(req, 503, "temporarily_unavailable", "database unavailable");
     } else if (cl == NULL) {
         json_decref(out);
-        inactive(req);
+        inactive(c);
     } else {
-        http_respond_json(req, 200, out);
+        answer(c, out);
     }
 }
 
@@ -148,13 +204,13 @@ static void on_refresh_row(void *ud, PGresult *res, int err, const char *msg)
         return;
     }
     if (PQntuples(res) != 1 || PQgetvalue(res, 0, 0)[0] != 't') {
-        inactive(req);
+        inactive(c);
         return;
     }
     const char *client_id = PQgetvalue(res, 0, 1), *sub = PQgetvalue(res, 0, 2);
     const char *aud = PQgetisnull(res, 0, 6) ? NULL : PQgetvalue(res, 0, 6);
     if (!may_see(c->client, client_id, sub, NULL, aud)) {
-        inactive(req);
+        inactive(c);
         return;
     }
     json_t *out = json_pack("{s:b,s:s,s:s,s:s,s:s,s:I,s:I}", "active", 1, "token_type",
@@ -166,7 +222,8 @@ static void on_refresh_row(void *ud, PGresult *res, int err, const char *msg)
         json_object_set_new(out, "scope", json_string(PQgetvalue(res, 0, 3)));
     if (aud != NULL)
         json_object_set_new(out, "aud", json_string(aud));
-    oauth_client_lookup(req, arena_strdup(http_req_arena(req), client_id), on_refresh_client, out);
+    c->refresh = out;
+    oauth_client_lookup(req, arena_strdup(http_req_arena(req), client_id), on_refresh_client, c);
 }
 
 static void introspect_next(http_req *req, void *ud, const oauth_client *cl)
@@ -183,7 +240,7 @@ static void introspect_next(http_req *req, void *ud, const oauth_client *cl)
         return;
     }
     if (cl != NULL && !cl->resource_server && strcmp(cl->auth_method, "none") == 0) {
-        inactive(req); /* a public client proves nothing about itself */
+        inactive(c); /* a public client proves nothing about itself */
         return;
     }
     if (strncmp(token, "rt_", 3) == 0) {
@@ -193,12 +250,12 @@ static void introspect_next(http_req *req, void *ud, const oauth_client *cl)
             http_error_oauth(req, 503, "temporarily_unavailable", "database unavailable");
         return;
     }
-    if (oauth_access_verify(http_req_app(req), http_req_arena(req), token, &c->tok) != 0 ||
+    if (oauth_access_verify(req, token, &c->tok) != 0 ||
         !may_see(cl, c->tok.client_id, c->tok.sub, c->tok.claims, NULL)) {
-        inactive(req);
+        inactive(c);
         return;
     }
-    oauth_token_check(req, c->tok.jti, c->tok.client_id, on_active, c);
+    oauth_token_check(req, &c->tok, on_active, c);
 }
 
 static void introspect_endpoint(http_req *req)
@@ -240,7 +297,7 @@ static void revoke_next(http_req *req, void *ud, const oauth_client *cl)
         return;
     }
     /* RFC 7009 §2.2: unknown, invalid or expired tokens need no action. */
-    if (oauth_access_verify(http_req_app(req), http_req_arena(req), token, &c->tok) != 0) {
+    if (oauth_access_verify(req, token, &c->tok) != 0) {
         http_respond(req, 200, "application/json", "{}", 2);
         return;
     }

@@ -16,6 +16,7 @@
 #include "../store/system.h"
 #include "audience.h"
 #include "client.h"
+#include "errors.h"
 
 #define MAX_LIST 50  /* entries in any metadata array, scopes included */
 #define MAX_NAME 200 /* characters of client_name */
@@ -48,6 +49,8 @@ static const char *const server_owned[] = {"client_id", "client_secret", "client
 /* Grants anonymous registration may ask for: the interactive ones, where a
  * user decides what the client gets. */
 #define OPEN_GRANTS "authorization_code refresh_token urn:ietf:params:oauth:grant-type:device_code"
+/* What an interactive client registered without scope may ask for. */
+#define DEFAULT_SCOPES "openid profile email offline_access"
 
 /* Who vouches for a registration, and so what it may register: anonymous
  * (or the static --dcr-token) is held to the interactive grants and
@@ -355,6 +358,34 @@ static int parse_resources(client_meta *m, arena *a, const json_t *body)
     return 0;
 }
 
+/* OpenID Connect members kept in the metadata as given once they pass:
+ * id_token_signed_response_alg names a key the server holds (RS256, or the
+ * access-token key's alg), post_logout_redirect_uris are redirect URIs;
+ * request_uris is refused. */
+static int parse_oidc(client_meta *m, arena *a, const json_t *body, const char *signing_alg)
+{
+    const json_t *alg = member(body, "id_token_signed_response_alg");
+    if (alg != NULL && (!json_is_string(alg) || (strcmp(json_string_value(alg), "RS256") != 0 &&
+                                                 strcmp(json_string_value(alg), signing_alg) != 0)))
+        return fail(m, "invalid_client_metadata",
+                    arena_printf(a, "id_token_signed_response_alg must be RS256 or %s",
+                                 signing_alg));
+    /* nothing is fetched: request objects come by value or through PAR */
+    if (member(body, "request_uris") != NULL)
+        return fail(m, "invalid_client_metadata",
+                    "request_uris is not supported; push the request (PAR) instead");
+    const json_t *uris = member(body, "post_logout_redirect_uris");
+    if (uris != NULL && string_array(m, a, uris, "post_logout_redirect_uris") != 0)
+        return -1;
+    for (size_t i = 0; i < json_array_size(uris); i++) {
+        const char *why = oauth_redirect_uri_problem(json_string_value(json_array_get(uris, i)));
+        if (why != NULL)
+            return fail(m, "invalid_client_metadata",
+                        arena_printf(a, "post_logout_redirect_uris[%zu] %s", i, why));
+    }
+    return 0;
+}
+
 static int parse_name(client_meta *m, arena *a, const json_t *body)
 {
     const json_t *name = member(body, "client_name");
@@ -369,11 +400,12 @@ static int parse_name(client_meta *m, arena *a, const json_t *body)
 /* RFC 7591 §2: validates the metadata in body and fills m->row (everything
  * but ids, hashes and request facts); 0, or -1 with m->error/desc set.
  * Members we do not interpret are kept as given. */
-static int parse_metadata(arena *a, const json_t *body, client_meta *m)
+static int parse_metadata(arena *a, const json_t *body, const char *signing_alg, client_meta *m)
 {
     if (parse_grants(m, a, body) != 0 || parse_auth(m, a, body) != 0 ||
         parse_redirect_uris(m, a, body) != 0 || parse_scope(m, a, body) != 0 ||
-        parse_resources(m, a, body) != 0 || parse_name(m, a, body) != 0)
+        parse_resources(m, a, body) != 0 || parse_name(m, a, body) != 0 ||
+        parse_oidc(m, a, body, signing_alg) != 0)
         return -1;
     json_t *extra = json_object();
     const char *key;
@@ -410,6 +442,12 @@ static const char *first_outside(arena *a, const char *list, const char *allowed
  * for a grant or resource, invalid_scope for a scope. */
 static int within(client_meta *m, arena *a, const bounds *b)
 {
+    /* No scope asked for (common for MCP clients): an interactive client
+     * gets the default interactive scopes this registration may have; the
+     * response says which. */
+    if (*m->row.scope == '\0' && (strstr(m->row.grant_types, "\"authorization_code\"") != NULL ||
+                                 strstr(m->row.grant_types, "device_code\"") != NULL))
+        m->row.scope = b->any ? DEFAULT_SCOPES : oauth_scope_clip(a, DEFAULT_SCOPES, b->scopes);
     if (b->any)
         return 0;
     bool open = strcmp(b->via, "open") == 0;
@@ -535,6 +573,9 @@ static json_t *client_info(http_req *req, const PGresult *res, const char *token
         json_object_set_new(j, "scope", json_string(scope));
     if (*name != '\0')
         json_object_set_new(j, "client_name", json_string(name));
+    /* OpenID Connect Registration §2: RS256 unless registered otherwise */
+    if (json_object_get(j, "id_token_signed_response_alg") == NULL)
+        json_object_set_new(j, "id_token_signed_response_alg", json_string("RS256"));
     if (!PQgetisnull(res, 0, STORE_CLIENT_JWKS))
         json_object_set_new(j, "jwks", json_loads(PQgetvalue(res, 0, STORE_CLIENT_JWKS), 0, NULL));
     json_t *resources = json_loads(PQgetvalue(res, 0, STORE_CLIENT_RESOURCES), 0, NULL);
@@ -589,7 +630,7 @@ static void register_within(http_req *req, const bounds *b)
     if (body == NULL)
         return;
     client_meta m = {0};
-    int rc = parse_metadata(a, body, &m);
+    int rc = parse_metadata(a, body, http_req_app(req)->cfg.signing_alg, &m);
     json_decref(body);
     if (rc != 0 || within(&m, a, b) != 0) {
         http_error_oauth(req, 400, m.error, m.desc);
@@ -689,12 +730,13 @@ static void register_client(http_req *req)
     /* Only hashes are stored; a lookup by hash reveals nothing of the
      * credential (as for the admin API, admin/guard.c). */
     hash_sha256_hex(cred, strlen(cred), g->credential_hash);
-    if (admin && store_admin_key_cached(g->credential_hash)) {
+    if (admin && store_admin_key_cached(http_req_loop_ctx(req), g->credential_hash)) {
         register_as_admin(req);
         return;
     }
     store_pool *p = http_req_pool(req);
-    int rc = admin ? store_admin_key_check(p, g->credential_hash, on_admin_key, req)
+    int rc = admin ? store_admin_key_check(p, http_req_loop_ctx(req), g->credential_hash,
+                                           on_admin_key, req)
                    : store_dcr_token_find(p, g->credential_hash, on_initial_token, req);
     if (rc != 0)
         db_failed(req, STORE_EUNAVAIL);
@@ -753,7 +795,7 @@ static void update_client(http_req *req, reg *g, const PGresult *cur)
         if (s == NULL || stored == NULL || !hash_ct_eq(h, 64, stored, strlen(stored)))
             fail(&m, "invalid_request", "client_secret does not match the current secret");
     }
-    if (m.error == NULL && parse_metadata(a, body, &m) == 0) {
+    if (m.error == NULL && parse_metadata(a, body, http_req_app(req)->cfg.signing_alg, &m) == 0) {
         const bounds b = stored_bounds(req, cur);
         within(&m, a, &b);
     }

@@ -2,13 +2,11 @@
 
 #include <string.h>
 #include <strings.h>
-#include <time.h>
 
-#include "../crypto/dpop.h"
 #include "../store/oauth.h"
 #include "client.h"
-#include "dpopkeys.h"
 #include "oauth.h"
+#include "proof.h"
 
 struct rauth {
     http_req *req;
@@ -55,7 +53,7 @@ static void on_replay(void *ud, PGresult *res, int err, const char *msg)
         deny(r->req, true, "invalid_dpop_proof", "DPoP proof already used");
         return;
     }
-    oauth_token_check(r->req, r->tok.jti, r->tok.client_id, on_active, r);
+    oauth_token_check(r->req, &r->tok, on_active, r);
 }
 
 void oauth_resource_auth(http_req *req, resource_cb cb, void *ud)
@@ -80,7 +78,7 @@ void oauth_resource_auth(http_req *req, resource_cb cb, void *ud)
         deny(req, false, "invalid_request", "use the Bearer or DPoP scheme");
         return;
     }
-    if (oauth_access_verify(a, http_req_arena(req), token, &r->tok) != 0) {
+    if (oauth_access_verify(req, token, &r->tok) != 0) {
         deny(req, r->dpop, "invalid_token", "the access token is invalid or expired");
         return;
     }
@@ -95,21 +93,22 @@ void oauth_resource_auth(http_req *req, resource_cb cb, void *ud)
         return;
     }
     if (!r->dpop) {
-        oauth_token_check(req, r->tok.jti, r->tok.client_id, on_active, r);
+        oauth_token_check(req, &r->tok, on_active, r);
         return;
     }
     if (r->tok.jkt == NULL || http_req_header_count(req, "DPoP") != 1) {
         deny(req, true, "invalid_dpop_proof", "a DPoP proof for a DPoP-bound token is required");
         return;
     }
-    char htu[2200];
-    oauth_url(a, http_req_path(req), htu, sizeof(htu));
-    int rc = dpop_verify_keys(oauth_dpop_keys(), http_req_header(req, "DPoP"),
-                              http_req_method(req), htu, (int64_t)time(NULL),
-                              a->cfg.dpop_window_s, token, r->tok.jkt, NULL, &r->proof);
-    if (rc != 0) {
-        deny(req, true, "invalid_dpop_proof",
-             r->proof.reason && *r->proof.reason ? r->proof.reason : "invalid DPoP proof");
+    const char *why;
+    enum oauth_proof rc = oauth_proof_check(req, http_req_path(req), token, r->tok.jkt, &r->proof,
+                                            &why);
+    if (rc == OAUTH_PROOF_NONCE) {
+        deny(req, true, "use_dpop_nonce", why);
+        return;
+    }
+    if (rc != OAUTH_PROOF_OK) {
+        deny(req, true, "invalid_dpop_proof", why);
         return;
     }
     const char *key = arena_printf(http_req_arena(req), "dpop:%s:%s", r->proof.jkt, r->proof.jti);

@@ -3,8 +3,10 @@
  * (userinfo, the vault). Accepts `Authorization: Bearer <token>` or, for
  * DPoP-bound tokens only and then required, `Authorization: DPoP <token>`
  * with a `DPoP` proof (htm, htu, ath and the token's cnf.jkt checked, jti
- * recorded against replay). Only tokens whose aud names this server (the
- * issuer) are accepted (RFC 9068 §4). Revocation is checked on every call.
+ * recorded against replay; the server nonce too with --dpop-nonce on, a 401
+ * use_dpop_nonce carrying a fresh DPoP-Nonce otherwise: protocol/proof.h).
+ * Only tokens whose aud names this server (the issuer) are accepted (RFC
+ * 9068 §4). Revocation is checked on every call.
  */
 #ifndef SHARK_PROTOCOL_RESOURCE_H
 #define SHARK_PROTOCOL_RESOURCE_H

@@ -19,10 +19,12 @@
 #include "access.h"
 #include "audience.h"
 #include "client.h"
+#include "errors.h"
 #include "dpopkeys.h"
 #include "form.h"
 #include "keys.h"
 #include "oauth.h"
+#include "proof.h"
 #include "token.h"
 
 #define GRANT_CC "client_credentials"
@@ -63,11 +65,10 @@ struct treq {
 
 static void release(void *p) { json_decref(p); }
 
+/* In the body only: WWW-Authenticate is for 401s (RFC 9449 §7.1 is about
+ * resource servers), and certified clients read a 400's error from the body. */
 static void dpop_error(struct treq *t, const char *desc)
 {
-    http_header(t->req, "WWW-Authenticate",
-                arena_printf(http_req_arena(t->req), "DPoP error=\"invalid_dpop_proof\", "
-                                                     "algs=\"ES256 EdDSA Ed25519 RS256 PS256\""));
     http_error_oauth(t->req, 400, "invalid_dpop_proof", desc);
 }
 
@@ -93,11 +94,15 @@ static char *id_token(struct treq *t, const keyring_snap *ks, const char *access
                           (json_int_t)t->exp, "auth_time", (json_int_t)t->auth_time, "at_hash", ah);
     if (t->nonce != NULL)
         json_object_set_new(c, "nonce", json_string(t->nonce));
-    /* RS256 for clients registered so (OpenID Connect); the active key else */
+    /* people sign in with a password only */
+    json_object_set_new(c, "amr", json_pack("[s]", "pwd"));
+    /* RS256, OpenID Connect's default, unless the client registered the
+     * active key's alg (protocol/register.c allows only those two). */
+    const char *active_alg = jwk_alg_name(jwk_key_alg(ks->active->key));
     const keyring_key *k = t->client->id_token_alg != NULL &&
-                                   strcmp(t->client->id_token_alg, "RS256") == 0 && ks->rs256
-                               ? ks->rs256
-                               : ks->active;
+                                   strcmp(t->client->id_token_alg, active_alg) == 0
+                               ? ks->active
+                               : ks->rs256 != NULL ? ks->rs256 : ks->active;
     char *jwt = jws_sign_json(k->key, k->kid, "JWT", c);
     json_decref(c);
     return jwt;
@@ -571,7 +576,7 @@ static void on_subject_active(void *ud, enum oauth_token_state st)
         exchange_issue(t);
         return;
     }
-    oauth_token_check(t->req, t->actor.jti, t->actor.client_id, on_actor_active, t);
+    oauth_token_check(t->req, &t->actor, on_actor_active, t);
 }
 
 static bool token_type_ok(const char *tt)
@@ -581,7 +586,6 @@ static bool token_type_ok(const char *tt)
 
 static void token_exchange(struct treq *t)
 {
-    arena *ar = http_req_arena(t->req);
     const char *st = form_get(&t->f, "subject_token");
     const char *stt = form_get(&t->f, "subject_token_type");
     const char *at = form_get(&t->f, "actor_token");
@@ -604,18 +608,18 @@ static void token_exchange(struct treq *t)
         http_error_oauth(t->req, 400, "invalid_request", "requested_token_type not supported");
         return;
     }
-    if (oauth_access_verify(t->app, ar, st, &t->subject) != 0) {
+    if (oauth_access_verify(t->req, st, &t->subject) != 0) {
         exchange_refuse(t, "subject_token is invalid or expired");
         return;
     }
     if (at != NULL) {
-        if (oauth_access_verify(t->app, ar, at, &t->actor) != 0) {
+        if (oauth_access_verify(t->req, at, &t->actor) != 0) {
             exchange_refuse(t, "actor_token is invalid or expired");
             return;
         }
         t->has_actor = true;
     }
-    oauth_token_check(t->req, t->subject.jti, t->subject.client_id, on_subject_active, t);
+    oauth_token_check(t->req, &t->subject, on_subject_active, t);
 }
 
 /* ---- authorization code (RFC 6749 §4.1 with PKCE, RFC 7636) ---- */
@@ -667,6 +671,19 @@ static void on_code(void *ud, PGresult *res, int err, const char *msg)
     }
     if (!pkce_ok(form_get(&t->f, "code_verifier"), PQgetvalue(res, 0, 6))) {
         http_error_oauth(t->req, 400, "invalid_grant", "code_verifier does not match the code_challenge");
+        return;
+    }
+    /* RFC 6749 §4.1.3: named in the request, so required here. */
+    if (redirect_uri == NULL && PQgetvalue(res, 0, 13)[0] == 't') {
+        http_error_oauth(t->req, 400, "invalid_request",
+                         "redirect_uri is required: the authorization request named one");
+        return;
+    }
+    /* RFC 9449 §10: a code bound to a DPoP key goes only to proofs by it. */
+    const char *code_jkt = row(t, res, 12);
+    if (code_jkt != NULL && (!t->dpop || strcmp(code_jkt, t->proof.jkt) != 0)) {
+        http_error_oauth(t->req, 400, "invalid_grant",
+                         "the authorization code is bound to another DPoP key");
         return;
     }
     t->user_id = t->sub = row(t, res, 3);
@@ -888,41 +905,20 @@ static void on_client(http_req *req, void *ud, const oauth_client *c)
 /* Checks the DPoP header, if any. Returns 0 to go on; otherwise answered. */
 static int check_dpop(struct treq *t)
 {
-    int n = http_req_header_count(t->req, "DPoP");
-    if (n == 0)
+    const char *why;
+    switch (oauth_proof_check(t->req, "/oauth/token", NULL, NULL, &t->proof, &why)) {
+    case OAUTH_PROOF_NONE:
         return 0;
-    if (n > 1) {
-        dpop_error(t, "exactly one DPoP header is allowed");
+    case OAUTH_PROOF_OK:
+        t->dpop = true;
+        return 0;
+    case OAUTH_PROOF_NONCE:
+        http_error_oauth(t->req, 400, "use_dpop_nonce", why);
+        return -1;
+    default:
+        dpop_error(t, why);
         return -1;
     }
-    app *a = t->app;
-    char htu[600];
-    oauth_url(a, "/oauth/token", htu, sizeof(htu));
-    int64_t now = (int64_t)time(NULL);
-    bool nonces = strcmp(a->cfg.dpop_nonce, "on") == 0;
-    char nonce[44], prev[44];
-    if (nonces) {
-        oauth_dpop_nonce(a, now, 0, nonce);
-        oauth_dpop_nonce(a, now, 1, prev);
-        http_header(t->req, "DPoP-Nonce", nonce);
-    }
-    const char *proof = http_req_header(t->req, "DPoP");
-    int rc = dpop_verify_keys(oauth_dpop_keys(), proof, "POST", htu, now, a->cfg.dpop_window_s,
-                              NULL, NULL, nonces ? nonce : NULL, &t->proof);
-    if (rc == DPOP_ERR_NONCE)
-        rc = dpop_verify_keys(oauth_dpop_keys(), proof, "POST", htu, now, a->cfg.dpop_window_s,
-                              NULL, NULL, prev, &t->proof);
-    if (rc == DPOP_ERR_NONCE) {
-        http_header(t->req, "WWW-Authenticate", "DPoP error=\"use_dpop_nonce\"");
-        http_error_oauth(t->req, 400, "use_dpop_nonce", "resend the proof with the DPoP-Nonce");
-        return -1;
-    }
-    if (rc != 0) {
-        dpop_error(t, t->proof.reason && *t->proof.reason ? t->proof.reason : "invalid DPoP proof");
-        return -1;
-    }
-    t->dpop = true;
-    return 0;
 }
 
 /* Shared by every form-posting endpoint: content type, parse, duplicates. */

@@ -9,6 +9,9 @@
     "request_id, client_ip) SELECT shark_id('audit_'), '" event "', " actor ", '" actor_type \
     "', " target ", " meta ", " rid ", " ip " "
 
+/* A timestamp to the microsecond, as a cursor carries it. */
+#define TS_US(x) "to_char(" x " AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.US\"Z\"')"
+
 /* NULL stays NULL (an update leaves the column alone), else text[]. */
 #define JSON_TEXT_ARRAY(p)                                                                    \
     "(CASE WHEN " p "::jsonb IS NULL THEN NULL ELSE ARRAY(SELECT jsonb_array_elements_text(" p \
@@ -87,8 +90,7 @@ static store_stmt app_delete = {
     "go AS (SELECT 1 WHERE EXISTS (SELECT 1 FROM a) AND ($2 OR NOT EXISTS (SELECT 1 FROM ag))), "
     "dis AS (UPDATE oauth_clients SET status = 'disabled', app_id = NULL, updated_at = now() "
     "  WHERE app_id = $1 AND EXISTS (SELECT 1 FROM go) RETURNING client_id), "
-    "rev AS (UPDATE oauth_tokens SET revoked_at = now() WHERE client_id IN (SELECT client_id "
-    "  FROM dis) AND revoked_at IS NULL AND expires_at > now() RETURNING 1), "
+    "rev AS (SELECT shark_revoke_mark('client', ARRAY(SELECT client_id FROM dis), false) AS n), "
     "rt AS (UPDATE refresh_tokens SET revoked_at = now() WHERE client_id IN (SELECT client_id "
     "  FROM dis) AND revoked_at IS NULL), "
     "del AS (DELETE FROM apps WHERE id = $1 AND EXISTS (SELECT 1 FROM go) "
@@ -96,10 +98,10 @@ static store_stmt app_delete = {
     "  (SELECT client_id FROM dis)) RETURNING id), "
     "ev AS (" AUDIT("app.deleted", "'admin'", "admin", "del.id",
                     "jsonb_build_object('cascade', $2, 'disabled_agents', (SELECT count(*) FROM dis), "
-                    "'revoked_tokens', (SELECT count(*) FROM rev))",
+                    "'revoked_tokens', (SELECT n FROM rev))",
                     "$3", "$4") "FROM del) "
     "SELECT EXISTS (SELECT 1 FROM a)::text AS found, (SELECT count(*) FROM ag) AS agents, "
-    "  EXISTS (SELECT 1 FROM go)::text AS deleted",
+    "  EXISTS (SELECT 1 FROM go)::text AS deleted, (SELECT n FROM rev) AS revoked",
     4, 0};
 
 int store_app_delete(store_pool *p, const char *id, int cascade, const store_actor *who,
@@ -192,18 +194,18 @@ static store_stmt agent_update = {
     "  status = coalesce($5, c.status), "
     "  resource_server = coalesce($8::boolean, c.resource_server), updated_at = now() FROM s, ok "
     "  WHERE c.client_id = ok.client_id RETURNING c.*), "
-    "rev AS (UPDATE oauth_tokens SET revoked_at = now() WHERE client_id IN "
-    "  (SELECT client_id FROM up WHERE status = 'disabled') AND revoked_at IS NULL "
-    "  AND expires_at > now() RETURNING 1), "
+    "rev AS (SELECT shark_revoke_mark('client', "
+    "  ARRAY(SELECT client_id FROM up WHERE status = 'disabled'), false) AS n), "
     "rt AS (UPDATE refresh_tokens SET revoked_at = now() WHERE client_id IN "
     "  (SELECT client_id FROM up WHERE status = 'disabled') AND revoked_at IS NULL), "
     "ev AS (" AUDIT("agent.updated", "'admin'", "admin", "up.client_id",
                     "jsonb_build_object('status', up.status, 'revoked_tokens', "
-                    "(SELECT count(*) FROM rev)) || CASE WHEN $8::boolean IS NULL THEN '{}' "
+                    "(SELECT n FROM rev)) || CASE WHEN $8::boolean IS NULL THEN '{}' "
                     "ELSE jsonb_build_object('resource_server', up.resource_server) END",
                     "$6", "$7") "FROM up) "
     "SELECT EXISTS (SELECT 1 FROM ok)::text AS scopes_ok, "
-    "  (SELECT shark_agent_json(up)::text FROM up) AS agent FROM cur",
+    "  (SELECT shark_agent_json(up)::text FROM up) AS agent, (SELECT n FROM rev) AS revoked "
+    "FROM cur",
     8, 0};
 
 int store_agent_update(store_pool *p, const store_agent_in *in, const store_actor *who,
@@ -218,15 +220,14 @@ static store_stmt agent_delete = {
     "agent_delete",
     "WITH d AS (DELETE FROM oauth_clients WHERE client_id = $1 AND kind = 'agent' "
     "  RETURNING client_id, name), "
-    "rev AS (UPDATE oauth_tokens SET revoked_at = now() WHERE client_id IN (SELECT client_id "
-    "  FROM d) AND revoked_at IS NULL AND expires_at > now() RETURNING 1), "
+    "rev AS (SELECT shark_revoke_mark('client', ARRAY(SELECT client_id FROM d), false) AS n), "
     "rt AS (UPDATE refresh_tokens SET revoked_at = now() WHERE client_id IN (SELECT client_id "
     "  FROM d) AND revoked_at IS NULL), "
     "ev AS (" AUDIT("agent.deleted", "'admin'", "admin", "d.client_id",
                     "jsonb_build_object('name', d.name, 'revoked_tokens', "
-                    "(SELECT count(*) FROM rev))",
+                    "(SELECT n FROM rev))",
                     "$2", "$3") "FROM d) "
-    "SELECT (SELECT count(*) FROM rev) AS revoked_count FROM d",
+    "SELECT (SELECT n FROM rev) AS revoked_count FROM d",
     3, 0};
 
 int store_agent_delete(store_pool *p, const char *id, const store_actor *who, store_cb cb,
@@ -236,41 +237,56 @@ int store_agent_delete(store_pool *p, const char *id, const store_actor *who, st
     return store_exec(p, &agent_delete, params, cb, ud);
 }
 
+/* Newest first by (expires_at, jti): the order of oauth_tokens_client
+ * (client_id, expires_at), so a page reads its rows off the index instead of
+ * sorting all of an agent's tokens (tokens of one agent share a lifetime, so
+ * this is their issuing order too). A page asks for one row more than it
+ * shows to know whether another follows. */
 static store_stmt agent_tokens = {
     "agent_tokens",
     "WITH t AS (SELECT jti, client_id, jkt, scope, expires_at, issued_at FROM oauth_tokens "
-    "  WHERE client_id = $1 AND revoked_at IS NULL AND expires_at > now()) "
+    "  WHERE client_id = $1 AND revoked_at IS NULL AND expires_at > now() "
+    "  AND issued_at > coalesce((SELECT revoked_before FROM revocation_watermarks "
+    "    WHERE kind = 'client' AND subject_id = $1), '-infinity') "
+    "  AND (user_id IS NULL OR NOT shark_token_marked(client_id, user_id, issued_at))), "
+    "pg AS (SELECT * FROM t WHERE $3::timestamptz IS NULL OR (expires_at, jti) < ($3, $4) "
+    "  ORDER BY expires_at DESC, jti DESC LIMIT $2::int + 1), "
+    "shown AS (SELECT * FROM pg ORDER BY expires_at DESC, jti DESC LIMIT $2::int) "
     "SELECT coalesce((SELECT json_agg(json_build_object('token_id', jti, 'agent_id', "
     "  client_id, 'jkt', jkt, 'scope', scope, 'expires_at', expires_at, 'created_at', "
-    "  issued_at) ORDER BY issued_at DESC) FROM t), '[]')::text AS data, "
-    "  (SELECT count(*) FROM t) AS total "
+    "  issued_at) ORDER BY expires_at DESC, jti DESC) FROM shown), '[]')::text AS data, "
+    "  (SELECT count(*) FROM t) AS total, "
+    "  CASE WHEN (SELECT count(*) FROM pg) > $2::int THEN (SELECT " TS_US("expires_at")
+    "  || ' ' || jti FROM shown ORDER BY expires_at, jti LIMIT 1) END AS next "
     "FROM oauth_clients WHERE client_id = $1 AND kind = 'agent'",
-    1, 0};
+    4, 0};
 
-int store_agent_tokens(store_pool *p, const char *id, store_cb cb, void *ud)
+int store_agent_tokens(store_pool *p, const char *id, int limit, const char *after_ts,
+                       const char *after_jti, store_cb cb, void *ud)
 {
-    const char *params[] = {id};
+    char l[16];
+    snprintf(l, sizeof(l), "%d", limit);
+    const char *params[] = {id, l, after_ts, after_jti};
     return store_exec(p, &agent_tokens, params, cb, ud);
 }
 
 static store_stmt agent_revoke_all = {
     "agent_revoke_all",
     "WITH c AS (SELECT client_id FROM oauth_clients WHERE client_id = $1 AND kind = 'agent'), "
-    "rev AS (UPDATE oauth_tokens SET revoked_at = now() WHERE client_id IN (SELECT client_id "
-    "  FROM c) AND revoked_at IS NULL AND expires_at > now() RETURNING 1), "
+    "rev AS (SELECT shark_revoke_mark('client', ARRAY(SELECT client_id FROM c), $4) AS n), "
     "rt AS (UPDATE refresh_tokens SET revoked_at = now() WHERE client_id IN (SELECT client_id "
-    "  FROM c) AND revoked_at IS NULL), "
+    "  FROM c) AND revoked_at IS NULL AND NOT $4), "
     "ev AS (" AUDIT("agent.tokens_revoked_all", "'admin'", "admin", "c.client_id",
-                    "jsonb_build_object('revoked_count', (SELECT count(*) FROM rev), "
+                    "jsonb_build_object('revoked_count', (SELECT n FROM rev), "
                     "'layer', 2)",
-                    "$2", "$3") "FROM c) "
-    "SELECT (SELECT count(*) FROM rev) AS revoked_count FROM c",
-    3, 0};
+                    "$2", "$3") "FROM c WHERE NOT $4) "
+    "SELECT (SELECT n FROM rev) AS revoked_count FROM c",
+    4, 0};
 
-int store_agent_revoke_all(store_pool *p, const char *id, const store_actor *who, store_cb cb,
-                           void *ud)
+int store_agent_revoke_all(store_pool *p, const char *id, int dry_run, const store_actor *who,
+                           store_cb cb, void *ud)
 {
-    const char *params[] = {id, who->request_id, who->client_ip};
+    const char *params[] = {id, who->request_id, who->client_ip, dry_run ? "true" : "false"};
     return store_exec(p, &agent_revoke_all, params, cb, ud);
 }
 
@@ -300,23 +316,28 @@ static store_stmt agent_rotate_dpop = {
     "WITH old AS (SELECT client_id, dpop_jkt FROM oauth_clients WHERE client_id = $1 "
     "  AND kind = 'agent' FOR UPDATE), "
     "up AS (UPDATE oauth_clients SET dpop_jkt = $2, updated_at = now() WHERE client_id IN "
-    "  (SELECT client_id FROM old) RETURNING client_id), "
-    "rev AS (UPDATE oauth_tokens SET revoked_at = now() WHERE client_id IN (SELECT client_id "
-    "  FROM up) AND jkt IS NOT NULL AND jkt <> $2 AND revoked_at IS NULL "
-    "  AND expires_at > now() RETURNING 1), "
+    "  (SELECT client_id FROM old) AND NOT $6 RETURNING client_id), "
+    "hit AS (SELECT jti FROM oauth_tokens WHERE client_id IN (SELECT client_id FROM old) "
+    "  AND jkt IS NOT NULL AND jkt <> $2 AND revoked_at IS NULL AND expires_at > now() "
+    "  AND NOT shark_token_marked(client_id, user_id, issued_at)), "
+    "rev AS (UPDATE oauth_tokens SET revoked_at = now() WHERE jti IN (SELECT jti FROM hit) "
+    "  AND client_id IN (SELECT client_id FROM up) AND revoked_at IS NULL RETURNING 1), "
     "rt AS (UPDATE refresh_tokens SET revoked_at = now() WHERE client_id IN (SELECT client_id "
     "  FROM up) AND jkt IS NOT NULL AND jkt <> $2 AND revoked_at IS NULL), "
     "ev AS (" AUDIT("agent.dpop_key_rotated", "'admin'", "admin", "old.client_id",
                     "jsonb_build_object('old_jkt', old.dpop_jkt, 'new_jkt', $2::text, "
                     "'reason', $3::text, 'revoked_token_count', (SELECT count(*) FROM rev))",
-                    "$4", "$5") "FROM old RETURNING id) "
-    "SELECT coalesce(old.dpop_jkt, '') AS old_jkt, (SELECT count(*) FROM rev) AS "
-    "  revoked_token_count, (SELECT id FROM ev) AS audit_event_id FROM old",
-    5, 0};
+                    "$4", "$5") "FROM old WHERE NOT $6 RETURNING id) "
+    "SELECT coalesce(old.dpop_jkt, '') AS old_jkt, CASE WHEN $6 THEN (SELECT count(*) FROM hit) "
+    "  ELSE (SELECT count(*) FROM rev) END AS revoked_token_count, "
+    "  (SELECT id FROM ev) AS audit_event_id FROM old",
+    6, 0};
 
 int store_agent_rotate_dpop(store_pool *p, const char *id, const char *new_jkt,
-                            const char *reason, const store_actor *who, store_cb cb, void *ud)
+                            const char *reason, int dry_run, const store_actor *who, store_cb cb,
+                            void *ud)
 {
-    const char *params[] = {id, new_jkt, reason, who->request_id, who->client_ip};
+    const char *params[] = {id,           new_jkt,       reason,
+                            who->request_id, who->client_ip, dry_run ? "true" : "false"};
     return store_exec(p, &agent_rotate_dpop, params, cb, ud);
 }

@@ -58,17 +58,24 @@ int store_agent_update(store_pool *p, const store_agent_in *in, const store_acto
 /* Row (none if unknown): revoked_count. The agent's tokens are revoked. */
 int store_agent_delete(store_pool *p, const char *id, const store_actor *who, store_cb cb,
                        void *ud);
-/* Row (none if unknown agent): data (JSON array of live tokens), total. */
-int store_agent_tokens(store_pool *p, const char *id, store_cb cb, void *ud);
-/* Layer 2. Row (none if unknown): revoked_count. */
-int store_agent_revoke_all(store_pool *p, const char *id, const store_actor *who, store_cb cb,
-                           void *ud);
+/* Row (none if unknown agent): data (JSON array of at most `limit` live
+ * tokens, latest expiry first, after the position (after_ts, after_jti) when
+ * given), total (all live tokens), next ("<expires_at> <jti>" of the last
+ * shown when more follow, else NULL). A bad after_ts fails with
+ * STORE_EINVALID. */
+int store_agent_tokens(store_pool *p, const char *id, int limit, const char *after_ts,
+                       const char *after_jti, store_cb cb, void *ud);
+/* Layer 2: one watermark on the agent (migration 0026). Row (none if
+ * unknown): revoked_count. A dry run only counts. */
+int store_agent_revoke_all(store_pool *p, const char *id, int dry_run, const store_actor *who,
+                           store_cb cb, void *ud);
 /* Row (none if unknown): rotated_at. The old secret keeps working for
  * grace_s seconds (0: stops at once). */
 int store_agent_rotate_secret(store_pool *p, const char *id, const char *secret_hash,
                               int grace_s, const store_actor *who, store_cb cb, void *ud);
 /* Row (none if unknown): old_jkt, revoked_token_count, audit_event_id. */
 int store_agent_rotate_dpop(store_pool *p, const char *id, const char *new_jkt,
-                            const char *reason, const store_actor *who, store_cb cb, void *ud);
+                            const char *reason, int dry_run, const store_actor *who, store_cb cb,
+                            void *ud);
 
 #endif

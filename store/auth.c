@@ -124,8 +124,11 @@ static store_stmt session_get = {
     "t AS (UPDATE sessions SET last_seen_at = now(), idle_expires_at = least("
     "  absolute_expires_at, now() + $2::int * interval '1 second') "
     "  WHERE id_hash = $1 AND EXISTS (SELECT 1 FROM s WHERE valid)) "
+    /* floor: a cast rounds, which would put the sign-in up to half a
+     * second in the future (max_age compares it with the clock) */
     "SELECT s.valid::text, s.user_id, s.public_id, s.csrf_token, "
-    "  extract(epoch FROM s.auth_time)::bigint::text, u.email, u.name, u.email_verified::text "
+    "  floor(extract(epoch FROM s.auth_time))::bigint::text, u.email, u.name, "
+    "  u.email_verified::text "
     "FROM s JOIN users u ON u.id = s.user_id",
     2, 0};
 
@@ -223,6 +226,19 @@ int store_authreq_consume(store_pool *p, const char *id, store_cb cb, void *ud)
     return store_exec(p, &authreq_consume, params, cb, ud);
 }
 
+static store_stmt authreq_merge = {
+    "authreq_merge",
+    "WITH u AS (UPDATE auth_requests SET params = params || $2::jsonb WHERE id = $1 "
+    "  AND used_at IS NULL AND expires_at > now() RETURNING 1) SELECT count(*) FROM u",
+    2, 0};
+
+int store_authreq_merge(store_pool *p, const char *id, const char *params_json, store_cb cb,
+                        void *ud)
+{
+    const char *params[] = {id, params_json};
+    return store_exec(p, &authreq_merge, params, cb, ud);
+}
+
 static store_stmt consent_get = {
     "consent_get",
     "SELECT (SELECT array_to_string(scopes, ' ') FROM consents WHERE user_id = $1 "
@@ -254,10 +270,11 @@ int store_consent_grant(store_pool *p, const char *user_id, const char *client_i
 static store_stmt code_create = {
     "code_create",
     "INSERT INTO auth_codes (code_hash, client_id, user_id, redirect_uri, scope, "
-    "  code_challenge, nonce, resource, auth_time, expires_at, session_id) VALUES ($1, $2, $3, "
+    "  code_challenge, nonce, resource, auth_time, expires_at, session_id, dpop_jkt, "
+    "  redirect_uri_sent) VALUES ($1, $2, $3, "
     "  $4, $5, $6, $7, $8, to_timestamp($9::bigint), now() + $10::int * interval '1 second', "
-    "  $11)",
-    11, 0};
+    "  $11, $12, $13::boolean)",
+    13, 0};
 
 int store_code_create(store_pool *p, const store_code *c, store_cb cb, void *ud)
 {
@@ -266,7 +283,7 @@ int store_code_create(store_pool *p, const store_code *c, store_cb cb, void *ud)
     itoa16(ttl, c->ttl_s);
     const char *params[] = {c->code_hash, c->client_id, c->user_id, c->redirect_uri, c->scope,
                             c->challenge, c->nonce,     c->resource, at,           ttl,
-                            c->session_id};
+                            c->session_id, c->dpop_jkt,  c->redirect_uri_sent ? "t" : "f"};
     return store_exec(p, &code_create, params, cb, ud);
 }
 
@@ -289,7 +306,7 @@ static store_stmt code_redeem = {
     "SELECT (used_at IS NOT NULL)::text, (expires_at <= now())::text, client_id, user_id, "
     "  redirect_uri, scope, code_challenge, nonce, resource, "
     "  extract(epoch FROM auth_time)::bigint::text, (SELECT count(*) FROM r1) + "
-    "  (SELECT count(*) FROM r2), session_id FROM c",
+    "  (SELECT count(*) FROM r2), session_id, dpop_jkt, redirect_uri_sent::text FROM c",
     3, 0};
 
 int store_code_redeem(store_pool *p, const char *code_hash, const char *jti, const char *family,

@@ -7,6 +7,7 @@
 #ifndef SHARK_STORE_AUTH_H
 #define SHARK_STORE_AUTH_H
 
+#include <stdbool.h>
 #include <stdint.h>
 
 #include "agents.h"
@@ -64,6 +65,10 @@ int store_authreq_create(store_pool *p, const char *id, const char *client_id,
 int store_authreq_get(store_pool *p, const char *id, store_cb cb, void *ud);
 /* Marks it used; Row: used count (0 if already used or expired). */
 int store_authreq_consume(store_pool *p, const char *id, store_cb cb, void *ud);
+/* Adds the members of a JSON object to a live request's params. Row:
+ * updated count. */
+int store_authreq_merge(store_pool *p, const char *id, const char *params_json, store_cb cb,
+                        void *ud);
 
 /* Row: scopes (space-separated) of the user's live consent; NULL if none. */
 int store_consent_get(store_pool *p, const char *user_id, const char *client_id, store_cb cb,
@@ -76,6 +81,8 @@ typedef struct store_code {
     const char *code_hash, *client_id, *user_id, *redirect_uri, *scope, *challenge, *nonce,
         *resource;
     const char *session_id; /* the approving session's public id when the grant ends with it */
+    const char *dpop_jkt;   /* the DPoP key redemption must prove, or NULL */
+    bool redirect_uri_sent; /* the request named redirect_uri: redemption must too */
     int64_t auth_time;
     int ttl_s;
 } store_code;
@@ -84,7 +91,7 @@ int store_code_create(store_pool *p, const store_code *c, store_cb cb, void *ud)
  * will produce. Row (none if unknown): reused ('t' when already redeemed —
  * what it produced is then revoked and the code marked replayed), expired,
  * client_id, user_id, redirect_uri, scope, code_challenge, nonce, resource,
- * auth_time, (revoked count), session_id. */
+ * auth_time, (revoked count), session_id, dpop_jkt, redirect_uri_sent ('t'/'f'). */
 int store_code_redeem(store_pool *p, const char *code_hash, const char *jti, const char *family,
                       store_cb cb, void *ud);
 /* After issuing: Row: replayed ('t' when a replay came meanwhile — the new

@@ -10,6 +10,7 @@
  */
 #include "embed.h"
 
+#include "../core/log.h"
 #include "shark_config.h"
 
 #include <errno.h>
@@ -18,7 +19,9 @@
 #include <grp.h>
 #include <libpq-fe.h>
 #include <limits.h>
+#include <pthread.h>
 #include <pwd.h>
+#include <stdatomic.h>
 #include <signal.h>
 #include <stdarg.h>
 #include <stdbool.h>
@@ -38,10 +41,13 @@
 #define STOP_TIMEOUT_MS 15000
 #define STALE_TIMEOUT_MS 10000
 #define MAX_GROUPS 64
-
-struct store_embed {
-    pid_t pid;
-};
+/* Restart backoff: doubles per failed start up to the cap; a cluster that
+ * stayed up this long since its last start begins again at the minimum. */
+#define RESTART_MIN_MS 250
+#define RESTART_MAX_MS 30000
+#define RESTART_STABLE_MS 60000
+#define SUPERVISE_TICK_MS 50
+#define ORPHAN_WAIT_MS 5000
 
 /* Every path we use, built once with length checks. */
 struct paths {
@@ -72,6 +78,22 @@ struct runas {
     gid_t gid;
     gid_t groups[MAX_GROUPS];
     int ngroups;
+};
+
+/* The supervisor thread owns the postmaster from start to stop: it reaps
+ * it, restarts it when it dies, and stops it when told. */
+struct store_embed {
+    struct paths *p;
+    struct runas ra;
+    pthread_t thread;
+    bool thread_started;
+    pthread_mutex_t mu;
+    pthread_cond_t cv;
+    atomic_bool stopping;
+    atomic_int pid; /* current postmaster, 0 while down */
+    atomic_bool up;
+    atomic_long restarts;
+    atomic_long deaths;
 };
 
 static void errf(char *err, size_t errlen, const char *fmt, ...)
@@ -344,23 +366,76 @@ static bool is_postgres(pid_t pid)
     return strstr(cmd, "postgres") != NULL;
 }
 
+/* True when pid names a process that is not a zombie: a postmaster whose
+ * parent died unreaped keeps its pid (kill(pid, 0) succeeds) but can never
+ * hold a lock again. */
+static bool process_alive(pid_t pid)
+{
+    char path[64], buf[512];
+    ssize_t n;
+    int fd;
+
+    if (kill(pid, 0) != 0 && errno == ESRCH)
+        return false;
+    snprintf(path, sizeof(path), "/proc/%d/stat", (int)pid);
+    fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0)
+        return errno != ENOENT;
+    n = read(fd, buf, sizeof(buf) - 1);
+    close(fd);
+    if (n <= 0)
+        return true;
+    buf[n] = '\0';
+    /* "pid (comm) S ...": the state follows the last ')'. */
+    char *end = strrchr(buf, ')');
+    return !(end && end[1] == ' ' && (end[2] == 'Z' || end[2] == 'X'));
+}
+
+static long pid_file_owner(const char *path)
+{
+    char line[32];
+    long pid = 0;
+    FILE *f = fopen(path, "r");
+
+    if (!f)
+        return -1;
+    if (fgets(line, sizeof(line), f))
+        pid = strtol(line, NULL, 10);
+    fclose(f);
+    return pid;
+}
+
+/* The socket's lock file (run/.s.PGSQL.<port>.lock) names its postmaster;
+ * PostgreSQL refuses to start while that pid exists, zombies included. Left
+ * by a dead or zombie owner (or a reused pid that is no postmaster), it goes. */
+static void clear_socket_lock(const char *run)
+{
+    char path[PATH_MAX];
+    long pid;
+
+    if (snprintf(path, sizeof(path), "%s/.s.PGSQL." PG_PORT ".lock", run) >= (int)sizeof(path))
+        return;
+    pid = pid_file_owner(path);
+    if (pid < 0)
+        return;
+    if (pid <= 1 || pid == getpid() || !process_alive((pid_t)pid) || !is_postgres((pid_t)pid)) {
+        if (unlink(path) == 0)
+            log_msg(LOG_WARN, "embedded PostgreSQL: removed a stale socket lock", "path", path,
+                    NULL);
+    }
+}
+
 /* A postmaster.pid left behind: stop its server if it still runs (a previous
  * shark died without stopping it), else remove the file. */
 static void clear_stale(const char *path)
 {
-    char line[32];
-    FILE *f;
-    long pid = 0;
+    long pid = pid_file_owner(path);
 
-    f = fopen(path, "r");
-    if (!f)
+    if (pid < 0)
         return;
-    if (fgets(line, sizeof(line), f))
-        pid = strtol(line, NULL, 10);
-    fclose(f);
-    if (pid > 1 && pid != getpid() && kill((pid_t)pid, 0) == 0 && is_postgres((pid_t)pid)) {
+    if (pid > 1 && pid != getpid() && process_alive((pid_t)pid) && is_postgres((pid_t)pid)) {
         kill((pid_t)pid, SIGINT);
-        for (long waited = 0; kill((pid_t)pid, 0) == 0; waited += 50) {
+        for (long waited = 0; process_alive((pid_t)pid); waited += 50) {
             if (waited == STALE_TIMEOUT_MS)
                 kill((pid_t)pid, SIGQUIT);
             if (waited >= STALE_TIMEOUT_MS + 5000)
@@ -368,7 +443,7 @@ static void clear_stale(const char *path)
             sleep_ms(50);
         }
     }
-    if (pid <= 1 || kill((pid_t)pid, 0) != 0 || !is_postgres((pid_t)pid))
+    if (pid <= 1 || !process_alive((pid_t)pid) || !is_postgres((pid_t)pid))
         unlink(path);
 }
 
@@ -509,8 +584,10 @@ static void shark_conninfo(char *out, size_t len, const char *run, const char *d
         conninfo_add(out, len, "password", password);
 }
 
-/* Polls until the server answers or the postmaster exits. */
-static int wait_ready(pid_t pid, const struct paths *p, char *err, size_t errlen)
+/* Polls until the server answers or the postmaster exits (-2, reaped), or
+ * `stop` is set (-1). */
+static int wait_ready(pid_t pid, const struct paths *p, const atomic_bool *stop, char *err,
+                      size_t errlen)
 {
     char ci[PATH_MAX + 128] = "", tail[512];
     const char *log = p->pg_log;
@@ -528,6 +605,10 @@ static int wait_ready(pid_t pid, const struct paths *p, char *err, size_t errlen
         }
         if (PQping(ci) == PQPING_OK)
             return 0;
+        if (stop && atomic_load(stop)) {
+            errf(err, errlen, "stopping");
+            return -1;
+        }
         sleep_ms(50);
     }
     log_tail(log, tail, sizeof(tail));
@@ -618,10 +699,11 @@ static int upgrade_trust(struct paths *p, const struct runas *ra, const char *pa
         write_owned(p->ident, ident, ra, err, errlen) != 0)
         return -1;
     clear_stale(p->pidfile);
+    clear_socket_lock(p->run);
     pid = start_postgres(p, ra, err, errlen);
     if (pid < 0)
         return -1;
-    int ready = wait_ready(pid, p, err, errlen);
+    int ready = wait_ready(pid, p, NULL, err, errlen);
     if (ready == -2)
         pid = -1;
     if (ready == 0 && set_password(p->run, password, err, errlen) == 0) {
@@ -649,6 +731,106 @@ static int make_paths(struct paths *p, const char *bindir)
     if (strlen(p->run) + sizeof("/.s.PGSQL." PG_PORT) > sizeof(((struct sockaddr_un *)0)->sun_path))
         return -1;
     return 0;
+}
+
+/* Sleeps up to ms, returning early (true) once the handle is stopping. */
+static bool nap(store_embed *e, long ms)
+{
+    struct timespec until;
+
+    clock_gettime(CLOCK_MONOTONIC, &until);
+    until.tv_sec += ms / 1000;
+    until.tv_nsec += (ms % 1000) * 1000000L;
+    if (until.tv_nsec >= 1000000000L) {
+        until.tv_sec++;
+        until.tv_nsec -= 1000000000L;
+    }
+    pthread_mutex_lock(&e->mu);
+    while (!atomic_load(&e->stopping) &&
+           pthread_cond_timedwait(&e->cv, &e->mu, &until) != ETIMEDOUT)
+        ;
+    pthread_mutex_unlock(&e->mu);
+    return atomic_load(&e->stopping);
+}
+
+static long mono_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return ts.tv_sec * 1000L + ts.tv_nsec / 1000000L;
+}
+
+/* A dead postmaster's backends (its process group: spawn() made it a group
+ * leader) may live on for a moment; a new postmaster must not share the
+ * data directory with them. */
+static void kill_orphans(pid_t pgid)
+{
+    kill(-pgid, SIGKILL);
+    for (long waited = 0; waited < ORPHAN_WAIT_MS && kill(-pgid, 0) == 0; waited += 20)
+        sleep_ms(20);
+}
+
+/* One restart attempt: 0 with the new postmaster running and accepting. */
+static int restart_once(store_embed *e, char *err, size_t errlen)
+{
+    clear_stale(e->p->pidfile);
+    clear_socket_lock(e->p->run);
+    pid_t pid = start_postgres(e->p, &e->ra, err, errlen);
+    if (pid < 0)
+        return -1;
+    int rc = wait_ready(pid, e->p, &e->stopping, err, errlen);
+    if (rc == 0) {
+        atomic_store(&e->pid, pid);
+        return 0;
+    }
+    if (rc != -2)
+        stop_pid(pid);
+    return -1;
+}
+
+static void *supervise(void *arg)
+{
+    store_embed *e = arg;
+    long backoff = RESTART_MIN_MS, started = mono_ms();
+    char err[512], detail[64];
+    int status;
+
+    while (!atomic_load(&e->stopping)) {
+        pid_t pid = atomic_load(&e->pid);
+        if (waitpid(pid, &status, WNOHANG) != pid) {
+            nap(e, SUPERVISE_TICK_MS);
+            continue;
+        }
+        atomic_store(&e->up, false);
+        atomic_store(&e->pid, 0);
+        atomic_fetch_add(&e->deaths, 1);
+        if (WIFSIGNALED(status))
+            snprintf(detail, sizeof(detail), "killed by signal %d", WTERMSIG(status));
+        else
+            snprintf(detail, sizeof(detail), "exit status %d", WEXITSTATUS(status));
+        log_msg(LOG_ERROR, "embedded PostgreSQL died; restarting", "reason", detail, NULL);
+        kill_orphans(pid);
+        if (mono_ms() - started >= RESTART_STABLE_MS)
+            backoff = RESTART_MIN_MS;
+        for (;;) {
+            if (nap(e, backoff))
+                return NULL;
+            if (restart_once(e, err, sizeof(err)) == 0)
+                break;
+            if (atomic_load(&e->stopping))
+                return NULL;
+            backoff = backoff * 2 > RESTART_MAX_MS ? RESTART_MAX_MS : backoff * 2;
+            snprintf(detail, sizeof(detail), "%ld", backoff);
+            log_msg(LOG_ERROR, "embedded PostgreSQL restart failed", "error", err,
+                    "next_attempt_ms", detail, NULL);
+        }
+        started = mono_ms();
+        atomic_fetch_add(&e->restarts, 1);
+        atomic_store(&e->up, true);
+        snprintf(detail, sizeof(detail), "%d", (int)atomic_load(&e->pid));
+        log_msg(LOG_WARN, "embedded PostgreSQL restarted", "pid", detail, NULL);
+    }
+    return NULL;
 }
 
 store_embed *store_embed_start(const char *data_dir, char *conninfo, size_t len, char *err,
@@ -708,10 +890,11 @@ store_embed *store_embed_start(const char *data_dir, char *conninfo, size_t len,
                     errlen) != 0)
         goto fail;
     clear_stale(p->pidfile);
+    clear_socket_lock(p->run);
     pid = start_postgres(p, &ra, err, errlen);
     if (pid < 0)
         goto fail;
-    rc = wait_ready(pid, p, err, errlen);
+    rc = wait_ready(pid, p, NULL, err, errlen);
     if (rc == -2)
         pid = -1; /* already reaped */
     if (rc != 0 || ensure_database(p->run, password, err, errlen) != 0)
@@ -726,10 +909,28 @@ store_embed *store_embed_start(const char *data_dir, char *conninfo, size_t len,
         errf(err, errlen, "out of memory");
         goto fail;
     }
-    e->pid = pid;
+    e->p = p;
+    e->ra = ra;
+    atomic_store(&e->pid, pid);
+    atomic_store(&e->up, true);
+    pthread_mutex_init(&e->mu, NULL);
+    {
+        pthread_condattr_t ca;
+        pthread_condattr_init(&ca);
+        pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+        pthread_cond_init(&e->cv, &ca);
+        pthread_condattr_destroy(&ca);
+    }
     memset(password, 0, sizeof(password));
-    free(p);
+    if (pthread_create(&e->thread, NULL, supervise, e) != 0) {
+        errf(err, errlen, "cannot start the embedded PostgreSQL supervisor");
+        goto fail_handle;
+    }
+    e->thread_started = true;
     return e;
+fail_handle:
+    store_embed_stop(e);
+    return NULL;
 fail_errno:
     errf(err, errlen, "%s: %s", data_dir, strerror(errno));
 fail:
@@ -743,11 +944,36 @@ void store_embed_stop(store_embed *e)
 {
     if (!e)
         return;
-    stop_pid(e->pid);
+    pthread_mutex_lock(&e->mu);
+    atomic_store(&e->stopping, true);
+    pthread_cond_broadcast(&e->cv);
+    pthread_mutex_unlock(&e->mu);
+    if (e->thread_started)
+        pthread_join(e->thread, NULL);
+    /* The supervisor has returned: whatever postmaster is current is ours. */
+    stop_pid(atomic_load(&e->pid));
+    pthread_cond_destroy(&e->cv);
+    pthread_mutex_destroy(&e->mu);
+    free(e->p);
     free(e);
 }
 
 pid_t store_embed_pid(const store_embed *e)
 {
-    return e->pid;
+    return atomic_load(&e->pid);
+}
+
+bool store_embed_up(const store_embed *e)
+{
+    return e == NULL || atomic_load(&e->up);
+}
+
+long store_embed_restarts(const store_embed *e)
+{
+    return e ? atomic_load(&e->restarts) : 0;
+}
+
+long store_embed_deaths(const store_embed *e)
+{
+    return e ? atomic_load(&e->deaths) : 0;
 }

@@ -8,6 +8,7 @@
 #include "migrations.h"
 
 #include <stdarg.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 
@@ -75,11 +76,32 @@ fail:
     return -1;
 }
 
-int store_migrate(const char *conninfo, char *err, size_t errlen)
+/* 1 when schema_migrations exists, 0 when not, -1 on error. */
+static int has_table(PGconn *conn)
+{
+    PGresult *res = PQexec(conn, "SELECT to_regclass('schema_migrations') IS NOT NULL");
+    int rc = PQresultStatus(res) == PGRES_TUPLES_OK ? PQgetvalue(res, 0, 0)[0] == 't' : -1;
+    PQclear(res);
+    return rc;
+}
+
+/* Runs `sql` inside the dry run's transaction, reporting failure in err. */
+static int try_one(PGconn *conn, const struct store_migration *m, char *err, size_t errlen)
+{
+    char what[128];
+    snprintf(what, sizeof(what), "migration %s (dry run; rolled back)", m->name);
+    return run(conn, m->sql, what, err, errlen);
+}
+
+int store_migrate_run(const char *conninfo, enum store_migrate_mode mode, store_migrate_cb cb,
+                      void *ud, int *newer, char *err, size_t errlen)
 {
     PGconn *conn = PQconnectdb(conninfo);
-    int applied, latest = store_schema_latest(), rc = -1;
+    int applied = 0, latest = store_schema_latest(), rc = -1, pending = 0, table;
+    bool in_txn = false;
 
+    if (newer)
+        *newer = 0;
     if (PQstatus(conn) != CONNECTION_OK) {
         errf(err, errlen, "connecting to the database: %s", PQerrorMessage(conn));
         goto fail;
@@ -89,43 +111,88 @@ int store_migrate(const char *conninfo, char *err, size_t errlen)
     if (run(conn, "SELECT pg_advisory_lock(" MIGRATE_LOCK_KEY ")", "taking the migration lock",
             err, errlen) != 0)
         goto fail;
-    if (run(conn,
+    if ((table = has_table(conn)) < 0) {
+        errf(err, errlen, "looking for schema_migrations: %s", PQerrorMessage(conn));
+        goto fail;
+    }
+    if (mode == STORE_MIGRATE_DRY_RUN) {
+        if (run(conn, "BEGIN", "dry run", err, errlen) != 0)
+            goto fail;
+        in_txn = true;
+    }
+    if (mode != STORE_MIGRATE_CHECK &&
+        run(conn,
             "CREATE TABLE IF NOT EXISTS schema_migrations ("
             " version int PRIMARY KEY,"
             " name text NOT NULL,"
             " applied_at timestamptz NOT NULL DEFAULT now())",
             "creating schema_migrations", err, errlen) != 0)
         goto fail;
-    applied = max_applied(conn);
-    if (applied < 0) {
-        errf(err, errlen, "reading schema_migrations: %s", PQerrorMessage(conn));
-        goto fail;
+    if (table || mode != STORE_MIGRATE_CHECK) {
+        applied = max_applied(conn);
+        if (applied < 0) {
+            errf(err, errlen, "reading schema_migrations: %s", PQerrorMessage(conn));
+            goto fail;
+        }
     }
-    if (applied > latest) {
+    /* A newer shark migrated already (a rolling upgrade). Serving on that
+     * schema is fine (--no-migrate checks with CHECK), changing it is not. */
+    if (applied > latest && mode != STORE_MIGRATE_CHECK) {
         errf(err, errlen,
              "the database schema is at version %d but this shark only knows up to %d; "
              "run a newer shark",
              applied, latest);
         goto fail;
     }
+    if (newer && applied > latest)
+        *newer = applied;
     /* Every embedded version not yet recorded, not only those above the
      * highest: a migration merged with a lower number still gets applied. */
     for (int i = 0; i < store_migrations_count; i++) {
-        int have = is_applied(conn, store_migrations[i].version);
+        const struct store_migration *m = &store_migrations[i];
+        int have = applied > 0 ? is_applied(conn, m->version) : 0;
         if (have < 0) {
             errf(err, errlen, "reading schema_migrations: %s", PQerrorMessage(conn));
             goto fail;
         }
-        if (!have && apply(conn, &store_migrations[i], err, errlen) != 0)
+        if (have)
+            continue;
+        pending++;
+        if (mode == STORE_MIGRATE_APPLY && apply(conn, m, err, errlen) != 0)
             goto fail;
+        if (mode == STORE_MIGRATE_DRY_RUN && try_one(conn, m, err, errlen) != 0)
+            goto fail;
+        if (cb)
+            cb(ud, m->version, m->name);
     }
-    rc = 0;
+    rc = pending;
 fail:
+    if (in_txn)
+        PQclear(PQexec(conn, "ROLLBACK"));
     /* The lock is per session; closing the connection releases it too. */
     if (PQstatus(conn) == CONNECTION_OK)
         PQclear(PQexec(conn, "SELECT pg_advisory_unlock(" MIGRATE_LOCK_KEY ")"));
     PQfinish(conn);
     return rc;
+}
+
+int store_migrate(const char *conninfo, char *err, size_t errlen)
+{
+    return store_migrate_run(conninfo, STORE_MIGRATE_APPLY, NULL, NULL, NULL, err, errlen) < 0
+               ? -1
+               : 0;
+}
+
+int store_schema_require(const char *conninfo, char *err, size_t errlen)
+{
+    int pending = store_migrate_run(conninfo, STORE_MIGRATE_CHECK, NULL, NULL, NULL, err,
+                                    errlen);
+    if (pending > 0)
+        errf(err, errlen,
+             "%d migration%s of this shark %s not applied; run `shark migrate` first (or "
+             "serve without --no-migrate)",
+             pending, pending == 1 ? "" : "s", pending == 1 ? "is" : "are");
+    return pending == 0 ? 0 : -1;
 }
 
 /* 1 when version is recorded, 0 when not, -1 on error. */

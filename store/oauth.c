@@ -191,9 +191,7 @@ static store_stmt token_active = {
     "SELECT (EXISTS (SELECT 1 FROM oauth_tokens t JOIN oauth_clients c "
     "  ON c.client_id = t.client_id AND c.status = 'active' "
     "  WHERE t.jti = $1 AND t.revoked_at IS NULL AND t.expires_at > now() "
-    "  AND NOT EXISTS (SELECT 1 FROM revocation_watermarks w WHERE w.revoked_before >= "
-    "    t.issued_at AND ((w.kind = 'client' AND w.subject_id = t.client_id) "
-    "    OR (w.kind = 'user' AND w.subject_id = t.user_id)))))::text AS active",
+    "  AND NOT shark_token_marked(t.client_id, t.user_id, t.issued_at)))::text AS active",
     1, 0};
 
 int store_token_active(store_pool *p, const char *jti, store_cb cb, void *ud)
@@ -245,6 +243,28 @@ int store_replay_purge(store_pool *p, int limit, store_cb cb, void *ud)
     snprintf(lim, sizeof(lim), "%d", limit);
     const char *params[] = {lim};
     return store_exec(p, &purge_replay, params, cb, ud);
+}
+
+static store_stmt purge_expired = {"retention_purge",
+                                   "SELECT shark_purge_expired($1::int, $2::int)", 2, 0};
+static store_stmt audit_maintain = {"audit_maintain", "SELECT shark_maintain_audit($1::int)", 1,
+                                    0};
+
+int store_retention_purge(store_pool *p, int limit, int webhook_days, store_cb cb, void *ud)
+{
+    char lim[16], days[16];
+    snprintf(lim, sizeof(lim), "%d", limit);
+    snprintf(days, sizeof(days), "%d", webhook_days);
+    const char *params[] = {lim, days};
+    return store_exec(p, &purge_expired, params, cb, ud);
+}
+
+int store_audit_maintain(store_pool *p, int retention_days, store_cb cb, void *ud)
+{
+    char days[16];
+    snprintf(days, sizeof(days), "%d", retention_days);
+    const char *params[] = {days};
+    return store_exec(p, &audit_maintain, params, cb, ud);
 }
 
 int store_oauth_maintain(store_pool *p, store_cb cb, void *ud)

@@ -105,5 +105,14 @@ int store_oauth_maintain(store_pool *p, store_cb cb, void *ud);
 /* Deletes up to limit expired replay keys; the one row, one column result is
  * how many went. */
 int store_replay_purge(store_pool *p, int limit, store_cb cb, void *ud);
+/* Retention (migrations 0027, 0028). Purges up to limit rows of each kind of
+ * expired record (codes, PAR requests, device codes, refresh tokens,
+ * sessions, throttles) and of finished webhook deliveries older than
+ * webhook_days (0 keeps them); the one row, one column result is the largest
+ * count of any kind, so a caller repeats while it equals limit. */
+int store_retention_purge(store_pool *p, int limit, int webhook_days, store_cb cb, void *ud);
+/* Creates the audit log's monthly partitions ahead and drops those entirely
+ * older than retention_days (0 keeps them); the result is how many went. */
+int store_audit_maintain(store_pool *p, int retention_days, store_cb cb, void *ud);
 
 #endif

@@ -103,6 +103,11 @@ struct store_pool {
     uv_timer_t queue_timer;
     uv_timer_t defer;
     token_batcher *batcher; /* store/batch.c, created on first use */
+    /* No connection is up and the last attempt failed: the database is
+     * known to be unreachable, so requests fail at once instead of waiting
+     * out the queue timeout. Cleared when a connection is ready again. */
+    bool outage;
+    bool replica; /* a hot standby: no LISTEN (refused during recovery) */
     bool closing;
     int pending_closes;
     void (*done)(void *ud);
@@ -365,6 +370,14 @@ static void on_retry(uv_timer_t *h)
     conn_connect(h->data);
 }
 
+static int pool_connected(const store_pool *p)
+{
+    int n = 0;
+    for (int i = 0; i < p->size; i++)
+        n += p->conns[i].state == CONN_IDLE || p->conns[i].state == CONN_BUSY;
+    return n;
+}
+
 /* Fails whatever the connection was doing, closes it and schedules a
  * reconnect with exponential backoff. */
 static void conn_drop(store_conn *c)
@@ -391,9 +404,16 @@ static void conn_drop(store_conn *c)
     c->state = CONN_DOWN;
     /* Until the set is reloaded, revocations notified meanwhile may be lost
      * to this process (every connection may be down). */
-    store_revoked_gap();
+    if (!p->replica)
+        store_revoked_gap();
     if (p->closing)
         return;
+    if (!p->outage && pool_connected(p) == 0) {
+        p->outage = true;
+        while (p->queue.head)
+            req_fail_later(p, list_pop(&p->queue), STORE_EUNAVAIL, "database unavailable");
+        uv_timer_stop(&p->queue_timer);
+    }
     c->backoff_ms = c->backoff_ms ? c->backoff_ms * 2 : BACKOFF_MIN_MS;
     if (c->backoff_ms > BACKOFF_MAX_MS)
         c->backoff_ms = BACKOFF_MAX_MS;
@@ -431,10 +451,16 @@ static void conn_connect_step(store_conn *c)
             goto fail;
         return;
     case PGRES_POLLING_OK:
-        if (PQsetnonblocking(c->pg, 1) != 0 || conn_watch(c, UV_READABLE, false) ||
-            !(r = req_new(REQ_LISTEN, NULL, NULL)))
+        if (PQsetnonblocking(c->pg, 1) != 0 || conn_watch(c, UV_READABLE, false))
             goto fail;
         c->backoff_ms = 0;
+        if (c->pool->replica) {
+            c->pool->outage = false;
+            conn_release(c);
+            return;
+        }
+        if (!(r = req_new(REQ_LISTEN, NULL, NULL)))
+            goto fail;
         conn_start(c, r); /* serves the queue once LISTEN is done */
         return;
     default:
@@ -630,6 +656,7 @@ static void conn_complete(store_conn *c)
         break;
     case REQ_LISTEN:
         /* Changes made while this connection was not listening were missed. */
+        p->outage = false;
         clients_changed();
         store_revoked_gap();
         break;
@@ -751,6 +778,10 @@ static int pool_submit(store_pool *p, store_req *r)
         conn_start(c, r);
         return 0;
     }
+    if (p->outage) {
+        req_fail_later(p, r, STORE_EUNAVAIL, "database unavailable");
+        return 0;
+    }
     if (p->queue.len >= QUEUE_MAX) {
         free(r);
         return STORE_EUNAVAIL;
@@ -765,14 +796,15 @@ static int pool_submit(store_pool *p, store_req *r)
     return 0;
 }
 
-store_pool *store_pool_new(uv_loop_t *loop, const char *conninfo, int size,
-                           int queue_timeout_ms)
+static store_pool *pool_create(uv_loop_t *loop, const char *conninfo, int size,
+                               int queue_timeout_ms, bool replica)
 {
     store_pool *p = calloc(1, sizeof(*p));
 
     if (!p || size <= 0)
         goto fail;
     p->loop = loop;
+    p->replica = replica;
     p->size = size;
     p->queue_timeout_ms = queue_timeout_ms > 0 ? queue_timeout_ms : 1000;
     p->conninfo = strdup(conninfo);
@@ -799,6 +831,23 @@ fail:
     }
     free(p);
     return NULL;
+}
+
+store_pool *store_pool_new(uv_loop_t *loop, const char *conninfo, int size,
+                           int queue_timeout_ms)
+{
+    return pool_create(loop, conninfo, size, queue_timeout_ms, false);
+}
+
+store_pool *store_pool_new_replica(uv_loop_t *loop, const char *conninfo, int size,
+                                   int queue_timeout_ms)
+{
+    return pool_create(loop, conninfo, size, queue_timeout_ms, true);
+}
+
+bool store_pool_outage(const store_pool *p)
+{
+    return p->outage;
 }
 
 int store_exec(store_pool *p, const store_stmt *stmt, const char *const *params,
@@ -986,6 +1035,7 @@ void store_pool_stats_get(const store_pool *p, store_pool_stats *out)
     memset(out, 0, sizeof(*out));
     out->size = p->size;
     out->queued = p->queue.len;
+    out->outage = p->outage;
     for (int i = 0; i < p->size; i++) {
         if (p->conns[i].state == CONN_IDLE)
             out->idle++;

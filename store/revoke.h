@@ -1,6 +1,6 @@
 /*
  * store/revoke: Layer 4 (revoke every live token of a set of clients, with
- * its audit event, in one statement) and the revocation feed resource
+ * its audit event, in one statement that writes a watermark per client) and the revocation feed resource
  * servers poll.
  */
 #ifndef SHARK_STORE_REVOKE_H
@@ -13,10 +13,12 @@
 int store_revoke_candidates(store_pool *p, const char *prefix, store_cb cb, void *ud);
 
 /* Revokes the live tokens of the clients in `client_ids` (JSON array of
- * strings) and appends oauth.tokens_revoked_by_pattern. Row:
- * `revoked_count`, `audit_event_id`. */
+ * strings) by one watermark each (migration 0026) and appends
+ * oauth.tokens_revoked_by_pattern. Row: `revoked_count`, `audit_event_id`
+ * (NULL on a dry run, which only counts), `matched_client_count`. */
 int store_revoke_clients(store_pool *p, const char *client_ids, const char *pattern,
-                         const char *reason, const store_actor *who, store_cb cb, void *ud);
+                         const char *reason, int dry_run, const store_actor *who, store_cb cb,
+                         void *ud);
 
 /* Row: `body` — {data: [{jti, client_id, revoked_at, expires_at}],
  * next_since, next_after_jti}: revoked, unexpired tokens in (revoked_at,

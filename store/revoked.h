@@ -1,10 +1,13 @@
 /*
- * store/revoked: the revoked access-token jtis of this process, kept in
- * memory so the common token check costs no round trip. Fed by the
- * shark_revoked notifications of migration 0014, which every pool
- * connection listens for, and reloaded from the database whenever a
+ * store/revoked: what this process knows is revoked, kept in memory so a
+ * token check costs no round trip: the individually revoked access-token
+ * jtis (until they expire) and the watermarks of bulk revocations ("tokens
+ * of client X / user U / the grant of U to X issued up to T", migration
+ * 0026). Fed by the shark_revoked notifications of migrations 0014 and 0026,
+ * which every pool connection listens for, and reloaded whenever a
  * notification may have been missed (a connection dropped or started
- * listening, or a bulk revocation sent "reload" instead of its jtis).
+ * listening). A reload runs on its own thread and connection and is swapped
+ * in whole; a check never waits for it (it answers UNKNOWN meanwhile).
  *
  * A revocation made through any pool of this process is in the set before
  * the callback of the statement (or COMMIT) that made it runs; one made by
@@ -13,17 +16,32 @@
 #ifndef SHARK_STORE_REVOKED_H
 #define SHARK_STORE_REVOKED_H
 
-#include "store.h"
+#include <stdint.h>
 
 enum store_revoked {
     STORE_REVOKED_NO,      /* not revoked, as far as any revocation up to now goes */
     STORE_REVOKED_YES,
-    STORE_REVOKED_UNKNOWN, /* the set may be missing revocations: ask the database */
+    STORE_REVOKED_UNKNOWN, /* ask the database: the set may be missing revocations,
+                              or a watermark fell in the second the token was issued */
 };
 
-/* Whether jti is revoked. While the answer is UNKNOWN, a reload runs on `p`
- * (one at a time in the process). Any thread; p must be this thread's pool. */
-enum store_revoked store_revoked_check(store_pool *p, const char *jti);
+/* What a check needs of a verified access token. user_id: the person the
+ * token acts for (NULL for a client's own token). */
+typedef struct store_revoked_token {
+    const char *jti, *client_id, *user_id;
+    int64_t iat;
+} store_revoked_token;
+
+/* Where reloads connect; until it is called every check answers UNKNOWN.
+ * Once, before the loops start. */
+void store_revoked_start(const char *conninfo);
+
+/* Whether the token is revoked. A stale set starts a reload. Any thread,
+ * never blocks. */
+enum store_revoked store_revoked_check(const store_revoked_token *t);
+
+/* Entries held and bytes allocated for them, for /metrics and tests. */
+void store_revoked_stats(uint64_t *entries, uint64_t *bytes);
 
 /* For store/pool.c: the notification channel, a payload received on it, and
  * a possible gap in what was received (a connection dropped or began

@@ -8,12 +8,15 @@
  * that loop's thread. Connections are opened without blocking
  * (PQconnectStart/PQconnectPoll); a dropped connection is reopened with
  * backoff, and any query in flight on it, or waiting longer than the queue
- * timeout, completes with an error instead of hanging.
+ * timeout, completes with an error instead of hanging. While no connection
+ * is up and the last attempt to open one failed (a known outage), queries
+ * fail at once with STORE_EUNAVAIL instead of waiting for the timeout.
  */
 #ifndef SHARK_STORE_H
 #define SHARK_STORE_H
 
 #include <libpq-fe.h>
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <uv.h>
@@ -53,6 +56,14 @@ typedef void (*store_cb)(void *ud, PGresult *res, int err, const char *msg);
  * bounded queue for up to `queue_timeout_ms`). NULL on allocation failure. */
 store_pool *store_pool_new(uv_loop_t *loop, const char *conninfo, int size,
                            int queue_timeout_ms);
+/* The same for a read replica (a hot standby, --db-read): its connections
+ * do not LISTEN (a standby refuses it), so it carries no invalidations and
+ * must only serve reads that may be stale (listings, audit), never token,
+ * client or revocation checks. */
+store_pool *store_pool_new_replica(uv_loop_t *loop, const char *conninfo, int size,
+                                   int queue_timeout_ms);
+/* True during a known outage (no connection up, the last attempt failed). */
+bool store_pool_outage(const store_pool *p);
 
 /* Starts closing: queued and in-flight queries fail with STORE_EUNAVAIL, then
  * every handle is closed and `done` runs once on the loop. The pool is freed
@@ -104,15 +115,35 @@ uint64_t store_clients_generation(void);
 /* Pool gauges for /metrics and /readyz (loop thread only). */
 typedef struct store_pool_stats {
     int size, connected, in_use, idle, queued;
+    int outage; /* 1 during a known outage (queries fail at once) */
 } store_pool_stats;
 void store_pool_stats_get(const store_pool *p, store_pool_stats *out);
 
 /* ---- start-up (blocking; main thread, before the loops start) ---- */
 
-/* Applies every embedded migration not yet applied, under a PostgreSQL
- * advisory lock so concurrent `shark` processes serialise. Returns 0, or -1
- * with a message in `err` (size errlen). */
+/* Migrations, under a PostgreSQL advisory lock so concurrent `shark`
+ * processes serialise. Each mode looks at every embedded migration not yet
+ * recorded in schema_migrations ("pending"):
+ *   APPLY    applies each in its own transaction and records it
+ *   CHECK    changes nothing (not even creating schema_migrations)
+ *   DRY_RUN  runs them all in one transaction that is rolled back, so SQL
+ *            that would fail is found without changing anything
+ * `cb` (may be NULL) hears of each pending migration once it has run (or,
+ * for CHECK, been found). A schema already migrated past this binary (a
+ * newer shark ran) is refused by APPLY and DRY_RUN; CHECK reports it in
+ * *newer (may be NULL; 0 otherwise), since serving on it is fine:
+ * migrations stay backward compatible across one version. Returns the
+ * number pending, or -1 with a message in err (size errlen). */
+enum store_migrate_mode { STORE_MIGRATE_APPLY, STORE_MIGRATE_CHECK, STORE_MIGRATE_DRY_RUN };
+typedef void (*store_migrate_cb)(void *ud, int version, const char *name);
+int store_migrate_run(const char *conninfo, enum store_migrate_mode mode, store_migrate_cb cb,
+                      void *ud, int *newer, char *err, size_t errlen);
+/* APPLY without a report: 0 or -1. */
 int store_migrate(const char *conninfo, char *err, size_t errlen);
+/* 0 when every embedded migration is recorded, newer ones allowed (what
+ * `serve --no-migrate` needs), else -1 saying how many are missing or why
+ * the check failed. */
+int store_schema_require(const char *conninfo, char *err, size_t errlen);
 
 /* Highest migration version applied, or -1 if unreachable / unmigrated. */
 int store_schema_version(PGconn *conn);

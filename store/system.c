@@ -71,30 +71,40 @@ static store_stmt key_check = {
     "SELECT id FROM k",
     1, 0};
 
-/* Admin keys that checked out, per loop thread. An entry holds while the
- * credentials generation it was checked at is current: every UPDATE, DELETE
- * or TRUNCATE of admin_keys moves it (migration 0017). Few keys exist, so a
- * handful of slots, replaced in turn. */
+/* Admin keys that checked out, per loop (its loop_ctx). An entry holds
+ * while the credentials generation it was checked at is current: every
+ * UPDATE, DELETE or TRUNCATE of admin_keys moves it (migration 0017). Few
+ * keys exist, so a handful of slots, replaced in turn. */
 #define KEY_SLOTS 4
 
-static _Thread_local struct {
-    char hash[65];
-    uint64_t gen;
-} key_cache[KEY_SLOTS];
-static _Thread_local unsigned key_next;
+struct admin_key_cache {
+    struct {
+        char hash[65];
+        uint64_t gen;
+    } slot[KEY_SLOTS];
+    unsigned next;
+};
 
-bool store_admin_key_cached(const char *key_hash)
+bool store_admin_key_cached(const loop_ctx *lc, const char *key_hash)
 {
+    const struct admin_key_cache *kc = lc->admin_keys;
     uint64_t gen = store_clients_generation();
     size_t n = strlen(key_hash);
-    for (int i = 0; i < KEY_SLOTS; i++)
-        if (key_cache[i].gen == gen && key_cache[i].hash[0] != '\0' &&
-            hash_ct_eq(key_cache[i].hash, strlen(key_cache[i].hash), key_hash, n))
+    for (int i = 0; kc != NULL && i < KEY_SLOTS; i++)
+        if (kc->slot[i].gen == gen && kc->slot[i].hash[0] != '\0' &&
+            hash_ct_eq(kc->slot[i].hash, strlen(kc->slot[i].hash), key_hash, n))
             return true;
     return false;
 }
 
+void store_admin_keys_free(loop_ctx *lc)
+{
+    free(lc->admin_keys);
+    lc->admin_keys = NULL;
+}
+
 struct key_call {
+    loop_ctx *lc;
     store_cb cb;
     void *ud;
     uint64_t gen; /* before the query: a change racing it leaves the entry stale */
@@ -104,23 +114,27 @@ struct key_call {
 static void on_key_check(void *ud, PGresult *res, int err, const char *msg)
 {
     struct key_call *k = ud;
-    if (err == STORE_OK && PQntuples(res) == 1) {
-        unsigned i = key_next++ % KEY_SLOTS;
-        memcpy(key_cache[i].hash, k->hash, sizeof(k->hash));
-        key_cache[i].gen = k->gen;
+    if (err == STORE_OK && PQntuples(res) == 1 && k->lc->admin_keys == NULL)
+        k->lc->admin_keys = calloc(1, sizeof(*k->lc->admin_keys));
+    struct admin_key_cache *kc = err == STORE_OK && PQntuples(res) == 1 ? k->lc->admin_keys : NULL;
+    if (kc != NULL) {
+        unsigned i = kc->next++ % KEY_SLOTS;
+        memcpy(kc->slot[i].hash, k->hash, sizeof(k->hash));
+        kc->slot[i].gen = k->gen;
     }
     k->cb(k->ud, res, err, msg);
     free(k);
 }
 
-int store_admin_key_check(store_pool *p, const char *key_hash, store_cb cb, void *ud)
+int store_admin_key_check(store_pool *p, loop_ctx *lc, const char *key_hash, store_cb cb,
+                          void *ud)
 {
     struct key_call *k = calloc(1, sizeof(*k));
     if (k == NULL || strlen(key_hash) >= sizeof(k->hash)) {
         free(k);
         return STORE_EUNAVAIL;
     }
-    *k = (struct key_call){cb, ud, store_clients_generation(), ""};
+    *k = (struct key_call){lc, cb, ud, store_clients_generation(), ""};
     memcpy(k->hash, key_hash, strlen(key_hash) + 1);
     const char *params[] = {key_hash};
     int rc = store_exec(p, &key_check, params, on_key_check, k);

@@ -8,6 +8,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 
+#include "../core/loop.h"
 #include "store.h"
 
 /* Blocking, at start-up. If this database has no installation yet, records
@@ -20,11 +21,14 @@ int store_system_boot(const char *conninfo, const char *key_id, const char *key_
 
 /* Row: one column `id` when key_hash names a live admin key (none
  * otherwise). Marks the installation bootstrapped on first success. A key
- * that checks out is remembered on the calling loop thread: */
-int store_admin_key_check(store_pool *p, const char *key_hash, store_cb cb, void *ud);
-/* True when key_hash checked out on this thread and no admin key has been
+ * that checks out is remembered in the calling loop's lc (p's loop): */
+int store_admin_key_check(store_pool *p, loop_ctx *lc, const char *key_hash, store_cb cb,
+                          void *ud);
+/* True when key_hash checked out on this loop and no admin key has been
  * changed or removed since, on any node (the check then needs no query). */
-bool store_admin_key_cached(const char *key_hash);
+bool store_admin_key_cached(const loop_ctx *lc, const char *key_hash);
+/* Frees the loop's admin-key cache (after the loop ended). */
+void store_admin_keys_free(loop_ctx *lc);
 
 /* Row: `bootstrapped` ('t'/'f'). */
 int store_system_bootstrapped(store_pool *p, store_cb cb, void *ud);

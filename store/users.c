@@ -85,14 +85,13 @@ int store_user_update(store_pool *p, const char *id, const store_user_fields *f,
 static store_stmt user_delete = {
     "users_delete",
     "WITH d AS (DELETE FROM users WHERE id = $1 RETURNING id, email), "
-    "t AS (UPDATE oauth_tokens SET revoked_at = now() WHERE revoked_at IS NULL "
-    "  AND expires_at > now() AND user_id IN (SELECT id FROM d) RETURNING jti), "
+    "t AS (SELECT shark_revoke_mark('user', ARRAY(SELECT id FROM d), false) AS n), "
     "rt AS (UPDATE refresh_tokens SET revoked_at = now() WHERE revoked_at IS NULL "
     "  AND user_id IN (SELECT id FROM d)), "
     "ev AS (INSERT INTO " AUDIT_COLS " SELECT shark_id('audit_'), 'user.deleted', NULL, "
     "  'admin', d.id, jsonb_build_object('email', d.email, 'revoked_token_count', "
-    "  (SELECT count(*) FROM t)), $2, $3 FROM d) "
-    "SELECT count(*) AS deleted FROM d",
+    "  (SELECT n FROM t)), $2, $3 FROM d) "
+    "SELECT count(*) AS deleted, (SELECT n FROM t) AS revoked FROM d",
     3, 0};
 
 int store_user_delete(store_pool *p, const char *id, const store_actor *o, store_cb cb,
@@ -146,15 +145,14 @@ static store_stmt consent_revoke = {
     "users_consent_revoke",
     "WITH k AS (UPDATE consents SET revoked_at = now() WHERE id = $2 AND user_id = $1 "
     "  AND revoked_at IS NULL RETURNING id, client_id), "
-    "t AS (UPDATE oauth_tokens SET revoked_at = now() WHERE revoked_at IS NULL "
-    "  AND expires_at > now() AND user_id = $1 AND client_id IN (SELECT client_id FROM k) "
-    "  RETURNING jti), "
+    "t AS (SELECT shark_revoke_mark('grant', ARRAY(SELECT $1 || ' ' || client_id FROM k), "
+    "  false) AS n), "
     "rt AS (UPDATE refresh_tokens SET revoked_at = now() WHERE revoked_at IS NULL "
     "  AND user_id = $1 AND client_id IN (SELECT client_id FROM k)), "
     "ev AS (INSERT INTO " AUDIT_COLS " SELECT shark_id('audit_'), 'user.consent_revoked', "
     "  NULL, 'admin', k.id, jsonb_build_object('user_id', $1::text, 'client_id', k.client_id, "
-    "  'revoked_token_count', (SELECT count(*) FROM t)), $3, $4 FROM k) "
-    "SELECT count(*) AS revoked FROM k",
+    "  'revoked_token_count', (SELECT n FROM t)), $3, $4 FROM k) "
+    "SELECT count(*) AS revoked, (SELECT n FROM t) AS tokens FROM k",
     4, 0};
 
 int store_consent_revoke(store_pool *p, const char *user_id, const char *consent_id,
@@ -184,13 +182,13 @@ static store_stmt revoke_agents = {
     "kc AS (SELECT id, client_id FROM cns WHERE EXISTS (SELECT 1 FROM go) "
     "  AND ($2::jsonb IS NULL OR client_id IN (SELECT id FROM req))), "
     "d AS (UPDATE oauth_clients SET status = 'disabled', updated_at = now() "
-    "  WHERE client_id IN (SELECT client_id FROM dis) RETURNING client_id), "
-    "k AS (UPDATE consents SET revoked_at = now() WHERE id IN (SELECT id FROM kc) "
+    "  WHERE client_id IN (SELECT client_id FROM dis) AND NOT $6 RETURNING client_id), "
+    "k AS (UPDATE consents SET revoked_at = now() WHERE id IN (SELECT id FROM kc) AND NOT $6 "
     "  RETURNING id), "
-    "t AS (UPDATE oauth_tokens SET revoked_at = now() WHERE revoked_at IS NULL "
-    "  AND expires_at > now() AND (client_id IN (SELECT client_id FROM dis) "
-    "  OR (user_id = $1 AND client_id IN (SELECT client_id FROM kc))) RETURNING jti), "
-    "rt AS (UPDATE refresh_tokens SET revoked_at = now() WHERE revoked_at IS NULL "
+    "t AS (SELECT shark_revoke_mark('client', ARRAY(SELECT client_id FROM dis), $6) "
+    "  + shark_revoke_mark('grant', ARRAY(SELECT $1 || ' ' || client_id FROM kc "
+    "    WHERE client_id NOT IN (SELECT client_id FROM dis)), $6) AS n), "
+    "rt AS (UPDATE refresh_tokens SET revoked_at = now() WHERE revoked_at IS NULL AND NOT $6 "
     "  AND (client_id IN (SELECT client_id FROM dis) "
     "  OR (user_id = $1 AND client_id IN (SELECT client_id FROM kc)))), "
     "ids AS (SELECT coalesce(jsonb_agg(client_id ORDER BY client_id), '[]'::jsonb) AS j "
@@ -198,19 +196,24 @@ static store_stmt revoke_agents = {
     "ev AS (INSERT INTO " AUDIT_COLS " SELECT shark_id('audit_'), 'user.agents_revoked', $1, "
     "  'user', $1, jsonb_build_object('revoked_count', jsonb_array_length(ids.j), "
     "  'revoked_agent_ids', ids.j, 'revoked_consent_count', (SELECT count(*) FROM k), "
-    "  'revoked_token_count', (SELECT count(*) FROM t), 'disabled_count', "
+    "  'revoked_token_count', (SELECT n FROM t), 'disabled_count', "
     "  (SELECT count(*) FROM d), 'reason', $3::text, 'initiated_by', 'admin'), $4, $5 "
-    "  FROM ids WHERE EXISTS (SELECT 1 FROM go) RETURNING id) "
+    "  FROM ids WHERE EXISTS (SELECT 1 FROM go) AND NOT $6 RETURNING id) "
     "SELECT EXISTS (SELECT 1 FROM u)::text AS found, "
     "  (SELECT coalesce(jsonb_agg(id ORDER BY id), '[]'::jsonb) FROM refused)::text AS refused, "
-    "  jsonb_build_object('revoked_agent_ids', ids.j, 'revoked_consent_count', "
-    "  (SELECT count(*) FROM k), 'audit_event_id', (SELECT id FROM ev))::text AS body "
+    "  (jsonb_build_object('revoked_agent_ids', ids.j, 'revoked_consent_count', "
+    "  CASE WHEN $6 THEN (SELECT count(*) FROM kc) ELSE (SELECT count(*) FROM k) END) || "
+    "  CASE WHEN $6 THEN jsonb_build_object('dry_run', true, 'revoked_token_count', "
+    "    (SELECT n FROM t), 'disabled_count', (SELECT count(*) FROM dis)) "
+    "  ELSE jsonb_build_object('audit_event_id', (SELECT id FROM ev)) END)::text AS body "
     "FROM ids",
-    5, 0};
+    6, 0};
 
 int store_user_revoke_agents(store_pool *p, const char *user_id, const char *agent_ids,
-                             const char *reason, const store_actor *o, store_cb cb, void *ud)
+                             const char *reason, int dry_run, const store_actor *o, store_cb cb,
+                             void *ud)
 {
-    const char *params[] = {user_id, agent_ids, reason, o->request_id, o->client_ip};
+    const char *params[] = {user_id,        agent_ids,   reason, o->request_id,
+                            o->client_ip, dry_run ? "true" : "false"};
     return store_exec(p, &revoke_agents, params, cb, ud);
 }

@@ -56,8 +56,12 @@ int store_consent_revoke(store_pool *p, const char *user_id, const char *consent
  * user's agents and consents. Row: `found` ('true'/'false'), `refused` (JSON array
  * of requested ids neither created nor consented to by the user; when not
  * empty nothing was changed), `body` — {revoked_agent_ids,
- * revoked_consent_count, audit_event_id}. */
+ * revoked_consent_count, audit_event_id}; a dry run changes nothing and
+ * answers {revoked_agent_ids, revoked_consent_count, dry_run,
+ * revoked_token_count, disabled_count}. Tokens are revoked by watermarks
+ * (migration 0026): the agents' own, and the user's grant to each agent. */
 int store_user_revoke_agents(store_pool *p, const char *user_id, const char *agent_ids,
-                             const char *reason, const store_actor *o, store_cb cb, void *ud);
+                             const char *reason, int dry_run, const store_actor *o, store_cb cb,
+                             void *ud);
 
 #endif

@@ -224,22 +224,36 @@ static store_stmt conn_delete = {
     "  access_sealed, refresh_sealed), "
     "ag AS (SELECT client_id FROM vault_access WHERE connection_id IN (SELECT id FROM d) "
     "  AND $2::boolean), "
-    "rev AS (UPDATE oauth_tokens SET revoked_at = now() WHERE client_id IN (SELECT client_id "
-    "  FROM ag) AND revoked_at IS NULL AND expires_at > now() RETURNING client_id), "
+    "rev AS (SELECT shark_revoke_mark('client', ARRAY(SELECT client_id FROM ag), false) AS n), "
     "rt AS (UPDATE refresh_tokens SET revoked_at = now() WHERE client_id IN (SELECT client_id "
     "  FROM ag) AND revoked_at IS NULL), "
     "ids AS (SELECT coalesce(jsonb_agg(client_id ORDER BY client_id), '[]') AS j FROM ag), "
     "ev AS (" AUDIT("vault.connection_disconnected", "'admin'", "'admin'", "d.id",
                     "jsonb_build_object('provider_id', d.provider_id, 'user_id', d.user_id, "
                     "'cascade_to_agents', $2::boolean, 'revoked_agent_ids', (SELECT j FROM ids), "
-                    "'revoked_token_count', (SELECT count(*) FROM rev), 'layer', 5)",
+                    "'revoked_token_count', (SELECT n FROM rev), 'layer', 5)",
                     "$3", "$4") "FROM d RETURNING id) "
     "SELECT d.id, (SELECT j FROM ids)::text AS revoked_agent_ids, "
-    "  (SELECT count(*) FROM rev) AS revoked_token_count, (SELECT id FROM ev) AS audit_event_id, "
+    "  (SELECT n FROM rev) AS revoked_token_count, (SELECT id FROM ev) AS audit_event_id, "
     "  p.revoke_url, p.client_id, " B64("p.client_secret_sealed") ", p.auth_style, "
     "  d.provider_id, " B64("d.refresh_sealed") ", " B64("d.access_sealed") " "
     "FROM d JOIN vault_providers p ON p.id = d.provider_id",
     4, 0};
+
+/* What a cascading disconnect would revoke, changing nothing. */
+static store_stmt conn_dry_run = {
+    "vault_conn_dry_run",
+    "WITH ag AS (SELECT client_id FROM vault_access WHERE connection_id = $1 AND $2::boolean) "
+    "SELECT c.id, (SELECT coalesce(jsonb_agg(client_id ORDER BY client_id), '[]') FROM ag)::text "
+    "  AS revoked_agent_ids, shark_revoke_mark('client', ARRAY(SELECT client_id FROM ag), true) "
+    "  AS revoked_token_count FROM vault_connections c WHERE c.id = $1",
+    2, 0};
+
+int store_vault_conn_dry_run(store_pool *p, const char *id, bool cascade, store_cb cb, void *ud)
+{
+    const char *params[] = {id, cascade ? "true" : "false"};
+    return store_exec(p, &conn_dry_run, params, cb, ud);
+}
 
 struct conn_del {
     char id[128];

@@ -73,6 +73,9 @@ int store_vault_conn_get(store_pool *p, const char *id, store_cb cb, void *ud);
  * audit_event_id, revoke_url, client_id, client_secret_sealed, auth_style,
  * provider_id, refresh_sealed, access_sealed. `cb` gets err != 0 with a NULL
  * result on any failure. */
+/* What a disconnect would revoke, counted only. Row (none if unknown): id,
+ * revoked_agent_ids (JSON), revoked_token_count. */
+int store_vault_conn_dry_run(store_pool *p, const char *id, bool cascade, store_cb cb, void *ud);
 int store_vault_conn_delete(store_pool *p, const char *id, bool cascade, const store_actor *who,
                             store_cb cb, void *ud);
 

@@ -1,6 +1,7 @@
 #include "webhooks.h"
 
 #include <stdio.h>
+#include <stdlib.h>
 
 /* The audit row a statement appends (as in store/agents.c): INSERT …
  * SELECT over a CTE, so it exists exactly when the change happened. */
@@ -203,13 +204,65 @@ static store_stmt hook_claim = {
     "  c.attempts, c.payload::text FROM c JOIN webhooks w ON w.id = c.webhook_id",
     2, 0};
 
-int store_hook_claim(store_pool *p, int limit, int lock_s, store_cb cb, void *ud)
+/* The caller's callback and its data, between a query and its typed
+ * answer. */
+struct typed {
+    void (*cb)(void);
+    void *ud;
+};
+
+static struct typed *typed_new(void (*cb)(void), void *ud)
+{
+    struct typed *t = malloc(sizeof(*t));
+    if (t != NULL) {
+        t->cb = cb;
+        t->ud = ud;
+    }
+    return t;
+}
+
+static int typed_exec(store_pool *p, const store_stmt *st, const char *const *params,
+                      store_cb adapt, void (*cb)(void), void *ud)
+{
+    struct typed *t = typed_new(cb, ud);
+    if (t == NULL)
+        return STORE_EUNAVAIL;
+    int rc = store_exec(p, st, params, adapt, t);
+    if (rc != 0)
+        free(t);
+    return rc;
+}
+
+static void on_claim(void *ud, PGresult *res, int err, const char *msg)
+{
+    struct typed t = *(struct typed *)ud;
+    free(ud);
+    store_hook_due_cb cb = (store_hook_due_cb)t.cb;
+    int n = err == STORE_OK ? PQntuples(res) : 0;
+    store_hook_due *rows = n > 0 ? calloc((size_t)n, sizeof(*rows)) : NULL;
+    if (n > 0 && rows == NULL) {
+        cb(t.ud, NULL, 0, STORE_EINTERNAL, "out of memory");
+        return;
+    }
+    for (int i = 0; i < n; i++) {
+        rows[i].id = PQgetvalue(res, i, 0);
+        rows[i].webhook_id = PQgetvalue(res, i, 1);
+        rows[i].url = PQgetvalue(res, i, 2);
+        rows[i].secret_sealed = PQgetvalue(res, i, 3);
+        rows[i].attempt = atoi(PQgetvalue(res, i, 4));
+        rows[i].payload = PQgetvalue(res, i, 5);
+    }
+    cb(t.ud, rows, n, err, msg);
+    free(rows);
+}
+
+int store_hook_claim(store_pool *p, int limit, int lock_s, store_hook_due_cb cb, void *ud)
 {
     char l[16], s[16];
     int_text(l, limit);
     int_text(s, lock_s);
     const char *params[] = {l, s};
-    return store_exec(p, &hook_claim, params, cb, ud);
+    return typed_exec(p, &hook_claim, params, on_claim, (void (*)(void))cb, ud);
 }
 
 /* The attempt is written only if this process still holds the row (same
@@ -248,7 +301,17 @@ static store_stmt hook_record = {
     "SELECT $2 AS webhook_id, coalesce((SELECT disable FROM w), false)::text AS disabled",
     10, 0};
 
-int store_hook_record(store_pool *p, const store_hook_attempt *a, store_cb cb, void *ud)
+static void on_record(void *ud, PGresult *res, int err, const char *msg)
+{
+    struct typed t = *(struct typed *)ud;
+    free(ud);
+    bool ok = err == STORE_OK && PQntuples(res) == 1;
+    ((store_hook_recorded_cb)t.cb)(t.ud, err, msg, ok ? PQgetvalue(res, 0, 0) : "",
+                                   ok && PQgetvalue(res, 0, 1)[0] == 't');
+}
+
+int store_hook_record(store_pool *p, const store_hook_attempt *a, store_hook_recorded_cb cb,
+                      void *ud)
 {
     char attempt[16], code[16], latency[16], retry[32], disable[16];
     int_text(attempt, a->attempt);
@@ -259,7 +322,7 @@ int store_hook_record(store_pool *p, const store_hook_attempt *a, store_cb cb, v
     const char *params[] = {a->delivery_id, a->webhook_id,       attempt,  a->status_code ? code : NULL,
                             latency,        a->response_body,     a->error, a->status,
                             retry,          disable};
-    return store_exec(p, &hook_record, params, cb, ud);
+    return typed_exec(p, &hook_record, params, on_record, (void (*)(void))cb, ud);
 }
 
 static store_stmt hook_queued = {
@@ -267,7 +330,15 @@ static store_stmt hook_queued = {
     "SELECT count(*) FROM webhook_deliveries WHERE status IN ('pending', 'retrying', 'sending')",
     0, 0};
 
-int store_hook_queued(store_pool *p, store_cb cb, void *ud)
+static void on_queued(void *ud, PGresult *res, int err, const char *msg)
 {
-    return store_exec(p, &hook_queued, NULL, cb, ud);
+    struct typed t = *(struct typed *)ud;
+    free(ud);
+    long n = err == STORE_OK && PQntuples(res) == 1 ? atol(PQgetvalue(res, 0, 0)) : -1;
+    ((store_hook_queued_cb)t.cb)(t.ud, err, n);
+}
+
+int store_hook_queued(store_pool *p, store_hook_queued_cb cb, void *ud)
+{
+    return typed_exec(p, &hook_queued, NULL, on_queued, (void (*)(void))cb, ud);
 }

@@ -1,6 +1,6 @@
 /*
  * store/webhooks: webhook endpoints (admin API) and the delivery outbox
- * (the delivery thread, core/outbound.c). Deliveries are created by the
+ * (the delivery thread, hooks/deliver.c). Deliveries are created by the
  * trigger on audit_events (migration 0006), never from C, except the
  * targeted webhook.test. Changes to endpoints write their audit event in
  * the same statement. Event lists travel as JSON array text; results carry
@@ -8,6 +8,8 @@
  */
 #ifndef SHARK_STORE_WEBHOOKS_H
 #define SHARK_STORE_WEBHOOKS_H
+
+#include <stdbool.h>
 
 #include "agents.h"
 #include "store.h"
@@ -47,12 +49,20 @@ int store_hook_deliveries(store_pool *p, const char *id, const char *status, int
 int store_hook_redeliver(store_pool *p, const char *delivery_id, const store_actor *who,
                          store_cb cb, void *ud);
 
-/* ---- the outbox (delivery thread) ---- */
+/* ---- the outbox (delivery thread): typed rows ---- */
+/* A claimed delivery; the strings live during the callback only. */
+typedef struct store_hook_due {
+    const char *id, *webhook_id, *url;
+    const char *secret_sealed; /* base64 */
+    int attempt;               /* this one, counted from 1 */
+    const char *payload;       /* the JSON body */
+} store_hook_due;
+typedef void (*store_hook_due_cb)(void *ud, const store_hook_due *rows, int n, int err,
+                                  const char *msg);
 /* Claims up to `limit` due deliveries of enabled endpoints, and 'sending'
  * rows whose lock expired (a crashed process), locking them for lock_s
- * seconds and counting the attempt. Rows: id, webhook_id, url,
- * secret_sealed (base64), attempt, payload (the JSON body). */
-int store_hook_claim(store_pool *p, int limit, int lock_s, store_cb cb, void *ud);
+ * seconds and counting the attempt. */
+int store_hook_claim(store_pool *p, int limit, int lock_s, store_hook_due_cb cb, void *ud);
 
 typedef struct store_hook_attempt {
     const char *delivery_id, *webhook_id;
@@ -67,9 +77,13 @@ typedef struct store_hook_attempt {
 } store_hook_attempt;
 /* Records an attempt and its outcome; an endpoint failing continuously for
  * longer than disable_after_s is disabled (its queued deliveries fail) and
- * webhook.disabled is audited. Row: webhook_id, disabled ('t'/'f'). */
-int store_hook_record(store_pool *p, const store_hook_attempt *a, store_cb cb, void *ud);
-/* Row: queued (deliveries pending, retrying or sending). */
-int store_hook_queued(store_pool *p, store_cb cb, void *ud);
+ * webhook.disabled is audited: `disabled` says so. */
+typedef void (*store_hook_recorded_cb)(void *ud, int err, const char *msg, const char *webhook_id,
+                                       bool disabled);
+int store_hook_record(store_pool *p, const store_hook_attempt *a, store_hook_recorded_cb cb,
+                      void *ud);
+/* Deliveries pending, retrying or sending (-1 on error). */
+typedef void (*store_hook_queued_cb)(void *ud, int err, long queued);
+int store_hook_queued(store_pool *p, store_hook_queued_cb cb, void *ud);
 
 #endif

@@ -48,8 +48,12 @@ function pidAlive(pid) {
 }
 
 export class Shark {
-  constructor(extra = []) {
+  // opts.fetch: how to reach it (a TLS server's issuer is https; pass
+  // --tls-cert/--tls-key in extra and a fetch that trusts the certificate).
+  constructor(extra = [], opts = {}) {
     this.extra = extra
+    this.fetch = opts.fetch ?? fetch
+    this.scheme = extra.includes('--tls-cert') ? 'https' : 'http'
     this.proc = null
     this.exited = null
   }
@@ -60,7 +64,7 @@ export class Shark {
     fs.chmodSync(this.tmp, 0o711)
     this.dataDir = path.join(this.tmp, 'data')
     this.port = await freePort()
-    this.issuer = `http://127.0.0.1:${this.port}`
+    this.issuer = `${this.scheme}://127.0.0.1:${this.port}`
     const env = { ...process.env }
     for (const k of Object.keys(env)) if (k.startsWith('SHARK_')) delete env[k]
     this.stderrPath = path.join(this.tmp, 'stderr.log')
@@ -84,7 +88,7 @@ export class Shark {
         throw new Error(`shark exited during start (${JSON.stringify(exitedEarly)}):\n${this.stderr().slice(-4000)}`)
       }
       try {
-        const r = await fetch(this.url('/healthz'), { signal: AbortSignal.timeout(2000) })
+        const r = await this.fetch(this.url('/healthz'), { signal: AbortSignal.timeout(2000) })
         await r.arrayBuffer()
         if (r.status === 200) break
       } catch { /* not up yet */ }
@@ -160,8 +164,8 @@ process.on('exit', () => {
 // setup(shark) (e.g. discovery). A failure to start or set up is reported by
 // the test 'shark starts' instead of a failing hook, because node 20 counts a
 // failing hook's tests as cancelled, not failed.
-export function useShark(extra = [], setup = async () => {}) {
-  const s = new Shark(extra)
+export function useShark(extra = [], setup = async () => {}, opts = {}) {
+  const s = new Shark(extra, opts)
   let startError = null
   before(async () => {
     try {

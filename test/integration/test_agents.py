@@ -761,7 +761,7 @@ def test_agent_disable_revokes_tokens_and_blocks_issuance(shark):
     for t in toks:
         assert introspect(shark, t) == {"active": False}
     tl = api(shark, "GET", "/api/v1/agents/%s/tokens" % agent["id"]).json()
-    assert tl == {"data": [], "total": 0}
+    assert tl == {"data": [], "total": 0, "next_cursor": None}
     r = get_token(shark, agent["id"], agent["client_secret"])
     assert r.status_code == 401, r.text
     assert_oauth_error(r.json(), "invalid_client")
@@ -811,7 +811,7 @@ def test_agent_tokens_lists_live_tokens(shark):
     app = make_app(shark)
     agent = make_agent(shark, app["id"], scopes=["mcp:read", "mcp:write"])
     path = "/api/v1/agents/%s/tokens" % agent["id"]
-    assert api(shark, "GET", path).json() == {"data": [], "total": 0}
+    assert api(shark, "GET", path).json() == {"data": [], "total": 0, "next_cursor": None}
     key = EcKey()
     bearer = token_ok(shark, agent["id"], agent["client_secret"], scope="mcp:read")
     bound = token_ok(shark, agent["id"], agent["client_secret"], key=key)
@@ -819,7 +819,7 @@ def test_agent_tokens_lists_live_tokens(shark):
     r = api(shark, "GET", path)
     assert r.status_code == 200, r.text
     body = r.json()
-    assert set(body) == {"data", "total"} and body["total"] == 2 and len(body["data"]) == 2
+    assert set(body) == {"data", "total", "next_cursor"} and body["total"] == 2 and len(body["data"]) == 2
     by_id = {t["token_id"]: t for t in body["data"]}
     jti_bearer = unverified_claims(bearer["access_token"])["jti"]
     jti_bound = unverified_claims(bound["access_token"])["jti"]

@@ -356,9 +356,6 @@ def test_token_endpoint_without_redirect_uri_when_the_request_had_none(s, strict
     assert r.json()["token_type"] == "Bearer"
 
 
-@pytest.mark.xfail(strict=True, reason="issue 20: the token endpoint issues tokens without "
-                   "redirect_uri although the authorization request had one (RFC 6749 §4.1.3, "
-                   "OAuth 2.1 §4.1.3: REQUIRED then)")
 def test_token_endpoint_requires_redirect_uri_when_the_request_had_one(s, strict):
     c = strict["client"]
     cb, verifier, _, _ = flows.authorize(s, strict["person"], c, "openid",
@@ -369,9 +366,6 @@ def test_token_endpoint_requires_redirect_uri_when_the_request_had_one(s, strict
     assert_oauth_error(r.json(), "invalid_request")
 
 
-@pytest.mark.xfail(strict=True, reason="issue 20: a loopback redirect URI with another port is "
-                   "refused; OAuth 2.1 §2.3.1 and RFC 8252 §7.3 require any port for loopback "
-                   "IP literals")
 def test_loopback_redirect_uri_may_use_any_port(s):
     person = flows.sign_up(s)
     c = flows.register_client(s, redirect_uri="http://127.0.0.1/cb", public=True)

@@ -455,7 +455,9 @@ def test_put_replaces_metadata(srv):
     assert u["client_name"] == "After"
     assert u["redirect_uris"] == new["redirect_uris"]
     assert u["grant_types"] == ["authorization_code"]  # omitted: back to the default
-    assert "scope" not in u and "software_id" not in u
+    # scope omitted: the default interactive scopes this registration may have (issue 14)
+    assert set(u["scope"].split()) <= {"openid", "profile", "email", "offline_access"}, u
+    assert "software_id" not in u
     assert u["tos_uri"] == "https://new.example.com/tos"
     assert u["client_id_issued_at"] == c["client_id_issued_at"]
     assert metadata_of(manage(srv, "GET", c["client_id"],

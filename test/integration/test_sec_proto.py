@@ -643,10 +643,13 @@ def test_rs256_id_tokens(env):
     assert header["alg"] == "RS256"
     assert claims["sub"] == uid and claims["aud"] == rsa_client["client_id"]
     rsa_verify(jwks, tr["id_token"])
-    # access tokens stay on the active key; other clients' id_tokens too
+    # access tokens stay on the active key; id_tokens are RS256 unless the
+    # client registered the active key's alg (issue 14: OpenID's default)
     assert jwt_parts(tr["access_token"])[0]["alg"] == "ES256"
     plain = code_flow(s, sess, register(s), scope="openid")
-    assert jwt_parts(plain["id_token"])[0]["alg"] == "ES256"
+    assert jwt_parts(plain["id_token"])[0]["alg"] == "RS256"
+    es = code_flow(s, sess, register(s, id_token_signed_response_alg="ES256"), scope="openid")
+    assert jwt_parts(es["id_token"])[0]["alg"] == "ES256"
 
 
 def test_rs256_id_token_key_rotates_on_its_own(env):

@@ -56,6 +56,9 @@ static void run_until(const bool *flag, uint64_t ms)
     uv_timer_t guard;
 
     timed_out = false;
+    /* The loop's clock stands still while blocking test code runs; a guard
+     * armed from a stale clock would fire at once. */
+    uv_update_time(&loop);
     uv_timer_init(&loop, &guard);
     uv_timer_start(&guard, on_guard, ms, 0);
     while (!*flag && !timed_out)
@@ -1057,11 +1060,20 @@ static void test_store_users(void **state)
     /* Layer 3: a refused id changes nothing; then all of ann's agents */
     issue_token("tok_users_own", "shark_agent_users_own", ann, NULL);
     OK(store_user_revoke_agents(tp, ann, "[\"shark_agent_users_own\", \"shark_agent_nope\"]",
-                                "r", &WHO, on_rows, &R));
+                                "r", 0, &WHO, on_rows, &R));
     assert_string_equal(col("found"), "true");
     assert_string_equal(col("refused"), "[\"shark_agent_nope\"]");
     assert_true(token_active("tok_users_own"));
-    OK(store_user_revoke_agents(tp, ann, NULL, "cancelled", &WHO, on_rows, &R));
+    OK(store_user_revoke_agents(tp, ann, NULL, "cancelled", 1, &WHO, on_rows, &R)); /* dry */
+    b = js(col("body"));
+    assert_int_equal(jint(b, "revoked_token_count"), 1);
+    assert_int_equal(jint(b, "disabled_count"), 1);
+    json_decref(b);
+    assert_true(token_active("tok_users_own"));
+    assert_string_equal(sql1("SELECT status FROM oauth_clients WHERE client_id = "
+                             "'shark_agent_users_own'"),
+                        "active");
+    OK(store_user_revoke_agents(tp, ann, NULL, "cancelled", 0, &WHO, on_rows, &R));
     assert_string_equal(col("refused"), "[]");
     b = js(col("body"));
     assert_string_equal(json_string_value(json_array_get(json_object_get(b, "revoked_agent_ids"),
@@ -1078,7 +1090,7 @@ static void test_store_users(void **state)
     assert_string_equal(sql1("SELECT status FROM oauth_clients WHERE client_id = "
                              "'shark_agent_users_other'"),
                         "active");
-    OK(store_user_revoke_agents(tp, "usr_nobody", NULL, NULL, &WHO, on_rows, &R));
+    OK(store_user_revoke_agents(tp, "usr_nobody", NULL, NULL, 0, &WHO, on_rows, &R));
     assert_string_equal(col("found"), "false");
 
     /* delete: the user's tokens die, agents they created stay without them */
@@ -1179,9 +1191,13 @@ static void test_store_apps_and_agents(void **state)
     /* tokens, Layer 2, rotations */
     issue_token("tok_st_a1", "shark_agent_st_a", NULL, "jkt-one");
     issue_token("tok_st_a2", "shark_agent_st_a", NULL, NULL);
-    OK(store_agent_tokens(tp, "shark_agent_st_a", on_rows, &R));
+    OK(store_agent_tokens(tp, "shark_agent_st_a", 100, NULL, NULL, on_rows, &R));
     assert_string_equal(col("total"), "2");
-    OK(store_agent_tokens(tp, "shark_agent_nope", on_rows, &R));
+    assert_null(col("next"));
+    OK(store_agent_tokens(tp, "shark_agent_st_a", 1, NULL, NULL, on_rows, &R));
+    assert_string_equal(col("total"), "2");
+    assert_non_null(col("next"));
+    OK(store_agent_tokens(tp, "shark_agent_nope", 100, NULL, NULL, on_rows, &R));
     assert_int_equal(R.ntuples, 0);
     OK(store_agent_rotate_secret(tp, "shark_agent_st_a", "new-hash", 60, &WHO, on_rows, &R));
     assert_non_null(col("rotated_at"));
@@ -1194,18 +1210,23 @@ static void test_store_apps_and_agents(void **state)
                         "newer-hash|none");
     OK(store_agent_rotate_secret(tp, "shark_agent_nope", "h", 0, &WHO, on_rows, &R));
     assert_int_equal(R.ntuples, 0);
-    OK(store_agent_rotate_dpop(tp, "shark_agent_st_a", "jkt-two", "lost", &WHO, on_rows, &R));
+    OK(store_agent_rotate_dpop(tp, "shark_agent_st_a", "jkt-two", "lost", 0, &WHO, on_rows, &R));
     assert_string_equal(col("old_jkt"), "");
     assert_string_equal(col("revoked_token_count"), "1"); /* the one bound to jkt-one */
     assert_true(strncmp(col("audit_event_id"), "audit_", 6) == 0);
     assert_false(token_active("tok_st_a1"));
     assert_true(token_active("tok_st_a2"));
-    OK(store_agent_rotate_dpop(tp, "shark_agent_st_a", "jkt-three", NULL, &WHO, on_rows, &R));
+    OK(store_agent_rotate_dpop(tp, "shark_agent_st_a", "jkt-three", NULL, 0, &WHO, on_rows, &R));
     assert_string_equal(col("old_jkt"), "jkt-two");
-    OK(store_agent_revoke_all(tp, "shark_agent_st_a", &WHO, on_rows, &R));
+    OK(store_agent_revoke_all(tp, "shark_agent_st_a", 1, &WHO, on_rows, &R)); /* dry run */
+    assert_string_equal(col("revoked_count"), "1");
+    assert_true(token_active("tok_st_a2"));
+    OK(store_agent_revoke_all(tp, "shark_agent_st_a", 0, &WHO, on_rows, &R));
     assert_string_equal(col("revoked_count"), "1");
     assert_false(token_active("tok_st_a2"));
-    OK(store_agent_revoke_all(tp, "shark_agent_nope", &WHO, on_rows, &R));
+    OK(store_agent_revoke_all(tp, "shark_agent_st_a", 0, &WHO, on_rows, &R));
+    assert_string_equal(col("revoked_count"), "0"); /* the watermark covers it already */
+    OK(store_agent_revoke_all(tp, "shark_agent_nope", 0, &WHO, on_rows, &R));
     assert_int_equal(R.ntuples, 0);
 
     /* update: scopes bounded by the app; disabling revokes */
@@ -1250,9 +1271,12 @@ static void test_store_apps_and_agents(void **state)
     assert_string_equal(sql1("SELECT count(*) FROM oauth_clients WHERE client_id = "
                              "'shark_agent_st_a'"),
                         "0");
-    assert_string_equal(sql1("SELECT (revoked_at IS NOT NULL)::text FROM oauth_tokens "
-                             "WHERE jti = 'tok_st_a4'"),
-                        "true");
+    /* by a watermark, not by rewriting the token's row */
+    assert_false(token_active("tok_st_a4"));
+    assert_string_equal(sql1("SELECT (revoked_at IS NULL)::text || '|' || (SELECT count(*) FROM "
+                             "revocation_watermarks WHERE kind = 'client' AND subject_id = "
+                             "'shark_agent_st_a') FROM oauth_tokens WHERE jti = 'tok_st_a4'"),
+                        "true|1");
     OK(store_agent_delete(tp, "shark_agent_st_a", &WHO, on_rows, &R));
     assert_int_equal(R.ntuples, 0);
     tp_close();
@@ -1546,7 +1570,7 @@ static void test_store_revoke_layer4_and_feed(void **state)
              sql1("SELECT to_char(now() AT TIME ZONE 'UTC', "
                   "'YYYY-MM-DD\"T\"HH24:MI:SS.US\"Z\"')"));
     OK(store_revoke_clients(tp, "[\"shark_agent_l4_v1_a\", \"shark_agent_l4_v1_b\"]",
-                            "shark_agent_l4_v1_*", "rollback", &WHO, on_rows, &R));
+                            "shark_agent_l4_v1_*", "rollback", 0, &WHO, on_rows, &R));
     assert_string_equal(col("revoked_count"), "3");
     char ev[64];
     snprintf(ev, sizeof(ev), "%s", col("audit_event_id"));
@@ -1557,7 +1581,7 @@ static void test_store_revoke_layer4_and_feed(void **state)
     assert_string_equal(sql1("SELECT (metadata->>'matched_client_count') || '|' || "
                              "(metadata->>'pattern') FROM audit_events WHERE id = '%s'", ev),
                         "2|shark_agent_l4_v1_*");
-    OK(store_revoke_clients(tp, "[\"shark_agent_l4_v1_a\"]", "p", "again", &WHO, on_rows, &R));
+    OK(store_revoke_clients(tp, "[\"shark_agent_l4_v1_a\"]", "p", "again", 0, &WHO, on_rows, &R));
     assert_string_equal(col("revoked_count"), "0");
 
     /* the feed: in (revoked_at, jti) order, paged exactly */

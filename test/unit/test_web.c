@@ -6,7 +6,7 @@
 
 #include <cmocka.h>
 
-#include "protocol/web.h"
+#include "identity/web.h"
 
 static void test_host_names_the_issuer(void **state)
 {

@@ -1,0 +1,212 @@
+import { FormEvent, useState } from "react";
+import { api, rowsOf } from "../api";
+import { Badge, Confirm, ErrorNote, Field, Link, splitList, usePaged, useLoad, When } from "../components";
+
+export function Vault() {
+  const providers = useLoad(() => api("/api/v1/vault/providers", { query: { limit: 200 } }), []);
+  const [providerId, setProviderId] = useState("");
+  const [userId, setUserId] = useState("");
+  const [needsReauth, setNeedsReauth] = useState(false);
+  const conns = usePaged("/api/v1/vault/connections", { provider_id: providerId, user_id: userId });
+  const [adding, setAdding] = useState(false);
+  const [disconnect, setDisconnect] = useState<any>(null);
+  const [cascade, setCascade] = useState(true);
+  const [note, setNote] = useState<string | null>(null);
+  const rows = needsReauth ? conns.rows.filter((c) => c.needs_reauth) : conns.rows;
+  return (
+    <section>
+      <h1>Vault</h1>
+      {note && (
+        <p className="ok" role="status">
+          {note}
+        </p>
+      )}
+      <h2>Connections</h2>
+      <div className="filters">
+        <Field label="Provider">
+          <select value={providerId} onChange={(e) => setProviderId(e.target.value)}>
+            <option value="">any</option>
+            {rowsOf(providers.data).map((p) => (
+              <option key={p.id} value={p.id}>
+                {p.name}
+              </option>
+            ))}
+          </select>
+        </Field>
+        <Field label="User ID">
+          <input value={userId} onChange={(e) => setUserId(e.target.value.trim())} placeholder="usr_…" />
+        </Field>
+        <label className="toggle">
+          <input type="checkbox" checked={needsReauth} onChange={(e) => setNeedsReauth(e.target.checked)} /> Only
+          needing re-authorization
+        </label>
+      </div>
+      <ErrorNote error={conns.error} />
+      <div className="table-wrap">
+        <table>
+          <thead>
+            <tr>
+              <th scope="col">Provider</th>
+              <th scope="col">User</th>
+              <th scope="col">Scopes</th>
+              <th scope="col">State</th>
+              <th scope="col">Connected</th>
+              <th scope="col">
+                <span className="sr">Actions</span>
+              </th>
+            </tr>
+          </thead>
+          <tbody>
+            {rows.map((c) => (
+              <tr key={c.id}>
+                <td data-label="Provider">{c.provider_id}</td>
+                <td data-label="User">
+                  <Link to={`/admin/users/${encodeURIComponent(c.user_id)}`}>{c.user_id}</Link>
+                </td>
+                <td data-label="Scopes">{(c.scopes ?? []).join(" ")}</td>
+                <td data-label="State">
+                  {c.needs_reauth ? <Badge kind="bad">needs re-auth</Badge> : <Badge kind="good">connected</Badge>}
+                </td>
+                <td data-label="Connected">
+                  <When at={c.created_at} />
+                </td>
+                <td className="row-actions">
+                  <button className="danger" onClick={() => (setCascade(true), setDisconnect(c))}>
+                    Disconnect
+                  </button>
+                </td>
+              </tr>
+            ))}
+            {rows.length === 0 && !conns.loading && (
+              <tr>
+                <td colSpan={6} className="muted">
+                  No connections.
+                </td>
+              </tr>
+            )}
+          </tbody>
+        </table>
+      </div>
+      {conns.pager}
+      <div className="head">
+        <h2>Providers</h2>
+        <button onClick={() => setAdding(!adding)} aria-expanded={adding}>
+          Add custom provider
+        </button>
+      </div>
+      {adding && <NewProvider onDone={() => (setAdding(false), providers.reload())} />}
+      <ErrorNote error={providers.error} />
+      <div className="table-wrap">
+        <table>
+          <thead>
+            <tr>
+              <th scope="col">Name</th>
+              <th scope="col">ID</th>
+              <th scope="col">Kind</th>
+              <th scope="col">Client</th>
+              <th scope="col">Token URL</th>
+            </tr>
+          </thead>
+          <tbody>
+            {rowsOf(providers.data).map((p) => (
+              <tr key={p.id}>
+                <td data-label="Name">{p.name}</td>
+                <td data-label="ID">
+                  <code>{p.id}</code>
+                </td>
+                <td data-label="Kind">{p.builtin ? "built-in" : <Badge>custom</Badge>}</td>
+                <td data-label="Client">
+                  {p.client_id ? <code>{p.client_id}</code> : <span className="muted">not configured</span>}
+                </td>
+                <td data-label="Token URL" className="wrap-anywhere">
+                  {p.token_url}
+                </td>
+              </tr>
+            ))}
+          </tbody>
+        </table>
+      </div>
+      {disconnect && (
+        <Confirm
+          title={`Disconnect ${disconnect.provider_id} for ${disconnect.user_id}?`}
+          what={
+            <>
+              <p>Deletes the stored provider tokens and revokes them at the provider when it can.</p>
+              <label className="toggle">
+                <input
+                  type="checkbox"
+                  checked={cascade}
+                  onChange={(e) => setCascade(e.target.checked)}
+                  name="cascade_to_agents"
+                />{" "}
+                Also revoke the tokens of every agent that fetched from this connection (cascade)
+              </label>
+            </>
+          }
+          path={`/api/v1/vault/connections/${encodeURIComponent(disconnect.id)}`}
+          route="/api/v1/vault/connections/{id}"
+          method="DELETE"
+          query={{ cascade_to_agents: cascade }}
+          confirmLabel="Disconnect"
+          onClose={() => setDisconnect(null)}
+          onDone={(r) => {
+            setDisconnect(null);
+            setNote(
+              `Disconnected. ${r?.revoked_agent_ids?.length ?? 0} agents and ${r?.revoked_token_count ?? 0} tokens revoked.`,
+            );
+            conns.reload();
+          }}
+        />
+      )}
+    </section>
+  );
+}
+
+function NewProvider({ onDone }: { onDone: () => void }) {
+  const [f, setF] = useState({ id: "", name: "", authorize_url: "", token_url: "", revoke_url: "", client_id: "", client_secret: "", scopes: "" });
+  const [error, setError] = useState<Error | null>(null);
+  const set = (k: keyof typeof f) => (e: { target: { value: string } }) => setF({ ...f, [k]: e.target.value });
+  async function submit(e: FormEvent) {
+    e.preventDefault();
+    const body: Record<string, unknown> = { ...f, scopes: splitList(f.scopes) };
+    for (const k of ["revoke_url", "client_id", "client_secret"]) if (!body[k]) delete body[k];
+    try {
+      await api("/api/v1/vault/providers", { method: "POST", body });
+      onDone();
+    } catch (err) {
+      setError(err as Error);
+    }
+  }
+  return (
+    <form className="panel grid2" onSubmit={submit}>
+      <Field label="ID (slug)">
+        <input value={f.id} onChange={set("id")} required pattern="[a-z0-9_\-]+" />
+      </Field>
+      <Field label="Name">
+        <input value={f.name} onChange={set("name")} required />
+      </Field>
+      <Field label="Authorize URL">
+        <input type="url" value={f.authorize_url} onChange={set("authorize_url")} required />
+      </Field>
+      <Field label="Token URL">
+        <input type="url" value={f.token_url} onChange={set("token_url")} required />
+      </Field>
+      <Field label="Revoke URL">
+        <input type="url" value={f.revoke_url} onChange={set("revoke_url")} />
+      </Field>
+      <Field label="Scopes">
+        <input value={f.scopes} onChange={set("scopes")} />
+      </Field>
+      <Field label="Client ID">
+        <input value={f.client_id} onChange={set("client_id")} />
+      </Field>
+      <Field label="Client secret" hint="sealed at rest; never shown again">
+        <input type="password" value={f.client_secret} onChange={set("client_secret")} autoComplete="off" />
+      </Field>
+      <ErrorNote error={error} />
+      <button type="submit" className="primary">
+        Add provider
+      </button>
+    </form>
+  );
+}

@@ -1,0 +1,71 @@
+"""The token vault: third-party OAuth tokens brokered for agents."""
+from __future__ import annotations
+
+from typing import Optional
+
+import httpx
+
+from ._base import seg
+from ._http import DEFAULT_TIMEOUT, Transport
+from .dpop import DPoPProver
+from .errors import VaultError
+from .models import (VaultConnectionList, VaultConnectionRecord, VaultDisconnectResult,
+                     VaultTokenResult)
+
+
+class VaultClient:
+    """admin_key for list_connections and disconnect; fetch_token uses the
+    agent's own DPoP-bound token instead."""
+
+    def __init__(self, base_url: str, admin_key: Optional[str] = None, *,
+                 timeout: float = DEFAULT_TIMEOUT, max_retries: int = 2,
+                 http_client: Optional[httpx.Client] = None,
+                 _transport: Optional[Transport] = None) -> None:
+        self._t = _transport or Transport(base_url, token=admin_key, timeout=timeout,
+                                          max_retries=max_retries, http_client=http_client)
+
+    def close(self) -> None:
+        self._t.close()
+
+    def list_connections(self, provider_id: Optional[str] = None, *, limit: int = 100,
+                         offset: int = 0, user_id: Optional[str] = None) -> VaultConnectionList:
+        self._need_key()
+        b = self._t.send("GET", "/api/v1/vault/connections", kind="vault", params={
+            "provider_id": provider_id, "user_id": user_id, "limit": limit,
+            "offset": offset}).json()
+        return VaultConnectionList(total=int(b.get("total", 0)),
+                                   items=[VaultConnectionRecord.from_dict(d)
+                                          for d in b.get("items", [])])
+
+    def fetch_token(self, *, provider: str, bearer_token: str,
+                    prover: DPoPProver) -> VaultTokenResult:
+        """A fresh third-party access token for the agent's user, proven with
+        the key the agent's token is bound to."""
+        path = "/api/v1/vault/%s/token" % seg(provider)
+        r = self._t.send("GET", path, kind="vault", admin=False,
+                         headers={"Authorization": "DPoP " + bearer_token},
+                         dpop=lambda url, nonce: {"DPoP": prover.make_proof(
+                             "GET", url, access_token=bearer_token, nonce=nonce)})
+        b = r.json()
+        return VaultTokenResult(access_token=b["access_token"],
+                                token_type=b.get("token_type", "Bearer"),
+                                expires_at=None if b.get("expires_at") is None
+                                else str(b["expires_at"]), provider=b.get("provider"))
+
+    def disconnect(self, connection_id: str, *,
+                   cascade_to_agents: bool = True) -> VaultDisconnectResult:
+        """Delete the connection (and revoke the token at the provider); with
+        cascade_to_agents also revoke the tokens of every agent that used it."""
+        self._need_key()
+        b = self._t.send("DELETE", "/api/v1/vault/connections/" + seg(connection_id),
+                         kind="vault",
+                         params={"cascade_to_agents": "true" if cascade_to_agents else "false"}
+                         ).json()
+        return VaultDisconnectResult(connection_id=b["connection_id"],
+                                     revoked_agent_ids=list(b.get("revoked_agent_ids", [])),
+                                     revoked_token_count=int(b.get("revoked_token_count", 0)),
+                                     cascade_audit_event_id=b.get("cascade_audit_event_id"))
+
+    def _need_key(self) -> None:
+        if not self._t.token:
+            raise VaultError("this call needs the admin key (VaultClient(admin_key=...))", None)

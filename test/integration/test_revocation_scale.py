@@ -1,0 +1,315 @@
+"""Revocation that costs one row (issue 18): bulk layers write a watermark
+instead of stamping every token, every node checks tokens against the
+watermarks in memory, dry runs count without changing anything, the revoked
+set reloads without refusing checks, and the agent-token listing pages by
+cursor. Small data: the large figures live in the bench. (Watermarks
+reaching tokens other agents derived: test_revocation_matrix.py.)"""
+import base64
+import threading
+import time
+
+import pytest
+import requests
+
+from conftest import assert_api_error
+from test_agents import EcKey, api, audit, events_named, introspect, make_agent, make_app, \
+    make_user, token_ok, unverified_claims
+from test_cluster_oauth import two_nodes
+from test_vault import api as vapi, introspect as vault_introspect, provider, vault_fetch, \
+    vshark, world  # noqa: F401 (fixtures)
+
+
+def jti(tok):
+    return unverified_claims(tok)["jti"]
+
+
+def live_rows(shark, client_id):
+    """Token rows of the client without revoked_at: a watermark leaves them so."""
+    return int(shark.psql("SELECT count(*) FROM oauth_tokens WHERE client_id = '%s' "
+                          "AND revoked_at IS NULL" % client_id).strip())
+
+
+def marks(shark, kind, subject):
+    return int(shark.psql("SELECT count(*) FROM revocation_watermarks WHERE kind = '%s' "
+                          "AND subject_id = '%s'" % (kind, subject)).strip())
+
+
+def events(shark, target, name):
+    return events_named(audit(shark, target_id=target), name)
+
+
+# -- watermarks --------------------------------------------------------------------------------
+
+def test_revoke_all_writes_one_watermark_and_rewrites_no_token(shark):
+    app = make_app(shark)
+    agent, other = make_agent(shark, app["id"]), make_agent(shark, app["id"])
+    toks = [token_ok(shark, agent["id"], agent["client_secret"])["access_token"]
+            for _ in range(5)]
+    other_tok = token_ok(shark, other["id"], other["client_secret"])["access_token"]
+    r = api(shark, "POST", "/api/v1/agents/%s/tokens/revoke-all" % agent["id"])
+    assert r.status_code == 200, r.text
+    assert r.json() == {"revoked_count": 5, "agent_id": agent["id"]}
+    assert live_rows(shark, agent["id"]) == 5 and marks(shark, "client", agent["id"]) == 1
+    assert all(introspect(shark, t) == {"active": False} for t in toks)
+    assert introspect(shark, other_tok)["active"] is True
+    # the listing and the count agree with the watermark
+    listed = api(shark, "GET", "/api/v1/agents/%s/tokens" % agent["id"]).json()
+    assert listed["total"] == 0 and listed["data"] == []
+    # a token issued after the watermark lives, in the same second or later
+    fresh = [token_ok(shark, agent["id"], agent["client_secret"])["access_token"]
+             for _ in range(3)]
+    assert all(introspect(shark, t)["active"] for t in fresh)
+    assert api(shark, "GET", "/api/v1/agents/%s/tokens" % agent["id"]).json()["total"] == 3
+    # a second revoke-all moves the same row forward and counts only the new tokens
+    again = api(shark, "POST", "/api/v1/agents/%s/tokens/revoke-all" % agent["id"]).json()
+    assert again["revoked_count"] == 3 and marks(shark, "client", agent["id"]) == 1
+    assert not any(introspect(shark, t)["active"] for t in fresh)
+    # the revocation feed lists the covered tokens at the watermark's time
+    feed = api(shark, "GET", "/api/v1/revocations").json()["data"]
+    assert {jti(t) for t in toks + fresh} <= {d["jti"] for d in feed}
+    assert jti(other_tok) not in {d["jti"] for d in feed}
+
+
+def test_watermarks_hold_on_both_nodes(pg_cluster, shark_factory):
+    a, b = two_nodes(pg_cluster, shark_factory, "marks")
+    app = make_app(a)
+    agent = make_agent(a, app["id"])
+    toks = [token_ok(a, agent["id"], agent["client_secret"])["access_token"] for _ in range(4)]
+    assert all(introspect(b, t)["active"] for t in toks)
+    r = api(a, "POST", "/api/v1/agents/%s/tokens/revoke-all" % agent["id"])
+    assert r.status_code == 200 and r.json()["revoked_count"] == 4
+    assert not any(introspect(a, t)["active"] for t in toks)
+    deadline = time.time() + 10
+    while any(introspect(b, t)["active"] for t in toks):
+        assert time.time() < deadline, "node b never saw the watermark"
+        time.sleep(0.05)
+    # tokens issued afterwards live on both nodes
+    fresh = token_ok(b, agent["id"], agent["client_secret"])["access_token"]
+    assert introspect(a, fresh)["active"] and introspect(b, fresh)["active"]
+    # after a forced reload (a gap), node b still knows the watermark
+    a.psql("NOTIFY shark_revoked, 'reload'", conninfo=pg_cluster.conninfo("marks"))
+    for _ in range(20):
+        assert not any(introspect(b, t)["active"] for t in toks)
+        assert introspect(b, fresh)["active"]
+
+
+def test_user_delete_writes_a_watermark(shark):
+    uid = make_user(shark)
+    r = api(shark, "DELETE", "/api/v1/users/" + uid)
+    assert r.status_code == 204
+    assert marks(shark, "user", uid) == 1
+
+
+# -- dry runs ----------------------------------------------------------------------------------
+
+def test_dry_run_revoke_all_counts_and_changes_nothing(shark):
+    app = make_app(shark)
+    agent = make_agent(shark, app["id"])
+    toks = [token_ok(shark, agent["id"], agent["client_secret"])["access_token"]
+            for _ in range(3)]
+    path = "/api/v1/agents/%s/tokens/revoke-all" % agent["id"]
+    r = api(shark, "POST", path + "?dry_run=true")
+    assert r.status_code == 200, r.text
+    assert r.json() == {"revoked_count": 3, "agent_id": agent["id"], "dry_run": True}
+    assert all(introspect(shark, t)["active"] for t in toks)
+    assert marks(shark, "client", agent["id"]) == 0
+    assert events(shark, agent["id"], "agent.tokens_revoked_all") == []
+    # dry_run=false is the real thing, and the counts agree
+    r = api(shark, "POST", path + "?dry_run=false")
+    assert r.json() == {"revoked_count": 3, "agent_id": agent["id"]}
+    assert api(shark, "POST", path + "?dry_run=true").json()["revoked_count"] == 0
+
+
+@pytest.mark.parametrize("value", ["yes", "1", "", "TRUE"])
+def test_dry_run_takes_only_true_or_false(shark, value):
+    app = make_app(shark)
+    agent = make_agent(shark, app["id"])
+    tok = token_ok(shark, agent["id"], agent["client_secret"])["access_token"]
+    for method, path, body in (
+            ("POST", "/api/v1/agents/%s/tokens/revoke-all" % agent["id"], None),
+            ("POST", "/api/v1/admin/oauth/revoke-by-pattern",
+             {"client_id_pattern": agent["id"], "reason": "r"}),
+            ("POST", "/api/v1/users/usr_nope/revoke-agents", {})):
+        r = api(shark, method, path + "?dry_run=" + value, json=body)
+        assert r.status_code == 400, (path, r.text)
+        assert_api_error(r.json(), "invalid_request")
+    assert introspect(shark, tok)["active"]
+
+
+def test_dry_run_by_pattern(shark):
+    app = make_app(shark)
+    agents = [make_agent(shark, app["id"]) for _ in range(3)]
+    toks = [token_ok(shark, ag["id"], ag["client_secret"])["access_token"] for ag in agents]
+    pattern = agents[0]["id"]
+    body = {"client_id_pattern": pattern, "reason": "drill"}
+    r = api(shark, "POST", "/api/v1/admin/oauth/revoke-by-pattern?dry_run=true", json=body)
+    assert r.status_code == 200, r.text
+    assert r.json() == {"revoked_count": 1, "pattern_matched": pattern, "dry_run": True,
+                        "matched_client_count": 1}
+    assert all(introspect(shark, t)["active"] for t in toks)
+    assert marks(shark, "client", pattern) == 0
+    r = api(shark, "POST", "/api/v1/admin/oauth/revoke-by-pattern", json=body)
+    assert r.json()["revoked_count"] == 1 and r.json()["audit_event_id"].startswith("audit_")
+    assert introspect(shark, toks[0]) == {"active": False}
+    assert introspect(shark, toks[1])["active"]
+
+
+def test_dry_run_rotate_dpop_key(shark):
+    app = make_app(shark)
+    agent = make_agent(shark, app["id"])
+    key = EcKey()
+    bound = token_ok(shark, agent["id"], agent["client_secret"], key=key)["access_token"]
+    new = EcKey()
+    path = "/api/v1/agents/%s/rotate-dpop-key" % agent["id"]
+    r = api(shark, "POST", path + "?dry_run=true", json={"new_public_key_jwk": new.jwk})
+    assert r.status_code == 200, r.text
+    assert r.json()["revoked_token_count"] == 1 and r.json()["dry_run"] is True
+    assert "audit_event_id" not in r.json()
+    assert introspect(shark, bound)["active"]
+    got = api(shark, "GET", "/api/v1/agents/" + agent["id"]).json()
+    assert got.get("dpop_jkt") != new.jkt
+
+
+# -- the revoked set ---------------------------------------------------------------------------
+
+def test_checks_go_on_through_reloads(shark):
+    """Forced reloads (a gap: 'reload' on the channel) while tokens are checked:
+    no check fails or sees a revoked token as active, and none waits."""
+    app = make_app(shark)
+    agent = make_agent(shark, app["id"])
+    toks = [token_ok(shark, agent["id"], agent["client_secret"])["access_token"]
+            for _ in range(6)]
+    for t in toks[:3]:
+        r = requests.post(shark.url("/oauth/revoke"), data={"token": t}, timeout=15,
+                          auth=(agent["id"], agent["client_secret"]))
+        assert r.status_code == 200
+    errors, stop = [], threading.Event()
+
+    def check():
+        s = requests.Session()
+        while not stop.is_set():
+            for i, t in enumerate(toks):
+                r = s.post(shark.url("/oauth/introspect"), data={"token": t}, timeout=30,
+                           auth=(agent["id"], agent["client_secret"]))
+                if r.status_code != 200 or r.json()["active"] != (i >= 3):
+                    errors.append((i, r.status_code, r.text))
+
+    threads = [threading.Thread(target=check) for _ in range(3)]
+    for th in threads:
+        th.start()
+    try:
+        for _ in range(10):
+            shark.psql("NOTIFY shark_revoked, 'reload'")
+            time.sleep(0.1)
+    finally:
+        stop.set()
+        for th in threads:
+            th.join()
+    assert errors == []
+
+
+# -- listings ----------------------------------------------------------------------------------
+
+def test_agent_tokens_page_by_cursor_stably_under_inserts(shark):
+    app = make_app(shark)
+    agent = make_agent(shark, app["id"])
+    first = {jti(token_ok(shark, agent["id"], agent["client_secret"])["access_token"])
+             for _ in range(7)}
+    path = "/api/v1/agents/%s/tokens" % agent["id"]
+    seen, params = [], {"limit": 2}
+    for _ in range(20):
+        page = api(shark, "GET", path, params=params).json()
+        assert len(page["data"]) <= 2
+        seen += [t["token_id"] for t in page["data"]]
+        # tokens issued while paging are newer than the cursor: never on a later page
+        token_ok(shark, agent["id"], agent["client_secret"])
+        if page["next_cursor"] is None:
+            break
+        params = {"limit": 2, "cursor": page["next_cursor"]}
+    assert len(seen) == len(set(seen))
+    assert first <= set(seen)
+    listed = api(shark, "GET", path, params={"limit": 1000}).json()["data"]
+    assert [t["expires_at"] for t in listed] == sorted((t["expires_at"] for t in listed),
+                                                       reverse=True)
+
+
+def test_agent_tokens_limit_defaults_to_100(shark):
+    app = make_app(shark)
+    agent = make_agent(shark, app["id"])
+    sess = requests.Session()
+    for _ in range(101):
+        r = sess.post(shark.url("/oauth/token"), data={"grant_type": "client_credentials"},
+                      auth=(agent["id"], agent["client_secret"]), timeout=15)
+        assert r.status_code == 200
+    path = "/api/v1/agents/%s/tokens" % agent["id"]
+    page = api(shark, "GET", path).json()
+    assert len(page["data"]) == 100 and page["total"] == 101 and page["next_cursor"]
+    rest = api(shark, "GET", path, params={"cursor": page["next_cursor"]}).json()
+    assert len(rest["data"]) == 1 and rest["next_cursor"] is None
+
+
+@pytest.mark.parametrize("params", [{"limit": 0}, {"limit": 1001}, {"limit": "x"},
+                                    {"cursor": "not-a-cursor"},
+                                    {"cursor": base64.urlsafe_b64encode(b"x y").decode()},
+                                    {"cursor": base64.urlsafe_b64encode(
+                                        b"2026-99-99T00:00:00Z tok_x").decode().rstrip("=")},
+                                    {"cursor": base64.urlsafe_b64encode(
+                                        b"2026-01-01T00:00:00Z tok_'; DROP TABLE x;--").decode()}])
+def test_agent_tokens_bad_paging(shark, params):
+    app = make_app(shark)
+    agent = make_agent(shark, app["id"])
+    r = api(shark, "GET", "/api/v1/agents/%s/tokens" % agent["id"], params=params)
+    assert r.status_code == 400, r.text
+    assert_api_error(r.json(), "invalid_request")
+
+
+def test_dry_run_vault_disconnect(vshark, provider):
+    w = world(vshark, provider)
+    assert vault_fetch(vshark, w["pid"], w["token"], w["key"]).status_code == 200
+    path = "/api/v1/vault/connections/" + w["conn"]["id"]
+    r = vapi(vshark, "DELETE", path + "?dry_run=true")
+    assert r.status_code == 200, r.text
+    assert r.json() == {"connection_id": w["conn"]["id"], "dry_run": True,
+                        "revoked_agent_ids": [w["agent"]["client_id"]], "revoked_token_count": 1}
+    r = vapi(vshark, "DELETE", path + "?dry_run=true&cascade_to_agents=false")
+    assert r.json()["revoked_agent_ids"] == [] and r.json()["revoked_token_count"] == 0
+    assert vault_introspect(vshark, w["token"])["active"] is True
+    assert vapi(vshark, "GET", path).status_code == 200  # still connected
+    assert vapi(vshark, "DELETE", path + "?dry_run=maybe").status_code == 400
+    assert vapi(vshark, "DELETE", "/api/v1/vault/connections/conn_nope?dry_run=true"
+                ).status_code == 404
+    # the real disconnect revokes what the dry run counted, by one watermark
+    r = vapi(vshark, "DELETE", path)
+    assert r.json()["revoked_token_count"] == 1
+    assert vault_introspect(vshark, w["token"])["active"] is False
+    assert marks(vshark, "client", w["agent"]["client_id"]) == 1
+
+
+def metric(shark, name):
+    for line in shark.get("/metrics").text.splitlines():
+        if line.startswith(name + " "):
+            return int(float(line.split()[1]))
+    raise AssertionError("no metric " + name)
+
+
+def test_a_bulk_gap_reloads_in_the_background_at_32_bytes_an_entry(shark):
+    """5,000 jtis revoked in one statement make the trigger send "reload"; the
+    set is rebuilt off the loops and swapped in (checks meanwhile ask the
+    database), and then holds every entry in at most 32 bytes."""
+    app = make_app(shark)
+    agent = make_agent(shark, app["id"])
+    tok = token_ok(shark, agent["id"], agent["client_secret"])["access_token"]
+    tag = agent["id"][-8:]
+    shark.psql("INSERT INTO oauth_tokens (jti, client_id, subject, scope, expires_at) "
+               "SELECT 'tok_bulk%s_' || g, '%s', '%s', '', now() + interval '30 minutes' "
+               "FROM generate_series(1, 5000) g" % (tag, agent["id"], agent["id"]))
+    before = metric(shark, "shark_revoked_entries")
+    shark.psql("UPDATE oauth_tokens SET revoked_at = now() WHERE jti LIKE 'tok_bulk%s_%%'" % tag)
+    deadline = time.time() + 60
+    while metric(shark, "shark_revoked_entries") < before + 5000:
+        assert introspect(shark, tok)["active"]  # a check never waits for the reload
+        assert time.time() < deadline, "the revoked set was never reloaded"
+        time.sleep(0.1)
+    entries, size = metric(shark, "shark_revoked_entries"), metric(shark, "shark_revoked_bytes")
+    assert size <= 32 * entries + 64, (entries, size)
+    assert introspect(shark, tok)["active"]

@@ -1,0 +1,226 @@
+/* Connections: admin list, get, create, and the Layer 5 disconnect cascade. */
+#include "common.h"
+
+#include <sodium.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#include "../core/log.h"
+#include "../store/vault.h"
+
+/* -------------------------------------------------- connections (admin) */
+
+static void on_conn_prepared(void *ud, PGresult *res, int err, const char *msg)
+{
+    conn_new *c = ud;
+    (void)msg;
+    if (admin_db_error(c->req, err))
+        return;
+    if (!vault_col_true(res, 0) || !vault_col_true(res, 1)) {
+        http_error(c->req, 404, "not_found", vault_col_true(res, 0) ? "no such provider" : "no such user");
+        return;
+    }
+    vault_conn_store(c, vault_col(c->req, res, 2));
+}
+
+/* expires_at: ISO-8601 text, or unix seconds as a number or digits. */
+static int read_expiry(http_req *req, json_t *b, const char **out)
+{
+    json_t *v = json_object_get(b, "expires_at");
+    *out = NULL;
+    if (v == NULL || json_is_null(v))
+        return 0;
+    if (json_is_integer(v) && json_integer_value(v) >= 0 && json_integer_value(v) < 100000000000LL) {
+        *out = arena_printf(http_req_arena(req), "%lld", (long long)json_integer_value(v));
+        return 0;
+    }
+    if (json_is_string(v) && json_string_length(v) > 0 && json_string_length(v) <= 64) {
+        *out = json_string_value(v);
+        return 0;
+    }
+    http_error(req, 400, "invalid_request", "expires_at must be ISO-8601 text or unix seconds");
+    return -1;
+}
+
+static void conn_create(http_req *req)
+{
+    json_t *b = admin_body(req);
+    if (b == NULL)
+        return;
+    conn_new *c = arena_calloc(http_req_arena(req), sizeof(*c));
+    c->req = req;
+    c->status = 201;
+    bool bad = false;
+    c->in.user_id = admin_string(req, b, "user_id", 100, &bad);
+    c->in.provider_id = admin_string(req, b, "provider_id", 64, &bad);
+    c->access = admin_string(req, b, "access_token", 16384, &bad);
+    c->refresh = admin_string(req, b, "refresh_token", 16384, &bad);
+    c->in.scopes = admin_string_array(req, json_object_get(b, "scopes"), "scopes", 100,
+                                      vault_scope_ok, &bad);
+    if (bad || read_expiry(req, b, &c->in.expires_at) != 0)
+        return;
+    if (c->in.user_id == NULL || c->in.provider_id == NULL ||
+        (c->access == NULL && c->refresh == NULL)) {
+        http_error(req, 400, "invalid_request",
+                   "user_id, provider_id and an access_token or refresh_token are required");
+        return;
+    }
+    c->in.actor_id = "admin";
+    c->in.actor_type = "admin";
+    if (store_vault_conn_prepare(http_req_pool(req), c->in.user_id, c->in.provider_id,
+                                 on_conn_prepared, c) != 0)
+        admin_db_error(req, STORE_EUNAVAIL);
+}
+
+struct page {
+    http_req *req;
+    int limit, offset;
+};
+
+static void on_conns(void *ud, PGresult *res, int err, const char *msg)
+{
+    struct page *p = ud;
+    (void)msg;
+    if (admin_db_error(p->req, err))
+        return;
+    char *body = arena_printf(http_req_arena(p->req),
+                              "{\"items\":%s,\"total\":%s,\"limit\":%d,\"offset\":%d}",
+                              PQgetvalue(res, 0, 0), PQgetvalue(res, 0, 1), p->limit, p->offset);
+    http_respond(p->req, 200, "application/json", body, strlen(body));
+}
+
+static void conn_list(http_req *req)
+{
+    struct page *p = arena_calloc(http_req_arena(req), sizeof(*p));
+    p->req = req;
+    if (admin_page(req, &p->limit, &p->offset) != 0)
+        return;
+    if (store_vault_conn_list(http_req_pool(req), http_req_query_get(req, "provider_id"),
+                              http_req_query_get(req, "user_id"), p->limit, p->offset, on_conns,
+                              p) != 0)
+        admin_db_error(req, STORE_EUNAVAIL);
+}
+
+static void on_conn(void *ud, PGresult *res, int err, const char *msg)
+{
+    (void)msg;
+    admin_respond_row(ud, res, err, 200, "connection");
+}
+
+static void conn_get(http_req *req)
+{
+    if (store_vault_conn_get(http_req_pool(req), http_req_param(req, "id"), on_conn, req) != 0)
+        admin_db_error(req, STORE_EUNAVAIL);
+}
+
+/* ------------------------------------------------ disconnect (Layer 5) */
+
+/* Outlives the request: the provider's answer comes after ours. */
+struct revoke_call {
+    char provider[72];
+};
+
+static void on_provider_revoked(void *ud, const fetch_response *res)
+{
+    struct revoke_call *rc = ud;
+    char status[16];
+    snprintf(status, sizeof(status), "%ld", res->status);
+    if (res->error != NULL || res->status < 200 || res->status >= 300)
+        log_msg(LOG_WARN, "vault: provider token revocation failed", "provider", rc->provider,
+                "status", status, "error", res->error ? res->error : "", NULL);
+    free(rc);
+}
+
+/* Best effort: the refresh token (else the access token) is revoked at the
+ * provider when its template has an endpoint; the connection is gone here
+ * whatever the provider says. Row of store_vault_conn_delete. */
+static void revoke_at_provider(http_req *req, PGresult *res)
+{
+    const char *url = vault_col(req, res, 4), *provider = vault_col(req, res, 8);
+    if (url == NULL)
+        return;
+    const char *ad = vault_conn_ad(req, PQgetvalue(res, 0, 0), provider);
+    const char *refresh = vault_open_text(req, vault_col(req, res, 9), ad);
+    const char *token = refresh ? refresh : vault_open_text(req, vault_col(req, res, 10), ad);
+    provider_call pc;
+    if (token == NULL || vault_provider_call_init(req, &pc, provider, url, vault_col(req, res, 5),
+                                            vault_col(req, res, 6), vault_col(req, res, 7)) != 0)
+        return;
+    struct revoke_call *rc = calloc(1, sizeof(*rc));
+    if (rc == NULL)
+        return;
+    snprintf(rc->provider, sizeof(rc->provider), "%s", provider);
+    const char *params = vault_secret_printf(req, "token=%s&token_type_hint=%s", vault_pct(req, token),
+                                       refresh ? "refresh_token" : "access_token");
+    if (vault_provider_post(req, &pc, url, params, on_provider_revoked, rc) != 0)
+        free(rc);
+}
+
+static void on_disconnected(void *ud, PGresult *res, int err, const char *msg)
+{
+    http_req *req = ud;
+    (void)msg;
+    if (!admin_found(req, res, err, "connection"))
+        return;
+    bool cascade = http_req_ctx(req) != NULL;
+    json_t *ids = json_loads(PQgetvalue(res, 0, 1), 0, NULL);
+    json_t *body = json_pack("{s:s,s:o,s:I,s:s?}", "connection_id", PQgetvalue(res, 0, 0),
+                             "revoked_agent_ids", ids ? ids : json_array(), "revoked_token_count",
+                             (json_int_t)atoll(PQgetvalue(res, 0, 2)), "cascade_audit_event_id",
+                             cascade ? PQgetvalue(res, 0, 3) : NULL);
+    revoke_at_provider(req, res);
+    http_respond_json(req, 200, body);
+}
+
+static void on_disconnect_counted(void *ud, PGresult *res, int err, const char *msg)
+{
+    http_req *req = ud;
+    (void)msg;
+    if (!admin_found(req, res, err, "connection"))
+        return;
+    json_t *ids = json_loads(PQgetvalue(res, 0, 1), 0, NULL);
+    http_respond_json(req, 200, json_pack("{s:s,s:o,s:I,s:b}", "connection_id",
+                                          PQgetvalue(res, 0, 0), "revoked_agent_ids",
+                                          ids ? ids : json_array(), "revoked_token_count",
+                                          (json_int_t)atoll(PQgetvalue(res, 0, 2)), "dry_run",
+                                          1));
+}
+
+static void conn_delete(http_req *req)
+{
+    const char *c = http_req_query_get(req, "cascade_to_agents");
+    if (c != NULL && strcmp(c, "true") != 0 && strcmp(c, "false") != 0) {
+        http_error(req, 400, "invalid_request", "cascade_to_agents must be true or false");
+        return;
+    }
+    bool cascade = c == NULL || strcmp(c, "true") == 0, dry;
+    if (admin_dry_run(req, &dry) != 0)
+        return;
+    /* A dry run answers what the cascade would revoke and disconnects nothing. */
+    if (dry) {
+        if (store_vault_conn_dry_run(http_req_pool(req), http_req_param(req, "id"), cascade,
+                                     on_disconnect_counted, req) != 0)
+            admin_db_error(req, STORE_EUNAVAIL);
+        return;
+    }
+    http_req_set_ctx(req, cascade ? req : NULL);
+    store_actor who = admin_actor(req);
+    if (store_vault_conn_delete(http_req_pool(req), http_req_param(req, "id"), cascade, &who,
+                                on_disconnected, req) != 0)
+        admin_db_error(req, STORE_EUNAVAIL);
+}
+
+static const admin_route routes[] = {
+    {"GET", "/api/v1/vault/connections", conn_list},
+    {"POST", "/api/v1/vault/connections", conn_create},
+    {"GET", "/api/v1/vault/connections/{id}", conn_get},
+    {"DELETE", "/api/v1/vault/connections/{id}", conn_delete},
+};
+
+int vault_connections_register(router *r)
+{
+    return admin_routes_add(r, routes, sizeof(routes) / sizeof(routes[0]));
+}

@@ -68,7 +68,11 @@ def test_killed_embedded_postgres_is_restarted(shark_factory):
     auth = cc_client(s)
     before = token(s, auth)
     assert metric(s, "shark_embedded_db_up") == 1
-    assert metric(s, "shark_embedded_db_deaths_total") == 0
+    # Counted from here: on a machine shared with other clusters a death
+    # before the kill below (seen once in CI, under a load of 14) is not this
+    # test's subject; the kill must add exactly one death and one restart.
+    deaths0 = metric(s, "shark_embedded_db_deaths_total")
+    restarts0 = metric(s, "shark_embedded_db_restarts_total")
     pid = s.embedded_pg_pid()
     data = s.pgdata
     # Keep it down for a while: postgres cannot enter its data directory, so
@@ -107,8 +111,8 @@ def test_killed_embedded_postgres_is_restarted(shark_factory):
     assert not pid_alive(pid)
     assert s.embedded_pg_pid() != pid
     assert metric(s, "shark_embedded_db_up") == 1
-    assert metric(s, "shark_embedded_db_deaths_total") == 1
-    assert metric(s, "shark_embedded_db_restarts_total") == 1
+    assert metric(s, "shark_embedded_db_deaths_total") == deaths0 + 1
+    assert metric(s, "shark_embedded_db_restarts_total") == restarts0 + 1
     recs = [r for r in s.log_records() if "embedded PostgreSQL" in r.get("msg", "")]
     msgs = [r["msg"] for r in recs]
     assert "embedded PostgreSQL died; restarting" in msgs, msgs

@@ -298,6 +298,40 @@ class Shark:
         return r.stdout
 
 
+def loopback_cert(directory, name="tls"):
+    """A self-signed P-256 certificate for 127.0.0.1 (subjectAltName IP), valid
+    one day: (cert path, key path) in directory."""
+    cert = os.path.join(directory, name + "-cert.pem")
+    key = os.path.join(directory, name + "-key.pem")
+    subprocess.run(["openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt",
+                    "ec_paramgen_curve:P-256", "-nodes", "-keyout", key, "-out", cert,
+                    "-days", "1", "-subj", "/CN=127.0.0.1",
+                    "-addext", "subjectAltName=IP:127.0.0.1"],
+                   check=True, capture_output=True)
+    return cert, key
+
+
+def start_tls_shark():
+    """A shark serving HTTPS with a loopback_cert, started and healthy; its
+    .base is the https URL and .cert the certificate to verify it with."""
+    s = Shark()
+    cert, key = loopback_cert(s.tmp_root)
+    s.extra = ["--tls-cert", cert, "--tls-key", key]
+    s.spawn()
+    base = "https://127.0.0.1:%d" % s.port
+    deadline = time.time() + 60
+    while True:
+        try:
+            if requests.get(base + "/healthz", verify=cert, timeout=2).status_code == 200:
+                break
+        except requests.RequestException:
+            if time.time() > deadline or s.proc.poll() is not None:
+                raise RuntimeError("TLS shark did not start:\n" + s.stderr()[-3000:])
+            time.sleep(0.2)
+    s.base, s.cert = base, cert
+    return s
+
+
 def _read(path):
     if not path or not os.path.exists(path):
         return ""

@@ -8,26 +8,20 @@ import json
 import os
 import re
 import ssl
-import subprocess
 import threading
 import urllib.parse
 
 import pytest
 import requests
 
-from conftest import Shark
+from conftest import Shark, loopback_cert
 
 
 class DocServer:
     """An HTTPS server on loopback serving client metadata documents."""
 
     def __init__(self, tmp):
-        self.cert = os.path.join(tmp, "doc-cert.pem")
-        key = os.path.join(tmp, "doc-key.pem")
-        subprocess.run(["openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt",
-                        "ec_paramgen_curve:P-256", "-nodes", "-keyout", key, "-out", self.cert,
-                        "-days", "1", "-subj", "/CN=127.0.0.1",
-                        "-addext", "subjectAltName=IP:127.0.0.1"], check=True, capture_output=True)
+        self.cert, key = loopback_cert(tmp, "doc")
         self.docs = {}
         self.hits = {}
         outer = self

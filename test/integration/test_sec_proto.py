@@ -10,7 +10,6 @@ import json
 import os
 import re
 import ssl
-import subprocess
 import threading
 import time
 import urllib.parse
@@ -23,7 +22,7 @@ from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import ec, padding, rsa
 from cryptography.hazmat.primitives.asymmetric.utils import decode_dss_signature
 
-from conftest import Shark
+from conftest import Shark, loopback_cert
 
 GENERIC = "could not be fetched or is not valid"
 REDIRECT = "http://127.0.0.1:9/cb"
@@ -83,12 +82,7 @@ class DocServer:
     counts hits per path and the most fetches it ever had in flight."""
 
     def __init__(self, tmp):
-        self.cert = os.path.join(tmp, "sec-doc-cert.pem")
-        key = os.path.join(tmp, "sec-doc-key.pem")
-        subprocess.run(["openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt",
-                        "ec_paramgen_curve:P-256", "-nodes", "-keyout", key, "-out", self.cert,
-                        "-days", "1", "-subj", "/CN=127.0.0.1",
-                        "-addext", "subjectAltName=IP:127.0.0.1"], check=True, capture_output=True)
+        self.cert, key = loopback_cert(tmp, "sec-doc")
         self.docs, self.hits = {}, {}
         self.delay = 0.0
         self.lock = threading.Lock()

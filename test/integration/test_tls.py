@@ -1,42 +1,19 @@
 """--tls-cert/--tls-key: the server speaks HTTPS through OpenSSL, session
 cookies get Secure, and the issuer defaults to https."""
-import os
 import socket
-import subprocess
-import time
 
 import pytest
 import requests
 import urllib3
 
-from conftest import Shark
+from conftest import Shark, start_tls_shark
 
 urllib3.disable_warnings(urllib3.exceptions.InsecureRequestWarning)
 
 
 @pytest.fixture(scope="module")
 def tls_shark():
-    s = Shark()
-    cert = os.path.join(s.tmp_root, "cert.pem")
-    key = os.path.join(s.tmp_root, "key.pem")
-    subprocess.run(["openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt",
-                    "ec_paramgen_curve:P-256", "-nodes", "-keyout", key, "-out", cert,
-                    "-days", "1", "-subj", "/CN=127.0.0.1",
-                    "-addext", "subjectAltName=IP:127.0.0.1"],
-                   check=True, capture_output=True)
-    s.extra = ["--tls-cert", cert, "--tls-key", key]
-    s.spawn()
-    base = "https://127.0.0.1:%d" % s.port
-    deadline = time.time() + 60
-    while True:
-        try:
-            if requests.get(base + "/healthz", verify=cert, timeout=2).status_code == 200:
-                break
-        except requests.RequestException:
-            if time.time() > deadline or s.proc.poll() is not None:
-                raise RuntimeError("TLS shark did not start:\n" + s.stderr()[-3000:])
-            time.sleep(0.2)
-    s.base, s.cert = base, cert
+    s = start_tls_shark()
     yield s
     s.stop()
 

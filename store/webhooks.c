@@ -274,17 +274,25 @@ int store_hook_claim(store_pool *p, int limit, int lock_s, store_hook_due_cb cb,
  * time the trigger looks). */
 static store_stmt hook_record = {
     "hook_record",
-    "WITH d AS (UPDATE webhook_deliveries SET status = $8, "
-    "  next_attempt_at = CASE WHEN $8 = 'retrying' THEN now() + $9::float8 * interval '1 second' "
-    "    ELSE next_attempt_at END, "
+    /* a failed attempt on an endpoint that is (or this attempt makes it)
+     * disabled fails its delivery in d: q's snapshot still sees that row,
+     * and any other attempt in flight, as 'sending' */
+    "WITH cur AS (SELECT id FROM webhook_deliveries "
+    "  WHERE id = $1 AND status = 'sending' AND attempts = $3::int FOR UPDATE), "
+    "old AS (SELECT id, failing_since, enabled, coalesce(enabled AND $8 <> 'delivered' "
+    "  AND failing_since < now() - $10::int * interval '1 second', false) AS disable "
+    "  FROM webhooks WHERE id = $2 AND EXISTS (SELECT 1 FROM cur) FOR UPDATE), "
+    "st AS (SELECT CASE WHEN $8 = 'retrying' "
+    "  AND coalesce((SELECT disable OR NOT enabled FROM old), false) "
+    "  THEN 'failed' ELSE $8 END AS status), "
+    "d AS (UPDATE webhook_deliveries SET status = st.status, "
+    "  next_attempt_at = CASE WHEN st.status = 'retrying' "
+    "    THEN now() + $9::float8 * interval '1 second' ELSE next_attempt_at END, "
     "  locked_until = NULL, last_status_code = $4::int, last_error = $7, "
     "  delivered_at = CASE WHEN $8 = 'delivered' THEN now() END, updated_at = now() "
-    "  WHERE id = $1 AND status = 'sending' AND attempts = $3::int RETURNING id), "
+    "  FROM st WHERE id IN (SELECT id FROM cur) RETURNING id), "
     "att AS (INSERT INTO webhook_attempts (delivery_id, attempt, status_code, latency_ms, "
     "  response_body, error) SELECT d.id, $3::int, $4::int, $5::int, $6, $7 FROM d), "
-    "old AS (SELECT id, failing_since, coalesce(enabled AND $8 <> 'delivered' "
-    "  AND failing_since < now() - $10::int * interval '1 second', false) AS disable "
-    "  FROM webhooks WHERE id = $2 AND EXISTS (SELECT 1 FROM d) FOR UPDATE), "
     "w AS (UPDATE webhooks w SET failing_since = CASE WHEN $8 = 'delivered' THEN NULL "
     "    ELSE coalesce(old.failing_since, now()) END, "
     "  enabled = w.enabled AND NOT old.disable, "

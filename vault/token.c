@@ -134,6 +134,7 @@ typedef struct refresh_req {
     fetch_req *f;
     enum outcome outcome;
     const char *reason;
+    bool unopened; /* our own sealed secret failed to open: not the provider's fault */
 } refresh_req;
 
 static void on_refresh_stored(void *ud, PGresult *res, int err, const char *msg)
@@ -164,6 +165,8 @@ static void on_refresh_failed(void *ud, PGresult *res, int err, const char *msg)
         return;
     if (r->outcome == GRANT_REAUTH)
         needs_reauth(req);
+    else if (r->unopened)
+        http_error(req, 500, "internal_error", "a stored secret cannot be opened");
     else
         http_error(req, 502, "provider_error",
                    arena_printf(http_req_arena(req),
@@ -211,6 +214,7 @@ static void refresh(fetch_req *f, const store_vault_claim_row *c)
     if (rt == NULL || vault_provider_call_init(req, &pc, f->provider, c->token_url, c->client_id,
                                                c->client_secret_sealed, c->auth_style) != 0) {
         fetch_response none = {.error = "a stored secret cannot be opened"};
+        r->unopened = true;
         on_refreshed(r, &none);
         return;
     }

@@ -213,14 +213,7 @@ def test_a_sealed_access_token_copied_to_another_row_does_not_open(s):
 
 
 def test_a_sealed_refresh_token_copied_to_another_row_does_not_open(s):
-    # refused, unopened, nothing leaked (its status: the xfail below)
-    copied_box_fetch(s, "refresh_sealed")
-
-
-@pytest.mark.xfail(strict=True, reason="issue 20: a stored refresh token that does not open is "
-                   "answered 502 provider_error, as if the provider had failed; the access-token "
-                   "case answers 500 internal_error")
-def test_a_refresh_token_that_does_not_open_is_an_internal_error(s):
+    # refused, unopened, nothing leaked; not blamed on the provider
     r = copied_box_fetch(s, "refresh_sealed")
     assert r.status_code == 500, r.text
     assert_api_error(r.json(), "internal_error")

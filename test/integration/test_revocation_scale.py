@@ -100,6 +100,56 @@ def test_user_delete_writes_a_watermark(shark):
     assert marks(shark, "user", uid) == 1
 
 
+
+def covered_reference(shark, client_id):
+    """What revoked_count counted before migration 0035, token by token."""
+    return int(shark.psql(
+        "SELECT count(*) FROM oauth_tokens t WHERE t.client_id = '%s' AND t.revoked_at IS NULL "
+        "AND t.expires_at > now() AND NOT EXISTS (SELECT 1 FROM revocation_watermarks w "
+        "WHERE w.kind = 'client' AND w.subject_id = t.client_id "
+        "AND w.revoked_before >= t.issued_at)" % client_id).strip())
+
+
+def test_revoked_count_comes_from_counts_per_second_and_stays_exact(shark):
+    """revoke-all counts from token_counts (one row per second of issue and
+    expiry, not per token), exact across per-jti revocations and a previous
+    mark falling inside a second of issue."""
+    app = make_app(shark)
+    agent = make_agent(shark, app["id"])
+    cid = agent["id"]
+    path = "/api/v1/agents/%s/tokens/revoke-all" % cid
+    dry = lambda: api(shark, "POST", path + "?dry_run=true").json()["revoked_count"]  # noqa: E731
+    toks = [token_ok(shark, cid, agent["client_secret"])["access_token"] for _ in range(4)]
+    # 200 tokens in one statement, as a batch writes them: one counter row
+    sec = shark.psql("SELECT date_trunc('second', now()) - interval '10 seconds'").strip()
+    shark.psql("INSERT INTO oauth_tokens (jti, client_id, subject, expires_at, issued_at) "
+               "SELECT 'cnt_' || g || '_%s', '%s', '%s', '%s'::timestamptz "
+               "+ interval '30 minutes', '%s'::timestamptz + g * interval '4 ms' "
+               "FROM generate_series(1, 200) g" % (cid, cid, cid, sec, sec))
+    rows = int(shark.psql("SELECT count(*) FROM token_counts WHERE client_id = '%s' "
+                          "AND issued_sec = '%s'" % (cid, sec)).strip())
+    assert rows == 1
+    assert dry() == 204 == covered_reference(shark, cid)
+    # revoked by its jti: out of the count
+    r = requests.post(shark.url("/oauth/revoke"), data={"token": toks[0]},
+                      auth=(cid, agent["client_secret"]))
+    assert r.status_code == 200
+    shark.psql("UPDATE oauth_tokens SET revoked_at = now() WHERE jti IN "
+               "('cnt_7_%s', 'cnt_9_%s')" % (cid, cid))
+    assert dry() == 201 == covered_reference(shark, cid)
+    # a previous mark in the middle of the 200's second: 100 are past it
+    shark.psql("INSERT INTO revocation_watermarks (kind, subject_id, revoked_before) VALUES "
+               "('client', '%s', '%s'::timestamptz + interval '402 ms')" % (cid, sec))
+    assert covered_reference(shark, cid) == 103  # 100 of the 200, the 3 HTTP tokens
+    assert dry() == 103
+    r = api(shark, "POST", path)
+    assert r.json() == {"revoked_count": 103, "agent_id": cid}
+    assert dry() == 0 == covered_reference(shark, cid)
+    assert not any(introspect(shark, t)["active"] for t in toks)
+    # and what comes next is counted from zero
+    token_ok(shark, cid, agent["client_secret"])
+    assert dry() == 1 == covered_reference(shark, cid)
+
 # -- dry runs ----------------------------------------------------------------------------------
 
 def test_dry_run_revoke_all_counts_and_changes_nothing(shark):

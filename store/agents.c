@@ -248,7 +248,7 @@ static store_stmt agent_tokens = {
     "  WHERE client_id = $1 AND revoked_at IS NULL AND expires_at > now() "
     "  AND issued_at > coalesce((SELECT revoked_before FROM revocation_watermarks "
     "    WHERE kind = 'client' AND subject_id = $1), '-infinity') "
-    "  AND (user_id IS NULL OR NOT shark_token_marked(client_id, user_id, issued_at))), "
+    "  AND NOT shark_token_marked(client_id, user_id, jkt, issued_at)), "
     "pg AS (SELECT * FROM t WHERE $3::timestamptz IS NULL OR (expires_at, jti) < ($3, $4) "
     "  ORDER BY expires_at DESC, jti DESC LIMIT $2::int + 1), "
     "shown AS (SELECT * FROM pg ORDER BY expires_at DESC, jti DESC LIMIT $2::int) "
@@ -310,27 +310,21 @@ int store_agent_rotate_secret(store_pool *p, const char *id, const char *secret_
     return store_exec(p, &agent_rotate_secret, params, cb, ud);
 }
 
-/* Tokens bound to any key but the new one die with the old binding. */
+/* Tokens bound to any key but the new one die with the old binding: one key
+ * mark (migration 0036) covers the agent's access and refresh tokens. */
 static store_stmt agent_rotate_dpop = {
     "agent_rotate_dpop",
     "WITH old AS (SELECT client_id, dpop_jkt FROM oauth_clients WHERE client_id = $1 "
     "  AND kind = 'agent' FOR UPDATE), "
     "up AS (UPDATE oauth_clients SET dpop_jkt = $2, updated_at = now() WHERE client_id IN "
     "  (SELECT client_id FROM old) AND NOT $6 RETURNING client_id), "
-    "hit AS (SELECT jti FROM oauth_tokens WHERE client_id IN (SELECT client_id FROM old) "
-    "  AND jkt IS NOT NULL AND jkt <> $2 AND revoked_at IS NULL AND expires_at > now() "
-    "  AND NOT shark_token_marked(client_id, user_id, issued_at)), "
-    "rev AS (UPDATE oauth_tokens SET revoked_at = now() WHERE jti IN (SELECT jti FROM hit) "
-    "  AND client_id IN (SELECT client_id FROM up) AND revoked_at IS NULL RETURNING 1), "
-    "rt AS (UPDATE refresh_tokens SET revoked_at = now() WHERE client_id IN (SELECT client_id "
-    "  FROM up) AND jkt IS NOT NULL AND jkt <> $2 AND revoked_at IS NULL), "
+    "rev AS (SELECT shark_revoke_key(client_id, $2, $6) AS n FROM old), "
     "ev AS (" AUDIT("agent.dpop_key_rotated", "'admin'", "admin", "old.client_id",
                     "jsonb_build_object('old_jkt', old.dpop_jkt, 'new_jkt', $2::text, "
-                    "'reason', $3::text, 'revoked_token_count', (SELECT count(*) FROM rev))",
+                    "'reason', $3::text, 'revoked_token_count', (SELECT n FROM rev))",
                     "$4", "$5") "FROM old WHERE NOT $6 RETURNING id) "
-              "SELECT coalesce(old.dpop_jkt, '') AS old_jkt, CASE WHEN $6 THEN (SELECT count(*) FROM hit) "
-              "  ELSE (SELECT count(*) FROM rev) END AS revoked_token_count, "
-              "  (SELECT id FROM ev) AS audit_event_id FROM old",
+                    "SELECT coalesce(old.dpop_jkt, '') AS old_jkt, (SELECT n FROM rev) "
+                    "  AS revoked_token_count, (SELECT id FROM ev) AS audit_event_id FROM old",
         6, 0};
 
 int store_agent_rotate_dpop(store_pool *p, const char *id, const char *new_jkt, const char *reason,

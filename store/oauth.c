@@ -191,7 +191,7 @@ static store_stmt token_active = {
     "SELECT (EXISTS (SELECT 1 FROM oauth_tokens t JOIN oauth_clients c "
     "  ON c.client_id = t.client_id AND c.status = 'active' "
     "  WHERE t.jti = $1 AND t.revoked_at IS NULL AND t.expires_at > now() "
-    "  AND NOT shark_token_marked(t.client_id, t.user_id, t.issued_at)))::text AS active",
+    "  AND NOT shark_token_marked(t.client_id, t.user_id, t.jkt, t.issued_at)))::text AS active",
     1, 0};
 
 int store_token_active(store_pool *p, const char *jti, store_cb cb, void *ud)

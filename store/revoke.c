@@ -54,6 +54,16 @@ int store_revoke_clients(store_pool *p, const char *client_ids, const char *patt
     "AND w.revoked_before >= coalesce($1::timestamptz, now() - interval '1 day') "          \
     "AND t.issued_at <= w.revoked_before AND t.revoked_at IS NULL AND t.expires_at > now()"
 
+/* The live tokens a DPoP key mark set in the window covers (migration 0036). */
+#define KEY_MARKED                                                                            \
+    "SELECT t.jti, t.client_id, CASE WHEN w.keep_jkt IS DISTINCT FROM t.jkt AND "             \
+    "t.issued_at <= w.revoked_before THEN w.revoked_before ELSE w.bound_before END AS rb, "   \
+    "t.expires_at FROM revocation_watermarks w JOIN oauth_tokens t ON t.client_id = "         \
+    "w.subject_id AND t.jkt IS NOT NULL WHERE w.kind = 'key' AND w.revoked_before >= "        \
+    "coalesce($1::timestamptz, now() - interval '1 day') AND (t.issued_at <= w.bound_before " \
+    "OR (w.keep_jkt IS DISTINCT FROM t.jkt AND t.issued_at <= w.revoked_before)) "            \
+    "AND t.revoked_at IS NULL AND t.expires_at > now()"
+
 static store_stmt feed = {
     "revoke_feed",
     "SELECT json_build_object('data', coalesce(json_agg(json_build_object('jti', jti, "
@@ -69,7 +79,8 @@ static store_stmt feed = {
                                                                    "'user'",
                                                                    "t.user_id = w.subject_id") " UNION ALL " MARKED("'grant'",
                                                                                                                     "t.user_id = split_part(w.subject_id, ' ', 1) AND t.client_id = "
-                                                                                                                    "substr(w.subject_id, strpos(w.subject_id, ' ') + 1)") ") m GROUP BY jti, client_id, expires_at) u "
+                                                                                                                    "substr(w.subject_id, strpos(w.subject_id, ' ') + 1)") " UNION ALL " KEY_MARKED
+                                                                                                                                                                           ") m GROUP BY jti, client_id, expires_at) u "
                                                                                                                                                                            "  WHERE CASE WHEN $2::text IS NULL "
                                                                                                                                                                            "    THEN revoked_at > coalesce($1::timestamptz, now() - interval '1 day') "
                                                                                                                                                                            "    ELSE (revoked_at, jti) > (coalesce($1::timestamptz, now() - interval '1 day'), $2) END "

@@ -3,11 +3,11 @@
  * token check costs no round trip: the individually revoked access-token
  * jtis (until they expire) and the watermarks of bulk revocations ("tokens
  * of client X / user U / the grant of U to X issued up to T", migration
- * 0026). Fed by the shark_revoked notifications of migrations 0014 and 0026,
- * which every pool connection listens for, and reloaded whenever a
- * notification may have been missed (a connection dropped or started
- * listening). A reload runs on its own thread and connection and is swapped
- * in whole; a check never waits for it (it answers UNKNOWN meanwhile).
+ * 0026; "tokens of X bound to a key other than K issued up to T", 0036). Fed by the shark_revoked
+ * notifications of migrations 0014 and 0026, which every pool connection listens for, and reloaded
+ * whenever a notification may have been missed (a connection dropped or started listening). A
+ * reload runs on its own thread and connection and is swapped in whole; a check never waits for it
+ * (it answers UNKNOWN meanwhile).
  *
  * A revocation made through any pool of this process is in the set before
  * the callback of the statement (or COMMIT) that made it runs; one made by
@@ -26,9 +26,10 @@ enum store_revoked {
 };
 
 /* What a check needs of a verified access token. user_id: the person the
- * token acts for (NULL for a client's own token). */
+ * token acts for (NULL for a client's own token); jkt: its cnf.jkt (NULL
+ * when not DPoP-bound). */
 typedef struct store_revoked_token {
-    const char *jti, *client_id, *user_id;
+    const char *jti, *client_id, *user_id, *jkt;
     int64_t iat;
 } store_revoked_token;
 

@@ -2,8 +2,8 @@
 -- revoked_count used to count every covered token (1.4 s at 1M tokens of one
 -- agent). A client's own tokens (user_id NULL: the agent's millions) are
 -- counted as they are written instead: token_counts holds, per client, second
--- of issue and expiry, how many were issued minus how many were revoked one
--- by one since. A mark's count then sums the rows issued after the previous
+-- of issue, expiry and DPoP key ('' unbound), how many were issued minus how
+-- many were revoked one by one since. A mark's count then sums the rows issued after the previous
 -- mark's second and still unexpired (one per second of traffic and
 -- connection, not per token), plus an exact look at the tokens of that one
 -- boundary second. Tokens acting for a person are counted as before, through
@@ -15,9 +15,10 @@ CREATE TABLE token_counts (
     client_id   text NOT NULL,
     issued_sec  timestamptz NOT NULL,
     expires_at  timestamptz NOT NULL,
+    jkt         text NOT NULL,
     stripe      integer NOT NULL,
     n           bigint NOT NULL,
-    PRIMARY KEY (client_id, issued_sec, expires_at, stripe)
+    PRIMARY KEY (client_id, issued_sec, expires_at, jkt, stripe)
 ) WITH (fillfactor = 70);
 
 -- The whole second holding t, whatever the session's time zone.
@@ -28,14 +29,15 @@ CREATE INDEX oauth_tokens_client_person ON oauth_tokens (client_id, expires_at)
     WHERE user_id IS NOT NULL;
 
 -- One call per INSERT statement (a batch of issued tokens), one row per
--- client and expiry in it.
+-- client, expiry and key in it.
 CREATE FUNCTION shark_tokens_counted() RETURNS trigger LANGUAGE plpgsql AS $$
 BEGIN
-    INSERT INTO token_counts AS c (client_id, issued_sec, expires_at, stripe, n)
-    SELECT client_id, shark_second(issued_at), expires_at, pg_backend_pid(), count(*)
+    INSERT INTO token_counts AS c (client_id, issued_sec, expires_at, jkt, stripe, n)
+    SELECT client_id, shark_second(issued_at), expires_at, coalesce(jkt, ''), pg_backend_pid(),
+           count(*)
     FROM counted_new WHERE user_id IS NULL AND revoked_at IS NULL
-    GROUP BY 1, 2, 3 ORDER BY 1, 2, 3
-    ON CONFLICT (client_id, issued_sec, expires_at, stripe) DO UPDATE SET n = c.n + excluded.n;
+    GROUP BY 1, 2, 3, 4 ORDER BY 1, 2, 3, 4
+    ON CONFLICT (client_id, issued_sec, expires_at, jkt, stripe) DO UPDATE SET n = c.n + excluded.n;
     RETURN NULL;
 END
 $$;
@@ -46,12 +48,13 @@ CREATE TRIGGER oauth_tokens_counted AFTER INSERT ON oauth_tokens
 -- A token revoked by its jti (RFC 7009, a cascade) leaves the count.
 CREATE FUNCTION shark_tokens_uncounted() RETURNS trigger LANGUAGE plpgsql AS $$
 BEGIN
-    INSERT INTO token_counts AS c (client_id, issued_sec, expires_at, stripe, n)
-    SELECT nw.client_id, shark_second(nw.issued_at), nw.expires_at, pg_backend_pid(), -count(*)
+    INSERT INTO token_counts AS c (client_id, issued_sec, expires_at, jkt, stripe, n)
+    SELECT nw.client_id, shark_second(nw.issued_at), nw.expires_at, coalesce(nw.jkt, ''),
+           pg_backend_pid(), -count(*)
     FROM uncounted_new nw JOIN uncounted_old o USING (jti, expires_at)
     WHERE o.revoked_at IS NULL AND nw.revoked_at IS NOT NULL AND nw.user_id IS NULL
-    GROUP BY 1, 2, 3 ORDER BY 1, 2, 3
-    ON CONFLICT (client_id, issued_sec, expires_at, stripe) DO UPDATE SET n = c.n + excluded.n;
+    GROUP BY 1, 2, 3, 4 ORDER BY 1, 2, 3, 4
+    ON CONFLICT (client_id, issued_sec, expires_at, jkt, stripe) DO UPDATE SET n = c.n + excluded.n;
     RETURN NULL;
 END
 $$;
@@ -63,10 +66,10 @@ CREATE TRIGGER oauth_tokens_uncounted AFTER UPDATE ON oauth_tokens
 
 -- The tokens already there (the triggers above hold from now on: creating
 -- them waited for every insert in flight).
-INSERT INTO token_counts (client_id, issued_sec, expires_at, stripe, n)
-SELECT client_id, shark_second(issued_at), expires_at, 0, count(*) FROM oauth_tokens
-WHERE user_id IS NULL AND revoked_at IS NULL AND expires_at > now()
-GROUP BY 1, 2, 3;
+INSERT INTO token_counts (client_id, issued_sec, expires_at, jkt, stripe, n)
+SELECT client_id, shark_second(issued_at), expires_at, coalesce(jkt, ''), 0, count(*)
+FROM oauth_tokens WHERE user_id IS NULL AND revoked_at IS NULL AND expires_at > now()
+GROUP BY 1, 2, 3, 4;
 
 -- Rows whose tokens have all expired, a bounded batch per call (the upkeep).
 CREATE FUNCTION shark_purge_token_counts(lim integer) RETURNS integer LANGUAGE plpgsql AS $$

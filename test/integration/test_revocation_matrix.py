@@ -16,7 +16,8 @@ The grants (every token DPoP-bound, so the vault serves them):
   grandchild. A and B were created by P, each in its own app, so revoking A
   reaches B's grandchild only through the parent link.
 - agent: A (created by P) takes a client-credentials token, exchanges it for
-  a child naming B, B exchanges that for a grandchild.
+  a child naming B, B exchanges that for a grandchild (A's tokens bound to
+  A's key, B's to B's: rotating A's key is a way too).
 The root (AT2, or A's own token) also fetches P's vault connection.
 
 Cells not generated, and why:
@@ -204,6 +205,15 @@ def agent_revoke_all(s, c):
     assert r.json()["revoked_count"] == 2  # its own token and the child; B holds the rest
 
 
+def agent_rotate_dpop(s, c):
+    """A's key rotated: one key mark covers A's tokens bound to the old key (its
+    own and the child); B's grandchild goes by its parent link."""
+    r = api(s, "POST", "/api/v1/agents/%s/rotate-dpop-key" % c.a["id"],
+            json={"new_public_key_jwk": flows.DpopKey().jwk, "reason": "revocation matrix"})
+    assert r.status_code == 200, r.text
+    assert r.json()["revoked_token_count"] == 2
+
+
 def revoke_by_pattern(s, c):
     r = api(s, "POST", "/api/v1/admin/oauth/revoke-by-pattern",
             json={"client_id_pattern": c.client.client_id, "reason": "revocation matrix"})
@@ -251,6 +261,7 @@ WAYS = {
     "agent_delete": ("agent", agent_delete, AGENT),
     "app_delete": ("agent", app_delete, AGENT),
     "agent_revoke_all": ("agent", agent_revoke_all, AGENT),
+    "agent_rotate_dpop": ("agent", agent_rotate_dpop, AGENT),
     "revoke_by_pattern": ("person", revoke_by_pattern, PERSON),
     "vault_cascade": ("person", vault_cascade, PERSON),
     "rfc7009_access": ("person", rfc7009_access, [x for x in PERSON if x != "refresh"]),

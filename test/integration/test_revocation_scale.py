@@ -23,15 +23,15 @@ def jti(tok):
     return unverified_claims(tok)["jti"]
 
 
-def live_rows(shark, client_id):
+def live_rows(shark, client_id, conninfo=None):
     """Token rows of the client without revoked_at: a watermark leaves them so."""
     return int(shark.psql("SELECT count(*) FROM oauth_tokens WHERE client_id = '%s' "
-                          "AND revoked_at IS NULL" % client_id).strip())
+                          "AND revoked_at IS NULL" % client_id, conninfo).strip())
 
 
-def marks(shark, kind, subject):
+def marks(shark, kind, subject, conninfo=None):
     return int(shark.psql("SELECT count(*) FROM revocation_watermarks WHERE kind = '%s' "
-                          "AND subject_id = '%s'" % (kind, subject)).strip())
+                          "AND subject_id = '%s'" % (kind, subject), conninfo).strip())
 
 
 def events(shark, target, name):
@@ -92,6 +92,62 @@ def test_watermarks_hold_on_both_nodes(pg_cluster, shark_factory):
         assert not any(introspect(b, t)["active"] for t in toks)
         assert introspect(b, fresh)["active"]
 
+
+
+def eventually(check, what, within=10):
+    deadline = time.time() + within
+    while not check():
+        assert time.time() < deadline, what
+        time.sleep(0.05)
+
+
+def test_dpop_rotation_writes_one_key_mark_on_both_nodes(pg_cluster, shark_factory):
+    """rotate-dpop-key writes one key mark ("bound to any key but K, issued up
+    to T"), rewrites no token, and both nodes refuse what it covers by cnf.jkt;
+    a second rotation keeps what the first revoked."""
+    a, b = two_nodes(pg_cluster, shark_factory, "keys")
+    ci = pg_cluster.conninfo("keys")
+    app = make_app(a)
+    agent = make_agent(a, app["id"])
+    cid, secret = agent["id"], agent["client_secret"]
+    ka, kb, k2, k3 = EcKey(), EcKey(), EcKey(), EcKey()
+    bearer = token_ok(a, cid, secret)["access_token"]
+    old = [token_ok(a, cid, secret, key=k)["access_token"] for k in (ka, kb, k3)]
+    assert all(introspect(b, t)["active"] for t in old + [bearer])
+    rotate = "/api/v1/agents/%s/rotate-dpop-key" % cid
+    r = api(a, "POST", rotate, json={"new_public_key_jwk": k2.jwk, "reason": "one"})
+    assert r.status_code == 200, r.text
+    assert r.json()["revoked_token_count"] == 3
+    assert live_rows(a, cid, ci) == 4 and marks(a, "key", cid, ci) == 1
+    for s in (a, b):
+        eventually(lambda: not any(introspect(s, t)["active"] for t in old), "old keys live")
+        assert introspect(s, bearer)["active"]  # not bound: no key to rotate away from
+    t2 = token_ok(b, cid, secret, key=k2)["access_token"]
+    assert introspect(a, t2)["active"] and introspect(b, t2)["active"]
+    # rotating on to k3 revokes k2's token and must not revive the k3 token
+    # the first rotation revoked
+    r = api(b, "POST", rotate, json={"new_public_key_jwk": k3.jwk})
+    assert r.status_code == 200 and r.json()["revoked_token_count"] == 1, r.text
+    assert marks(a, "key", cid, ci) == 1 and live_rows(a, cid, ci) == 5
+    for s in (a, b):
+        eventually(lambda: not introspect(s, t2)["active"], "k2's token live")
+        assert not any(introspect(s, t)["active"] for t in old)
+    t3 = token_ok(a, cid, secret, key=k3)["access_token"]
+    r = api(a, "POST", rotate + "?dry_run=true", json={"new_public_key_jwk": k3.jwk})
+    assert r.json()["revoked_token_count"] == 0
+    listed = api(a, "GET", "/api/v1/agents/%s/tokens" % cid).json()
+    assert {d["token_id"] for d in listed["data"]} == {jti(bearer), jti(t3)}
+    feed = {d["jti"] for d in api(a, "GET", "/api/v1/revocations").json()["data"]}
+    assert {jti(t) for t in old + [t2]} <= feed and jti(t3) not in feed
+    # what a database check says (a reload) agrees with what memory said
+    a.psql("NOTIFY shark_revoked, 'reload'", conninfo=ci)
+    for s in (a, b):
+        for _ in range(10):
+            assert not any(introspect(s, t)["active"] for t in old + [t2])
+            assert introspect(s, t3)["active"] and introspect(s, bearer)["active"]
+    # the same key set again moves the mark forward: t3 stays, as it is k3's
+    r = api(a, "POST", rotate, json={"new_public_key_jwk": k3.jwk})
+    assert r.json()["revoked_token_count"] == 0 and introspect(b, t3)["active"]
 
 def test_user_delete_writes_a_watermark(shark):
     uid = make_user(shark)

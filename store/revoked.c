@@ -505,13 +505,29 @@ static int64_t mark_time(table *t, char kind, const char *a, const char *b)
     return (uint32_t)atomic_load_explicit(&s->val, memory_order_acquire);
 }
 
-/* A watermark covers tokens issued up to revoked_before, which the table
- * holds to the second: within that second only the database can tell. */
+static _Atomic int64_t skew_s = 1;
+
+void store_revoked_skew(int64_t ms)
+{
+    int64_t s = (ms + 999) / 1000;
+    atomic_store(&skew_s, s < 1 ? 1 : s);
+}
+
+int64_t store_revoked_skew_s(void)
+{
+    return atomic_load(&skew_s);
+}
+
+/* A watermark covers tokens issued up to revoked_before (the database's
+ * clock, to the second in the table); iat is the issuer's clock, to the
+ * second, off the database's by up to skew_s. Only outside that window can
+ * the order be told here; inside it only the database can tell. */
 static enum store_revoked by_mark(int64_t mark, int64_t iat, enum store_revoked so_far)
 {
-    if (so_far == STORE_REVOKED_YES || mark < 0 || iat > mark)
+    int64_t s = atomic_load_explicit(&skew_s, memory_order_relaxed);
+    if (so_far == STORE_REVOKED_YES || mark < 0 || iat > mark + s)
         return so_far;
-    return iat < mark ? STORE_REVOKED_YES : STORE_REVOKED_UNKNOWN;
+    return iat + s < mark ? STORE_REVOKED_YES : STORE_REVOKED_UNKNOWN;
 }
 
 enum store_revoked store_revoked_check(const store_revoked_token *tk)

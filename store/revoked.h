@@ -22,7 +22,8 @@ enum store_revoked {
     STORE_REVOKED_NO, /* not revoked, as far as any revocation up to now goes */
     STORE_REVOKED_YES,
     STORE_REVOKED_UNKNOWN, /* ask the database: the set may be missing revocations,
-                              or a watermark fell in the second the token was issued */
+                              or a watermark fell within the clocks' skew of the
+                              token's iat */
 };
 
 /* What a check needs of a verified access token. user_id: the person the
@@ -40,6 +41,13 @@ void store_revoked_start(const char *conninfo);
 /* Whether the token is revoked. A stale set starts a reload. Any thread,
  * never blocks. */
 enum store_revoked store_revoked_check(const store_revoked_token *t);
+
+/* The largest offset, in ms, between the database's clock and any live
+ * node's (store/nodes.c). A watermark's time is the database's and a token's
+ * iat its issuer's: within that many seconds (at least one) of a watermark
+ * a check answers UNKNOWN, for the database to decide on its own clock. */
+void store_revoked_skew(int64_t ms);
+int64_t store_revoked_skew_s(void);
 
 /* Entries held and bytes allocated for them, for /metrics and tests. */
 void store_revoked_stats(uint64_t *entries, uint64_t *bytes);

@@ -5,6 +5,7 @@ set reloads without refusing checks, and the agent-token listing pages by
 cursor. Small data: the large figures live in the bench. (Watermarks
 reaching tokens other agents derived: test_revocation_matrix.py.)"""
 import base64
+import subprocess
 import threading
 import time
 
@@ -148,6 +149,120 @@ def test_dpop_rotation_writes_one_key_mark_on_both_nodes(pg_cluster, shark_facto
     # the same key set again moves the mark forward: t3 stays, as it is k3's
     r = api(a, "POST", rotate, json={"new_public_key_jwk": k3.jwk})
     assert r.json()["revoked_token_count"] == 0 and introspect(b, t3)["active"]
+
+
+def metric(shark, name):
+    for line in shark.get("/metrics").text.splitlines():
+        if line.startswith(name + " "):
+            return float(line.split()[1])
+    raise AssertionError(name + " not on /metrics")
+
+
+def fake_node(shark, node, features, offset_ms=0):
+    """A live row of shark_nodes for a node that is not there: what a node
+    of another version, or with another clock, would announce."""
+    shark.psql("INSERT INTO shark_nodes (node_id, features, clock_offset_ms, clock_error_ms, "
+               "seen_at) VALUES ('%s', %d, %d, 1, now() + interval '1 hour')"
+               % (node, features, offset_ms))
+
+
+@pytest.mark.parametrize("skew", [20, -20])
+def test_clock_skew_never_turns_the_order_of_token_and_mark(shark, skew):
+    """The database's clock `skew` seconds ahead of (or behind) a node's,
+    forged: that node's tokens carry its own clock in iat, the database
+    records issued_at and the mark on its own. With the node's offset
+    announced, tokens near the mark are decided by the database: none issued
+    after the revocation is refused, none issued before is accepted."""
+    app = make_app(shark)
+    agent = make_agent(shark, app["id"])
+    cid = agent["id"]
+    fake_node(shark, "skewed-" + cid, 3, skew * 1000)
+    eventually(lambda: metric(shark, "shark_revocation_skew_seconds") >= abs(skew),
+               "the heartbeat never read the skewed node", within=20)
+    before = [token_ok(shark, cid, agent["client_secret"])["access_token"] for _ in range(3)]
+    r = api(shark, "POST", "/api/v1/agents/%s/tokens/revoke-all" % cid)
+    assert r.status_code == 200 and r.json()["revoked_count"] == 3, r.text
+    after = [token_ok(shark, cid, agent["client_secret"])["access_token"] for _ in range(3)]
+    # what the database's clock said: every time it took is `skew` off
+    shark.psql("UPDATE oauth_tokens SET issued_at = issued_at + %d * interval '1 second' "
+               "WHERE client_id = '%s'" % (skew, cid))
+    shark.psql("UPDATE revocation_watermarks SET revoked_before = revoked_before "
+               "+ %d * interval '1 second' WHERE kind = 'client' AND subject_id = '%s'"
+               % (skew, cid))
+    for _ in range(5):
+        assert not any(introspect(shark, t)["active"] for t in before)
+        assert all(introspect(shark, t)["active"] for t in after)
+
+
+def test_skew_window_is_at_least_a_second(shark):
+    assert metric(shark, "shark_revocation_skew_seconds") >= 1
+    rows = shark.psql("SELECT features FROM shark_nodes WHERE seen_at > now() - interval "
+                      "'30 seconds'").split()
+    assert rows and set(rows) == {"3"}
+
+
+def test_a_node_without_key_marks_gets_tokens_stamped(shark):
+    """While a live node announces no key marks, rotate-dpop-key also stamps
+    revoked_at on what its mark covers (that node reads only that); once the
+    node is gone, the mark alone."""
+    app = make_app(shark)
+    agent = make_agent(shark, app["id"])
+    cid, secret = agent["id"], agent["client_secret"]
+    k1, k2, k3 = EcKey(), EcKey(), EcKey()
+    toks = [token_ok(shark, cid, secret, key=k1)["access_token"] for _ in range(3)]
+    bearer = token_ok(shark, cid, secret)["access_token"]
+    fake_node(shark, "old-" + cid, 1)
+    r = api(shark, "POST", "/api/v1/agents/%s/rotate-dpop-key" % cid,
+            json={"new_public_key_jwk": k2.jwk})
+    assert r.status_code == 200 and r.json()["revoked_token_count"] == 3, r.text
+    assert live_rows(shark, cid) == 1 and marks(shark, "key", cid) == 1
+    assert not any(introspect(shark, t)["active"] for t in toks)
+    assert introspect(shark, bearer)["active"]
+    # the old node gone (not seen for a while): marks only
+    shark.psql("UPDATE shark_nodes SET seen_at = now() - interval '1 minute' "
+               "WHERE node_id = 'old-%s'" % cid)
+    t2 = token_ok(shark, cid, secret, key=k2)["access_token"]
+    r = api(shark, "POST", "/api/v1/agents/%s/rotate-dpop-key" % cid,
+            json={"new_public_key_jwk": k3.jwk})
+    assert r.json()["revoked_token_count"] == 1
+    assert live_rows(shark, cid) == 2 and not introspect(shark, t2)["active"]
+
+
+def test_a_node_without_marks_gets_revoke_all_stamped(shark):
+    app = make_app(shark)
+    agent = make_agent(shark, app["id"])
+    cid = agent["id"]
+    toks = [token_ok(shark, cid, agent["client_secret"])["access_token"] for _ in range(4)]
+    fake_node(shark, "older-" + cid, 0)
+    r = api(shark, "POST", "/api/v1/agents/%s/tokens/revoke-all" % cid)
+    assert r.status_code == 200 and r.json()["revoked_count"] == 4, r.text
+    assert live_rows(shark, cid) == 0 and marks(shark, "client", cid) == 1
+    assert not any(introspect(shark, t)["active"] for t in toks)
+    shark.psql("DELETE FROM shark_nodes WHERE node_id = 'older-%s'" % cid)
+
+
+def test_a_node_of_the_version_before_is_told_by_its_connections(shark):
+    """A node that predates shark_nodes announces nothing: its connections
+    carry libpq's empty application_name, and a key rotation meanwhile
+    stamps tokens as that node's version did."""
+    app = make_app(shark)
+    agent = make_agent(shark, app["id"])
+    cid, secret = agent["id"], agent["client_secret"]
+    toks = [token_ok(shark, cid, secret, key=EcKey())["access_token"] for _ in range(2)]
+    ci = "host=%s dbname=shark user=shark application_name=''" % shark.pg_socket_dir
+    old = subprocess.Popen(["psql", ci, "-X", "-q", "-c", "SELECT pg_sleep(60)"],
+                           env=shark.pg_env(), stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    try:
+        eventually(lambda: shark.psql("SELECT shark_marks_unsafe(2)").strip() == "t",
+                   "the old connection never showed")
+        assert shark.psql("SELECT shark_marks_unsafe(1)").strip() == "f"
+        r = api(shark, "POST", "/api/v1/agents/%s/rotate-dpop-key" % cid,
+                json={"new_public_key_jwk": EcKey().jwk})
+        assert r.json()["revoked_token_count"] == 2
+        assert live_rows(shark, cid) == 0
+    finally:
+        old.kill()
+        old.wait()
 
 def test_user_delete_writes_a_watermark(shark):
     uid = make_user(shark)

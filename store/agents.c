@@ -241,14 +241,19 @@ int store_agent_delete(store_pool *p, const char *id, const store_actor *who, st
  * (client_id, expires_at), so a page reads its rows off the index instead of
  * sorting all of an agent's tokens (tokens of one agent share a lifetime, so
  * this is their issuing order too). A page asks for one row more than it
- * shows to know whether another follows. */
+ * shows to know whether another follows. The agent's own marks (client and
+ * key) are read once, not per token. */
 static store_stmt agent_tokens = {
     "agent_tokens",
-    "WITH t AS (SELECT jti, client_id, jkt, scope, expires_at, issued_at FROM oauth_tokens "
+    "WITH k AS (SELECT keep_jkt, revoked_before, coalesce(bound_before, '-infinity') AS bb "
+    "  FROM revocation_watermarks WHERE kind = 'key' AND subject_id = $1), "
+    "t AS (SELECT jti, client_id, jkt, scope, expires_at, issued_at FROM oauth_tokens "
     "  WHERE client_id = $1 AND revoked_at IS NULL AND expires_at > now() "
     "  AND issued_at > coalesce((SELECT revoked_before FROM revocation_watermarks "
     "    WHERE kind = 'client' AND subject_id = $1), '-infinity') "
-    "  AND NOT shark_token_marked(client_id, user_id, jkt, issued_at)), "
+    "  AND (user_id IS NULL OR NOT shark_token_marked(client_id, user_id, issued_at)) "
+    "  AND (jkt IS NULL OR NOT EXISTS (SELECT 1 FROM k WHERE issued_at <= k.bb "
+    "    OR (k.keep_jkt IS DISTINCT FROM jkt AND issued_at <= k.revoked_before)))), "
     "pg AS (SELECT * FROM t WHERE $3::timestamptz IS NULL OR (expires_at, jti) < ($3, $4) "
     "  ORDER BY expires_at DESC, jti DESC LIMIT $2::int + 1), "
     "shown AS (SELECT * FROM pg ORDER BY expires_at DESC, jti DESC LIMIT $2::int) "

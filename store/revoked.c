@@ -268,6 +268,18 @@ static uint64_t mark_entry(char kind, const char *subject, size_t len, int64_t t
     return (uint64_t)tag << 32 | (uint32_t)t;
 }
 
+/* The entry of subject "<a> <b>" (the digest runs over the concatenation). */
+static uint64_t mark_entry2(char kind, const char *a, size_t alen, const char *b, size_t blen,
+                            int64_t t, uint64_t *key)
+{
+    char k[2] = {kind, ':'};
+    const char *parts[] = {k, a, " ", b};
+    size_t lens[] = {2, alen, 1, blen};
+    uint32_t tag;
+    name(parts, lens, 4, true, key, &tag);
+    return (uint64_t)tag << 32 | (uint32_t)t;
+}
+
 /* ---- notifications ---- */
 
 void store_revoked_gap(void)
@@ -281,14 +293,7 @@ void store_revoked_gap(void)
 static int key_mark_add(int (*add)(void *, uint64_t, uint64_t), void *to, const char *client,
                         size_t clen, const char *keep, size_t klen, int64_t t, int64_t bound)
 {
-    char j[1024];
-    uint64_t key, val;
-    if (clen + 1 + klen > sizeof(j))
-        return -1;
-    memcpy(j, client, clen);
-    j[clen] = ' ';
-    memcpy(j + clen + 1, keep, klen);
-    val = mark_entry('j', j, clen + 1 + klen, t, &key);
+    uint64_t key, val = mark_entry2('j', client, clen, keep, klen, t, &key);
     if (add(to, key, val) != 0)
         return -1;
     if (bound > 0) {

@@ -50,6 +50,46 @@ CREATE FUNCTION shark_marks_unsafe(feat integer) RETURNS boolean LANGUAGE sql ST
                                    AND backend_type = 'client backend' AND application_name = ''))
 $$;
 
+-- Live own tokens of the clients `cids` no mark covers yet, all of them
+-- (other_than NULL) or those bound to a key other than other_than: 0036's
+-- shark_client_live for many clients in one statement, each client's marks
+-- read once instead of per row (a pattern over 1,000 clients took 1.5 s).
+CREATE FUNCTION shark_clients_live(cids text[], other_than text) RETURNS bigint
+LANGUAGE sql STABLE AS $$
+    WITH m AS (
+        SELECT s.cid, p.revoked_before AS p, k.keep_jkt AS keep, k.revoked_before AS kr,
+               coalesce(k.bound_before, '-infinity') AS kb,
+               ARRAY(SELECT shark_second(x) FROM unnest(ARRAY[p.revoked_before, k.revoked_before,
+                     k.bound_before]) x WHERE x IS NOT NULL) AS edges
+        FROM (SELECT DISTINCT cid FROM unnest(cids) cid) s
+        LEFT JOIN revocation_watermarks p ON p.kind = 'client' AND p.subject_id = s.cid
+        LEFT JOIN revocation_watermarks k ON k.kind = 'key' AND k.subject_id = s.cid),
+    rows AS (
+        SELECT coalesce(sum(c.n), 0) AS n FROM m JOIN token_counts c ON c.client_id = m.cid
+        WHERE c.expires_at > now() AND c.issued_sec > coalesce(shark_second(m.p), '-infinity')
+          AND NOT c.issued_sec = ANY (m.edges)
+          AND (other_than IS NULL OR (c.jkt <> '' AND c.jkt <> other_than))
+          AND NOT (c.jkt <> '' AND m.kr IS NOT NULL AND (c.issued_sec <= m.kb
+                   OR (c.jkt IS DISTINCT FROM m.keep AND c.issued_sec <= m.kr)))),
+    edge AS (
+        SELECT count(*) AS n FROM m JOIN oauth_tokens t ON t.client_id = m.cid
+        WHERE cardinality(m.edges) > 0 AND t.user_id IS NULL AND t.revoked_at IS NULL
+          AND t.expires_at = ANY (ARRAY(SELECT DISTINCT c.expires_at FROM token_counts c
+              WHERE c.client_id = m.cid AND c.issued_sec = ANY (m.edges)
+                AND c.expires_at > now()))
+          AND shark_second(t.issued_at) = ANY (m.edges) AND (m.p IS NULL OR t.issued_at > m.p)
+          AND (other_than IS NULL OR (t.jkt IS NOT NULL AND t.jkt <> other_than))
+          AND NOT (t.jkt IS NOT NULL AND m.kr IS NOT NULL AND (t.issued_at <= m.kb
+                   OR (t.jkt IS DISTINCT FROM m.keep AND t.issued_at <= m.kr)))),
+    ppl AS (
+        SELECT count(*) AS n FROM m JOIN oauth_tokens t ON t.client_id = m.cid
+        WHERE t.user_id IS NOT NULL AND t.revoked_at IS NULL AND t.expires_at > now()
+          AND (m.p IS NULL OR t.issued_at > m.p)
+          AND (other_than IS NULL OR (t.jkt IS NOT NULL AND t.jkt <> other_than))
+          AND NOT shark_token_marked(t.client_id, t.user_id, t.jkt, t.issued_at))
+    SELECT rows.n + edge.n + ppl.n FROM rows, edge, ppl
+$$;
+
 -- 0036's, stamping the covered tokens too while a node would miss the mark.
 CREATE OR REPLACE FUNCTION shark_revoke_mark(k text, subj text[], dry boolean) RETURNS bigint
 LANGUAGE plpgsql AS $$
@@ -60,8 +100,7 @@ BEGIN
         RAISE EXCEPTION 'unknown watermark kind %', k USING ERRCODE = '22023';
     END IF;
     IF k = 'client' THEN
-        SELECT coalesce(sum(shark_client_live(s.cid, NULL)), 0) INTO n
-        FROM (SELECT DISTINCT cid FROM unnest(subj) cid) s;
+        n := shark_clients_live(subj, NULL);
     ELSE
         SELECT count(*) INTO n FROM oauth_tokens t
         LEFT JOIN revocation_watermarks w ON w.kind = 'client' AND w.subject_id = t.client_id
@@ -101,7 +140,7 @@ $$;
 CREATE OR REPLACE FUNCTION shark_revoke_key(cid text, keep text, dry boolean) RETURNS bigint
 LANGUAGE plpgsql AS $$
 DECLARE
-    n bigint := shark_client_live(cid, keep);
+    n bigint := shark_clients_live(ARRAY[cid], keep);
 BEGIN
     IF dry THEN
         RETURN n;
@@ -129,6 +168,8 @@ BEGIN
     RETURN n;
 END
 $$;
+
+DROP FUNCTION shark_client_live(text, text);
 
 -- The parent-jti cascade (0020, 0026) revokes the children a token has when
 -- it is revoked. A node that has not heard of a revocation yet (its

@@ -66,13 +66,7 @@ struct token_batcher {
  * means two batches sharing keys cannot deadlock. A record is written when it
  * has no replay key or its own replay row went in; `ok` is read twice, so it
  * is evaluated once and the token and audit rows cover the same records. The
- * statement answers with the 1-based positions of the records written.
- *
- * It also adds the batch to token_counts (migration 0035: what a mark's
- * revoked_count sums; every writer of oauth_tokens must), and writes a child
- * whose parent is revoked already (per jti or by a mark: a node that had not
- * heard yet accepted the parent for an exchange) revoked, telling every node
- * as a revocation's trigger would. */
+ * statement answers with the 1-based positions of the records written. */
 static store_stmt batch_issue = {
     "oauth_token_issue_batch",
     "WITH v AS (SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], "
@@ -88,25 +82,14 @@ static store_stmt batch_issue = {
     "  ORDER BY replay_key ON CONFLICT DO NOTHING RETURNING key), "
     "ok AS (SELECT * FROM v WHERE replay_key IS NULL "
     "  OR n IN (SELECT first.n FROM first JOIN r ON r.key = first.replay_key)), "
-    "dead AS (SELECT n, jti, exp FROM ok WHERE parent_jti IS NOT NULL AND EXISTS (SELECT 1 "
-    "  FROM oauth_tokens p WHERE p.jti = ok.parent_jti AND (p.revoked_at IS NOT NULL "
-    "  OR shark_token_marked(p.client_id, p.user_id, p.jkt, p.issued_at)))), "
     "t AS (INSERT INTO oauth_tokens (jti, client_id, subject, user_id, scope, jkt, audience, "
-    "  act, expires_at, parent_jti, family_id, revoked_at) SELECT jti, client_id, subject, "
-    "  user_id, scope, jkt, audience, act::jsonb, to_timestamp(exp::double precision), "
-    "  parent_jti, family_id, CASE WHEN n IN (SELECT n FROM dead) THEN now() END FROM ok), "
-    "cnt AS (INSERT INTO token_counts AS c (client_id, issued_sec, expires_at, jkt, stripe, n) "
-    "  SELECT client_id, shark_second(now()), to_timestamp(exp::double precision), "
-    "  coalesce(jkt, ''), pg_backend_pid(), count(*) FROM ok WHERE user_id IS NULL "
-    "  AND n NOT IN (SELECT n FROM dead) GROUP BY 1, 2, 3, 4 "
-    "  ON CONFLICT (client_id, issued_sec, expires_at, jkt, stripe) DO UPDATE "
-    "  SET n = c.n + excluded.n), "
-    "nt AS (SELECT pg_notify('shark_revoked', string_agg(jti || ' ' || exp, E'\\n')) FROM dead "
-    "  HAVING count(*) > 0), "
+    "  act, expires_at, parent_jti, family_id) SELECT jti, client_id, subject, user_id, scope, "
+    "  jkt, audience, act::jsonb, to_timestamp(exp::double precision), parent_jti, family_id "
+    "  FROM ok), "
     "ev AS (INSERT INTO audit_events (id, event, actor_id, actor_type, target_id, metadata, "
     "  request_id, client_ip) SELECT shark_id('audit_'), event, actor_id, actor_type, jti, "
     "  coalesce(metadata::jsonb, '{}'::jsonb), request_id, client_ip FROM ok) "
-    "SELECT n FROM ok WHERE (SELECT count(*) FROM nt) >= 0",
+    "SELECT n FROM ok",
     NCOLS, 0};
 
 void token_batcher_free(token_batcher *b)

@@ -1,6 +1,7 @@
 /* /api/v1/auth/: people sign up, sign in and out, see themselves and their
  * sessions. Cookie-authenticated; state changes need the session's CSRF
  * token in X-CSRF-Token. */
+#include <libpq-fe.h>
 #include <string.h>
 
 #include "../crypto/encoding.h"

@@ -3,6 +3,7 @@
  * DPoP key rotation). */
 #include "agents.h"
 
+#include <libpq-fe.h>
 #include <stdlib.h>
 #include <string.h>
 

@@ -1,5 +1,6 @@
 #include "audit.h"
 
+#include <libpq-fe.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>

@@ -5,6 +5,7 @@
  * answered once, on creation; the store keeps its SHA-256 only. */
 #include "dcr.h"
 
+#include <libpq-fe.h>
 #include <stdlib.h>
 #include <string.h>
 

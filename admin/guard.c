@@ -1,5 +1,6 @@
 /* The admin API key check in front of every admin route, and the request
  * helpers every admin handler shares. */
+#include <libpq-fe.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>

@@ -1,5 +1,6 @@
 #include "revoke.h"
 
+#include <libpq-fe.h>
 #include <stdlib.h>
 #include <string.h>
 

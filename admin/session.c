@@ -1,5 +1,6 @@
 #include "session.h"
 
+#include <libpq-fe.h>
 #include <stdio.h>
 #include <string.h>
 

@@ -1,5 +1,6 @@
 /* Operational endpoints and system routes: liveness, readiness, metrics,
  * system health, and the first-boot key reveal. */
+#include <libpq-fe.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>

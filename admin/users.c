@@ -1,5 +1,6 @@
 #include "users.h"
 
+#include <libpq-fe.h>
 #include <stdlib.h>
 #include <string.h>
 

@@ -3,6 +3,7 @@
  * delivery log with redelivery. */
 #include "webhooks.h"
 
+#include <libpq-fe.h>
 #include <sodium.h>
 #include <stdlib.h>
 #include <string.h>

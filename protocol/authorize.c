@@ -7,6 +7,7 @@
  * (RFC 8252 §7.3), and codes bound to a DPoP key (RFC 9449 §10: dpop_jkt, or
  * a proof sent to PAR). Errors go back to the client only once its redirect
  * URI is known to be registered; before that the user sees an error page. */
+#include <libpq-fe.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>

@@ -13,6 +13,7 @@
  * is logged, never answered, so the endpoint cannot map networks. */
 #include "cimd.h"
 
+#include <libpq-fe.h>
 #include <pthread.h>
 #include <stdlib.h>
 #include <string.h>

@@ -1,6 +1,7 @@
 #include "client.h"
 #include "errors.h"
 
+#include <libpq-fe.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>

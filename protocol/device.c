@@ -2,6 +2,7 @@
  * hands out a device code and a short user code; a signed-in person enters
  * the user code at /device, sees the client and scopes, and approves or
  * denies. Polling is answered by the token endpoint (token.c). */
+#include <libpq-fe.h>
 #include <string.h>
 
 #include "../crypto/encoding.h"

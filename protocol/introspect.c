@@ -11,6 +11,7 @@
  * Refresh tokens (opaque, rt_…) are looked up in the store. A caller that
  * accepts application/token-introspection+jwt gets the answer as a JWT
  * signed by the active key (RFC 9701), addressed to it. */
+#include <libpq-fe.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>

@@ -1,5 +1,6 @@
 #include "jar.h"
 
+#include <libpq-fe.h>
 #include <stdio.h>
 #include <string.h>
 #include <time.h>

@@ -1,5 +1,6 @@
 #include "logout.h"
 
+#include <libpq-fe.h>
 #include <string.h>
 
 #include "../core/server.h"

@@ -1,6 +1,7 @@
 #include "register.h"
 #include "redirect_uri.h"
 
+#include <libpq-fe.h>
 #include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>

@@ -1,5 +1,6 @@
 #include "resource.h"
 
+#include <libpq-fe.h>
 #include <string.h>
 #include <strings.h>
 

@@ -2,6 +2,7 @@
  * upkeep.h). */
 #include "upkeep.h"
 
+#include <libpq-fe.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>

@@ -1,4 +1,5 @@
 /* OpenID Connect UserInfo: the signed-in user's claims, by scope. */
+#include <libpq-fe.h>
 #include <string.h>
 
 #include "../store/auth.h"

@@ -1,5 +1,6 @@
 #include "batch.h"
 
+#include <libpq-fe.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>

@@ -15,6 +15,7 @@
 
 #include "batch.h"
 
+#include <libpq-fe.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>

@@ -1,5 +1,6 @@
 #include "webhooks.h"
 
+#include <libpq-fe.h>
 #include <stdio.h>
 #include <stdlib.h>
 

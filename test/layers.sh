@@ -22,4 +22,57 @@ for dir in "${order[@]}"; do
   done < <(grep -Hn '#include "\.\./' "$dir"/*.[ch] 2>/dev/null || true)
 done
 echo "$bad upward includes"
-[ "$bad" -eq 0 ]
+
+# libpq stays inside store/: no header of store/ that a file outside it
+# includes may pull in libpq-fe.h (directly or through other store/ headers;
+# store.h declares the PGresult it mentions itself), and no file outside
+# store/ includes libpq-fe.h, except these, which still read PGresult
+# columns themselves until their results become typed rows (store/rows.h).
+# Remove a file from the list when it stops including libpq-fe.h.
+libpq_allowed=(
+  admin/account.c admin/agents.c admin/audit.c admin/dcr.c admin/guard.c admin/revoke.c
+  admin/session.c admin/system.c admin/users.c admin/webhooks.c
+  protocol/authorize.c protocol/cimd.c protocol/client.c protocol/device.c protocol/introspect.c
+  protocol/jar.c protocol/logout.c protocol/register.c protocol/resource.c protocol/upkeep.c
+  protocol/userinfo.c
+  vault/common.c vault/connect.c vault/connections.c vault/providers.c
+)
+libpq_bad=0
+outside=()
+for dir in "${order[@]}"; do
+  [ "$dir" != store ] && [ -d "$dir" ] && outside+=("$dir"/*.[ch])
+done
+# pulls_libpq <store header>: true when it or a store/ header it includes
+# (transitively) includes libpq-fe.h; prints the chain that does.
+pulls_libpq() {
+  local h=$1 seen=$2 inc
+  [ -f "store/$h" ] || return 1
+  case " $seen " in *" $h "*) return 1 ;; esac
+  if grep -q '^#include <libpq-fe.h>' "store/$h"; then echo "store/$h"; return 0; fi
+  for inc in $(sed -n 's/^#include "\([a-z_0-9]*\.h\)".*/\1/p' "store/$h"); do
+    if pulls_libpq "$inc" "$seen $h" >/dev/null; then
+      echo "store/$h -> $(pulls_libpq "$inc" "$seen $h")"; return 0
+    fi
+  done
+  return 1
+}
+for h in $(grep -ho '#include "\.\./store/[a-z_0-9]*\.h"' "${outside[@]}" 2>/dev/null |
+             sed 's|.*/store/||; s|"||' | sort -u); do
+  if chain=$(pulls_libpq "$h" ""); then
+    echo "store header included outside store/ pulls in libpq-fe.h: $chain"
+    libpq_bad=$((libpq_bad + 1))
+  fi
+done
+for f in $(grep -l '^#include <libpq-fe.h>' "${outside[@]}" 2>/dev/null || true); do
+  case " ${libpq_allowed[*]} " in
+    *" $f "*) ;;
+    *) echo "libpq-fe.h included outside store/: $f (read results through store/rows.h)"
+       libpq_bad=$((libpq_bad + 1)) ;;
+  esac
+done
+for f in "${libpq_allowed[@]}"; do
+  grep -q '^#include <libpq-fe.h>' "$f" 2>/dev/null ||
+    echo "note: $f no longer includes libpq-fe.h; drop it from libpq_allowed in test/layers.sh"
+done
+echo "$libpq_bad libpq includes outside store/"
+[ "$bad" -eq 0 ] && [ "$libpq_bad" -eq 0 ]

@@ -1,6 +1,7 @@
 /* Shared helpers of the vault's route files (see common.h). */
 #include "common.h"
 
+#include <libpq-fe.h>
 #include <sodium.h>
 #include <stdarg.h>
 #include <stdio.h>

@@ -1,6 +1,7 @@
 /* The browser connect flow: a signed-in user sends to the provider and back. */
 #include "common.h"
 
+#include <libpq-fe.h>
 #include <sodium.h>
 #include <stdarg.h>
 #include <stdio.h>

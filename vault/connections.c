@@ -1,6 +1,7 @@
 /* Connections: admin list, get, create, and the Layer 5 disconnect cascade. */
 #include "common.h"
 
+#include <libpq-fe.h>
 #include <sodium.h>
 #include <stdarg.h>
 #include <stdio.h>

@@ -1,6 +1,7 @@
 /* Provider templates: admin CRUD under /api/v1/vault/providers. */
 #include "common.h"
 
+#include <libpq-fe.h>
 #include <sodium.h>
 #include <stdarg.h>
 #include <stdio.h>

@@ -21,7 +21,6 @@
 #define REQUEST_TTL_S 600
 #define CODE_TTL_S 60
 
-
 static void release(void *p)
 {
     json_decref(p);
@@ -181,7 +180,8 @@ static void on_consent(void *ud, PGresult *res, int err, const char *msg)
     if (!p.consent && consented != NULL && oauth_scope_subset(scope ? scope : "", consented))
         finish(z, true);
     else if (p.none)
-        oauth_az_redirect_error(z, "consent_required", "the user has not consented to these scopes");
+        oauth_az_redirect_error(z, "consent_required",
+                                "the user has not consented to these scopes");
     else
         consent_page(z);
 }
@@ -255,7 +255,8 @@ static void on_session(http_req *req, void *ud, const session *s, bool expired)
                                                   s->auth_time, (int64_t)time(NULL));
     if (again) {
         if (p.none) {
-            oauth_az_redirect_error(z, "login_required", "the sign-in is older than max_age allows");
+            oauth_az_redirect_error(z, "login_required",
+                                    "the sign-in is older than max_age allows");
             return;
         }
         json_t *mark = json_pack("{s:s}", "reauth", s->public_id);
@@ -282,7 +283,6 @@ static void on_stored(void *ud, PGresult *res, int err, const char *msg)
     }
     session_load(z->req, on_session, z);
 }
-
 
 static void on_pushed(void *ud, PGresult *res, int err, const char *msg)
 {

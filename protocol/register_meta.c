@@ -324,7 +324,8 @@ static int parse_name(oauth_client_meta *m, arena *a, const json_t *body)
 /* RFC 7591 §2: validates the metadata in body and fills m->row (everything
  * but ids, hashes and request facts); 0, or -1 with m->error/desc set.
  * Members we do not interpret are kept as given. */
-int oauth_register_parse(arena *a, const json_t *body, const char *signing_alg, oauth_client_meta *m)
+int oauth_register_parse(arena *a, const json_t *body, const char *signing_alg,
+                         oauth_client_meta *m)
 {
     if (parse_grants(m, a, body) != 0 || parse_auth(m, a, body) != 0 ||
         parse_redirect_uris(m, a, body) != 0 || parse_scope(m, a, body) != 0 ||

@@ -39,9 +39,9 @@ typedef struct store_client_reg_row {
     const char *auth_method, *name;
     const char *grant_types, *response_types, *redirect_uris, *resources; /* JSON array text */
     const char *scope;                                                    /* space-separated */
-    const char *jwks;     /* JSON object text, or NULL */
-    const char *metadata; /* JSON object text: the other registered members */
-    int64_t issued_at;    /* unix seconds */
+    const char *jwks;          /* JSON object text, or NULL */
+    const char *metadata;      /* JSON object text: the other registered members */
+    int64_t issued_at;         /* unix seconds */
     const char *registered_by; /* open | admin | an initial access token's id; or NULL */
     /* what its initial access token allows, space-separated ("" without one) */
     const char *bound_scopes, *bound_grants, *bound_resources;

@@ -56,8 +56,7 @@ bool store_vault_provider_update_row_read(const PGresult *res, arena *a,
     return true;
 }
 
-bool store_vault_provider_delete_row_read(const PGresult *res,
-                                          store_vault_provider_delete_row *out)
+bool store_vault_provider_delete_row_read(const PGresult *res, store_vault_provider_delete_row *out)
 {
     memset(out, 0, sizeof(*out));
     if (PQntuples(res) != 1)
@@ -81,8 +80,7 @@ bool store_vault_disconnect_count_row_read(const PGresult *res, arena *a,
     return true;
 }
 
-bool store_vault_disconnect_row_read(const PGresult *res, arena *a,
-                                     store_vault_disconnect_row *out)
+bool store_vault_disconnect_row_read(const PGresult *res, arena *a, store_vault_disconnect_row *out)
 {
     if (!store_vault_disconnect_count_row_read(res, a, out))
         return false;

@@ -23,7 +23,7 @@ bool store_vault_prepare_row_read(const PGresult *res, arena *a, store_vault_pre
 
 /* store_vault_provider_update */
 typedef struct store_vault_provider_update_row {
-    bool found, allowed; /* allowed: false for a built-in's endpoints */
+    bool found, allowed;  /* allowed: false for a built-in's endpoints */
     const char *provider; /* JSON, or NULL unless found and allowed */
 } store_vault_provider_update_row;
 bool store_vault_provider_update_row_read(const PGresult *res, arena *a,

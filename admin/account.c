@@ -10,6 +10,7 @@
 #include "../identity/login.h"
 #include "../identity/web.h"
 #include "../store/auth.h"
+#include "../store/rows_admin.h"
 #include "account.h"
 #include "admin.h"
 
@@ -185,7 +186,7 @@ static void on_ended(void *ud, PGresult *res, int err, const char *msg)
     (void)msg;
     if (admin_db_error(req, err))
         return;
-    if (strcmp(PQgetvalue(res, 0, 0), "0") == 0) {
+    if (store_count_read(res) == 0) {
         http_error(req, 404, "not_found", "no such session");
         return;
     }

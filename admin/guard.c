@@ -8,6 +8,8 @@
 
 #include "../crypto/encoding.h"
 #include "../crypto/hash.h"
+#include "../store/rows_admin.h"
+#include "../store/rows_oauth.h"
 #include "../store/system.h"
 #include "admin.h"
 #include "session.h"
@@ -45,7 +47,7 @@ static void on_key_checked(void *ud, PGresult *res, int err, const char *msg)
     (void)msg;
     if (admin_db_error(req, err))
         return;
-    if (PQntuples(res) != 1) {
+    if (!store_admin_key_valid(res)) {
         unauthorized(req);
         return;
     }
@@ -273,7 +275,7 @@ bool admin_found(http_req *req, PGresult *res, int err, const char *what)
 {
     if (admin_db_error(req, err))
         return false;
-    if (PQntuples(res) == 0) {
+    if (store_row_count(res) == 0) {
         http_error(req, 404, "not_found", arena_printf(http_req_arena(req), "no such %s", what));
         return false;
     }
@@ -295,9 +297,10 @@ void admin_respond_row(http_req *req, PGresult *res, int err, int status, const 
 {
     if (admin_db_error(req, err))
         return;
-    if (PQntuples(res) == 0 || PQgetisnull(res, 0, 0)) {
+    const char *doc = store_json_doc(res, http_req_arena(req));
+    if (doc == NULL) {
         http_error(req, 404, "not_found", arena_printf(http_req_arena(req), "no such %s", what));
         return;
     }
-    admin_respond_text(req, status, PQgetvalue(res, 0, 0));
+    admin_respond_text(req, status, doc);
 }

@@ -5,6 +5,7 @@
 #include <string.h>
 
 #include "../store/revoke.h"
+#include "../store/rows_admin.h"
 #include "admin.h"
 #include "glob.h"
 
@@ -23,15 +24,16 @@ static void on_pattern_revoked(void *ud, PGresult *res, int err, const char *msg
     (void)msg;
     if (admin_db_error(bp->req, err))
         return;
-    json_t *out = json_pack("{s:I,s:s}", "revoked_count",
-                            (json_int_t)strtoll(PQgetvalue(res, 0, 0), NULL, 10), "pattern_matched",
-                            bp->pattern);
+    store_pattern_revoke_row r;
+    store_pattern_revoke_row_read(res, http_req_arena(bp->req), &r);
+    json_t *out = json_pack("{s:I,s:s}", "revoked_count", (json_int_t)r.revoked_count,
+                            "pattern_matched", bp->pattern);
     if (bp->dry) {
         json_object_set_new(out, "dry_run", json_true());
         json_object_set_new(out, "matched_client_count",
-                            json_integer(strtoll(PQgetvalue(res, 0, 2), NULL, 10)));
+                            json_integer((json_int_t)r.matched_client_count));
     } else {
-        json_object_set_new(out, "audit_event_id", json_string(PQgetvalue(res, 0, 1)));
+        json_object_set_new(out, "audit_event_id", json_string(r.audit_event_id));
     }
     http_respond_json(bp->req, 200, out);
 }
@@ -45,9 +47,12 @@ static void on_candidates(void *ud, PGresult *res, int err, const char *msg)
     if (admin_db_error(bp->req, err))
         return;
     json_t *ids = json_array();
-    for (int i = 0, n = PQntuples(res); i < n; i++)
-        if (glob_match(bp->pattern, PQgetvalue(res, i, 0)))
-            json_array_append_new(ids, json_string(PQgetvalue(res, i, 0)));
+    arena *a = http_req_arena(bp->req);
+    for (int i = 0, n = store_row_count(res); i < n; i++) {
+        const char *id = store_revoke_candidate(res, i, a);
+        if (glob_match(bp->pattern, id))
+            json_array_append_new(ids, json_string(id));
+    }
     char *text = json_dumps(ids, JSON_COMPACT);
     json_decref(ids);
     if (text == NULL) {

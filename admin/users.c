@@ -5,6 +5,7 @@
 #include <string.h>
 
 #include "../store/users.h"
+#include "../store/rows_admin.h"
 #include "admin.h"
 
 #define MAX_EMAIL 254
@@ -22,11 +23,12 @@ static void respond_user(http_req *req, PGresult *res, int err, int status)
 {
     if (admin_db_error(req, err))
         return;
-    if (PQntuples(res) == 0) {
+    const char *user = store_json_doc(res, http_req_arena(req));
+    if (user == NULL) {
         no_user(req);
         return;
     }
-    admin_respond_text(req, status, PQgetvalue(res, 0, 0));
+    admin_respond_text(req, status, user);
 }
 
 /* For rows of (found, body): 404 for an unknown user, else the body. */
@@ -196,7 +198,7 @@ static void respond_changed(http_req *req, PGresult *res, int err, void (*missin
 {
     if (admin_db_error(req, err))
         return;
-    if (strcmp(PQgetvalue(res, 0, 0), "0") == 0)
+    if (store_count_read(res) == 0)
         missing(req);
     else
         http_respond(req, 204, NULL, NULL, 0);
@@ -283,11 +285,13 @@ static void on_agents_revoked(void *ud, PGresult *res, int err, const char *msg)
     (void)msg;
     if (admin_db_error(req, err))
         return;
-    if (PQgetvalue(res, 0, 0)[0] != 't') {
+    store_user_revoke_row r;
+    store_user_revoke_row_read(res, http_req_arena(req), &r);
+    if (!r.found) {
         no_user(req);
         return;
     }
-    const char *refused = PQgetvalue(res, 0, 1);
+    const char *refused = r.refused;
     if (strcmp(refused, "[]") != 0) {
         http_error(req, 400, "invalid_request",
                    arena_printf(http_req_arena(req),
@@ -296,7 +300,7 @@ static void on_agents_revoked(void *ud, PGresult *res, int err, const char *msg)
                                 refused));
         return;
     }
-    admin_respond_text(req, 200, PQgetvalue(res, 0, 2));
+    admin_respond_text(req, 200, r.body);
 }
 
 static bool nonempty(const char *s)

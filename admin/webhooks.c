@@ -14,6 +14,7 @@
 #include "../crypto/hash.h"
 #include "../crypto/seal.h"
 #include "../store/webhooks.h"
+#include "../store/rows_admin.h"
 #include "admin.h"
 
 #define MAX_EVENTS 100
@@ -167,7 +168,8 @@ static void on_created(void *ud, PGresult *res, int err, const char *msg)
     (void)msg;
     if (admin_db_error(h->req, err))
         return;
-    json_t *w = json_loads(PQgetvalue(res, 0, 0), 0, NULL);
+    const char *doc = store_json_doc(res, http_req_arena(h->req));
+    json_t *w = doc != NULL ? json_loads(doc, 0, NULL) : NULL;
     json_object_set_new(w, "secret", json_string(h->secret));
     http_respond_json(h->req, 201, w);
 }
@@ -280,11 +282,13 @@ static void on_test(void *ud, PGresult *res, int err, const char *msg)
     (void)msg;
     if (!admin_found(req, res, err, "webhook"))
         return;
-    if (PQgetvalue(res, 0, 0)[0] != 't') {
+    store_flag_doc_row r;
+    store_flag_doc_row_read(res, http_req_arena(req), &r);
+    if (!r.flag) {
         http_error(req, 409, "conflict", "the webhook is disabled; enable it first");
         return;
     }
-    admin_respond_text(req, 202, PQgetvalue(res, 0, 1));
+    admin_respond_text(req, 202, r.doc);
 }
 
 static void hook_test(http_req *req)
@@ -301,7 +305,8 @@ static void on_rotated(void *ud, PGresult *res, int err, const char *msg)
         return;
     http_respond_json(h->req, 200,
                       json_pack("{s:s,s:s,s:s}", "id", http_req_param(h->req, "id"), "secret",
-                                h->secret, "rotated_at", PQgetvalue(res, 0, 0)));
+                                h->secret, "rotated_at",
+                                store_rotated_at(res, http_req_arena(h->req))));
 }
 
 static void hook_rotate(http_req *req)
@@ -344,11 +349,13 @@ static void on_redelivered(void *ud, PGresult *res, int err, const char *msg)
     (void)msg;
     if (!admin_found(req, res, err, "delivery"))
         return;
-    if (PQgetvalue(res, 0, 0)[0] == 't') {
+    store_flag_doc_row r;
+    store_flag_doc_row_read(res, http_req_arena(req), &r);
+    if (r.flag) {
         http_error(req, 409, "conflict", "the delivery is being attempted right now");
         return;
     }
-    admin_respond_text(req, 202, PQgetvalue(res, 0, 1));
+    admin_respond_text(req, 202, r.doc);
 }
 
 static void hook_redeliver(http_req *req)

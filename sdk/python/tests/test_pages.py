@@ -4,9 +4,10 @@ tokens route pages by cursor; the other routes page by cursor on a server with
 the listing contract and by offset on one from before it, and each test holds
 for both (it compares with the rows the server counts or lists in one page)."""
 import itertools
+import os
 
 import pytest
-from conftest import Person, register_code_client, uniq
+from conftest import HERE, Person, register_code_client, uniq
 from test_vault import connect
 
 from shark_auth import AgentList, AuditEvent, OAuthClient, Page, TokenInfo, VaultConnectionRecord
@@ -173,3 +174,14 @@ def test_iter_connections_and_providers(shark, admin):
     assert len(want) >= 5 and "slack" in ids(want)
     once_each(ids(admin.vault.iter_providers(page_size=3)), ids(want))
 
+
+
+def test_the_readme_listing_example_runs(shark, monkeypatch, capsys):
+    with open(os.path.join(HERE, "..", "README.md")) as f:
+        section = f.read().split("## Listings, page by page", 1)[1]
+    code = section.split("```python\n", 1)[1].split("```", 1)[0]
+    monkeypatch.setenv("SHARK_URL", shark.url)
+    monkeypatch.setenv("ADMIN_KEY", shark.admin_key)
+    exec(compile(code, "README.md", "exec"), {"__name__": "readme"})
+    out = capsys.readouterr().out
+    assert " live tokens\n" in out and " apps\n" in out and "@example.test\n" in out

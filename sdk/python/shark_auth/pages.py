@@ -22,8 +22,8 @@ MAX_PAGE = 1000  # the server's largest limit
 class Page(Generic[T]):
     """One page of a listing. Iterating a Page (for x in page, len(page),
     page[0]) reads this page only; the clients' iter_* methods walk them all.
-    next_cursor is None on the last page; total is set only when asked for
-    (counting every row is what makes a first page slow)."""
+    next_cursor is None on the last page; total, the count of every row, comes
+    when asked for with total=True (counting is what makes a first page slow)."""
     data: List[T]
     next_cursor: Optional[str] = None
     total: Optional[int] = None
@@ -80,7 +80,7 @@ def _after(body: Mapping[str, Any], n: int) -> Optional[Tuple[str, Any]]:
 
 
 def walk(t: Transport, path: str, params: Mapping[str, Any], *, page_size: int = 100,
-         kind: str = "api", key: str = "data", total: bool = False,
+         kind: str = "api", key: str = "data",
          max_rows: Optional[int] = None) -> Iterator[Any]:
     """Every row of a listing (as JSON), page by page. Stops at
     the last page, or after max_rows rows. The first request is sent when
@@ -95,7 +95,7 @@ def walk(t: Transport, path: str, params: Mapping[str, Any], *, page_size: int =
             return
         q = dict(params)
         q.update(page_params(size, pos[1] if pos and pos[0] == "cursor" else None,
-                             pos[1] if pos and pos[0] == "offset" else None, total))
+                             pos[1] if pos and pos[0] == "offset" else None, False))
         body = t.send("GET", path, params=q, kind=kind).json()
         page = rows(body, key)
         yield from page

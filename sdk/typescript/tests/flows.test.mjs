@@ -103,13 +103,13 @@ describe('flows', () => {
         let deliveries = []
         for (let i = 0; i < 300 && !(got.length && deliveries.some((d) => d.status === 'delivered')); i++) {
           await new Promise((r) => setTimeout(r, 200))
-          deliveries = await admin.webhooks.listDeliveries(w.id, { limit: 10 })
+          deliveries = (await admin.webhooks.listDeliveries(w.id, { limit: 10 })).data
         }
         assert.ok(got.length >= 1, 'the endpoint got the test event')
         assert.ok(deliveries.length >= 1)
         assert.ok(deliveries.some((d) => d.status === 'delivered'), JSON.stringify(deliveries))
         assert.ok('createdAt' in deliveries[0] || 'id' in deliveries[0])
-        assert.equal((await admin.webhooks.listDeliveries(w.id, { status: 'failed' })).length, 0)
+        assert.equal((await admin.webhooks.listDeliveries(w.id, { status: 'failed' })).data.length, 0)
       } finally {
         sink.close()
       }

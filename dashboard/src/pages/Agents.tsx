@@ -141,7 +141,7 @@ export function AgentDetail({ id }: { id: string }) {
   const enc = encodeURIComponent(id);
   const agent = useLoad(() => api(`/api/v1/agents/${enc}`), [id]);
   const tokens = useCursorList(`/api/v1/agents/${enc}/tokens`, {}, { total: true });
-  const events = useLoad(() => api("/api/v1/audit-logs", { query: { actor_id: id, limit: 20 } }), [id]);
+  const events = useCursorList("/api/v1/audit-logs", { actor_id: id }, { pageSize: 20 });
   const [dialog, setDialog] = useState<"revoke" | "secret" | "dpop" | null>(null);
   const [secret, setSecret] = useState<string | null>(null);
   const [note, setNote] = useState<string | null>(null);
@@ -190,7 +190,7 @@ export function AgentDetail({ id }: { id: string }) {
       <ErrorNote error={tokens.error} />
       <DataTable columns={TOKEN_COLUMNS} list={tokens} rowKey="token_id" label="live tokens" empty="No live tokens." />
       <h2>Its audit events</h2>
-      <EventTable rows={rowsOf(events.data)} />
+      <EventTable list={events} />
       {dialog === "revoke" && a && (
         <Confirm
           title={`Revoke every token of ${a.name || a.id}?`}

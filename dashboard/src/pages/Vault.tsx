@@ -35,8 +35,9 @@ export function Vault() {
           <input value={userId} onChange={(e) => setUserId(e.target.value.trim())} placeholder="usr_…" />
         </Field>
         <label className="toggle">
+          {/* the API has no such filter: it sifts the page shown */}
           <input type="checkbox" checked={needsReauth} onChange={(e) => setNeedsReauth(e.target.checked)} /> Only
-          needing re-authorization
+          needing re-authorization, on this page
         </label>
       </div>
       <ErrorNote error={conns.error} />

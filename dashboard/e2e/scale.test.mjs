@@ -49,6 +49,9 @@ describe(`the agents page with ${N.toLocaleString('en')} agents`, { timeout: 900
       await page.getByLabel('Admin API key').fill(shark.adminKey)
       await page.getByRole('button', { name: 'Sign in' }).click()
       await page.getByRole('heading', { name: 'Overview' }).waitFor()
+      // The overview counts (it alone asks total=true).
+      const count = N.toLocaleString('en').replace(/,/g, '[,.\\s\\u202f]?')
+      await page.getByRole('link', { name: new RegExp(`^Agents\\s*${count}$`) }).waitFor()
     } catch (e) {
       setupError = e
     }

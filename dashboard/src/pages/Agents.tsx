@@ -1,7 +1,7 @@
 import { FormEvent, useState } from "react";
 import { api, rowsOf } from "../api";
 import { Badge, Confirm, Done, ErrorNote, Field, Link, SecretOnce, splitList, useLoad, When } from "../components";
-import { Column, DataTable, useCursorList } from "../list";
+import { Column, DataTable, nextPosition, useCursorList } from "../list";
 import { EventTable } from "./Audit";
 
 const AGENT_COLUMNS: Column<any>[] = [
@@ -92,7 +92,10 @@ export function Agents() {
 }
 
 function NewAgent({ defaultApp, onDone }: { defaultApp: string; onDone: (a: any) => void }) {
-  const apps = useLoad(() => api("/api/v1/apps", { query: { limit: 200 } }), []);
+  // The newest 1,000 applications to choose from; past that, an ID to type.
+  const apps = useLoad(() => api("/api/v1/apps", { query: { limit: 1000 } }), []);
+  const listed = rowsOf(apps.data);
+  const more = nextPosition(apps.data, { offset: 0 }, listed.length) !== null;
   const [appId, setAppId] = useState(defaultApp);
   const [name, setName] = useState("");
   const [scopes, setScopes] = useState("");
@@ -113,16 +116,31 @@ function NewAgent({ defaultApp, onDone }: { defaultApp: string; onDone: (a: any)
   return (
     <form className="panel" onSubmit={submit}>
       <h2>New agent</h2>
-      <Field label="Application">
-        <select value={appId} onChange={(e) => setAppId(e.target.value)} name="agent_app" required>
-          <option value="">choose…</option>
-          {rowsOf(apps.data).map((a) => (
+      {more ? (
+        <Field label="Application" hint="its ID; the newest 1,000 are suggested">
+          <input value={appId} onChange={(e) => setAppId(e.target.value.trim())} name="agent_app" list="apps" required />
+        </Field>
+      ) : (
+        <Field label="Application">
+          <select value={appId} onChange={(e) => setAppId(e.target.value)} name="agent_app" required>
+            <option value="">choose…</option>
+            {listed.map((a) => (
+              <option key={a.id} value={a.id}>
+                {a.name} ({a.id})
+              </option>
+            ))}
+          </select>
+        </Field>
+      )}
+      {more && (
+        <datalist id="apps">
+          {listed.map((a) => (
             <option key={a.id} value={a.id}>
-              {a.name} ({a.id})
+              {a.name}
             </option>
           ))}
-        </select>
-      </Field>
+        </datalist>
+      )}
       <Field label="Name">
         <input value={name} onChange={(e) => setName(e.target.value)} required name="agent_name" />
       </Field>

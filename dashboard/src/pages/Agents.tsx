@@ -158,7 +158,8 @@ function NewAgent({ defaultApp, onDone }: { defaultApp: string; onDone: (a: any)
 export function AgentDetail({ id }: { id: string }) {
   const enc = encodeURIComponent(id);
   const agent = useLoad(() => api(`/api/v1/agents/${enc}`), [id]);
-  const tokens = useCursorList(`/api/v1/agents/${enc}/tokens`, {}, { total: true });
+  // No total: an agent may hold a million tokens; the dry run counts them.
+  const tokens = useCursorList(`/api/v1/agents/${enc}/tokens`);
   const events = useCursorList("/api/v1/audit-logs", { actor_id: id }, { pageSize: 20 });
   const [dialog, setDialog] = useState<"revoke" | "secret" | "dpop" | null>(null);
   const [secret, setSecret] = useState<string | null>(null);
@@ -215,7 +216,7 @@ export function AgentDetail({ id }: { id: string }) {
           what={
             <p>
               Revokes all of this agent's live access and refresh tokens, and every token derived from them by
-              exchange. It has <strong>{tokens.total ?? "?"}</strong> live tokens of its own.
+              exchange. The agent stays active and can get new tokens.
             </p>
           }
           path={`/api/v1/agents/${enc}/tokens/revoke-all`}

@@ -120,6 +120,14 @@ describe(`the agents page with ${N.toLocaleString('en')} agents`, { timeout: 900
       document.querySelector('table[aria-label="agents"] tbody tr[data-row] td[data-label="Name"]')?.textContent.trim() === first,
     `fleet-${3 * PAGE}`)
     assert.deepEqual(await names(), fleet(3 * PAGE, PAGE))
+    // From the keyboard: arrows between rows, PageDown to the next page.
+    await rows().first().focus()
+    await page.keyboard.press('ArrowDown')
+    assert.equal(await page.evaluate(() => document.activeElement.querySelector('td').textContent.trim()), `fleet-${3 * PAGE + 1}`)
+    await page.keyboard.press('PageDown')
+    await page.waitForFunction((first) => document.activeElement?.querySelector?.('td')?.textContent.trim() === first,
+      `fleet-${4 * PAGE}`)
+    assert.equal(await page.locator('tbody tr').count(), PAGE)
 
     const figures = { agents: N, page_size: PAGE, paging: mode, api_first_page_ms: apiMs,
       first_rows_ms: Math.round(firstRowsMs), next_page_ms: Math.round(nextPageMs), dom_rows: PAGE }

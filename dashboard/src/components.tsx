@@ -72,7 +72,7 @@ export function Badge({ kind, children }: { kind?: string; children: ReactNode }
   return <span className={`badge ${kind ?? ""}`}>{children}</span>;
 }
 
-export function Modal({ title, children, onClose }: { title: string; children: ReactNode; onClose: () => void }) {
+function Modal({ title, children, onClose }: { title: string; children: ReactNode; onClose: () => void }) {
   const ref = useRef<HTMLDialogElement>(null);
   useEffect(() => {
     const d = ref.current;

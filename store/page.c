@@ -11,9 +11,13 @@ bool store_page_row_read(const PGresult *res, arena *a, store_page_row *out)
     if (PQntuples(res) < 1)
         return false;
     out->data = arena_strdup(a, PQgetvalue(res, 0, PAGE_DATA));
-    out->next = PQgetisnull(res, 0, PAGE_NEXT) ? NULL : arena_strdup(a, PQgetvalue(res, 0, PAGE_NEXT));
-    out->total = PQgetisnull(res, 0, PAGE_TOTAL) ? -1 : strtoll(PQgetvalue(res, 0, PAGE_TOTAL), NULL, 10);
-    out->extra = PQnfields(res) > PAGE_EXTRA ? arena_strdup(a, PQgetvalue(res, 0, PAGE_EXTRA)) : NULL;
+    out->next = PQgetisnull(res, 0, PAGE_NEXT) ? NULL
+                                               : arena_strdup(a, PQgetvalue(res, 0, PAGE_NEXT));
+    out->total = PQgetisnull(res, 0, PAGE_TOTAL)
+                     ? -1
+                     : strtoll(PQgetvalue(res, 0, PAGE_TOTAL), NULL, 10);
+    out->extra = PQnfields(res) > PAGE_EXTRA ? arena_strdup(a, PQgetvalue(res, 0, PAGE_EXTRA))
+                                             : NULL;
     return true;
 }
 

@@ -25,9 +25,9 @@ typedef struct store_page_q {
 } store_page_q;
 
 typedef struct store_page_row {
-    const char *data; /* the page's rows: JSON array text */
-    const char *next; /* "<timestamp> <id>" of the last row shown when rows follow, else NULL */
-    long long total;  /* -1 when not asked */
+    const char *data;  /* the page's rows: JSON array text */
+    const char *next;  /* "<timestamp> <id>" of the last row shown when rows follow, else NULL */
+    long long total;   /* -1 when not asked */
     const char *extra; /* a JSON object of members the answer adds, or NULL */
 } store_page_row;
 /* false when res has no row (the listing's parent is unknown). */
@@ -50,15 +50,15 @@ void store_page_bind(const store_page_q *q, store_page_args *buf);
  * route's own parameters start at $6.
  */
 #define STORE_PAGE_TS(x) "to_char(" x " AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.US\"Z\"')"
-#define STORE_PAGE(item, from, where, ts, id, tail)                                            \
-    "WITH pg AS (SELECT " item " AS j, " ts " AS ts, " id " AS id FROM " from " WHERE (" where \
+#define STORE_PAGE(item, from, where, ts, id, tail)                                             \
+    "WITH pg AS (SELECT " item " AS j, " ts " AS ts, " id " AS id FROM " from " WHERE (" where  \
     ") AND (" ts ", " id ") < (coalesce($3::timestamptz, 'infinity'), coalesce($4::text, '')) " \
-    "  ORDER BY " ts " DESC, " id " DESC LIMIT $1::int + 1 OFFSET $2::int), "                 \
+    "  ORDER BY " ts " DESC, " id " DESC LIMIT $1::int + 1 OFFSET $2::int), "                   \
     "shown AS (SELECT * FROM pg ORDER BY ts DESC, id DESC LIMIT $1::int) "                      \
     "SELECT coalesce((SELECT json_agg(j ORDER BY ts DESC, id DESC) FROM shown), '[]')::text "   \
-    "  AS data, CASE WHEN (SELECT count(*) FROM pg) > $1::int THEN (SELECT " STORE_PAGE_TS(    \
-        "ts") " || ' ' || id FROM shown ORDER BY ts, id LIMIT 1) END AS next, "                \
-              "  CASE WHEN $5::boolean THEN (SELECT count(*) FROM " from " WHERE " where       \
+    "  AS data, CASE WHEN (SELECT count(*) FROM pg) > $1::int THEN (SELECT " STORE_PAGE_TS(     \
+        "ts") " || ' ' || id FROM shown ORDER BY ts, id LIMIT 1) END AS next, "                 \
+              "  CASE WHEN $5::boolean THEN (SELECT count(*) FROM " from " WHERE " where        \
               ") END AS total " tail
 
 #endif

@@ -37,7 +37,7 @@ int store_app_create(store_pool *p, const store_app_in *in, const store_actor *w
 }
 
 static store_stmt app_list = {
-    "app_list", STORE_PAGE("shark_app_json(a)", "apps a", "true", "a.created_at", "a.id", ""), 5,
+    "app_list", STORE_PAGE("shark_app_json(a)", "apps", "a", "true", "a.created_at", "a.id", ""), 5,
     0};
 
 int store_app_list(store_pool *p, const store_page_q *q, store_cb cb, void *ud)
@@ -146,7 +146,7 @@ int store_agent_create(store_pool *p, const store_agent_in *in, const store_acto
 #define AGENT_PAGE(name, lead)                                                                  \
     {                                                                                           \
         name,                                                                                   \
-            STORE_PAGE("shark_agent_json(c)", "oauth_clients c",                                \
+            STORE_PAGE("shark_agent_json(c)", "oauth_clients", "c",                             \
                        "c.kind = 'agent' AND " lead " AND ($6::text IS NULL OR c.app_id = $6) " \
                        "AND ($7::text IS NULL OR c.created_by = $7) "                           \
                        "AND ($8::text IS NULL OR c.status = $8)",                               \
@@ -252,7 +252,7 @@ static store_stmt agent_tokens = {
     "agent_tokens",
     STORE_PAGE("json_build_object('token_id', t.jti, 'agent_id', t.client_id, 'jkt', t.jkt, "
                "'scope', t.scope, 'expires_at', t.expires_at, 'created_at', t.issued_at)",
-               "oauth_tokens t", LIVE_TOKENS, "t.expires_at", "t.jti",
+               "oauth_tokens", "t", LIVE_TOKENS, "t.expires_at", "t.jti",
                "FROM oauth_clients WHERE client_id = $6 AND kind = 'agent'"),
     6, 0};
 

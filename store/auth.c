@@ -177,7 +177,7 @@ static store_stmt session_list = {
     STORE_PAGE("json_build_object('id', s.public_id, 'created_at', s.auth_time, "
                "'last_seen_at', s.last_seen_at, 'client_ip', s.client_ip, 'user_agent', "
                "s.user_agent, 'expires_at', least(s.idle_expires_at, s.absolute_expires_at))",
-               "sessions s",
+               "sessions", "s",
                "s.user_id = $6 AND s.ended_at IS NULL AND s.idle_expires_at > now() "
                "AND s.absolute_expires_at > now()",
                "s.auth_time", "s.public_id", ""),

@@ -30,7 +30,7 @@ int store_dcr_token_create(store_pool *p, const store_dcr_token_in *in, const st
 }
 
 static store_stmt token_list = {"dcr_token_list",
-                                STORE_PAGE("shark_dcr_token_json(t)", "dcr_initial_tokens t",
+                                STORE_PAGE("shark_dcr_token_json(t)", "dcr_initial_tokens", "t",
                                            "true", "t.created_at", "t.id", ""),
                                 5, 0};
 

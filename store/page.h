@@ -42,23 +42,26 @@ typedef struct store_page_args {
 void store_page_bind(const store_page_q *q, store_page_args *buf);
 
 /*
- * A listing statement's text. `item` is the JSON of one row, `from` the
- * FROM clause and `where` the filter (over the aliases of `from`), `ts` and
- * `id` the keyset columns (an index on the filter's equality columns, then
- * (ts, id), fits it), `tail` what follows the final SELECT ("" or
- * "FROM parent WHERE …" to answer no row for an unknown parent). The
- * route's own parameters start at $6.
+ * A listing statement's text. `item` is the JSON of one row of `table`
+ * (named `alias`), `where` the filter, `ts` and `id` the keyset columns (an
+ * index on the filter's equality columns, then (ts, id), fits it), `tail`
+ * what follows the final SELECT ("" or "FROM parent WHERE …" to answer no
+ * row for an unknown parent). The route's own parameters start at $6. The
+ * page keeps whole rows and builds the JSON of the shown ones only, so rows
+ * a legacy offset skips cost no JSON.
  */
 #define STORE_PAGE_TS(x) "to_char(" x " AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.US\"Z\"')"
-#define STORE_PAGE(item, from, where, ts, id, tail)                                             \
-    "WITH pg AS (SELECT " item " AS j, " ts " AS ts, " id " AS id FROM " from " WHERE (" where  \
-    ") AND (" ts ", " id ") < (coalesce($3::timestamptz, 'infinity'), coalesce($4::text, '')) " \
-    "  ORDER BY " ts " DESC, " id " DESC LIMIT $1::int + 1 OFFSET $2::int), "                   \
-    "shown AS (SELECT * FROM pg ORDER BY ts DESC, id DESC LIMIT $1::int) "                      \
-    "SELECT coalesce((SELECT json_agg(j ORDER BY ts DESC, id DESC) FROM shown), '[]')::text "   \
-    "  AS data, CASE WHEN (SELECT count(*) FROM pg) > $1::int THEN (SELECT " STORE_PAGE_TS(     \
-        "ts") " || ' ' || id FROM shown ORDER BY ts, id LIMIT 1) END AS next, "                 \
-              "  CASE WHEN $5::boolean THEN (SELECT count(*) FROM " from " WHERE " where        \
-              ") END AS total " tail
+#define STORE_PAGE(item, table, alias, where, ts, id, tail)                               \
+    "WITH pg AS (SELECT " alias " AS r, " ts " AS ts, " id " AS id FROM " table " " alias \
+    " WHERE (" where ") AND (" ts ", " id ") < (coalesce($3::timestamptz, 'infinity'), "  \
+    "coalesce($4::text, '')) ORDER BY " ts " DESC, " id " DESC LIMIT $1::int + 1 "        \
+    "OFFSET $2::int), "                                                                   \
+    "shown AS (SELECT * FROM pg ORDER BY ts DESC, id DESC LIMIT $1::int) "                \
+    "SELECT coalesce((SELECT json_agg(" item " ORDER BY " ts " DESC, " id " DESC) "       \
+    "  FROM (SELECT (r).* FROM shown) " alias "), '[]')::text AS data, "                  \
+    "  CASE WHEN (SELECT count(*) FROM pg) > $1::int THEN (SELECT " STORE_PAGE_TS(        \
+        "ts") " || ' ' || id FROM shown ORDER BY ts, id LIMIT 1) END AS next, "           \
+              "  CASE WHEN $5::boolean THEN (SELECT count(*) FROM " table " " alias       \
+              " WHERE " where ") END AS total " tail
 
 #endif

@@ -33,7 +33,7 @@ int store_user_create(store_pool *p, const store_user_fields *f, const store_act
 /* strpos, not LIKE: the filter is a plain substring, so % and _ in it are
  * ordinary characters. */
 static store_stmt user_list = {
-    "users_list", STORE_PAGE(USER_JSON("u"), "users u",
+    "users_list", STORE_PAGE(USER_JSON("u"), "users", "u",
                                        "$6::text IS NULL OR strpos(lower(u.email), lower($6)) > 0",
                                        "u.created_at", "u.id", ""),
                              6, 0};
@@ -98,7 +98,7 @@ int store_user_delete(store_pool *p, const char *id, const store_actor *o, store
  * joins back to: bounded by the user's own agents, not by all agents. */
 static store_stmt user_agents = {
     "users_agents",
-    STORE_PAGE("shark_agent_json(c)", "oauth_clients c",
+    STORE_PAGE("shark_agent_json(c)", "oauth_clients", "c",
                "c.kind = 'agent' AND c.client_id IN (SELECT client_id FROM oauth_clients "
                "  WHERE created_by = $6 AND $7 <> 'authorized' UNION SELECT client_id "
                "  FROM consents WHERE user_id = $6 AND revoked_at IS NULL AND $7 <> 'created')",
@@ -117,7 +117,7 @@ int store_user_agents(store_pool *p, const char *id, const char *filter, const s
 static store_stmt user_consents = {
     "users_consents",
     STORE_PAGE("json_build_object('id', k.id, 'user_id', k.user_id, 'client_id', k.client_id, "
-               "'scopes', to_json(k.scopes), 'created_at', " TS("k.created_at") ")", "consents k", "k.user_id = $6 AND k.revoked_at IS NULL",
+               "'scopes', to_json(k.scopes), 'created_at', " TS("k.created_at") ")", "consents", "k", "k.user_id = $6 AND k.revoked_at IS NULL",
                    "k.created_at", "k.id", "FROM users WHERE id = $6"),
                6, 0};
 

@@ -31,8 +31,8 @@ static void int_text(char out[16], long v)
 /* ---- providers ---- */
 
 static store_stmt provider_list = {"vault_provider_list",
-                                   STORE_PAGE("shark_vault_provider_json(p)", "vault_providers p",
-                                              "true", "p.created_at", "p.id", ""),
+                                   STORE_PAGE("shark_vault_provider_json(p)", "vault_providers",
+                                              "p", "true", "p.created_at", "p.id", ""),
                                    5, 0};
 
 int store_vault_provider_list(store_pool *p, const store_page_q *q, store_cb cb, void *ud)
@@ -192,14 +192,14 @@ int store_vault_conn_upsert(store_pool *p, const store_vault_conn_in *in, const 
 
 /* One statement per leading filter (a plain equality an index serves even
  * in a generic plan), as in store/agents.c. */
-#define CONN_PAGE(name, lead)                                                   \
-    {                                                                           \
-        name,                                                                   \
-            STORE_PAGE("shark_vault_connection_json(c)", "vault_connections c", \
-                       lead " AND ($6::text IS NULL OR c.provider_id = $6) "    \
-                            "AND ($7::text IS NULL OR c.user_id = $7)",         \
-                       "c.created_at", "c.id", ""),                             \
-            7, 0                                                                \
+#define CONN_PAGE(name, lead)                                                      \
+    {                                                                              \
+        name,                                                                      \
+            STORE_PAGE("shark_vault_connection_json(c)", "vault_connections", "c", \
+                       lead " AND ($6::text IS NULL OR c.provider_id = $6) "       \
+                            "AND ($7::text IS NULL OR c.user_id = $7)",            \
+                       "c.created_at", "c.id", ""),                                \
+            7, 0                                                                   \
     }
 
 static store_stmt conn_list = CONN_PAGE("vault_conn_list", "true");

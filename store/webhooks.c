@@ -44,7 +44,7 @@ int store_hook_create(store_pool *p, const store_hook_in *in, const store_actor 
 
 static store_stmt hook_list = {
     "hook_list",
-    STORE_PAGE("shark_webhook_json(w)", "webhooks w", "true", "w.created_at", "w.id", ""), 5, 0};
+    STORE_PAGE("shark_webhook_json(w)", "webhooks", "w", "true", "w.created_at", "w.id", ""), 5, 0};
 
 int store_hook_list(store_pool *p, const store_page_q *q, store_cb cb, void *ud)
 {
@@ -141,7 +141,7 @@ int store_hook_test(store_pool *p, const char *id, store_cb cb, void *ud)
 
 static store_stmt hook_deliveries = {
     "hook_deliveries",
-    STORE_PAGE("shark_delivery_json(d)", "webhook_deliveries d",
+    STORE_PAGE("shark_delivery_json(d)", "webhook_deliveries", "d",
                "d.webhook_id = $6 AND ($7::text IS NULL OR d.status = $7)", "d.created_at", "d.id",
                "FROM webhooks WHERE id = $6"),
     7, 0};

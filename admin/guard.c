@@ -193,14 +193,18 @@ static bool cursor_ts_ok(const char *s, size_t n)
 
 /* The ids we issue: letters, digits and . _ - (no quote, space or other
  * character SQL or a URL would treat specially). */
+static bool cursor_id_char(char c)
+{
+    return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '.' ||
+           c == '_' || c == '-';
+}
+
 static bool cursor_id_ok(const char *s, size_t n)
 {
     if (n == 0 || n > 256)
         return false;
     for (size_t i = 0; i < n; i++)
-        if (!((s[i] >= 'a' && s[i] <= 'z') || (s[i] >= 'A' && s[i] <= 'Z') ||
-              (s[i] >= '0' && s[i] <= '9') || strchr("._-", s[i]) != NULL) ||
-            s[i] == '\0')
+        if (!cursor_id_char(s[i]))
             return false;
     return true;
 }

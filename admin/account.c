@@ -1,7 +1,6 @@
 /* /api/v1/auth/: people sign up, sign in and out, see themselves and their
  * sessions. Cookie-authenticated; state changes need the session's CSRF
  * token in X-CSRF-Token. */
-#include <libpq-fe.h>
 #include <string.h>
 
 #include "../crypto/encoding.h"
@@ -206,19 +205,11 @@ static void logout(http_req *req)
     with_session(req, logout_next, true);
 }
 
-static void on_sessions(void *ud, PGresult *res, int err, const char *msg)
-{
-    http_req *req = ud;
-    (void)msg;
-    if (admin_db_error(req, err))
-        return;
-    char *body = arena_printf(http_req_arena(req), "{\"data\":%s}", PQgetvalue(res, 0, 0));
-    http_respond(req, 200, "application/json", body, strlen(body));
-}
-
 static void sessions_next(http_req *req, const session *s)
 {
-    if (store_session_list(http_req_pool(req), s->user_id, on_sessions, req) != 0)
+    admin_listing *p = admin_listing_new(req);
+    if (p != NULL &&
+        store_session_list(http_req_pool(req), s->user_id, &p->q, admin_on_listing, p) != 0)
         admin_db_error(req, STORE_EUNAVAIL);
 }
 

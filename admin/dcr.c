@@ -119,7 +119,7 @@ static void token_list(http_req *req)
     admin_listing *p = admin_listing_new(req);
     if (p == NULL)
         return;
-    if (store_dcr_token_list(admin_read_pool(req), p->limit, p->offset, admin_on_listing, p) != 0)
+    if (store_dcr_token_list(admin_read_pool(req), &p->q, admin_on_listing, p) != 0)
         admin_db_error(req, STORE_EUNAVAIL);
 }
 

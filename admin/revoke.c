@@ -1,6 +1,5 @@
 #include "revoke.h"
 
-#include <libpq-fe.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -105,15 +104,12 @@ static void revoke_by_pattern(http_req *req)
 
 static void on_feed(void *ud, PGresult *res, int err, const char *msg)
 {
-    http_req *req = ud;
-    (void)msg;
+    admin_listing *l = ud;
     if (err == STORE_EINVALID) {
-        http_error(req, 400, "invalid_request", "since must be an ISO-8601 timestamp");
+        http_error(l->req, 400, "invalid_request", "since must be an ISO-8601 timestamp");
         return;
     }
-    if (admin_db_error(req, err))
-        return;
-    admin_respond_text(req, 200, PQgetvalue(res, 0, 0));
+    admin_on_listing(ud, res, err, msg);
 }
 
 /* ISO-8601 shape only; PostgreSQL would also take 'yesterday' or 'epoch'. */
@@ -128,11 +124,12 @@ static bool iso8601_like(const char *s)
     return true;
 }
 
+/* The listing contract's limit and cursor (a position like since and
+ * after_jti, which stay for the readers that poll by them). */
 static void revocations(http_req *req)
 {
     const char *since = http_req_query_get(req, "since");
     const char *after = http_req_query_get(req, "after_jti");
-    const char *limit_s = http_req_query_get(req, "limit");
     if (since != NULL && *since == '\0')
         since = NULL;
     if (after != NULL && *after == '\0')
@@ -145,16 +142,14 @@ static void revocations(http_req *req)
         http_error(req, 400, "invalid_request", "after_jti needs since");
         return;
     }
-    long limit = 1000;
-    if (limit_s != NULL) {
-        char *end;
-        limit = strtol(limit_s, &end, 10);
-        if (*limit_s == '\0' || *end != '\0' || limit < 1 || limit > 10000) {
-            http_error(req, 400, "invalid_request", "limit must be a whole number from 1 to 10000");
-            return;
-        }
+    admin_listing *l = admin_listing_new(req);
+    if (l == NULL)
+        return;
+    if (l->q.after_ts != NULL && since != NULL) {
+        http_error(req, 400, "invalid_request", "give cursor or since, not both");
+        return;
     }
-    if (store_revocations(http_req_pool(req), since, after, (int)limit, on_feed, req) != 0)
+    if (store_revocations(http_req_pool(req), since, after, &l->q, on_feed, l) != 0)
         admin_db_error(req, STORE_EUNAVAIL);
 }
 

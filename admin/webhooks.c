@@ -3,7 +3,6 @@
  * delivery log with redelivery. */
 #include "webhooks.h"
 
-#include <libpq-fe.h>
 #include <sodium.h>
 #include <stdlib.h>
 #include <string.h>
@@ -203,19 +202,10 @@ static void hook_create(http_req *req)
         admin_db_error(req, STORE_EUNAVAIL);
 }
 
-static void on_page(void *ud, PGresult *res, int err, const char *msg)
-{
-    admin_listing *p = ud;
-    (void)msg;
-    if (!admin_found(p->req, res, err, "webhook"))
-        return;
-    admin_respond_page(p->req, PQgetvalue(res, 0, 0), PQgetvalue(res, 0, 1), p->limit, p->offset);
-}
-
 static void hook_list(http_req *req)
 {
     admin_listing *p = admin_listing_new(req);
-    if (p != NULL && store_hook_list(http_req_pool(req), p->limit, p->offset, on_page, p) != 0)
+    if (p != NULL && store_hook_list(http_req_pool(req), &p->q, admin_on_listing, p) != 0)
         admin_db_error(req, STORE_EUNAVAIL);
 }
 
@@ -338,8 +328,11 @@ static void hook_deliveries(http_req *req)
         return;
     }
     admin_listing *p = admin_listing_new(req);
-    if (p != NULL && store_hook_deliveries(http_req_pool(req), http_req_param(req, "id"), status,
-                                           p->limit, p->offset, on_page, p) != 0)
+    if (p == NULL)
+        return;
+    p->missing = "no such webhook";
+    if (store_hook_deliveries(http_req_pool(req), http_req_param(req, "id"), status, &p->q,
+                              admin_on_listing, p) != 0)
         admin_db_error(req, STORE_EUNAVAIL);
 }
 

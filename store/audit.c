@@ -1,5 +1,6 @@
 #include "audit.h"
 
+#include <libpq-fe.h>
 #include <stdio.h>
 
 static store_stmt append_stmt = {
@@ -73,4 +74,19 @@ int store_audit_list(store_pool *p, const store_audit_filter *f, store_cb cb, vo
                            : f->event     ? &list_by_event
                                           : &list_all;
     return store_exec(p, st, params, cb, ud);
+}
+
+enum { AUDIT_ITEM, AUDIT_TS_US, AUDIT_ID };
+
+int store_audit_rows(const PGresult *res)
+{
+    return PQntuples(res);
+}
+
+void store_audit_row_read(const PGresult *res, int i, store_audit_row *out)
+{
+    out->item = PQgetvalue(res, i, AUDIT_ITEM);
+    out->item_len = (size_t)PQgetlength(res, i, AUDIT_ITEM);
+    out->ts_us = PQgetvalue(res, i, AUDIT_TS_US);
+    out->id = PQgetvalue(res, i, AUDIT_ID);
 }

@@ -1,7 +1,6 @@
 /* Connections: admin list, get, create, and the Layer 5 disconnect cascade. */
 #include "common.h"
 
-#include <libpq-fe.h>
 #include <sodium.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -80,32 +79,15 @@ static void conn_create(http_req *req)
         admin_db_error(req, STORE_EUNAVAIL);
 }
 
-struct page {
-    http_req *req;
-    int limit, offset;
-};
-
-static void on_conns(void *ud, PGresult *res, int err, const char *msg)
-{
-    struct page *p = ud;
-    (void)msg;
-    if (admin_db_error(p->req, err))
-        return;
-    char *body = arena_printf(http_req_arena(p->req),
-                              "{\"items\":%s,\"total\":%s,\"limit\":%d,\"offset\":%d}",
-                              PQgetvalue(res, 0, 0), PQgetvalue(res, 0, 1), p->limit, p->offset);
-    http_respond(p->req, 200, "application/json", body, strlen(body));
-}
-
+/* items repeats data (the SDK's list_connections reads it). */
 static void conn_list(http_req *req)
 {
-    struct page *p = arena_calloc(http_req_arena(req), sizeof(*p));
-    p->req = req;
-    if (admin_page(req, &p->limit, &p->offset) != 0)
+    admin_listing *p = admin_listing_new(req);
+    if (p == NULL)
         return;
+    p->items = true;
     if (store_vault_conn_list(http_req_pool(req), http_req_query_get(req, "provider_id"),
-                              http_req_query_get(req, "user_id"), p->limit, p->offset, on_conns,
-                              p) != 0)
+                              http_req_query_get(req, "user_id"), &p->q, admin_on_listing, p) != 0)
         admin_db_error(req, STORE_EUNAVAIL);
 }
 

@@ -1,7 +1,6 @@
 /* Provider templates: admin CRUD under /api/v1/vault/providers. */
 #include "common.h"
 
-#include <libpq-fe.h>
 #include <sodium.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -94,20 +93,15 @@ static int read_provider(http_req *req, json_t *b, store_vault_provider_in *in, 
     return 0;
 }
 
-static void on_providers(void *ud, PGresult *res, int err, const char *msg)
-{
-    http_req *req = ud;
-    (void)msg;
-    if (admin_db_error(req, err))
-        return;
-    char *body = arena_printf(http_req_arena(req), "{\"items\":%s,\"total\":%s}",
-                              PQgetvalue(res, 0, 0), PQgetvalue(res, 0, 1));
-    http_respond(req, 200, "application/json", body, strlen(body));
-}
-
+/* items repeats data for clients of the answer before the listing
+ * contract. */
 static void provider_list(http_req *req)
 {
-    if (store_vault_provider_list(http_req_pool(req), on_providers, req) != 0)
+    admin_listing *p = admin_listing_new(req);
+    if (p == NULL)
+        return;
+    p->items = true;
+    if (store_vault_provider_list(http_req_pool(req), &p->q, admin_on_listing, p) != 0)
         admin_db_error(req, STORE_EUNAVAIL);
 }
 

@@ -293,7 +293,7 @@ def expire(s, conn_id, seconds_left=5):
 # -- providers -------------------------------------------------------------------------
 
 def test_builtin_templates_are_listed_with_real_endpoints(vshark):
-    r = api(vshark, "GET", "/api/v1/vault/providers")
+    r = api(vshark, "GET", "/api/v1/vault/providers", params={"total": "true"})
     assert r.status_code == 200, r.text
     by_id = {p["id"]: p for p in r.json()["items"]}
     for pid in ("google_gmail", "google_calendar", "google_drive", "microsoft", "slack",
@@ -304,7 +304,7 @@ def test_builtin_templates_are_listed_with_real_endpoints(vshark):
     assert by_id["google_gmail"]["token_url"] == "https://oauth2.googleapis.com/token"
     assert by_id["google_gmail"]["revoke_url"] == "https://oauth2.googleapis.com/revoke"
     assert by_id["microsoft"]["revoke_url"] is None
-    assert r.json()["total"] == len(r.json()["items"])
+    assert r.json()["total"] == len(r.json()["items"]) and r.json()["items"] == r.json()["data"]
 
 
 def test_builtin_takes_client_credentials_but_keeps_endpoints(vshark):
@@ -387,7 +387,7 @@ def test_connect_flow(vshark, provider):
     assert "Connected" in r.text and "text/html" in r.headers["Content-Type"]
     assert sess.get(vshark.url(cb), timeout=15).status_code == 400  # single use
 
-    r = api(vshark, "GET", "/api/v1/vault/connections", params={"user_id": uid})
+    r = api(vshark, "GET", "/api/v1/vault/connections", params={"user_id": uid, "total": "true"})
     assert r.status_code == 200 and r.json()["total"] == 1
     conn = r.json()["items"][0]
     assert conn["provider_id"] == pid and conn["provider_name"] == "Fake"
@@ -655,7 +655,7 @@ def test_connection_create_validation_and_listing(vshark, provider):
     assert c["expires_at"].startswith("2030-01-01")
     r = api(vshark, "GET", "/api/v1/vault/connections", params={"provider_id": pid})
     assert r.status_code == 200 and [x["id"] for x in r.json()["items"]] == [c["id"]]
-    r = api(vshark, "GET", "/api/v1/vault/connections", params={"limit": 1})
+    r = api(vshark, "GET", "/api/v1/vault/connections", params={"limit": 1, "total": "true"})
     assert r.status_code == 200 and len(r.json()["items"]) == 1 and r.json()["total"] >= 1
     # A reconnect keeps the connection's id and replaces its tokens.
     c2, _, _ = connect(vshark, uid, pid, provider, 1900000000)

@@ -1216,6 +1216,28 @@ static void test_store_apps_and_agents(void **state)
     assert_non_null(col("next"));
     OK(store_agent_tokens(tp, "shark_agent_nope", page(100, 0), on_rows, &R));
     assert_int_equal(R.ntuples, 0);
+    /* the next page from the position the first one ends at; no total unless asked */
+    store_page_q q = {.limit = 1};
+    OK(store_agent_tokens(tp, "shark_agent_st_a", &q, on_rows, &R));
+    assert_null(col("total"));
+    char pos[128];
+    snprintf(pos, sizeof(pos), "%s", col("next"));
+    json_t *one = js(col("data"));
+    char first[64];
+    snprintf(first, sizeof(first), "%s", jstr(json_array_get(one, 0), "token_id"));
+    json_decref(one);
+    char *sp = strchr(pos, ' ');
+    assert_non_null(sp);
+    *sp = '\0';
+    q.after_ts = pos;
+    q.after_id = sp + 1;
+    assert_string_equal(q.after_id, first);
+    OK(store_agent_tokens(tp, "shark_agent_st_a", &q, on_rows, &R));
+    assert_null(col("next"));
+    one = js(col("data"));
+    assert_int_equal(json_array_size(one), 1);
+    assert_true(strcmp(jstr(json_array_get(one, 0), "token_id"), first) != 0);
+    json_decref(one);
     OK(store_agent_rotate_secret(tp, "shark_agent_st_a", "new-hash", 60, &WHO, on_rows, &R));
     assert_non_null(col("rotated_at"));
     assert_string_equal(sql1("SELECT secret_hash || '|' || prev_secret_hash FROM oauth_clients "

@@ -89,10 +89,13 @@ static void on_list(void *ud, PGresult *res, int err, const char *msg)
         memcpy(body + n, row.item, row.item_len);
         n += row.item_len;
     }
+    /* the listing contract's page: limit and next_cursor (no total, no offset) */
     if (cursor[0] != '\0')
-        n += (size_t)snprintf(body + n, cap - n, "],\"next_cursor\":\"%s\"}", cursor);
+        n += (size_t)snprintf(body + n, cap - n, "],\"limit\":%d,\"next_cursor\":\"%s\"}",
+                              q->f.limit, cursor);
     else
-        n += (size_t)snprintf(body + n, cap - n, "],\"next_cursor\":null}");
+        n += (size_t)snprintf(body + n, cap - n, "],\"limit\":%d,\"next_cursor\":null}",
+                              q->f.limit);
     http_respond(req, 200, "application/json", body, n);
 }
 

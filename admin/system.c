@@ -101,8 +101,12 @@ static void metrics_route(http_req *req)
         "%s# HELP shark_revoked_entries Revoked jtis and watermarks held in memory.\n"
         "# TYPE shark_revoked_entries gauge\nshark_revoked_entries %llu\n"
         "# HELP shark_revoked_bytes Memory of the revoked set's table.\n"
-        "# TYPE shark_revoked_bytes gauge\nshark_revoked_bytes %llu\n",
-        text ? text : "", (unsigned long long)entries, (unsigned long long)bytes);
+        "# TYPE shark_revoked_bytes gauge\nshark_revoked_bytes %llu\n"
+        "# HELP shark_revocation_skew_seconds Window around a watermark's time in which a "
+        "token check asks the database (the largest clock skew of any live node).\n"
+        "# TYPE shark_revocation_skew_seconds gauge\nshark_revocation_skew_seconds %lld\n",
+        text ? text : "", (unsigned long long)entries, (unsigned long long)bytes,
+        (long long)store_revoked_skew_s());
     http_header(req, "Cache-Control", "no-cache");
     http_respond(req, 200, "text/plain; version=0.0.4", all, strlen(all));
 }

@@ -22,6 +22,7 @@
 #include "../protocol/upkeep.h"
 #include "../hooks/deliver.h"
 #include "../store/embed.h"
+#include "../store/nodes.h"
 #include "../vault/vault.h"
 #include "../store/revoked.h"
 #include "../store/store.h"
@@ -197,6 +198,10 @@ static int serve(int argc, char **argv)
     int rc = 1, lockfd = -1;
     store_embed *embed = NULL;
 
+    /* Every connection of this process names itself, which is how nodes of
+     * the version before (libpq's empty default) are told apart (migration
+     * 0037). Before any thread reads the environment. */
+    setenv("PGAPPNAME", "shark", 0);
     config_defaults(&a.cfg, (int)sysconf(_SC_NPROCESSORS_ONLN));
     int pr = config_parse(&a.cfg, argc, argv, env_get, err, sizeof(err));
     if (pr == 1) {
@@ -261,6 +266,7 @@ static int serve(int argc, char **argv)
     a.metrics = metrics_new(router_count(a.router), a.cfg.threads);
     /* The revoked set's reloads (built off the loops) connect with this. */
     store_revoked_start(a.conninfo);
+    store_nodes_start(a.conninfo);
     if (server_run(&a) != 0)
         goto cleanup;
     rc = 0;

@@ -2,7 +2,8 @@
 """bench/scale.py: what revocation, listings and audit queries cost as the data
 grows (issue 18). For each size N it starts shark on a throwaway embedded
 database, populates N live tokens of one agent, N more spread over 1,000
-"fleet" agents and one oauth.token_issued audit row per token, all through SQL
+"fleet" agents and one oauth.token_issued audit row per token, N more of a
+third agent bound to one DPoP key, all through SQL
 in the server's own shapes, then times each operation over HTTP while paced
 traffic (client_credentials + introspection of another agent) runs, and
 prints one table: wall time, WAL written, the traffic's p99 during the
@@ -183,6 +184,24 @@ def wal_since(s, lsn):
     return int(s.sql("SELECT pg_wal_lsn_diff(pg_current_wal_lsn(), '%s')" % lsn))
 
 
+# A public P-256 key for rotate-dpop-key (any valid point will do).
+NEW_KEY = {"kty": "EC", "crv": "P-256", "x": "pAHfg6GjGOERRFYh-_lATUmwPrWCwbpmuX2fJt4no4w",
+           "y": "Dr8ft2TIzZpRBbXFHNl_9uQTxuzWezspo6jYmMKScSs"}
+
+
+def populate_bound(s, n, agent):
+    """N tokens of `agent` bound to one DPoP key (no audit rows: only the
+    rotation reads them)."""
+    step = 200000
+    for lo in range(1, n + 1, step):
+        hi = min(n, lo + step - 1)
+        s.sql("INSERT INTO oauth_tokens (jti, client_id, subject, scope, jkt, expires_at, "
+              "issued_at) SELECT 'tok_bound_' || g, '%s', '%s', 'mcp:read', 'jkt_old', "
+              "date_trunc('second', now() + interval '40 minutes' + g * interval '1 ms'), "
+              "now() - interval '20 minutes' + g * interval '1 ms' "
+              "FROM generate_series(%d, %d) g" % (agent, agent, lo, hi))
+
+
 def populate(s, n, agent):
     """N tokens of `agent`, N over the fleet, an audit row each, as the server writes them:
     issued a millisecond apart, expiring to the second (as the JWT's exp)."""
@@ -221,10 +240,13 @@ def run_size(binary, n, pace):
         app = json.loads(b)["id"]
         ag = [json.loads(s.request("POST", "/api/v1/agents",
                                    {"app_id": app, "name": "scale%d" % i, "scopes": ["mcp:read"]})[1])
-              for i in range(2)]
-        target, paced = ag[0], ag[1]
+              for i in range(3)]
+        target, paced, keyed = ag[0], ag[1], ag[2]
         t0 = time.time()
         populate(s, n, target["id"])
+        populate_bound(s, n, keyed["id"])
+        s.sql("VACUUM ANALYZE oauth_tokens")
+        s.sql("CHECKPOINT")
         fill_s = time.time() - t0
         traffic = Traffic(s, paced["id"], paced["client_secret"], pace)
         time.sleep(5)
@@ -270,6 +292,11 @@ def run_size(binary, n, pace):
                      (z - a) * 1000, wal_since(s, lsn), p99, base_p99, 200))
         op("revoke-all, dry run", "POST", "/api/v1/agents/%s/tokens/revoke-all?dry_run=true" % tid)
         op("revoke-all (%d tokens)" % n, "POST", "/api/v1/agents/%s/tokens/revoke-all" % tid)
+        rot = "/api/v1/agents/%s/rotate-dpop-key" % keyed["id"]
+        op("rotate-dpop-key, dry run", "POST", rot + "?dry_run=true",
+           {"new_public_key_jwk": NEW_KEY})
+        op("rotate-dpop-key (%d bound tokens)" % n, "POST", rot,
+           {"new_public_key_jwk": NEW_KEY, "reason": "bench"})
         op("revoke-by-pattern, dry run (%d clients)" % FLEET, "POST",
            "/api/v1/admin/oauth/revoke-by-pattern?dry_run=true",
            {"client_id_pattern": "shark_agent_fleet_*", "reason": "bench"})

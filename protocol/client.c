@@ -499,7 +499,7 @@ void oauth_token_check(http_req *req, const oauth_access *tok, oauth_token_cb cb
     const char *jti = tok->jti, *client_id = tok->client_id;
     /* A person's token names them as sub; an agent's own token, itself. */
     store_revoked_token rt = {jti, client_id, strncmp(tok->sub, "usr_", 4) == 0 ? tok->sub : NULL,
-                              tok->iat};
+                              tok->jkt, tok->iat};
     enum store_revoked rev = store_revoked_check(&rt);
     if (rev == STORE_REVOKED_YES) {
         cb(ud, OAUTH_TOKEN_INACTIVE);

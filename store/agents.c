@@ -242,12 +242,14 @@ int store_agent_delete(store_pool *p, const char *id, const store_actor *who, st
 /* Newest first by (expires_at, jti): the order of oauth_tokens_client
  * (client_id, expires_at), so a page reads its rows off the index instead of
  * sorting all of an agent's tokens (tokens of one agent share a lifetime, so
- * this is their issuing order too). */
-#define LIVE_TOKENS                                                                 \
-    "t.client_id = $6 AND t.revoked_at IS NULL AND t.expires_at > now() "           \
-    "AND t.issued_at > coalesce((SELECT revoked_before FROM revocation_watermarks " \
-    "  WHERE kind = 'client' AND subject_id = $6), '-infinity') "                   \
-    "AND (t.user_id IS NULL OR NOT shark_token_marked(t.client_id, t.user_id, t.issued_at))"
+ * this is their issuing order too). The agent's DPoP key marks (migration
+ * 0036) hide the tokens a key rotation revoked. */
+#define LIVE_TOKENS                                                                           \
+    "t.client_id = $6 AND t.revoked_at IS NULL AND t.expires_at > now() "                     \
+    "AND t.issued_at > coalesce((SELECT revoked_before FROM revocation_watermarks "           \
+    "  WHERE kind = 'client' AND subject_id = $6), '-infinity') "                             \
+    "AND (t.user_id IS NULL OR NOT shark_token_marked(t.client_id, t.user_id, t.issued_at)) " \
+    "AND NOT shark_key_marked(t.client_id, t.jkt, t.issued_at)"
 static store_stmt agent_tokens = {
     "agent_tokens",
     STORE_PAGE("json_build_object('token_id', t.jti, 'agent_id', t.client_id, 'jkt', t.jkt, "
@@ -304,27 +306,21 @@ int store_agent_rotate_secret(store_pool *p, const char *id, const char *secret_
     return store_exec(p, &agent_rotate_secret, params, cb, ud);
 }
 
-/* Tokens bound to any key but the new one die with the old binding. */
+/* Tokens bound to any key but the new one die with the old binding: one key
+ * mark (migration 0036) covers the agent's access and refresh tokens. */
 static store_stmt agent_rotate_dpop = {
     "agent_rotate_dpop",
     "WITH old AS (SELECT client_id, dpop_jkt FROM oauth_clients WHERE client_id = $1 "
     "  AND kind = 'agent' FOR UPDATE), "
     "up AS (UPDATE oauth_clients SET dpop_jkt = $2, updated_at = now() WHERE client_id IN "
     "  (SELECT client_id FROM old) AND NOT $6 RETURNING client_id), "
-    "hit AS (SELECT jti FROM oauth_tokens WHERE client_id IN (SELECT client_id FROM old) "
-    "  AND jkt IS NOT NULL AND jkt <> $2 AND revoked_at IS NULL AND expires_at > now() "
-    "  AND NOT shark_token_marked(client_id, user_id, issued_at)), "
-    "rev AS (UPDATE oauth_tokens SET revoked_at = now() WHERE jti IN (SELECT jti FROM hit) "
-    "  AND client_id IN (SELECT client_id FROM up) AND revoked_at IS NULL RETURNING 1), "
-    "rt AS (UPDATE refresh_tokens SET revoked_at = now() WHERE client_id IN (SELECT client_id "
-    "  FROM up) AND jkt IS NOT NULL AND jkt <> $2 AND revoked_at IS NULL), "
+    "rev AS (SELECT shark_revoke_key(client_id, $2, $6) AS n FROM old), "
     "ev AS (" AUDIT("agent.dpop_key_rotated", "'admin'", "admin", "old.client_id",
                     "jsonb_build_object('old_jkt', old.dpop_jkt, 'new_jkt', $2::text, "
-                    "'reason', $3::text, 'revoked_token_count', (SELECT count(*) FROM rev))",
+                    "'reason', $3::text, 'revoked_token_count', (SELECT n FROM rev))",
                     "$4", "$5") "FROM old WHERE NOT $6 RETURNING id) "
-              "SELECT coalesce(old.dpop_jkt, '') AS old_jkt, CASE WHEN $6 THEN (SELECT count(*) FROM hit) "
-              "  ELSE (SELECT count(*) FROM rev) END AS revoked_token_count, "
-              "  (SELECT id FROM ev) AS audit_event_id FROM old",
+                    "SELECT coalesce(old.dpop_jkt, '') AS old_jkt, (SELECT n FROM rev) "
+                    "  AS revoked_token_count, (SELECT id FROM ev) AS audit_event_id FROM old",
         6, 0};
 
 int store_agent_rotate_dpop(store_pool *p, const char *id, const char *new_jkt, const char *reason,

@@ -389,6 +389,7 @@ static store_stmt refresh_peek = {
     "  AND NOT EXISTS (SELECT 1 FROM revocation_watermarks w WHERE w.revoked_before >= "
     "    r.created_at AND ((w.kind = 'client' AND w.subject_id = r.client_id) "
     "    OR (w.kind = 'user' AND w.subject_id = r.user_id))) "
+    "  AND NOT shark_key_marked(r.client_id, r.jkt, r.created_at) "
     "  AND (r.session_id IS NULL OR EXISTS (SELECT 1 FROM sessions s WHERE s.public_id = "
     "    r.session_id AND s.ended_at IS NULL AND s.absolute_expires_at > now())))::text, "
     "  r.session_id FROM refresh_tokens r WHERE r.token_hash = $1",

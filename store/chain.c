@@ -1,8 +1,9 @@
 #include "chain.h"
 
 /* A hop is revoked by its own revoked_at or by a watermark covering it (a
- * bulk revocation of its client, its user or that user's grant to it, as
- * the token check reads them): the mark's time is when it was revoked. */
+ * bulk revocation of its client, its user, that user's grant to it or its
+ * DPoP key, as the token check reads them): the mark's time is when it was
+ * revoked. */
 #define ISO(col) "to_char(" col " AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.US\"Z\"')"
 
 static store_stmt chain_stmt = {
@@ -13,11 +14,15 @@ static store_stmt chain_stmt = {
     "  SELECT p.jti, p.parent_jti, up.depth + 1 FROM up "
     "  JOIN oauth_tokens p ON p.jti = up.parent_jti WHERE up.depth < 31), "
     "hops AS (SELECT DISTINCT ON (up.depth) up.depth, t.*, c.name AS client_name, "
-    "  c.kind AS client_kind, coalesce(t.revoked_at, (SELECT max(w.revoked_before) "
+    "  c.kind AS client_kind, coalesce(t.revoked_at, greatest((SELECT max(w.revoked_before) "
     "    FROM revocation_watermarks w WHERE w.revoked_before >= t.issued_at AND ("
     "    (w.kind = 'client' AND w.subject_id = t.client_id) OR (t.user_id IS NOT NULL AND ("
     "    (w.kind = 'user' AND w.subject_id = t.user_id) OR "
-    "    (w.kind = 'grant' AND w.subject_id = t.user_id || ' ' || t.client_id)))))) AS revoked "
+    "    (w.kind = 'grant' AND w.subject_id = t.user_id || ' ' || t.client_id))))), "
+    "    (SELECT CASE WHEN w.keep_jkt IS DISTINCT FROM t.jkt AND w.revoked_before >= "
+    "      t.issued_at THEN w.revoked_before WHEN w.bound_before >= t.issued_at "
+    "      THEN w.bound_before END FROM revocation_watermarks w WHERE w.kind = 'key' "
+    "      AND w.subject_id = t.client_id AND t.jkt IS NOT NULL))) AS revoked "
     "  FROM up JOIN oauth_tokens t ON t.jti = up.jti "
     "  LEFT JOIN oauth_clients c ON c.client_id = t.client_id ORDER BY up.depth) "
     "SELECT CASE WHEN count(*) = 0 THEN NULL ELSE json_build_object('jti', $1::text, "

@@ -191,7 +191,7 @@ static store_stmt token_active = {
     "SELECT (EXISTS (SELECT 1 FROM oauth_tokens t JOIN oauth_clients c "
     "  ON c.client_id = t.client_id AND c.status = 'active' "
     "  WHERE t.jti = $1 AND t.revoked_at IS NULL AND t.expires_at > now() "
-    "  AND NOT shark_token_marked(t.client_id, t.user_id, t.issued_at)))::text AS active",
+    "  AND NOT shark_token_marked(t.client_id, t.user_id, t.jkt, t.issued_at)))::text AS active",
     1, 0};
 
 int store_token_active(store_pool *p, const char *jti, store_cb cb, void *ud)
@@ -235,7 +235,11 @@ int store_replay_record(store_pool *p, const char *key, int ttl_s, store_cb cb, 
 }
 
 static store_stmt maintain = {"oauth_maintain", "SELECT shark_maintain_tokens()", 0, 0};
-static store_stmt purge_replay = {"oauth_purge_replay", "SELECT shark_purge_replay($1::int)", 1, 0};
+/* Expired token counts (migration 0035) ride along: both are a second's worth of
+ * traffic at most. */
+static store_stmt purge_replay = {
+    "oauth_purge_replay",
+    "SELECT greatest(shark_purge_replay($1::int), shark_purge_token_counts($1::int))", 1, 0};
 
 int store_replay_purge(store_pool *p, int limit, store_cb cb, void *ud)
 {

@@ -102,8 +102,8 @@ int store_replay_record(store_pool *p, const char *key, int ttl_s, store_cb cb, 
 int store_oauth_maintain_sync(const char *conninfo, char *err, size_t errlen);
 /* Partition upkeep (shark_maintain_tokens). */
 int store_oauth_maintain(store_pool *p, store_cb cb, void *ud);
-/* Deletes up to limit expired replay keys; the one row, one column result is
- * how many went. */
+/* Deletes up to limit expired replay keys and as many expired token counts;
+ * the one row, one column result is the larger number that went. */
 int store_replay_purge(store_pool *p, int limit, store_cb cb, void *ud);
 /* Retention (migrations 0027, 0028). Purges up to limit rows of each kind of
  * expired record (codes, PAR requests, device codes, refresh tokens,

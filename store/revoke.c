@@ -54,6 +54,16 @@ int store_revoke_clients(store_pool *p, const char *client_ids, const char *patt
     "AND w.revoked_before >= (SELECT since FROM pos) "                                      \
     "AND t.issued_at <= w.revoked_before AND t.revoked_at IS NULL AND t.expires_at > now()"
 
+/* The live tokens a DPoP key mark set in the window covers (migration 0036). */
+#define KEY_MARKED                                                                          \
+    "SELECT t.jti, t.client_id, CASE WHEN w.keep_jkt IS DISTINCT FROM t.jkt AND "           \
+    "t.issued_at <= w.revoked_before THEN w.revoked_before ELSE w.bound_before END AS rb, " \
+    "t.expires_at FROM revocation_watermarks w JOIN oauth_tokens t ON t.client_id = "       \
+    "w.subject_id AND t.jkt IS NOT NULL WHERE w.kind = 'key' AND w.revoked_before >= "      \
+    "(SELECT since FROM pos) AND (t.issued_at <= w.bound_before "                           \
+    "OR (w.keep_jkt IS DISTINCT FROM t.jkt AND t.issued_at <= w.revoked_before)) "          \
+    "AND t.revoked_at IS NULL AND t.expires_at > now()"
+
 /* A feed, so oldest first (a reader polls forward from its position); the
  * page row of store/page.h, with next_since and next_after_jti as extra. A
  * cursor ($3, $4) is a position like (since, after_jti). */
@@ -68,7 +78,7 @@ static store_stmt feed = {
     "  UNION ALL SELECT jti, client_id, min(rb), expires_at FROM (" MARKED("'client'", "t.client_id = w.subject_id") " UNION ALL " MARKED("'user'", "t.user_id = w.subject_id") " UNION ALL " MARKED(
         "'grant'",
         "t.user_id = split_part(w.subject_id, ' ', 1) AND t.client_id = "
-        "substr(w.subject_id, strpos(w.subject_id, ' ') + 1)") ") m "
+        "substr(w.subject_id, strpos(w.subject_id, ' ') + 1)") " UNION ALL " KEY_MARKED ") m "
                                                                "  GROUP BY jti, client_id, expires_at) u0 "
                                                                "  WHERE CASE WHEN (SELECT after FROM pos) IS NULL "
                                                                "    THEN revoked_at > (SELECT since FROM pos) "

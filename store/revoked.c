@@ -197,6 +197,11 @@ static int private_add(table **t, uint64_t key, uint64_t val)
     return 0;
 }
 
+static int private_add_v(void *t, uint64_t key, uint64_t val)
+{
+    return private_add(t, key, val);
+}
+
 static void reap_locked(void)
 {
     if (retired == NULL || atomic_load(&nreaders) != 0)
@@ -250,7 +255,9 @@ static uint64_t jti_entry(const char *jti, size_t len, int64_t exp, uint64_t *ke
     return (uint64_t)tag << 32 | (uint32_t)exp;
 }
 
-/* kind is one letter: c (client), u (user), g (grant: "<user> <client>"). */
+/* kind is one letter: c (client), u (user), g (grant: "<user> <client>");
+ * for a key mark of client X, k ("X": its time), b ("X": its bound_before)
+ * and j ("X <keep_jkt>": the time of the mark that keeps that key). */
 static uint64_t mark_entry(char kind, const char *subject, size_t len, int64_t t, uint64_t *key)
 {
     char k[2] = {kind, ':'};
@@ -261,11 +268,64 @@ static uint64_t mark_entry(char kind, const char *subject, size_t len, int64_t t
     return (uint64_t)tag << 32 | (uint32_t)t;
 }
 
+/* The entry of subject "<a> <b>" (the digest runs over the concatenation). */
+static uint64_t mark_entry2(char kind, const char *a, size_t alen, const char *b, size_t blen,
+                            int64_t t, uint64_t *key)
+{
+    char k[2] = {kind, ':'};
+    const char *parts[] = {k, a, " ", b};
+    size_t lens[] = {2, alen, 1, blen};
+    uint32_t tag;
+    name(parts, lens, 4, true, key, &tag);
+    return (uint64_t)tag << 32 | (uint32_t)t;
+}
+
 /* ---- notifications ---- */
 
 void store_revoked_gap(void)
 {
     atomic_fetch_add_explicit(&gaps, 1, memory_order_acq_rel);
+}
+
+/* Adds a key mark's entries through add (the live table's or a private
+ * one's): the kept key first and the mark's own time last, so a reader that
+ * sees the new time also sees which key it keeps. */
+static int key_mark_add(int (*add)(void *, uint64_t, uint64_t), void *to, const char *client,
+                        size_t clen, const char *keep, size_t klen, int64_t t, int64_t bound)
+{
+    uint64_t key, val = mark_entry2('j', client, clen, keep, klen, t, &key);
+    if (add(to, key, val) != 0)
+        return -1;
+    if (bound > 0) {
+        val = mark_entry('b', client, clen, bound, &key);
+        if (add(to, key, val) != 0)
+            return -1;
+    }
+    val = mark_entry('k', client, clen, t, &key);
+    return add(to, key, val);
+}
+
+static int live_add(void *to, uint64_t key, uint64_t val)
+{
+    (void)to;
+    return add_locked(key, val);
+}
+
+/* "<revoked_before> <bound_before> <keep_jkt> <client_id>", up to end. */
+static int key_mark_line(const char *p, const char *end)
+{
+    char *e;
+    int64_t t = strtoll(p, &e, 10);
+    if (*e != ' ')
+        return -1;
+    int64_t bound = strtoll(e + 1, &e, 10);
+    if (*e != ' ' || e >= end)
+        return -1;
+    const char *keep = e + 1, *sp = memchr(keep, ' ', (size_t)(end - keep));
+    if (sp == NULL || sp + 1 >= end)
+        return -1;
+    return key_mark_add(live_add, NULL, sp + 1, (size_t)(end - sp - 1), keep, (size_t)(sp - keep),
+                        t, bound);
 }
 
 /* "<jti> <exp>" and "=<kind> <revoked_before> <subject>" lines, or
@@ -285,7 +345,9 @@ void store_revoked_notified(const char *payload)
         const char *sp = memchr(p, ' ', n);
         uint64_t key, val;
         char *end;
-        if (p[0] == '=' && n > 3 && sp == p + 2) {
+        if (p[0] == '=' && p[1] == 'k' && n > 3 && sp == p + 2) {
+            rc = key_mark_line(sp + 1, p + n) == 0 ? 0 : -1;
+        } else if (p[0] == '=' && n > 3 && sp == p + 2) {
             int64_t t = strtoll(sp + 1, &end, 10);
             if (*end != ' ' || end >= p + n)
                 break;
@@ -320,13 +382,22 @@ static table *load_all(PGconn *c)
     if (t == NULL || exec_ok(c, "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY") != 0)
         goto fail;
     PGresult *r = PQexec(c, "SELECT left(kind, 1), "
-                            "floor(extract(epoch FROM revoked_before))::bigint, subject_id "
+                            "floor(extract(epoch FROM revoked_before))::bigint, subject_id, "
+                            "coalesce(keep_jkt, ''), "
+                            "coalesce(floor(extract(epoch FROM bound_before))::bigint, 0) "
                             "FROM revocation_watermarks");
     bool ok = PQresultStatus(r) == PGRES_TUPLES_OK;
     for (int i = 0; ok && i < PQntuples(r); i++) {
-        uint64_t key, val = mark_entry(PQgetvalue(r, i, 0)[0], PQgetvalue(r, i, 2),
-                                       (size_t)PQgetlength(r, i, 2),
-                                       strtoll(PQgetvalue(r, i, 1), NULL, 10), &key);
+        char kind = PQgetvalue(r, i, 0)[0];
+        int64_t at = strtoll(PQgetvalue(r, i, 1), NULL, 10);
+        if (kind == 'k') {
+            ok = key_mark_add(private_add_v, &t, PQgetvalue(r, i, 2), (size_t)PQgetlength(r, i, 2),
+                              PQgetvalue(r, i, 3), (size_t)PQgetlength(r, i, 3), at,
+                              strtoll(PQgetvalue(r, i, 4), NULL, 10)) == 0;
+            continue;
+        }
+        uint64_t key,
+            val = mark_entry(kind, PQgetvalue(r, i, 2), (size_t)PQgetlength(r, i, 2), at, &key);
         ok = private_add(&t, key, val) == 0;
     }
     PQclear(r);
@@ -439,13 +510,29 @@ static int64_t mark_time(table *t, char kind, const char *a, const char *b)
     return (uint32_t)atomic_load_explicit(&s->val, memory_order_acquire);
 }
 
-/* A watermark covers tokens issued up to revoked_before, which the table
- * holds to the second: within that second only the database can tell. */
+static _Atomic int64_t skew_s = 1;
+
+void store_revoked_skew(int64_t ms)
+{
+    int64_t s = (ms + 999) / 1000;
+    atomic_store(&skew_s, s < 1 ? 1 : s);
+}
+
+int64_t store_revoked_skew_s(void)
+{
+    return atomic_load(&skew_s);
+}
+
+/* A watermark covers tokens issued up to revoked_before (the database's
+ * clock, to the second in the table); iat is the issuer's clock, to the
+ * second, off the database's by up to skew_s. Only outside that window can
+ * the order be told here; inside it only the database can tell. */
 static enum store_revoked by_mark(int64_t mark, int64_t iat, enum store_revoked so_far)
 {
-    if (so_far == STORE_REVOKED_YES || mark < 0 || iat > mark)
+    int64_t s = atomic_load_explicit(&skew_s, memory_order_relaxed);
+    if (so_far == STORE_REVOKED_YES || mark < 0 || iat > mark + s)
         return so_far;
-    return iat < mark ? STORE_REVOKED_YES : STORE_REVOKED_UNKNOWN;
+    return iat + s < mark ? STORE_REVOKED_YES : STORE_REVOKED_UNKNOWN;
 }
 
 enum store_revoked store_revoked_check(const store_revoked_token *tk)
@@ -468,6 +555,12 @@ enum store_revoked store_revoked_check(const store_revoked_token *tk)
         if (tk->user_id != NULL) {
             r = by_mark(mark_time(t, 'u', tk->user_id, NULL), tk->iat, r);
             r = by_mark(mark_time(t, 'g', tk->user_id, tk->client_id), tk->iat, r);
+        }
+        int64_t key_at;
+        if (tk->jkt != NULL && (key_at = mark_time(t, 'k', tk->client_id, NULL)) >= 0) {
+            r = by_mark(mark_time(t, 'b', tk->client_id, NULL), tk->iat, r);
+            if (mark_time(t, 'j', tk->client_id, tk->jkt) != key_at)
+                r = by_mark(key_at, tk->iat, r);
         }
     }
     atomic_fetch_sub(&nreaders, 1);

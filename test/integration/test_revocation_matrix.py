@@ -16,7 +16,8 @@ The grants (every token DPoP-bound, so the vault serves them):
   grandchild. A and B were created by P, each in its own app, so revoking A
   reaches B's grandchild only through the parent link.
 - agent: A (created by P) takes a client-credentials token, exchanges it for
-  a child naming B, B exchanges that for a grandchild.
+  a child naming B, B exchanges that for a grandchild (A's tokens bound to
+  A's key, B's to B's: rotating A's key is a way too).
 The root (AT2, or A's own token) also fetches P's vault connection.
 
 Cells not generated, and why:
@@ -204,6 +205,15 @@ def agent_revoke_all(s, c):
     assert r.json()["revoked_count"] == 2  # its own token and the child; B holds the rest
 
 
+def agent_rotate_dpop(s, c):
+    """A's key rotated: one key mark covers A's tokens bound to the old key (its
+    own and the child); B's grandchild goes by its parent link."""
+    r = api(s, "POST", "/api/v1/agents/%s/rotate-dpop-key" % c.a["id"],
+            json={"new_public_key_jwk": flows.DpopKey().jwk, "reason": "revocation matrix"})
+    assert r.status_code == 200, r.text
+    assert r.json()["revoked_token_count"] == 2
+
+
 def revoke_by_pattern(s, c):
     r = api(s, "POST", "/api/v1/admin/oauth/revoke-by-pattern",
             json={"client_id_pattern": c.client.client_id, "reason": "revocation matrix"})
@@ -251,6 +261,7 @@ WAYS = {
     "agent_delete": ("agent", agent_delete, AGENT),
     "app_delete": ("agent", app_delete, AGENT),
     "agent_revoke_all": ("agent", agent_revoke_all, AGENT),
+    "agent_rotate_dpop": ("agent", agent_rotate_dpop, AGENT),
     "revoke_by_pattern": ("person", revoke_by_pattern, PERSON),
     "vault_cascade": ("person", vault_cascade, PERSON),
     "rfc7009_access": ("person", rfc7009_access, [x for x in PERSON if x != "refresh"]),
@@ -369,3 +380,44 @@ def test_ending_a_grant_kills_the_credential_on_every_node(nodes, vault, way, cr
     accepted(nodes, c, credential)
     end(nodes[0], c)
     refused(nodes, c, credential, way)
+
+
+def test_a_child_minted_from_a_marked_parent_by_a_node_that_had_not_heard_is_refused(
+        nodes, pg_cluster):
+    """The parent-jti cascade reaches children made after the mark: node 2,
+    not yet told of a mark covering A (its notification held back here), lets
+    A's token be exchanged; the child is revoked as it is written, and both
+    nodes refuse it."""
+    n1, n2 = nodes
+    person = flows.sign_up(n1)
+    a, b = make_agent(n1, person.id), make_agent(n1, person.id)
+    ka, kb = flows.DpopKey(), flows.DpopKey()
+    root = ok_token(flows.token_request(n1, as_client(a), {"grant_type": "client_credentials"},
+                                        ka), ka)["access_token"]
+    ci = pg_cluster.conninfo("matrix")
+    # a check on a node that just started asks the database while its set
+    # loads; the second, a moment later, reads memory
+    for s in nodes:
+        assert flows.introspect(s, root)["active"] is True
+    time.sleep(1)
+    pg_cluster.psql(
+        "BEGIN; ALTER TABLE revocation_watermarks DISABLE TRIGGER revocation_watermarks_inserted; "
+        "INSERT INTO revocation_watermarks (kind, subject_id, revoked_before) "
+        "VALUES ('client', '%s', now()); "
+        "ALTER TABLE revocation_watermarks ENABLE TRIGGER revocation_watermarks_inserted; COMMIT"
+        % a["client_id"], "matrix")
+    assert flows.introspect(n2, root)["active"] is True  # node 2 has not heard
+    r = flows.exchange(n2, as_client(a), root, ka, audience=b["client_id"])
+    child = ok_token(r, ka)["access_token"]
+    refused_on_both(nodes, lambda s: inactive(s, child), "the child")
+    # and so is what B would derive from it
+    r = flows.exchange(n2, as_client(b), child, kb)
+    assert r.status_code == 400, r.text
+    assert_oauth_error(r.json(), "invalid_grant")
+    rows = pg_cluster.psql("SELECT count(*) FROM oauth_tokens WHERE parent_jti IS NOT NULL "
+                           "AND client_id IN ('%s', '%s') AND revoked_at IS NULL"
+                           % (a["client_id"], b["client_id"]), "matrix").strip()
+    assert rows == "0"
+    # once the nodes reload, the mark itself refuses the parent
+    n1.psql("NOTIFY shark_revoked, 'reload'", conninfo=ci)
+    refused_on_both(nodes, lambda s: inactive(s, root), "the parent")

@@ -5,6 +5,7 @@ set reloads without refusing checks, and the agent-token listing pages by
 cursor. Small data: the large figures live in the bench. (Watermarks
 reaching tokens other agents derived: test_revocation_matrix.py.)"""
 import base64
+import subprocess
 import threading
 import time
 
@@ -23,15 +24,15 @@ def jti(tok):
     return unverified_claims(tok)["jti"]
 
 
-def live_rows(shark, client_id):
+def live_rows(shark, client_id, conninfo=None):
     """Token rows of the client without revoked_at: a watermark leaves them so."""
     return int(shark.psql("SELECT count(*) FROM oauth_tokens WHERE client_id = '%s' "
-                          "AND revoked_at IS NULL" % client_id).strip())
+                          "AND revoked_at IS NULL" % client_id, conninfo).strip())
 
 
-def marks(shark, kind, subject):
+def marks(shark, kind, subject, conninfo=None):
     return int(shark.psql("SELECT count(*) FROM revocation_watermarks WHERE kind = '%s' "
-                          "AND subject_id = '%s'" % (kind, subject)).strip())
+                          "AND subject_id = '%s'" % (kind, subject), conninfo).strip())
 
 
 def events(shark, target, name):
@@ -95,12 +96,232 @@ def test_watermarks_hold_on_both_nodes(pg_cluster, shark_factory):
         assert introspect(b, fresh)["active"]
 
 
+
+def eventually(check, what, within=10):
+    deadline = time.time() + within
+    while not check():
+        assert time.time() < deadline, what
+        time.sleep(0.05)
+
+
+def test_dpop_rotation_writes_one_key_mark_on_both_nodes(pg_cluster, shark_factory):
+    """rotate-dpop-key writes one key mark ("bound to any key but K, issued up
+    to T"), rewrites no token, and both nodes refuse what it covers by cnf.jkt;
+    a second rotation keeps what the first revoked."""
+    a, b = two_nodes(pg_cluster, shark_factory, "keys")
+    ci = pg_cluster.conninfo("keys")
+    app = make_app(a)
+    agent = make_agent(a, app["id"])
+    cid, secret = agent["id"], agent["client_secret"]
+    ka, kb, k2, k3 = EcKey(), EcKey(), EcKey(), EcKey()
+    bearer = token_ok(a, cid, secret)["access_token"]
+    old = [token_ok(a, cid, secret, key=k)["access_token"] for k in (ka, kb, k3)]
+    assert all(introspect(b, t)["active"] for t in old + [bearer])
+    rotate = "/api/v1/agents/%s/rotate-dpop-key" % cid
+    r = api(a, "POST", rotate, json={"new_public_key_jwk": k2.jwk, "reason": "one"})
+    assert r.status_code == 200, r.text
+    assert r.json()["revoked_token_count"] == 3
+    assert live_rows(a, cid, ci) == 4 and marks(a, "key", cid, ci) == 1
+    for s in (a, b):
+        eventually(lambda: not any(introspect(s, t)["active"] for t in old), "old keys live")
+        assert introspect(s, bearer)["active"]  # not bound: no key to rotate away from
+    t2 = token_ok(b, cid, secret, key=k2)["access_token"]
+    assert introspect(a, t2)["active"] and introspect(b, t2)["active"]
+    # rotating on to k3 revokes k2's token and must not revive the k3 token
+    # the first rotation revoked
+    r = api(b, "POST", rotate, json={"new_public_key_jwk": k3.jwk})
+    assert r.status_code == 200 and r.json()["revoked_token_count"] == 1, r.text
+    assert marks(a, "key", cid, ci) == 1 and live_rows(a, cid, ci) == 5
+    for s in (a, b):
+        eventually(lambda: not introspect(s, t2)["active"], "k2's token live")
+        assert not any(introspect(s, t)["active"] for t in old)
+    t3 = token_ok(a, cid, secret, key=k3)["access_token"]
+    r = api(a, "POST", rotate + "?dry_run=true", json={"new_public_key_jwk": k3.jwk})
+    assert r.json()["revoked_token_count"] == 0
+    listed = api(a, "GET", "/api/v1/agents/%s/tokens" % cid).json()
+    assert {d["token_id"] for d in listed["data"]} == {jti(bearer), jti(t3)}
+    feed = {d["jti"] for d in api(a, "GET", "/api/v1/revocations").json()["data"]}
+    assert {jti(t) for t in old + [t2]} <= feed and jti(t3) not in feed
+    # what a database check says (a reload) agrees with what memory said
+    a.psql("NOTIFY shark_revoked, 'reload'", conninfo=ci)
+    for s in (a, b):
+        for _ in range(10):
+            assert not any(introspect(s, t)["active"] for t in old + [t2])
+            assert introspect(s, t3)["active"] and introspect(s, bearer)["active"]
+    # the same key set again moves the mark forward: t3 stays, as it is k3's
+    r = api(a, "POST", rotate, json={"new_public_key_jwk": k3.jwk})
+    assert r.json()["revoked_token_count"] == 0 and introspect(b, t3)["active"]
+
+
+def metric(shark, name):
+    for line in shark.get("/metrics").text.splitlines():
+        if line.startswith(name + " "):
+            return float(line.split()[1])
+    raise AssertionError(name + " not on /metrics")
+
+
+def fake_node(shark, node, features, offset_ms=0):
+    """A live row of shark_nodes for a node that is not there: what a node
+    of another version, or with another clock, would announce."""
+    shark.psql("INSERT INTO shark_nodes (node_id, features, clock_offset_ms, clock_error_ms, "
+               "seen_at) VALUES ('%s', %d, %d, 1, now() + interval '1 hour')"
+               % (node, features, offset_ms))
+
+
+@pytest.mark.parametrize("skew", [20, -20])
+def test_clock_skew_never_turns_the_order_of_token_and_mark(shark, skew):
+    """The database's clock `skew` seconds ahead of (or behind) a node's,
+    forged: that node's tokens carry its own clock in iat, the database
+    records issued_at and the mark on its own. With the node's offset
+    announced, tokens near the mark are decided by the database: none issued
+    after the revocation is refused, none issued before is accepted."""
+    app = make_app(shark)
+    agent = make_agent(shark, app["id"])
+    cid = agent["id"]
+    fake_node(shark, "skewed-" + cid, 3, skew * 1000)
+    eventually(lambda: metric(shark, "shark_revocation_skew_seconds") >= abs(skew),
+               "the heartbeat never read the skewed node", within=20)
+    before = [token_ok(shark, cid, agent["client_secret"])["access_token"] for _ in range(3)]
+    r = api(shark, "POST", "/api/v1/agents/%s/tokens/revoke-all" % cid)
+    assert r.status_code == 200 and r.json()["revoked_count"] == 3, r.text
+    after = [token_ok(shark, cid, agent["client_secret"])["access_token"] for _ in range(3)]
+    # what the database's clock said: every time it took is `skew` off
+    shark.psql("UPDATE oauth_tokens SET issued_at = issued_at + %d * interval '1 second' "
+               "WHERE client_id = '%s'" % (skew, cid))
+    shark.psql("UPDATE revocation_watermarks SET revoked_before = revoked_before "
+               "+ %d * interval '1 second' WHERE kind = 'client' AND subject_id = '%s'"
+               % (skew, cid))
+    for _ in range(5):
+        assert not any(introspect(shark, t)["active"] for t in before)
+        assert all(introspect(shark, t)["active"] for t in after)
+
+
+def test_skew_window_is_at_least_a_second(shark):
+    assert metric(shark, "shark_revocation_skew_seconds") >= 1
+    rows = shark.psql("SELECT features FROM shark_nodes WHERE seen_at > now() - interval "
+                      "'30 seconds'").split()
+    assert rows and set(rows) == {"3"}
+
+
+def test_a_node_without_key_marks_gets_tokens_stamped(shark):
+    """While a live node announces no key marks, rotate-dpop-key also stamps
+    revoked_at on what its mark covers (that node reads only that); once the
+    node is gone, the mark alone."""
+    app = make_app(shark)
+    agent = make_agent(shark, app["id"])
+    cid, secret = agent["id"], agent["client_secret"]
+    k1, k2, k3 = EcKey(), EcKey(), EcKey()
+    toks = [token_ok(shark, cid, secret, key=k1)["access_token"] for _ in range(3)]
+    bearer = token_ok(shark, cid, secret)["access_token"]
+    fake_node(shark, "old-" + cid, 1)
+    r = api(shark, "POST", "/api/v1/agents/%s/rotate-dpop-key" % cid,
+            json={"new_public_key_jwk": k2.jwk})
+    assert r.status_code == 200 and r.json()["revoked_token_count"] == 3, r.text
+    assert live_rows(shark, cid) == 1 and marks(shark, "key", cid) == 1
+    assert not any(introspect(shark, t)["active"] for t in toks)
+    assert introspect(shark, bearer)["active"]
+    # the old node gone (not seen for a while): marks only
+    shark.psql("UPDATE shark_nodes SET seen_at = now() - interval '1 minute' "
+               "WHERE node_id = 'old-%s'" % cid)
+    t2 = token_ok(shark, cid, secret, key=k2)["access_token"]
+    r = api(shark, "POST", "/api/v1/agents/%s/rotate-dpop-key" % cid,
+            json={"new_public_key_jwk": k3.jwk})
+    assert r.json()["revoked_token_count"] == 1
+    assert live_rows(shark, cid) == 2 and not introspect(shark, t2)["active"]
+
+
+def test_a_node_without_marks_gets_revoke_all_stamped(shark):
+    app = make_app(shark)
+    agent = make_agent(shark, app["id"])
+    cid = agent["id"]
+    toks = [token_ok(shark, cid, agent["client_secret"])["access_token"] for _ in range(4)]
+    fake_node(shark, "older-" + cid, 0)
+    r = api(shark, "POST", "/api/v1/agents/%s/tokens/revoke-all" % cid)
+    assert r.status_code == 200 and r.json()["revoked_count"] == 4, r.text
+    assert live_rows(shark, cid) == 0 and marks(shark, "client", cid) == 1
+    assert not any(introspect(shark, t)["active"] for t in toks)
+    shark.psql("DELETE FROM shark_nodes WHERE node_id = 'older-%s'" % cid)
+
+
+def test_a_node_of_the_version_before_is_told_by_its_connections(shark):
+    """A node that predates shark_nodes announces nothing: its connections
+    carry libpq's empty application_name, and a key rotation meanwhile
+    stamps tokens as that node's version did."""
+    app = make_app(shark)
+    agent = make_agent(shark, app["id"])
+    cid, secret = agent["id"], agent["client_secret"]
+    toks = [token_ok(shark, cid, secret, key=EcKey())["access_token"] for _ in range(2)]
+    ci = "host=%s dbname=shark user=shark application_name=''" % shark.pg_socket_dir
+    old = subprocess.Popen(["psql", ci, "-X", "-q", "-c", "SELECT pg_sleep(60)"],
+                           env=shark.pg_env(), stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    try:
+        eventually(lambda: shark.psql("SELECT shark_marks_unsafe(2)").strip() == "t",
+                   "the old connection never showed")
+        assert shark.psql("SELECT shark_marks_unsafe(1)").strip() == "f"
+        r = api(shark, "POST", "/api/v1/agents/%s/rotate-dpop-key" % cid,
+                json={"new_public_key_jwk": EcKey().jwk})
+        assert r.json()["revoked_token_count"] == 2
+        assert live_rows(shark, cid) == 0
+    finally:
+        old.kill()
+        old.wait()
+
 def test_user_delete_writes_a_watermark(shark):
     uid = make_user(shark)
     r = api(shark, "DELETE", "/api/v1/users/" + uid)
     assert r.status_code == 204
     assert marks(shark, "user", uid) == 1
 
+
+
+def covered_reference(shark, client_id):
+    """What revoked_count counted before migration 0035, token by token."""
+    return int(shark.psql(
+        "SELECT count(*) FROM oauth_tokens t WHERE t.client_id = '%s' AND t.revoked_at IS NULL "
+        "AND t.expires_at > now() AND NOT EXISTS (SELECT 1 FROM revocation_watermarks w "
+        "WHERE w.kind = 'client' AND w.subject_id = t.client_id "
+        "AND w.revoked_before >= t.issued_at)" % client_id).strip())
+
+
+def test_revoked_count_comes_from_counts_per_second_and_stays_exact(shark):
+    """revoke-all counts from token_counts (one row per second of issue and
+    expiry, not per token), exact across per-jti revocations and a previous
+    mark falling inside a second of issue."""
+    app = make_app(shark)
+    agent = make_agent(shark, app["id"])
+    cid = agent["id"]
+    path = "/api/v1/agents/%s/tokens/revoke-all" % cid
+    dry = lambda: api(shark, "POST", path + "?dry_run=true").json()["revoked_count"]  # noqa: E731
+    toks = [token_ok(shark, cid, agent["client_secret"])["access_token"] for _ in range(4)]
+    # 200 tokens in one statement, as a batch writes them: one counter row
+    sec = shark.psql("SELECT date_trunc('second', now()) - interval '10 seconds'").strip()
+    shark.psql("INSERT INTO oauth_tokens (jti, client_id, subject, expires_at, issued_at) "
+               "SELECT 'cnt_' || g || '_%s', '%s', '%s', '%s'::timestamptz "
+               "+ interval '30 minutes', '%s'::timestamptz + g * interval '4 ms' "
+               "FROM generate_series(1, 200) g" % (cid, cid, cid, sec, sec))
+    rows = int(shark.psql("SELECT count(*) FROM token_counts WHERE client_id = '%s' "
+                          "AND issued_sec = '%s'" % (cid, sec)).strip())
+    assert rows == 1
+    assert dry() == 204 == covered_reference(shark, cid)
+    # revoked by its jti: out of the count
+    r = requests.post(shark.url("/oauth/revoke"), data={"token": toks[0]},
+                      auth=(cid, agent["client_secret"]))
+    assert r.status_code == 200
+    shark.psql("UPDATE oauth_tokens SET revoked_at = now() WHERE jti IN "
+               "('cnt_7_%s', 'cnt_9_%s')" % (cid, cid))
+    assert dry() == 201 == covered_reference(shark, cid)
+    # a previous mark in the middle of the 200's second: 100 are past it
+    shark.psql("INSERT INTO revocation_watermarks (kind, subject_id, revoked_before) VALUES "
+               "('client', '%s', '%s'::timestamptz + interval '402 ms')" % (cid, sec))
+    assert covered_reference(shark, cid) == 103  # 100 of the 200, the 3 HTTP tokens
+    assert dry() == 103
+    r = api(shark, "POST", path)
+    assert r.json() == {"revoked_count": 103, "agent_id": cid}
+    assert dry() == 0 == covered_reference(shark, cid)
+    assert not any(introspect(shark, t)["active"] for t in toks)
+    # and what comes next is counted from zero
+    token_ok(shark, cid, agent["client_secret"])
+    assert dry() == 1 == covered_reference(shark, cid)
 
 # -- dry runs ----------------------------------------------------------------------------------
 

@@ -39,7 +39,8 @@ int store_audit_record(store_pool *p, const store_audit_event *ev, store_cb cb, 
  * excludes is skipped once, before it reads anything); one by target merges
  * the token events' index with the others'. The
  * time bounds and the keyset position are ranges on created_at, which every
- * index ends with; rows of equal created_at are ordered by id on top. */
+ * index ends with; rows of equal created_at are ordered by id on top. A token
+ * event's metadata is answered in full (migration 0039). */
 #define AUDIT_TAIL                                                            \
     "  AND ($1::text IS NULL OR actor_id = $1) "                              \
     "  AND ($2::text IS NULL OR target_id = $2) "                             \
@@ -54,7 +55,8 @@ int store_audit_record(store_pool *p, const store_audit_event *ev, store_cb cb, 
     "ORDER BY created_at DESC, id DESC LIMIT $9)"
 #define AUDIT_SELECT(from)                                                          \
     "SELECT json_build_object('id', id, 'event', event, 'actor_id', actor_id, "     \
-    "  'actor_type', actor_type, 'target_id', target_id, 'metadata', metadata, "    \
+    "  'actor_type', actor_type, 'target_id', target_id, "                          \
+    "  'metadata', shark_audit_metadata(event, actor_id, metadata), "               \
     "  'request_id', request_id, 'client_request_id', client_request_id, "          \
     "  'client_ip', client_ip, "                                                    \
     "  'created_at', to_char(created_at AT TIME ZONE 'UTC', "                       \

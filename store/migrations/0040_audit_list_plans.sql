@@ -1,0 +1,119 @@
+-- Audit queries stay flat whatever the data (issue 18, item 6). Measured at
+-- 1M rows (bench/audit_explain.py), two things kept the first page from
+-- being flat:
+--
+-- * Generic plans. After five runs PostgreSQL may keep a prepared
+--   statement's generic plan, costed for a typical actor (a few rows): for an
+--   actor with most of the rows it then reads all of them and sorts. The
+--   listing is planned on every call instead, with the filters' values
+--   (shark_audit_list runs its statement with EXECUTE), which costs well under
+--   a millisecond of planning and lets each filter drop out of the statement.
+-- * A rare event (or prefix) walked the time index of the other events: the
+--   planner expects a rare name's rows spread evenly through time and takes
+--   the index that is already in time order. That index is now one only the
+--   listing without an event filter can use (its predicate names actor_type,
+--   which no other statement mentions); an event is read from the event
+--   index, a prefix by one index probe per event name it covers (a skip scan)
+--   and that name's newest rows.
+--
+-- One more index, for an actor together with an event: the other events only
+-- (not a byte more per token); a token event of an actor is read off the
+-- actor's own index.
+CREATE INDEX audit_events_actor_event
+    ON audit_events (hashtextextended(actor_id, 0), event text_pattern_ops, created_at)
+    WHERE actor_id IS NOT NULL
+      AND event NOT IN ('oauth.token_issued', 'oauth.token_exchanged', 'oauth.token_refreshed');
+DROP INDEX audit_events_created;
+CREATE INDEX audit_events_created ON audit_events (created_at)
+    WHERE event NOT IN ('oauth.token_issued', 'oauth.token_exchanged', 'oauth.token_refreshed')
+      AND actor_type IS NOT NULL;
+
+-- The statement for a combination of filters (which of them are set, and
+-- the event or prefix), its parameters $1..$9 those of shark_audit_list
+-- below: one per combination, each leading with the condition its index
+-- holds. bench/audit_explain.py plans and times it as shark_audit_list does.
+CREATE FUNCTION shark_audit_sql(actor text, target text, ev text, prefix text)
+RETURNS text LANGUAGE plpgsql IMMUTABLE AS $fn$
+DECLARE
+    tokens constant text[] := ARRAY['oauth.token_issued', 'oauth.token_exchanged',
+                                    'oauth.token_refreshed'];
+    not_token constant text := ' event NOT IN (''oauth.token_issued'', '
+                               '''oauth.token_exchanged'', ''oauth.token_refreshed'') ';
+    by_actor constant text := ' hashtextextended(actor_id, 0) = hashtextextended($1, 0) '
+                              'AND actor_id = $1 ';
+    tail constant text :=
+        ' AND ($1 IS NULL OR actor_id = $1) AND ($2 IS NULL OR target_id = $2)'
+        ' AND ($3 IS NULL OR event = $3) AND ($4 IS NULL OR starts_with(event, $4))'
+        ' AND created_at >= coalesce($5, ''-infinity'') AND created_at < coalesce($6, ''infinity'')'
+        ' AND (created_at, id) < (coalesce(''epoch''::timestamptz + $7 * interval ''1 microsecond'','
+        ' ''infinity''), coalesce($8, '''')) ORDER BY created_at DESC, id DESC LIMIT $9';
+    parts text[] := '{}';
+    t text;
+BEGIN
+    IF actor IS NOT NULL AND ev IS NOT NULL AND ev <> ALL (tokens) THEN
+        parts := ARRAY[by_actor || 'AND event = $3 AND' || not_token];
+    ELSIF actor IS NOT NULL AND prefix IS NOT NULL THEN
+        -- the actor's token events through its index, the others by name
+        IF EXISTS (SELECT 1 FROM unnest(tokens) n WHERE starts_with(n, prefix)) THEN
+            parts := ARRAY[by_actor || 'AND event = ANY (ARRAY[''oauth.token_issued'', '
+                           '''oauth.token_exchanged'', ''oauth.token_refreshed''])'];
+        END IF;
+        parts := parts || (by_actor || 'AND' || not_token);
+    ELSIF actor IS NOT NULL THEN
+        parts := ARRAY[by_actor];
+    ELSIF target IS NOT NULL THEN
+        parts := ARRAY['target_id = $2 AND event = ANY (ARRAY[''oauth.token_issued'', '
+                       '''oauth.token_exchanged'', ''oauth.token_refreshed''])',
+                       'target_id = $2 AND' || not_token];
+    ELSIF ev IS NOT NULL THEN
+        parts := ARRAY['event = $3' || CASE WHEN ev = ANY (tokens) THEN '' ELSE ' AND' || not_token END];
+    ELSE
+        FOREACH t IN ARRAY tokens LOOP
+            IF prefix IS NULL OR starts_with(t, prefix) THEN
+                parts := parts || ('event = ' || quote_literal(t));
+            END IF;
+        END LOOP;
+        IF prefix IS NULL THEN
+            parts := parts || ('actor_type IS NOT NULL AND' || not_token);
+        END IF;
+    END IF;
+    FOR i IN 1 .. coalesce(array_length(parts, 1), 0) LOOP
+        parts[i] := '(SELECT * FROM audit_events WHERE ' || parts[i] || tail || ')';
+    END LOOP;
+    IF actor IS NULL AND target IS NULL AND ev IS NULL AND prefix IS NOT NULL THEN
+        -- each other event name under the prefix (one probe each), then its newest rows
+        parts := parts || ('(SELECT x.* FROM (WITH RECURSIVE n(event) AS ('
+            'SELECT (SELECT event FROM audit_events WHERE event ~>=~ $4 AND' || not_token
+            || 'ORDER BY event USING ~<~ LIMIT 1) UNION ALL '
+            'SELECT (SELECT event FROM audit_events WHERE event ~>~ n.event AND' || not_token
+            || 'ORDER BY event USING ~<~ LIMIT 1) FROM n WHERE starts_with(n.event, $4)) '
+            'SELECT event FROM n WHERE starts_with(event, $4)) n CROSS JOIN LATERAL '
+            '(SELECT * FROM audit_events WHERE event = n.event AND' || not_token
+            || tail || ') x)');
+    END IF;
+    RETURN 'SELECT json_build_object(''id'', id, ''event'', event, ''actor_id'', actor_id, '
+        '''actor_type'', actor_type, ''target_id'', target_id, '
+        '''metadata'', shark_audit_metadata(event, actor_id, metadata), '
+        '''request_id'', request_id, ''client_request_id'', client_request_id, '
+        '''client_ip'', client_ip, ''created_at'', to_char(created_at AT TIME ZONE ''UTC'', '
+        '''YYYY-MM-DD"T"HH24:MI:SS.US"Z"''))::text AS item, '
+        '((extract(epoch FROM created_at) * 1000000)::numeric)::bigint AS ts_us, id FROM ('
+        || array_to_string(parts, ' UNION ALL ')
+        || ') e ORDER BY created_at DESC, id DESC LIMIT $9';
+END
+$fn$;
+
+-- The newest `lim` events that pass the filters (NULL switches one off),
+-- before the keyset position (cursor_ts microseconds since the epoch,
+-- cursor_id), as store/audit.h describes; rows of equal created_at are
+-- ordered by id on top. EXECUTE plans the statement with these values.
+CREATE FUNCTION shark_audit_list(actor text, target text, ev text, prefix text,
+                                 since timestamptz, until timestamptz,
+                                 cursor_ts bigint, cursor_id text, lim integer)
+RETURNS TABLE (item text, ts_us bigint, id text)
+LANGUAGE plpgsql STABLE AS $fn$
+BEGIN
+    RETURN QUERY EXECUTE shark_audit_sql(actor, target, ev, prefix)
+        USING actor, target, ev, prefix, since, until, cursor_ts, cursor_id, lim;
+END
+$fn$;

@@ -99,8 +99,11 @@ def explain(s, params):
     vals = ", ".join(lit(v, "::" + t) for v, t in zip(params, types))
     # one session: a first run warms its caches (the server's connections are long-lived),
     # then the best of three
-    plan = s.sql("SET plan_cache_mode = force_custom_plan; PREPARE p(%s) AS %s; EXECUTE p(%s); "
-                 % (", ".join(types), sql, vals)
+    # with the settings shark_audit_list runs it with
+    sets = s.sql("SELECT string_agg('SET ' || replace(c, '=', ' = '), '; ') FROM pg_proc, "
+                 "unnest(proconfig) c WHERE proname = 'shark_audit_list'")
+    plan = s.sql("%s; SET plan_cache_mode = force_custom_plan; PREPARE p(%s) AS %s; EXECUTE p(%s); "
+                 % (sets, ", ".join(types), sql, vals)
                  + "EXPLAIN (ANALYZE, BUFFERS, FORMAT JSON) EXECUTE p(%s); " % vals * 3)
     runs = [json.loads(j)[0] for j in re.findall(r"^\[.*?^\]$", plan, re.S | re.M)]
     top = runs[-1]

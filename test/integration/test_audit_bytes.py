@@ -1,6 +1,6 @@
 """A token event's audit row stores only what its row does not already say
-(migration 0039, issue 18 item 4), and every reader answers it in full: the
-audit listing, its CSV export and the webhook payload."""
+(migrations 0039 and 0040, issue 18 item 4), and every reader answers it in
+full: the audit listing, its CSV export and the webhook payload."""
 import csv
 import io
 import json
@@ -88,8 +88,12 @@ def test_token_events_answer_their_full_metadata(srv):
         assert m["client_id"] == m["actor_id"] == caller.client_id
         assert m["grant_type"] == EXCHANGE and m["subject_id"] == subject.client_id
         assert m["chain_depth"] == 1
-        # stored without what the row says
+        # stored without what the row says; the id is the jti's
         for ev in issued + exchanged:
+            assert ev["id"] == "audit_" + ev["target_id"][len("tok_"):]
+            by_target = api(srv, "GET", "/api/v1/audit-logs",
+                            params={"target_id": ev["target_id"]}).json()["data"]
+            assert by_target == [ev]
             stored = json.loads(q(srv, "SELECT metadata FROM audit_events WHERE id = '%s'"
                                        % ev["id"]))
             assert "client_id" not in stored and "grant_type" not in stored

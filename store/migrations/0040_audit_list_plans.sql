@@ -33,7 +33,6 @@ CREATE INDEX audit_events_actor_event
     ON audit_events (hashtextextended(actor_id, 0), event text_pattern_ops, created_at)
     WHERE actor_id IS NOT NULL
       AND event NOT IN ('oauth.token_issued', 'oauth.token_exchanged', 'oauth.token_refreshed');
-DROP INDEX audit_events_created;
 -- A token event's target (its jti) through a BRIN index on its first 15
 -- characters, instead of a B-tree entry (about 80 bytes of WAL and 33 of
 -- index per token): a jti starts with "tok_" and the issue time in
@@ -47,6 +46,9 @@ CREATE INDEX audit_events_token_target ON audit_events
     USING brin ((left(target_id, 15) COLLATE "C"))
     WITH (pages_per_range = 32, autosummarize = on)
     WHERE event IN ('oauth.token_issued', 'oauth.token_exchanged', 'oauth.token_refreshed');
+-- The other events' time index, for the listing without an event filter only
+-- (see above: actor_type is always set).
+DROP INDEX audit_events_created;
 CREATE INDEX audit_events_created ON audit_events (created_at)
     WHERE event NOT IN ('oauth.token_issued', 'oauth.token_exchanged', 'oauth.token_refreshed')
       AND actor_type IS NOT NULL;

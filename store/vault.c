@@ -191,10 +191,11 @@ int store_vault_conn_upsert(store_pool *p, const store_vault_conn_in *in, const 
 }
 
 /* One statement per leading filter (a plain equality an index serves even
- * in a generic plan), as in store/agents.c. needs_reauth=true leads with
- * the flag itself so the partial index of migration 0041 serves it: those rows are
- * few, and read off the created index a page of them would cost a scan of
- * everything between them. */
+ * in a generic plan), as in store/agents.c. A user has one connection per
+ * provider, so user_id leads whatever else is asked; then needs_reauth=true,
+ * written as the flag itself so that migration 0041's partial index serves
+ * it: those rows are few, and off the created index a page of them would
+ * cost a scan of every connection between them. */
 #define CONN_PAGE(name, lead)                                                      \
     {                                                                              \
         name,                                                                      \

@@ -191,30 +191,39 @@ int store_vault_conn_upsert(store_pool *p, const store_vault_conn_in *in, const 
 }
 
 /* One statement per leading filter (a plain equality an index serves even
- * in a generic plan), as in store/agents.c. */
+ * in a generic plan), as in store/agents.c. A user has one connection per
+ * provider, so user_id leads whatever else is asked; then needs_reauth=true,
+ * written as the flag itself so that migration 0041's partial index serves
+ * it: those rows are few, and off the created index a page of them would
+ * cost a scan of every connection between them. */
 #define CONN_PAGE(name, lead)                                                      \
     {                                                                              \
         name,                                                                      \
             STORE_PAGE("shark_vault_connection_json(c)", "vault_connections", "c", \
                        lead " AND ($6::text IS NULL OR c.provider_id = $6) "       \
-                            "AND ($7::text IS NULL OR c.user_id = $7)",            \
+                            "AND ($7::text IS NULL OR c.user_id = $7) "            \
+                            "AND ($8::boolean IS NULL OR c.needs_reauth = $8)",    \
                        "c.created_at", "c.id", ""),                                \
-            7, 0                                                                   \
+            8, 0                                                                   \
     }
 
 static store_stmt conn_list = CONN_PAGE("vault_conn_list", "true");
 static store_stmt conn_list_user = CONN_PAGE("vault_conn_list_user", "c.user_id = $7");
 static store_stmt conn_list_provider = CONN_PAGE("vault_conn_list_provider", "c.provider_id = $6");
+static store_stmt conn_list_reauth = CONN_PAGE("vault_conn_list_reauth", "c.needs_reauth");
 
-int store_vault_conn_list(store_pool *p, const char *provider_id, const char *user_id,
-                          const store_page_q *q, store_cb cb, void *ud)
+int store_vault_conn_list(store_pool *p, const store_vault_conn_filter *f, const store_page_q *q,
+                          store_cb cb, void *ud)
 {
     store_page_args a;
     store_page_bind(q, &a);
-    const char *params[] = {a.v[0], a.v[1], a.v[2], a.v[3], a.v[4], provider_id, user_id};
-    const store_stmt *st = user_id       ? &conn_list_user
-                           : provider_id ? &conn_list_provider
-                                         : &conn_list;
+    const char *params[] = {a.v[0], a.v[1],         a.v[2],     a.v[3],
+                            a.v[4], f->provider_id, f->user_id, f->needs_reauth};
+    const bool reauth = f->needs_reauth != NULL && strcmp(f->needs_reauth, "true") == 0;
+    const store_stmt *st = f->user_id       ? &conn_list_user
+                           : reauth         ? &conn_list_reauth
+                           : f->provider_id ? &conn_list_provider
+                                            : &conn_list;
     return store_exec(p, st, params, cb, ud);
 }
 

@@ -62,9 +62,14 @@ typedef struct store_vault_conn_in {
  * won a race): connection JSON. */
 int store_vault_conn_upsert(store_pool *p, const store_vault_conn_in *in, const store_actor *who,
                             store_cb cb, void *ud);
-/* A page of connections (store/page.h); filters may be NULL. */
-int store_vault_conn_list(store_pool *p, const char *provider_id, const char *user_id,
-                          const store_page_q *q, store_cb cb, void *ud);
+/* Which connections a page lists; each member NULL when not filtered on. */
+typedef struct store_vault_conn_filter {
+    const char *provider_id, *user_id;
+    const char *needs_reauth; /* "true" or "false" */
+} store_vault_conn_filter;
+/* A page of connections (store/page.h). */
+int store_vault_conn_list(store_pool *p, const store_vault_conn_filter *f, const store_page_q *q,
+                          store_cb cb, void *ud);
 /* Row (none if unknown): connection JSON. */
 int store_vault_conn_get(store_pool *p, const char *id, store_cb cb, void *ud);
 

@@ -86,8 +86,15 @@ static void conn_list(http_req *req)
     if (p == NULL)
         return;
     p->items = true;
-    if (store_vault_conn_list(http_req_pool(req), http_req_query_get(req, "provider_id"),
-                              http_req_query_get(req, "user_id"), &p->q, admin_on_listing, p) != 0)
+    store_vault_conn_filter f = {.provider_id = http_req_query_get(req, "provider_id"),
+                                 .user_id = http_req_query_get(req, "user_id"),
+                                 .needs_reauth = http_req_query_get(req, "needs_reauth")};
+    if (f.needs_reauth != NULL && strcmp(f.needs_reauth, "true") != 0 &&
+        strcmp(f.needs_reauth, "false") != 0) {
+        http_error(req, 400, "invalid_request", "needs_reauth must be true or false");
+        return;
+    }
+    if (store_vault_conn_list(http_req_pool(req), &f, &p->q, admin_on_listing, p) != 0)
         admin_db_error(req, STORE_EUNAVAIL);
 }
 

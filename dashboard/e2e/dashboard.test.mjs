@@ -281,9 +281,39 @@ describe('dashboard', { timeout: 600_000 }, () => {
     assert.deepEqual(dry.revoked_agent_ids, [fetcher.client_id])
     assert.ok(dry.revoked_token_count >= 1, JSON.stringify(dry))
 
+    // Grace's Acme connection needs re-authorization (as a refused refresh
+    // marks it; test_vault.py has the server do that): the toggle asks the
+    // server for it, and for it only.
+    const grace = await shark.admin('POST', '/api/v1/users', { email: 'grace@example.com', name: 'Grace' })
+    const stale = await shark.admin('POST', '/api/v1/vault/connections', {
+      user_id: grace.id, provider_id: 'acme', access_token: 'acme-access-grace', scopes: ['docs.read'],
+    })
+    shark.sql(`UPDATE vault_connections SET needs_reauth = true WHERE id = '${stale.id}'`)
+
     await nav('Vault')
-    await page.getByRole('cell', { name: 'Acme Docs' }).waitFor()
+    await page.getByRole('cell', { name: 'Acme Docs' }).first().waitFor()
     await page.getByRole('cell', { name: user.id }).waitFor()
+    const asked = []
+    const listen = (r) => { if (new URL(r.url()).pathname === '/api/v1/vault/connections') asked.push(new URL(r.url()).searchParams) }
+    page.on('request', listen)
+    const toggle = page.getByRole('checkbox', { name: 'Only needing re-authorization' })
+    await toggle.check()
+    await page.getByRole('cell', { name: user.id }).waitFor({ state: 'detached' })
+    await page.getByRole('cell', { name: grace.id }).waitFor()
+    assert.equal(await page.getByText('needs re-auth', { exact: true }).count(), 1)
+    assert.equal(asked.at(-1)?.get('needs_reauth'), 'true')
+    await shot('vault-needs-reauth')
+    await toggle.uncheck()
+    await page.getByRole('cell', { name: user.id }).waitFor()
+    assert.equal(asked.at(-1)?.has('needs_reauth'), false)
+    // Once Grace's is gone, none needs it.
+    await shark.admin('DELETE', `/api/v1/vault/connections/${stale.id}?cascade_to_agents=false`)
+    await toggle.check()
+    await page.getByText('No connection needs re-authorization.').waitFor()
+    await toggle.uncheck()
+    await page.getByRole('cell', { name: user.id }).waitFor()
+    page.off('request', listen)
+    assert.equal(await page.getByRole('cell', { name: grace.id }).count(), 0)
     await shot('vault')
     await page.getByRole('button', { name: 'Disconnect' }).click()
     const dialog = page.getByRole('dialog')

@@ -41,6 +41,9 @@ def run(s):
     get("/api/v1/users/%s/agents" % person.id, {"filter": "created", "limit": 5, "offset": 0})
     get("/api/v1/vault/connections", {"user_id": person.id, "provider_id": "google_gmail",
                                       "limit": 5, "offset": 0})
+    get("/api/v1/vault/connections", {"needs_reauth": "true", "limit": 5})
+    get("/api/v1/vault/connections", {"needs_reauth": "false", "provider_id": "google_gmail"})
+    get("/api/v1/vault/connections", {"needs_reauth": "maybe"}, 400)
     hook = ok(requests.post(s.url("/api/v1/admin/webhooks"), headers=key, timeout=T, json={
         "url": "http://127.0.0.1:9/hooks", "events": ["vault.connected"]}), 201).json()
     get("/api/v1/admin/webhooks", {"limit": 5, "offset": 0})

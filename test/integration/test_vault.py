@@ -662,6 +662,72 @@ def test_connection_create_validation_and_listing(vshark, provider):
     assert c2["id"] == c["id"]
 
 
+
+def list_all(s, **params):
+    """Every connection the filters select, page by page (limit 1) by cursor."""
+    seen, cursor = [], None
+    for _ in range(100):
+        q = dict(params, limit=1, **({"cursor": cursor} if cursor else {}))
+        r = api(s, "GET", "/api/v1/vault/connections", params=q)
+        assert r.status_code == 200, r.text
+        seen += r.json()["data"]
+        cursor = r.json()["next_cursor"]
+        if cursor is None:
+            return seen
+    raise AssertionError("the pages never ended")
+
+
+def test_needs_reauth_filter(vshark, provider):
+    """The provider refuses two users' refresh tokens; the needs_reauth filter lists
+    exactly those, beside provider_id and user_id and through cursor pages."""
+    pid = make_provider(vshark, provider)
+    conns = []
+    for _ in range(5):
+        uid = flows.sign_up(vshark).id
+        conn, _, _ = connect(vshark, uid, pid, provider, int(time.time()) + 10)
+        agent = make_agent(vshark, uid)
+        key = EcKey()
+        conns.append((conn, agent_token(vshark, agent, key), key))
+    stale = {conns[1][0]["id"], conns[3][0]["id"]}
+    provider.mode = "invalid_grant"
+    try:
+        for conn, token, key in conns:
+            if conn["id"] in stale:
+                assert vault_fetch(vshark, pid, token, key).status_code == 409
+    finally:
+        provider.mode = "ok"
+    ids = {c["id"] for c, _, _ in conns}
+
+    got = list_all(vshark, provider_id=pid, needs_reauth="true")
+    assert sorted(x["id"] for x in got) == sorted(stale)
+    assert all(x["needs_reauth"] is True for x in got)
+    got = list_all(vshark, provider_id=pid, needs_reauth="false")
+    assert sorted(x["id"] for x in got) == sorted(ids - stale)
+    assert all(x["needs_reauth"] is False for x in got)
+    # Alone it spans providers: ours are among them, and nothing fresh is.
+    got = list_all(vshark, needs_reauth="true")
+    assert len({x["id"] for x in got}) == len(got)
+    assert stale <= {x["id"] for x in got} and all(x["needs_reauth"] for x in got)
+    assert not (ids - stale) & {x["id"] for x in got}
+    # With user_id, and with an exact total.
+    one = conns[1][0]
+    r = api(vshark, "GET", "/api/v1/vault/connections",
+            params={"user_id": one["user_id"], "needs_reauth": "true", "total": "true"})
+    assert [x["id"] for x in r.json()["data"]] == [one["id"]] and r.json()["total"] == 1
+    r = api(vshark, "GET", "/api/v1/vault/connections",
+            params={"user_id": one["user_id"], "needs_reauth": "false", "total": "true"})
+    assert r.json()["data"] == [] and r.json()["total"] == 0 and r.json()["items"] == []
+    r = api(vshark, "GET", "/api/v1/vault/connections",
+            params={"provider_id": pid, "needs_reauth": "true", "total": "true", "limit": 1})
+    assert r.json()["total"] == 2 and len(r.json()["data"]) == 1 and r.json()["next_cursor"]
+
+    for bad in ("yes", "1", "", "TRUE", "true,false"):
+        r = api(vshark, "GET", "/api/v1/vault/connections", params={"needs_reauth": bad})
+        assert r.status_code == 400, bad
+        assert_api_error(r.json(), "invalid_request")
+        assert "needs_reauth" in r.json()["error"]["message"]
+
+
 # -- at rest ------------------------------------------------------------------------------
 
 def pg_dump(s):

@@ -1793,9 +1793,18 @@ static void test_store_vault(void **state)
     cin.id = "conn_st_racer";
     OK(store_vault_conn_upsert(tp, &cin, &WHO, on_rows, &R));
     assert_int_equal(R.ntuples, 0);
-    OK(store_vault_conn_list(tp, "st_prov", NULL, page(10, 0), on_rows, &R));
+    store_vault_conn_filter by_prov = {.provider_id = "st_prov"};
+    OK(store_vault_conn_list(tp, &by_prov, page(10, 0), on_rows, &R));
     assert_string_equal(col("total"), "1");
-    OK(store_vault_conn_list(tp, NULL, other, page(10, 0), on_rows, &R));
+    store_vault_conn_filter by_user = {.user_id = other};
+    OK(store_vault_conn_list(tp, &by_user, page(10, 0), on_rows, &R));
+    assert_string_equal(col("total"), "0");
+    /* needs_reauth, alone or beside the provider, has its own statement */
+    store_vault_conn_filter fresh = {.provider_id = "st_prov", .needs_reauth = "false"};
+    OK(store_vault_conn_list(tp, &fresh, page(10, 0), on_rows, &R));
+    assert_string_equal(col("total"), "1");
+    store_vault_conn_filter stale = {.provider_id = "st_prov", .needs_reauth = "true"};
+    OK(store_vault_conn_list(tp, &stale, page(10, 0), on_rows, &R));
     assert_string_equal(col("total"), "0");
     OK(store_vault_conn_get(tp, "conn_st_1", on_rows, &R));
     assert_int_equal(R.ntuples, 1);
@@ -1873,6 +1882,10 @@ static void test_store_vault(void **state)
     assert_string_equal(val(0, 4), "false");
     OK(store_vault_refresh_claim(tp, "conn_st_1", 200000, on_rows, &R));
     assert_int_equal(R.ntuples, 0); /* never while it needs re-authorisation */
+    OK(store_vault_conn_list(tp, &stale, page(10, 0), on_rows, &R));
+    assert_string_equal(col("total"), "1");
+    OK(store_vault_conn_list(tp, &fresh, page(10, 0), on_rows, &R));
+    assert_string_equal(col("total"), "0");
     OK(store_vault_conn_poll(tp, "conn_nope", 60, on_rows, &R));
     assert_int_equal(R.ntuples, 0);
 

@@ -9,12 +9,15 @@ export function Vault() {
   const [providerId, setProviderId] = useState("");
   const [userId, setUserId] = useState("");
   const [needsReauth, setNeedsReauth] = useState(false);
-  const conns = useCursorList("/api/v1/vault/connections", { provider_id: providerId, user_id: userId });
+  const conns = useCursorList("/api/v1/vault/connections", {
+    provider_id: providerId,
+    user_id: userId,
+    needs_reauth: needsReauth ? true : undefined,
+  });
   const [adding, setAdding] = useState(false);
   const [disconnect, setDisconnect] = useState<any>(null);
   const [cascade, setCascade] = useState(true);
   const [note, setNote] = useState<string | null>(null);
-  const rows = needsReauth ? conns.rows.filter((c) => c.needs_reauth) : conns.rows;
   return (
     <section>
       <h1>Vault</h1>
@@ -35,17 +38,15 @@ export function Vault() {
           <input value={userId} onChange={(e) => setUserId(e.target.value.trim())} placeholder="usr_…" />
         </Field>
         <label className="toggle">
-          {/* the API has no such filter: it sifts the page shown */}
           <input type="checkbox" checked={needsReauth} onChange={(e) => setNeedsReauth(e.target.checked)} /> Only
-          needing re-authorization, on this page
+          needing re-authorization
         </label>
       </div>
       <ErrorNote error={conns.error} />
       <DataTable
         list={conns}
-        rows={rows}
         label="connections"
-        empty="No connections."
+        empty={needsReauth ? "No connection needs re-authorization." : "No connections."}
         columns={[
           { key: "provider_id", label: "Provider" },
           {

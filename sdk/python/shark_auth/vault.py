@@ -14,6 +14,11 @@ from .models import (VaultConnectionList, VaultConnectionRecord, VaultDisconnect
                      VaultTokenResult)
 
 
+def _flag(v: Optional[bool]) -> Optional[str]:
+    """A yes/no filter as the query spells it; None leaves it out."""
+    return None if v is None else ("true" if v else "false")
+
+
 class VaultClient:
     """admin_key for list_connections and disconnect; fetch_token uses the
     agent's own DPoP-bound token instead."""
@@ -30,12 +35,16 @@ class VaultClient:
 
     def list_connections(self, provider_id: Optional[str] = None, *, limit: int = 100,
                          offset: int = 0, user_id: Optional[str] = None,
-                         cursor: Optional[str] = None) -> VaultConnectionList:
+                         cursor: Optional[str] = None,
+                         needs_reauth: Optional[bool] = None) -> VaultConnectionList:
         """One page of connections, newest first, with the total; pass
-        next_cursor back as cursor for the next (iter_connections walks them all)."""
+        next_cursor back as cursor for the next (iter_connections walks them all).
+        needs_reauth=True keeps only those the user must connect again, False
+        only the others; None, both."""
         self._need_key()
         b = self._t.send("GET", "/api/v1/vault/connections", kind="vault", params={
             "provider_id": provider_id, "user_id": user_id,
+            "needs_reauth": _flag(needs_reauth),
             **page_params(limit, cursor, offset, True)}).json()
         return VaultConnectionList(total=int(b.get("total", 0)),
                                    items=[VaultConnectionRecord.from_dict(d)
@@ -43,13 +52,14 @@ class VaultClient:
                                    next_cursor=b.get("next_cursor"))
 
     def iter_connections(self, provider_id: Optional[str] = None, *,
-                         user_id: Optional[str] = None,
+                         user_id: Optional[str] = None, needs_reauth: Optional[bool] = None,
                          page_size: int = 100) -> Iterator[VaultConnectionRecord]:
         """Every matching connection, newest first, fetched page_size at a time."""
         self._need_key()
         return (VaultConnectionRecord.from_dict(d) for d in walk(
             self._t, "/api/v1/vault/connections", {"provider_id": provider_id,
-                                                   "user_id": user_id},
+                                                   "user_id": user_id,
+                                                   "needs_reauth": _flag(needs_reauth)},
             page_size=page_size, kind="vault", key="items"))
 
     def list_providers(self, *, limit: int = 100, cursor: Optional[str] = None,

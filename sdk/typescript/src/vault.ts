@@ -19,6 +19,11 @@ export interface VaultClientOptions {
   timeoutMs?: number | undefined
 }
 
+/** A yes/no filter as the query spells it; undefined leaves it out. */
+function flag(v: boolean | undefined): string | undefined {
+  return v === undefined ? undefined : v ? 'true' : 'false'
+}
+
 export class VaultClient {
   readonly #http: Transport
   readonly #accessToken: string | undefined
@@ -35,18 +40,21 @@ export class VaultClient {
     return `Bearer ${this.#adminKey}`
   }
 
-  /** One page of connections, newest first, with the total; pass nextCursor back as cursor (iterConnections walks them all). */
-  async listConnections(options: { providerId?: string | undefined, userId?: string | undefined, limit?: number | undefined, offset?: number | undefined, cursor?: string | undefined } = {}): Promise<VaultConnectionList> {
+  /**
+   * One page of connections, newest first, with the total; pass nextCursor back as cursor (iterConnections walks them all).
+   * needsReauth: true keeps only those the user must connect again, false only the others; absent, both.
+   */
+  async listConnections(options: { providerId?: string | undefined, userId?: string | undefined, needsReauth?: boolean | undefined, limit?: number | undefined, offset?: number | undefined, cursor?: string | undefined } = {}): Promise<VaultConnectionList> {
     const j = await this.#http.call('GET', '/api/v1/vault/connections', {
       authorization: this.#admin(), surface: 'vault',
-      query: { provider_id: options.providerId, user_id: options.userId, ...pageQuery(options.limit ?? 50, options.cursor, options.offset, true) },
+      query: { provider_id: options.providerId, user_id: options.userId, needs_reauth: flag(options.needsReauth), ...pageQuery(options.limit ?? 50, options.cursor, options.offset, true) },
     })
     return { total: j.total ?? 0, items: rows(j, 'items').map(toConnection), nextCursor: nextCursor(j) }
   }
 
   /** Every matching connection, newest first: for await (const c of vault.iterConnections({ providerId })). */
-  iterConnections(options: { providerId?: string | undefined, userId?: string | undefined, pageSize?: number | undefined } = {}): AsyncGenerator<VaultConnectionRecord> {
-    return walk(this.#http, '/api/v1/vault/connections', { provider_id: options.providerId, user_id: options.userId }, toConnection, {
+  iterConnections(options: { providerId?: string | undefined, userId?: string | undefined, needsReauth?: boolean | undefined, pageSize?: number | undefined } = {}): AsyncGenerator<VaultConnectionRecord> {
+    return walk(this.#http, '/api/v1/vault/connections', { provider_id: options.providerId, user_id: options.userId, needs_reauth: flag(options.needsReauth) }, toConnection, {
       pageSize: options.pageSize, authorization: this.#admin(), surface: 'vault', key: 'items',
     })
   }

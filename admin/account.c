@@ -9,6 +9,7 @@
 #include "../identity/login.h"
 #include "../identity/web.h"
 #include "../store/auth.h"
+#include "../store/rows_admin.h"
 #include "account.h"
 #include "admin.h"
 
@@ -184,7 +185,7 @@ static void on_ended(void *ud, PGresult *res, int err, const char *msg)
     (void)msg;
     if (admin_db_error(req, err))
         return;
-    if (strcmp(PQgetvalue(res, 0, 0), "0") == 0) {
+    if (store_count_read(res) == 0) {
         http_error(req, 404, "not_found", "no such session");
         return;
     }
@@ -204,19 +205,11 @@ static void logout(http_req *req)
     with_session(req, logout_next, true);
 }
 
-static void on_sessions(void *ud, PGresult *res, int err, const char *msg)
-{
-    http_req *req = ud;
-    (void)msg;
-    if (admin_db_error(req, err))
-        return;
-    char *body = arena_printf(http_req_arena(req), "{\"data\":%s}", PQgetvalue(res, 0, 0));
-    http_respond(req, 200, "application/json", body, strlen(body));
-}
-
 static void sessions_next(http_req *req, const session *s)
 {
-    if (store_session_list(http_req_pool(req), s->user_id, on_sessions, req) != 0)
+    admin_listing *p = admin_listing_new(req);
+    if (p != NULL &&
+        store_session_list(http_req_pool(req), s->user_id, &p->q, admin_on_listing, p) != 0)
         admin_db_error(req, STORE_EUNAVAIL);
 }
 

@@ -9,6 +9,7 @@
 #include "../core/http.h"
 #include "../core/router.h"
 #include "../store/agents.h"
+#include "../store/page.h"
 
 /* An admin route: `handler` runs only after the key checked out. */
 typedef struct admin_route {
@@ -37,16 +38,14 @@ void admin_envelope(http_req *r, int status, const char *code, const char *messa
  * (parameters such as charset allowed) gets 415; a missing, malformed or
  * non-object body 400; both return NULL. */
 json_t *admin_body(http_req *req);
-/* limit (1..1000, default 100) and offset (>= 0) from the query string;
- * answers 400 and returns -1 on a bad value. */
-int admin_page(http_req *req, int *limit, int *offset);
 /* ?dry_run=true|false (absent: false) into *dry; answers 400 and returns -1
  * on any other value. A dry run of a revoke route answers the counts it
  * would revoke and changes nothing. */
 int admin_dry_run(http_req *req, bool *dry);
 /* Keyset cursors: an opaque base64url text of "<timestamp> <id>" (the last
- * row shown). admin_cursor_parse reads ?cursor (absent or empty: *ts and
- * *id NULL) and answers 400, returning -1, when it is not one of ours;
+ * row shown; the timestamp as the store writes it, the id of letters,
+ * digits and . _ -). admin_cursor_parse reads ?cursor (absent or empty: *ts
+ * and *id NULL) and answers 400, returning -1, when it is not one of ours;
  * admin_cursor_make encodes "<timestamp> <id>" (NULL: NULL). */
 int admin_cursor_parse(http_req *req, const char **ts, const char **id);
 const char *admin_cursor_make(http_req *req, const char *pos);
@@ -65,16 +64,24 @@ void admin_respond_text(http_req *req, int status, const char *json);
 /* The first column of row 0 (JSON text) with status, or the error: the
  * database's, or 404 "no such <what>" when there is no row or it is NULL. */
 void admin_respond_row(http_req *req, PGresult *res, int err, int status, const char *what);
-/* Writes {"data":<data>,"total":N,"limit":L,"offset":O} from JSON text. */
-void admin_respond_page(http_req *req, const char *data, const char *total, int limit, int offset);
-/* A listing request: the page asked for (admin_page), in the request arena;
- * NULL when the query was bad (answered 400). */
+/* A listing request (the listing contract): limit (1..1000, default 100),
+ * cursor (admin_cursor_parse), legacy offset (not with a cursor) and
+ * total=true|false, in the request arena; NULL when the query was bad
+ * (answered 400). Set `missing` (the 404 message) for listings under a
+ * resource that may be unknown, `items` to repeat data as items, `extra`
+ * for members to add (JSON text without braces). */
 typedef struct admin_listing {
     http_req *req;
-    int limit, offset;
+    store_page_q q;
+    const char *missing, *extra;
+    bool items;
 } admin_listing;
 admin_listing *admin_listing_new(http_req *req);
-/* store_cb for a (data, total) row: answers the page, or the store error. */
+/* Answers {"data":[…],"limit":N,"next_cursor":"…"|null} (+ "total" when
+ * asked, + items and extra). */
+void admin_respond_listing(admin_listing *l, const store_page_row *pg);
+/* store_cb of a listing statement (store/page.h): answers the page, the
+ * store error, or 404 `missing` when there is no row. */
 void admin_on_listing(void *ud, PGresult *res, int err, const char *msg);
 
 /* Answers a database error, or 404 "no such <what>" when res has no row;

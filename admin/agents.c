@@ -12,6 +12,7 @@
 #include "../protocol/audience.h"
 #include "../protocol/client.h"
 #include "../store/agents.h"
+#include "../store/rows_admin.h"
 #include "admin.h"
 
 #define MAX_SCOPES 100
@@ -88,7 +89,7 @@ static void app_list(http_req *req)
     admin_listing *p = admin_listing_new(req);
     if (p == NULL)
         return;
-    if (store_app_list(admin_read_pool(req), p->limit, p->offset, admin_on_listing, p) != 0)
+    if (store_app_list(admin_read_pool(req), &p->q, admin_on_listing, p) != 0)
         admin_db_error(req, STORE_EUNAVAIL);
 }
 
@@ -122,16 +123,18 @@ static void on_app_deleted(void *ud, PGresult *res, int err, const char *msg)
     }
     if (admin_db_error(req, err))
         return;
-    if (PQgetvalue(res, 0, 0)[0] != 't') {
+    store_app_delete_row r;
+    store_app_delete_row_read(res, &r);
+    if (!r.found) {
         http_error(req, 404, "not_found", "no such app");
         return;
     }
-    if (PQgetvalue(res, 0, 2)[0] != 't') {
+    if (!r.deleted) {
         http_error(req, 409, "conflict",
                    arena_printf(http_req_arena(req),
-                                "the app has %s agents; delete with ?cascade=true to disable and "
+                                "the app has %lld agents; delete with ?cascade=true to disable and "
                                 "revoke them",
-                                PQgetvalue(res, 0, 1)));
+                                (long long)r.agents));
         return;
     }
     http_respond(req, 204, NULL, NULL, 0);
@@ -208,19 +211,21 @@ static void on_agent_created(void *ud, PGresult *res, int err, const char *msg)
     }
     if (admin_db_error(req, err))
         return;
-    if (PQgetvalue(res, 0, 0)[0] != 't') {
+    store_agent_create_row r;
+    store_agent_create_row_read(res, http_req_arena(req), &r);
+    if (!r.app_found) {
         http_error(req, 404, "not_found", "no such app");
         return;
     }
-    if (PQgetvalue(res, 0, 1)[0] != 't') {
+    if (!r.user_found) {
         http_error(req, 400, "invalid_request", "created_by names no user");
         return;
     }
-    if (PQgetvalue(res, 0, 2)[0] != 't' || PQgetisnull(res, 0, 3)) {
+    if (!r.scopes_ok || r.agent == NULL) {
         http_error(req, 400, "invalid_request", "scopes must be among the app's scopes");
         return;
     }
-    json_t *agent = json_loads(PQgetvalue(res, 0, 3), 0, NULL);
+    json_t *agent = json_loads(r.agent, 0, NULL);
     json_object_set_new(agent, "client_secret", json_string(a->secret));
     http_respond_json(req, 201, agent);
 }
@@ -289,8 +294,8 @@ static void agent_list(http_req *req)
         return;
     }
     if (store_agent_list(admin_read_pool(req), http_req_query_get(req, "app_id"),
-                         http_req_query_get(req, "created_by"), status, p->limit, p->offset,
-                         admin_on_listing, p) != 0)
+                         http_req_query_get(req, "created_by"), status, &p->q, admin_on_listing,
+                         p) != 0)
         admin_db_error(req, STORE_EUNAVAIL);
 }
 
@@ -312,11 +317,13 @@ static void on_agent_updated(void *ud, PGresult *res, int err, const char *msg)
     (void)msg;
     if (!admin_found(req, res, err, "agent"))
         return;
-    if (PQgetvalue(res, 0, 0)[0] != 't') {
+    store_flag_doc_row r;
+    store_flag_doc_row_read(res, http_req_arena(req), &r);
+    if (!r.flag) {
         http_error(req, 400, "invalid_request", "scopes must be among the app's scopes");
         return;
     }
-    admin_respond_text(req, 200, PQgetvalue(res, 0, 1));
+    admin_respond_text(req, 200, r.doc);
 }
 
 static void agent_update(http_req *req)
@@ -364,30 +371,16 @@ static void agent_delete(http_req *req)
         admin_db_error(req, STORE_EUNAVAIL);
 }
 
-static void on_tokens(void *ud, PGresult *res, int err, const char *msg)
-{
-    http_req *req = ud;
-    (void)msg;
-    if (!admin_found(req, res, err, "agent"))
-        return;
-    const char *next = admin_cursor_make(req,
-                                         PQgetisnull(res, 0, 2) ? NULL : PQgetvalue(res, 0, 2));
-    char *body = arena_printf(http_req_arena(req),
-                              "{\"data\":%s,\"total\":%s,\"next_cursor\":%s%s%s}",
-                              PQgetvalue(res, 0, 0), PQgetvalue(res, 0, 1), next ? "\"" : "",
-                              next ? next : "null", next ? "\"" : "");
-    http_respond(req, 200, "application/json", body, strlen(body));
-}
-
-/* Pages by cursor only (offset over a million tokens is a million rows). */
+/* Pages by its own keyset (expires_at, jti); the total only when asked
+ * (counting a million tokens is what made the first page slow). */
 static void agent_tokens(http_req *req)
 {
-    int limit, offset;
-    const char *ts, *jti;
-    if (admin_page(req, &limit, &offset) != 0 || admin_cursor_parse(req, &ts, &jti) != 0)
+    admin_listing *p = admin_listing_new(req);
+    if (p == NULL)
         return;
-    if (store_agent_tokens(http_req_pool(req), http_req_param(req, "id"), limit, ts, jti, on_tokens,
-                           req) != 0)
+    p->missing = "no such agent";
+    if (store_agent_tokens(http_req_pool(req), http_req_param(req, "id"), &p->q, admin_on_listing,
+                           p) != 0)
         admin_db_error(req, STORE_EUNAVAIL);
 }
 
@@ -398,7 +391,7 @@ static void on_revoked_all(void *ud, PGresult *res, int err, const char *msg)
     (void)msg;
     if (!admin_found(req, res, err, "agent"))
         return;
-    json_t *out = json_pack("{s:I,s:s}", "revoked_count", (json_int_t)atoll(PQgetvalue(res, 0, 0)),
+    json_t *out = json_pack("{s:I,s:s}", "revoked_count", (json_int_t)store_count_read(res),
                             "agent_id", http_req_param(req, "id"));
     if (a->dry)
         json_object_set_new(out, "dry_run", json_true());
@@ -426,7 +419,8 @@ static void on_secret_rotated(void *ud, PGresult *res, int err, const char *msg)
     const char *id = http_req_param(a->req, "id");
     http_respond_json(a->req, 200,
                       json_pack("{s:s,s:s,s:s,s:s}", "agent_id", id, "client_id", id,
-                                "client_secret", a->secret, "rotated_at", PQgetvalue(res, 0, 0)));
+                                "client_secret", a->secret, "rotated_at",
+                                store_rotated_at(res, http_req_arena(a->req))));
 }
 
 static void agent_rotate_secret(http_req *req)
@@ -464,13 +458,14 @@ static void on_dpop_rotated(void *ud, PGresult *res, int err, const char *msg)
     (void)msg;
     if (!admin_found(a->req, res, err, "agent"))
         return;
-    json_t *out = json_pack("{s:s,s:s,s:I}", "old_jkt", PQgetvalue(res, 0, 0), "new_jkt",
-                            a->new_jkt, "revoked_token_count",
-                            (json_int_t)atoll(PQgetvalue(res, 0, 1)));
+    store_dpop_rotation_row r;
+    store_dpop_rotation_row_read(res, http_req_arena(a->req), &r);
+    json_t *out = json_pack("{s:s,s:s,s:I}", "old_jkt", r.old_jkt, "new_jkt", a->new_jkt,
+                            "revoked_token_count", (json_int_t)r.revoked_token_count);
     if (a->dry)
         json_object_set_new(out, "dry_run", json_true());
     else
-        json_object_set_new(out, "audit_event_id", json_string(PQgetvalue(res, 0, 2)));
+        json_object_set_new(out, "audit_event_id", json_string(r.audit_event_id));
     http_respond_json(a->req, 200, out);
 }
 

@@ -44,6 +44,16 @@ static int parse_cursor(http_req *req, const char *s, store_audit_filter *f)
     return 0;
 }
 
+/* The cursor after `last`, base64url("<ts_us>:<id>"); "" when it does not fit. */
+static void next_cursor(const store_audit_row *last, char *out, size_t cap)
+{
+    char raw[160];
+    int k = snprintf(raw, sizeof(raw), "%s:%s", last->ts_us, last->id);
+    out[0] = '\0';
+    if (k > 0 && (size_t)k < sizeof(raw))
+        enc_b64url((uint8_t *)raw, (size_t)k, out, cap);
+}
+
 static void on_list(void *ud, PGresult *res, int err, const char *msg)
 {
     http_req *req = ud;
@@ -55,17 +65,17 @@ static void on_list(void *ud, PGresult *res, int err, const char *msg)
     }
     if (admin_db_error(req, err))
         return;
-    int rows = PQntuples(res), shown = rows > q->f.limit ? q->f.limit : rows;
+    int rows = store_audit_rows(res), shown = rows > q->f.limit ? q->f.limit : rows;
     size_t cap = 64;
-    for (int i = 0; i < shown; i++)
-        cap += (size_t)PQgetlength(res, i, 0) + 1;
+    store_audit_row row;
+    for (int i = 0; i < shown; i++) {
+        store_audit_row_read(res, i, &row);
+        cap += row.item_len + 1;
+    }
     char cursor[256] = "";
     if (rows > q->f.limit) {
-        char raw[160];
-        int k = snprintf(raw, sizeof(raw), "%s:%s", PQgetvalue(res, shown - 1, 1),
-                         PQgetvalue(res, shown - 1, 2));
-        if (k > 0 && (size_t)k < sizeof(raw))
-            enc_b64url((uint8_t *)raw, (size_t)k, cursor, sizeof(cursor));
+        store_audit_row_read(res, shown - 1, &row);
+        next_cursor(&row, cursor, sizeof(cursor));
         cap += strlen(cursor);
     }
     char *body = arena_alloc(http_req_arena(req), cap);
@@ -75,14 +85,17 @@ static void on_list(void *ud, PGresult *res, int err, const char *msg)
     for (int i = 0; i < shown; i++) {
         if (i > 0)
             body[n++] = ',';
-        size_t l = (size_t)PQgetlength(res, i, 0);
-        memcpy(body + n, PQgetvalue(res, i, 0), l);
-        n += l;
+        store_audit_row_read(res, i, &row);
+        memcpy(body + n, row.item, row.item_len);
+        n += row.item_len;
     }
+    /* the listing contract's page: limit and next_cursor (no total, no offset) */
     if (cursor[0] != '\0')
-        n += (size_t)snprintf(body + n, cap - n, "],\"next_cursor\":\"%s\"}", cursor);
+        n += (size_t)snprintf(body + n, cap - n, "],\"limit\":%d,\"next_cursor\":\"%s\"}",
+                              q->f.limit, cursor);
     else
-        n += (size_t)snprintf(body + n, cap - n, "],\"next_cursor\":null}");
+        n += (size_t)snprintf(body + n, cap - n, "],\"limit\":%d,\"next_cursor\":null}",
+                              q->f.limit);
     http_respond(req, 200, "application/json", body, n);
 }
 
@@ -231,10 +244,13 @@ static void on_export(void *ud, PGresult *res, int err, const char *msg)
     }
     if (admin_db_error(req, err))
         return;
-    int rows = PQntuples(res), shown = rows > q->f.limit ? q->f.limit : rows;
+    int rows = store_audit_rows(res), shown = rows > q->f.limit ? q->f.limit : rows;
     size_t ncol = sizeof(csv_columns) / sizeof(csv_columns[0]), cap = 4096;
-    for (int i = 0; i < shown; i++)
-        cap += (size_t)PQgetlength(res, i, 0) + 16; /* a first guess; it grows */
+    store_audit_row row;
+    for (int i = 0; i < shown; i++) {
+        store_audit_row_read(res, i, &row);
+        cap += row.item_len + 16; /* a first guess; it grows */
+    }
     csv_buf b = {http_req_arena(req), arena_alloc(http_req_arena(req), cap), 0, cap};
     for (size_t c = 0; c < ncol; c++) {
         if (c > 0)
@@ -243,16 +259,17 @@ static void on_export(void *ud, PGresult *res, int err, const char *msg)
     }
     buf_puts(&b, "\r\n");
     for (int i = 0; i < shown; i++) {
+        store_audit_row_read(res, i, &row);
         /* Integers past 64 bits parse as reals rather than fail. */
-        json_t *item = json_loads(PQgetvalue(res, i, 0), JSON_DECODE_INT_AS_REAL, NULL);
+        json_t *item = json_loadb(row.item, row.item_len, JSON_DECODE_INT_AS_REAL, NULL);
         if (item == NULL) {
             /* Not expected of the database's JSON; the row is kept whole. */
             csv_field(&b, NULL);
             buf_putc(&b, ',');
-            csv_field(&b, PQgetvalue(res, i, 2));
+            csv_field(&b, row.id);
             for (size_t c = 2; c < ncol; c++)
                 buf_putc(&b, ',');
-            csv_field(&b, PQgetvalue(res, i, 0));
+            csv_field(&b, row.item);
             buf_puts(&b, "\r\n");
             continue;
         }
@@ -273,11 +290,10 @@ static void on_export(void *ud, PGresult *res, int err, const char *msg)
     }
     /* The next page, for an export longer than one call answers. */
     if (rows > q->f.limit) {
-        char raw[160], cursor[256];
-        int k = snprintf(raw, sizeof(raw), "%s:%s", PQgetvalue(res, shown - 1, 1),
-                         PQgetvalue(res, shown - 1, 2));
-        if (k > 0 && (size_t)k < sizeof(raw) &&
-            enc_b64url((uint8_t *)raw, (size_t)k, cursor, sizeof(cursor)) > 0)
+        char cursor[256];
+        store_audit_row_read(res, shown - 1, &row);
+        next_cursor(&row, cursor, sizeof(cursor));
+        if (cursor[0] != '\0')
             http_header(req, "X-Next-Cursor", cursor);
     }
     http_header(req, "Content-Disposition", "attachment; filename=\"audit-log.csv\"");

@@ -12,8 +12,9 @@
 #include "../crypto/hash.h"
 #include "../protocol/audience.h"
 #include "../protocol/client.h"
-#include "../protocol/register.h"
+#include "../protocol/register_meta.h"
 #include "../store/dcr.h"
+#include "../store/rows_admin.h"
 #include "admin.h"
 
 #define DEFAULT_TTL_S 86400
@@ -64,7 +65,8 @@ static void on_created(void *ud, PGresult *res, int err, const char *msg)
     (void)msg;
     if (admin_db_error(c->req, err))
         return;
-    json_t *j = json_loads(PQgetvalue(res, 0, 0), 0, NULL);
+    const char *doc = store_json_doc(res, http_req_arena(c->req));
+    json_t *j = doc != NULL ? json_loads(doc, 0, NULL) : NULL;
     if (j == NULL) {
         http_error(c->req, 500, "internal_error", "could not read the stored token");
         return;
@@ -117,7 +119,7 @@ static void token_list(http_req *req)
     admin_listing *p = admin_listing_new(req);
     if (p == NULL)
         return;
-    if (store_dcr_token_list(admin_read_pool(req), p->limit, p->offset, admin_on_listing, p) != 0)
+    if (store_dcr_token_list(admin_read_pool(req), &p->q, admin_on_listing, p) != 0)
         admin_db_error(req, STORE_EUNAVAIL);
 }
 
@@ -127,7 +129,7 @@ static void on_revoked(void *ud, PGresult *res, int err, const char *msg)
     (void)msg;
     if (admin_db_error(req, err))
         return;
-    if (PQgetvalue(res, 0, 0)[0] != 't')
+    if (!store_dcr_token_found(res))
         http_error(req, 404, "not_found", "no such initial access token");
     else
         http_respond(req, 204, NULL, NULL, 0);

@@ -1,13 +1,12 @@
 #include "firstboot.h"
 
 #include <errno.h>
-#include <fcntl.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <string.h>
-#include <sys/stat.h>
 #include <unistd.h>
 
+#include "../core/file.h"
 #include "../core/log.h"
 #include "../crypto/encoding.h"
 #include "../crypto/hash.h"
@@ -26,29 +25,6 @@ static int parse_hex32(const char *s, uint8_t out[32])
         if (sscanf(s + 2 * i, "%2x", &v) != 1)
             return -1;
         out[i] = (uint8_t)v;
-    }
-    return 0;
-}
-
-/* Writes a secret file atomically with mode 0600 (tmp + rename). */
-static int write_secret(const char *path, const char *text, char *err, size_t errlen)
-{
-    char tmp[1100];
-    snprintf(tmp, sizeof(tmp), "%s.tmp", path);
-    int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
-    size_t n = strlen(text);
-    if (fd < 0 || write(fd, text, n) != (ssize_t)n || fsync(fd) != 0) {
-        snprintf(err, errlen, "cannot write %s: %s", tmp, strerror(errno));
-        if (fd >= 0)
-            close(fd);
-        unlink(tmp);
-        return -1;
-    }
-    close(fd);
-    if (rename(tmp, path) != 0) {
-        snprintf(err, errlen, "cannot write %s: %s", path, strerror(errno));
-        unlink(tmp);
-        return -1;
     }
     return 0;
 }
@@ -91,7 +67,7 @@ int firstboot_master_key(app *a, const char *env_value, char *err, size_t errlen
     hash_random(a->master_key, sizeof(a->master_key));
     enc_hex(a->master_key, sizeof(a->master_key), text, sizeof(text));
     strcat(text, "\n");
-    int rc = write_secret(path, text, err, errlen);
+    int rc = file_write_secret(path, text, (uid_t)-1, (gid_t)-1, err, errlen);
     memset(text, 0, sizeof(text));
     if (rc == 0)
         log_msg(LOG_INFO, "created master key", "path", path, NULL);
@@ -120,7 +96,7 @@ int firstboot_run(app *a, char *err, size_t errlen)
     /* The key reaches disk before the database knows its hash, so a crash in
      * between cannot leave an installation whose key nobody has. */
     snprintf(line, sizeof(line), "%s\n", key);
-    if (write_secret(tmp_path, line, err, errlen) != 0)
+    if (file_write_secret(tmp_path, line, (uid_t)-1, (gid_t)-1, err, errlen) != 0)
         goto done;
     if (store_system_boot(a->conninfo, id, hash, SHARK_VERSION, &created, err, errlen) != 0) {
         unlink(tmp_path);

@@ -7,6 +7,9 @@
 
 #include "../crypto/encoding.h"
 #include "../crypto/hash.h"
+#include "../store/rows_admin.h"
+#include "../store/rows_oauth.h"
+#include "../store/page.h"
 #include "../store/system.h"
 #include "admin.h"
 #include "session.h"
@@ -44,7 +47,7 @@ static void on_key_checked(void *ud, PGresult *res, int err, const char *msg)
     (void)msg;
     if (admin_db_error(req, err))
         return;
-    if (PQntuples(res) != 1) {
+    if (!store_admin_key_valid(res)) {
         unauthorized(req);
         return;
     }
@@ -150,14 +153,6 @@ static int query_int(http_req *req, const char *name, int def, int min, int max,
     return 0;
 }
 
-int admin_page(http_req *req, int *limit, int *offset)
-{
-    if (query_int(req, "limit", 100, 1, 1000, limit) != 0 ||
-        query_int(req, "offset", 0, 0, 1000000000, offset) != 0)
-        return -1;
-    return 0;
-}
-
 int admin_dry_run(http_req *req, bool *dry)
 {
     const char *v = http_req_query_get(req, "dry_run");
@@ -169,22 +164,65 @@ int admin_dry_run(http_req *req, bool *dry)
     return 0;
 }
 
+static int digits(const char *s, int n)
+{
+    int v = 0;
+    for (int i = 0; i < n; i++) {
+        if (s[i] < '0' || s[i] > '9')
+            return -1;
+        v = v * 10 + (s[i] - '0');
+    }
+    return v;
+}
+
+/* Exactly the shape the store writes: YYYY-MM-DDTHH:MM:SS.ffffffZ, a real
+ * date (so PostgreSQL never sees one it would refuse). */
+static bool cursor_ts_ok(const char *s, size_t n)
+{
+    static const char shape[] = "0000-00-00T00:00:00.000000Z";
+    if (n != sizeof(shape) - 1)
+        return false;
+    for (size_t i = 0; i < n; i++)
+        if (shape[i] != '0' ? s[i] != shape[i] : (s[i] < '0' || s[i] > '9'))
+            return false;
+    int y = digits(s, 4), mo = digits(s + 5, 2), d = digits(s + 8, 2);
+    static const int mdays[] = {31, 29, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31};
+    bool leap = (y % 4 == 0 && y % 100 != 0) || y % 400 == 0;
+    return y >= 1 && mo >= 1 && mo <= 12 && d >= 1 &&
+           d <= (mo == 2 && !leap ? 28 : mdays[mo - 1]) && digits(s + 11, 2) < 24 &&
+           digits(s + 14, 2) < 60 && digits(s + 17, 2) < 60;
+}
+
+/* The ids we issue: letters, digits and . _ - (no quote, space or other
+ * character SQL or a URL would treat specially). */
+static bool cursor_id_char(char c)
+{
+    return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '.' ||
+           c == '_' || c == '-';
+}
+
+static bool cursor_id_ok(const char *s, size_t n)
+{
+    if (n == 0 || n > 256)
+        return false;
+    for (size_t i = 0; i < n; i++)
+        if (!cursor_id_char(s[i]))
+            return false;
+    return true;
+}
+
 int admin_cursor_parse(http_req *req, const char **ts, const char **id)
 {
     const char *c = http_req_query_get(req, "cursor");
     *ts = *id = NULL;
     if (c == NULL || *c == '\0')
         return 0;
-    uint8_t raw[1200];
-    long n = strlen(c) < 1600 ? enc_b64url_decode(c, strlen(c), raw, sizeof(raw) - 1) : -1;
+    uint8_t raw[400];
+    size_t len = strlen(c);
+    long n = len < 500 ? enc_b64url_decode(c, len, raw, sizeof(raw) - 1) : -1;
     char *sp = n > 0 ? memchr(raw, ' ', (size_t)n) : NULL;
-    /* the timestamp part is digits and ISO-8601 punctuation only */
-    bool ok = sp != NULL && sp != (char *)raw && sp + 1 < (char *)raw + n;
-    for (char *p = (char *)raw; ok && p < sp; p++)
-        ok = strchr("0123456789-:.TZ", *p) != NULL;
-    for (char *p = ok ? sp + 1 : NULL; p != NULL && p < (char *)raw + n; p++)
-        ok = ok && *p > ' ' && *p < 0x7f;
-    if (!ok) {
+    if (sp == NULL || !cursor_ts_ok((char *)raw, (size_t)(sp - (char *)raw)) ||
+        !cursor_id_ok(sp + 1, (size_t)((char *)raw + n - sp - 1))) {
         http_error(req, 400, "invalid_request", "cursor is not one this server issued");
         return -1;
     }
@@ -244,19 +282,50 @@ const char *admin_string(http_req *req, json_t *obj, const char *field, size_t m
     return json_string_value(v);
 }
 
-void admin_respond_page(http_req *req, const char *data, const char *total, int limit, int offset)
+/* ?total=true|false (absent: false). */
+static int query_total(http_req *req, bool *out)
 {
-    char *body = arena_printf(http_req_arena(req),
-                              "{\"data\":%s,\"total\":%s,\"limit\":%d,\"offset\":%d}", data, total,
-                              limit, offset);
-    http_respond(req, 200, "application/json", body, strlen(body));
+    const char *v = http_req_query_get(req, "total");
+    *out = v != NULL && strcmp(v, "true") == 0;
+    if (v != NULL && !*out && strcmp(v, "false") != 0) {
+        http_error(req, 400, "invalid_request", "total must be true or false");
+        return -1;
+    }
+    return 0;
 }
 
 admin_listing *admin_listing_new(http_req *req)
 {
     admin_listing *l = arena_calloc(http_req_arena(req), sizeof(*l));
     l->req = req;
-    return admin_page(req, &l->limit, &l->offset) == 0 ? l : NULL;
+    if (query_int(req, "limit", 100, 1, 1000, &l->q.limit) != 0 ||
+        query_int(req, "offset", 0, 0, 1000000000, &l->q.offset) != 0 ||
+        admin_cursor_parse(req, &l->q.after_ts, &l->q.after_id) != 0 ||
+        query_total(req, &l->q.total) != 0)
+        return NULL;
+    if (l->q.after_ts != NULL && l->q.offset > 0) {
+        http_error(req, 400, "invalid_request", "give cursor or offset, not both");
+        return NULL;
+    }
+    return l;
+}
+
+void admin_respond_listing(admin_listing *l, const store_page_row *pg)
+{
+    http_req *req = l->req;
+    const char *next = admin_cursor_make(req, pg->next);
+    char total[40] = "";
+    if (pg->total >= 0)
+        snprintf(total, sizeof(total), ",\"total\":%lld", pg->total);
+    /* the statement's own members: its object without the braces */
+    size_t n = pg->extra ? strlen(pg->extra) : 0;
+    const char *more = n > 2 ? arena_strndup(http_req_arena(req), pg->extra + 1, n - 2) : NULL;
+    char *body = arena_printf(
+        http_req_arena(req), "{\"data\":%s%s%s,\"limit\":%d,\"next_cursor\":%s%s%s%s%s%s%s%s}",
+        pg->data, l->items ? ",\"items\":" : "", l->items ? pg->data : "", l->q.limit,
+        next ? "\"" : "", next ? next : "null", next ? "\"" : "", total, l->extra ? "," : "",
+        l->extra ? l->extra : "", more ? "," : "", more ? more : "");
+    http_respond(req, 200, "application/json", body, strlen(body));
 }
 
 void admin_on_listing(void *ud, PGresult *res, int err, const char *msg)
@@ -265,14 +334,19 @@ void admin_on_listing(void *ud, PGresult *res, int err, const char *msg)
     (void)msg;
     if (admin_db_error(l->req, err))
         return;
-    admin_respond_page(l->req, PQgetvalue(res, 0, 0), PQgetvalue(res, 0, 1), l->limit, l->offset);
+    store_page_row pg;
+    if (!store_page_row_read(res, http_req_arena(l->req), &pg)) {
+        http_error(l->req, 404, "not_found", l->missing ? l->missing : "not found");
+        return;
+    }
+    admin_respond_listing(l, &pg);
 }
 
 bool admin_found(http_req *req, PGresult *res, int err, const char *what)
 {
     if (admin_db_error(req, err))
         return false;
-    if (PQntuples(res) == 0) {
+    if (store_row_count(res) == 0) {
         http_error(req, 404, "not_found", arena_printf(http_req_arena(req), "no such %s", what));
         return false;
     }
@@ -294,9 +368,10 @@ void admin_respond_row(http_req *req, PGresult *res, int err, int status, const 
 {
     if (admin_db_error(req, err))
         return;
-    if (PQntuples(res) == 0 || PQgetisnull(res, 0, 0)) {
+    const char *doc = store_json_doc(res, http_req_arena(req));
+    if (doc == NULL) {
         http_error(req, 404, "not_found", arena_printf(http_req_arena(req), "no such %s", what));
         return;
     }
-    admin_respond_text(req, status, PQgetvalue(res, 0, 0));
+    admin_respond_text(req, status, doc);
 }

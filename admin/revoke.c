@@ -4,6 +4,7 @@
 #include <string.h>
 
 #include "../store/revoke.h"
+#include "../store/rows_admin.h"
 #include "admin.h"
 #include "glob.h"
 
@@ -22,15 +23,16 @@ static void on_pattern_revoked(void *ud, PGresult *res, int err, const char *msg
     (void)msg;
     if (admin_db_error(bp->req, err))
         return;
-    json_t *out = json_pack("{s:I,s:s}", "revoked_count",
-                            (json_int_t)strtoll(PQgetvalue(res, 0, 0), NULL, 10), "pattern_matched",
-                            bp->pattern);
+    store_pattern_revoke_row r;
+    store_pattern_revoke_row_read(res, http_req_arena(bp->req), &r);
+    json_t *out = json_pack("{s:I,s:s}", "revoked_count", (json_int_t)r.revoked_count,
+                            "pattern_matched", bp->pattern);
     if (bp->dry) {
         json_object_set_new(out, "dry_run", json_true());
         json_object_set_new(out, "matched_client_count",
-                            json_integer(strtoll(PQgetvalue(res, 0, 2), NULL, 10)));
+                            json_integer((json_int_t)r.matched_client_count));
     } else {
-        json_object_set_new(out, "audit_event_id", json_string(PQgetvalue(res, 0, 1)));
+        json_object_set_new(out, "audit_event_id", json_string(r.audit_event_id));
     }
     http_respond_json(bp->req, 200, out);
 }
@@ -44,9 +46,12 @@ static void on_candidates(void *ud, PGresult *res, int err, const char *msg)
     if (admin_db_error(bp->req, err))
         return;
     json_t *ids = json_array();
-    for (int i = 0, n = PQntuples(res); i < n; i++)
-        if (glob_match(bp->pattern, PQgetvalue(res, i, 0)))
-            json_array_append_new(ids, json_string(PQgetvalue(res, i, 0)));
+    arena *a = http_req_arena(bp->req);
+    for (int i = 0, n = store_row_count(res); i < n; i++) {
+        const char *id = store_revoke_candidate(res, i, a);
+        if (glob_match(bp->pattern, id))
+            json_array_append_new(ids, json_string(id));
+    }
     char *text = json_dumps(ids, JSON_COMPACT);
     json_decref(ids);
     if (text == NULL) {
@@ -99,15 +104,12 @@ static void revoke_by_pattern(http_req *req)
 
 static void on_feed(void *ud, PGresult *res, int err, const char *msg)
 {
-    http_req *req = ud;
-    (void)msg;
+    admin_listing *l = ud;
     if (err == STORE_EINVALID) {
-        http_error(req, 400, "invalid_request", "since must be an ISO-8601 timestamp");
+        http_error(l->req, 400, "invalid_request", "since must be an ISO-8601 timestamp");
         return;
     }
-    if (admin_db_error(req, err))
-        return;
-    admin_respond_text(req, 200, PQgetvalue(res, 0, 0));
+    admin_on_listing(ud, res, err, msg);
 }
 
 /* ISO-8601 shape only; PostgreSQL would also take 'yesterday' or 'epoch'. */
@@ -122,11 +124,12 @@ static bool iso8601_like(const char *s)
     return true;
 }
 
+/* The listing contract's limit and cursor (a position like since and
+ * after_jti, which stay for the readers that poll by them). */
 static void revocations(http_req *req)
 {
     const char *since = http_req_query_get(req, "since");
     const char *after = http_req_query_get(req, "after_jti");
-    const char *limit_s = http_req_query_get(req, "limit");
     if (since != NULL && *since == '\0')
         since = NULL;
     if (after != NULL && *after == '\0')
@@ -139,16 +142,14 @@ static void revocations(http_req *req)
         http_error(req, 400, "invalid_request", "after_jti needs since");
         return;
     }
-    long limit = 1000;
-    if (limit_s != NULL) {
-        char *end;
-        limit = strtol(limit_s, &end, 10);
-        if (*limit_s == '\0' || *end != '\0' || limit < 1 || limit > 10000) {
-            http_error(req, 400, "invalid_request", "limit must be a whole number from 1 to 10000");
-            return;
-        }
+    admin_listing *l = admin_listing_new(req);
+    if (l == NULL)
+        return;
+    if (l->q.after_ts != NULL && since != NULL) {
+        http_error(req, 400, "invalid_request", "give cursor or since, not both");
+        return;
     }
-    if (store_revocations(http_req_pool(req), since, after, (int)limit, on_feed, req) != 0)
+    if (store_revocations(http_req_pool(req), since, after, &l->q, on_feed, l) != 0)
         admin_db_error(req, STORE_EUNAVAIL);
 }
 

@@ -7,6 +7,7 @@
 #include "../crypto/hash.h"
 #include "../identity/web.h"
 #include "../store/admin_session.h"
+#include "../store/rows_admin.h"
 #include "admin.h"
 
 /* The CSRF token is derived from the cookie value, so it needs no storage
@@ -40,14 +41,15 @@ static void on_opened(void *ud, PGresult *res, int err, const char *msg)
     (void)msg;
     if (admin_db_error(s->req, err))
         return;
-    if (PQntuples(res) != 1) {
+    const char *expires_at = store_admin_session_expiry(res, http_req_arena(s->req));
+    if (expires_at == NULL) {
         http_error(s->req, 401, "unauthorized", "missing or invalid admin API key");
         return;
     }
     web_set_cookie(s->req, ADMIN_SESSION_COOKIE, s->token, "/",
                    arena_printf(http_req_arena(s->req), "HttpOnly; SameSite=Strict; Max-Age=%d",
                                 ADMIN_SESSION_TTL_S));
-    session_body(s->req, 201, s->token, PQgetvalue(res, 0, 0));
+    session_body(s->req, 201, s->token, expires_at);
 }
 
 static void sign_in(http_req *req)
@@ -105,7 +107,7 @@ static void on_checked(void *ud, PGresult *res, int err, const char *msg)
     (void)msg;
     if (admin_db_error(c->req, err))
         return;
-    if (PQntuples(res) != 1) {
+    if (store_row_count(res) != 1) {
         no_session(c->req);
         return;
     }
@@ -148,11 +150,12 @@ static void on_current(void *ud, PGresult *res, int err, const char *msg)
     (void)msg;
     if (admin_db_error(c->req, err))
         return;
-    if (PQntuples(res) != 1) {
+    store_admin_session_row r;
+    if (!store_admin_session_row_read(res, http_req_arena(c->req), &r)) {
         no_session(c->req);
         return;
     }
-    session_body(c->req, 200, c->token, PQgetvalue(res, 0, 2));
+    session_body(c->req, 200, c->token, r.expires_at);
 }
 
 static void current(http_req *req)

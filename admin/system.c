@@ -9,6 +9,7 @@
 #include "../store/embed.h"
 #include "../store/revoked.h"
 #include "../store/system.h"
+#include "../store/rows_admin.h"
 #include "account.h"
 #include "keys.h"
 #include "admin.h"
@@ -38,7 +39,7 @@ static void on_ready_version(void *ud, PGresult *res, int err, const char *msg)
             req, 503, json_pack("{s:s,s:s}", "status", "unavailable", "database", "unreachable"));
         return;
     }
-    int v = PQgetisnull(res, 0, 0) ? -1 : atoi(PQgetvalue(res, 0, 0));
+    int v = store_schema_version_read(res);
     /* Newer is fine: a newer shark migrated during a rolling upgrade, and
      * migrations stay backward compatible across one version. */
     if (v < latest) {
@@ -120,8 +121,7 @@ static void on_health_version(void *ud, PGresult *res, int err, const char *msg)
         db = json_pack("{s:s}", "status", "unavailable");
     else
         db = json_pack("{s:s,s:i,s:i}", "status", "ok", "schema_version",
-                       PQgetisnull(res, 0, 0) ? -1 : atoi(PQgetvalue(res, 0, 0)),
-                       "expected_version", store_schema_latest());
+                       store_schema_version_read(res), "expected_version", store_schema_latest());
     http_respond_json(req, 200,
                       json_pack("{s:s,s:s,s:I,s:o}", "status", err == STORE_OK ? "ok" : "degraded",
                                 "version", SHARK_VERSION, "uptime_seconds",
@@ -142,7 +142,7 @@ static void on_bootstrapped(void *ud, PGresult *res, int err, const char *msg)
     if (admin_db_error(req, err))
         return;
     app *a = http_req_app(req);
-    if (strcmp(PQgetvalue(res, 0, 0), "t") == 0 || a->firstboot_key[0] == '\0') {
+    if (store_bootstrapped_read(res) || a->firstboot_key[0] == '\0') {
         http_error(req, 404, "not_found", "the first-boot key is no longer available");
         return;
     }

@@ -4,6 +4,7 @@
 #include <string.h>
 
 #include "../store/users.h"
+#include "../store/rows_admin.h"
 #include "admin.h"
 
 #define MAX_EMAIL 254
@@ -21,23 +22,12 @@ static void respond_user(http_req *req, PGresult *res, int err, int status)
 {
     if (admin_db_error(req, err))
         return;
-    if (PQntuples(res) == 0) {
+    const char *user = store_json_doc(res, http_req_arena(req));
+    if (user == NULL) {
         no_user(req);
         return;
     }
-    admin_respond_text(req, status, PQgetvalue(res, 0, 0));
-}
-
-/* For rows of (found, body): 404 for an unknown user, else the body. */
-static void respond_found(http_req *req, PGresult *res, int err)
-{
-    if (admin_db_error(req, err))
-        return;
-    if (PQgetvalue(res, 0, 0)[0] != 't') {
-        no_user(req);
-        return;
-    }
-    admin_respond_text(req, 200, PQgetvalue(res, 0, 1));
+    admin_respond_text(req, status, user);
 }
 
 static void email_taken(http_req *req)
@@ -116,30 +106,15 @@ static void user_create(http_req *req)
         admin_db_error(req, STORE_EUNAVAIL);
 }
 
-struct page {
-    http_req *req;
-    int limit, offset;
-};
-
-static void on_list(void *ud, PGresult *res, int err, const char *msg)
-{
-    struct page *p = ud;
-    (void)msg;
-    if (admin_db_error(p->req, err))
-        return;
-    admin_respond_page(p->req, PQgetvalue(res, 0, 0), PQgetvalue(res, 0, 1), p->limit, p->offset);
-}
-
 static void user_list(http_req *req)
 {
-    struct page *p = arena_calloc(http_req_arena(req), sizeof(*p));
-    p->req = req;
-    if (admin_page(req, &p->limit, &p->offset) != 0)
+    admin_listing *p = admin_listing_new(req);
+    if (p == NULL)
         return;
     const char *email = http_req_query_get(req, "email");
     if (email != NULL && *email == '\0')
         email = NULL;
-    if (store_user_list(admin_read_pool(req), email, p->limit, p->offset, on_list, p) != 0)
+    if (store_user_list(admin_read_pool(req), email, &p->q, admin_on_listing, p) != 0)
         admin_db_error(req, STORE_EUNAVAIL);
 }
 
@@ -195,7 +170,7 @@ static void respond_changed(http_req *req, PGresult *res, int err, void (*missin
 {
     if (admin_db_error(req, err))
         return;
-    if (strcmp(PQgetvalue(res, 0, 0), "0") == 0)
+    if (store_count_read(res) == 0)
         missing(req);
     else
         http_respond(req, 204, NULL, NULL, 0);
@@ -215,12 +190,6 @@ static void user_delete(http_req *req)
         admin_db_error(req, STORE_EUNAVAIL);
 }
 
-static void on_found(void *ud, PGresult *res, int err, const char *msg)
-{
-    (void)msg;
-    respond_found(ud, res, err);
-}
-
 static void user_agents(http_req *req)
 {
     const char *id = user_id(req);
@@ -234,17 +203,23 @@ static void user_agents(http_req *req)
         http_error(req, 400, "invalid_request", "filter must be created, authorized or all");
         return;
     }
-    int limit, offset;
-    if (admin_page(req, &limit, &offset) != 0)
+    admin_listing *p = admin_listing_new(req);
+    if (p == NULL)
         return;
-    if (store_user_agents(http_req_pool(req), id, filter, limit, offset, on_found, req) != 0)
+    p->missing = "no user with that id";
+    p->extra = arena_printf(http_req_arena(req), "\"filter\":\"%s\"", filter);
+    if (store_user_agents(http_req_pool(req), id, filter, &p->q, admin_on_listing, p) != 0)
         admin_db_error(req, STORE_EUNAVAIL);
 }
 
 static void user_consents(http_req *req)
 {
     const char *id = user_id(req);
-    if (id != NULL && store_user_consents(http_req_pool(req), id, on_found, req) != 0)
+    admin_listing *p = id != NULL ? admin_listing_new(req) : NULL;
+    if (p == NULL)
+        return;
+    p->missing = "no user with that id";
+    if (store_user_consents(http_req_pool(req), id, &p->q, admin_on_listing, p) != 0)
         admin_db_error(req, STORE_EUNAVAIL);
 }
 
@@ -282,11 +257,13 @@ static void on_agents_revoked(void *ud, PGresult *res, int err, const char *msg)
     (void)msg;
     if (admin_db_error(req, err))
         return;
-    if (PQgetvalue(res, 0, 0)[0] != 't') {
+    store_user_revoke_row r;
+    store_user_revoke_row_read(res, http_req_arena(req), &r);
+    if (!r.found) {
         no_user(req);
         return;
     }
-    const char *refused = PQgetvalue(res, 0, 1);
+    const char *refused = r.refused;
     if (strcmp(refused, "[]") != 0) {
         http_error(req, 400, "invalid_request",
                    arena_printf(http_req_arena(req),
@@ -295,7 +272,7 @@ static void on_agents_revoked(void *ud, PGresult *res, int err, const char *msg)
                                 refused));
         return;
     }
-    admin_respond_text(req, 200, PQgetvalue(res, 0, 2));
+    admin_respond_text(req, 200, r.body);
 }
 
 static bool nonempty(const char *s)

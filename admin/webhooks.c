@@ -13,6 +13,7 @@
 #include "../crypto/hash.h"
 #include "../crypto/seal.h"
 #include "../store/webhooks.h"
+#include "../store/rows_admin.h"
 #include "admin.h"
 
 #define MAX_EVENTS 100
@@ -166,7 +167,8 @@ static void on_created(void *ud, PGresult *res, int err, const char *msg)
     (void)msg;
     if (admin_db_error(h->req, err))
         return;
-    json_t *w = json_loads(PQgetvalue(res, 0, 0), 0, NULL);
+    const char *doc = store_json_doc(res, http_req_arena(h->req));
+    json_t *w = doc != NULL ? json_loads(doc, 0, NULL) : NULL;
     json_object_set_new(w, "secret", json_string(h->secret));
     http_respond_json(h->req, 201, w);
 }
@@ -200,19 +202,10 @@ static void hook_create(http_req *req)
         admin_db_error(req, STORE_EUNAVAIL);
 }
 
-static void on_page(void *ud, PGresult *res, int err, const char *msg)
-{
-    admin_listing *p = ud;
-    (void)msg;
-    if (!admin_found(p->req, res, err, "webhook"))
-        return;
-    admin_respond_page(p->req, PQgetvalue(res, 0, 0), PQgetvalue(res, 0, 1), p->limit, p->offset);
-}
-
 static void hook_list(http_req *req)
 {
     admin_listing *p = admin_listing_new(req);
-    if (p != NULL && store_hook_list(http_req_pool(req), p->limit, p->offset, on_page, p) != 0)
+    if (p != NULL && store_hook_list(http_req_pool(req), &p->q, admin_on_listing, p) != 0)
         admin_db_error(req, STORE_EUNAVAIL);
 }
 
@@ -279,11 +272,13 @@ static void on_test(void *ud, PGresult *res, int err, const char *msg)
     (void)msg;
     if (!admin_found(req, res, err, "webhook"))
         return;
-    if (PQgetvalue(res, 0, 0)[0] != 't') {
+    store_flag_doc_row r;
+    store_flag_doc_row_read(res, http_req_arena(req), &r);
+    if (!r.flag) {
         http_error(req, 409, "conflict", "the webhook is disabled; enable it first");
         return;
     }
-    admin_respond_text(req, 202, PQgetvalue(res, 0, 1));
+    admin_respond_text(req, 202, r.doc);
 }
 
 static void hook_test(http_req *req)
@@ -300,7 +295,8 @@ static void on_rotated(void *ud, PGresult *res, int err, const char *msg)
         return;
     http_respond_json(h->req, 200,
                       json_pack("{s:s,s:s,s:s}", "id", http_req_param(h->req, "id"), "secret",
-                                h->secret, "rotated_at", PQgetvalue(res, 0, 0)));
+                                h->secret, "rotated_at",
+                                store_rotated_at(res, http_req_arena(h->req))));
 }
 
 static void hook_rotate(http_req *req)
@@ -332,8 +328,11 @@ static void hook_deliveries(http_req *req)
         return;
     }
     admin_listing *p = admin_listing_new(req);
-    if (p != NULL && store_hook_deliveries(http_req_pool(req), http_req_param(req, "id"), status,
-                                           p->limit, p->offset, on_page, p) != 0)
+    if (p == NULL)
+        return;
+    p->missing = "no such webhook";
+    if (store_hook_deliveries(http_req_pool(req), http_req_param(req, "id"), status, &p->q,
+                              admin_on_listing, p) != 0)
         admin_db_error(req, STORE_EUNAVAIL);
 }
 
@@ -343,11 +342,13 @@ static void on_redelivered(void *ud, PGresult *res, int err, const char *msg)
     (void)msg;
     if (!admin_found(req, res, err, "delivery"))
         return;
-    if (PQgetvalue(res, 0, 0)[0] == 't') {
+    store_flag_doc_row r;
+    store_flag_doc_row_read(res, http_req_arena(req), &r);
+    if (r.flag) {
         http_error(req, 409, "conflict", "the delivery is being attempted right now");
         return;
     }
-    admin_respond_text(req, 202, PQgetvalue(res, 0, 1));
+    admin_respond_text(req, 202, r.doc);
 }
 
 static void hook_redeliver(http_req *req)

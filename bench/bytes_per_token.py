@@ -30,6 +30,28 @@ def waldump(s, start, end):
     return r.stdout if r.returncode == 0 else r.stderr
 
 
+def rel_sizes(s):
+    """{name: bytes} of each heap and index of oauth_tokens and audit_events, partitions
+    summed under the parent's name (an index by the parent index it attaches to)."""
+    out = {}
+    q = ("SELECT coalesce(pi.inhparent::regclass::text, i.indexrelid::regclass::text), "
+         "pg_relation_size(i.indexrelid) FROM pg_index i "
+         "LEFT JOIN pg_inherits pi ON pi.inhrelid = i.indexrelid "
+         "WHERE i.indrelid IN (SELECT inhrelid FROM pg_inherits WHERE inhparent IN "
+         "('oauth_tokens'::regclass, 'audit_events'::regclass)) "
+         "UNION ALL SELECT p.inhparent::regclass::text || ' (heap)', pg_relation_size(p.inhrelid) "
+         "FROM pg_inherits p WHERE p.inhparent IN ('oauth_tokens'::regclass, "
+         "'audit_events'::regclass)")
+    for line in s.sql(q).splitlines():
+        name, size = line.rsplit("|", 1)
+        out[name] = out.get(name, 0) + int(size)
+    return out
+
+
+def rel_growth(s, before, after):
+    return sorted(((k, v - before.get(k, 0)) for k, v in after.items()), key=lambda kv: kv[0])
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--shark", default=os.path.join(os.path.dirname(__file__), "..", "build", "shark"))
@@ -54,6 +76,7 @@ def main():
                     "WHERE c.oid = '{0}'::regclass OR c.oid IN (SELECT inhrelid FROM pg_inherits "
                     "WHERE inhparent = '{0}'::regclass)")
         sizes0 = [int(s.sql(size_sql.format(t))) for t in ("oauth_tokens", "audit_events")]
+        rels0 = rel_sizes(s)
         start = s.sql("SELECT pg_current_wal_lsn()")
         with ThreadPoolExecutor(8) as ex:
             list(ex.map(one, range(args.n)))
@@ -67,8 +90,20 @@ def main():
         print("WAL per token: %.0f B (incl. full-page images after the checkpoint)" % (wal / n))
         print("oauth_tokens per token: %.0f B; audit_events per token: %.0f B (tables + indexes)"
               % ((sizes1[0] - sizes0[0]) / n, (sizes1[1] - sizes0[1]) / n))
-        print(s.sql("SELECT string_agg(indexrelid::regclass::text, ', ') FROM pg_index "
-                    "WHERE indrelid IN ('oauth_tokens'::regclass, 'audit_events'::regclass)"))
+        # Per relation (heap, each index) of both tables' partitions, summed over partitions
+        # by the parent's index name; the growth over the run, per token.
+        print("per relation, B per token (growth over the run):")
+        for name, grew in rel_growth(s, rels0, rel_sizes(s)):
+            print("  %-40s %6.1f" % (name, grew / n))
+        print("audit row columns, mean B (pg_column_size) of the run's events:")
+        print(s.sql("SELECT 'id ' || round(avg(pg_column_size(id)), 1) || ', event ' || "
+                    "round(avg(pg_column_size(event)), 1) || ', actor_id ' || "
+                    "round(avg(pg_column_size(actor_id)), 1) || ', target_id ' || "
+                    "round(avg(pg_column_size(target_id)), 1) || ', metadata ' || "
+                    "round(avg(pg_column_size(metadata)), 1) || ', request_id ' || "
+                    "round(avg(coalesce(pg_column_size(request_id), 0)), 1) || ', row ' || "
+                    "round(avg(pg_column_size(a.*)), 1) FROM audit_events a "
+                    "WHERE event = 'oauth.token_issued'"))
         print(waldump(s, start, end))
     finally:
         s.stop()

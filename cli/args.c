@@ -31,6 +31,7 @@ static const struct flag {
     {"until", CLI_F_UNTIL, offsetof(cli_args, until), false},
     {"limit", CLI_F_LIMIT, offsetof(cli_args, limit), false},
     {"offset", CLI_F_OFFSET, offsetof(cli_args, offset), false},
+    {"cursor", CLI_F_CURSOR, offsetof(cli_args, cursor), false},
     {"follow", CLI_F_FOLLOW, offsetof(cli_args, follow), true},
 };
 

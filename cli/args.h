@@ -29,6 +29,7 @@ enum {
     CLI_F_FOLLOW = 1u << 18,
     CLI_F_ADMIN_KEY_FILE = 1u << 19,
     CLI_F_UNTIL = 1u << 20,
+    CLI_F_CURSOR = 1u << 21,
 };
 
 /* Accepted by every command. */
@@ -41,7 +42,7 @@ enum {
 typedef struct cli_args {
     const char *url, *admin_key, *admin_key_file, *data_dir;
     const char *name, *description, *scopes, *app, *created_by, *status, *agents, *reason;
-    const char *actor, *event, *since, *until, *limit, *offset;
+    const char *actor, *event, *since, *until, *limit, *offset, *cursor;
     bool json, follow, help;
     unsigned seen; /* CLI_F_* bits of the flags given */
     int npos;

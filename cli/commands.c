@@ -59,7 +59,7 @@ static int put_list(json_t *o, const char *key, const char *v)
 }
 
 /* A list response: a table, "no <what>" when empty, and where the server
- * has more than it sent, how to get the next page. */
+ * has more than it sent (a next_cursor), how to get the next page. */
 static void list_table(const json_t *j, const char *what, const char *const *headers,
                        const char *const *keys, size_t ncols)
 {
@@ -76,12 +76,9 @@ static void list_table(const json_t *j, const char *what, const char *const *hea
         cli_table_add_json(t, row, keys);
     cli_table_flush(t, stdout);
     cli_table_free(t);
-    json_int_t total = json_integer_value(json_object_get(j, "total"));
-    json_int_t next = json_integer_value(json_object_get(j, "offset")) + (json_int_t)n;
-    if (total > next)
-        printf("(%zu of %" JSON_INTEGER_FORMAT " shown; next page: --offset %" JSON_INTEGER_FORMAT
-               ")\n",
-               n, total, next);
+    const char *next = json_string_value(json_object_get(j, "next_cursor"));
+    if (next != NULL)
+        printf("(%zu shown; next page: --cursor %s)\n", n, next);
 }
 
 static void show_app(const json_t *j)
@@ -168,7 +165,7 @@ done:
 int cli_app_list(cli_conn *c, const cli_args *a)
 {
     cli_resp r;
-    const cli_param q[] = {{"limit", a->limit}, {"offset", a->offset}};
+    const cli_param q[] = {{"limit", a->limit}, {"offset", a->offset}, {"cursor", a->cursor}};
     return finish(cli_get(c, "/api/v1/apps", q, N(q), &r), &r, a, show_apps);
 }
 
@@ -191,11 +188,9 @@ done:
 int cli_agent_list(cli_conn *c, const cli_args *a)
 {
     cli_resp r;
-    const cli_param q[] = {{"app_id", a->app},
-                           {"created_by", a->created_by},
-                           {"status", a->status},
-                           {"limit", a->limit},
-                           {"offset", a->offset}};
+    const cli_param q[] = {{"app_id", a->app},    {"created_by", a->created_by},
+                           {"status", a->status}, {"limit", a->limit},
+                           {"offset", a->offset}, {"cursor", a->cursor}};
     return finish(cli_get(c, "/api/v1/agents", q, N(q), &r), &r, a, show_agents);
 }
 

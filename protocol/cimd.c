@@ -24,6 +24,7 @@
 #include "../core/server.h"
 #include "../crypto/hash.h"
 #include "../store/cimd.h"
+#include "../store/rows_oauth.h"
 #include "scope.h"
 #include "redirect_uri.h"
 
@@ -281,7 +282,8 @@ static void on_state(void *ud, PGresult *res, int err, const char *msg)
         return;
     }
     /* Fresh, or not a metadata-document client at all: nothing to fetch. */
-    if (PQgetvalue(res, 0, 0)[0] == 't' || PQgetvalue(res, 0, 1)[0] == 't') {
+    store_cimd_state_row st;
+    if (store_cimd_state_row_read(res, &st) && (st.fresh || st.other)) {
         f->cb(f->req, f->ud, NULL);
         return;
     }

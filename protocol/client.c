@@ -13,6 +13,8 @@
 #include "../crypto/jws.h"
 #include "../store/oauth.h"
 #include "../store/revoked.h"
+#include "../store/rows_clients.h"
+#include "../store/rows_oauth.h"
 #include "cimd.h"
 #include "issuer.h"
 
@@ -117,66 +119,51 @@ static void cache_put(loop_ctx *lc, centry *e)
 }
 
 /* An entry from a store_client_get row (columns in store/oauth.h). */
-static centry *entry_new(PGresult *r, uint64_t gen)
+/* A cache entry holding copies of the row's strings in one allocation. */
+static centry *entry_new(const store_client_entry_row *r, uint64_t gen)
 {
-    enum {
-        ID,
-        KIND,
-        NAME,
-        SECRET,
-        PREV,
-        AUTH = 6,
-        GRANTS,
-        REDIRECTS,
-        SCOPES,
-        JWKS,
-        JKT,
-        STATUS,
-        CREATED_BY,
-        PREV_UNTIL,
-        RESOURCES,
-        REGISTERED_BY,
-        RESOURCE_SERVER,
-        ID_TOKEN_ALG,
-        NCOLS
-    };
+    const char *in[] = {r->client_id,     r->kind,         r->name,        r->auth_method,
+                        r->scopes,        r->dpop_jkt,     r->created_by,  r->resources,
+                        r->registered_by, r->id_token_alg, r->secret_hash, r->prev_secret_hash,
+                        r->jwks,          r->status};
+    enum { NTEXT = sizeof(in) / sizeof(in[0]) };
     size_t bytes = sizeof(centry);
-    for (int c = 0; c < NCOLS; c++)
-        bytes += (size_t)PQgetlength(r, 0, c) + 1;
+    for (size_t i = 0; i < NTEXT; i++)
+        bytes += in[i] != NULL ? strlen(in[i]) + 1 : 0;
     centry *e = calloc(1, bytes);
     if (e == NULL)
         return NULL;
-    const char *v[NCOLS];
+    const char *v[NTEXT];
     char *s = e->text;
-    for (int c = 0; c < NCOLS; c++) {
-        v[c] = NULL;
-        if (PQgetisnull(r, 0, c))
+    for (size_t i = 0; i < NTEXT; i++) {
+        v[i] = NULL;
+        if (in[i] == NULL)
             continue;
-        size_t len = (size_t)PQgetlength(r, 0, c) + 1;
-        memcpy(s, PQgetvalue(r, 0, c), len);
-        v[c] = s;
+        size_t len = strlen(in[i]) + 1;
+        memcpy(s, in[i], len);
+        v[i] = s;
         s += len;
     }
     e->refs = 1;
     e->gen = gen;
-    e->c = (oauth_client){.client_id = v[ID],
-                          .kind = v[KIND],
-                          .name = v[NAME],
-                          .auth_method = v[AUTH],
-                          .scopes = v[SCOPES],
-                          .dpop_jkt = v[JKT],
-                          .created_by = v[CREATED_BY],
-                          .resources = v[RESOURCES],
-                          .registered_by = v[REGISTERED_BY],
-                          .id_token_alg = v[ID_TOKEN_ALG],
-                          .resource_server = v[RESOURCE_SERVER] && v[RESOURCE_SERVER][0] == 't'};
-    e->c.grant_types = v[GRANTS] ? json_loads(v[GRANTS], 0, NULL) : NULL;
-    e->c.redirect_uris = v[REDIRECTS] ? json_loads(v[REDIRECTS], 0, NULL) : NULL;
-    e->secret_hash = v[SECRET];
-    e->prev_secret_hash = v[PREV];
-    e->jwks = v[JWKS];
-    e->status = v[STATUS];
-    e->prev_until = v[PREV_UNTIL] ? strtoll(v[PREV_UNTIL], NULL, 10) : 0;
+    e->c = (oauth_client){.client_id = v[0],
+                          .kind = v[1],
+                          .name = v[2],
+                          .auth_method = v[3],
+                          .scopes = v[4],
+                          .dpop_jkt = v[5],
+                          .created_by = v[6],
+                          .resources = v[7],
+                          .registered_by = v[8],
+                          .id_token_alg = v[9],
+                          .resource_server = r->resource_server};
+    e->c.grant_types = r->grant_types ? json_loads(r->grant_types, 0, NULL) : NULL;
+    e->c.redirect_uris = r->redirect_uris ? json_loads(r->redirect_uris, 0, NULL) : NULL;
+    e->secret_hash = v[10];
+    e->prev_secret_hash = v[11];
+    e->jwks = v[12];
+    e->status = v[13];
+    e->prev_until = r->prev_until;
     return e;
 }
 
@@ -199,7 +186,7 @@ static void on_replay(void *ud, PGresult *res, int err, const char *msg)
         http_error_oauth(a->req, 503, "temporarily_unavailable", "database unavailable");
         return;
     }
-    if (strcmp(PQgetvalue(res, 0, 0), "1") != 0) {
+    if (!store_replay_fresh(res)) {
         fail_client(a, "client assertion replayed");
         return;
     }
@@ -272,6 +259,7 @@ typedef void (*entry_cb)(void *ud, centry *e, bool unavailable);
 
 struct fetch {
     loop_ctx *lc;
+    arena *a;
     entry_cb cb;
     void *ud;
     uint64_t gen; /* generation before the query started */
@@ -285,11 +273,12 @@ static void on_entry_row(void *ud, PGresult *res, int err, const char *msg)
         f->cb(f->ud, NULL, true);
         return;
     }
-    if (PQntuples(res) != 1) {
+    store_client_entry_row row;
+    if (!store_client_entry_row_read(res, f->a, &row)) {
         f->cb(f->ud, NULL, false);
         return;
     }
-    centry *e = entry_new(res, f->gen);
+    centry *e = entry_new(&row, f->gen);
     if (e == NULL) {
         f->cb(f->ud, NULL, true);
         return;
@@ -308,6 +297,7 @@ static void entry_fetch(http_req *req, const char *client_id, entry_cb cb, void 
     }
     struct fetch *f = arena_calloc(http_req_arena(req), sizeof(*f));
     f->lc = http_req_loop_ctx(req);
+    f->a = http_req_arena(req);
     f->cb = cb;
     f->ud = ud;
     /* Read before the query: a change committed while it runs moves the
@@ -489,7 +479,7 @@ static void on_db_active(void *ud, PGresult *res, int err, const char *msg)
     if (err != STORE_OK)
         k->cb(k->ud, OAUTH_TOKEN_UNAVAILABLE);
     else
-        k->cb(k->ud, PQgetvalue(res, 0, 0)[0] == 't' ? OAUTH_TOKEN_ACTIVE : OAUTH_TOKEN_INACTIVE);
+        k->cb(k->ud, store_token_live(res) ? OAUTH_TOKEN_ACTIVE : OAUTH_TOKEN_INACTIVE);
 }
 
 /* The token's client decides the rest; a deleted client's tokens are dead. */

@@ -7,6 +7,7 @@
 #include "../crypto/encoding.h"
 #include "../crypto/hash.h"
 #include "../store/device.h"
+#include "../store/rows_oauth.h"
 #include "client.h"
 #include "errors.h"
 #include "device.h"
@@ -193,16 +194,18 @@ static void on_lookup(void *ud, PGresult *res, int err, const char *msg)
         page_error(d->req, 503, "The service is busy. Please try again.");
         return;
     }
-    if (PQgetvalue(res, 0, 0)[0] == 't') {
+    http_req *req = d->req;
+    store_device_lookup_row r;
+    bool row = store_device_lookup_row_read(res, http_req_arena(req), &r);
+    if (row && r.throttled) {
         page_error(d->req, 429, "Too many wrong codes. Wait a few minutes and try again.");
         return;
     }
-    if (PQgetvalue(res, 0, 1)[0] != 't') {
+    if (!row || !r.found) {
         entry_page(d->req, d->s, "", "That code is not valid or has expired.");
         return;
     }
-    http_req *req = d->req;
-    const char *name = PQgetvalue(res, 0, 3), *scope = PQgetvalue(res, 0, 4);
+    const char *name = r.client_name, *scope = r.scope;
     page_send(req, 200, "Connect a device",
               arena_printf(http_req_arena(req),
                            "<h1>%s wants to act for you</h1><p>Code <b>%.4s-%.4s</b>, signed in "
@@ -212,7 +215,7 @@ static void on_lookup(void *ud, PGresult *res, int err, const char *msg)
                            "<input type=hidden name=user_code value=\"%s\">"
                            "<button name=decision value=approve>Allow</button> "
                            "<button class=secondary name=decision value=deny>Deny</button></form>",
-                           page_escape(req, *name ? name : PQgetvalue(res, 0, 2)), d->user_code,
+                           page_escape(req, *name ? name : r.client_id), d->user_code,
                            d->user_code + 4, page_escape(req, d->s->email),
                            *scope ? page_escape(req, scope) : "none", page_escape(req, d->s->csrf),
                            d->user_code));
@@ -226,11 +229,13 @@ static void on_decided(void *ud, PGresult *res, int err, const char *msg)
         page_error(d->req, 503, "The service is busy. Please try again.");
         return;
     }
-    if (PQgetvalue(res, 0, 0)[0] == 't') {
+    store_device_decision_row r;
+    bool row = store_device_decision_row_read(res, &r);
+    if (row && r.throttled) {
         page_error(d->req, 429, "Too many wrong codes. Wait a few minutes and try again.");
         return;
     }
-    if (strcmp(PQgetvalue(res, 0, 1), "1") != 0) {
+    if (!row || r.decided != 1) {
         page_error(d->req, 400, "That code is not valid any more.");
         return;
     }

@@ -21,6 +21,7 @@
 #include "../store/auth.h"
 #include "../store/oauth.h"
 #include "../store/system.h"
+#include "../store/rows_oauth.h"
 #include "access.h"
 #include "client.h"
 #include "errors.h"
@@ -48,7 +49,7 @@ static void on_admin(void *ud, PGresult *res, int err, const char *msg)
         http_error_oauth(c->req, 503, "temporarily_unavailable", "database unavailable");
         return;
     }
-    if (PQntuples(res) != 1) {
+    if (!store_admin_key_valid(res)) {
         http_header(c->req, "WWW-Authenticate", "Bearer");
         http_error_oauth(c->req, 401, "invalid_client", "invalid admin key");
         return;
@@ -203,27 +204,25 @@ static void on_refresh_row(void *ud, PGresult *res, int err, const char *msg)
         http_error_oauth(req, 503, "temporarily_unavailable", "database unavailable");
         return;
     }
-    if (PQntuples(res) != 1 || PQgetvalue(res, 0, 0)[0] != 't') {
+    store_refresh_info_row r;
+    if (!store_refresh_info_row_read(res, http_req_arena(req), &r) || !r.active) {
         inactive(c);
         return;
     }
-    const char *client_id = PQgetvalue(res, 0, 1), *sub = PQgetvalue(res, 0, 2);
-    const char *aud = PQgetisnull(res, 0, 6) ? NULL : PQgetvalue(res, 0, 6);
-    if (!may_see(c->client, client_id, sub, NULL, aud)) {
+    if (!may_see(c->client, r.client_id, r.subject, NULL, r.audience)) {
         inactive(c);
         return;
     }
     json_t *out = json_pack("{s:b,s:s,s:s,s:s,s:s,s:I,s:I}", "active", 1, "token_type",
                             "refresh_token", "iss", http_req_app(req)->cfg.issuer, "client_id",
-                            client_id, "sub", sub, "exp",
-                            (json_int_t)strtoll(PQgetvalue(res, 0, 4), NULL, 10), "iat",
-                            (json_int_t)strtoll(PQgetvalue(res, 0, 5), NULL, 10));
-    if (*PQgetvalue(res, 0, 3) != '\0')
-        json_object_set_new(out, "scope", json_string(PQgetvalue(res, 0, 3)));
-    if (aud != NULL)
-        json_object_set_new(out, "aud", json_string(aud));
+                            r.client_id, "sub", r.subject, "exp", (json_int_t)r.exp, "iat",
+                            (json_int_t)r.iat);
+    if (*r.scope != '\0')
+        json_object_set_new(out, "scope", json_string(r.scope));
+    if (r.audience != NULL)
+        json_object_set_new(out, "aud", json_string(r.audience));
     c->refresh = out;
-    oauth_client_lookup(req, arena_strdup(http_req_arena(req), client_id), on_refresh_client, c);
+    oauth_client_lookup(req, r.client_id, on_refresh_client, c);
 }
 
 static void introspect_next(http_req *req, void *ud, const oauth_client *cl)

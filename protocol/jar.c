@@ -7,6 +7,7 @@
 #include "../core/server.h"
 #include "../crypto/jws.h"
 #include "../store/oidc.h"
+#include "../store/rows_oauth.h"
 
 #define MAX_AHEAD_S 3600
 
@@ -103,7 +104,8 @@ static void on_client(void *ud, PGresult *res, int err, const char *msg)
         j->cb(j->req, j->ud, NULL, NULL);
         return;
     }
-    if (PQntuples(res) != 1 || PQgetisnull(res, 0, 1)) {
+    store_client_oidc_row row;
+    if (!store_client_oidc_row_read(res, http_req_arena(j->req), &row) || row.jwks == NULL) {
         j->cb(j->req, j->ud, NULL, "the client has no registered keys to sign request objects");
         return;
     }
@@ -111,7 +113,7 @@ static void on_client(void *ud, PGresult *res, int err, const char *msg)
     const char *why = "the request object is not a signed JWT";
     json_t *params = NULL;
     if (jws_parse(j->request, strlen(j->request), &t) == 0) {
-        const json_t *c = verified(j, PQgetvalue(res, 0, 1), t, &why);
+        const json_t *c = verified(j, row.jwks, t, &why);
         if (c != NULL)
             params = parameters(j, c, &why);
     }

@@ -6,6 +6,7 @@
 #include "../crypto/jws.h"
 #include "../store/auth.h"
 #include "../store/oidc.h"
+#include "../store/rows_oauth.h"
 #include "form.h"
 #include "keys.h"
 #include "../identity/pages.h"
@@ -128,7 +129,10 @@ static void on_client(void *ud, PGresult *res, int err, const char *msg)
         page_error(l->req, 503, "The service is busy. Please try again.");
         return;
     }
-    json_t *uris = PQntuples(res) == 1 ? json_loads(PQgetvalue(res, 0, 0), 0, NULL) : NULL;
+    store_client_oidc_row c;
+    json_t *uris = store_client_oidc_row_read(res, http_req_arena(l->req), &c)
+                       ? json_loads(c.post_logout_redirect_uris, 0, NULL)
+                       : NULL;
     bool listed = false;
     size_t i;
     json_t *u;

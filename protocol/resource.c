@@ -4,6 +4,7 @@
 #include <strings.h>
 
 #include "../store/oauth.h"
+#include "../store/rows_oauth.h"
 #include "client.h"
 #include "issuer.h"
 #include "proof.h"
@@ -49,7 +50,7 @@ static void on_replay(void *ud, PGresult *res, int err, const char *msg)
         http_error(r->req, 503, "internal_error", "database unavailable; retry shortly");
         return;
     }
-    if (strcmp(PQgetvalue(res, 0, 0), "1") != 0) {
+    if (!store_replay_fresh(res)) {
         deny(r->req, true, "invalid_dpop_proof", "DPoP proof already used");
         return;
     }

@@ -8,6 +8,7 @@
 
 #include "../core/log.h"
 #include "../store/oauth.h"
+#include "../store/rows_oauth.h"
 #include "keys.h"
 
 #define TICK_MS 1000
@@ -129,7 +130,7 @@ static void on_purged(void *ud, PGresult *res, int err, const char *msg)
             log_msg(LOG_WARN, "replay purge failed", "error", msg ? msg : "", NULL);
         return;
     }
-    if (PQntuples(res) == 1 && atoi(PQgetvalue(res, 0, 0)) >= PURGE_CHUNK && !u->w->draining)
+    if (store_purged_count(res) >= PURGE_CHUNK && !u->w->draining)
         purge(u);
 }
 
@@ -150,7 +151,7 @@ static void on_retired(void *ud, PGresult *res, int err, const char *msg)
             log_msg(LOG_WARN, "retention purge failed", "error", msg ? msg : "", NULL);
         return;
     }
-    if (PQntuples(res) == 1 && atoi(PQgetvalue(res, 0, 0)) >= RETIRE_CHUNK && !u->w->draining)
+    if (store_purged_count(res) >= RETIRE_CHUNK && !u->w->draining)
         retire(u);
 }
 
@@ -167,12 +168,16 @@ static void on_audit_maintained(void *ud, PGresult *res, int err, const char *ms
 {
     struct upkeep *u = ud;
     u->auditing = false;
-    if (err != STORE_OK)
+    if (err != STORE_OK) {
         log_msg(LOG_WARN, "audit partition upkeep failed", "error", msg ? msg : "unavailable",
                 NULL);
-    else if (PQntuples(res) == 1 && atoi(PQgetvalue(res, 0, 0)) > 0)
-        log_msg(LOG_INFO, "audit partitions past retention dropped", "count", PQgetvalue(res, 0, 0),
-                NULL);
+        return;
+    }
+    int64_t dropped = store_purged_count(res);
+    char count[24];
+    snprintf(count, sizeof(count), "%lld", (long long)dropped);
+    if (dropped > 0)
+        log_msg(LOG_INFO, "audit partitions past retention dropped", "count", count, NULL);
 }
 
 static void on_upkeep(uv_timer_t *t)

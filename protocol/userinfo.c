@@ -2,6 +2,7 @@
 #include <string.h>
 
 #include "../store/auth.h"
+#include "../store/rows_oauth.h"
 #include "client.h"
 #include "userinfo.h"
 #include "issuer.h"
@@ -16,11 +17,12 @@ static void on_claims(void *ud, PGresult *res, int err, const char *msg)
         http_error(req, 503, "internal_error", "database unavailable; retry shortly");
         return;
     }
-    if (PQntuples(res) != 1) {
+    const char *claims = store_user_claims_json(res, http_req_arena(req));
+    if (claims == NULL) {
         http_error(req, 401, "invalid_token", "the token's user no longer exists");
         return;
     }
-    json_t *u = json_loads(PQgetvalue(res, 0, 0), 0, NULL);
+    json_t *u = json_loads(claims, 0, NULL);
     const char *scope = tok->scope ? tok->scope : "";
     if (!oauth_scope_subset("email", scope)) {
         json_object_del(u, "email");

@@ -9,9 +9,6 @@
     "request_id, client_ip) SELECT shark_id('audit_'), '" event "', " actor ", '" actor_type \
     "', " target ", " meta ", " rid ", " ip " "
 
-/* A timestamp to the microsecond, as a cursor carries it. */
-#define TS_US(x) "to_char(" x " AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.US\"Z\"')"
-
 /* NULL stays NULL (an update leaves the column alone), else text[]. */
 #define JSON_TEXT_ARRAY(p)                                                                     \
     "(CASE WHEN " p "::jsonb IS NULL THEN NULL ELSE ARRAY(SELECT jsonb_array_elements_text(" p \
@@ -40,19 +37,14 @@ int store_app_create(store_pool *p, const store_app_in *in, const store_actor *w
 }
 
 static store_stmt app_list = {
-    "app_list",
-    "SELECT coalesce((SELECT json_agg(j) FROM (SELECT shark_app_json(a) j FROM apps a "
-    "  ORDER BY a.created_at DESC, a.id LIMIT $1 OFFSET $2) x), '[]')::text AS data, "
-    "  (SELECT count(*) FROM apps) AS total",
-    2, 0};
+    "app_list", STORE_PAGE("shark_app_json(a)", "apps", "a", "true", "a.created_at", "a.id", ""), 5,
+    0};
 
-int store_app_list(store_pool *p, int limit, int offset, store_cb cb, void *ud)
+int store_app_list(store_pool *p, const store_page_q *q, store_cb cb, void *ud)
 {
-    char l[16], o[16];
-    snprintf(l, sizeof(l), "%d", limit);
-    snprintf(o, sizeof(o), "%d", offset);
-    const char *params[] = {l, o};
-    return store_exec(p, &app_list, params, cb, ud);
+    store_page_args a;
+    store_page_bind(q, &a);
+    return store_exec(p, &app_list, a.v, cb, ud);
 }
 
 static store_stmt app_get = {
@@ -148,24 +140,34 @@ int store_agent_create(store_pool *p, const store_agent_in *in, const store_acto
     return store_exec(p, &agent_create, params, cb, ud);
 }
 
-static store_stmt agent_list = {
-    "agent_list",
-    "WITH f AS (SELECT * FROM oauth_clients c WHERE kind = 'agent' "
-    "  AND ($1::text IS NULL OR app_id = $1) AND ($2::text IS NULL OR created_by = $2) "
-    "  AND ($3::text IS NULL OR status = $3)) "
-    "SELECT coalesce((SELECT json_agg(j) FROM (SELECT shark_agent_json(f) j FROM f "
-    "  ORDER BY f.created_at DESC, f.client_id LIMIT $4 OFFSET $5) x), '[]')::text AS data, "
-    "  (SELECT count(*) FROM f) AS total",
-    5, 0};
+/* One statement per leading filter, each a plain equality that an index
+ * (…, created_at, client_id) serves even in a generic plan; the other
+ * filters are checked on the rows that index yields. */
+#define AGENT_PAGE(name, lead)                                                                  \
+    {                                                                                           \
+        name,                                                                                   \
+            STORE_PAGE("shark_agent_json(c)", "oauth_clients", "c",                             \
+                       "c.kind = 'agent' AND " lead " AND ($6::text IS NULL OR c.app_id = $6) " \
+                       "AND ($7::text IS NULL OR c.created_by = $7) "                           \
+                       "AND ($8::text IS NULL OR c.status = $8)",                               \
+                       "c.created_at", "c.client_id", ""),                                      \
+            8, 0                                                                                \
+    }
+
+static store_stmt agent_list = AGENT_PAGE("agent_list", "true");
+static store_stmt agent_list_app = AGENT_PAGE("agent_list_app", "c.app_id = $6");
+static store_stmt agent_list_creator = AGENT_PAGE("agent_list_creator", "c.created_by = $7");
 
 int store_agent_list(store_pool *p, const char *app_id, const char *created_by, const char *status,
-                     int limit, int offset, store_cb cb, void *ud)
+                     const store_page_q *q, store_cb cb, void *ud)
 {
-    char l[16], o[16];
-    snprintf(l, sizeof(l), "%d", limit);
-    snprintf(o, sizeof(o), "%d", offset);
-    const char *params[] = {app_id, created_by, status, l, o};
-    return store_exec(p, &agent_list, params, cb, ud);
+    store_page_args a;
+    store_page_bind(q, &a);
+    const char *params[] = {a.v[0], a.v[1], a.v[2], a.v[3], a.v[4], app_id, created_by, status};
+    const store_stmt *st = app_id       ? &agent_list_app
+                           : created_by ? &agent_list_creator
+                                        : &agent_list;
+    return store_exec(p, st, params, cb, ud);
 }
 
 static store_stmt agent_get = {"agent_get",
@@ -240,38 +242,27 @@ int store_agent_delete(store_pool *p, const char *id, const store_actor *who, st
 /* Newest first by (expires_at, jti): the order of oauth_tokens_client
  * (client_id, expires_at), so a page reads its rows off the index instead of
  * sorting all of an agent's tokens (tokens of one agent share a lifetime, so
- * this is their issuing order too). A page asks for one row more than it
- * shows to know whether another follows. The agent's own marks (client and
- * key) are read once, not per token. */
+ * this is their issuing order too). The agent's DPoP key marks (migration
+ * 0036) hide the tokens a key rotation revoked. */
+#define LIVE_TOKENS                                                                           \
+    "t.client_id = $6 AND t.revoked_at IS NULL AND t.expires_at > now() "                     \
+    "AND t.issued_at > coalesce((SELECT revoked_before FROM revocation_watermarks "           \
+    "  WHERE kind = 'client' AND subject_id = $6), '-infinity') "                             \
+    "AND (t.user_id IS NULL OR NOT shark_token_marked(t.client_id, t.user_id, t.issued_at)) " \
+    "AND NOT shark_key_marked(t.client_id, t.jkt, t.issued_at)"
 static store_stmt agent_tokens = {
     "agent_tokens",
-    "WITH k AS (SELECT keep_jkt, revoked_before, coalesce(bound_before, '-infinity') AS bb "
-    "  FROM revocation_watermarks WHERE kind = 'key' AND subject_id = $1), "
-    "t AS (SELECT jti, client_id, jkt, scope, expires_at, issued_at FROM oauth_tokens "
-    "  WHERE client_id = $1 AND revoked_at IS NULL AND expires_at > now() "
-    "  AND issued_at > coalesce((SELECT revoked_before FROM revocation_watermarks "
-    "    WHERE kind = 'client' AND subject_id = $1), '-infinity') "
-    "  AND (user_id IS NULL OR NOT shark_token_marked(client_id, user_id, issued_at)) "
-    "  AND (jkt IS NULL OR NOT EXISTS (SELECT 1 FROM k WHERE issued_at <= k.bb "
-    "    OR (k.keep_jkt IS DISTINCT FROM jkt AND issued_at <= k.revoked_before)))), "
-    "pg AS (SELECT * FROM t WHERE $3::timestamptz IS NULL OR (expires_at, jti) < ($3, $4) "
-    "  ORDER BY expires_at DESC, jti DESC LIMIT $2::int + 1), "
-    "shown AS (SELECT * FROM pg ORDER BY expires_at DESC, jti DESC LIMIT $2::int) "
-    "SELECT coalesce((SELECT json_agg(json_build_object('token_id', jti, 'agent_id', "
-    "  client_id, 'jkt', jkt, 'scope', scope, 'expires_at', expires_at, 'created_at', "
-    "  issued_at) ORDER BY expires_at DESC, jti DESC) FROM shown), '[]')::text AS data, "
-    "  (SELECT count(*) FROM t) AS total, "
-    "  CASE WHEN (SELECT count(*) FROM pg) > $2::int THEN (SELECT " TS_US(
-        "expires_at") "  || ' ' || jti FROM shown ORDER BY expires_at, jti LIMIT 1) END AS next "
-                      "FROM oauth_clients WHERE client_id = $1 AND kind = 'agent'",
-    4, 0};
+    STORE_PAGE("json_build_object('token_id', t.jti, 'agent_id', t.client_id, 'jkt', t.jkt, "
+               "'scope', t.scope, 'expires_at', t.expires_at, 'created_at', t.issued_at)",
+               "oauth_tokens", "t", LIVE_TOKENS, "t.expires_at", "t.jti",
+               "FROM oauth_clients WHERE client_id = $6 AND kind = 'agent'"),
+    6, 0};
 
-int store_agent_tokens(store_pool *p, const char *id, int limit, const char *after_ts,
-                       const char *after_jti, store_cb cb, void *ud)
+int store_agent_tokens(store_pool *p, const char *id, const store_page_q *q, store_cb cb, void *ud)
 {
-    char l[16];
-    snprintf(l, sizeof(l), "%d", limit);
-    const char *params[] = {id, l, after_ts, after_jti};
+    store_page_args a;
+    store_page_bind(q, &a);
+    const char *params[] = {a.v[0], a.v[1], a.v[2], a.v[3], a.v[4], id};
     return store_exec(p, &agent_tokens, params, cb, ud);
 }
 

@@ -8,6 +8,7 @@
 #ifndef SHARK_STORE_AGENTS_H
 #define SHARK_STORE_AGENTS_H
 
+#include "page.h"
 #include "store.h"
 
 /* Who did it and from where, for the audit event. */
@@ -24,8 +25,8 @@ typedef struct store_app_in {
 /* Row: app (JSON). */
 int store_app_create(store_pool *p, const store_app_in *in, const store_actor *who, store_cb cb,
                      void *ud);
-/* Row: data (JSON array), total. */
-int store_app_list(store_pool *p, int limit, int offset, store_cb cb, void *ud);
+/* A page of apps (store/page.h). */
+int store_app_list(store_pool *p, const store_page_q *q, store_cb cb, void *ud);
 /* Row (none if unknown): app. */
 int store_app_get(store_pool *p, const char *id, store_cb cb, void *ud);
 int store_app_update(store_pool *p, const store_app_in *in, const store_actor *who, store_cb cb,
@@ -47,9 +48,9 @@ typedef struct store_agent_in {
 /* Row: app_found, user_found, scopes_ok ('t'/'f'), agent (JSON or NULL). */
 int store_agent_create(store_pool *p, const store_agent_in *in, const store_actor *who, store_cb cb,
                        void *ud);
-/* Filters may be NULL. Row: data (JSON array), total. */
+/* A page of agents (store/page.h); filters may be NULL. */
 int store_agent_list(store_pool *p, const char *app_id, const char *created_by, const char *status,
-                     int limit, int offset, store_cb cb, void *ud);
+                     const store_page_q *q, store_cb cb, void *ud);
 /* Row (none if unknown): agent. */
 int store_agent_get(store_pool *p, const char *id, store_cb cb, void *ud);
 /* Row (none if unknown): scopes_ok, agent. Disabling revokes its tokens. */
@@ -58,13 +59,9 @@ int store_agent_update(store_pool *p, const store_agent_in *in, const store_acto
 /* Row (none if unknown): revoked_count. The agent's tokens are revoked. */
 int store_agent_delete(store_pool *p, const char *id, const store_actor *who, store_cb cb,
                        void *ud);
-/* Row (none if unknown agent): data (JSON array of at most `limit` live
- * tokens, latest expiry first, after the position (after_ts, after_jti) when
- * given), total (all live tokens), next ("<expires_at> <jti>" of the last
- * shown when more follow, else NULL). A bad after_ts fails with
- * STORE_EINVALID. */
-int store_agent_tokens(store_pool *p, const char *id, int limit, const char *after_ts,
-                       const char *after_jti, store_cb cb, void *ud);
+/* A page of the agent's live tokens (store/page.h; no row for an unknown
+ * agent), latest expiry first: the position is (expires_at, jti). */
+int store_agent_tokens(store_pool *p, const char *id, const store_page_q *q, store_cb cb, void *ud);
 /* Layer 2: one watermark on the agent (migration 0026). Row (none if
  * unknown): revoked_count. A dry run only counts. */
 int store_agent_revoke_all(store_pool *p, const char *id, int dry_run, const store_actor *who,

@@ -32,8 +32,18 @@ typedef struct store_audit_filter {
     int limit; /* rows wanted; one more is fetched to detect a next page */
 } store_audit_filter;
 
-/* Rows: `item` (the event as JSON text), `ts_us`, `id`; newest first, at most
- * limit+1 rows. Bad timestamps fail with STORE_EINVALID. */
+/* Rows (store_audit_row_read): newest first, at most limit+1. Bad
+ * timestamps fail with STORE_EINVALID. */
 int store_audit_list(store_pool *p, const store_audit_filter *f, store_cb cb, void *ud);
+
+/* Row i of a store_audit_list result; the strings live during the callback
+ * only. */
+typedef struct store_audit_row {
+    const char *item; /* the event as JSON text */
+    size_t item_len;
+    const char *ts_us, *id; /* its keyset position: created_at in µs since the epoch, id */
+} store_audit_row;
+int store_audit_rows(const PGresult *res);
+void store_audit_row_read(const PGresult *res, int i, store_audit_row *out);
 
 #endif

@@ -171,18 +171,24 @@ int store_session_end_public(store_pool *p, const char *user_id, const char *pub
     return store_exec(p, &session_end_public, params, cb, ud);
 }
 
+/* Its position is (auth_time, public_id): the index sessions_user. */
 static store_stmt session_list = {
     "session_list",
-    "SELECT coalesce(json_agg(json_build_object('id', public_id, 'created_at', auth_time, "
-    "  'last_seen_at', last_seen_at, 'client_ip', client_ip, 'user_agent', user_agent, "
-    "  'expires_at', least(idle_expires_at, absolute_expires_at)) ORDER BY auth_time DESC), "
-    "  '[]')::text FROM sessions WHERE user_id = $1 AND ended_at IS NULL "
-    "  AND idle_expires_at > now() AND absolute_expires_at > now()",
-    1, 0};
+    STORE_PAGE("json_build_object('id', s.public_id, 'created_at', s.auth_time, "
+               "'last_seen_at', s.last_seen_at, 'client_ip', s.client_ip, 'user_agent', "
+               "s.user_agent, 'expires_at', least(s.idle_expires_at, s.absolute_expires_at))",
+               "sessions", "s",
+               "s.user_id = $6 AND s.ended_at IS NULL AND s.idle_expires_at > now() "
+               "AND s.absolute_expires_at > now()",
+               "s.auth_time", "s.public_id", ""),
+    6, 0};
 
-int store_session_list(store_pool *p, const char *user_id, store_cb cb, void *ud)
+int store_session_list(store_pool *p, const char *user_id, const store_page_q *q, store_cb cb,
+                       void *ud)
 {
-    const char *params[] = {user_id};
+    store_page_args a;
+    store_page_bind(q, &a);
+    const char *params[] = {a.v[0], a.v[1], a.v[2], a.v[3], a.v[4], user_id};
     return store_exec(p, &session_list, params, cb, ud);
 }
 

@@ -11,6 +11,7 @@
 #include <stdint.h>
 
 #include "agents.h"
+#include "page.h"
 #include "store.h"
 
 /* ---- accounts ---- */
@@ -53,9 +54,10 @@ int store_session_end(store_pool *p, const char *id_hash, store_cb cb, void *ud)
  * Row: ended count. */
 int store_session_end_public(store_pool *p, const char *user_id, const char *public_id, store_cb cb,
                              void *ud);
-/* Row: data (JSON array of live sessions: id, created_at, last_seen_at,
- * client_ip, user_agent, expires_at). */
-int store_session_list(store_pool *p, const char *user_id, store_cb cb, void *ud);
+/* A page (store/page.h) of the user's live sessions: id, created_at,
+ * last_seen_at, client_ip, user_agent, expires_at. */
+int store_session_list(store_pool *p, const char *user_id, const store_page_q *q, store_cb cb,
+                       void *ud);
 
 /* ---- authorization requests, consents, codes ---- */
 

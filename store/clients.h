@@ -4,7 +4,8 @@
  * (oauth.client_registered / _updated / _deleted) are written together.
  *
  * Register, load and update return one client row (none when nothing
- * matched) with the columns below, indexed by STORE_CLIENT_*.
+ * matched), read with store_client_reg_row_read (store/rows_clients.h);
+ * STORE_CLIENT_* is its column order, for store/ only.
  */
 #ifndef SHARK_STORE_CLIENTS_H
 #define SHARK_STORE_CLIENTS_H

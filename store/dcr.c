@@ -29,20 +29,16 @@ int store_dcr_token_create(store_pool *p, const store_dcr_token_in *in, const st
     return store_exec(p, &token_create, params, cb, ud);
 }
 
-static store_stmt token_list = {
-    "dcr_token_list",
-    "SELECT coalesce((SELECT json_agg(j) FROM (SELECT shark_dcr_token_json(t) j "
-    "  FROM dcr_initial_tokens t ORDER BY t.created_at DESC, t.id LIMIT $1 OFFSET $2) x), "
-    "  '[]')::text AS data, (SELECT count(*) FROM dcr_initial_tokens) AS total",
-    2, 0};
+static store_stmt token_list = {"dcr_token_list",
+                                STORE_PAGE("shark_dcr_token_json(t)", "dcr_initial_tokens", "t",
+                                           "true", "t.created_at", "t.id", ""),
+                                5, 0};
 
-int store_dcr_token_list(store_pool *p, int limit, int offset, store_cb cb, void *ud)
+int store_dcr_token_list(store_pool *p, const store_page_q *q, store_cb cb, void *ud)
 {
-    char l[16], o[16];
-    snprintf(l, sizeof(l), "%d", limit);
-    snprintf(o, sizeof(o), "%d", offset);
-    const char *params[] = {l, o};
-    return store_exec(p, &token_list, params, cb, ud);
+    store_page_args a;
+    store_page_bind(q, &a);
+    return store_exec(p, &token_list, a.v, cb, ud);
 }
 
 static store_stmt token_revoke = {

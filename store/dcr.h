@@ -8,6 +8,7 @@
 #define SHARK_STORE_DCR_H
 
 #include "agents.h"
+#include "page.h"
 #include "store.h"
 
 typedef struct store_dcr_token_in {
@@ -18,8 +19,8 @@ typedef struct store_dcr_token_in {
 /* Row: token (JSON, without the token). */
 int store_dcr_token_create(store_pool *p, const store_dcr_token_in *in, const store_actor *who,
                            store_cb cb, void *ud);
-/* Newest first. Row: data (JSON array), total. */
-int store_dcr_token_list(store_pool *p, int limit, int offset, store_cb cb, void *ud);
+/* A page of the tokens (store/page.h). */
+int store_dcr_token_list(store_pool *p, const store_page_q *q, store_cb cb, void *ud);
 /* Row: found ('t'/'f'). Revoking a revoked token changes nothing. Clients
  * registered with it stay. */
 int store_dcr_token_revoke(store_pool *p, const char *id, const store_actor *who, store_cb cb,

@@ -7,6 +7,7 @@
 #include "store.h"
 #include "migrations.h"
 
+#include <libpq-fe.h>
 #include <stdarg.h>
 #include <stdbool.h>
 #include <stdio.h>
@@ -217,9 +218,14 @@ static int max_applied(PGconn *conn)
     return v;
 }
 
-int store_schema_version(PGconn *conn)
+int store_schema_version(const char *conninfo)
 {
-    int v = max_applied(conn);
+    PGconn *conn = PQconnectdb(conninfo);
+    int v = -1;
+
+    if (PQstatus(conn) == CONNECTION_OK)
+        v = max_applied(conn);
+    PQfinish(conn);
     return v > 0 ? v : -1;
 }
 

@@ -51,47 +51,57 @@ int store_revoke_clients(store_pool *p, const char *client_ids, const char *patt
 #define MARKED(kind, join)                                                                  \
     "SELECT t.jti, t.client_id, w.revoked_before AS rb, t.expires_at "                      \
     "FROM revocation_watermarks w JOIN oauth_tokens t ON " join " WHERE w.kind = " kind " " \
-    "AND w.revoked_before >= coalesce($1::timestamptz, now() - interval '1 day') "          \
+    "AND w.revoked_before >= (SELECT since FROM pos) "                                      \
     "AND t.issued_at <= w.revoked_before AND t.revoked_at IS NULL AND t.expires_at > now()"
 
 /* The live tokens a DPoP key mark set in the window covers (migration 0036). */
-#define KEY_MARKED                                                                            \
-    "SELECT t.jti, t.client_id, CASE WHEN w.keep_jkt IS DISTINCT FROM t.jkt AND "             \
-    "t.issued_at <= w.revoked_before THEN w.revoked_before ELSE w.bound_before END AS rb, "   \
-    "t.expires_at FROM revocation_watermarks w JOIN oauth_tokens t ON t.client_id = "         \
-    "w.subject_id AND t.jkt IS NOT NULL WHERE w.kind = 'key' AND w.revoked_before >= "        \
-    "coalesce($1::timestamptz, now() - interval '1 day') AND (t.issued_at <= w.bound_before " \
-    "OR (w.keep_jkt IS DISTINCT FROM t.jkt AND t.issued_at <= w.revoked_before)) "            \
+#define KEY_MARKED                                                                          \
+    "SELECT t.jti, t.client_id, CASE WHEN w.keep_jkt IS DISTINCT FROM t.jkt AND "           \
+    "t.issued_at <= w.revoked_before THEN w.revoked_before ELSE w.bound_before END AS rb, " \
+    "t.expires_at FROM revocation_watermarks w JOIN oauth_tokens t ON t.client_id = "       \
+    "w.subject_id AND t.jkt IS NOT NULL WHERE w.kind = 'key' AND w.revoked_before >= "      \
+    "(SELECT since FROM pos) AND (t.issued_at <= w.bound_before "                           \
+    "OR (w.keep_jkt IS DISTINCT FROM t.jkt AND t.issued_at <= w.revoked_before)) "          \
     "AND t.revoked_at IS NULL AND t.expires_at > now()"
 
+/* A feed, so oldest first (a reader polls forward from its position); the
+ * page row of store/page.h, with next_since and next_after_jti as extra. A
+ * cursor ($3, $4) is a position like (since, after_jti). */
 static store_stmt feed = {
     "revoke_feed",
-    "SELECT json_build_object('data', coalesce(json_agg(json_build_object('jti', jti, "
-    "  'client_id', client_id, 'revoked_at', " TS("revoked_at") ", "
-                      "  'expires_at', " TS("expires_at") ") ORDER BY revoked_at, jti), '[]'::json), "
-                                        "  'next_since', " TS("max(revoked_at)") ", "
-                                                               "  'next_after_jti', (array_agg(jti ORDER BY revoked_at DESC, jti DESC))[1])::text AS body "
-                                                               "FROM (SELECT jti, client_id, revoked_at, expires_at FROM (SELECT jti, client_id, "
-                                                               "  revoked_at, expires_at FROM oauth_tokens "
-                                                               "  WHERE revoked_at >= coalesce($1::timestamptz, now() - interval '1 day') "
-                                                               "  AND expires_at > now() "
-                                                               "  UNION ALL SELECT jti, client_id, min(rb), expires_at FROM (" MARKED("'client'", "t.client_id = w.subject_id") " UNION ALL " MARKED(
-                                                                   "'user'",
-                                                                   "t.user_id = w.subject_id") " UNION ALL " MARKED("'grant'",
-                                                                                                                    "t.user_id = split_part(w.subject_id, ' ', 1) AND t.client_id = "
-                                                                                                                    "substr(w.subject_id, strpos(w.subject_id, ' ') + 1)") " UNION ALL " KEY_MARKED
-                                                                                                                                                                           ") m GROUP BY jti, client_id, expires_at) u "
-                                                                                                                                                                           "  WHERE CASE WHEN $2::text IS NULL "
-                                                                                                                                                                           "    THEN revoked_at > coalesce($1::timestamptz, now() - interval '1 day') "
-                                                                                                                                                                           "    ELSE (revoked_at, jti) > (coalesce($1::timestamptz, now() - interval '1 day'), $2) END "
-                                                                                                                                                                           "  ORDER BY revoked_at, jti LIMIT $3::int) r",
-                                            3, 0};
+    "WITH pos AS (SELECT coalesce($3::timestamptz, $6::timestamptz, now() - interval '1 day') "
+    "  AS since, CASE WHEN $3::timestamptz IS NULL THEN $7::text ELSE $4::text END AS after), "
+    "u AS (SELECT jti, client_id, revoked_at, expires_at FROM (SELECT jti, client_id, "
+    "  revoked_at, expires_at FROM oauth_tokens "
+    "  WHERE revoked_at >= (SELECT since FROM pos) "
+    "  AND expires_at > now() "
+    "  UNION ALL SELECT jti, client_id, min(rb), expires_at FROM (" MARKED("'client'", "t.client_id = w.subject_id") " UNION ALL " MARKED("'user'", "t.user_id = w.subject_id") " UNION ALL " MARKED(
+        "'grant'",
+        "t.user_id = split_part(w.subject_id, ' ', 1) AND t.client_id = "
+        "substr(w.subject_id, strpos(w.subject_id, ' ') + 1)") " UNION ALL " KEY_MARKED ") m "
+                                                               "  GROUP BY jti, client_id, expires_at) u0 "
+                                                               "  WHERE CASE WHEN (SELECT after FROM pos) IS NULL "
+                                                               "    THEN revoked_at > (SELECT since FROM pos) "
+                                                               "    ELSE (revoked_at, jti) > ((SELECT since FROM pos), (SELECT after FROM pos)) END), "
+                                                               "pg AS (SELECT * FROM u ORDER BY revoked_at, jti LIMIT $1::int + 1 OFFSET $2::int), "
+                                                               "shown AS (SELECT * FROM pg ORDER BY revoked_at, jti LIMIT $1::int), "
+                                                               "last AS (SELECT revoked_at, jti FROM shown ORDER BY revoked_at DESC, jti DESC LIMIT 1) "
+                                                               "SELECT coalesce((SELECT json_agg(json_build_object('jti', jti, 'client_id', client_id, "
+                                                               "  'revoked_at', " TS("revoked_at") ", 'expires_at', " TS("expires_at") ") "
+                                                                                 "  ORDER BY revoked_at, jti) FROM shown), '[]')::text AS data, "
+                                                                                 "  CASE WHEN (SELECT count(*) FROM pg) > $1::int THEN (SELECT " TS("revoked_at") " || ' ' || jti "
+                                                                                                   "  FROM last) END AS next, "
+                                                                                                   "  CASE WHEN $5::boolean THEN (SELECT count(*) FROM u) END AS total, "
+                                                                                                   "  json_build_object('next_since', (SELECT " TS("revoked_at") " FROM last), "
+                                                                                                                     "  'next_after_jti', (SELECT jti FROM last))::text AS extra",
+                                                                                                       7,
+                                                                                                       0};
 
-int store_revocations(store_pool *p, const char *since, const char *after_jti, int limit,
-                      store_cb cb, void *ud)
+int store_revocations(store_pool *p, const char *since, const char *after_jti,
+                      const store_page_q *q, store_cb cb, void *ud)
 {
-    char l[16];
-    snprintf(l, sizeof(l), "%d", limit);
-    const char *params[] = {since, after_jti, l};
+    store_page_args a;
+    store_page_bind(q, &a);
+    const char *params[] = {a.v[0], a.v[1], a.v[2], a.v[3], a.v[4], since, after_jti};
     return store_exec(p, &feed, params, cb, ud);
 }

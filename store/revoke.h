@@ -7,6 +7,7 @@
 #define SHARK_STORE_REVOKE_H
 
 #include "agents.h"
+#include "page.h"
 #include "store.h"
 
 /* Rows: `client_id` of every client whose id starts with `prefix`. */
@@ -20,12 +21,13 @@ int store_revoke_clients(store_pool *p, const char *client_ids, const char *patt
                          const char *reason, int dry_run, const store_actor *who, store_cb cb,
                          void *ud);
 
-/* Row: `body` — {data: [{jti, client_id, revoked_at, expires_at}],
- * next_since, next_after_jti}: revoked, unexpired tokens in (revoked_at,
- * jti) order after `since` (default: a day ago), or after (since,
- * after_jti) when after_jti is given. Bad timestamps fail with
- * STORE_EINVALID. */
-int store_revocations(store_pool *p, const char *since, const char *after_jti, int limit,
-                      store_cb cb, void *ud);
+/* A page (store/page.h) of revoked, unexpired tokens {jti, client_id,
+ * revoked_at, expires_at}, oldest first by (revoked_at, jti), after `since`
+ * (default: a day ago), after (since, after_jti) when after_jti is given,
+ * or after the page's cursor; its extra members are next_since and
+ * next_after_jti (the last row shown, null on an empty page). Bad
+ * timestamps fail with STORE_EINVALID. */
+int store_revocations(store_pool *p, const char *since, const char *after_jti,
+                      const store_page_q *q, store_cb cb, void *ud);
 
 #endif

@@ -2,6 +2,7 @@
  * the statements in auth.c, device.c and oauth.c select. */
 #include "rows.h"
 
+#include <libpq-fe.h>
 #include <stdlib.h>
 #include <string.h>
 

@@ -15,7 +15,6 @@
 #ifndef SHARK_STORE_H
 #define SHARK_STORE_H
 
-#include <libpq-fe.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -30,6 +29,11 @@ typedef struct store_stmt {
     int nparams;
     int id; /* set by the pool; never touch */
 } store_stmt;
+
+/* libpq's result, by the name libpq-fe.h gives it (C11 allows the same
+ * typedef twice), so that including this header does not pull libpq in:
+ * code outside store/ reads results through typed rows (rows.h). */
+typedef struct pg_result PGresult;
 
 typedef struct store_pool store_pool;
 typedef struct store_txn store_txn;
@@ -144,8 +148,9 @@ int store_migrate(const char *conninfo, char *err, size_t errlen);
  * the check failed. */
 int store_schema_require(const char *conninfo, char *err, size_t errlen);
 
-/* Highest migration version applied, or -1 if unreachable / unmigrated. */
-int store_schema_version(PGconn *conn);
+/* Highest migration version applied in the database of conninfo (its own
+ * short connection), or -1 if unreachable / unmigrated. */
+int store_schema_version(const char *conninfo);
 /* Highest migration version embedded in this binary. */
 int store_schema_latest(void);
 

@@ -33,20 +33,16 @@ int store_user_create(store_pool *p, const store_user_fields *f, const store_act
 /* strpos, not LIKE: the filter is a plain substring, so % and _ in it are
  * ordinary characters. */
 static store_stmt user_list = {
-    "users_list",
-    "WITH m AS (SELECT * FROM users WHERE $1::text IS NULL "
-    "  OR strpos(lower(email), lower($1)) > 0) "
-    "SELECT coalesce((SELECT json_agg(" USER_JSON("s") " ORDER BY s.created_at DESC, s.id DESC) "
-             "  FROM (SELECT * FROM m ORDER BY created_at DESC, id DESC LIMIT $2::int OFFSET $3::int) s), "
-             "  '[]'::json)::text AS data, (SELECT count(*) FROM m) AS total",
-        3, 0};
+    "users_list", STORE_PAGE(USER_JSON("u"), "users", "u",
+                                       "$6::text IS NULL OR strpos(lower(u.email), lower($6)) > 0",
+                                       "u.created_at", "u.id", ""),
+                             6, 0};
 
-int store_user_list(store_pool *p, const char *email, int limit, int offset, store_cb cb, void *ud)
+int store_user_list(store_pool *p, const char *email, const store_page_q *q, store_cb cb, void *ud)
 {
-    char l[16], o[16];
-    snprintf(l, sizeof(l), "%d", limit);
-    snprintf(o, sizeof(o), "%d", offset);
-    const char *params[] = {email, l, o};
+    store_page_args a;
+    store_page_bind(q, &a);
+    const char *params[] = {a.v[0], a.v[1], a.v[2], a.v[3], a.v[4], email};
     return store_exec(p, &user_list, params, cb, ud);
 }
 
@@ -98,43 +94,38 @@ int store_user_delete(store_pool *p, const char *id, const store_actor *o, store
     return store_exec(p, &user_delete, params, cb, ud);
 }
 
+/* The agents it created and those it consented to, as one id set the page
+ * joins back to: bounded by the user's own agents, not by all agents. */
 static store_stmt user_agents = {
     "users_agents",
-    "WITH a AS (SELECT c AS cl, c.client_id, c.created_at FROM oauth_clients c "
-    "  WHERE c.kind = 'agent' AND (($2 <> 'authorized' AND c.created_by = $1) "
-    "  OR ($2 <> 'created' AND EXISTS (SELECT 1 FROM consents k WHERE k.user_id = $1 "
-    "    AND k.client_id = c.client_id AND k.revoked_at IS NULL)))) "
-    "SELECT EXISTS (SELECT 1 FROM users WHERE id = $1)::text AS found, "
-    "  json_build_object('data', coalesce((SELECT json_agg(shark_agent_json(s.cl) "
-    "  ORDER BY s.created_at DESC, s.client_id DESC) FROM (SELECT * FROM a "
-    "  ORDER BY created_at DESC, client_id DESC LIMIT $3::int OFFSET $4::int) s), '[]'::json), "
-    "  'total', (SELECT count(*) FROM a), 'filter', $2::text, 'limit', $3::int, "
-    "  'offset', $4::int)::text AS body",
-    4, 0};
+    STORE_PAGE("shark_agent_json(c)", "oauth_clients", "c",
+               "c.kind = 'agent' AND c.client_id IN (SELECT client_id FROM oauth_clients "
+               "  WHERE created_by = $6 AND $7 <> 'authorized' UNION SELECT client_id "
+               "  FROM consents WHERE user_id = $6 AND revoked_at IS NULL AND $7 <> 'created')",
+               "c.created_at", "c.client_id", "FROM users WHERE id = $6"),
+    7, 0};
 
-int store_user_agents(store_pool *p, const char *id, const char *filter, int limit, int offset,
+int store_user_agents(store_pool *p, const char *id, const char *filter, const store_page_q *q,
                       store_cb cb, void *ud)
 {
-    char l[16], o[16];
-    snprintf(l, sizeof(l), "%d", limit);
-    snprintf(o, sizeof(o), "%d", offset);
-    const char *params[] = {id, filter, l, o};
+    store_page_args a;
+    store_page_bind(q, &a);
+    const char *params[] = {a.v[0], a.v[1], a.v[2], a.v[3], a.v[4], id, filter};
     return store_exec(p, &user_agents, params, cb, ud);
 }
 
 static store_stmt user_consents = {
     "users_consents",
-    "WITH k AS (SELECT * FROM consents WHERE user_id = $1 AND revoked_at IS NULL) "
-    "SELECT EXISTS (SELECT 1 FROM users WHERE id = $1)::text AS found, "
-    "  json_build_object('data', coalesce((SELECT json_agg(json_build_object('id', id, "
-    "  'user_id', user_id, 'client_id', client_id, 'scopes', to_json(scopes), "
-    "  'created_at', " TS("created_at") ") ORDER BY created_at DESC, id DESC) FROM k), "
-                      "  '[]'::json), 'total', (SELECT count(*) FROM k))::text AS body",
-        1, 0};
+    STORE_PAGE("json_build_object('id', k.id, 'user_id', k.user_id, 'client_id', k.client_id, "
+               "'scopes', to_json(k.scopes), 'created_at', " TS("k.created_at") ")", "consents", "k", "k.user_id = $6 AND k.revoked_at IS NULL",
+                   "k.created_at", "k.id", "FROM users WHERE id = $6"),
+               6, 0};
 
-int store_user_consents(store_pool *p, const char *id, store_cb cb, void *ud)
+int store_user_consents(store_pool *p, const char *id, const store_page_q *q, store_cb cb, void *ud)
 {
-    const char *params[] = {id};
+    store_page_args a;
+    store_page_bind(q, &a);
+    const char *params[] = {a.v[0], a.v[1], a.v[2], a.v[3], a.v[4], id};
     return store_exec(p, &user_consents, params, cb, ud);
 }
 

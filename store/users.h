@@ -8,6 +8,7 @@
 #define SHARK_STORE_USERS_H
 
 #include "agents.h"
+#include "page.h"
 #include "store.h"
 
 /* A user's fields as validated by the caller; NULL = not given (keep). */
@@ -21,9 +22,9 @@ typedef struct store_user_fields {
 int store_user_create(store_pool *p, const store_user_fields *f, const store_actor *o, store_cb cb,
                       void *ud);
 
-/* Row: `data` (JSON array, newest first), `total`. `email` (NULL = all)
- * matches case-insensitively anywhere in the address. */
-int store_user_list(store_pool *p, const char *email, int limit, int offset, store_cb cb, void *ud);
+/* A page of users (store/page.h). `email` (NULL = all) matches
+ * case-insensitively anywhere in the address. */
+int store_user_list(store_pool *p, const char *email, const store_page_q *q, store_cb cb, void *ud);
 
 /* Row `user` (JSON), none when unknown. */
 int store_user_get(store_pool *p, const char *id, store_cb cb, void *ud);
@@ -37,13 +38,15 @@ int store_user_update(store_pool *p, const char *id, const store_user_fields *f,
  * the user's consents go with it. Audit user.deleted. */
 int store_user_delete(store_pool *p, const char *id, const store_actor *o, store_cb cb, void *ud);
 
-/* Row: `found` ('true'/'false': the user exists), `body` — {data, total, filter}.
- * filter is "created", "authorized" or "all". */
-int store_user_agents(store_pool *p, const char *id, const char *filter, int limit, int offset,
+/* A page of the agents the user created or consented to (store/page.h; no
+ * row for an unknown user); filter is "created", "authorized" or "all". */
+int store_user_agents(store_pool *p, const char *id, const char *filter, const store_page_q *q,
                       store_cb cb, void *ud);
 
-/* Row: `found`, `body` — {data, total}: the user's live consents. */
-int store_user_consents(store_pool *p, const char *id, store_cb cb, void *ud);
+/* A page of the user's live consents (store/page.h; no row for an unknown
+ * user). */
+int store_user_consents(store_pool *p, const char *id, const store_page_q *q, store_cb cb,
+                        void *ud);
 
 /* Revokes one live consent of the user and the tokens its client holds for
  * that user. Row: `revoked` (0/1). Audit user.consent_revoked. */

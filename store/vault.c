@@ -30,16 +30,16 @@ static void int_text(char out[16], long v)
 
 /* ---- providers ---- */
 
-static store_stmt provider_list = {
-    "vault_provider_list",
-    "SELECT coalesce((SELECT json_agg(j) FROM (SELECT shark_vault_provider_json(p) j "
-    "  FROM vault_providers p ORDER BY p.builtin DESC, p.id) x), '[]')::text AS items, "
-    "  (SELECT count(*) FROM vault_providers) AS total",
-    0, 0};
+static store_stmt provider_list = {"vault_provider_list",
+                                   STORE_PAGE("shark_vault_provider_json(p)", "vault_providers",
+                                              "p", "true", "p.created_at", "p.id", ""),
+                                   5, 0};
 
-int store_vault_provider_list(store_pool *p, store_cb cb, void *ud)
+int store_vault_provider_list(store_pool *p, const store_page_q *q, store_cb cb, void *ud)
 {
-    return store_exec(p, &provider_list, NULL, cb, ud);
+    store_page_args a;
+    store_page_bind(q, &a);
+    return store_exec(p, &provider_list, a.v, cb, ud);
 }
 
 static store_stmt provider_get = {
@@ -190,23 +190,41 @@ int store_vault_conn_upsert(store_pool *p, const store_vault_conn_in *in, const 
     return store_exec(p, &conn_upsert, params, cb, ud);
 }
 
-static store_stmt conn_list = {
-    "vault_conn_list",
-    "WITH f AS (SELECT * FROM vault_connections c WHERE ($1::text IS NULL OR provider_id = $1) "
-    "  AND ($2::text IS NULL OR user_id = $2)) "
-    "SELECT coalesce((SELECT json_agg(j) FROM (SELECT shark_vault_connection_json(f) j FROM f "
-    "  ORDER BY f.created_at DESC, f.id LIMIT $3 OFFSET $4) x), '[]')::text AS items, "
-    "  (SELECT count(*) FROM f) AS total",
-    4, 0};
+/* One statement per leading filter (a plain equality an index serves even
+ * in a generic plan), as in store/agents.c. A user has one connection per
+ * provider, so user_id leads whatever else is asked; then needs_reauth=true,
+ * written as the flag itself so that migration 0041's partial index serves
+ * it: those rows are few, and off the created index a page of them would
+ * cost a scan of every connection between them. */
+#define CONN_PAGE(name, lead)                                                      \
+    {                                                                              \
+        name,                                                                      \
+            STORE_PAGE("shark_vault_connection_json(c)", "vault_connections", "c", \
+                       lead " AND ($6::text IS NULL OR c.provider_id = $6) "       \
+                            "AND ($7::text IS NULL OR c.user_id = $7) "            \
+                            "AND ($8::boolean IS NULL OR c.needs_reauth = $8)",    \
+                       "c.created_at", "c.id", ""),                                \
+            8, 0                                                                   \
+    }
 
-int store_vault_conn_list(store_pool *p, const char *provider_id, const char *user_id, int limit,
-                          int offset, store_cb cb, void *ud)
+static store_stmt conn_list = CONN_PAGE("vault_conn_list", "true");
+static store_stmt conn_list_user = CONN_PAGE("vault_conn_list_user", "c.user_id = $7");
+static store_stmt conn_list_provider = CONN_PAGE("vault_conn_list_provider", "c.provider_id = $6");
+static store_stmt conn_list_reauth = CONN_PAGE("vault_conn_list_reauth", "c.needs_reauth");
+
+int store_vault_conn_list(store_pool *p, const store_vault_conn_filter *f, const store_page_q *q,
+                          store_cb cb, void *ud)
 {
-    char l[16], o[16];
-    int_text(l, limit);
-    int_text(o, offset);
-    const char *params[] = {provider_id, user_id, l, o};
-    return store_exec(p, &conn_list, params, cb, ud);
+    store_page_args a;
+    store_page_bind(q, &a);
+    const char *params[] = {a.v[0], a.v[1],         a.v[2],     a.v[3],
+                            a.v[4], f->provider_id, f->user_id, f->needs_reauth};
+    const bool reauth = f->needs_reauth != NULL && strcmp(f->needs_reauth, "true") == 0;
+    const store_stmt *st = f->user_id       ? &conn_list_user
+                           : reauth         ? &conn_list_reauth
+                           : f->provider_id ? &conn_list_provider
+                                            : &conn_list;
+    return store_exec(p, st, params, cb, ud);
 }
 
 static store_stmt conn_get = {

@@ -16,6 +16,7 @@
 #include <stdint.h>
 
 #include "agents.h"
+#include "page.h"
 #include "store.h"
 
 /* ---- providers ---- */
@@ -27,8 +28,8 @@ typedef struct store_vault_provider_in {
     const char *secret_sealed; /* base64 or NULL (unchanged) */
 } store_vault_provider_in;
 
-/* Row: items (JSON array), total. */
-int store_vault_provider_list(store_pool *p, store_cb cb, void *ud);
+/* A page of the provider templates (store/page.h). */
+int store_vault_provider_list(store_pool *p, const store_page_q *q, store_cb cb, void *ud);
 /* Row (none if unknown): provider JSON. */
 int store_vault_provider_get(store_pool *p, const char *id, store_cb cb, void *ud);
 /* Row: provider JSON (STORE_ECONFLICT when the id exists). */
@@ -61,9 +62,14 @@ typedef struct store_vault_conn_in {
  * won a race): connection JSON. */
 int store_vault_conn_upsert(store_pool *p, const store_vault_conn_in *in, const store_actor *who,
                             store_cb cb, void *ud);
-/* Row: items (JSON array), total. */
-int store_vault_conn_list(store_pool *p, const char *provider_id, const char *user_id, int limit,
-                          int offset, store_cb cb, void *ud);
+/* Which connections a page lists; each member NULL when not filtered on. */
+typedef struct store_vault_conn_filter {
+    const char *provider_id, *user_id;
+    const char *needs_reauth; /* "true" or "false" */
+} store_vault_conn_filter;
+/* A page of connections (store/page.h). */
+int store_vault_conn_list(store_pool *p, const store_vault_conn_filter *f, const store_page_q *q,
+                          store_cb cb, void *ud);
 /* Row (none if unknown): connection JSON. */
 int store_vault_conn_get(store_pool *p, const char *id, store_cb cb, void *ud);
 

@@ -1,5 +1,6 @@
 #include "webhooks.h"
 
+#include <libpq-fe.h>
 #include <stdio.h>
 #include <stdlib.h>
 
@@ -44,18 +45,13 @@ int store_hook_create(store_pool *p, const store_hook_in *in, const store_actor 
 
 static store_stmt hook_list = {
     "hook_list",
-    "SELECT coalesce((SELECT json_agg(j) FROM (SELECT shark_webhook_json(w) j FROM webhooks w "
-    "  ORDER BY w.created_at DESC, w.id LIMIT $1 OFFSET $2) x), '[]')::text AS data, "
-    "  (SELECT count(*) FROM webhooks) AS total",
-    2, 0};
+    STORE_PAGE("shark_webhook_json(w)", "webhooks", "w", "true", "w.created_at", "w.id", ""), 5, 0};
 
-int store_hook_list(store_pool *p, int limit, int offset, store_cb cb, void *ud)
+int store_hook_list(store_pool *p, const store_page_q *q, store_cb cb, void *ud)
 {
-    char l[16], o[16];
-    int_text(l, limit);
-    int_text(o, offset);
-    const char *params[] = {l, o};
-    return store_exec(p, &hook_list, params, cb, ud);
+    store_page_args a;
+    store_page_bind(q, &a);
+    return store_exec(p, &hook_list, a.v, cb, ud);
 }
 
 static store_stmt hook_get = {
@@ -146,21 +142,17 @@ int store_hook_test(store_pool *p, const char *id, store_cb cb, void *ud)
 
 static store_stmt hook_deliveries = {
     "hook_deliveries",
-    "WITH f AS (SELECT * FROM webhook_deliveries d WHERE webhook_id = $1 "
-    "  AND ($2::text IS NULL OR status = $2)) "
-    "SELECT coalesce((SELECT json_agg(j) FROM (SELECT shark_delivery_json(f) j FROM f "
-    "  ORDER BY f.created_at DESC, f.id DESC LIMIT $3 OFFSET $4) x), '[]')::text AS data, "
-    "  (SELECT count(*) FROM f) AS total "
-    "FROM webhooks WHERE id = $1",
-    4, 0};
+    STORE_PAGE("shark_delivery_json(d)", "webhook_deliveries", "d",
+               "d.webhook_id = $6 AND ($7::text IS NULL OR d.status = $7)", "d.created_at", "d.id",
+               "FROM webhooks WHERE id = $6"),
+    7, 0};
 
-int store_hook_deliveries(store_pool *p, const char *id, const char *status, int limit, int offset,
+int store_hook_deliveries(store_pool *p, const char *id, const char *status, const store_page_q *q,
                           store_cb cb, void *ud)
 {
-    char l[16], o[16];
-    int_text(l, limit);
-    int_text(o, offset);
-    const char *params[] = {id, status, l, o};
+    store_page_args a;
+    store_page_bind(q, &a);
+    const char *params[] = {a.v[0], a.v[1], a.v[2], a.v[3], a.v[4], id, status};
     return store_exec(p, &hook_deliveries, params, cb, ud);
 }
 

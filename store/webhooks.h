@@ -12,6 +12,7 @@
 #include <stdbool.h>
 
 #include "agents.h"
+#include "page.h"
 #include "store.h"
 
 /* ---- endpoints (admin) ---- */
@@ -24,8 +25,8 @@ typedef struct store_hook_in {
 /* Row: webhook (JSON). */
 int store_hook_create(store_pool *p, const store_hook_in *in, const store_actor *who, store_cb cb,
                       void *ud);
-/* Row: data (JSON array), total. */
-int store_hook_list(store_pool *p, int limit, int offset, store_cb cb, void *ud);
+/* A page of the endpoints (store/page.h). */
+int store_hook_list(store_pool *p, const store_page_q *q, store_cb cb, void *ud);
 /* Row (none if unknown): webhook. */
 int store_hook_get(store_pool *p, const char *id, store_cb cb, void *ud);
 /* Row (none if unknown): webhook. Enabling clears the failure record. */
@@ -39,9 +40,9 @@ int store_hook_rotate(store_pool *p, const char *id, const char *secret_sealed,
 /* Queues a webhook.test delivery to this endpoint only, if enabled. Row
  * (none if unknown): enabled ('t'/'f'), delivery (JSON, NULL if disabled). */
 int store_hook_test(store_pool *p, const char *id, store_cb cb, void *ud);
-/* Row (none if unknown webhook): data (JSON array, newest first), total.
- * status may be NULL. */
-int store_hook_deliveries(store_pool *p, const char *id, const char *status, int limit, int offset,
+/* A page of the endpoint's deliveries (store/page.h; no row for an unknown
+ * webhook); status may be NULL. */
+int store_hook_deliveries(store_pool *p, const char *id, const char *status, const store_page_q *q,
                           store_cb cb, void *ud);
 /* Queues a delivery again now (one more attempt). Row (none if unknown):
  * sending ('t' while an attempt is in flight: nothing changed), delivery. */

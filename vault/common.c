@@ -12,6 +12,7 @@
 #include "../crypto/hash.h"
 #include "../crypto/seal.h"
 #include "../identity/pages.h"
+#include "../store/rows_admin.h"
 #include "../store/vault.h"
 
 char *vault_new_id(http_req *req, const char *prefix)
@@ -21,17 +22,6 @@ char *vault_new_id(http_req *req, const char *prefix)
     hash_random(raw, sizeof(raw));
     enc_base62(raw, sizeof(raw), text, sizeof(text));
     return arena_printf(http_req_arena(req), "%s%s", prefix, text);
-}
-
-/* A column as request memory, NULL for SQL NULL. */
-const char *vault_col(http_req *req, PGresult *res, int c)
-{
-    return PQgetisnull(res, 0, c) ? NULL : arena_strdup(http_req_arena(req), PQgetvalue(res, 0, c));
-}
-
-bool vault_col_true(PGresult *res, int c)
-{
-    return PQgetvalue(res, 0, c)[0] == 't';
 }
 
 void vault_wipe(void *p)
@@ -236,7 +226,7 @@ static void on_conn_stored(void *ud, PGresult *res, int err, const char *msg)
     conn_new *c = ud;
     http_req *req = c->req;
     (void)msg;
-    bool raced = err == STORE_OK && PQntuples(res) == 0;
+    bool raced = err == STORE_OK && store_row_count(res) == 0;
     if (c->page) {
         if (err != STORE_OK || raced)
             page_error(req, raced ? 409 : 503, "The connection could not be stored; try again.");
@@ -255,7 +245,7 @@ static void on_conn_stored(void *ud, PGresult *res, int err, const char *msg)
         http_error(req, 409, "conflict", "the connection changed meanwhile; retry");
         return;
     }
-    admin_respond_text(req, c->status, PQgetvalue(res, 0, 0));
+    admin_respond_text(req, c->status, store_json_doc(res, http_req_arena(req)));
 }
 
 /* Seals and stores; `existing` is the user's current connection id to the

@@ -23,9 +23,6 @@
 
 /* A fresh id "<prefix><base62 of 16 random bytes>" in request memory. */
 char *vault_new_id(http_req *req, const char *prefix);
-/* A column of row 0 as request memory, NULL for SQL NULL. */
-const char *vault_col(http_req *req, PGresult *res, int c);
-bool vault_col_true(PGresult *res, int c);
 /* arena cleanup: zeroes a NUL-terminated string. */
 void vault_wipe(void *p);
 /* Request memory wiped when the request ends: for anything holding a secret. */

@@ -14,6 +14,7 @@
 #include "../protocol/issuer.h"
 #include "../identity/pages.h"
 #include "../identity/session.h"
+#include "../store/rows_vault.h"
 #include "../store/vault.h"
 
 /* ------------------------------------------------------- connect flow */
@@ -38,7 +39,9 @@ static void on_state_created(void *ud, PGresult *res, int err, const char *msg)
     (void)msg;
     if (!admin_found(req, res, err, "provider"))
         return;
-    if (!vault_col_true(res, 4)) {
+    store_vault_state_row r;
+    store_vault_state_row_read(res, http_req_arena(req), &r);
+    if (!r.created) {
         http_error(
             req, 409, "conflict",
             "the provider has no client_id yet: set it with PATCH /api/v1/vault/providers/{id}");
@@ -49,15 +52,14 @@ static void on_state_created(void *ud, PGresult *res, int err, const char *msg)
     hash_sha256(c->verifier, strlen(c->verifier), digest);
     enc_b64url(digest, sizeof(digest), challenge, sizeof(challenge));
     oauth_url(http_req_app(req), CALLBACK_PATH, redirect, sizeof(redirect));
-    const char *url = PQgetvalue(res, 0, 0), *scope = PQgetvalue(res, 0, 2),
-               *extra = PQgetvalue(res, 0, 3);
+    const char *url = r.authorize_url, *scope = r.scope, *extra = r.authorize_params;
     const char *loc = arena_printf(
         http_req_arena(req),
         "%s%sresponse_type=code&client_id=%s&redirect_uri=%s%s%s&state=%s&code_challenge=%s"
         "&code_challenge_method=S256%s%s",
-        url, strchr(url, '?') ? "&" : "?", vault_pct(req, PQgetvalue(res, 0, 1)),
-        vault_pct(req, redirect), *scope ? "&scope=" : "", *scope ? vault_pct(req, scope) : "",
-        c->state, challenge, *extra ? "&" : "", extra);
+        url, strchr(url, '?') ? "&" : "?", vault_pct(req, r.client_id), vault_pct(req, redirect),
+        *scope ? "&scope=" : "", *scope ? vault_pct(req, scope) : "", c->state, challenge,
+        *extra ? "&" : "", extra);
     http_header(req, "Location", loc);
     http_header(req, "Cache-Control", "no-store");
     http_respond(req, 302, NULL, NULL, 0);
@@ -133,15 +135,17 @@ static void on_state_consumed(void *ud, PGresult *res, int err, const char *msg)
         page_error(req, 503, "The database is unavailable; try again shortly.");
         return;
     }
-    if (PQntuples(res) == 0 || !vault_col_true(res, 2)) {
+    store_vault_consumed_row r;
+    bool found = store_vault_consumed_row_read(res, http_req_arena(req), &r);
+    if (!found || !r.live) {
         page_error(req, 400,
-                   PQntuples(res) == 0 ? "This connection request is unknown or was already used."
-                                       : "This connection request expired; start again.");
+                   !found ? "This connection request is unknown or was already used."
+                          : "This connection request expired; start again.");
         return;
     }
-    const char *provider = vault_col(req, res, 0), *error = http_req_query_get(req, "error"),
+    const char *provider = r.provider_id, *error = http_req_query_get(req, "error"),
                *code = http_req_query_get(req, "code");
-    cb->conn.provider_name = vault_col(req, res, 7);
+    cb->conn.provider_name = r.provider_name;
     if (error != NULL || code == NULL) {
         page_error(req, 400,
                    arena_printf(http_req_arena(req), "%s did not connect your account: %s.",
@@ -149,11 +153,11 @@ static void on_state_consumed(void *ud, PGresult *res, int err, const char *msg)
         return;
     }
     cb->conn.in.provider_id = provider;
-    cb->conn.in.scopes = vault_col(req, res, 8);
-    cb->existing = vault_col(req, res, 9);
+    cb->conn.in.scopes = r.scopes;
+    cb->existing = r.existing;
     provider_call pc;
-    if (vault_provider_call_init(req, &pc, provider, vault_col(req, res, 3), vault_col(req, res, 4),
-                                 vault_col(req, res, 5), vault_col(req, res, 6)) != 0) {
+    if (vault_provider_call_init(req, &pc, provider, r.token_url, r.client_id,
+                                 r.client_secret_sealed, r.auth_style) != 0) {
         page_error(req, 500, "The provider's client secret cannot be opened.");
         return;
     }
@@ -163,7 +167,7 @@ static void on_state_consumed(void *ud, PGresult *res, int err, const char *msg)
                                              "grant_type=authorization_code&code=%s&redirect_uri=%s"
                                              "&code_verifier=%s",
                                              vault_pct(req, code), vault_pct(req, redirect),
-                                             vault_col(req, res, 1));
+                                             r.code_verifier);
     if (vault_provider_post(req, &pc, pc.token_url, params, on_code_exchanged, cb) != 0)
         page_error(req, 503, "Outbound HTTP is unavailable; try again shortly.");
 }

@@ -9,6 +9,7 @@
 #include <strings.h>
 
 #include "../core/log.h"
+#include "../store/rows_vault.h"
 #include "../store/vault.h"
 
 /* -------------------------------------------------- connections (admin) */
@@ -19,12 +20,13 @@ static void on_conn_prepared(void *ud, PGresult *res, int err, const char *msg)
     (void)msg;
     if (admin_db_error(c->req, err))
         return;
-    if (!vault_col_true(res, 0) || !vault_col_true(res, 1)) {
-        http_error(c->req, 404, "not_found",
-                   vault_col_true(res, 0) ? "no such provider" : "no such user");
+    store_vault_prepare_row r;
+    store_vault_prepare_row_read(res, http_req_arena(c->req), &r);
+    if (!r.user_found || !r.provider_found) {
+        http_error(c->req, 404, "not_found", r.user_found ? "no such provider" : "no such user");
         return;
     }
-    vault_conn_store(c, vault_col(c->req, res, 2));
+    vault_conn_store(c, r.existing);
 }
 
 /* expires_at: ISO-8601 text, or unix seconds as a number or digits. */
@@ -77,32 +79,22 @@ static void conn_create(http_req *req)
         admin_db_error(req, STORE_EUNAVAIL);
 }
 
-struct page {
-    http_req *req;
-    int limit, offset;
-};
-
-static void on_conns(void *ud, PGresult *res, int err, const char *msg)
-{
-    struct page *p = ud;
-    (void)msg;
-    if (admin_db_error(p->req, err))
-        return;
-    char *body = arena_printf(http_req_arena(p->req),
-                              "{\"items\":%s,\"total\":%s,\"limit\":%d,\"offset\":%d}",
-                              PQgetvalue(res, 0, 0), PQgetvalue(res, 0, 1), p->limit, p->offset);
-    http_respond(p->req, 200, "application/json", body, strlen(body));
-}
-
+/* items repeats data (the SDK's list_connections reads it). */
 static void conn_list(http_req *req)
 {
-    struct page *p = arena_calloc(http_req_arena(req), sizeof(*p));
-    p->req = req;
-    if (admin_page(req, &p->limit, &p->offset) != 0)
+    admin_listing *p = admin_listing_new(req);
+    if (p == NULL)
         return;
-    if (store_vault_conn_list(http_req_pool(req), http_req_query_get(req, "provider_id"),
-                              http_req_query_get(req, "user_id"), p->limit, p->offset, on_conns,
-                              p) != 0)
+    p->items = true;
+    store_vault_conn_filter f = {.provider_id = http_req_query_get(req, "provider_id"),
+                                 .user_id = http_req_query_get(req, "user_id"),
+                                 .needs_reauth = http_req_query_get(req, "needs_reauth")};
+    if (f.needs_reauth != NULL && strcmp(f.needs_reauth, "true") != 0 &&
+        strcmp(f.needs_reauth, "false") != 0) {
+        http_error(req, 400, "invalid_request", "needs_reauth must be true or false");
+        return;
+    }
+    if (store_vault_conn_list(http_req_pool(req), &f, &p->q, admin_on_listing, p) != 0)
         admin_db_error(req, STORE_EUNAVAIL);
 }
 
@@ -139,18 +131,17 @@ static void on_provider_revoked(void *ud, const fetch_response *res)
 /* Best effort: the refresh token (else the access token) is revoked at the
  * provider when its template has an endpoint; the connection is gone here
  * whatever the provider says. Row of store_vault_conn_delete. */
-static void revoke_at_provider(http_req *req, PGresult *res)
+static void revoke_at_provider(http_req *req, const store_vault_disconnect_row *d)
 {
-    const char *url = vault_col(req, res, 4), *provider = vault_col(req, res, 8);
+    const char *url = d->revoke_url, *provider = d->provider_id;
     if (url == NULL)
         return;
-    const char *ad = vault_conn_ad(req, PQgetvalue(res, 0, 0), provider);
-    const char *refresh = vault_open_text(req, vault_col(req, res, 9), ad);
-    const char *token = refresh ? refresh : vault_open_text(req, vault_col(req, res, 10), ad);
+    const char *ad = vault_conn_ad(req, d->id, provider);
+    const char *refresh = vault_open_text(req, d->refresh_sealed, ad);
+    const char *token = refresh ? refresh : vault_open_text(req, d->access_sealed, ad);
     provider_call pc;
-    if (token == NULL ||
-        vault_provider_call_init(req, &pc, provider, url, vault_col(req, res, 5),
-                                 vault_col(req, res, 6), vault_col(req, res, 7)) != 0)
+    if (token == NULL || vault_provider_call_init(req, &pc, provider, url, d->client_id,
+                                                  d->client_secret_sealed, d->auth_style) != 0)
         return;
     struct revoke_call *rc = calloc(1, sizeof(*rc));
     if (rc == NULL)
@@ -170,12 +161,14 @@ static void on_disconnected(void *ud, PGresult *res, int err, const char *msg)
     if (!admin_found(req, res, err, "connection"))
         return;
     bool cascade = http_req_ctx(req) != NULL;
-    json_t *ids = json_loads(PQgetvalue(res, 0, 1), 0, NULL);
-    json_t *body = json_pack("{s:s,s:o,s:I,s:s?}", "connection_id", PQgetvalue(res, 0, 0),
-                             "revoked_agent_ids", ids ? ids : json_array(), "revoked_token_count",
-                             (json_int_t)atoll(PQgetvalue(res, 0, 2)), "cascade_audit_event_id",
-                             cascade ? PQgetvalue(res, 0, 3) : NULL);
-    revoke_at_provider(req, res);
+    store_vault_disconnect_row d;
+    store_vault_disconnect_row_read(res, http_req_arena(req), &d);
+    json_t *ids = json_loads(d.revoked_agent_ids ? d.revoked_agent_ids : "", 0, NULL);
+    json_t *body = json_pack("{s:s,s:o,s:I,s:s?}", "connection_id", d.id, "revoked_agent_ids",
+                             ids ? ids : json_array(), "revoked_token_count",
+                             (json_int_t)d.revoked_token_count, "cascade_audit_event_id",
+                             cascade ? d.audit_event_id : NULL);
+    revoke_at_provider(req, &d);
     http_respond_json(req, 200, body);
 }
 
@@ -185,12 +178,13 @@ static void on_disconnect_counted(void *ud, PGresult *res, int err, const char *
     (void)msg;
     if (!admin_found(req, res, err, "connection"))
         return;
-    json_t *ids = json_loads(PQgetvalue(res, 0, 1), 0, NULL);
+    store_vault_disconnect_row d;
+    store_vault_disconnect_count_row_read(res, http_req_arena(req), &d);
+    json_t *ids = json_loads(d.revoked_agent_ids ? d.revoked_agent_ids : "", 0, NULL);
     http_respond_json(req, 200,
-                      json_pack("{s:s,s:o,s:I,s:b}", "connection_id", PQgetvalue(res, 0, 0),
-                                "revoked_agent_ids", ids ? ids : json_array(),
-                                "revoked_token_count", (json_int_t)atoll(PQgetvalue(res, 0, 2)),
-                                "dry_run", 1));
+                      json_pack("{s:s,s:o,s:I,s:b}", "connection_id", d.id, "revoked_agent_ids",
+                                ids ? ids : json_array(), "revoked_token_count",
+                                (json_int_t)d.revoked_token_count, "dry_run", 1));
 }
 
 static void conn_delete(http_req *req)

@@ -9,6 +9,7 @@
 #include <strings.h>
 
 #include "../core/egress.h"
+#include "../store/rows_vault.h"
 #include "../store/vault.h"
 
 /* ---------------------------------------------------------- providers */
@@ -92,20 +93,15 @@ static int read_provider(http_req *req, json_t *b, store_vault_provider_in *in, 
     return 0;
 }
 
-static void on_providers(void *ud, PGresult *res, int err, const char *msg)
-{
-    http_req *req = ud;
-    (void)msg;
-    if (admin_db_error(req, err))
-        return;
-    char *body = arena_printf(http_req_arena(req), "{\"items\":%s,\"total\":%s}",
-                              PQgetvalue(res, 0, 0), PQgetvalue(res, 0, 1));
-    http_respond(req, 200, "application/json", body, strlen(body));
-}
-
+/* items repeats data for clients of the answer before the listing
+ * contract. */
 static void provider_list(http_req *req)
 {
-    if (store_vault_provider_list(http_req_pool(req), on_providers, req) != 0)
+    admin_listing *p = admin_listing_new(req);
+    if (p == NULL)
+        return;
+    p->items = true;
+    if (store_vault_provider_list(http_req_pool(req), &p->q, admin_on_listing, p) != 0)
         admin_db_error(req, STORE_EUNAVAIL);
 }
 
@@ -168,17 +164,19 @@ static void on_provider_updated(void *ud, PGresult *res, int err, const char *ms
     (void)msg;
     if (admin_db_error(req, err))
         return;
-    if (!vault_col_true(res, 0)) {
+    store_vault_provider_update_row r;
+    store_vault_provider_update_row_read(res, http_req_arena(req), &r);
+    if (!r.found) {
         http_error(req, 404, "not_found", "no such provider");
         return;
     }
-    if (!vault_col_true(res, 1)) {
+    if (!r.allowed) {
         http_error(req, 400, "invalid_request",
                    "a built-in provider's endpoints are fixed; set client_id, client_secret, "
                    "scopes, name or authorize_params");
         return;
     }
-    admin_respond_text(req, 200, PQgetvalue(res, 0, 2));
+    admin_respond_text(req, 200, r.provider);
 }
 
 static void provider_update(http_req *req)
@@ -202,15 +200,17 @@ static void on_provider_deleted(void *ud, PGresult *res, int err, const char *ms
     (void)msg;
     if (admin_db_error(req, err))
         return;
-    if (!vault_col_true(res, 0))
+    store_vault_provider_delete_row r;
+    store_vault_provider_delete_row_read(res, &r);
+    if (!r.found)
         http_error(req, 404, "not_found", "no such provider");
-    else if (vault_col_true(res, 1))
+    else if (r.builtin)
         http_error(req, 400, "invalid_request", "built-in providers cannot be deleted");
-    else if (!vault_col_true(res, 3))
+    else if (!r.deleted)
         http_error(req, 409, "conflict",
                    arena_printf(http_req_arena(req),
-                                "the provider has %s connections; disconnect them first",
-                                PQgetvalue(res, 0, 2)));
+                                "the provider has %lld connections; disconnect them first",
+                                (long long)r.connections));
     else
         http_respond(req, 204, NULL, NULL, 0);
 }

@@ -1,6 +1,7 @@
 // One real `shark serve` (with its embedded PostgreSQL) for the browser
 // tests, and the admin API calls they make around the browser.
-import { spawn } from 'node:child_process'
+import { spawn, spawnSync } from 'node:child_process'
+import crypto from 'node:crypto'
 import fs from 'node:fs'
 import net from 'node:net'
 import os from 'node:os'
@@ -72,13 +73,39 @@ export class Shark {
     return text ? JSON.parse(text) : null
   }
 
-  // A token from /oauth/token with client_secret_basic.
-  async token(clientId, secret, params) {
+  // SQL against the server's embedded database (psql over its socket), to
+  // populate rows in the server's own shapes faster than the API would.
+  sql(q) {
+    const pg = path.join(this.dataDir, 'pg')
+    const r = spawnSync('psql', [`host=${path.join(pg, 'run')} dbname=shark user=shark`, '-X', '-A', '-t',
+      '-v', 'ON_ERROR_STOP=1', '-c', q], {
+      encoding: 'utf8',
+      env: { ...process.env, PGPASSWORD: fs.readFileSync(path.join(pg, 'password'), 'utf8').trim() },
+      timeout: 600_000,
+    })
+    if (r.status !== 0) throw new Error(`psql: ${r.stderr || r.error}`)
+    return r.stdout.trim()
+  }
+
+  // What /oauth/introspect says of a token (asked with the admin key).
+  async introspect(token) {
+    const r = await fetch(this.url('/oauth/introspect'), {
+      method: 'POST',
+      headers: { Authorization: `Bearer ${this.adminKey}`, 'Content-Type': 'application/x-www-form-urlencoded' },
+      body: new URLSearchParams({ token }),
+    })
+    if (!r.ok) throw new Error(`introspect: ${r.status} ${await r.text()}`)
+    return r.json()
+  }
+
+  // A token from /oauth/token with client_secret_basic (DPoP-bound with a key).
+  async token(clientId, secret, params, key) {
     const r = await fetch(this.url('/oauth/token'), {
       method: 'POST',
       headers: {
         Authorization: 'Basic ' + Buffer.from(`${encodeURIComponent(clientId)}:${encodeURIComponent(secret)}`).toString('base64'),
         'Content-Type': 'application/x-www-form-urlencoded',
+        ...(key ? { DPoP: key.proof(this.url('/oauth/token'), 'POST') } : {}),
       },
       body: new URLSearchParams(params),
     })
@@ -96,6 +123,23 @@ export class Shark {
     }
     this.proc = null
     fs.rmSync(this.tmp, { recursive: true, force: true })
+  }
+}
+
+// An ES256 DPoP key (RFC 9449) and its proofs.
+export function dpopKey() {
+  const { publicKey, privateKey } = crypto.generateKeyPairSync('ec', { namedCurve: 'P-256' })
+  const { kty, crv, x, y } = publicKey.export({ format: 'jwk' })
+  const b64 = (o) => Buffer.from(JSON.stringify(o)).toString('base64url')
+  return {
+    jwk: { kty, crv, x, y },
+    proof(htu, htm, token) {
+      const claims = { jti: crypto.randomUUID(), htm, htu, iat: Math.floor(Date.now() / 1000) }
+      if (token) claims.ath = crypto.createHash('sha256').update(token).digest('base64url')
+      const si = `${b64({ typ: 'dpop+jwt', alg: 'ES256', jwk: { kty, crv, x, y } })}.${b64(claims)}`
+      const sig = crypto.sign('sha256', Buffer.from(si), { key: privateKey, dsaEncoding: 'ieee-p1363' })
+      return `${si}.${sig.toString('base64url')}`
+    },
   }
 }
 

@@ -1,7 +1,7 @@
 // @vitest-environment jsdom
 import { afterEach, describe, expect, it } from "vitest";
 import { cleanup, fireEvent, render, screen } from "@testing-library/react";
-import { Field, Pager, SecretOnce, Table, splitList } from "./components";
+import { Field, SecretOnce, splitList } from "./components";
 import { hasDryRun, rowsOf, url } from "./api";
 import { useState } from "react";
 
@@ -76,18 +76,6 @@ describe("components", () => {
     expect(document.getElementById(input.getAttribute("aria-describedby")!)!.textContent).toBe("space separated");
   });
 
-  it("Pager disables what cannot be reached and says where it is", () => {
-    const seen: string[] = [];
-    render(<Pager offset={0} count={50} total={120} pageSize={50} onPrev={() => seen.push("prev")} onNext={() => seen.push("next")} />);
-    expect((screen.getByText("← Newer") as HTMLButtonElement).disabled).toBe(true);
-    expect(screen.getByText(/1–50 of 120/)).toBeTruthy();
-    fireEvent.click(screen.getByText("Older →"));
-    expect(seen).toEqual(["next"]);
-    cleanup();
-    render(<Pager offset={100} count={20} total={120} pageSize={50} onPrev={() => {}} onNext={() => {}} />);
-    expect((screen.getByText("Older →") as HTMLButtonElement).disabled).toBe(true);
-  });
-
   it("SecretOnce shows the secret until dismissed, then it is gone", () => {
     function Host() {
       const [s, setS] = useState<string | null>("s3cr3t-value");
@@ -98,14 +86,5 @@ describe("components", () => {
     fireEvent.click(screen.getByText("I have saved it"));
     expect(screen.queryByTestId("secret-value")).toBeNull();
     expect(document.body.textContent).not.toContain("s3cr3t-value");
-  });
-
-  it("Table labels each cell with its column (the phone layout reads it) and says when empty", () => {
-    render(<Table columns={[{ key: "a", label: "Alpha" }, { key: "b", label: "Beta" }]} rows={[{ id: 1, a: "x", b: ["p", "q"] }]} />);
-    const cell = screen.getByText("p q");
-    expect(cell.getAttribute("data-label")).toBe("Beta");
-    cleanup();
-    render(<Table columns={[{ key: "a", label: "Alpha" }]} rows={[]} empty="No agents." />);
-    expect(screen.getByText("No agents.")).toBeTruthy();
   });
 });

@@ -1,5 +1,5 @@
 import { cloneElement, ReactElement, ReactNode, useCallback, useEffect, useId, useRef, useState } from "react";
-import { api, ApiError, rowsOf, supportsDryRun } from "./api";
+import { api, ApiError, supportsDryRun } from "./api";
 
 export function navigate(to: string) {
   history.pushState(null, "", to);
@@ -52,6 +52,16 @@ export function ErrorNote({ error }: { error?: Error | null }) {
   );
 }
 
+// What an action did, said where the admin is looking.
+export function Done({ note }: { note?: string | null }) {
+  if (!note) return null;
+  return (
+    <p className="ok" role="status">
+      {note}
+    </p>
+  );
+}
+
 export function When({ at }: { at?: string | null }) {
   if (!at) return <span className="muted">—</span>;
   const d = new Date(at);
@@ -62,116 +72,7 @@ export function Badge({ kind, children }: { kind?: string; children: ReactNode }
   return <span className={`badge ${kind ?? ""}`}>{children}</span>;
 }
 
-export type Column<R> = { key: string; label: string; render?: (r: R) => ReactNode; className?: string };
-
-export function Table<R extends Record<string, any>>({
-  columns,
-  rows,
-  empty,
-  caption,
-  rowKey = "id",
-}: {
-  columns: Column<R>[];
-  rows: R[];
-  empty?: string;
-  caption?: string;
-  rowKey?: string;
-}) {
-  return (
-    <div className="table-wrap">
-      <table>
-        {caption && <caption>{caption}</caption>}
-        <thead>
-          <tr>
-            {columns.map((c) => (
-              <th key={c.key} scope="col" className={c.className}>
-                {c.label}
-              </th>
-            ))}
-          </tr>
-        </thead>
-        <tbody>
-          {rows.length === 0 ? (
-            <tr>
-              <td colSpan={columns.length} className="muted">
-                {empty ?? "Nothing here yet."}
-              </td>
-            </tr>
-          ) : (
-            rows.map((r, i) => (
-              <tr key={String(r[rowKey] ?? i)}>
-                {columns.map((c) => (
-                  <td key={c.key} data-label={c.label} className={c.className}>
-                    {c.render ? c.render(r) : fmt(r[c.key])}
-                  </td>
-                ))}
-              </tr>
-            ))
-          )}
-        </tbody>
-      </table>
-    </div>
-  );
-}
-
-function fmt(v: unknown): ReactNode {
-  if (v === null || v === undefined || v === "") return <span className="muted">—</span>;
-  if (Array.isArray(v)) return v.join(" ");
-  if (typeof v === "object") return <code>{JSON.stringify(v)}</code>;
-  return String(v);
-}
-
-// A listing paged by the API's limit/offset and total.
-export function usePaged(path: string, query: Record<string, any>, pageSize = 50) {
-  const [offset, setOffset] = useState(0);
-  const key = JSON.stringify(query);
-  useEffect(() => setOffset(0), [path, key]);
-  const res = useLoad(() => api(path, { query: { ...query, limit: pageSize, offset } }), [path, key, offset]);
-  const total: number | undefined = res.data?.total;
-  const rows = rowsOf(res.data);
-  return {
-    ...res,
-    rows,
-    pager: (
-      <Pager
-        offset={offset}
-        count={rows.length}
-        total={total}
-        pageSize={pageSize}
-        onPrev={() => setOffset(Math.max(0, offset - pageSize))}
-        onNext={() => setOffset(offset + pageSize)}
-      />
-    ),
-  };
-}
-
-export function Pager(p: {
-  offset: number;
-  count: number;
-  total?: number;
-  pageSize: number;
-  onPrev: () => void;
-  onNext: () => void;
-  hasNext?: boolean;
-}) {
-  const hasNext = p.hasNext ?? (p.total !== undefined ? p.offset + p.count < p.total : p.count === p.pageSize);
-  return (
-    <nav className="pager" aria-label="pages">
-      <button onClick={p.onPrev} disabled={p.offset === 0}>
-        ← Newer
-      </button>
-      <span className="muted">
-        {p.count === 0 ? "0" : `${(p.offset + 1).toLocaleString()}–${(p.offset + p.count).toLocaleString()}`}
-        {p.total !== undefined && ` of ${p.total.toLocaleString()}`}
-      </span>
-      <button onClick={p.onNext} disabled={!hasNext}>
-        Older →
-      </button>
-    </nav>
-  );
-}
-
-export function Modal({ title, children, onClose }: { title: string; children: ReactNode; onClose: () => void }) {
+function Modal({ title, children, onClose }: { title: string; children: ReactNode; onClose: () => void }) {
   const ref = useRef<HTMLDialogElement>(null);
   useEffect(() => {
     const d = ref.current;
@@ -196,8 +97,10 @@ const COUNT_LABELS: Record<string, string> = {
   matched_client_count: "clients match the pattern",
 };
 
-// Asks before a destructive action and says what it will revoke: the counts
-// come from the route's dry run when the server offers one.
+// Asks before a destructive action and says what it will revoke. It calls
+// `path` (or runs `run`, for an action that needs more than one request
+// body); with `route`, the path as the OpenAPI document names it, the counts
+// come first from that operation's dry run when the server offers one.
 export function Confirm({
   title,
   what,
@@ -206,26 +109,32 @@ export function Confirm({
   body,
   query,
   method = "POST",
+  run,
+  ready = true,
   confirmLabel = "Revoke",
   onDone,
   onClose,
 }: {
   title: string;
   what: ReactNode;
-  path: string;
-  route: string; // the path as the OpenAPI document names it, e.g. /api/v1/agents/{id}/tokens/revoke-all
+  path?: string;
+  route?: string; // e.g. /api/v1/agents/{id}/tokens/revoke-all
   body?: unknown;
   query?: Record<string, any>;
   method?: string;
+  run?: () => Promise<any>; // instead of path: may throw to say what is wrong
+  ready?: boolean; // false while the dialog's own fields are incomplete
   confirmLabel?: string;
   onDone: (result: any) => void;
   onClose: () => void;
 }) {
-  const [counts, setCounts] = useState<Record<string, number> | null | "none">(null);
+  const [counts, setCounts] = useState<Record<string, number> | null | "none" | "skip">(route ? null : "skip");
   const [error, setError] = useState<Error | null>(null);
   const [busy, setBusy] = useState(false);
   useEffect(() => {
+    if (!route || !path) return;
     let live = true;
+    setCounts(null);
     supportsDryRun(route, method).then(async (yes) => {
       if (!yes) return live && setCounts("none");
       try {
@@ -243,12 +152,12 @@ export function Confirm({
       live = false;
     };
     // eslint-disable-next-line react-hooks/exhaustive-deps
-  }, [path]);
+  }, [path, JSON.stringify(query)]);
   async function go() {
     setBusy(true);
     setError(null);
     try {
-      onDone(await api(path, { method, body, query }));
+      onDone(await (run ? run() : api(path!, { method, body, query })));
     } catch (e) {
       setError(e as Error);
       setBusy(false);
@@ -257,7 +166,7 @@ export function Confirm({
   return (
     <Modal title={title} onClose={onClose}>
       <div className="confirm-what">{what}</div>
-      {counts === null ? (
+      {counts === "skip" ? null : counts === null ? (
         <p className="muted">Counting what this reaches…</p>
       ) : counts === "none" ? (
         <p className="muted" data-testid="no-counts">
@@ -277,7 +186,7 @@ export function Confirm({
         <button onClick={onClose} autoFocus>
           Cancel
         </button>
-        <button className="danger" onClick={go} disabled={busy || counts === null}>
+        <button className="danger" onClick={go} disabled={busy || counts === null || !ready}>
           {confirmLabel}
         </button>
       </div>

@@ -197,14 +197,14 @@ def test_unauthenticated_writes_change_nothing(shark):
     app = make_app(shark)
     agent = make_agent(shark, app["id"])
     bad = BAD_AUTH["wrong_key"]
-    before = api(shark, "GET", "/api/v1/apps").json()["total"]
+    before = api(shark, "GET", "/api/v1/apps", params={"total": "true"}).json()["total"]
     assert shark.request("POST", "/api/v1/apps", headers=dict(bad),
                          json={"name": "sneaky"}).status_code == 401
     assert shark.request("DELETE", "/api/v1/agents/" + agent["id"],
                          headers=dict(bad)).status_code == 401
     assert shark.request("POST", "/api/v1/agents/%s/rotate-secret" % agent["id"],
                          headers=dict(bad)).status_code == 401
-    assert api(shark, "GET", "/api/v1/apps").json()["total"] == before
+    assert api(shark, "GET", "/api/v1/apps", params={"total": "true"}).json()["total"] == before
     assert api(shark, "GET", "/api/v1/agents/" + agent["id"]).status_code == 200
     token_ok(shark, agent["id"], agent["client_secret"])  # the secret was not rotated
 
@@ -257,11 +257,11 @@ def test_app_create_get_and_shape(shark):
     {"name": "x" * 201},
 ], ids=lambda b: json.dumps(b)[:40])
 def test_app_create_rejects_bad_fields(shark, body):
-    before = api(shark, "GET", "/api/v1/apps").json()["total"]
+    before = api(shark, "GET", "/api/v1/apps", params={"total": "true"}).json()["total"]
     r = api(shark, "POST", "/api/v1/apps", body)
     assert r.status_code == 400, r.text
     assert_api_error(r.json(), "invalid_request")
-    assert api(shark, "GET", "/api/v1/apps").json()["total"] == before
+    assert api(shark, "GET", "/api/v1/apps", params={"total": "true"}).json()["total"] == before
 
 
 @pytest.mark.parametrize("raw", [
@@ -300,27 +300,27 @@ def test_rotate_secret_rejects_non_object_json(shark):
 
 def test_app_list_pagination(shark):
     ids = [make_app(shark)["id"] for _ in range(3)]
-    r = api(shark, "GET", "/api/v1/apps", params={"limit": 2, "offset": 0})
+    r = api(shark, "GET", "/api/v1/apps", params={"limit": 2, "offset": 0, "total": "true"})
     assert r.status_code == 200, r.text
     page = r.json()
-    assert set(page) == {"data", "total", "limit", "offset"}
-    assert page["limit"] == 2 and page["offset"] == 0 and len(page["data"]) == 2
+    assert set(page) == {"data", "total", "limit", "next_cursor"}
+    assert page["limit"] == 2 and len(page["data"]) == 2 and page["next_cursor"]
     total = page["total"]
     assert total >= 3
     # Newest first: the last three created lead the list.
     first3 = api(shark, "GET", "/api/v1/apps", params={"limit": 3}).json()["data"]
     assert [a["id"] for a in first3] == ids[::-1]
-    # Walking every page yields every app exactly once.
+    # Walking every page by legacy offset yields every app exactly once.
     seen = []
     offset = 0
     while offset < total:
         p = api(shark, "GET", "/api/v1/apps", params={"limit": 2, "offset": offset}).json()
-        assert p["total"] == total and p["offset"] == offset
+        assert "total" not in p
         seen += [a["id"] for a in p["data"]]
         offset += 2
     assert len(seen) == total == len(set(seen))
-    past = api(shark, "GET", "/api/v1/apps", params={"offset": total + 5}).json()
-    assert past["data"] == [] and past["total"] == total
+    past = api(shark, "GET", "/api/v1/apps", params={"offset": total + 5, "total": "true"}).json()
+    assert past["data"] == [] and past["total"] == total and past["next_cursor"] is None
 
 
 @pytest.mark.parametrize("q", [{"limit": 0}, {"limit": 1001}, {"limit": "abc"}, {"limit": ""},
@@ -496,7 +496,7 @@ def test_agent_caller_chosen_client_id(shark):
                                                    "scopes": [], "client_id": bad})
         assert r.status_code == 400, (bad, r.text)
         assert_api_error(r.json(), "invalid_request")
-    assert api(shark, "GET", "/api/v1/agents", params={"app_id": app["id"]}).json()["total"] == 1
+    assert api(shark, "GET", "/api/v1/agents", params={"app_id": app["id"], "total": "true"}).json()["total"] == 1
 
 
 def test_agent_scopes_must_be_within_the_apps(shark):
@@ -510,7 +510,7 @@ def test_agent_scopes_must_be_within_the_apps(shark):
     assert ok["scopes"] == ["mcp:write"]
     none = make_agent(shark, app["id"], scopes=[])
     assert none["scopes"] == []
-    assert api(shark, "GET", "/api/v1/agents", params={"app_id": app["id"]}).json()["total"] == 2
+    assert api(shark, "GET", "/api/v1/agents", params={"app_id": app["id"], "total": "true"}).json()["total"] == 2
 
 
 def test_agent_unknown_app_and_unknown_creator(shark):
@@ -523,7 +523,7 @@ def test_agent_unknown_app_and_unknown_creator(shark):
             {"app_id": app["id"], "name": "n", "scopes": [], "created_by": "usr_nobody"})
     assert r.status_code == 400, r.text
     assert_api_error(r.json(), "invalid_request")
-    assert api(shark, "GET", "/api/v1/agents", params={"app_id": app["id"]}).json()["total"] == 0
+    assert api(shark, "GET", "/api/v1/agents", params={"app_id": app["id"], "total": "true"}).json()["total"] == 0
     uid = make_user(shark)
     agent = make_agent(shark, app["id"], created_by=uid)
     assert agent["created_by"] == uid
@@ -560,7 +560,7 @@ def test_agent_create_rejects_bad_fields(shark, patch):
     r = api(shark, "POST", "/api/v1/agents", body)
     assert r.status_code == 400, r.text
     assert_api_error(r.json(), "invalid_request")
-    assert api(shark, "GET", "/api/v1/agents", params={"app_id": app["id"]}).json()["total"] == 0
+    assert api(shark, "GET", "/api/v1/agents", params={"app_id": app["id"], "total": "true"}).json()["total"] == 0
 
 
 def test_agent_grant_types_are_enforced(shark):
@@ -635,7 +635,7 @@ def test_sql_metacharacters_are_stored_verbatim(shark, name):
     ev = events_named(audit(shark, target_id=agent["id"]), "agent.created")
     assert ev[0]["metadata"]["name"] == name
     # Meta-characters in filters are values, not SQL.
-    r = api(shark, "GET", "/api/v1/agents", params={"app_id": name})
+    r = api(shark, "GET", "/api/v1/agents", params={"app_id": name, "total": "true"})
     assert r.status_code == 200 and r.json()["total"] == 0
 
 
@@ -652,10 +652,10 @@ def test_agent_list_filters_and_pagination(shark):
                {"status": "disabled"}).status_code == 200
 
     def ids(**q):
-        r = api(shark, "GET", "/api/v1/agents", params=q)
+        r = api(shark, "GET", "/api/v1/agents", params=dict(q, total="true"))
         assert r.status_code == 200, r.text
         page = r.json()
-        assert set(page) == {"data", "total", "limit", "offset"}
+        assert set(page) == {"data", "total", "limit", "next_cursor"}
         return [x["id"] for x in page["data"]], page["total"]
 
     assert ids(app_id=app1["id"]) == ([c["id"], b["id"], a["id"]], 3)
@@ -673,7 +673,7 @@ def test_agent_list_filters_and_pagination(shark):
         r = api(shark, "GET", "/api/v1/agents", params={"status": s})
         assert r.status_code == 400, (s, r.text)
         assert_api_error(r.json(), "invalid_request")
-    everything = api(shark, "GET", "/api/v1/agents", params={"limit": 1000}).json()
+    everything = api(shark, "GET", "/api/v1/agents", params={"limit": 1000, "total": "true"}).json()
     assert everything["total"] >= 4 and everything["limit"] == 1000
     assert all(x["id"].startswith("shark_agent_") for x in everything["data"])
 
@@ -760,8 +760,8 @@ def test_agent_disable_revokes_tokens_and_blocks_issuance(shark):
     assert r.json()["status"] == "disabled"
     for t in toks:
         assert introspect(shark, t) == {"active": False}
-    tl = api(shark, "GET", "/api/v1/agents/%s/tokens" % agent["id"]).json()
-    assert tl == {"data": [], "total": 0, "next_cursor": None}
+    tl = api(shark, "GET", "/api/v1/agents/%s/tokens" % agent["id"], params={"total": "true"}).json()
+    assert tl == {"data": [], "limit": 100, "total": 0, "next_cursor": None}
     r = get_token(shark, agent["id"], agent["client_secret"])
     assert r.status_code == 401, r.text
     assert_oauth_error(r.json(), "invalid_client")
@@ -811,15 +811,16 @@ def test_agent_tokens_lists_live_tokens(shark):
     app = make_app(shark)
     agent = make_agent(shark, app["id"], scopes=["mcp:read", "mcp:write"])
     path = "/api/v1/agents/%s/tokens" % agent["id"]
-    assert api(shark, "GET", path).json() == {"data": [], "total": 0, "next_cursor": None}
+    assert api(shark, "GET", path).json() == {"data": [], "limit": 100, "next_cursor": None}
     key = EcKey()
     bearer = token_ok(shark, agent["id"], agent["client_secret"], scope="mcp:read")
     bound = token_ok(shark, agent["id"], agent["client_secret"], key=key)
     assert bound["token_type"] == "DPoP"
-    r = api(shark, "GET", path)
+    r = api(shark, "GET", path, params={"total": "true"})
     assert r.status_code == 200, r.text
     body = r.json()
-    assert set(body) == {"data", "total", "next_cursor"} and body["total"] == 2 and len(body["data"]) == 2
+    assert set(body) == {"data", "limit", "total", "next_cursor"}
+    assert body["total"] == 2 and len(body["data"]) == 2
     by_id = {t["token_id"]: t for t in body["data"]}
     jti_bearer = unverified_claims(bearer["access_token"])["jti"]
     jti_bound = unverified_claims(bound["access_token"])["jti"]
@@ -834,12 +835,12 @@ def test_agent_tokens_lists_live_tokens(shark):
     # Another agent's tokens are not listed here.
     other = make_agent(shark, app["id"])
     token_ok(shark, other["id"], other["client_secret"])
-    assert api(shark, "GET", path).json()["total"] == 2
+    assert api(shark, "GET", path, params={"total": "true"}).json()["total"] == 2
     # A token revoked through RFC 7009 leaves the list.
     rv = requests.post(shark.url("/oauth/revoke"), data={"token": bearer["access_token"]},
                        auth=(agent["id"], agent["client_secret"]), timeout=15)
     assert rv.status_code == 200, rv.text
-    body = api(shark, "GET", path).json()
+    body = api(shark, "GET", path, params={"total": "true"}).json()
     assert body["total"] == 1 and [t["token_id"] for t in body["data"]] == [jti_bound]
 
 
@@ -860,7 +861,7 @@ def test_revoke_all(shark):
     for t in toks:
         assert introspect(shark, t) == {"active": False}
     assert introspect(shark, other_tok)["active"] is True
-    assert api(shark, "GET", "/api/v1/agents/%s/tokens" % agent["id"]).json()["total"] == 0
+    assert api(shark, "GET", "/api/v1/agents/%s/tokens" % agent["id"], params={"total": "true"}).json()["total"] == 0
     again = api(shark, "POST", "/api/v1/agents/%s/tokens/revoke-all" % agent["id"])
     assert again.status_code == 200
     assert again.json() == {"revoked_count": 0, "agent_id": agent["id"]}
@@ -1039,7 +1040,7 @@ def test_rotate_dpop_key(shark):
     assert_oauth_error(r.json(), "invalid_dpop_proof")
     tok = token_ok(shark, agent["id"], secret, key=k2)
     assert introspect(shark, tok["access_token"])["cnf"] == {"jkt": k2.jkt}
-    listed = api(shark, "GET", "/api/v1/agents/%s/tokens" % agent["id"]).json()
+    listed = api(shark, "GET", "/api/v1/agents/%s/tokens" % agent["id"], params={"total": "true"}).json()
     assert listed["total"] == 1 and listed["data"][0]["jkt"] == k2.jkt
 
     ev = events_named(audit(shark, target_id=agent["id"]), "agent.dpop_key_rotated")
@@ -1266,7 +1267,7 @@ def test_customer_journey_end_to_end(shark):
     header = json.loads(base64.urlsafe_b64decode(tok["access_token"].split(".")[0] + "=="))
     assert header["kid"] in [k["kid"] for k in jwks["keys"]]
     # The admin sees the token.
-    tl = api(shark, "GET", "/api/v1/agents/%s/tokens" % client_id).json()
+    tl = api(shark, "GET", "/api/v1/agents/%s/tokens" % client_id, params={"total": "true"}).json()
     assert tl["total"] == 1 and tl["data"][0]["jkt"] == prover.jkt
     # 4. Trouble: revoke every token the agent holds; effective at once.
     r = api(shark, "POST", "/api/v1/agents/%s/tokens/revoke-all" % client_id)
@@ -1334,7 +1335,7 @@ def test_revoke_all_after_parallel_issuance(shark):
     r = api(shark, "POST", "/api/v1/agents/%s/tokens/revoke-all" % agent["id"])
     assert r.status_code == 200 and r.json()["revoked_count"] == 10
     assert not any(introspect(shark, t)["active"] for t in before)
-    listed = api(shark, "GET", "/api/v1/agents/%s/tokens" % agent["id"]).json()
+    listed = api(shark, "GET", "/api/v1/agents/%s/tokens" % agent["id"], params={"total": "true"}).json()
     assert listed["total"] == 0
 
 
@@ -1394,7 +1395,7 @@ def test_agent_orphaned_by_cascade_cannot_get_unbounded_scopes(shark):
         r = api(shark, "PATCH", path, body)
         assert r.status_code == 400, (body, r.text)
         assert_api_error(r.json(), "invalid_request")
-        got = api(shark, "GET", path).json()
+        got = api(shark, "GET", path, params={"total": "true"}).json()
         assert got["status"] == "disabled" and got["scopes"] == ["mcp:read", "mcp:write"], got
     t = get_token(shark, agent["id"], agent["client_secret"], scope="root:all")
     # disabled by the cascade: no token of any scope

@@ -60,7 +60,7 @@ def test_shape_and_order(au):
     assert r.status_code == 200
     assert r.headers["Content-Type"].startswith("application/json")
     body = r.json()
-    assert set(body) == {"data", "next_cursor"}
+    assert set(body) == {"data", "limit", "next_cursor"}
     assert body["next_cursor"] is None
     data = body["data"]
     assert len(data) == STARTS + 1

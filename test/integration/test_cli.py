@@ -256,16 +256,20 @@ def test_app_create_and_list(shark):
     assert row and row[0]["NAME"] == name and row[0]["SCOPES"] == "mcp:read,mcp:write"
 
     body = ok_json(shark, "app", "list")
-    assert {"data", "total", "limit", "offset"} <= set(body)
+    assert {"data", "limit", "next_cursor"} <= set(body)
     app = [a for a in body["data"] if a["id"] == f["id"]][0]
     assert app["scopes"] == ["mcp:read", "mcp:write"]
 
     created = ok_json(shark, "app", "create", "--name", uniq("a"), "--scopes", "x,y")
     assert created["scopes"] == ["x", "y"]
     page = ok_json(shark, "app", "list", "--limit", "1", "--offset", "1")
-    assert page["limit"] == 1 and page["offset"] == 1 and len(page["data"]) == 1
+    assert page["limit"] == 1 and len(page["data"]) == 1
+    first = ok_json(shark, "app", "list", "--limit", "1")
     r = ok(shark, "app", "list", "--limit", "1")
-    assert "next page: --offset 1" in r.stdout
+    assert "next page: --cursor %s" % first["next_cursor"] in r.stdout
+    # the cursor the hint names gives the page the offset does
+    after = ok_json(shark, "app", "list", "--limit", "1", "--cursor", first["next_cursor"])
+    assert after["data"] == page["data"]
 
 
 def test_agent_create_and_list(shark):
@@ -306,7 +310,7 @@ def test_agent_tokens_and_revoke_all(shark):
     assert introspect(shark, tok)["active"] is True
 
     listed = ok_json(shark, "agent", "tokens", agent["id"])
-    assert listed["total"] == 1
+    assert len(listed["data"]) == 1 and listed["next_cursor"] is None
     token_id = listed["data"][0]["token_id"]
     names, rows = table(ok(shark, "agent", "tokens", agent["id"]).stdout)
     assert names == ["TOKEN_ID", "SCOPE", "JKT", "EXPIRES", "CREATED"]
@@ -316,7 +320,7 @@ def test_agent_tokens_and_revoke_all(shark):
     r = ok(shark, "agent", "revoke-all", agent["id"])
     assert "revoked 1 token(s) of agent %s" % agent["id"] in r.stdout
     assert introspect(shark, tok)["active"] is False
-    assert ok_json(shark, "agent", "tokens", agent["id"])["total"] == 0
+    assert ok_json(shark, "agent", "tokens", agent["id"])["data"] == []
     again = ok_json(shark, "agent", "revoke-all", agent["id"])
     assert again["revoked_count"] == 0 and again["agent_id"] == agent["id"]
 
@@ -542,12 +546,12 @@ def test_serve_refuses_bad_flags(args, says):
 
 
 def test_app_create_refused_by_the_server(shark):
-    before = ok_json(shark, "app", "list", "--limit", "1")["total"]
+    before = ok_json(shark, "app", "list", "--limit", "1")["data"]
     r = cli(shark, "app", "create", "--name", uniq("bad"), "--scopes", 'a"b')
     assert r.returncode == 1, r.stderr
     assert "scopes must be" in r.stderr and "HTTP 400, invalid_request" in r.stderr, r.stderr
     assert r.stdout == ""
-    assert ok_json(shark, "app", "list", "--limit", "1")["total"] == before
+    assert ok_json(shark, "app", "list", "--limit", "1")["data"] == before
 
 
 def test_agent_commands_refused_by_the_server(shark):

@@ -312,7 +312,7 @@ def _response_for(op, status):
 def test_member_check_finds_an_undocumented_member():
     app = {"id": "app_x", "name": "n", "description": None, "scopes": [], "redirect_uris": [],
            "resources": [], "created_at": "t", "updated_at": "t"}
-    page = {"data": [app], "total": 1, "limit": 1, "offset": 0}
+    page = {"data": [app], "total": 1, "limit": 1, "next_cursor": None}
     ref = {"$ref": "#/components/schemas/AppPage"}
     assert undocumented_members(ref, page) == []
     page["data"][0] = dict(app, secret="leak")

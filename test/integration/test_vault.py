@@ -293,7 +293,7 @@ def expire(s, conn_id, seconds_left=5):
 # -- providers -------------------------------------------------------------------------
 
 def test_builtin_templates_are_listed_with_real_endpoints(vshark):
-    r = api(vshark, "GET", "/api/v1/vault/providers")
+    r = api(vshark, "GET", "/api/v1/vault/providers", params={"total": "true"})
     assert r.status_code == 200, r.text
     by_id = {p["id"]: p for p in r.json()["items"]}
     for pid in ("google_gmail", "google_calendar", "google_drive", "microsoft", "slack",
@@ -304,7 +304,7 @@ def test_builtin_templates_are_listed_with_real_endpoints(vshark):
     assert by_id["google_gmail"]["token_url"] == "https://oauth2.googleapis.com/token"
     assert by_id["google_gmail"]["revoke_url"] == "https://oauth2.googleapis.com/revoke"
     assert by_id["microsoft"]["revoke_url"] is None
-    assert r.json()["total"] == len(r.json()["items"])
+    assert r.json()["total"] == len(r.json()["items"]) and r.json()["items"] == r.json()["data"]
 
 
 def test_builtin_takes_client_credentials_but_keeps_endpoints(vshark):
@@ -387,7 +387,7 @@ def test_connect_flow(vshark, provider):
     assert "Connected" in r.text and "text/html" in r.headers["Content-Type"]
     assert sess.get(vshark.url(cb), timeout=15).status_code == 400  # single use
 
-    r = api(vshark, "GET", "/api/v1/vault/connections", params={"user_id": uid})
+    r = api(vshark, "GET", "/api/v1/vault/connections", params={"user_id": uid, "total": "true"})
     assert r.status_code == 200 and r.json()["total"] == 1
     conn = r.json()["items"][0]
     assert conn["provider_id"] == pid and conn["provider_name"] == "Fake"
@@ -655,11 +655,77 @@ def test_connection_create_validation_and_listing(vshark, provider):
     assert c["expires_at"].startswith("2030-01-01")
     r = api(vshark, "GET", "/api/v1/vault/connections", params={"provider_id": pid})
     assert r.status_code == 200 and [x["id"] for x in r.json()["items"]] == [c["id"]]
-    r = api(vshark, "GET", "/api/v1/vault/connections", params={"limit": 1})
+    r = api(vshark, "GET", "/api/v1/vault/connections", params={"limit": 1, "total": "true"})
     assert r.status_code == 200 and len(r.json()["items"]) == 1 and r.json()["total"] >= 1
     # A reconnect keeps the connection's id and replaces its tokens.
     c2, _, _ = connect(vshark, uid, pid, provider, 1900000000)
     assert c2["id"] == c["id"]
+
+
+
+def list_all(s, **params):
+    """Every connection the filters select, page by page (limit 1) by cursor."""
+    seen, cursor = [], None
+    for _ in range(100):
+        q = dict(params, limit=1, **({"cursor": cursor} if cursor else {}))
+        r = api(s, "GET", "/api/v1/vault/connections", params=q)
+        assert r.status_code == 200, r.text
+        seen += r.json()["data"]
+        cursor = r.json()["next_cursor"]
+        if cursor is None:
+            return seen
+    raise AssertionError("the pages never ended")
+
+
+def test_needs_reauth_filter(vshark, provider):
+    """The provider refuses two users' refresh tokens; the needs_reauth filter lists
+    exactly those, beside provider_id and user_id and through cursor pages."""
+    pid = make_provider(vshark, provider)
+    conns = []
+    for _ in range(5):
+        uid = flows.sign_up(vshark).id
+        conn, _, _ = connect(vshark, uid, pid, provider, int(time.time()) + 10)
+        agent = make_agent(vshark, uid)
+        key = EcKey()
+        conns.append((conn, agent_token(vshark, agent, key), key))
+    stale = {conns[1][0]["id"], conns[3][0]["id"]}
+    provider.mode = "invalid_grant"
+    try:
+        for conn, token, key in conns:
+            if conn["id"] in stale:
+                assert vault_fetch(vshark, pid, token, key).status_code == 409
+    finally:
+        provider.mode = "ok"
+    ids = {c["id"] for c, _, _ in conns}
+
+    got = list_all(vshark, provider_id=pid, needs_reauth="true")
+    assert sorted(x["id"] for x in got) == sorted(stale)
+    assert all(x["needs_reauth"] is True for x in got)
+    got = list_all(vshark, provider_id=pid, needs_reauth="false")
+    assert sorted(x["id"] for x in got) == sorted(ids - stale)
+    assert all(x["needs_reauth"] is False for x in got)
+    # Alone it spans providers: ours are among them, and nothing fresh is.
+    got = list_all(vshark, needs_reauth="true")
+    assert len({x["id"] for x in got}) == len(got)
+    assert stale <= {x["id"] for x in got} and all(x["needs_reauth"] for x in got)
+    assert not (ids - stale) & {x["id"] for x in got}
+    # With user_id, and with an exact total.
+    one = conns[1][0]
+    r = api(vshark, "GET", "/api/v1/vault/connections",
+            params={"user_id": one["user_id"], "needs_reauth": "true", "total": "true"})
+    assert [x["id"] for x in r.json()["data"]] == [one["id"]] and r.json()["total"] == 1
+    r = api(vshark, "GET", "/api/v1/vault/connections",
+            params={"user_id": one["user_id"], "needs_reauth": "false", "total": "true"})
+    assert r.json()["data"] == [] and r.json()["total"] == 0 and r.json()["items"] == []
+    r = api(vshark, "GET", "/api/v1/vault/connections",
+            params={"provider_id": pid, "needs_reauth": "true", "total": "true", "limit": 1})
+    assert r.json()["total"] == 2 and len(r.json()["data"]) == 1 and r.json()["next_cursor"]
+
+    for bad in ("yes", "1", "", "TRUE", "true,false"):
+        r = api(vshark, "GET", "/api/v1/vault/connections", params={"needs_reauth": bad})
+        assert r.status_code == 400, bad
+        assert_api_error(r.json(), "invalid_request")
+        assert "needs_reauth" in r.json()["error"]["message"]
 
 
 # -- at rest ------------------------------------------------------------------------------

@@ -24,6 +24,7 @@
 #include <unistd.h>
 
 #include <jansson.h>
+#include <libpq-fe.h>
 
 #include "store/agents.h"
 #include "store/auth.h"
@@ -227,16 +228,12 @@ static void admin_query(const char *ci, const char *sql, char *out, size_t len)
 static void test_migrate(void **state)
 {
     char err[512], ci[1200], v[64];
-    PGconn *c;
     pid_t kids[4];
     int status;
 
     assert_int_equal(store_migrate(conninfo, err, sizeof(err)), 0);
     assert_int_equal(store_migrate(conninfo, err, sizeof(err)), 0);
-    c = PQconnectdb(conninfo);
-    assert_int_equal(PQstatus(c), CONNECTION_OK);
-    assert_int_equal(store_schema_version(c), store_schema_latest());
-    PQfinish(c);
+    assert_int_equal(store_schema_version(conninfo), store_schema_latest());
 
     /* Concurrent processes on an empty database: all succeed, each
      * migration is recorded once. */
@@ -255,9 +252,7 @@ static void test_migrate(void **state)
     admin_query(ci, "SELECT count(*) - count(DISTINCT version) FROM schema_migrations", v,
                 sizeof(v));
     assert_string_equal(v, "0");
-    c = PQconnectdb(ci);
-    assert_int_equal(store_schema_version(c), store_schema_latest());
-    PQfinish(c);
+    assert_int_equal(store_schema_version(ci), store_schema_latest());
 
     /* A database ahead of the binary is refused with a clear message. */
     admin_query(ci, "INSERT INTO schema_migrations (version, name) VALUES (999999, 'future')", NULL,
@@ -869,6 +864,14 @@ static long long jint(json_t *o, const char *key)
     return (long long)json_integer_value(v);
 }
 
+/* A listing's page (store/page.h): limit and offset, with the total. */
+static const store_page_q *page(int limit, int offset)
+{
+    static store_page_q q;
+    q = (store_page_q){.limit = limit, .offset = offset, .total = true};
+    return &q;
+}
+
 /* The value of one SQL read on a side connection. */
 static const char *sql1(const char *fmt, ...)
 {
@@ -974,15 +977,15 @@ static void test_store_users(void **state)
     assert_int_equal(R.err, STORE_ECONFLICT);
 
     /* list: a plain substring, any case; % is an ordinary character */
-    OK(store_user_list(tp, "ann.STORE@", 10, 0, on_rows, &R));
+    OK(store_user_list(tp, "ann.STORE@", page(10, 0), on_rows, &R));
     assert_string_equal(col("total"), "1");
     json_t *d = js(col("data"));
     assert_int_equal(json_array_size(d), 1);
     assert_string_equal(jstr(json_array_get(d, 0), "id"), ann);
     json_decref(d);
-    OK(store_user_list(tp, "%.store@", 10, 0, on_rows, &R));
+    OK(store_user_list(tp, "%.store@", page(10, 0), on_rows, &R));
     assert_string_equal(col("total"), "0");
-    OK(store_user_list(tp, ".store@example.test", 1, 1, on_rows, &R));
+    OK(store_user_list(tp, ".store@example.test", page(1, 1), on_rows, &R));
     assert_string_equal(col("total"), "2");
     d = js(col("data"));
     assert_int_equal(json_array_size(d), 1);
@@ -1027,38 +1030,32 @@ static void test_store_users(void **state)
     char consent[64];
     snprintf(consent, sizeof(consent), "%s", col("id"));
     assert_true(strncmp(consent, "cns_", 4) == 0);
-    OK(store_user_agents(tp, ann, "created", 10, 0, on_rows, &R));
-    assert_string_equal(col("found"), "true");
-    json_t *b = js(col("body"));
-    assert_int_equal(jint(b, "total"), 1);
-    assert_string_equal(jstr(json_array_get(json_object_get(b, "data"), 0), "id"),
-                        "shark_agent_users_own");
+    OK(store_user_agents(tp, ann, "created", page(10, 0), on_rows, &R));
+    assert_string_equal(col("total"), "1");
+    json_t *b = js(col("data"));
+    assert_string_equal(jstr(json_array_get(b, 0), "id"), "shark_agent_users_own");
     json_decref(b);
-    OK(store_user_agents(tp, ann, "authorized", 10, 0, on_rows, &R));
-    b = js(col("body"));
-    assert_int_equal(jint(b, "total"), 1);
-    assert_string_equal(jstr(json_array_get(json_object_get(b, "data"), 0), "id"),
-                        "shark_agent_users_other");
+    OK(store_user_agents(tp, ann, "authorized", page(10, 0), on_rows, &R));
+    assert_string_equal(col("total"), "1");
+    b = js(col("data"));
+    assert_string_equal(jstr(json_array_get(b, 0), "id"), "shark_agent_users_other");
     json_decref(b);
-    OK(store_user_agents(tp, ann, "all", 10, 0, on_rows, &R));
-    b = js(col("body"));
-    assert_int_equal(jint(b, "total"), 2);
-    json_decref(b);
-    OK(store_user_agents(tp, "usr_nobody", "all", 10, 0, on_rows, &R));
-    assert_string_equal(col("found"), "false");
+    OK(store_user_agents(tp, ann, "all", page(10, 0), on_rows, &R));
+    assert_string_equal(col("total"), "2");
+    OK(store_user_agents(tp, "usr_nobody", "all", page(10, 0), on_rows, &R));
+    assert_int_equal(R.ntuples, 0);
 
     /* consents: listed, revoked once with the tokens its client holds for the user */
-    OK(store_user_consents(tp, ann, on_rows, &R));
-    assert_string_equal(col("found"), "true");
-    b = js(col("body"));
-    assert_int_equal(jint(b, "total"), 1);
-    json_t *c0 = json_array_get(json_object_get(b, "data"), 0);
+    OK(store_user_consents(tp, ann, page(10, 0), on_rows, &R));
+    assert_string_equal(col("total"), "1");
+    b = js(col("data"));
+    json_t *c0 = json_array_get(b, 0);
     assert_string_equal(jstr(c0, "id"), consent);
     assert_string_equal(json_string_value(json_array_get(json_object_get(c0, "scopes"), 0)),
                         "mcp:read");
     json_decref(b);
-    OK(store_user_consents(tp, "usr_nobody", on_rows, &R));
-    assert_string_equal(col("found"), "false");
+    OK(store_user_consents(tp, "usr_nobody", page(10, 0), on_rows, &R));
+    assert_int_equal(R.ntuples, 0);
     issue_token("tok_users_for_ann", "shark_agent_users_other", ann, NULL);
     issue_token("tok_users_for_bob", "shark_agent_users_other", bob, NULL);
     OK(store_consent_revoke(tp, bob, consent, &WHO, on_rows, &R)); /* not bob's */
@@ -1147,7 +1144,7 @@ static void test_store_apps_and_agents(void **state)
     assert_int_equal(R.ntuples, 1);
     OK(store_app_get(tp, "app_nope", on_rows, &R));
     assert_int_equal(R.ntuples, 0);
-    OK(store_app_list(tp, 1, 0, on_rows, &R));
+    OK(store_app_list(tp, page(1, 0), on_rows, &R));
     json_t *d = js(col("data"));
     assert_int_equal(json_array_size(d), 1);
     json_decref(d);
@@ -1193,9 +1190,9 @@ static void test_store_apps_and_agents(void **state)
     assert_int_equal(R.err, STORE_ECONFLICT);
 
     /* list and get */
-    OK(store_agent_list(tp, "app_st_agents", NULL, NULL, 10, 0, on_rows, &R));
+    OK(store_agent_list(tp, "app_st_agents", NULL, NULL, page(10, 0), on_rows, &R));
     assert_string_equal(col("total"), "2");
-    OK(store_agent_list(tp, "app_st_agents", owner, "active", 10, 0, on_rows, &R));
+    OK(store_agent_list(tp, "app_st_agents", owner, "active", page(10, 0), on_rows, &R));
     assert_string_equal(col("total"), "1");
     d = js(col("data"));
     assert_string_equal(jstr(json_array_get(d, 0), "id"), "shark_agent_st_a");
@@ -1211,14 +1208,36 @@ static void test_store_apps_and_agents(void **state)
     /* tokens, Layer 2, rotations */
     issue_token("tok_st_a1", "shark_agent_st_a", NULL, "jkt-one");
     issue_token("tok_st_a2", "shark_agent_st_a", NULL, NULL);
-    OK(store_agent_tokens(tp, "shark_agent_st_a", 100, NULL, NULL, on_rows, &R));
+    OK(store_agent_tokens(tp, "shark_agent_st_a", page(100, 0), on_rows, &R));
     assert_string_equal(col("total"), "2");
     assert_null(col("next"));
-    OK(store_agent_tokens(tp, "shark_agent_st_a", 1, NULL, NULL, on_rows, &R));
+    OK(store_agent_tokens(tp, "shark_agent_st_a", page(1, 0), on_rows, &R));
     assert_string_equal(col("total"), "2");
     assert_non_null(col("next"));
-    OK(store_agent_tokens(tp, "shark_agent_nope", 100, NULL, NULL, on_rows, &R));
+    OK(store_agent_tokens(tp, "shark_agent_nope", page(100, 0), on_rows, &R));
     assert_int_equal(R.ntuples, 0);
+    /* the next page from the position the first one ends at; no total unless asked */
+    store_page_q q = {.limit = 1};
+    OK(store_agent_tokens(tp, "shark_agent_st_a", &q, on_rows, &R));
+    assert_null(col("total"));
+    char pos[128];
+    snprintf(pos, sizeof(pos), "%s", col("next"));
+    json_t *one = js(col("data"));
+    char first[64];
+    snprintf(first, sizeof(first), "%s", jstr(json_array_get(one, 0), "token_id"));
+    json_decref(one);
+    char *sp = strchr(pos, ' ');
+    assert_non_null(sp);
+    *sp = '\0';
+    q.after_ts = pos;
+    q.after_id = sp + 1;
+    assert_string_equal(q.after_id, first);
+    OK(store_agent_tokens(tp, "shark_agent_st_a", &q, on_rows, &R));
+    assert_null(col("next"));
+    one = js(col("data"));
+    assert_int_equal(json_array_size(one), 1);
+    assert_true(strcmp(jstr(json_array_get(one, 0), "token_id"), first) != 0);
+    json_decref(one);
     OK(store_agent_rotate_secret(tp, "shark_agent_st_a", "new-hash", 60, &WHO, on_rows, &R));
     assert_non_null(col("rotated_at"));
     assert_string_equal(sql1("SELECT secret_hash || '|' || prev_secret_hash FROM oauth_clients "
@@ -1364,7 +1383,7 @@ static void test_store_accounts_and_sessions(void **state)
     assert_string_equal(val(0, 0), "false"); /* idle expiry passed */
     OK(store_session_get(tp, "sess_hash_none", 600, on_rows, &R));
     assert_int_equal(R.ntuples, 0);
-    OK(store_session_list(tp, "usr_st_signup", on_rows, &R));
+    OK(store_session_list(tp, "usr_st_signup", page(100, 0), on_rows, &R));
     json_t *l = js(val(0, 0));
     assert_int_equal(json_array_size(l), 2); /* not the idle one */
     json_decref(l);
@@ -1378,7 +1397,7 @@ static void test_store_accounts_and_sessions(void **state)
     assert_string_equal(val(0, 0), "0");
     OK(store_session_get(tp, "sess_hash_1", 600, on_rows, &R));
     assert_int_equal(R.ntuples, 0);
-    OK(store_session_list(tp, "usr_st_signup", on_rows, &R));
+    OK(store_session_list(tp, "usr_st_signup", page(100, 0), on_rows, &R));
     assert_string_equal(val(0, 0), "[]");
 
     OK(store_user_claims(tp, "usr_st_signup", on_rows, &R));
@@ -1622,9 +1641,8 @@ static void test_store_revoke_layer4_and_feed(void **state)
     assert_string_equal(col("revoked_count"), "0");
 
     /* the feed: in (revoked_at, jti) order, paged exactly */
-    OK(store_revocations(tp, since, NULL, 100, on_rows, &R));
-    json_t *b = js(col("body"));
-    json_t *data = json_object_get(b, "data");
+    OK(store_revocations(tp, since, NULL, page(100, 0), on_rows, &R));
+    json_t *data = js(col("data"));
     int seen = 0;
     for (size_t i = 0; i < json_array_size(data); i++) {
         const char *j = jstr(json_array_get(data, i), "jti");
@@ -1632,16 +1650,17 @@ static void test_store_revoke_layer4_and_feed(void **state)
         assert_true(strcmp(j, "tok_l4_4") != 0);
     }
     assert_int_equal(seen, 3);
-    json_decref(b);
+    json_decref(data);
     char cursor[64] = "", after[64] = "";
     int paged = 0;
     for (int i = 0; i < 20; i++) {
-        OK(store_revocations(tp, i ? cursor : since, i ? after : NULL, 1, on_rows, &R));
-        b = js(col("body"));
-        data = json_object_get(b, "data");
+        OK(store_revocations(tp, i ? cursor : since, i ? after : NULL, page(1, 0), on_rows, &R));
+        json_t *b = js(col("extra"));
+        data = js(col("data"));
         if (json_array_size(data) == 0) {
             assert_true(json_is_null(json_object_get(b, "next_since")));
             json_decref(b);
+            json_decref(data);
             break;
         }
         assert_int_equal(json_array_size(data), 1);
@@ -1649,9 +1668,10 @@ static void test_store_revoke_layer4_and_feed(void **state)
         snprintf(cursor, sizeof(cursor), "%s", jstr(b, "next_since"));
         snprintf(after, sizeof(after), "%s", jstr(b, "next_after_jti"));
         json_decref(b);
+        json_decref(data);
     }
     assert_int_equal(paged, 3);
-    DO(store_revocations(tp, "not a time", NULL, 10, on_rows, &R));
+    DO(store_revocations(tp, "not a time", NULL, page(10, 0), on_rows, &R));
     assert_int_equal(R.err, STORE_EINVALID);
     tp_close();
 }
@@ -1715,10 +1735,9 @@ static void test_store_vault(void **state)
     assert_int_equal(R.ntuples, 1);
     OK(store_vault_provider_get(tp, "st_nope", on_rows, &R));
     assert_int_equal(R.ntuples, 0);
-    OK(store_vault_provider_list(tp, on_rows, &R));
-    json_t *items = js(col("items"));
+    OK(store_vault_provider_list(tp, page(1000, 0), on_rows, &R));
+    json_t *items = js(col("data"));
     assert_int_equal((long)json_array_size(items), atol(col("total")));
-    assert_true(json_is_true(json_object_get(json_array_get(items, 0), "builtin")));
     json_decref(items);
     store_vault_provider_in pup = {.id = "st_prov", .name = "Renamed"};
     OK(store_vault_provider_update(tp, &pup, false, &WHO, on_rows, &R));
@@ -1774,9 +1793,18 @@ static void test_store_vault(void **state)
     cin.id = "conn_st_racer";
     OK(store_vault_conn_upsert(tp, &cin, &WHO, on_rows, &R));
     assert_int_equal(R.ntuples, 0);
-    OK(store_vault_conn_list(tp, "st_prov", NULL, 10, 0, on_rows, &R));
+    store_vault_conn_filter by_prov = {.provider_id = "st_prov"};
+    OK(store_vault_conn_list(tp, &by_prov, page(10, 0), on_rows, &R));
     assert_string_equal(col("total"), "1");
-    OK(store_vault_conn_list(tp, NULL, other, 10, 0, on_rows, &R));
+    store_vault_conn_filter by_user = {.user_id = other};
+    OK(store_vault_conn_list(tp, &by_user, page(10, 0), on_rows, &R));
+    assert_string_equal(col("total"), "0");
+    /* needs_reauth, alone or beside the provider, has its own statement */
+    store_vault_conn_filter fresh = {.provider_id = "st_prov", .needs_reauth = "false"};
+    OK(store_vault_conn_list(tp, &fresh, page(10, 0), on_rows, &R));
+    assert_string_equal(col("total"), "1");
+    store_vault_conn_filter stale = {.provider_id = "st_prov", .needs_reauth = "true"};
+    OK(store_vault_conn_list(tp, &stale, page(10, 0), on_rows, &R));
     assert_string_equal(col("total"), "0");
     OK(store_vault_conn_get(tp, "conn_st_1", on_rows, &R));
     assert_int_equal(R.ntuples, 1);
@@ -1854,6 +1882,10 @@ static void test_store_vault(void **state)
     assert_string_equal(val(0, 4), "false");
     OK(store_vault_refresh_claim(tp, "conn_st_1", 200000, on_rows, &R));
     assert_int_equal(R.ntuples, 0); /* never while it needs re-authorisation */
+    OK(store_vault_conn_list(tp, &stale, page(10, 0), on_rows, &R));
+    assert_string_equal(col("total"), "1");
+    OK(store_vault_conn_list(tp, &fresh, page(10, 0), on_rows, &R));
+    assert_string_equal(col("total"), "0");
     OK(store_vault_conn_poll(tp, "conn_nope", 60, on_rows, &R));
     assert_int_equal(R.ntuples, 0);
 

@@ -1,19 +1,42 @@
 import { FormEvent, useState } from "react";
 import { api, rowsOf } from "../api";
-import {
-  Badge,
-  Confirm,
-  ErrorNote,
-  Field,
-  Link,
-  Modal,
-  SecretOnce,
-  splitList,
-  usePaged,
-  useLoad,
-  When,
-} from "../components";
+import { Badge, Confirm, Done, ErrorNote, Field, Link, SecretOnce, splitList, useLoad, When } from "../components";
+import { Column, DataTable, nextPosition, useCursorList } from "../list";
 import { EventTable } from "./Audit";
+
+const AGENT_COLUMNS: Column<any>[] = [
+  {
+    key: "name",
+    label: "Name",
+    render: (a) => <Link to={`/admin/agents/${encodeURIComponent(a.id)}`}>{a.name || a.id}</Link>,
+  },
+  { key: "client_id", label: "Client ID", render: (a) => <code>{a.client_id}</code> },
+  {
+    key: "status",
+    label: "Status",
+    render: (a) => <Badge kind={a.status === "active" ? "good" : "bad"}>{a.status}</Badge>,
+  },
+  { key: "scopes", label: "Scopes" },
+  {
+    key: "dpop_jkt",
+    label: "DPoP key",
+    render: (a) => (a.dpop_jkt ? <code>{a.dpop_jkt.slice(0, 12)}…</code> : "any"),
+  },
+  { key: "created_at", label: "Created", render: (a) => <When at={a.created_at} /> },
+];
+
+const TOKEN_COLUMNS: Column<any>[] = [
+  { key: "token_id", label: "Token (jti)", render: (t) => <code>{t.token_id}</code> },
+  { key: "scope", label: "Scope" },
+  { key: "jkt", label: "Key", render: (t) => (t.jkt ? <code>{t.jkt.slice(0, 12)}…</code> : "bearer") },
+  { key: "created_at", label: "Issued", render: (t) => <When at={t.created_at} /> },
+  { key: "expires_at", label: "Expires", render: (t) => <When at={t.expires_at} /> },
+  {
+    key: "chain",
+    label: "Chain",
+    render: (t) => <Link to={`/admin/tokens/${encodeURIComponent(t.token_id)}/chain`}>Delegation</Link>,
+  },
+];
 
 function queryParam(name: string) {
   return new URLSearchParams(location.search).get(name) ?? "";
@@ -22,7 +45,7 @@ function queryParam(name: string) {
 export function Agents() {
   const [appId, setAppId] = useState(queryParam("app_id"));
   const [status, setStatus] = useState("");
-  const list = usePaged("/api/v1/agents", { app_id: appId, status });
+  const list = useCursorList("/api/v1/agents", { app_id: appId, status });
   const [creating, setCreating] = useState(false);
   const [secret, setSecret] = useState<{ id: string; value: string } | null>(null);
   return (
@@ -63,54 +86,16 @@ export function Agents() {
         </Field>
       </div>
       <ErrorNote error={list.error} />
-      <div className="table-wrap">
-        <table>
-          <thead>
-            <tr>
-              <th scope="col">Name</th>
-              <th scope="col">Client ID</th>
-              <th scope="col">Status</th>
-              <th scope="col">Scopes</th>
-              <th scope="col">DPoP key</th>
-              <th scope="col">Created</th>
-            </tr>
-          </thead>
-          <tbody>
-            {list.rows.map((a) => (
-              <tr key={a.id}>
-                <td data-label="Name">
-                  <Link to={`/admin/agents/${encodeURIComponent(a.id)}`}>{a.name || a.id}</Link>
-                </td>
-                <td data-label="Client ID">
-                  <code>{a.client_id}</code>
-                </td>
-                <td data-label="Status">
-                  <Badge kind={a.status === "active" ? "good" : "bad"}>{a.status}</Badge>
-                </td>
-                <td data-label="Scopes">{(a.scopes ?? []).join(" ")}</td>
-                <td data-label="DPoP key">{a.dpop_jkt ? <code>{a.dpop_jkt.slice(0, 12)}…</code> : "any"}</td>
-                <td data-label="Created">
-                  <When at={a.created_at} />
-                </td>
-              </tr>
-            ))}
-            {list.rows.length === 0 && !list.loading && (
-              <tr>
-                <td colSpan={6} className="muted">
-                  No agents match.
-                </td>
-              </tr>
-            )}
-          </tbody>
-        </table>
-      </div>
-      {list.pager}
+      <DataTable columns={AGENT_COLUMNS} list={list} label="agents" empty="No agents match." />
     </section>
   );
 }
 
 function NewAgent({ defaultApp, onDone }: { defaultApp: string; onDone: (a: any) => void }) {
-  const apps = useLoad(() => api("/api/v1/apps", { query: { limit: 200 } }), []);
+  // The newest 1,000 applications to choose from; past that, an ID to type.
+  const apps = useLoad(() => api("/api/v1/apps", { query: { limit: 1000 } }), []);
+  const listed = rowsOf(apps.data);
+  const more = nextPosition(apps.data, { offset: 0 }, listed.length) !== null;
   const [appId, setAppId] = useState(defaultApp);
   const [name, setName] = useState("");
   const [scopes, setScopes] = useState("");
@@ -131,16 +116,31 @@ function NewAgent({ defaultApp, onDone }: { defaultApp: string; onDone: (a: any)
   return (
     <form className="panel" onSubmit={submit}>
       <h2>New agent</h2>
-      <Field label="Application">
-        <select value={appId} onChange={(e) => setAppId(e.target.value)} name="agent_app" required>
-          <option value="">choose…</option>
-          {rowsOf(apps.data).map((a) => (
+      {more ? (
+        <Field label="Application" hint="its ID; the newest 1,000 are suggested">
+          <input value={appId} onChange={(e) => setAppId(e.target.value.trim())} name="agent_app" list="apps" required />
+        </Field>
+      ) : (
+        <Field label="Application">
+          <select value={appId} onChange={(e) => setAppId(e.target.value)} name="agent_app" required>
+            <option value="">choose…</option>
+            {listed.map((a) => (
+              <option key={a.id} value={a.id}>
+                {a.name} ({a.id})
+              </option>
+            ))}
+          </select>
+        </Field>
+      )}
+      {more && (
+        <datalist id="apps">
+          {listed.map((a) => (
             <option key={a.id} value={a.id}>
-              {a.name} ({a.id})
+              {a.name}
             </option>
           ))}
-        </select>
-      </Field>
+        </datalist>
+      )}
       <Field label="Name">
         <input value={name} onChange={(e) => setName(e.target.value)} required name="agent_name" />
       </Field>
@@ -158,8 +158,9 @@ function NewAgent({ defaultApp, onDone }: { defaultApp: string; onDone: (a: any)
 export function AgentDetail({ id }: { id: string }) {
   const enc = encodeURIComponent(id);
   const agent = useLoad(() => api(`/api/v1/agents/${enc}`), [id]);
-  const tokens = useLoad(() => api(`/api/v1/agents/${enc}/tokens`), [id]);
-  const events = useLoad(() => api("/api/v1/audit-logs", { query: { actor_id: id, limit: 20 } }), [id]);
+  // No total: an agent may hold a million tokens; the dry run counts them.
+  const tokens = useCursorList(`/api/v1/agents/${enc}/tokens`);
+  const events = useCursorList("/api/v1/audit-logs", { actor_id: id }, { pageSize: 20 });
   const [dialog, setDialog] = useState<"revoke" | "secret" | "dpop" | null>(null);
   const [secret, setSecret] = useState<string | null>(null);
   const [note, setNote] = useState<string | null>(null);
@@ -177,11 +178,7 @@ export function AgentDetail({ id }: { id: string }) {
             <h1>{a.name || a.id}</h1>
             <Badge kind={a.status === "active" ? "good" : "bad"}>{a.status}</Badge>
           </div>
-          {note && (
-            <p className="ok" role="status">
-              {note}
-            </p>
-          )}
+          <Done note={note} />
           {secret && <SecretOnce label="New client secret" value={secret} onDismiss={() => setSecret(null)} />}
           <div className="actions wrap">
             <button className="danger" onClick={() => setDialog("revoke")}>
@@ -210,56 +207,16 @@ export function AgentDetail({ id }: { id: string }) {
       )}
       <h2>Live tokens</h2>
       <ErrorNote error={tokens.error} />
-      <div className="table-wrap">
-        <table>
-          <thead>
-            <tr>
-              <th scope="col">Token (jti)</th>
-              <th scope="col">Scope</th>
-              <th scope="col">Key</th>
-              <th scope="col">Issued</th>
-              <th scope="col">Expires</th>
-              <th scope="col">Chain</th>
-            </tr>
-          </thead>
-          <tbody>
-            {rowsOf(tokens.data).map((t) => (
-              <tr key={t.token_id}>
-                <td data-label="jti">
-                  <code>{t.token_id}</code>
-                </td>
-                <td data-label="Scope">{t.scope}</td>
-                <td data-label="Key">{t.jkt ? <code>{t.jkt.slice(0, 12)}…</code> : "bearer"}</td>
-                <td data-label="Issued">
-                  <When at={t.created_at} />
-                </td>
-                <td data-label="Expires">
-                  <When at={t.expires_at} />
-                </td>
-                <td data-label="Chain">
-                  <Link to={`/admin/tokens/${encodeURIComponent(t.token_id)}/chain`}>Delegation</Link>
-                </td>
-              </tr>
-            ))}
-            {rowsOf(tokens.data).length === 0 && (
-              <tr>
-                <td colSpan={6} className="muted">
-                  No live tokens.
-                </td>
-              </tr>
-            )}
-          </tbody>
-        </table>
-      </div>
+      <DataTable columns={TOKEN_COLUMNS} list={tokens} rowKey="token_id" label="live tokens" empty="No live tokens." />
       <h2>Its audit events</h2>
-      <EventTable rows={rowsOf(events.data)} />
+      <EventTable list={events} />
       {dialog === "revoke" && a && (
         <Confirm
           title={`Revoke every token of ${a.name || a.id}?`}
           what={
             <p>
               Revokes all of this agent's live access and refresh tokens, and every token derived from them by
-              exchange. It has <strong>{tokens.data?.total ?? "?"}</strong> live tokens of its own.
+              exchange. The agent stays active and can get new tokens.
             </p>
           }
           path={`/api/v1/agents/${enc}/tokens/revoke-all`}
@@ -301,74 +258,56 @@ export function AgentDetail({ id }: { id: string }) {
 
 function RotateSecret({ id, onClose, onDone }: { id: string; onClose: () => void; onDone: (s: string) => void }) {
   const [grace, setGrace] = useState("0");
-  const [error, setError] = useState<Error | null>(null);
-  async function go() {
-    try {
-      const r = await api(`/api/v1/agents/${encodeURIComponent(id)}/rotate-secret`, {
-        method: "POST",
-        body: { grace_period_seconds: Number(grace) || 0 },
-      });
-      onDone(r.client_secret);
-    } catch (e) {
-      setError(e as Error);
-    }
-  }
   return (
-    <Modal title="Rotate the client secret?" onClose={onClose}>
-      <p>A new secret is made and shown once. The old one stops working after the grace period.</p>
-      <Field label="Grace period (seconds)">
-        <input type="number" min={0} max={604800} value={grace} onChange={(e) => setGrace(e.target.value)} />
-      </Field>
-      <ErrorNote error={error} />
-      <div className="actions">
-        <button onClick={onClose} autoFocus>
-          Cancel
-        </button>
-        <button className="danger" onClick={go}>
-          Rotate
-        </button>
-      </div>
-    </Modal>
+    <Confirm
+      title="Rotate the client secret?"
+      what={
+        <>
+          <p>A new secret is made and shown once. The old one stops working after the grace period.</p>
+          <Field label="Grace period (seconds)">
+            <input type="number" min={0} max={604800} value={grace} onChange={(e) => setGrace(e.target.value)} />
+          </Field>
+        </>
+      }
+      path={`/api/v1/agents/${encodeURIComponent(id)}/rotate-secret`}
+      body={{ grace_period_seconds: Number(grace) || 0 }}
+      confirmLabel="Rotate"
+      onClose={onClose}
+      onDone={(r) => onDone(r.client_secret)}
+    />
   );
 }
 
 function RotateDpop({ id, onClose, onDone }: { id: string; onClose: () => void; onDone: (r: any) => void }) {
   const [jwk, setJwk] = useState("");
-  const [error, setError] = useState<Error | null>(null);
-  async function go() {
+  async function run() {
     let key: unknown;
     try {
       key = JSON.parse(jwk);
     } catch {
-      setError(new Error("The key must be a JSON Web Key (a JSON object)."));
-      return;
+      throw new Error("The key must be a JSON Web Key (a JSON object).");
     }
-    try {
-      onDone(
-        await api(`/api/v1/agents/${encodeURIComponent(id)}/rotate-dpop-key`, {
-          method: "POST",
-          body: { new_public_key_jwk: key },
-        }),
-      );
-    } catch (e) {
-      setError(e as Error);
-    }
+    return api(`/api/v1/agents/${encodeURIComponent(id)}/rotate-dpop-key`, {
+      method: "POST",
+      body: { new_public_key_jwk: key },
+    });
   }
   return (
-    <Modal title="Rotate the DPoP key?" onClose={onClose}>
-      <p>Pins the agent to a new public key. Tokens bound to the old key are revoked.</p>
-      <Field label="New public key (JWK)">
-        <textarea rows={6} value={jwk} onChange={(e) => setJwk(e.target.value)} spellCheck={false} />
-      </Field>
-      <ErrorNote error={error} />
-      <div className="actions">
-        <button onClick={onClose} autoFocus>
-          Cancel
-        </button>
-        <button className="danger" onClick={go} disabled={!jwk.trim()}>
-          Rotate and revoke
-        </button>
-      </div>
-    </Modal>
+    <Confirm
+      title="Rotate the DPoP key?"
+      what={
+        <>
+          <p>Pins the agent to a new public key. Tokens bound to the old key are revoked.</p>
+          <Field label="New public key (JWK)">
+            <textarea rows={6} value={jwk} onChange={(e) => setJwk(e.target.value)} spellCheck={false} />
+          </Field>
+        </>
+      }
+      run={run}
+      ready={jwk.trim() !== ""}
+      confirmLabel="Rotate and revoke"
+      onClose={onClose}
+      onDone={onDone}
+    />
   );
 }

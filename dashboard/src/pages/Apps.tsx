@@ -1,9 +1,10 @@
 import { FormEvent, useState } from "react";
 import { api } from "../api";
-import { Confirm, ErrorNote, Field, Link, splitList, usePaged, When } from "../components";
+import { Confirm, ErrorNote, Field, Link, splitList, When } from "../components";
+import { DataTable, useCursorList } from "../list";
 
 export function Apps() {
-  const list = usePaged("/api/v1/apps", {});
+  const list = useCursorList("/api/v1/apps");
   const [creating, setCreating] = useState(false);
   const [deleting, setDeleting] = useState<any>(null);
   return (
@@ -16,49 +17,30 @@ export function Apps() {
       </div>
       {creating && <NewApp onDone={() => (setCreating(false), list.reload())} />}
       <ErrorNote error={list.error} />
-      <div className="table-wrap">
-        <table>
-          <thead>
-            <tr>
-              <th scope="col">Name</th>
-              <th scope="col">Application ID</th>
-              <th scope="col">Scopes</th>
-              <th scope="col">Created</th>
-              <th scope="col">
-                <span className="sr">Actions</span>
-              </th>
-            </tr>
-          </thead>
-          <tbody>
-            {list.rows.map((a) => (
-              <tr key={a.id}>
-                <td data-label="Name">{a.name}</td>
-                <td data-label="ID">
-                  <code>{a.id}</code>
-                </td>
-                <td data-label="Scopes">{(a.scopes ?? []).join(" ")}</td>
-                <td data-label="Created">
-                  <When at={a.created_at} />
-                </td>
-                <td className="row-actions">
-                  <Link to={`/admin/agents?app_id=${encodeURIComponent(a.id)}`}>Agents</Link>
-                  <button className="danger" onClick={() => setDeleting(a)}>
-                    Delete
-                  </button>
-                </td>
-              </tr>
-            ))}
-            {list.rows.length === 0 && !list.loading && (
-              <tr>
-                <td colSpan={5} className="muted">
-                  No applications yet.
-                </td>
-              </tr>
-            )}
-          </tbody>
-        </table>
-      </div>
-      {list.pager}
+      <DataTable
+        list={list}
+        label="applications"
+        empty="No applications yet."
+        columns={[
+          { key: "name", label: "Name" },
+          { key: "id", label: "Application ID", render: (a) => <code>{a.id}</code> },
+          { key: "scopes", label: "Scopes" },
+          { key: "created_at", label: "Created", render: (a) => <When at={a.created_at} /> },
+          {
+            key: "actions",
+            label: "Actions",
+            actions: true,
+            render: (a) => (
+              <>
+                <Link to={`/admin/agents?app_id=${encodeURIComponent(a.id)}`}>Agents</Link>
+                <button className="danger" onClick={() => setDeleting(a)}>
+                  Delete
+                </button>
+              </>
+            ),
+          },
+        ]}
+      />
       {deleting && (
         <Confirm
           title={`Delete ${deleting.name}?`}

@@ -1,68 +1,67 @@
 import { useEffect, useRef, useState } from "react";
 import { api, apiText, rowsOf } from "../api";
 import { ErrorNote, Field, Link, When } from "../components";
+import { Column, CursorList, DataTable, useCursorList } from "../list";
 
 const TOKEN_EVENT = /^oauth\.token_(issued|exchanged|refreshed|revoked)$/;
 
-export function EventTable({ rows, fresh }: { rows: any[]; fresh?: Set<string> }) {
+const EVENT_COLUMNS: Column<any>[] = [
+  { key: "created_at", label: "When", render: (e) => <When at={e.created_at} /> },
+  { key: "event", label: "Event", render: (e) => <code>{e.event}</code> },
+  {
+    key: "actor",
+    label: "Actor",
+    render: (e) => (
+      <>
+        {e.actor_type}
+        {e.actor_id && e.actor_id !== e.actor_type && (
+          <>
+            {" "}
+            <code>{e.actor_id}</code>
+          </>
+        )}
+      </>
+    ),
+  },
+  {
+    key: "target",
+    label: "Target",
+    render: (e) => (
+      <>
+        {e.target_id ? <code>{e.target_id}</code> : <span className="muted">—</span>}
+        {TOKEN_EVENT.test(e.event) && e.target_id && (
+          <>
+            {" "}
+            <Link to={`/admin/tokens/${encodeURIComponent(e.target_id)}/chain`}>delegation</Link>
+          </>
+        )}
+      </>
+    ),
+  },
+  {
+    key: "metadata",
+    label: "Details",
+    className: "meta",
+    render: (e) =>
+      e.metadata && Object.keys(e.metadata).length > 0 ? (
+        <code>{JSON.stringify(e.metadata)}</code>
+      ) : (
+        <span className="muted">—</span>
+      ),
+  },
+];
+
+export function EventTable({ rows, list, fresh }: { rows?: any[]; list?: CursorList; fresh?: Set<string> }) {
   return (
-    <div className="table-wrap">
-      <table className="events">
-        <thead>
-          <tr>
-            <th scope="col">When</th>
-            <th scope="col">Event</th>
-            <th scope="col">Actor</th>
-            <th scope="col">Target</th>
-            <th scope="col">Details</th>
-          </tr>
-        </thead>
-        <tbody>
-          {rows.map((e) => (
-            <tr key={e.id} className={fresh?.has(e.id) ? "fresh" : ""}>
-              <td data-label="When">
-                <When at={e.created_at} />
-              </td>
-              <td data-label="Event">
-                <code>{e.event}</code>
-              </td>
-              <td data-label="Actor">
-                {e.actor_type}
-                {e.actor_id && e.actor_id !== e.actor_type && (
-                  <>
-                    {" "}
-                    <code>{e.actor_id}</code>
-                  </>
-                )}
-              </td>
-              <td data-label="Target">
-                {e.target_id ? <code>{e.target_id}</code> : <span className="muted">—</span>}
-                {TOKEN_EVENT.test(e.event) && e.target_id && (
-                  <>
-                    {" "}
-                    <Link to={`/admin/tokens/${encodeURIComponent(e.target_id)}/chain`}>delegation</Link>
-                  </>
-                )}
-              </td>
-              <td data-label="Details" className="meta">
-                {e.metadata && Object.keys(e.metadata).length > 0 ? (
-                  <code>{JSON.stringify(e.metadata)}</code>
-                ) : (
-                  <span className="muted">—</span>
-                )}
-              </td>
-            </tr>
-          ))}
-          {rows.length === 0 && (
-            <tr>
-              <td colSpan={5} className="muted">
-                No events.
-              </td>
-            </tr>
-          )}
-        </tbody>
-      </table>
-    </div>
+    <DataTable
+      className="events"
+      label="audit events"
+      columns={EVENT_COLUMNS}
+      rows={rows}
+      list={list}
+      empty="No events."
+      rowClass={(e) => (fresh?.has(e.id) ? "fresh" : "")}
+    />
   );
 }
 
@@ -82,52 +81,41 @@ export function Audit() {
   for (const k of Object.keys(EMPTY) as (keyof Filters)[]) initial[k] = qs.get(k) ?? "";
   const [draft, setDraft] = useState<Filters>(initial);
   const [filters, setFilters] = useState<Filters>(initial);
-  const [cursors, setCursors] = useState<(string | null)[]>([null]); // a stack: back pops
-  const [page, setPage] = useState<{ rows: any[]; next: string | null }>({ rows: [], next: null });
-  const [error, setError] = useState<Error | null>(null);
   const [tail, setTail] = useState(false);
-  const [fresh, setFresh] = useState<Set<string>>(new Set());
   const [exporting, setExporting] = useState(false);
-  const cursor = cursors[cursors.length - 1];
+  const [error, setError] = useState<Error | null>(null);
   const query = { ...filters, since: iso(filters.since), until: iso(filters.until) };
-
-  useEffect(() => {
-    let live = true;
-    api("/api/v1/audit-logs", { query: { ...query, limit: 50, cursor } }).then(
-      (r) => live && (setPage({ rows: rowsOf(r), next: r.next_cursor ?? null }), setError(null)),
-      (e) => live && setError(e),
-    );
-    return () => {
-      live = false;
-    };
-    // eslint-disable-next-line react-hooks/exhaustive-deps
-  }, [JSON.stringify(filters), cursor]);
+  const list = useCursorList("/api/v1/audit-logs", query);
 
   // Live tail: poll for events at or after the newest one shown (the
-  // `since` filter is the cursor), every 2 s, only on the first page.
+  // `since` filter is the cursor), every 2 s, only on the first page. What
+  // it finds goes above the page, at most 500 rows in all.
+  const [tailed, setTailed] = useState<any[]>([]);
+  const [fresh, setFresh] = useState<Set<string>>(new Set());
+  useEffect(() => setTailed([]), [JSON.stringify(filters), list.pageNumber, list.answer]);
+  const shown = [...tailed, ...list.rows.filter((x) => !tailed.some((t) => t.id === x.id))].slice(0, 500);
   const newest = useRef<string | null>(null);
-  newest.current = page.rows[0]?.created_at ?? newest.current;
+  newest.current = shown[0]?.created_at ?? newest.current;
+  const have = useRef<Set<string>>(new Set());
+  have.current = new Set(shown.map((x) => x.id));
   useEffect(() => {
-    if (!tail || cursors.length > 1) return;
+    if (!tail || list.pageNumber > 1) return;
     const t = setInterval(async () => {
       try {
         const r = await api("/api/v1/audit-logs", {
           query: { ...query, since: newest.current ?? query.since, limit: 200 },
         });
-        setPage((p) => {
-          const have = new Set(p.rows.map((x) => x.id));
-          const add = rowsOf(r).filter((x) => !have.has(x.id));
-          if (add.length === 0) return p;
-          setFresh(new Set(add.map((x) => x.id)));
-          return { ...p, rows: [...add, ...p.rows].slice(0, 500) };
-        });
+        const add = rowsOf(r).filter((x) => !have.current.has(x.id));
+        if (add.length === 0) return;
+        setFresh(new Set(add.map((x) => x.id)));
+        setTailed((p) => [...add, ...p].slice(0, 500));
       } catch (e) {
         setError(e as Error);
       }
     }, 2000);
     return () => clearInterval(t);
     // eslint-disable-next-line react-hooks/exhaustive-deps
-  }, [tail, cursors.length, JSON.stringify(filters)]);
+  }, [tail, list.pageNumber, JSON.stringify(filters)]);
 
   async function exportCsv() {
     setExporting(true);
@@ -173,7 +161,6 @@ export function Audit() {
         onSubmit={(e) => {
           e.preventDefault();
           setFilters(draft);
-          setCursors([null]);
         }}
       >
         <Field label="Event" hint="exact, or a prefix like oauth.*">
@@ -208,24 +195,14 @@ export function Audit() {
             onClick={() => {
               setDraft(EMPTY);
               setFilters(EMPTY);
-              setCursors([null]);
             }}
           >
             Clear
           </button>
         </div>
       </form>
-      <ErrorNote error={error} />
-      <EventTable rows={page.rows} fresh={fresh} />
-      <nav className="pager" aria-label="pages">
-        <button onClick={() => setCursors(cursors.slice(0, -1))} disabled={cursors.length === 1}>
-          ← Newer
-        </button>
-        <span className="muted">page {cursors.length}</span>
-        <button onClick={() => page.next && setCursors([...cursors, page.next])} disabled={!page.next}>
-          Older →
-        </button>
-      </nav>
+      <ErrorNote error={error ?? list.error} />
+      <EventTable rows={shown} list={list} fresh={fresh} />
     </section>
   );
 }

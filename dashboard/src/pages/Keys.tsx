@@ -1,6 +1,6 @@
 import { useState } from "react";
-import { ErrorNote, Modal, Table, useLoad } from "../components";
-import { api } from "../api";
+import { Confirm, Done, ErrorNote, useLoad } from "../components";
+import { DataTable } from "../list";
 
 // The signing keys are public in the JWKS; rotating retires the current
 // ones (they stay published until the tokens they signed expire).
@@ -8,18 +8,6 @@ export function Keys() {
   const jwks = useLoad(() => fetch("/.well-known/jwks.json").then((r) => r.json()), []);
   const [asking, setAsking] = useState(false);
   const [note, setNote] = useState<string | null>(null);
-  const [error, setError] = useState<Error | null>(null);
-  async function rotate() {
-    setError(null);
-    try {
-      const r = await api("/api/v1/admin/keys/rotate", { method: "POST", body: {} });
-      setAsking(false);
-      setNote(`Rotated: new key ${r?.kid ?? r?.id ?? ""}.`);
-      jwks.reload();
-    } catch (e) {
-      setError(e as Error);
-    }
-  }
   return (
     <section>
       <div className="head">
@@ -28,14 +16,11 @@ export function Keys() {
           Rotate keys
         </button>
       </div>
-      {note && (
-        <p className="ok" role="status">
-          {note}
-        </p>
-      )}
+      <Done note={note} />
       <ErrorNote error={jwks.error} />
-      <Table
+      <DataTable
         rowKey="kid"
+        label="signing keys"
         columns={[
           { key: "kid", label: "Key ID", render: (k) => <code>{k.kid}</code> },
           { key: "alg", label: "Algorithm" },
@@ -45,21 +30,24 @@ export function Keys() {
         rows={jwks.data?.keys ?? []}
       />
       {asking && (
-        <Modal title="Rotate the signing keys?" onClose={() => setAsking(false)}>
-          <p>
-            New tokens are signed with a new key. Tokens already issued stay valid: the old key is still published
-            until they expire. Nothing is revoked.
-          </p>
-          <ErrorNote error={error} />
-          <div className="actions">
-            <button onClick={() => setAsking(false)} autoFocus>
-              Cancel
-            </button>
-            <button className="danger" onClick={rotate}>
-              Rotate
-            </button>
-          </div>
-        </Modal>
+        <Confirm
+          title="Rotate the signing keys?"
+          what={
+            <p>
+              New tokens are signed with a new key. Tokens already issued stay valid: the old key is still published
+              until they expire. Nothing is revoked.
+            </p>
+          }
+          path="/api/v1/admin/keys/rotate"
+          body={{}}
+          confirmLabel="Rotate"
+          onClose={() => setAsking(false)}
+          onDone={(r) => {
+            setAsking(false);
+            setNote(`Rotated: new key ${r?.kid ?? r?.id ?? ""}.`);
+            jwks.reload();
+          }}
+        />
       )}
     </section>
   );

@@ -12,7 +12,7 @@ const COUNTS: [string, string, string][] = [
 export function Overview() {
   const health = useLoad(() => api("/api/v1/system/health"), []);
   const counts = useLoad(
-    () => Promise.all(COUNTS.map(([, p]) => api(p, { query: { limit: 1 } }).then((r) => r.total as number))),
+    () => Promise.all(COUNTS.map(([, p]) => api(p, { query: { limit: 1, total: true } }).then((r) => r.total as number))),
     [],
   );
   const recent = useLoad(() => api("/api/v1/audit-logs", { query: { limit: 10 } }), []);

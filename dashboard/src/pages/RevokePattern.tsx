@@ -1,12 +1,11 @@
 import { FormEvent, useState } from "react";
-import { Confirm, ErrorNote, Field } from "../components";
+import { Confirm, Done, Field } from "../components";
 
 export function RevokePattern() {
   const [pattern, setPattern] = useState("");
   const [reason, setReason] = useState("");
   const [asking, setAsking] = useState(false);
   const [result, setResult] = useState<any>(null);
-  const [error] = useState<Error | null>(null);
   function submit(e: FormEvent) {
     e.preventDefault();
     setResult(null);
@@ -24,18 +23,18 @@ export function RevokePattern() {
           <input value={pattern} onChange={(e) => setPattern(e.target.value)} required name="client_id_pattern" />
         </Field>
         <Field label="Reason" hint="recorded in the audit log">
-          <input value={reason} onChange={(e) => setReason(e.target.value)} />
+          <input value={reason} onChange={(e) => setReason(e.target.value)} required name="reason" />
         </Field>
         <button type="submit" className="danger">
           Revoke…
         </button>
       </form>
-      <ErrorNote error={error} />
-      {result && (
-        <p className="ok" role="status">
-          Done: <code>{JSON.stringify(result)}</code>
-        </p>
-      )}
+      <Done
+        note={
+          result &&
+          `Revoked ${result.revoked_count ?? 0} tokens of the clients matching ${result.pattern_matched ?? pattern}.`
+        }
+      />
       {asking && (
         <Confirm
           title="Revoke by pattern?"
@@ -46,7 +45,7 @@ export function RevokePattern() {
           }
           path="/api/v1/admin/oauth/revoke-by-pattern"
           route="/api/v1/admin/oauth/revoke-by-pattern"
-          body={{ client_id_pattern: pattern, reason: reason || undefined }}
+          body={{ client_id_pattern: pattern, reason }}
           onClose={() => setAsking(false)}
           onDone={(r) => {
             setAsking(false);

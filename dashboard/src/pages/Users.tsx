@@ -1,10 +1,11 @@
 import { useState } from "react";
-import { api, rowsOf } from "../api";
-import { Badge, Confirm, ErrorNote, Field, Link, usePaged, useLoad, When } from "../components";
+import { api } from "../api";
+import { Badge, Confirm, Done, ErrorNote, Field, Link, useLoad, When } from "../components";
+import { DataTable, useCursorList } from "../list";
 
 export function Users() {
   const [email, setEmail] = useState("");
-  const list = usePaged("/api/v1/users", { email });
+  const list = useCursorList("/api/v1/users", { email });
   return (
     <section>
       <h1>Users</h1>
@@ -14,40 +15,21 @@ export function Users() {
         </Field>
       </div>
       <ErrorNote error={list.error} />
-      <div className="table-wrap">
-        <table>
-          <thead>
-            <tr>
-              <th scope="col">Email</th>
-              <th scope="col">Name</th>
-              <th scope="col">Verified</th>
-              <th scope="col">Created</th>
-            </tr>
-          </thead>
-          <tbody>
-            {list.rows.map((u) => (
-              <tr key={u.id}>
-                <td data-label="Email">
-                  <Link to={`/admin/users/${encodeURIComponent(u.id)}`}>{u.email}</Link>
-                </td>
-                <td data-label="Name">{u.name || "—"}</td>
-                <td data-label="Verified">{u.email_verified ? "yes" : "no"}</td>
-                <td data-label="Created">
-                  <When at={u.created_at} />
-                </td>
-              </tr>
-            ))}
-            {list.rows.length === 0 && !list.loading && (
-              <tr>
-                <td colSpan={4} className="muted">
-                  No users match.
-                </td>
-              </tr>
-            )}
-          </tbody>
-        </table>
-      </div>
-      {list.pager}
+      <DataTable
+        list={list}
+        label="users"
+        empty="No users match."
+        columns={[
+          {
+            key: "email",
+            label: "Email",
+            render: (u) => <Link to={`/admin/users/${encodeURIComponent(u.id)}`}>{u.email}</Link>,
+          },
+          { key: "name", label: "Name" },
+          { key: "email_verified", label: "Verified", render: (u) => (u.email_verified ? "yes" : "no") },
+          { key: "created_at", label: "Created", render: (u) => <When at={u.created_at} /> },
+        ]}
+      />
     </section>
   );
 }
@@ -56,8 +38,8 @@ export function UserDetail({ id }: { id: string }) {
   const enc = encodeURIComponent(id);
   const user = useLoad(() => api(`/api/v1/users/${enc}`), [id]);
   const [filter, setFilter] = useState("all");
-  const agents = usePaged(`/api/v1/users/${enc}/agents`, { filter });
-  const consents = useLoad(() => api(`/api/v1/users/${enc}/consents`), [id]);
+  const agents = useCursorList(`/api/v1/users/${enc}/agents`, { filter });
+  const consents = useCursorList(`/api/v1/users/${enc}/consents`);
   const [dialog, setDialog] = useState<any>(null);
   const [note, setNote] = useState<string | null>(null);
   const u = user.data;
@@ -75,11 +57,7 @@ export function UserDetail({ id }: { id: string }) {
           </button>
         </div>
       )}
-      {note && (
-        <p className="ok" role="status">
-          {note}
-        </p>
-      )}
+      <Done note={note} />
       <h2>Agents</h2>
       <div className="filters">
         <Field label="Show">
@@ -91,83 +69,52 @@ export function UserDetail({ id }: { id: string }) {
         </Field>
       </div>
       <ErrorNote error={agents.error} />
-      <div className="table-wrap">
-        <table>
-          <thead>
-            <tr>
-              <th scope="col">Agent</th>
-              <th scope="col">Status</th>
-              <th scope="col">Scopes</th>
-            </tr>
-          </thead>
-          <tbody>
-            {agents.rows.map((a) => (
-              <tr key={a.id ?? a.client_id}>
-                <td data-label="Agent">
-                  <Link to={`/admin/agents/${encodeURIComponent(a.id ?? a.client_id)}`}>{a.name || a.id}</Link>
-                </td>
-                <td data-label="Status">
-                  <Badge kind={a.status === "active" ? "good" : "bad"}>{a.status}</Badge>
-                </td>
-                <td data-label="Scopes">{(a.scopes ?? []).join(" ")}</td>
-              </tr>
-            ))}
-            {agents.rows.length === 0 && (
-              <tr>
-                <td colSpan={3} className="muted">
-                  None.
-                </td>
-              </tr>
-            )}
-          </tbody>
-        </table>
-      </div>
-      {agents.pager}
+      <DataTable
+        list={agents}
+        label="their agents"
+        rowKey={(a) => a.id ?? a.client_id}
+        empty="None."
+        columns={[
+          {
+            key: "name",
+            label: "Agent",
+            render: (a) => (
+              <Link to={`/admin/agents/${encodeURIComponent(a.id ?? a.client_id)}`}>{a.name || a.id}</Link>
+            ),
+          },
+          {
+            key: "status",
+            label: "Status",
+            render: (a) => <Badge kind={a.status === "active" ? "good" : "bad"}>{a.status}</Badge>,
+          },
+          { key: "scopes", label: "Scopes" },
+        ]}
+      />
       <h2>Consents</h2>
       <ErrorNote error={consents.error} />
-      <div className="table-wrap">
-        <table>
-          <thead>
-            <tr>
-              <th scope="col">Client</th>
-              <th scope="col">Scopes</th>
-              <th scope="col">Granted</th>
-              <th scope="col">
-                <span className="sr">Actions</span>
-              </th>
-            </tr>
-          </thead>
-          <tbody>
-            {rowsOf(consents.data).map((c) => (
-              <tr key={c.id}>
-                <td data-label="Client">
-                  <code>{c.client_id}</code>
-                </td>
-                <td data-label="Scopes">{(c.scopes ?? []).join(" ")}</td>
-                <td data-label="Granted">
-                  <When at={c.created_at} />
-                </td>
-                <td className="row-actions">
-                  {c.revoked_at ? (
-                    <Badge kind="bad">revoked</Badge>
-                  ) : (
-                    <button className="danger" onClick={() => setDialog({ kind: "consent", c })}>
-                      Revoke
-                    </button>
-                  )}
-                </td>
-              </tr>
-            ))}
-            {rowsOf(consents.data).length === 0 && (
-              <tr>
-                <td colSpan={4} className="muted">
-                  No consents.
-                </td>
-              </tr>
-            )}
-          </tbody>
-        </table>
-      </div>
+      <DataTable
+        list={consents}
+        label="consents"
+        empty="No consents."
+        columns={[
+          { key: "client_id", label: "Client", render: (c) => <code>{c.client_id}</code> },
+          { key: "scopes", label: "Scopes" },
+          { key: "created_at", label: "Granted", render: (c) => <When at={c.created_at} /> },
+          {
+            key: "actions",
+            label: "Actions",
+            actions: true,
+            render: (c) =>
+              c.revoked_at ? (
+                <Badge kind="bad">revoked</Badge>
+              ) : (
+                <button className="danger" onClick={() => setDialog({ kind: "consent", c })}>
+                  Revoke
+                </button>
+              ),
+          },
+        ]}
+      />
       {dialog?.kind === "agents" && (
         <Confirm
           title={`Revoke every agent of ${u?.email}?`}
@@ -178,8 +125,11 @@ export function UserDetail({ id }: { id: string }) {
           onClose={() => setDialog(null)}
           onDone={(r) => {
             setDialog(null);
-            setNote(`Done: ${JSON.stringify(r)}`);
+            setNote(
+              `Revoked ${r?.revoked_agent_ids?.length ?? 0} agents and ${r?.revoked_consent_count ?? 0} consents.`,
+            );
             agents.reload();
+            consents.reload();
           }}
         />
       )}

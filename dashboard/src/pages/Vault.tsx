@@ -1,32 +1,33 @@
 import { FormEvent, useState } from "react";
-import { api, rowsOf } from "../api";
-import { Badge, Confirm, ErrorNote, Field, Link, splitList, usePaged, useLoad, When } from "../components";
+import { api } from "../api";
+import { Badge, Confirm, Done, ErrorNote, Field, Link, splitList, When } from "../components";
+import { DataTable, useCursorList } from "../list";
 
 export function Vault() {
-  const providers = useLoad(() => api("/api/v1/vault/providers", { query: { limit: 200 } }), []);
+  // A few built-in templates and the custom ones: one page holds them all.
+  const providers = useCursorList("/api/v1/vault/providers", {}, { pageSize: 1000 });
   const [providerId, setProviderId] = useState("");
   const [userId, setUserId] = useState("");
   const [needsReauth, setNeedsReauth] = useState(false);
-  const conns = usePaged("/api/v1/vault/connections", { provider_id: providerId, user_id: userId });
+  const conns = useCursorList("/api/v1/vault/connections", {
+    provider_id: providerId,
+    user_id: userId,
+    needs_reauth: needsReauth ? true : undefined,
+  });
   const [adding, setAdding] = useState(false);
   const [disconnect, setDisconnect] = useState<any>(null);
   const [cascade, setCascade] = useState(true);
   const [note, setNote] = useState<string | null>(null);
-  const rows = needsReauth ? conns.rows.filter((c) => c.needs_reauth) : conns.rows;
   return (
     <section>
       <h1>Vault</h1>
-      {note && (
-        <p className="ok" role="status">
-          {note}
-        </p>
-      )}
+      <Done note={note} />
       <h2>Connections</h2>
       <div className="filters">
         <Field label="Provider">
           <select value={providerId} onChange={(e) => setProviderId(e.target.value)}>
             <option value="">any</option>
-            {rowsOf(providers.data).map((p) => (
+            {providers.rows.map((p) => (
               <option key={p.id} value={p.id}>
                 {p.name}
               </option>
@@ -42,52 +43,37 @@ export function Vault() {
         </label>
       </div>
       <ErrorNote error={conns.error} />
-      <div className="table-wrap">
-        <table>
-          <thead>
-            <tr>
-              <th scope="col">Provider</th>
-              <th scope="col">User</th>
-              <th scope="col">Scopes</th>
-              <th scope="col">State</th>
-              <th scope="col">Connected</th>
-              <th scope="col">
-                <span className="sr">Actions</span>
-              </th>
-            </tr>
-          </thead>
-          <tbody>
-            {rows.map((c) => (
-              <tr key={c.id}>
-                <td data-label="Provider">{c.provider_id}</td>
-                <td data-label="User">
-                  <Link to={`/admin/users/${encodeURIComponent(c.user_id)}`}>{c.user_id}</Link>
-                </td>
-                <td data-label="Scopes">{(c.scopes ?? []).join(" ")}</td>
-                <td data-label="State">
-                  {c.needs_reauth ? <Badge kind="bad">needs re-auth</Badge> : <Badge kind="good">connected</Badge>}
-                </td>
-                <td data-label="Connected">
-                  <When at={c.created_at} />
-                </td>
-                <td className="row-actions">
-                  <button className="danger" onClick={() => (setCascade(true), setDisconnect(c))}>
-                    Disconnect
-                  </button>
-                </td>
-              </tr>
-            ))}
-            {rows.length === 0 && !conns.loading && (
-              <tr>
-                <td colSpan={6} className="muted">
-                  No connections.
-                </td>
-              </tr>
-            )}
-          </tbody>
-        </table>
-      </div>
-      {conns.pager}
+      <DataTable
+        list={conns}
+        label="connections"
+        empty={needsReauth ? "No connection needs re-authorization." : "No connections."}
+        columns={[
+          { key: "provider_id", label: "Provider" },
+          {
+            key: "user_id",
+            label: "User",
+            render: (c) => <Link to={`/admin/users/${encodeURIComponent(c.user_id)}`}>{c.user_id}</Link>,
+          },
+          { key: "scopes", label: "Scopes" },
+          {
+            key: "state",
+            label: "State",
+            render: (c) =>
+              c.needs_reauth ? <Badge kind="bad">needs re-auth</Badge> : <Badge kind="good">connected</Badge>,
+          },
+          { key: "created_at", label: "Connected", render: (c) => <When at={c.created_at} /> },
+          {
+            key: "actions",
+            label: "Actions",
+            actions: true,
+            render: (c) => (
+              <button className="danger" onClick={() => (setCascade(true), setDisconnect(c))}>
+                Disconnect
+              </button>
+            ),
+          },
+        ]}
+      />
       <div className="head">
         <h2>Providers</h2>
         <button onClick={() => setAdding(!adding)} aria-expanded={adding}>
@@ -96,36 +82,21 @@ export function Vault() {
       </div>
       {adding && <NewProvider onDone={() => (setAdding(false), providers.reload())} />}
       <ErrorNote error={providers.error} />
-      <div className="table-wrap">
-        <table>
-          <thead>
-            <tr>
-              <th scope="col">Name</th>
-              <th scope="col">ID</th>
-              <th scope="col">Kind</th>
-              <th scope="col">Client</th>
-              <th scope="col">Token URL</th>
-            </tr>
-          </thead>
-          <tbody>
-            {rowsOf(providers.data).map((p) => (
-              <tr key={p.id}>
-                <td data-label="Name">{p.name}</td>
-                <td data-label="ID">
-                  <code>{p.id}</code>
-                </td>
-                <td data-label="Kind">{p.builtin ? "built-in" : <Badge>custom</Badge>}</td>
-                <td data-label="Client">
-                  {p.client_id ? <code>{p.client_id}</code> : <span className="muted">not configured</span>}
-                </td>
-                <td data-label="Token URL" className="wrap-anywhere">
-                  {p.token_url}
-                </td>
-              </tr>
-            ))}
-          </tbody>
-        </table>
-      </div>
+      <DataTable
+        list={providers}
+        label="providers"
+        columns={[
+          { key: "name", label: "Name" },
+          { key: "id", label: "ID", render: (p) => <code>{p.id}</code> },
+          { key: "builtin", label: "Kind", render: (p) => (p.builtin ? "built-in" : <Badge>custom</Badge>) },
+          {
+            key: "client_id",
+            label: "Client",
+            render: (p) => (p.client_id ? <code>{p.client_id}</code> : <span className="muted">not configured</span>),
+          },
+          { key: "token_url", label: "Token URL", className: "wrap-anywhere" },
+        ]}
+      />
       {disconnect && (
         <Confirm
           title={`Disconnect ${disconnect.provider_id} for ${disconnect.user_id}?`}

@@ -1,9 +1,10 @@
 import { FormEvent, useState } from "react";
 import { api } from "../api";
-import { Badge, Confirm, ErrorNote, Field, Link, SecretOnce, splitList, usePaged, useLoad, When } from "../components";
+import { Badge, Confirm, Done, ErrorNote, Field, Link, SecretOnce, splitList, useLoad, When } from "../components";
+import { DataTable, useCursorList } from "../list";
 
 export function Webhooks() {
-  const list = usePaged("/api/v1/admin/webhooks", {});
+  const list = useCursorList("/api/v1/admin/webhooks");
   const [creating, setCreating] = useState(false);
   const [secret, setSecret] = useState<string | null>(null);
   return (
@@ -25,48 +26,32 @@ export function Webhooks() {
         />
       )}
       <ErrorNote error={list.error} />
-      <div className="table-wrap">
-        <table>
-          <thead>
-            <tr>
-              <th scope="col">URL</th>
-              <th scope="col">Events</th>
-              <th scope="col">State</th>
-              <th scope="col">Created</th>
-            </tr>
-          </thead>
-          <tbody>
-            {list.rows.map((h) => (
-              <tr key={h.id}>
-                <td data-label="URL">
-                  <Link to={`/admin/webhooks/${encodeURIComponent(h.id)}`}>{h.url}</Link>
-                </td>
-                <td data-label="Events">{(h.events ?? []).join(", ")}</td>
-                <td data-label="State">
-                  {h.failing_since ? (
-                    <Badge kind="bad">failing</Badge>
-                  ) : h.enabled ? (
-                    <Badge kind="good">enabled</Badge>
-                  ) : (
-                    <Badge>disabled</Badge>
-                  )}
-                </td>
-                <td data-label="Created">
-                  <When at={h.created_at} />
-                </td>
-              </tr>
-            ))}
-            {list.rows.length === 0 && !list.loading && (
-              <tr>
-                <td colSpan={4} className="muted">
-                  No endpoints.
-                </td>
-              </tr>
-            )}
-          </tbody>
-        </table>
-      </div>
-      {list.pager}
+      <DataTable
+        list={list}
+        label="endpoints"
+        empty="No endpoints."
+        columns={[
+          {
+            key: "url",
+            label: "URL",
+            render: (h) => <Link to={`/admin/webhooks/${encodeURIComponent(h.id)}`}>{h.url}</Link>,
+          },
+          { key: "events", label: "Events", render: (h) => (h.events ?? []).join(", ") },
+          {
+            key: "state",
+            label: "State",
+            render: (h) =>
+              h.failing_since ? (
+                <Badge kind="bad">failing</Badge>
+              ) : h.enabled ? (
+                <Badge kind="good">enabled</Badge>
+              ) : (
+                <Badge>disabled</Badge>
+              ),
+          },
+          { key: "created_at", label: "Created", render: (h) => <When at={h.created_at} /> },
+        ]}
+      />
     </section>
   );
 }
@@ -112,7 +97,7 @@ function NewHook({ onDone }: { onDone: (h: any) => void }) {
 export function WebhookDetail({ id }: { id: string }) {
   const enc = encodeURIComponent(id);
   const hook = useLoad(() => api(`/api/v1/admin/webhooks/${enc}`), [id]);
-  const deliveries = usePaged(`/api/v1/admin/webhooks/${enc}/deliveries`, {});
+  const deliveries = useCursorList(`/api/v1/admin/webhooks/${enc}/deliveries`);
   const [secret, setSecret] = useState<string | null>(null);
   const [note, setNote] = useState<string | null>(null);
   const [error, setError] = useState<Error | null>(null);
@@ -138,11 +123,7 @@ export function WebhookDetail({ id }: { id: string }) {
       {h && (
         <>
           <h1 className="wrap-anywhere">{h.url}</h1>
-          {note && (
-            <p className="ok" role="status">
-              {note}
-            </p>
-          )}
+          <Done note={note} />
           {secret && <SecretOnce label="New signing secret" value={secret} onDismiss={() => setSecret(null)} />}
           <ErrorNote error={error} />
           <div className="actions wrap">
@@ -182,64 +163,47 @@ export function WebhookDetail({ id }: { id: string }) {
       )}
       <h2>Deliveries</h2>
       <ErrorNote error={deliveries.error} />
-      <div className="table-wrap">
-        <table>
-          <thead>
-            <tr>
-              <th scope="col">When</th>
-              <th scope="col">Event</th>
-              <th scope="col">Status</th>
-              <th scope="col">Attempts</th>
-              <th scope="col">
-                <span className="sr">Actions</span>
-              </th>
-            </tr>
-          </thead>
-          <tbody>
-            {deliveries.rows.map((d) => (
-              <tr key={d.id}>
-                <td data-label="When">
-                  <When at={d.created_at} />
-                </td>
-                <td data-label="Event">
-                  <code>{d.event ?? d.event_type}</code>
-                </td>
-                <td data-label="Status">
-                  <Badge kind={d.status === "delivered" ? "good" : d.status === "failed" ? "bad" : ""}>
-                    {d.status}
-                  </Badge>{" "}
-                  {d.response_status ?? d.last_status ?? ""}
-                </td>
-                <td data-label="Attempts">{d.attempts ?? d.attempt ?? "—"}</td>
-                <td className="row-actions">
-                  <button
-                    onClick={() =>
-                      act(
-                        () =>
-                          api(`/api/v1/admin/webhooks/deliveries/${encodeURIComponent(d.id)}/redeliver`, {
-                            method: "POST",
-                            body: {},
-                          }),
-                        "Redelivery queued.",
-                      )
-                    }
-                  >
-                    Redeliver
-                  </button>
-                </td>
-              </tr>
-            ))}
-            {deliveries.rows.length === 0 && (
-              <tr>
-                <td colSpan={5} className="muted">
-                  No deliveries yet.
-                </td>
-              </tr>
-            )}
-          </tbody>
-        </table>
-      </div>
-      {deliveries.pager}
+      <DataTable
+        list={deliveries}
+        label="deliveries"
+        empty="No deliveries yet."
+        columns={[
+          { key: "created_at", label: "When", render: (d) => <When at={d.created_at} /> },
+          { key: "event", label: "Event", render: (d) => <code>{d.event ?? d.event_type}</code> },
+          {
+            key: "status",
+            label: "Status",
+            render: (d) => (
+              <>
+                <Badge kind={d.status === "delivered" ? "good" : d.status === "failed" ? "bad" : ""}>{d.status}</Badge>{" "}
+                {d.response_status ?? d.last_status ?? ""}
+              </>
+            ),
+          },
+          { key: "attempts", label: "Attempts", render: (d) => d.attempts ?? d.attempt ?? "—" },
+          {
+            key: "actions",
+            label: "Actions",
+            actions: true,
+            render: (d) => (
+              <button
+                onClick={() =>
+                  act(
+                    () =>
+                      api(`/api/v1/admin/webhooks/deliveries/${encodeURIComponent(d.id)}/redeliver`, {
+                        method: "POST",
+                        body: {},
+                      }),
+                    "Redelivery queued.",
+                  )
+                }
+              >
+                Redeliver
+              </button>
+            ),
+          },
+        ]}
+      />
       {dialog === "rotate" && (
         <Confirm
           title="Rotate the signing secret?"

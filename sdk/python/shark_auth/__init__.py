@@ -17,6 +17,7 @@ from .models import (AgentCredentials, AgentList, AuditEvent, AuditLogPage, Bulk
                      VaultConnectionList, VaultConnectionRecord, VaultDisconnectResult,
                      VaultTokenResult)
 from .oauth import OAuthClient
+from .pages import Page
 from .resource import ASGIMiddleware, ReplayCache, ResourceServer, WSGIMiddleware, verify_request
 from .tokens import AgentTokenClaims, JWKSCache, verify_token
 from .users import UsersClient
@@ -33,5 +34,5 @@ __all__ = [
     "TokenInfo", "RevokeResult", "AgentCredentials", "AuditEvent", "AuditLogPage",
     "CascadeRevokeResult", "AgentList", "BulkRevokeResult", "VaultDisconnectResult",
     "VaultTokenResult", "DPoPRotationResult", "VaultConnectionRecord", "VaultConnectionList",
-    "TokenResponse", "IntrospectionResult", "DeviceAuthorization",
+    "TokenResponse", "IntrospectionResult", "DeviceAuthorization", "Page",
 ]

@@ -2,11 +2,12 @@
 from __future__ import annotations
 
 from datetime import datetime, timezone
-from typing import Any, Dict, List, Optional, Sequence, Union
+from typing import Any, Dict, Iterator, List, Optional, Sequence, Union
 
 from ._base import AdminBase, seg
 from .models import (AgentCredentials, AgentList, AuditEvent, DPoPRotationResult,
                      RevokeResult, TokenInfo)
+from .pages import MAX_PAGE, page_params, rows, walk
 
 
 def iso(t: Union[datetime, str, None]) -> Optional[str]:
@@ -47,11 +48,22 @@ class AgentsClient(AdminBase):
         return self._t.send("GET", "/api/v1/agents/" + seg(agent_id)).json()
 
     def list_agents(self, *, app_id: Optional[str] = None, created_by: Optional[str] = None,
-                    status: Optional[str] = None, limit: int = 100, offset: int = 0) -> AgentList:
+                    status: Optional[str] = None, limit: int = 100, offset: int = 0,
+                    cursor: Optional[str] = None) -> AgentList:
+        """One page, newest first, with the total; pass next_cursor back as
+        cursor for the next (iter_agents walks them all)."""
         b = self._t.send("GET", "/api/v1/agents", params={
-            "app_id": app_id, "created_by": created_by, "status": status, "limit": limit,
-            "offset": offset}).json()
-        return AgentList(data=b.get("data", []), total=int(b.get("total", 0)), filter=None)
+            "app_id": app_id, "created_by": created_by, "status": status,
+            **page_params(limit, cursor, offset, True)}).json()
+        return AgentList(data=rows(b), total=int(b.get("total", 0)), filter=None,
+                         next_cursor=b.get("next_cursor"))
+
+    def iter_agents(self, *, app_id: Optional[str] = None, created_by: Optional[str] = None,
+                    status: Optional[str] = None,
+                    page_size: int = 100) -> Iterator[Dict[str, Any]]:
+        """Every matching agent, newest first, fetched page_size at a time."""
+        return walk(self._t, "/api/v1/agents", {"app_id": app_id, "created_by": created_by,
+                                                "status": status}, page_size=page_size)
 
     def update_agent(self, agent_id: str, *, name: Optional[str] = None,
                      description: Optional[str] = None, scopes: Optional[Sequence[str]] = None,
@@ -66,9 +78,20 @@ class AgentsClient(AdminBase):
     def delete_agent(self, agent_id: str) -> None:
         self._t.send("DELETE", "/api/v1/agents/" + seg(agent_id))
 
-    def list_tokens(self, agent_id: str) -> List[TokenInfo]:
-        b = self._t.send("GET", "/api/v1/agents/%s/tokens" % seg(agent_id)).json()
-        return [TokenInfo.from_dict(d) for d in b.get("data", [])]
+    def list_tokens(self, agent_id: str, *, limit: Optional[int] = 10_000) -> List[TokenInfo]:
+        """The agent's live tokens, latest expiry first: every page, up to
+        `limit` tokens (None: all of them; iter_tokens streams instead)."""
+        if limit is not None and (not isinstance(limit, int) or limit < 1):
+            raise ValueError("limit must be a positive integer or None")
+        size = MAX_PAGE if limit is None else min(limit, MAX_PAGE)
+        return [TokenInfo.from_dict(d) for d in walk(
+            self._t, "/api/v1/agents/%s/tokens" % seg(agent_id), {}, page_size=size,
+            max_rows=limit)]
+
+    def iter_tokens(self, agent_id: str, *, page_size: int = 100) -> Iterator[TokenInfo]:
+        """Every live token of the agent, latest expiry first, page by page."""
+        path = "/api/v1/agents/%s/tokens" % seg(agent_id)
+        return (TokenInfo.from_dict(d) for d in walk(self._t, path, {}, page_size=page_size))
 
     def revoke_all(self, agent_id: str) -> RevokeResult:
         b = self._t.send("POST", "/api/v1/agents/%s/tokens/revoke-all" % seg(agent_id)).json()
@@ -86,9 +109,14 @@ class AgentsClient(AdminBase):
 
     def get_audit_logs(self, agent_id: str, *, limit: int = 100,
                        since: Union[datetime, str, None] = None) -> List[AuditEvent]:
-        b = self._t.send("GET", "/api/v1/audit-logs", params={
-            "actor_id": agent_id, "limit": limit, "since": iso(since)}).json()
-        return [AuditEvent.from_dict(d) for d in b.get("data", [])]
+        """The agent's latest `limit` events, newest first (more than one
+        page's 1000 are fetched page by page)."""
+        q = {"actor_id": agent_id, "since": iso(since)}
+        if not isinstance(limit, int) or limit <= MAX_PAGE:  # the server judges it
+            b = self._t.send("GET", "/api/v1/audit-logs", params={**q, "limit": limit}).json()
+            return [AuditEvent.from_dict(d) for d in rows(b)]
+        return [AuditEvent.from_dict(d) for d in walk(self._t, "/api/v1/audit-logs", q,
+                                                      page_size=MAX_PAGE, max_rows=limit)]
 
     def rotate_dpop_key(self, agent_id: str, *, new_public_key_jwk: Dict[str, Any],
                         reason: Optional[str] = None) -> DPoPRotationResult:

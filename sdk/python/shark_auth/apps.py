@@ -1,9 +1,10 @@
 """Applications (/api/v1/apps): the scope and resource envelope of agents. Admin key."""
 from __future__ import annotations
 
-from typing import Any, Dict, List, Optional, Sequence
+from typing import Any, Dict, Iterator, Optional, Sequence
 
 from ._base import AdminBase, seg
+from .pages import Page, page_params, to_page, walk
 
 
 def _body(**kw: Any) -> Dict[str, Any]:
@@ -24,9 +25,15 @@ class AppsClient(AdminBase):
     def get_app(self, app_id: str) -> Dict[str, Any]:
         return self._t.send("GET", "/api/v1/apps/" + seg(app_id)).json()
 
-    def list_apps(self, *, limit: int = 100, offset: int = 0) -> List[Dict[str, Any]]:
-        return self._t.send("GET", "/api/v1/apps",
-                            params={"limit": limit, "offset": offset}).json().get("data", [])
+    def list_apps(self, *, limit: int = 100, offset: int = 0, cursor: Optional[str] = None,
+                  total: bool = False) -> Page[Dict[str, Any]]:
+        """One page of apps, newest first (total=True also counts them all)."""
+        return to_page(self._t.send("GET", "/api/v1/apps", params=page_params(
+            limit, cursor, offset, total)).json(), dict)
+
+    def iter_apps(self, *, page_size: int = 100) -> Iterator[Dict[str, Any]]:
+        """Every app, newest first, fetched page_size at a time."""
+        return walk(self._t, "/api/v1/apps", {}, page_size=page_size)
 
     def update_app(self, app_id: str, *, name: Optional[str] = None,
                    scopes: Optional[Sequence[str]] = None, description: Optional[str] = None,

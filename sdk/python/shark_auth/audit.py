@@ -7,6 +7,7 @@ from typing import Iterator, Optional, Union
 from ._base import AdminBase
 from .agents import iso
 from .models import AuditEvent, AuditLogPage
+from .pages import walk
 
 
 class AuditClient(AdminBase):
@@ -25,12 +26,7 @@ class AuditClient(AdminBase):
                     event: Optional[str] = None, since: Union[datetime, str, None] = None,
                     until: Union[datetime, str, None] = None,
                     page_size: int = 100) -> Iterator[AuditEvent]:
-        """Every matching event, following next_cursor."""
-        cursor = None
-        while True:
-            page = self.list_events(actor_id=actor_id, target_id=target_id, event=event,
-                                    since=since, until=until, limit=page_size, cursor=cursor)
-            yield from page.data
-            if not page.next_cursor:
-                return
-            cursor = page.next_cursor
+        """Every matching event, newest first, following next_cursor."""
+        return (AuditEvent.from_dict(d) for d in walk(self._t, "/api/v1/audit-logs", {
+            "actor_id": actor_id, "target_id": target_id, "event": event, "since": iso(since),
+            "until": iso(until)}, page_size=page_size))

@@ -77,9 +77,11 @@ class CascadeRevokeResult:
 
 @dataclass
 class AgentList:
+    """One page of agents; next_cursor (None on the last page) asks for the next."""
     data: List[Dict[str, Any]]
     total: int
     filter: Optional[str] = None
+    next_cursor: Optional[str] = None
 
 
 @dataclass
@@ -135,8 +137,10 @@ class VaultConnectionRecord:
 
 @dataclass
 class VaultConnectionList:
+    """One page of connections; next_cursor (None on the last page) asks for the next."""
     total: int
     items: List[VaultConnectionRecord]
+    next_cursor: Optional[str] = None
 
 
 @dataclass

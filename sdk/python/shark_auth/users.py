@@ -1,7 +1,7 @@
 """Users (/api/v1/users): the people your agents act for. Admin key."""
 from __future__ import annotations
 
-from typing import Any, Dict, List, Optional, Sequence
+from typing import Any, Dict, Iterator, Optional, Sequence
 
 try:
     from typing import Literal
@@ -10,6 +10,7 @@ except ImportError:  # pragma: no cover
 
 from ._base import AdminBase, seg
 from .models import AgentList, CascadeRevokeResult
+from .pages import Page, page_params, rows, to_page, walk
 
 
 class UsersClient(AdminBase):
@@ -22,9 +23,15 @@ class UsersClient(AdminBase):
     def get_user(self, user_id: str) -> Dict[str, Any]:
         return self._t.send("GET", "/api/v1/users/" + seg(user_id)).json()
 
-    def list_users(self, *, limit: int = 100, offset: int = 0) -> List[Dict[str, Any]]:
-        return self._t.send("GET", "/api/v1/users",
-                            params={"limit": limit, "offset": offset}).json().get("data", [])
+    def list_users(self, *, limit: int = 100, offset: int = 0, cursor: Optional[str] = None,
+                   total: bool = False) -> Page[Dict[str, Any]]:
+        """One page of users, newest first (total=True also counts them all)."""
+        return to_page(self._t.send("GET", "/api/v1/users", params=page_params(
+            limit, cursor, offset, total)).json(), dict)
+
+    def iter_users(self, *, page_size: int = 100) -> Iterator[Dict[str, Any]]:
+        """Every user, newest first, fetched page_size at a time."""
+        return walk(self._t, "/api/v1/users", {}, page_size=page_size)
 
     def delete_user(self, user_id: str) -> None:
         self._t.send("DELETE", "/api/v1/users/" + seg(user_id))
@@ -47,8 +54,29 @@ class UsersClient(AdminBase):
 
     def list_agents(self, user_id: str, *,
                     filter: Literal["created", "authorized", "all"] = "all",
-                    limit: int = 100, offset: int = 0) -> AgentList:
+                    limit: int = 100, offset: int = 0,
+                    cursor: Optional[str] = None) -> AgentList:
+        """One page of the agents the user created or authorized, with the
+        total; pass next_cursor back as cursor for the next."""
         b = self._t.send("GET", "/api/v1/users/%s/agents" % seg(user_id), params={
-            "filter": filter, "limit": limit, "offset": offset}).json()
-        return AgentList(data=b.get("data", []), total=int(b.get("total", 0)),
-                         filter=b.get("filter", filter))
+            "filter": filter, **page_params(limit, cursor, offset, True)}).json()
+        return AgentList(data=rows(b), total=int(b.get("total", 0)),
+                         filter=b.get("filter", filter), next_cursor=b.get("next_cursor"))
+
+    def iter_agents(self, user_id: str, *,
+                    filter: Literal["created", "authorized", "all"] = "all",
+                    page_size: int = 100) -> Iterator[Dict[str, Any]]:
+        """Every agent list_agents would page through."""
+        return walk(self._t, "/api/v1/users/%s/agents" % seg(user_id), {"filter": filter},
+                    page_size=page_size)
+
+    def list_consents(self, user_id: str, *, limit: int = 100, cursor: Optional[str] = None,
+                      total: bool = False) -> Page[Dict[str, Any]]:
+        """One page of the user's live consents (id, client_id, scopes, created_at)."""
+        return to_page(self._t.send("GET", "/api/v1/users/%s/consents" % seg(user_id),
+                                    params=page_params(limit, cursor, None, total)).json(), dict)
+
+    def iter_consents(self, user_id: str, *, page_size: int = 100) -> Iterator[Dict[str, Any]]:
+        """Every live consent of the user, page by page."""
+        return walk(self._t, "/api/v1/users/%s/consents" % seg(user_id), {},
+                    page_size=page_size)

@@ -1,7 +1,7 @@
 """The token vault: third-party OAuth tokens brokered for agents."""
 from __future__ import annotations
 
-from typing import Optional
+from typing import Any, Dict, Iterator, Optional
 
 import httpx
 
@@ -9,8 +9,14 @@ from ._base import seg
 from ._http import DEFAULT_TIMEOUT, Transport
 from .dpop import DPoPProver
 from .errors import VaultError
+from .pages import Page, page_params, rows, to_page, walk
 from .models import (VaultConnectionList, VaultConnectionRecord, VaultDisconnectResult,
                      VaultTokenResult)
+
+
+def _flag(v: Optional[bool]) -> Optional[str]:
+    """A yes/no filter as the query spells it; None leaves it out."""
+    return None if v is None else ("true" if v else "false")
 
 
 class VaultClient:
@@ -28,14 +34,47 @@ class VaultClient:
         self._t.close()
 
     def list_connections(self, provider_id: Optional[str] = None, *, limit: int = 100,
-                         offset: int = 0, user_id: Optional[str] = None) -> VaultConnectionList:
+                         offset: int = 0, user_id: Optional[str] = None,
+                         cursor: Optional[str] = None,
+                         needs_reauth: Optional[bool] = None) -> VaultConnectionList:
+        """One page of connections, newest first, with the total; pass
+        next_cursor back as cursor for the next (iter_connections walks them all).
+        needs_reauth=True keeps only those the user must connect again, False
+        only the others; None, both."""
         self._need_key()
         b = self._t.send("GET", "/api/v1/vault/connections", kind="vault", params={
-            "provider_id": provider_id, "user_id": user_id, "limit": limit,
-            "offset": offset}).json()
+            "provider_id": provider_id, "user_id": user_id,
+            "needs_reauth": _flag(needs_reauth),
+            **page_params(limit, cursor, offset, True)}).json()
         return VaultConnectionList(total=int(b.get("total", 0)),
                                    items=[VaultConnectionRecord.from_dict(d)
-                                          for d in b.get("items", [])])
+                                          for d in rows(b, "items")],
+                                   next_cursor=b.get("next_cursor"))
+
+    def iter_connections(self, provider_id: Optional[str] = None, *,
+                         user_id: Optional[str] = None, needs_reauth: Optional[bool] = None,
+                         page_size: int = 100) -> Iterator[VaultConnectionRecord]:
+        """Every matching connection, newest first, fetched page_size at a time."""
+        self._need_key()
+        return (VaultConnectionRecord.from_dict(d) for d in walk(
+            self._t, "/api/v1/vault/connections", {"provider_id": provider_id,
+                                                   "user_id": user_id,
+                                                   "needs_reauth": _flag(needs_reauth)},
+            page_size=page_size, kind="vault", key="items"))
+
+    def list_providers(self, *, limit: int = 100, cursor: Optional[str] = None,
+                       total: bool = False) -> Page[Dict[str, Any]]:
+        """One page of providers (the built-in templates and the custom ones)."""
+        self._need_key()
+        return to_page(self._t.send("GET", "/api/v1/vault/providers", kind="vault",
+                                    params=page_params(limit, cursor, None, total)).json(),
+                       dict, "items")
+
+    def iter_providers(self, *, page_size: int = 100) -> Iterator[Dict[str, Any]]:
+        """Every provider, page by page."""
+        self._need_key()
+        return walk(self._t, "/api/v1/vault/providers", {}, page_size=page_size, kind="vault",
+                    key="items")
 
     def fetch_token(self, *, provider: str, bearer_token: str,
                     prover: DPoPProver) -> VaultTokenResult:

@@ -7,8 +7,8 @@ import time
 import pytest
 from conftest import Shark, finish, free_port
 
-from shark_auth import (AuthenticationError, Client, NotFoundError, OAuthError, RateLimitError,
-                        SharkError, TokenVerificationError, VaultError)
+from shark_auth import (AuthenticationError, Client, NotFoundError, OAuthError, Page,
+                        RateLimitError, SharkError, TokenVerificationError, VaultError)
 
 
 def test_hierarchy():
@@ -49,7 +49,7 @@ def test_rate_limit(limited):
     # a GET waits for Retry-After and is sent again
     patient = Client(limited.url, token=limited.admin_key, max_retries=3)
     drain(once)
-    assert isinstance(patient.users.list_users(), list)
+    assert isinstance(patient.users.list_users(), Page)
     # a POST is never sent twice: the 429 surfaces at once
     drain(once)
     with pytest.raises(RateLimitError):
@@ -72,11 +72,11 @@ def test_clients_close_and_work_as_context_managers(shark):
     from shark_auth import (AgentsClient, DPoPHTTPClient, OAuthClient, UsersClient,
                             VaultClient)
     with Client(shark.url, token=shark.admin_key) as c:
-        assert isinstance(c.users.list_users(), list) and c.base_url == shark.url
+        assert isinstance(c.users.list_users(), Page) and c.base_url == shark.url
     with AgentsClient(shark.url, token=shark.admin_key) as a:
         assert a.list_agents().total >= 0
     with UsersClient(shark.url, token=shark.admin_key) as u:
-        assert isinstance(u.list_users(limit=1), list)
+        assert isinstance(u.list_users(limit=1), Page)
     with DPoPHTTPClient(base_url=shark.url) as h:
         from shark_auth import DPoPProver
         r = h.get_with_dpop("/healthz", token="t", prover=DPoPProver.generate())

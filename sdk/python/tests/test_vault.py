@@ -4,17 +4,17 @@ disconnect with and without the cascade, and the VaultError cases of the spec
 import time
 
 import pytest
-from conftest import agent_token
+from conftest import WSGIServer, agent_token, json_app, uniq
 
 from shark_auth import (DPoPProver, VaultClient, VaultConnectionList, VaultConnectionRecord,
                         VaultDisconnectResult, VaultError, VaultTokenResult)
 
 
-def connect(shark, user_id, provider="google_gmail", access="ya29.sdk-test"):
+def connect(shark, user_id, provider="google_gmail", access="ya29.sdk-test", expires_in=3600):
     """A stored connection (the lower-level vault route; the SDK has no create)."""
     r = shark.api("POST", "/api/v1/vault/connections", json={
         "user_id": user_id, "provider_id": provider, "access_token": access,
-        "refresh_token": "1//refresh-sdk-test", "expires_at": int(time.time()) + 3600,
+        "refresh_token": "1//refresh-sdk-test", "expires_at": int(time.time()) + expires_in,
         "scopes": ["read"]})
     assert r.status_code == 201, r.text
     return r.json()
@@ -52,6 +52,43 @@ def test_list_connections(shark, world):
     with pytest.raises(VaultError) as e:
         vault.list_connections(limit=0)
     assert e.value.status_code == 400
+
+
+def test_list_connections_needs_reauth(shark, admin, make_agent, user):
+    """A provider that refuses every refresh token: a fetch marks the connection
+    as needing re-authorisation, and the needs_reauth filter lists exactly it."""
+    refuse = WSGIServer(json_app({"/token": lambda env: (400, {"error": "invalid_grant"})}))
+    try:
+        pid = uniq("refusing_")
+        r = shark.api("POST", "/api/v1/vault/providers", json={
+            "id": pid, "name": "Refusing", "authorize_url": refuse.url + "/authorize",
+            "token_url": refuse.url + "/token", "scopes": ["read"], "client_id": "cid",
+            "client_secret": "csecret"})
+        assert r.status_code == 201, r.text
+        # expiring within the refresh skew, so the fetch refreshes it
+        stale = connect(shark, user["id"], provider=pid, expires_in=5)
+        agent = make_agent(scopes=["vault:read"], created_by=user["id"])
+        prover = DPoPProver.generate()
+        token = agent_token(shark, agent, prover, scope="vault:read")
+        with pytest.raises(VaultError) as e:
+            VaultClient(base_url=shark.url).fetch_token(
+                provider=pid, bearer_token=token.access_token, prover=prover)
+        assert e.value.status_code == 409
+    finally:
+        refuse.stop()
+    other = admin.users.create_user(email=uniq("u") + "@example.test", name="Other")
+    fresh = connect(shark, other["id"], provider=pid)
+    vault = VaultClient(base_url=shark.url, admin_key=shark.admin_key)
+    res = vault.list_connections(provider_id=pid, needs_reauth=True)
+    assert [c.id for c in res.items] == [stale["id"]] and res.total == 1
+    assert res.items[0].needs_reauth is True
+    res = vault.list_connections(provider_id=pid, needs_reauth=False)
+    assert [c.id for c in res.items] == [fresh["id"]] and not res.items[0].needs_reauth
+    assert {c.id for c in vault.list_connections(provider_id=pid).items} == {
+        stale["id"], fresh["id"]}
+    assert [c.id for c in vault.iter_connections(provider_id=pid, needs_reauth=True,
+                                                 page_size=1)] == [stale["id"]]
+    assert all(c.needs_reauth for c in vault.iter_connections(needs_reauth=True))
 
 
 def test_fetch_token(shark, world):

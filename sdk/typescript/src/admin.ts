@@ -5,8 +5,9 @@ import type { PublicJwk } from './dpop.js'
 import {
   camel, toAgent, toApp, toAuditEvent, toTokenInfo, toUser, toWebhook,
   type Agent, type AgentCredentials, type AgentList, type AgentPage, type App, type AuditEvent, type AuditLogPage,
-  type CascadeRevokeResult, type DPoPRotationResult, type RevokeResult, type TokenInfo, type User, type Webhook,
+  type CascadeRevokeResult, type DPoPRotationResult, type Page, type RevokeResult, type TokenInfo, type User, type Webhook,
 } from './types.js'
+import { MAX_PAGE, nextCursor, pageQuery, rows, toPage, walk } from './pages.js'
 import { VaultClient } from './vault.js'
 import { OAuthClient } from './oauth.js'
 
@@ -48,6 +49,20 @@ export interface ListAgentsOptions {
   status?: 'active' | 'disabled' | undefined
   limit?: number | undefined
   offset?: number | undefined
+  /** The previous page's nextCursor. */
+  cursor?: string | undefined
+}
+
+/** One page: limit rows after cursor (the previous page's nextCursor); total counts every row too. */
+export interface PageOptions {
+  limit?: number | undefined
+  cursor?: string | undefined
+  total?: boolean | undefined
+}
+
+/** A walk over every page, pageSize rows per request (default 100, at most 1000). */
+export interface IterOptions {
+  pageSize?: number | undefined
 }
 
 export interface AuditQuery {
@@ -86,11 +101,17 @@ export class AgentsClient {
     return toAgent(await this.#http.call('GET', `/api/v1/agents/${seg(agentId)}`))
   }
 
+  /** One page, newest first, with the total; pass nextCursor back as cursor (iterAgents walks them all). */
   async listAgents(options: ListAgentsOptions = {}): Promise<AgentPage> {
     const j = await this.#http.call('GET', '/api/v1/agents', {
-      query: { app_id: options.appId, created_by: options.createdBy, status: options.status, limit: options.limit, offset: options.offset },
+      query: { app_id: options.appId, created_by: options.createdBy, status: options.status, ...pageQuery(options.limit, options.cursor, options.offset, true) },
     })
-    return { data: j.data.map(toAgent), total: j.total }
+    return { data: rows(j).map(toAgent), total: j.total ?? 0, nextCursor: nextCursor(j) }
+  }
+
+  /** Every matching agent, newest first: for await (const a of agents.iterAgents({ appId })). */
+  iterAgents(options: Omit<ListAgentsOptions, 'limit' | 'offset' | 'cursor'> & IterOptions = {}): AsyncGenerator<Agent> {
+    return walk(this.#http, '/api/v1/agents', { app_id: options.appId, created_by: options.createdBy, status: options.status }, toAgent, { pageSize: options.pageSize })
   }
 
   async updateAgent(agentId: string, options: UpdateAgentOptions): Promise<Agent> {
@@ -108,10 +129,23 @@ export class AgentsClient {
     await this.#http.call('DELETE', `/api/v1/agents/${seg(agentId)}`)
   }
 
-  /** GET /api/v1/agents/{id}/tokens: the agent's live tokens. */
-  async listTokens(agentId: string): Promise<TokenInfo[]> {
-    const j = await this.#http.call('GET', `/api/v1/agents/${seg(agentId)}/tokens`)
-    return j.data.map(toTokenInfo)
+  /**
+   * GET /api/v1/agents/{id}/tokens: the agent's live tokens, latest expiry
+   * first, every page up to limit tokens (default 10000; null: all of them;
+   * iterTokens streams instead).
+   */
+  async listTokens(agentId: string, options: { limit?: number | null | undefined } = {}): Promise<TokenInfo[]> {
+    const limit = options.limit === undefined ? 10_000 : options.limit
+    if (limit !== null && (!Number.isInteger(limit) || limit < 1)) throw new RangeError('limit must be a positive integer or null')
+    const out: TokenInfo[] = []
+    const path = `/api/v1/agents/${seg(agentId)}/tokens`
+    for await (const t of walk(this.#http, path, {}, toTokenInfo, { pageSize: limit === null ? MAX_PAGE : Math.min(limit, MAX_PAGE), maxRows: limit ?? undefined })) out.push(t)
+    return out
+  }
+
+  /** Every live token of the agent, latest expiry first, page by page. */
+  iterTokens(agentId: string, options: IterOptions = {}): AsyncGenerator<TokenInfo> {
+    return walk(this.#http, `/api/v1/agents/${seg(agentId)}/tokens`, {}, toTokenInfo, { pageSize: options.pageSize })
   }
 
   /** Layer 2: revokes every token of the agent. */
@@ -128,12 +162,16 @@ export class AgentsClient {
     return { agentId: j.agent_id, clientId: j.client_id, clientSecret: j.client_secret, rotatedAt: j.rotated_at }
   }
 
-  /** The audit events the agent caused (GET /api/v1/audit-logs?actor_id=…). */
+  /** The latest limit (default 100) events the agent caused, newest first; more than a page's 1000 come page by page. */
   async getAuditLogs(agentId: string, options: { limit?: number | undefined, since?: Date | string | undefined } = {}): Promise<AuditEvent[]> {
-    const j = await this.#http.call('GET', '/api/v1/audit-logs', {
-      query: { actor_id: agentId, limit: options.limit ?? 100, since: iso(options.since) },
-    })
-    return j.data.map(toAuditEvent)
+    const limit = options.limit ?? 100
+    const query = { actor_id: agentId, since: iso(options.since) }
+    if (!Number.isInteger(limit) || limit <= MAX_PAGE) { // the server judges it
+      return rows(await this.#http.call('GET', '/api/v1/audit-logs', { query: { ...query, limit } })).map(toAuditEvent)
+    }
+    const out: AuditEvent[] = []
+    for await (const e of walk(this.#http, '/api/v1/audit-logs', query, toAuditEvent, { pageSize: MAX_PAGE, maxRows: limit })) out.push(e)
+    return out
   }
 
   /** Binds the agent to a new DPoP key; every token bound to the old key is revoked. */
@@ -163,9 +201,15 @@ export class UsersClient {
     return toUser(await this.#http.call('GET', `/api/v1/users/${seg(userId)}`))
   }
 
-  async listUsers(options: { limit?: number | undefined, offset?: number | undefined } = {}): Promise<User[]> {
-    const j = await this.#http.call('GET', '/api/v1/users', { query: { limit: options.limit ?? 100, offset: options.offset ?? 0 } })
-    return j.data.map(toUser)
+  /** One page of users, newest first. */
+  async listUsers(options: PageOptions & { offset?: number | undefined } = {}): Promise<Page<User>> {
+    const j = await this.#http.call('GET', '/api/v1/users', { query: pageQuery(options.limit ?? 100, options.cursor, options.offset, options.total) })
+    return toPage(j, toUser)
+  }
+
+  /** Every user, newest first, page by page. */
+  iterUsers(options: IterOptions = {}): AsyncGenerator<User> {
+    return walk(this.#http, '/api/v1/users', {}, toUser, { pageSize: options.pageSize })
   }
 
   /** Deletes the user; their sessions, consents and the tokens issued for them go too. */
@@ -185,11 +229,29 @@ export class UsersClient {
     return { revokedAgentIds: j.revoked_agent_ids, revokedConsentCount: j.revoked_consent_count, auditEventId: j.audit_event_id ?? null }
   }
 
-  async listAgents(userId: string, options: { filter?: 'created' | 'authorized' | 'all' | undefined, limit?: number | undefined, offset?: number | undefined } = {}): Promise<AgentList> {
+  /** One page of the agents the user created or authorized, with the total; pass nextCursor back as cursor. */
+  async listAgents(userId: string, options: { filter?: 'created' | 'authorized' | 'all' | undefined, limit?: number | undefined, offset?: number | undefined, cursor?: string | undefined } = {}): Promise<AgentList> {
+    const filter = options.filter ?? 'all'
     const j = await this.#http.call('GET', `/api/v1/users/${seg(userId)}/agents`, {
-      query: { filter: options.filter ?? 'all', limit: options.limit ?? 100, offset: options.offset ?? 0 },
+      query: { filter, ...pageQuery(options.limit ?? 100, options.cursor, options.offset, true) },
     })
-    return { data: j.data.map(toAgent), total: j.total, filter: j.filter }
+    return { data: rows(j).map(toAgent), total: j.total ?? 0, filter: j.filter ?? filter, nextCursor: nextCursor(j) }
+  }
+
+  /** Every agent listAgents would page through. */
+  iterAgents(userId: string, options: { filter?: 'created' | 'authorized' | 'all' | undefined } & IterOptions = {}): AsyncGenerator<Agent> {
+    return walk(this.#http, `/api/v1/users/${seg(userId)}/agents`, { filter: options.filter ?? 'all' }, toAgent, { pageSize: options.pageSize })
+  }
+
+  /** One page of the user's live consents ({ id, userId, clientId, scopes, createdAt }). */
+  async listConsents(userId: string, options: PageOptions = {}): Promise<Page<Record<string, unknown>>> {
+    const j = await this.#http.call('GET', `/api/v1/users/${seg(userId)}/consents`, { query: pageQuery(options.limit, options.cursor, undefined, options.total) })
+    return toPage(j, camel)
+  }
+
+  /** Every live consent of the user, page by page. */
+  iterConsents(userId: string, options: IterOptions = {}): AsyncGenerator<Record<string, unknown>> {
+    return walk(this.#http, `/api/v1/users/${seg(userId)}/consents`, {}, camel, { pageSize: options.pageSize })
   }
 }
 
@@ -208,9 +270,15 @@ export class AppsClient {
     return toApp(await this.#http.call('GET', `/api/v1/apps/${seg(appId)}`))
   }
 
-  async listApps(options: { limit?: number | undefined, offset?: number | undefined } = {}): Promise<{ data: App[], total: number }> {
-    const j = await this.#http.call('GET', '/api/v1/apps', { query: { limit: options.limit, offset: options.offset } })
-    return { data: j.data.map(toApp), total: j.total }
+  /** One page of apps, newest first. */
+  async listApps(options: PageOptions & { offset?: number | undefined } = {}): Promise<Page<App>> {
+    const j = await this.#http.call('GET', '/api/v1/apps', { query: pageQuery(options.limit, options.cursor, options.offset, options.total) })
+    return toPage(j, toApp)
+  }
+
+  /** Every app, newest first, page by page. */
+  iterApps(options: IterOptions = {}): AsyncGenerator<App> {
+    return walk(this.#http, '/api/v1/apps', {}, toApp, { pageSize: options.pageSize })
   }
 
   async updateApp(appId: string, options: { name?: string | undefined, description?: string | undefined, scopes?: string[] | undefined, redirectUris?: string[] | undefined, resources?: string[] | undefined }): Promise<App> {
@@ -252,14 +320,11 @@ export class AuditClient {
   }
 
   /** Every matching event, newest first, fetched pageSize at a time. */
-  async *iterEvents(options: Omit<AuditQuery, 'limit' | 'cursor'> & { pageSize?: number | undefined } = {}): AsyncGenerator<AuditEvent> {
-    const { pageSize, ...query } = options
-    let cursor: string | undefined
-    do {
-      const page = await this.listEvents({ ...query, limit: pageSize ?? 100, cursor })
-      yield* page.data
-      cursor = page.nextCursor ?? undefined
-    } while (cursor)
+  iterEvents(options: Omit<AuditQuery, 'limit' | 'cursor'> & IterOptions = {}): AsyncGenerator<AuditEvent> {
+    const o = options
+    return walk(this.#http, '/api/v1/audit-logs', {
+      actor_id: o.actorId, target_id: o.targetId, event: o.event, since: iso(o.since), until: iso(o.until),
+    }, toAuditEvent, { pageSize: o.pageSize })
   }
 }
 
@@ -277,9 +342,15 @@ export class WebhooksClient {
     return toWebhook(await this.#http.call('POST', '/api/v1/admin/webhooks', { json: body }))
   }
 
-  async listWebhooks(options: { limit?: number | undefined, offset?: number | undefined } = {}): Promise<Webhook[]> {
-    const j = await this.#http.call('GET', '/api/v1/admin/webhooks', { query: { limit: options.limit ?? 100, offset: options.offset ?? 0 } })
-    return j.data.map(toWebhook)
+  /** One page of endpoints, newest first. */
+  async listWebhooks(options: PageOptions & { offset?: number | undefined } = {}): Promise<Page<Webhook>> {
+    const j = await this.#http.call('GET', '/api/v1/admin/webhooks', { query: pageQuery(options.limit ?? 100, options.cursor, options.offset, options.total) })
+    return toPage(j, toWebhook)
+  }
+
+  /** Every endpoint, newest first, page by page. */
+  iterWebhooks(options: IterOptions = {}): AsyncGenerator<Webhook> {
+    return walk(this.#http, '/api/v1/admin/webhooks', {}, toWebhook, { pageSize: options.pageSize })
   }
 
   async getWebhook(webhookId: string): Promise<Webhook> {
@@ -307,11 +378,17 @@ export class WebhooksClient {
     return camel(await this.#http.call('POST', `/api/v1/admin/webhooks/${seg(webhookId)}/test`))
   }
 
-  async listDeliveries(webhookId: string, options: { status?: string | undefined, limit?: number | undefined, offset?: number | undefined } = {}): Promise<Record<string, unknown>[]> {
+  /** One page of the endpoint's deliveries, newest first. */
+  async listDeliveries(webhookId: string, options: PageOptions & { status?: string | undefined, offset?: number | undefined } = {}): Promise<Page<Record<string, unknown>>> {
     const j = await this.#http.call('GET', `/api/v1/admin/webhooks/${seg(webhookId)}/deliveries`, {
-      query: { status: options.status, limit: options.limit ?? 100, offset: options.offset ?? 0 },
+      query: { status: options.status, ...pageQuery(options.limit ?? 100, options.cursor, options.offset, options.total) },
     })
-    return (j.data ?? []).map(camel)
+    return toPage(j, camel)
+  }
+
+  /** Every delivery of the endpoint (with that status), newest first. */
+  iterDeliveries(webhookId: string, options: { status?: string | undefined } & IterOptions = {}): AsyncGenerator<Record<string, unknown>> {
+    return walk(this.#http, `/api/v1/admin/webhooks/${seg(webhookId)}/deliveries`, { status: options.status }, camel, { pageSize: options.pageSize })
   }
 }
 

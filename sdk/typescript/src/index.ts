@@ -1,6 +1,6 @@
 // @sharkauth/sdk: the public surface.
 export { Client, AgentsClient, UsersClient, AppsClient, AuditClient, WebhooksClient } from './admin.js'
-export type { ClientOptions, AdminOptions, RegisterAgentOptions, UpdateAgentOptions, ListAgentsOptions, AuditQuery } from './admin.js'
+export type { ClientOptions, AdminOptions, RegisterAgentOptions, UpdateAgentOptions, ListAgentsOptions, AuditQuery, PageOptions, IterOptions } from './admin.js'
 export { OAuthClient, exchangeToken } from './oauth.js'
 export type { OAuthClientOptions } from './oauth.js'
 export { DPoPProver } from './dpop.js'
@@ -18,7 +18,7 @@ export {
   SharkError, AuthenticationError, NotFoundError, RateLimitError, OAuthError, VaultError, TokenVerificationError,
 } from './errors.js'
 export type {
-  Agent, AgentPage, App, User, Webhook, TokenInfo, RevokeResult, AgentCredentials, AuditEvent, AuditLogPage,
+  Agent, AgentPage, Page, App, User, Webhook, TokenInfo, RevokeResult, AgentCredentials, AuditEvent, AuditLogPage,
   CascadeRevokeResult, AgentList, BulkRevokeResult, DPoPRotationResult, VaultConnectionRecord, VaultConnectionList,
   VaultDisconnectResult, VaultTokenResult, ActClaim, TokenResponse, IntrospectionResult, DeviceAuthorization,
 } from './types.js'

@@ -21,6 +21,15 @@ export interface Agent {
 export interface AgentPage {
   data: Agent[]
   total: number
+  /** The next page's cursor; null on the last page. */
+  nextCursor: string | null
+}
+
+/** One page of a listing: nextCursor (null on the last page) asks for the next; total only when asked for. */
+export interface Page<T> {
+  data: T[]
+  nextCursor: string | null
+  total?: number | undefined
 }
 
 export interface App {
@@ -82,6 +91,8 @@ export interface AgentList {
   data: Agent[]
   total: number
   filter: string
+  /** The next page's cursor; null on the last page. */
+  nextCursor: string | null
 }
 
 export interface BulkRevokeResult {
@@ -113,6 +124,8 @@ export interface VaultConnectionRecord {
 export interface VaultConnectionList {
   total: number
   items: VaultConnectionRecord[]
+  /** The next page's cursor; null on the last page. */
+  nextCursor: string | null
 }
 
 export interface VaultDisconnectResult {

@@ -3,8 +3,9 @@
 import { withNonceRetry, type DPoPProver } from './dpop.js'
 import { Transport, errorFor, seg } from './http.js'
 import { VaultError } from './errors.js'
+import { nextCursor, pageQuery, rows, toPage, walk } from './pages.js'
 import {
-  toConnection, type VaultConnectionList, type VaultDisconnectResult, type VaultTokenResult,
+  camel, toConnection, type Page, type VaultConnectionList, type VaultConnectionRecord, type VaultDisconnectResult, type VaultTokenResult,
 } from './types.js'
 
 export interface VaultClientOptions {
@@ -16,6 +17,11 @@ export interface VaultClientOptions {
   adminKey?: string | undefined
   maxRetries?: number | undefined
   timeoutMs?: number | undefined
+}
+
+/** A yes/no filter as the query spells it; undefined leaves it out. */
+function flag(v: boolean | undefined): string | undefined {
+  return v === undefined ? undefined : v ? 'true' : 'false'
 }
 
 export class VaultClient {
@@ -34,12 +40,36 @@ export class VaultClient {
     return `Bearer ${this.#adminKey}`
   }
 
-  async listConnections(options: { providerId?: string | undefined, userId?: string | undefined, limit?: number | undefined, offset?: number | undefined } = {}): Promise<VaultConnectionList> {
+  /**
+   * One page of connections, newest first, with the total; pass nextCursor back as cursor (iterConnections walks them all).
+   * needsReauth: true keeps only those the user must connect again, false only the others; absent, both.
+   */
+  async listConnections(options: { providerId?: string | undefined, userId?: string | undefined, needsReauth?: boolean | undefined, limit?: number | undefined, offset?: number | undefined, cursor?: string | undefined } = {}): Promise<VaultConnectionList> {
     const j = await this.#http.call('GET', '/api/v1/vault/connections', {
       authorization: this.#admin(), surface: 'vault',
-      query: { provider_id: options.providerId, user_id: options.userId, limit: options.limit ?? 50, offset: options.offset },
+      query: { provider_id: options.providerId, user_id: options.userId, needs_reauth: flag(options.needsReauth), ...pageQuery(options.limit ?? 50, options.cursor, options.offset, true) },
     })
-    return { total: j.total, items: j.items.map(toConnection) }
+    return { total: j.total ?? 0, items: rows(j, 'items').map(toConnection), nextCursor: nextCursor(j) }
+  }
+
+  /** Every matching connection, newest first: for await (const c of vault.iterConnections({ providerId })). */
+  iterConnections(options: { providerId?: string | undefined, userId?: string | undefined, needsReauth?: boolean | undefined, pageSize?: number | undefined } = {}): AsyncGenerator<VaultConnectionRecord> {
+    return walk(this.#http, '/api/v1/vault/connections', { provider_id: options.providerId, user_id: options.userId, needs_reauth: flag(options.needsReauth) }, toConnection, {
+      pageSize: options.pageSize, authorization: this.#admin(), surface: 'vault', key: 'items',
+    })
+  }
+
+  /** One page of providers (the built-in templates and the custom ones). */
+  async listProviders(options: { limit?: number | undefined, cursor?: string | undefined, total?: boolean | undefined } = {}): Promise<Page<Record<string, unknown>>> {
+    const j = await this.#http.call('GET', '/api/v1/vault/providers', {
+      authorization: this.#admin(), surface: 'vault', query: pageQuery(options.limit, options.cursor, undefined, options.total),
+    })
+    return toPage(j, camel, 'items')
+  }
+
+  /** Every provider, page by page. */
+  iterProviders(options: { pageSize?: number | undefined } = {}): AsyncGenerator<Record<string, unknown>> {
+    return walk(this.#http, '/api/v1/vault/providers', {}, camel, { pageSize: options.pageSize, authorization: this.#admin(), surface: 'vault', key: 'items' })
   }
 
   /**

@@ -22,12 +22,17 @@ async function rejects(promise, Class, check = {}) {
 
 // A third-party OAuth provider on loopback for the vault: answers refresh
 // and revocation (the connection's access token is fresh, so the vault
-// only calls it on disconnect).
-function fakeProvider() {
+// only calls it on disconnect); with refuse, every refresh is invalid_grant.
+function fakeProvider({ refuse = false } = {}) {
   const srv = http.createServer((req, res) => {
     req.resume()
     req.on('end', () => {
       res.setHeader('content-type', 'application/json')
+      if (refuse && req.url === '/token') {
+        res.statusCode = 400
+        res.end(JSON.stringify({ error: 'invalid_grant' }))
+        return
+      }
       res.end(req.url === '/token' ? JSON.stringify({ access_token: uniq('at'), token_type: 'Bearer', expires_in: 3600 }) : '{}')
     })
   })
@@ -103,13 +108,13 @@ describe('flows', () => {
         let deliveries = []
         for (let i = 0; i < 300 && !(got.length && deliveries.some((d) => d.status === 'delivered')); i++) {
           await new Promise((r) => setTimeout(r, 200))
-          deliveries = await admin.webhooks.listDeliveries(w.id, { limit: 10 })
+          deliveries = (await admin.webhooks.listDeliveries(w.id, { limit: 10 })).data
         }
         assert.ok(got.length >= 1, 'the endpoint got the test event')
         assert.ok(deliveries.length >= 1)
         assert.ok(deliveries.some((d) => d.status === 'delivered'), JSON.stringify(deliveries))
         assert.ok('createdAt' in deliveries[0] || 'id' in deliveries[0])
-        assert.equal((await admin.webhooks.listDeliveries(w.id, { status: 'failed' })).length, 0)
+        assert.equal((await admin.webhooks.listDeliveries(w.id, { status: 'failed' })).data.length, 0)
       } finally {
         sink.close()
       }
@@ -407,6 +412,40 @@ describe('flows', () => {
       await rejects(new VaultClient({ authUrl: shark.url }).listConnections(), VaultError)
       await rejects(new VaultClient({ authUrl: shark.url, adminKey: 'sk_live_wrong' }).listConnections(), VaultError, { statusCode: 401 })
       await rejects(vault.disconnect('conn_nope'), VaultError, { statusCode: 404 })
+    })
+
+    it('listConnections and iterConnections with needsReauth: the connection a refused refresh marked, or the others', async () => {
+      const refusing = await fakeProvider({ refuse: true })
+      const admin = { 'content-type': 'application/json', authorization: `Bearer ${shark.adminKey}` }
+      const rpid = uniq('refusing_')
+      try {
+        const base = `http://127.0.0.1:${refusing.address().port}`
+        const r = await fetch(`${shark.url}/api/v1/vault/providers`, {
+          method: 'POST', headers: admin,
+          body: JSON.stringify({ id: rpid, name: 'Refusing', authorize_url: `${base}/authorize`, token_url: `${base}/token`, scopes: ['read'], client_id: 'cid', client_secret: 'csecret' }),
+        })
+        assert.equal(r.status, 201, await r.text())
+        const connect = async (userId, expiresIn) => (await fetch(`${shark.url}/api/v1/vault/connections`, {
+          method: 'POST', headers: admin,
+          body: JSON.stringify({ user_id: userId, provider_id: rpid, access_token: uniq('a'), refresh_token: uniq('r'), expires_at: Math.floor(Date.now() / 1000) + expiresIn }),
+        })).json()
+        // expiring within the refresh skew: the fetch refreshes, and the provider refuses
+        const stale = await connect(person.id, 5)
+        await rejects(new VaultClient({ authUrl: shark.url }).fetchToken({ provider: rpid, bearerToken: token.accessToken, prover }), VaultError, { statusCode: 409 })
+        const fresh = await connect((await signUp(shark)).id, 3600)
+        const vault = new VaultClient({ authUrl: shark.url, adminKey: shark.adminKey })
+        const marked = await vault.listConnections({ providerId: rpid, needsReauth: true })
+        assert.deepEqual(marked.items.map((c) => [c.id, c.needsReauth]), [[stale.id, true]])
+        assert.equal(marked.total, 1)
+        const others = await vault.listConnections({ providerId: rpid, needsReauth: false })
+        assert.deepEqual(others.items.map((c) => [c.id, c.needsReauth]), [[fresh.id, false]])
+        assert.equal((await vault.listConnections({ providerId: rpid })).items.length, 2)
+        const walked = []
+        for await (const c of vault.iterConnections({ providerId: rpid, needsReauth: true, pageSize: 1 })) walked.push(c.id)
+        assert.deepEqual(walked, [stale.id])
+      } finally {
+        refusing.close()
+      }
     })
 
     it('disconnect cascades to the agents that used the connection (Layer 5); without cascade it does not', async () => {

@@ -161,9 +161,11 @@ def test_shutdown_timeout_bounds_stuck_request(shark_factory):
         time.sleep(0.2)
         t0 = time.time()
         s.send_signal(signal.SIGTERM)
-        rc = s.proc.wait(15)
+        # Without the timeout the stuck request would hold shutdown forever;
+        # the bound is loose because a loaded machine took 8.7 s once.
+        rc = s.proc.wait(20)
         el = time.time() - t0
-        assert el < 8, el
+        assert el < 15, el
         assert el >= 1.5, el
         assert rc == 0
     finally:

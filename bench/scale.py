@@ -232,6 +232,16 @@ def populate(s, n, agent):
     s.sql("CHECKPOINT")
 
 
+def count_tokens(s):
+    """token_counts as the issuing statement writes it (migration 0035): per
+    client, second of issue, expiry and key."""
+    s.sql("TRUNCATE token_counts")
+    s.sql("INSERT INTO token_counts (client_id, issued_sec, expires_at, jkt, stripe, n) "
+          "SELECT client_id, shark_second(issued_at), expires_at, coalesce(jkt, ''), 0, count(*) "
+          "FROM oauth_tokens WHERE user_id IS NULL AND revoked_at IS NULL GROUP BY 1, 2, 3, 4")
+    s.sql("VACUUM ANALYZE token_counts")
+
+
 def run_size(binary, n, pace):
     s = Server(binary)
     rows = []
@@ -245,6 +255,7 @@ def run_size(binary, n, pace):
         t0 = time.time()
         populate(s, n, target["id"])
         populate_bound(s, n, keyed["id"])
+        count_tokens(s)
         s.sql("VACUUM ANALYZE oauth_tokens")
         s.sql("CHECKPOINT")
         fill_s = time.time() - t0

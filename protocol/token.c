@@ -285,6 +285,7 @@ void token_issue(struct treq *t)
         .audience = t->aud,
         .act = t->act_text,
         .parent_jti = t->parent_jti,
+        .parent_exp = t->subject.exp,
         .family_id = t->family,
         .expires_at = t->exp,
         .replay_key = t->dpop ? arena_printf(ar, "dpop:%s:%s", t->proof.jkt, t->proof.jti) : NULL,

@@ -37,6 +37,7 @@ enum {
     COL_REQUEST_ID,
     COL_CLIENT_IP,
     COL_PARENT,
+    COL_PARENT_EXP,
     COL_FAMILY,
     NCOLS
 };
@@ -70,15 +71,24 @@ struct token_batcher {
  * event's metadata is stored without what its row repeats (migration 0039),
  * and its id is its jti's (one event per token: "audit_" and the jti's 22
  * time-ordered characters, 10 fewer than shark_id's).
- * The statement answers with the 1-based positions of the records written. */
+ * The statement answers with the 1-based positions of the records written.
+ *
+ * It also adds the batch to token_counts (migration 0035: what a mark's
+ * revoked_count sums; every writer of oauth_tokens must): an UPDATE, or an
+ * INSERT for a new second, never both for one row, since the rows it touches
+ * are its own connection's (stripe) and a connection runs one batch at a time
+ * (cheaper than ON CONFLICT, which also logs a row lock). And it writes a child
+ * whose parent is revoked already (per jti or by a mark: a node that had not
+ * heard yet accepted the parent for an exchange) revoked, telling every node
+ * as a revocation's trigger would. */
 static store_stmt batch_issue = {
     "oauth_token_issue_batch",
     "WITH v AS (SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], "
     "  $5::text[], $6::text[], $7::text[], $8::text[], $9::text[], $10::text[], $11::text[], "
     "  $12::text[], $13::text[], $14::text[], $15::text[], $16::text[], $17::text[], $18::text[], "
-    "  $19::text[]) WITH ORDINALITY AS v(jti, client_id, subject, user_id, scope, jkt, "
-    "  audience, act, replay_key, ttl, exp, event, actor_id, actor_type, metadata, request_id, "
-    "  client_ip, parent_jti, family_id, n)), "
+    "  $19::text[], $20::text[]) WITH ORDINALITY AS v(jti, client_id, subject, user_id, scope, "
+    "  jkt, audience, act, replay_key, ttl, exp, event, actor_id, actor_type, metadata, "
+    "  request_id, client_ip, parent_jti, parent_exp, family_id, n)), "
     "first AS (SELECT DISTINCT ON (replay_key) replay_key, ttl, n FROM v "
     "  WHERE replay_key IS NOT NULL ORDER BY replay_key, n), "
     "r AS (INSERT INTO oauth_replay (key, expires_at) "
@@ -86,17 +96,34 @@ static store_stmt batch_issue = {
     "  ORDER BY replay_key ON CONFLICT DO NOTHING RETURNING key), "
     "ok AS (SELECT * FROM v WHERE replay_key IS NULL "
     "  OR n IN (SELECT first.n FROM first JOIN r ON r.key = first.replay_key)), "
+    "dead AS (SELECT n, jti, exp FROM ok WHERE parent_jti IS NOT NULL AND EXISTS (SELECT 1 "
+    "  FROM oauth_tokens p WHERE p.jti = ok.parent_jti "
+    "  AND p.expires_at = to_timestamp(ok.parent_exp::double precision) "
+    "  AND (p.revoked_at IS NOT NULL "
+    "  OR shark_token_marked(p.client_id, p.user_id, p.jkt, p.issued_at)))), "
     "t AS (INSERT INTO oauth_tokens (jti, client_id, subject, user_id, scope, jkt, audience, "
-    "  act, expires_at, parent_jti, family_id) SELECT jti, client_id, subject, user_id, scope, "
-    "  jkt, audience, act::jsonb, to_timestamp(exp::double precision), parent_jti, family_id "
-    "  FROM ok), "
+    "  act, expires_at, parent_jti, family_id, revoked_at) SELECT jti, client_id, subject, "
+    "  user_id, scope, jkt, audience, act::jsonb, to_timestamp(exp::double precision), "
+    "  parent_jti, family_id, CASE WHEN n IN (SELECT n FROM dead) THEN now() END FROM ok), "
+    "agg AS (SELECT client_id, to_timestamp(exp::double precision) AS ex, coalesce(jkt, '') AS k, "
+    "  count(*) AS c FROM ok WHERE user_id IS NULL AND n NOT IN (SELECT n FROM dead) "
+    "  GROUP BY 1, 2, 3), "
+    "up AS (UPDATE token_counts t SET n = t.n + agg.c FROM agg WHERE t.client_id = agg.client_id "
+    "  AND t.issued_sec = shark_second(now()) AND t.expires_at = agg.ex AND t.jkt = agg.k "
+    "  AND t.stripe = pg_backend_pid() RETURNING t.client_id, t.expires_at, t.jkt), "
+    "cnt AS (INSERT INTO token_counts (client_id, issued_sec, expires_at, jkt, stripe, n) "
+    "  SELECT client_id, shark_second(now()), ex, k, pg_backend_pid(), c FROM agg "
+    "  WHERE NOT EXISTS (SELECT 1 FROM up WHERE up.client_id = agg.client_id "
+    "  AND up.expires_at = agg.ex AND up.jkt = agg.k)), "
+    "nt AS (SELECT pg_notify('shark_revoked', string_agg(jti || ' ' || exp, E'\\n')) FROM dead "
+    "  HAVING count(*) > 0), "
     "ev AS (INSERT INTO audit_events (id, event, actor_id, actor_type, target_id, metadata, "
     "  request_id, client_ip) SELECT CASE WHEN jti ~ '^tok_[0-9A-Za-z]{22}$' "
     "  THEN 'audit_' || substr(jti, 5) ELSE shark_id('audit_') END, event, actor_id, actor_type, "
     "  jti, "
     "  shark_audit_compact(event, actor_id, coalesce(metadata::jsonb, '{}'::jsonb)), request_id, "
     "  client_ip FROM ok) "
-    "SELECT n FROM ok",
+    "SELECT n FROM ok WHERE (SELECT count(*) FROM nt) >= 0",
     NCOLS, 0};
 
 void token_batcher_free(token_batcher *b)
@@ -106,9 +133,10 @@ void token_batcher_free(token_batcher *b)
 
 static record *record_new(const store_token *t, store_cb cb, void *ud)
 {
-    char ttl[16], exp[24];
+    char ttl[16], exp[24], pexp[24];
     snprintf(ttl, sizeof(ttl), "%d", t->replay_ttl_s);
     snprintf(exp, sizeof(exp), "%lld", (long long)t->expires_at);
+    snprintf(pexp, sizeof(pexp), "%lld", (long long)t->parent_exp);
     const char *v[NCOLS] = {
         [COL_JTI] = t->jti,
         [COL_CLIENT] = t->client_id,
@@ -128,6 +156,7 @@ static record *record_new(const store_token *t, store_cb cb, void *ud)
         [COL_REQUEST_ID] = t->request_id,
         [COL_CLIENT_IP] = t->client_ip,
         [COL_PARENT] = t->parent_jti,
+        [COL_PARENT_EXP] = t->parent_jti ? pexp : NULL,
         [COL_FAMILY] = t->family_id,
     };
     size_t bytes = sizeof(record);

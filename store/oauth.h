@@ -70,6 +70,7 @@ typedef struct store_token {
     const char *jti, *client_id, *subject, *user_id, *scope, *jkt, *audience;
     const char *act;        /* JSON or NULL */
     const char *parent_jti; /* the subject token of an exchange: revoked with it */
+    int64_t parent_exp;     /* its expiry (unix seconds), when parent_jti is set */
     const char *family_id;  /* the refresh-token family it came from: revoked with it */
     int64_t expires_at;     /* unix seconds */
     const char *replay_key; /* DPoP jti record, or NULL */

@@ -8,7 +8,6 @@
 --   issuer's; a check decides in memory only outside the largest skew of
 --   any live node and asks the database inside it (store/revoked.c).
 -- features: bit 1 client/user/grant marks (0026), bit 2 key marks (0036).
--- (And, at the end: children minted after their parent was revoked.)
 -- clock_offset_ms: the database's clock minus the node's; clock_error_ms
 -- bounds the measurement (half its round trip).
 CREATE TABLE shark_nodes (
@@ -170,33 +169,3 @@ END
 $$;
 
 DROP FUNCTION shark_client_live(text, text);
-
--- The parent-jti cascade (0020, 0026) revokes the children a token has when
--- it is revoked. A node that has not heard of a revocation yet (its
--- notification is milliseconds away) may still accept the parent for an
--- exchange and mint a child after that: writing the child revokes it then.
--- Client-credentials batches carry no parent_jti and skip it.
--- Only a child whose parent is found revoked costs an UPDATE (of a partitioned
--- table: planning one per batch doubled an exchange's database time).
-CREATE OR REPLACE FUNCTION shark_tokens_counted() RETURNS trigger LANGUAGE plpgsql AS $$
-DECLARE
-    dead text[];
-BEGIN
-    INSERT INTO token_counts AS c (client_id, issued_sec, expires_at, jkt, stripe, n)
-    SELECT client_id, shark_second(issued_at), expires_at, coalesce(jkt, ''), pg_backend_pid(),
-           count(*)
-    FROM counted_new WHERE user_id IS NULL AND revoked_at IS NULL
-    GROUP BY 1, 2, 3, 4
-    ON CONFLICT (client_id, issued_sec, expires_at, jkt, stripe) DO UPDATE SET n = c.n + excluded.n;
-    SELECT array_agg(nw.jti) INTO dead FROM counted_new nw
-    WHERE nw.parent_jti IS NOT NULL
-      AND EXISTS (SELECT 1 FROM oauth_tokens p WHERE p.jti = nw.parent_jti
-                  AND (p.revoked_at IS NOT NULL
-                       OR shark_token_marked(p.client_id, p.user_id, p.jkt, p.issued_at)));
-    IF dead IS NOT NULL THEN
-        UPDATE oauth_tokens SET revoked_at = now()
-        WHERE jti = ANY (dead) AND revoked_at IS NULL AND expires_at > now();
-    END IF;
-    RETURN NULL;
-END
-$$;

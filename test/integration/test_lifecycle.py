@@ -157,8 +157,13 @@ def test_shutdown_timeout_bounds_stuck_request(shark_factory):
     pg = s.embedded_pg_pid()
     c = RawConn(s.port)
     try:
+        # A whole request first, so the connection is accepted and read before
+        # the stuck one comes: under load a signal could otherwise find it
+        # still in the backlog, with nothing in flight to wait for (1.06 s once).
+        c.send(b"GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n")
+        assert c.read_response().status == 200
         c.send(b"POST /healthz HTTP/1.1\r\nHost: x\r\nContent-Length: 10\r\n\r\n123")
-        time.sleep(0.2)
+        time.sleep(0.5)
         t0 = time.time()
         s.send_signal(signal.SIGTERM)
         # Without the timeout the stuck request would hold shutdown forever;

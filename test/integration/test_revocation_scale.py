@@ -321,6 +321,42 @@ def test_revoked_count_comes_from_counts_per_second_and_stays_exact(shark):
     assert dry() == 1 == covered_reference(shark, cid)
 
 
+# -- dry runs ----------------------------------------------------------------------------------
+
+def test_dry_run_revoke_all_counts_and_changes_nothing(shark):
+    app = make_app(shark)
+    agent = make_agent(shark, app["id"])
+    toks = [token_ok(shark, agent["id"], agent["client_secret"])["access_token"]
+            for _ in range(3)]
+    path = "/api/v1/agents/%s/tokens/revoke-all" % agent["id"]
+    r = api(shark, "POST", path + "?dry_run=true")
+    assert r.status_code == 200, r.text
+    assert r.json() == {"revoked_count": 3, "agent_id": agent["id"], "dry_run": True}
+    assert all(introspect(shark, t)["active"] for t in toks)
+    assert marks(shark, "client", agent["id"]) == 0
+    assert events(shark, agent["id"], "agent.tokens_revoked_all") == []
+    # dry_run=false is the real thing, and the counts agree
+    r = api(shark, "POST", path + "?dry_run=false")
+    assert r.json() == {"revoked_count": 3, "agent_id": agent["id"]}
+    assert api(shark, "POST", path + "?dry_run=true").json()["revoked_count"] == 0
+
+
+@pytest.mark.parametrize("value", ["yes", "1", "", "TRUE"])
+def test_dry_run_takes_only_true_or_false(shark, value):
+    app = make_app(shark)
+    agent = make_agent(shark, app["id"])
+    tok = token_ok(shark, agent["id"], agent["client_secret"])["access_token"]
+    for method, path, body in (
+            ("POST", "/api/v1/agents/%s/tokens/revoke-all" % agent["id"], None),
+            ("POST", "/api/v1/admin/oauth/revoke-by-pattern",
+             {"client_id_pattern": agent["id"], "reason": "r"}),
+            ("POST", "/api/v1/users/usr_nope/revoke-agents", {})):
+        r = api(shark, method, path + "?dry_run=" + value, json=body)
+        assert r.status_code == 400, (path, r.text)
+        assert_api_error(r.json(), "invalid_request")
+    assert introspect(shark, tok)["active"]
+
+
 def test_dry_run_by_pattern(shark):
     app = make_app(shark)
     agents = [make_agent(shark, app["id"]) for _ in range(3)]

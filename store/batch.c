@@ -1,5 +1,7 @@
 #include "batch.h"
 
+#include "nodes.h"
+
 #include <libpq-fe.h>
 #include <stdbool.h>
 #include <stdio.h>
@@ -137,10 +139,14 @@ static record *record_new(const store_token *t, store_cb cb, void *ud)
     snprintf(ttl, sizeof(ttl), "%d", t->replay_ttl_s);
     snprintf(exp, sizeof(exp), "%lld", (long long)t->expires_at);
     snprintf(pexp, sizeof(pexp), "%lld", (long long)t->parent_exp);
+    /* A subject that is the client is stored as NULL (migration 0043) once
+     * every live node reads it back as the client. */
+    bool same = t->subject != NULL && t->client_id != NULL &&
+                strcmp(t->subject, t->client_id) == 0 && store_nodes_all(STORE_NODE_SUBJECT);
     const char *v[NCOLS] = {
         [COL_JTI] = t->jti,
         [COL_CLIENT] = t->client_id,
-        [COL_SUBJECT] = t->subject,
+        [COL_SUBJECT] = same ? NULL : t->subject,
         [COL_USER] = t->user_id,
         [COL_SCOPE] = t->scope,
         [COL_JKT] = t->jkt,

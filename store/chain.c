@@ -3,7 +3,7 @@
 /* A hop is revoked by its own revoked_at or by a watermark covering it (a
  * bulk revocation of its client, its user, that user's grant to it or its
  * DPoP key, as the token check reads them): the mark's time is when it was
- * revoked. */
+ * revoked. A NULL subject is the client's (migration 0043). */
 #define ISO(col) "to_char(" col " AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.US\"Z\"')"
 
 static store_stmt chain_stmt = {
@@ -26,11 +26,12 @@ static store_stmt chain_stmt = {
     "  FROM up JOIN oauth_tokens t ON t.jti = up.jti "
     "  LEFT JOIN oauth_clients c ON c.client_id = t.client_id ORDER BY up.depth) "
     "SELECT CASE WHEN count(*) = 0 THEN NULL ELSE json_build_object('jti', $1::text, "
-    "  'principal', (SELECT json_build_object('subject', subject, 'user_id', user_id) "
+    "  'principal', (SELECT json_build_object('subject', coalesce(subject, client_id), "
+    "    'user_id', user_id) "
     "    FROM hops ORDER BY depth DESC LIMIT 1), "
     "  'hops', json_agg(json_build_object('jti', h.jti, 'parent_jti', h.parent_jti, "
     "    'client_id', h.client_id, 'client_name', h.client_name, 'client_kind', h.client_kind, "
-    "    'subject', h.subject, 'scope', h.scope, 'jkt', h.jkt, 'audience', h.audience, "
+    "    'subject', coalesce(h.subject, h.client_id), 'scope', h.scope, 'jkt', h.jkt, 'audience', h.audience, "
     "    'issued_at', " ISO("h.issued_at") ", 'expires_at', " ISO("h.expires_at") ", "
                         "    'revoked_at', " ISO("h.revoked") ", "
                                          "    'events', (SELECT coalesce(json_agg(json_build_object('id', e.id, 'event', e.event, "

@@ -2,6 +2,7 @@
 
 #include <libpq-fe.h>
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -12,6 +13,14 @@
 #include "revoked.h"
 
 #define BEAT_S 5
+
+/* shark_heartbeat's `common`: the bits every live node announces. */
+static atomic_int fleet_features;
+
+bool store_nodes_all(int bits)
+{
+    return (atomic_load_explicit(&fleet_features, memory_order_relaxed) & bits) == bits;
+}
 
 static int64_t now_ms(void)
 {
@@ -38,14 +47,16 @@ static void *beat_main(void *arg)
         if (c == NULL || PQstatus(c) != CONNECTION_OK) {
             PQfinish(c);
             c = PQconnectdb(b->conninfo);
-            if (PQstatus(c) != CONNECTION_OK)
+            if (PQstatus(c) != CONNECTION_OK) {
+                atomic_store_explicit(&fleet_features, 0, memory_order_relaxed);
                 continue;
+            }
         }
         const char *params[] = {b->id, feat, off[0] ? off : NULL, err[0] ? err : NULL};
         int64_t t0 = now_ms();
         PGresult *r = PQexecParams(c,
-                                   "SELECT db_ms, skew_ms FROM shark_heartbeat($1, $2::int, "
-                                   "$3::int, $4::int)",
+                                   "SELECT db_ms, skew_ms, common FROM shark_heartbeat($1, "
+                                   "$2::int, $3::int, $4::int)",
                                    4, NULL, params, NULL, NULL, 0);
         int64_t t1 = now_ms();
         if (PQresultStatus(r) == PGRES_TUPLES_OK && PQntuples(r) == 1) {
@@ -54,7 +65,9 @@ static void *beat_main(void *arg)
             snprintf(off, sizeof(off), "%lld", (long long)o);
             snprintf(err, sizeof(err), "%lld", (long long)e);
             store_revoked_skew(fleet > mine ? fleet : mine);
+            atomic_store_explicit(&fleet_features, atoi(PQgetvalue(r, 0, 2)), memory_order_relaxed);
         } else {
+            atomic_store_explicit(&fleet_features, 0, memory_order_relaxed);
             PQfinish(c);
             c = NULL;
         }

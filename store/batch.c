@@ -82,7 +82,13 @@ struct token_batcher {
  * (cheaper than ON CONFLICT, which also logs a row lock). And it writes a child
  * whose parent is revoked already (per jti or by a mark: a node that had not
  * heard yet accepted the parent for an exchange) revoked, telling every node
- * as a revocation's trigger would. */
+ * as a revocation's trigger would. The parent is found first and its marks
+ * are looked up once, inlined (shark_token_marked of migrations 0026 and
+ * 0036, which this must follow): as a call the function's body was planned
+ * anew on each execution, 30 us and more per exchanged token, and inside the
+ * parent's index scan its cost counted once per partition, which made a
+ * generic plan look dearer than replanning every batch. Records without a
+ * parent never reach the lookup. */
 static store_stmt batch_issue = {
     "oauth_token_issue_batch",
     "WITH v AS (SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], "
@@ -98,11 +104,20 @@ static store_stmt batch_issue = {
     "  ORDER BY replay_key ON CONFLICT DO NOTHING RETURNING key), "
     "ok AS (SELECT * FROM v WHERE replay_key IS NULL "
     "  OR n IN (SELECT first.n FROM first JOIN r ON r.key = first.replay_key)), "
-    "dead AS (SELECT n, jti, exp FROM ok WHERE parent_jti IS NOT NULL AND EXISTS (SELECT 1 "
-    "  FROM oauth_tokens p WHERE p.jti = ok.parent_jti "
-    "  AND p.expires_at = to_timestamp(ok.parent_exp::double precision) "
-    "  AND (p.revoked_at IS NOT NULL "
-    "  OR shark_token_marked(p.client_id, p.user_id, p.jkt, p.issued_at)))), "
+    "dead AS (SELECT n, ok.jti, exp FROM ok CROSS JOIN LATERAL (SELECT p.client_id, p.user_id, "
+    "  p.jkt, p.issued_at, p.revoked_at FROM oauth_tokens p WHERE p.jti = ok.parent_jti "
+    "  AND p.expires_at = to_timestamp(ok.parent_exp::double precision) LIMIT 1) p "
+    "  WHERE ok.parent_jti IS NOT NULL AND (p.revoked_at IS NOT NULL "
+    "  OR EXISTS (SELECT 1 FROM revocation_watermarks w WHERE w.kind = 'client' "
+    "    AND w.subject_id = p.client_id AND w.revoked_before >= p.issued_at) "
+    "  OR (p.user_id IS NOT NULL AND (EXISTS (SELECT 1 FROM revocation_watermarks w "
+    "    WHERE w.kind = 'user' AND w.subject_id = p.user_id AND w.revoked_before >= p.issued_at) "
+    "    OR EXISTS (SELECT 1 FROM revocation_watermarks w WHERE w.kind = 'grant' "
+    "    AND w.subject_id = p.user_id || ' ' || p.client_id "
+    "    AND w.revoked_before >= p.issued_at))) "
+    "  OR (nullif(p.jkt, '') IS NOT NULL AND EXISTS (SELECT 1 FROM revocation_watermarks w "
+    "    WHERE w.kind = 'key' AND w.subject_id = p.client_id AND (w.bound_before >= p.issued_at "
+    "    OR (w.keep_jkt IS DISTINCT FROM p.jkt AND w.revoked_before >= p.issued_at)))))), "
     "t AS (INSERT INTO oauth_tokens (jti, client_id, subject, user_id, scope, jkt, audience, "
     "  act, expires_at, parent_jti, family_id, revoked_at) SELECT jti, client_id, subject, "
     "  user_id, scope, jkt, audience, act::jsonb, to_timestamp(exp::double precision), "

@@ -382,12 +382,14 @@ def test_ending_a_grant_kills_the_credential_on_every_node(nodes, vault, way, cr
     refused(nodes, c, credential, way)
 
 
+@pytest.mark.parametrize("mark", ["client", "key"])
 def test_a_child_minted_from_a_marked_parent_by_a_node_that_had_not_heard_is_refused(
-        nodes, pg_cluster):
+        nodes, pg_cluster, mark):
     """The parent-jti cascade reaches children made after the mark: node 2,
     not yet told of a mark covering A (its notification held back here), lets
     A's token be exchanged; the child is revoked as it is written, and both
-    nodes refuse it."""
+    nodes refuse it. The mark: all of A's tokens, or those bound to a key
+    other than the one A keeps."""
     n1, n2 = nodes
     person = flows.sign_up(n1)
     a, b = make_agent(n1, person.id), make_agent(n1, person.id)
@@ -402,10 +404,10 @@ def test_a_child_minted_from_a_marked_parent_by_a_node_that_had_not_heard_is_ref
     time.sleep(1)
     pg_cluster.psql(
         "BEGIN; ALTER TABLE revocation_watermarks DISABLE TRIGGER revocation_watermarks_inserted; "
-        "INSERT INTO revocation_watermarks (kind, subject_id, revoked_before) "
-        "VALUES ('client', '%s', now()); "
+        "INSERT INTO revocation_watermarks (kind, subject_id, revoked_before, keep_jkt) "
+        "VALUES ('%s', '%s', now(), %s); "
         "ALTER TABLE revocation_watermarks ENABLE TRIGGER revocation_watermarks_inserted; COMMIT"
-        % a["client_id"], "matrix")
+        % (mark, a["client_id"], "'kept'" if mark == "key" else "NULL"), "matrix")
     assert flows.introspect(n2, root)["active"] is True  # node 2 has not heard
     r = flows.exchange(n2, as_client(a), root, ka, audience=b["client_id"])
     child = ok_token(r, ka)["access_token"]

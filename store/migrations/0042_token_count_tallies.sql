@@ -17,11 +17,12 @@
 -- second already folded, so it never falls inside a tally. The expiry edge
 -- stays exact through per_sec.
 --
--- A connection writes only its current second's row (store/batch.c) and the
--- per-jti trigger (0035) adds negative rows of any second, which a later
--- fold adds in; folding moves rows (DELETE ... RETURNING into the tally in
--- one statement), so nothing is counted twice. Nodes of the version before
--- write fine rows as ever and never fold.
+-- A connection writes only its current second's row (store/batch.c); the
+-- per-jti trigger adds its negative counts to the tally when the second is
+-- settled and to a fine row otherwise. Rows and tallies are all deltas, and
+-- folding moves rows (DELETE ... RETURNING into the tally in one statement),
+-- so nothing is counted twice. Nodes of the version before write fine rows
+-- as ever and never fold.
 ALTER TABLE token_counts ADD COLUMN per_sec integer[];
 
 CREATE INDEX token_counts_unfolded ON token_counts (issued_sec) WHERE per_sec IS NULL;
@@ -42,46 +43,92 @@ CREATE FUNCTION shark_count_edges(cid text) RETURNS timestamptz[] LANGUAGE sql S
                  WHERE w.kind IN ('client', 'key') AND w.subject_id = cid AND x IS NOT NULL)
 $$;
 
+-- Seconds before this are settled: no batch adds to their rows again, and
+-- no mark can fall in them any more. The last whole 4 seconds less 2, so a
+-- slow agent's tally is rewritten once per 4-second block, not per token.
+CREATE FUNCTION shark_settled() RETURNS timestamptz LANGUAGE sql STABLE AS $$
+    SELECT to_timestamp(floor(extract(epoch FROM now()) / 4) * 4) - interval '2 seconds'
+$$;
+
+-- Adds count deltas of settled seconds, none holding a mark, to tallies;
+-- answers how many tally rows it wrote.
+CREATE FUNCTION shark_tally_in(cids text[], secs timestamptz[], exps timestamptz[],
+                               jkts text[], ns bigint[]) RETURNS integer LANGUAGE sql AS $$
+    WITH r AS (SELECT * FROM unnest(cids, secs, exps, jkts, ns) AS r(cid, sec, ex, k, n)),
+    keyed AS (
+        SELECT r.cid, r.k, r.n,
+               coalesce((SELECT max(x) + interval '1 second'
+                         FROM unnest(shark_count_edges(r.cid)) x WHERE x < r.sec), 'epoch') AS seg,
+               to_timestamp(floor(extract(epoch FROM r.ex) / 64) * 64) AS base,
+               (floor(extract(epoch FROM r.ex))::bigint % 64)::integer AS off
+        FROM r),
+    tally AS (
+        SELECT cid, k, seg, base, sum(n) AS n,
+               shark_tally_sum(array_fill(0, ARRAY[off]) || n::integer
+                               || array_fill(0, ARRAY[63 - off])) AS per
+        FROM keyed GROUP BY 1, 2, 3, 4),
+    put AS (
+        INSERT INTO token_counts AS c (client_id, issued_sec, expires_at, jkt, stripe, n, per_sec)
+        SELECT cid, seg, base, k, -1, n, per FROM tally ORDER BY 1, 2, 3, 4
+        ON CONFLICT (client_id, issued_sec, expires_at, jkt, stripe) DO UPDATE
+            SET n = c.n + excluded.n, per_sec = shark_tally_add(c.per_sec, excluded.per_sec)
+        RETURNING 1)
+    SELECT count(*)::integer FROM put
+$$;
+
 -- Folds up to `lim` settled fine rows into tallies; answers how many moved.
--- Settled means issued before the last whole 4 seconds less 2: each call
--- in a 4-second block after the first finds nothing, so a slow agent's
--- tally is rewritten once per block rather than once per token.
 CREATE FUNCTION shark_fold_token_counts(lim integer) RETURNS integer LANGUAGE plpgsql AS $$
 DECLARE
     moved integer;
-    upto timestamptz := to_timestamp(floor(extract(epoch FROM now()) / 4) * 4) - interval '2 seconds';
+    touched integer;
 BEGIN
     WITH pick AS (
         SELECT c.ctid AS row_id FROM token_counts c
-        WHERE c.per_sec IS NULL AND c.issued_sec < upto AND c.expires_at > now()
+        WHERE c.per_sec IS NULL AND c.issued_sec < shark_settled() AND c.expires_at > now()
           AND NOT c.issued_sec = ANY (shark_count_edges(c.client_id))
         LIMIT lim FOR UPDATE SKIP LOCKED),
     gone AS (
         DELETE FROM token_counts c WHERE c.ctid = ANY (ARRAY(SELECT row_id FROM pick))
-        RETURNING c.client_id, c.jkt, c.n, c.expires_at, c.issued_sec),
-    keyed AS (
-        SELECT g.client_id, g.jkt, g.n,
-               coalesce((SELECT max(x) + interval '1 second'
-                         FROM unnest(shark_count_edges(g.client_id)) x
-                         WHERE x < g.issued_sec), 'epoch') AS seg,
-               to_timestamp(floor(extract(epoch FROM g.expires_at) / 64) * 64) AS base,
-               floor(extract(epoch FROM g.expires_at))::bigint % 64 AS off
-        FROM gone g),
-    tally AS (
-        SELECT client_id, jkt, seg, base, sum(n) AS n,
-               shark_tally_sum(array_fill(0, ARRAY[off::integer]) || n::integer
-                               || array_fill(0, ARRAY[63 - off::integer])) AS per
-        FROM keyed GROUP BY 1, 2, 3, 4),
-    put AS (
-        INSERT INTO token_counts AS c (client_id, issued_sec, expires_at, jkt, stripe, n, per_sec)
-        SELECT client_id, seg, base, jkt, -1, n, per FROM tally ORDER BY 1, 2, 3, 4
-        ON CONFLICT (client_id, issued_sec, expires_at, jkt, stripe) DO UPDATE
-            SET n = c.n + excluded.n, per_sec = shark_tally_add(c.per_sec, excluded.per_sec)
-        RETURNING 1)
-    SELECT count(*) INTO moved FROM gone WHERE (SELECT count(*) FROM put) >= 0;
+        RETURNING c.client_id, c.issued_sec, c.expires_at, c.jkt, c.n)
+    SELECT count(*), shark_tally_in(array_agg(client_id), array_agg(issued_sec),
+                                    array_agg(expires_at), array_agg(jkt), array_agg(n))
+    INTO moved, touched FROM gone;
     RETURN moved;
 END
 $$;
+
+-- 0035's, a token revoked by its jti leaving the count: in a settled second
+-- straight into its tally (a bulk revocation of 100k slow agents' tokens
+-- would otherwise leave 100k fine rows for the next count to read).
+CREATE OR REPLACE FUNCTION shark_tokens_uncounted() RETURNS trigger LANGUAGE plpgsql AS $$
+DECLARE
+    touched integer;
+BEGIN
+    WITH d AS (
+        SELECT nw.client_id AS cid, shark_second(nw.issued_at) AS sec, nw.expires_at AS ex,
+               coalesce(nw.jkt, '') AS k, -count(*) AS n
+        FROM uncounted_new nw JOIN uncounted_old o USING (jti, expires_at)
+        WHERE o.revoked_at IS NULL AND nw.revoked_at IS NOT NULL AND nw.user_id IS NULL
+        GROUP BY 1, 2, 3, 4),
+    s AS (
+        SELECT d.*, d.sec < shark_settled() AND NOT d.sec = ANY (shark_count_edges(d.cid))
+                    AS settled
+        FROM d),
+    fine AS (
+        INSERT INTO token_counts AS c (client_id, issued_sec, expires_at, jkt, stripe, n)
+        SELECT cid, sec, ex, k, pg_backend_pid(), n FROM s WHERE NOT settled ORDER BY 1, 2, 3, 4
+        ON CONFLICT (client_id, issued_sec, expires_at, jkt, stripe) DO UPDATE
+            SET n = c.n + excluded.n)
+    SELECT shark_tally_in(array_agg(cid) FILTER (WHERE settled),
+                          array_agg(sec) FILTER (WHERE settled),
+                          array_agg(ex) FILTER (WHERE settled),
+                          array_agg(k) FILTER (WHERE settled),
+                          array_agg(n) FILTER (WHERE settled))
+    INTO touched FROM s;
+    RETURN NULL;
+END
+$$;
+ALTER FUNCTION shark_tokens_uncounted() SET enable_nestloop = off;
 
 -- A tally's expires_at is its window's first second: it goes when the whole
 -- window has (fine rows keep 0035's minute).

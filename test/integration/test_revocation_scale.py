@@ -404,6 +404,9 @@ def test_counts_fold_into_tallies_and_stay_exact(shark):
     assert r.status_code == 200
     got, ref = counts_and_reference(shark, cid)
     assert got == ref and ref <= 2 + 40
+    # its second is settled: the trigger took it off the tally, no fine row left behind
+    assert shark.psql("SELECT count(*) FROM token_counts WHERE client_id = '%s' AND n < 0"
+                      % cid).strip() == "0"
     wait_folded(shark, cid, "the negative row folded")
     eventually(lambda: counts_and_reference(shark, cid) == (2, 2), "the SQL tokens expired",
                within=30)

@@ -235,11 +235,13 @@ int store_replay_record(store_pool *p, const char *key, int ttl_s, store_cb cb, 
 }
 
 static store_stmt maintain = {"oauth_maintain", "SELECT shark_maintain_tokens()", 0, 0};
-/* Expired token counts (migration 0035) ride along: both are a second's worth of
- * traffic at most. */
-static store_stmt purge_replay = {
-    "oauth_purge_replay",
-    "SELECT greatest(shark_purge_replay($1::int), shark_purge_token_counts($1::int))", 1, 0};
+/* Expired token counts (migration 0035) ride along, and settled counts fold
+ * into tallies (0042): each is a few seconds' worth of traffic at most. */
+static store_stmt purge_replay = {"oauth_purge_replay",
+                                  "SELECT greatest(shark_purge_replay($1::int), "
+                                  "shark_purge_token_counts($1::int), "
+                                  "shark_fold_token_counts($1::int))",
+                                  1, 0};
 
 int store_replay_purge(store_pool *p, int limit, store_cb cb, void *ud)
 {

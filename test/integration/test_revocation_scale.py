@@ -293,33 +293,150 @@ def test_revoked_count_comes_from_counts_per_second_and_stays_exact(shark):
     cid = agent["id"]
     path = "/api/v1/agents/%s/tokens/revoke-all" % cid
     dry = lambda: api(shark, "POST", path + "?dry_run=true").json()["revoked_count"]  # noqa: E731
-    toks = [token_ok(shark, cid, agent["client_secret"])["access_token"] for _ in range(8)]
+    toks = [token_ok(shark, cid, agent["client_secret"])["access_token"] for _ in range(4)]
+    # a previous mark at the very instant the fourth token was written, placed
+    # while its second is not yet folded into a tally (0042: a mark taken by
+    # the server is always later than every folded second)
+    shark.psql("INSERT INTO revocation_watermarks (kind, subject_id, revoked_before) "
+               "SELECT 'client', client_id, issued_at FROM oauth_tokens WHERE jti = '%s'"
+               % jti(toks[3]))
+    assert dry() == 0 == covered_reference(shark, cid)
+    toks += [token_ok(shark, cid, agent["client_secret"])["access_token"] for _ in range(4)]
     rows = int(shark.psql("SELECT count(*) FROM token_counts WHERE client_id = '%s'"
                           % cid).strip())
     counted = int(shark.psql("SELECT sum(n) FROM token_counts WHERE client_id = '%s'"
                              % cid).strip())
     assert counted == 8 and 1 <= rows <= 8
-    assert dry() == 8 == covered_reference(shark, cid)
+    # the tokens after the mark count, whether in its second (token by token) or later
+    assert dry() == 4 == covered_reference(shark, cid)
     # revoked by its jti: out of the count
-    r = requests.post(shark.url("/oauth/revoke"), data={"token": toks[0]},
+    r = requests.post(shark.url("/oauth/revoke"), data={"token": toks[4]},
                       auth=(cid, agent["client_secret"]))
     assert r.status_code == 200
     shark.psql("UPDATE oauth_tokens SET revoked_at = now() WHERE jti = '%s'" % jti(toks[7]))
-    assert dry() == 6 == covered_reference(shark, cid)
-    # a previous mark at the very instant the fourth token was written: the
-    # tokens after it count, whether in its second (token by token) or later
-    shark.psql("INSERT INTO revocation_watermarks (kind, subject_id, revoked_before) "
-               "SELECT 'client', client_id, issued_at FROM oauth_tokens WHERE jti = '%s'"
-               % jti(toks[3]))
-    ref = covered_reference(shark, cid)
-    assert ref == 3 and dry() == ref  # the fifth, sixth and seventh
+    assert dry() == 2 == covered_reference(shark, cid)
     r = api(shark, "POST", path)
-    assert r.json() == {"revoked_count": 3, "agent_id": cid}
+    assert r.json() == {"revoked_count": 2, "agent_id": cid}
     assert dry() == 0 == covered_reference(shark, cid)
     assert not any(introspect(shark, t)["active"] for t in toks)
     # and what comes next is counted from zero
     token_ok(shark, cid, agent["client_secret"])
     assert dry() == 1 == covered_reference(shark, cid)
+
+
+def live_reference(client_id, keep=None):
+    """Live own tokens of the client no mark covers (bound to another key than
+    `keep` when given), token by token: what shark_clients_live must answer."""
+    return ("(SELECT count(*) FROM oauth_tokens t WHERE t.client_id = '%s' AND t.user_id IS NULL "
+            "AND t.revoked_at IS NULL AND t.expires_at > now() "
+            "AND NOT shark_token_marked(t.client_id, t.user_id, t.jkt, t.issued_at)%s)"
+            % (client_id, "" if keep is None else
+               " AND t.jkt IS NOT NULL AND t.jkt <> '%s'" % keep))
+
+
+def counts_and_reference(shark, client_id, keep=None):
+    """Both at one instant (one statement): tokens expire as the test runs."""
+    out = shark.psql("SELECT shark_clients_live(ARRAY['%s'], %s), %s"
+                     % (client_id, "NULL" if keep is None else "'%s'" % keep,
+                        live_reference(client_id, keep))).strip()
+    return tuple(int(x) for x in out.split("|"))
+
+
+def add_tokens(shark, client_id, tag, k, jkt=None, expire_from=600):
+    """k tokens of the client as the issuing statement writes them (rows and
+    their count rows), a millisecond apart, expiring to the second from
+    `expire_from` seconds ahead, four to a second."""
+    shark.psql(
+        "WITH g AS (SELECT g FROM generate_series(1, %d) g), "
+        "t AS (INSERT INTO oauth_tokens (jti, client_id, subject, scope, jkt, expires_at, issued_at) "
+        "SELECT 'tok_%s_' || g, '%s', '%s', 'mcp:read', %s, date_trunc('second', now()) "
+        "+ (%d + g / 4) * interval '1 second', now() - interval '1 ms' * (%d - g) FROM g "
+        "RETURNING client_id, issued_at, expires_at, jkt) "
+        "INSERT INTO token_counts (client_id, issued_sec, expires_at, jkt, stripe, n) "
+        "SELECT client_id, shark_second(issued_at), expires_at, coalesce(jkt, ''), 0, count(*) "
+        "FROM t GROUP BY 1, 2, 3, 4 ON CONFLICT (client_id, issued_sec, expires_at, jkt, stripe) "
+        "DO UPDATE SET n = token_counts.n + excluded.n"
+        % (k, tag, client_id, client_id, "NULL" if jkt is None else "'%s'" % jkt, expire_from,
+           k))
+
+
+def wait_folded(shark, client_id, what):
+    """Until the upkeep has folded every count row of the client written so far
+    (settled: 2-6 s after its second)."""
+    time.sleep(7)
+    eventually(lambda: folded(shark, client_id), what, within=30)
+
+
+def folded(shark, client_id):
+    out = shark.psql("SELECT count(*) FILTER (WHERE per_sec IS NULL AND issued_sec < now() "
+                     "- interval '7 seconds' AND NOT issued_sec = ANY (shark_count_edges("
+                     "client_id))), count(*) FILTER (WHERE stripe = -1) FROM token_counts "
+                     "WHERE client_id = '%s' AND expires_at > now()"
+                     % client_id).strip().split("|")
+    return out[0] == "0" and int(out[1]) > 0
+
+
+def test_counts_fold_into_tallies_and_stay_exact(shark):
+    """The upkeep folds settled count rows into tallies (0042): per client,
+    key, segment between marks and 64 s of expiry, by second of expiry. Counts
+    stay exact while tokens expire inside a tally, after a per-jti revocation
+    of a folded token, across a mark (tokens after it fold into a segment of
+    their own) and for key marks."""
+    app = make_app(shark)
+    agent = make_agent(shark, app["id"])
+    cid = agent["id"]
+    toks = [token_ok(shark, cid, agent["client_secret"])["access_token"] for _ in range(3)]
+    add_tokens(shark, cid, "soon", 40, expire_from=12)  # expiring 12-22 s from now
+    assert counts_and_reference(shark, cid) == (43, 43)
+    wait_folded(shark, cid, "count rows folded")
+    assert int(shark.psql("SELECT count(*) FROM token_counts WHERE client_id = '%s' AND stripe = -1 "
+                          "AND cardinality(per_sec) = 64" % cid).strip()) >= 1
+    # while the SQL tokens expire second by second inside their tally
+    seen = set()
+    for _ in range(8):
+        got, ref = counts_and_reference(shark, cid)
+        assert got == ref
+        seen.add(ref)
+        time.sleep(1)
+    assert len(seen) >= 4 and min(seen) >= 3
+    # a folded token revoked by its jti leaves the count, before and after the next fold
+    r = requests.post(shark.url("/oauth/revoke"), data={"token": toks[0]},
+                      auth=(cid, agent["client_secret"]))
+    assert r.status_code == 200
+    got, ref = counts_and_reference(shark, cid)
+    assert got == ref and ref <= 2 + 40
+    # its second is settled: the trigger took it off the tally, no fine row left behind
+    assert shark.psql("SELECT count(*) FROM token_counts WHERE client_id = '%s' AND n < 0"
+                      % cid).strip() == "0"
+    wait_folded(shark, cid, "the negative row folded")
+    eventually(lambda: counts_and_reference(shark, cid) == (2, 2), "the SQL tokens expired",
+               within=30)
+    # a mark: what came before is out, what comes after folds on its own side
+    path = "/api/v1/agents/%s/tokens/revoke-all" % cid
+    r = api(shark, "POST", path)
+    assert r.status_code == 200 and r.json()["revoked_count"] == 2
+    time.sleep(1.1)  # the next second: not the mark's, which stays unfolded
+    add_tokens(shark, cid, "after", 12)
+    assert counts_and_reference(shark, cid) == (12, 12)
+    wait_folded(shark, cid, "rows after the mark folded")
+    assert shark.psql("SELECT count(*) FROM token_counts c JOIN revocation_watermarks w "
+                      "ON w.kind = 'client' AND w.subject_id = c.client_id WHERE c.stripe = -1 "
+                      "AND c.client_id = '%s' AND c.issued_sec = shark_second(w.revoked_before) "
+                      "+ interval '1 second'" % cid).strip() == "1"
+    assert counts_and_reference(shark, cid) == (12, 12)
+    assert api(shark, "POST", path + "?dry_run=true").json()["revoked_count"] == 12
+    # key marks: bound tokens fold by key; a rotation counts those of other keys
+    add_tokens(shark, cid, "bound_a", 10, jkt="jkt_a")
+    add_tokens(shark, cid, "bound_b", 5, jkt="jkt_b")
+    wait_folded(shark, cid, "bound rows folded")
+    assert counts_and_reference(shark, cid, keep="jkt_b") == (10, 10)
+    assert shark.psql("SELECT shark_revoke_key('%s', 'jkt_b', false)" % cid).strip() == "10"
+    assert counts_and_reference(shark, cid, keep="jkt_b") == (0, 0)
+    assert counts_and_reference(shark, cid) == (17, 17)
+    add_tokens(shark, cid, "bound_a2", 6, jkt="jkt_a")
+    wait_folded(shark, cid, "rows after the key mark folded")
+    assert counts_and_reference(shark, cid, keep="jkt_b") == (6, 6)
+    assert counts_and_reference(shark, cid) == (23, 23)
 
 
 # -- dry runs ----------------------------------------------------------------------------------

@@ -362,14 +362,14 @@ def add_tokens(shark, client_id, tag, k, jkt=None, expire_from=600):
 
 def wait_folded(shark, client_id, what):
     """Until the upkeep has folded every count row of the client written so far
-    (settled: 2-6 s after its second)."""
-    time.sleep(7)
+    (settled: 2-10 s after its second)."""
+    time.sleep(11)
     eventually(lambda: folded(shark, client_id), what, within=30)
 
 
 def folded(shark, client_id):
     out = shark.psql("SELECT count(*) FILTER (WHERE per_sec IS NULL AND issued_sec < now() "
-                     "- interval '7 seconds' AND NOT issued_sec = ANY (shark_count_edges("
+                     "- interval '11 seconds' AND NOT issued_sec = ANY (shark_count_edges("
                      "client_id))), count(*) FILTER (WHERE stripe = -1) FROM token_counts "
                      "WHERE client_id = '%s' AND expires_at > now()"
                      % client_id).strip().split("|")
@@ -386,7 +386,7 @@ def test_counts_fold_into_tallies_and_stay_exact(shark):
     agent = make_agent(shark, app["id"])
     cid = agent["id"]
     toks = [token_ok(shark, cid, agent["client_secret"])["access_token"] for _ in range(3)]
-    add_tokens(shark, cid, "soon", 40, expire_from=12)  # expiring 12-22 s from now
+    add_tokens(shark, cid, "soon", 40, expire_from=16)  # expiring 16-26 s from now
     assert counts_and_reference(shark, cid) == (43, 43)
     wait_folded(shark, cid, "count rows folded")
     assert int(shark.psql("SELECT count(*) FROM token_counts WHERE client_id = '%s' AND stripe = -1 "

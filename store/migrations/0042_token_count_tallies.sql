@@ -33,9 +33,6 @@ LANGUAGE sql IMMUTABLE PARALLEL SAFE AS $$
     FROM unnest(a, b) WITH ORDINALITY AS u(x, y, i)
 $$;
 
-CREATE AGGREGATE shark_tally_sum(integer[]) (
-    SFUNC = shark_tally_add, STYPE = integer[], INITCOND = '{}');
-
 -- A client's mark times, to the second (what splits its segments).
 CREATE FUNCTION shark_count_edges(cid text) RETURNS timestamptz[] LANGUAGE sql STABLE AS $$
     SELECT ARRAY(SELECT shark_second(revoked_before) FROM revocation_watermarks
@@ -66,11 +63,13 @@ CREATE FUNCTION shark_tally_in(cids text[], secs timestamptz[], exps timestamptz
                to_timestamp(floor(extract(epoch FROM r.ex) / 64) * 64) AS base,
                (floor(extract(epoch FROM r.ex))::bigint % 64)::integer AS off
         FROM r),
+    by_sec AS (SELECT cid, k, seg, base, off, sum(n) AS n FROM keyed GROUP BY 1, 2, 3, 4, 5),
     tally AS (
         SELECT cid, k, seg, base, sum(n) AS n,
-               shark_tally_sum(array_fill(0, ARRAY[off]) || n::integer
-                               || array_fill(0, ARRAY[63 - off])) AS per
-        FROM keyed GROUP BY 1, 2, 3, 4),
+               (SELECT array_agg(coalesce(m.v, 0)::integer ORDER BY i)
+                FROM generate_series(0, 63) i
+                LEFT JOIN unnest(array_agg(off), array_agg(n)) AS m(o, v) ON m.o = i) AS per
+        FROM by_sec GROUP BY 1, 2, 3, 4),
     put AS (
         INSERT INTO token_counts AS c (client_id, issued_sec, expires_at, jkt, stripe, n, per_sec)
         SELECT cid, seg, base, k, -1, n, per FROM tally ORDER BY 1, 2, 3, 4

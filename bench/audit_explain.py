@@ -126,12 +126,11 @@ def populate(s, n):
 class Issuance(threading.Thread):
     """Appends rate rows a second from row `first` on, a tenth of a second's worth per
     statement (each its own transaction), the way heavy issuance writes token events,
-    through one psql session; stop() ends it. `rows` is how many it has appended."""
+    through one psql session; stop() ends it. `next` is the next row's number."""
 
     def __init__(self, s, first, rate):
         super().__init__(daemon=True)
         self.s, self.next, self.step = s, first, rate // 10
-        self.rows = 0
         self.halt = threading.Event()
         self.psql = subprocess.Popen(["psql", s.ci, "-X", "-q", "-v", "ON_ERROR_STOP=1"],
                                      stdin=subprocess.PIPE, stdout=subprocess.DEVNULL,
@@ -147,7 +146,6 @@ class Issuance(threading.Thread):
             self.next += self.step
             i += 1
             self.halt.wait(max(0.0, t0 + i * 0.1 - time.time()))
-        self.rows = self.next
 
     def stop(self):
         self.halt.set()

@@ -15,10 +15,10 @@
 -- newest event; the range before it is left alone too, as other connections
 -- may still be filling its last pages. In a partition whose month is over,
 -- every range goes, the last partial one too (nothing more arrives there, and
--- VACUUM never summarizes a partial range). A range already summarized
--- costs a lookup in the revmap, so looking back a bounded number of ranges
--- catches up after a pause (autovacuum summarizes whatever lies further
--- back).
+-- VACUUM never summarizes a partial range). From there it goes back range
+-- by range to the first one summarized already (ranges are appended and
+-- summarized in order), at most a bounded number (VACUUM summarizes whatever
+-- lies further back): a call costs the new ranges and one lookup.
 --
 -- Locks: each range takes SHARE UPDATE EXCLUSIVE on the partition and its
 -- index, which inserts and reads do not wait for, but VACUUM and ANALYZE of
@@ -29,13 +29,13 @@
 CREATE FUNCTION shark_audit_summarize() RETURNS integer
 LANGUAGE plpgsql SET lock_timeout = '100ms' AS $fn$
 DECLARE
-    lookback constant integer := 256; -- ranges: 8,192 pages at 32 pages a range
+    lookback constant integer := 1024; -- ranges: 32,768 pages at 32 a range
     p record;
     ppr integer;
     blocks bigint;
     newest bigint;
-    lo bigint;
     hi bigint;
+    r bigint;
     done integer := 0;
 BEGIN
     IF NOT pg_try_advisory_xact_lock(7344) THEN
@@ -64,10 +64,7 @@ BEGIN
             CONTINUE;
         END IF;
         IF p.part_end IS NOT NULL AND p.part_end <= now() THEN
-            -- over: every range, the partial last one too
-            hi := (blocks - 1) / ppr;
-            lo := CASE WHEN p.part_end > now() - interval '1 day'
-                       THEN greatest(0, hi - lookback) ELSE hi END;
+            hi := (blocks - 1) / ppr; -- over: the partial last range too
         ELSE
             EXECUTE format(
                 'SELECT max((ctid::text::point)[0])::bigint FROM ('
@@ -78,14 +75,17 @@ BEGIN
                 '(SELECT ctid FROM %1$s WHERE event = ''oauth.token_refreshed'' '
                 ' ORDER BY created_at DESC LIMIT 1)) n', p.part::regclass) INTO newest;
             IF newest IS NULL THEN
-                CONTINUE;
+                CONTINUE; -- no token events
             END IF;
             -- the range of the newest event and the one before it stay as they are
             hi := newest / ppr - 2;
-            lo := greatest(0, hi - lookback);
         END IF;
-        FOR r IN lo..hi LOOP
-            done := done + brin_summarize_range(p.idx, r * ppr);
+        -- back from there to the first range summarized already
+        r := hi;
+        WHILE r >= greatest(0, hi - lookback) LOOP
+            EXIT WHEN brin_summarize_range(p.idx, r * ppr) = 0;
+            done := done + 1;
+            r := r - 1;
         END LOOP;
     END LOOP;
     RETURN done;

@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "../core/log.h"
+#include "../store/audit.h"
 #include "../store/oauth.h"
 #include "../store/rows_oauth.h"
 #include "keys.h"
@@ -17,6 +18,7 @@
 #define PURGE_CHUNK 10000    /* replay keys per purge statement */
 #define RETIRE_EVERY 10      /* ticks between retention purges */
 #define RETIRE_CHUNK 1000    /* rows of each kind per retention statement */
+#define SUMMARIZE_EVERY 2    /* ticks between jti index summaries (migration 0044) */
 
 /* Stores a first key of purpose (another node may store its own first:
  * then that one is kept and this one dropped). */
@@ -79,10 +81,11 @@ struct upkeep {
     uv_timer_t timer;
     worker *w;
     int ticks;
-    bool busy;     /* key refresh out */
-    bool purging;  /* replay purge out */
-    bool retiring; /* retention purge out */
-    bool auditing; /* audit partition upkeep out */
+    bool busy;        /* key refresh out */
+    bool purging;     /* replay purge out */
+    bool retiring;    /* retention purge out */
+    bool auditing;    /* audit partition upkeep out */
+    bool summarizing; /* jti index summary out */
 };
 
 static void on_keys(void *ud, PGresult *res, int err, const char *msg)
@@ -180,13 +183,22 @@ static void on_audit_maintained(void *ud, PGresult *res, int err, const char *ms
         log_msg(LOG_INFO, "audit partitions past retention dropped", "count", count, NULL);
 }
 
+static void on_summarized(void *ud, PGresult *res, int err, const char *msg)
+{
+    struct upkeep *u = ud;
+    (void)res;
+    u->summarizing = false;
+    if (err != STORE_OK && err != STORE_EUNAVAIL)
+        log_msg(LOG_WARN, "audit jti index summary failed", "error", msg ? msg : "", NULL);
+}
+
 static void on_upkeep(uv_timer_t *t)
 {
     struct upkeep *u = t->data;
     /* Stop with the loop; a query still out finishes against a closing pool
      * before the pool's own close completes, so u must outlive it. */
     if (u->w->draining) {
-        if (!u->busy && !u->purging && !u->retiring && !u->auditing)
+        if (!u->busy && !u->purging && !u->retiring && !u->auditing && !u->summarizing)
             uv_close((uv_handle_t *)t, free_upkeep);
         return;
     }
@@ -198,6 +210,11 @@ static void on_upkeep(uv_timer_t *t)
                              u) == 0)
         u->auditing = true;
     purge(u);
+    /* Under heavy issuance a lookup by jti reads every range not yet
+     * summarized: a few seconds' worth, not autovacuum's minute. */
+    if (tick % SUMMARIZE_EVERY == 0 && !u->summarizing &&
+        store_audit_summarize(u->w->pool, on_summarized, u) == 0)
+        u->summarizing = true;
     if (tick % RETIRE_EVERY == 0)
         retire(u);
     if (tick % KEY_REFRESH_EVERY == 0 && !u->busy && store_keys_list(u->w->pool, on_keys, u) == 0)

@@ -2,7 +2,8 @@
  * upkeep: the protocol's start-up and background work: loading or creating
  * the signing keys before the loops run, and on loop 0 a timer that
  * refreshes the keyring from the database (keys rotated on another node),
- * purges spent replay keys and runs the token tables' maintenance.
+ * purges spent replay keys, summarizes the audit jti index and runs the
+ * token tables' maintenance.
  */
 #ifndef SHARK_PROTOCOL_UPKEEP_H
 #define SHARK_PROTOCOL_UPKEEP_H

@@ -3,6 +3,8 @@
 #include <libpq-fe.h>
 #include <stdio.h>
 
+#include "rows_read.h"
+
 static store_stmt append_stmt = {
     "audit_append",
     "INSERT INTO audit_events (id, event, actor_id, actor_type, target_id, metadata, "
@@ -26,6 +28,18 @@ int store_audit_record(store_pool *p, const store_audit_event *ev, store_cb cb, 
 {
     const char *params[] = EVENT_PARAMS(ev);
     return store_exec(p, &append_stmt, params, cb, ud);
+}
+
+static store_stmt summarize_stmt = {"audit_summarize", "SELECT shark_audit_summarize()", 0, 0};
+
+int store_audit_summarize(store_pool *p, store_cb cb, void *ud)
+{
+    return store_exec(p, &summarize_stmt, NULL, cb, ud);
+}
+
+int64_t store_audit_summarized(const PGresult *res)
+{
+    return rows_first_int(res);
 }
 
 /* The statement for each filter combination, and its plan made with the

@@ -6,6 +6,8 @@
 #ifndef SHARK_STORE_AUDIT_H
 #define SHARK_STORE_AUDIT_H
 
+#include <stdint.h>
+
 #include "store.h"
 
 typedef struct store_audit_event {
@@ -21,6 +23,13 @@ typedef struct store_audit_event {
 int store_audit_append(store_txn *txn, const store_audit_event *ev, store_cb cb, void *ud);
 /* Appends on its own (an event with no change beside it, e.g. a refusal). */
 int store_audit_record(store_pool *p, const store_audit_event *ev, store_cb cb, void *ud);
+
+/* Summarizes the page ranges of the token events' jti index (BRIN, see
+ * migration 0044) that inserts have moved past, so that a lookup by jti
+ * skips them; one node at a time (another's call does nothing). Any node,
+ * every few seconds. store_audit_summarized reads how many ranges it did. */
+int store_audit_summarize(store_pool *p, store_cb cb, void *ud);
+int64_t store_audit_summarized(const PGresult *res);
 
 typedef struct store_audit_filter {
     const char *actor_id, *target_id;
